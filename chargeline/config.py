@@ -1,0 +1,255 @@
+"""Configuration: environment variables (``CHARGELINE_*``) over one YAML file.
+
+The YAML file (``CHARGELINE_CONFIG``, default ``./chargeline.yaml`` when present) holds
+sources, schedules, SLAs and SMTP; environment variables override it, nested keys with
+``__`` (``CHARGELINE_SMTP__HOST``). Secrets come from the environment only in production.
+A bad value raises ``ConfigError`` naming the key, the problem and an example fix.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from chargeline.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/chargeline.db"
+DEMO_PHI_SECRET = "chargeline-demo-secret-change-me"  # noqa: S105 - documented demo value
+
+SourceKind = Literal["fhir_billing", "fhir_usage", "odata_erp", "hl7_log", "engine_stats"]
+
+FIXES: dict[str, str] = {
+    "database_url": "CHARGELINE_DATABASE_URL=sqlite:///./data/chargeline.db or "
+    "postgresql+psycopg://user@127.0.0.1:5432/chargeline",
+    "schedule": "schedule: {interval_seconds: 60} or schedule: {cron: '*/5 * * * *'}",
+    "base_url": "base_url: http://127.0.0.1:8700/billing/fhir",
+    "port": "port: 587",
+    "security": "security: starttls (or ssl, none)",
+    "kind": "kind: fhir_billing (or fhir_usage, odata_erp, hl7_log, engine_stats)",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Schedule(_Strict):
+    """When a source is polled: every ``interval_seconds`` or on a 5-field ``cron``."""
+
+    interval_seconds: int | None = Field(default=None, ge=1)
+    cron: str | None = None
+    jitter_seconds: int = Field(default=0, ge=0)
+
+    def model_post_init(self, __context: Any) -> None:
+        if (self.interval_seconds is None) == (self.cron is None):
+            raise ValueError("give exactly one of interval_seconds or cron")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError(f"cron {self.cron!r} must have 5 fields (min hour day month dow)")
+
+
+class OAuth2Client(_Strict):
+    token_url: str
+    client_id: str
+    client_secret: SecretStr
+    scope: str = ""
+
+
+class SourceConfig(_Strict):
+    """One polled system. ``base_url`` for HTTP sources, ``path`` for HL7 log folders."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    kind: SourceKind
+    base_url: str = ""
+    path: str = ""
+    facility_id: str = ""
+    oauth2: OAuth2Client | None = None
+    schedule: Schedule = Schedule(interval_seconds=60)
+    page_size: int = Field(default=500, ge=1, le=10_000)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    overlap_seconds: int = Field(default=300, ge=0)
+    max_retries: int = Field(default=4, ge=0)
+    mapping: str = ""  # a YAML field-mapping file; empty means the standard defaults
+    enabled: bool = True
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+
+class SmtpConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = "none"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    sender: str = "chargeline@localhost"
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class ChargeSla(_Strict):
+    """How long after usage a charge or an inventory issue may post, per item class."""
+
+    implant_charge_minutes: int = Field(default=120, ge=1)
+    consumable_charge_minutes: int = Field(default=1440, ge=1)
+    drug_charge_minutes: int = Field(default=1440, ge=1)
+    inventory_issue_minutes: int = Field(default=240, ge=1)
+    duplicate_window_days: int = Field(default=3, ge=0)
+
+
+class QuietHours(_Strict):
+    start: time
+    end: time
+
+
+class LineageConfig(_Strict):
+    transport: Literal["none", "file", "http"] = "none"
+    path: str = "./data/openlineage.ndjson"
+    url: str = ""
+    namespace: str = "chargeline"
+
+
+class Settings(BaseSettings):
+    """Every setting Chargeline reads. See README "Configuration" for the full table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHARGELINE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    phi_secret: SecretStr = SecretStr(DEMO_PHI_SECRET)
+    dashboard_url: str = "http://127.0.0.1:8501"
+    data_dir: Path = Path("./data")
+    sources: list[SourceConfig] = []
+    sla: ChargeSla = ChargeSla()
+    smtp: SmtpConfig = SmtpConfig()
+    lineage: LineageConfig = LineageConfig()
+    collector_id: str = ""
+    lease_seconds: int = Field(default=120, ge=5)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(f"{value!r} is not a database URL") from None
+        if url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+            raise ValueError(
+                f"driver {url.drivername!r} is not supported; use sqlite or postgresql+psycopg"
+            )
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, value: list[SourceConfig]) -> list[SourceConfig]:
+        names = [s.name for s in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        return value
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none configured"
+        raise ConfigError(f"unknown source {name!r}; configured sources: {known}")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlFileSource(settings_cls))
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """The config file, read once; its syntax errors name the file and line."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.data = read_config_file(config_file_path())
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def config_file_path() -> Path | None:
+    explicit = os.environ.get("CHARGELINE_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(
+                f"CHARGELINE_CONFIG: file {path} does not exist — "
+                "point it at a YAML file, e.g. CHARGELINE_CONFIG=./chargeline.yaml"
+            )
+        return path
+    default = Path("chargeline.yaml")
+    return default if default.is_file() else None
+
+
+def read_config_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: YAML syntax error: {exc.problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    return data
+
+
+def _fix_for(loc: tuple[Any, ...]) -> str:
+    for part in reversed(loc):
+        if isinstance(part, str) and part in FIXES:
+            return f" — e.g. {FIXES[part]}"
+    return ""
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "(settings)"
+        env = "CHARGELINE_" + "__".join(str(p).upper() for p in loc if isinstance(p, str))
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"config {key} ({env}): {msg}{_fix_for(loc)}")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, or raise ``ConfigError`` with one line per bad key."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None

@@ -1,0 +1,1 @@
+"""The store: the only package that talks SQLAlchemy. Schema, engine, upserts, migrations."""

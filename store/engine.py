@@ -1,0 +1,74 @@
+"""Opening the store: SQLite (the embedded default) or PostgreSQL through psycopg 3.
+
+SQLite gets WAL (the dashboard reads while the collector writes), a busy timeout and
+foreign keys, and real transactions on Python 3.11 (the driver's legacy mode would not
+BEGIN before reads). Connection failures become ``StoreError`` with what to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from chargeline.errors import StoreError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, see _sqlite_begin
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine for ``url``; raise ``StoreError`` when it cannot be used."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            f"database URL {url!r} cannot be parsed — use sqlite:///path/to/file.db or "
+            "postgresql+psycopg://user@host:5432/dbname"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if parsed.drivername != "postgresql+psycopg":
+        raise StoreError(
+            f"database driver {parsed.drivername!r} is not supported — "
+            "use sqlite:/// or postgresql+psycopg://"
+        )
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("connect_args", {"connect_timeout": 10})
+    return create_engine(parsed, **kwargs)
+
+
+def check_connection(engine: Engine) -> None:
+    """Open one connection, or raise ``StoreError`` naming the server and the fix."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        safe_url = engine.url.render_as_string(hide_password=True)
+        raise StoreError(
+            f"cannot open the store at {safe_url}: {reason} — check that the server is "
+            "running and CHARGELINE_DATABASE_URL is right"
+        ) from None
