@@ -24,7 +24,7 @@ def alembic_config(url: str = "") -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Migrate the store behind ``engine`` to ``revision``."""
     config = alembic_config()
     try:
@@ -38,12 +38,13 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         ) from None
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revision(engine: Engine) -> str:
+    """The store's revision(s), comma-joined: each package's migrations are a branch
+    off ``0001`` (metrics, alerting, app), so a migrated store has several heads."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ",".join(sorted(heads))
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
-    return head
+    return ",".join(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))

@@ -53,7 +53,7 @@ def test_upgrade_empty_postgresql_to_head(pg_database_url: str) -> None:
 
 def test_unreachable_postgresql_gives_store_error() -> None:
     engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    with pytest.raises(StoreError, match="cannot|failed"):
+    with pytest.raises(StoreError, match=r"cannot|failed"):
         upgrade(engine)
 
 
