@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-TOKEN_PREFIX = "pt_"
+TOKEN_PREFIX = "pt_"  # noqa: S105 - a label, not a secret
 TOKEN_HEX_CHARS = 24  # 96 bits: collision-free for any hospital network, short in a UI.
 
 
