@@ -1,3 +1,4 @@
 """Imports every module that defines tables, so ``metadata`` is complete for Alembic."""
 
 import store.schema  # noqa: F401
+import store.schema_app  # noqa: F401

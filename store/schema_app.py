@@ -1,0 +1,45 @@
+"""The dashboard's own tables: local users, their roles, and the audit log.
+
+A user signs in with a local argon2 password or through OIDC (then ``password_hash`` is
+empty and the e-mail from the identity provider is looked up here for the roles). The
+audit log records every reveal of a PHI-bearing field and every change to users.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text
+
+from store.schema import metadata
+from store.types import UtcDateTime
+
+ROLES: tuple[str, ...] = ("executive", "interface_owner", "steward", "admin")
+
+app_users = Table(
+    "app_users",
+    metadata,
+    Column("email", String(254), primary_key=True),  # stored lower-case
+    Column("password_hash", String(200), nullable=False, server_default=""),
+    Column("active", Boolean, nullable=False, server_default="1"),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_login_at", UtcDateTime),
+)
+
+app_user_roles = Table(
+    "app_user_roles",
+    metadata,
+    Column("email", String(254), primary_key=True),
+    Column("role", String(32), primary_key=True),
+)
+
+app_audit_log = Table(
+    "app_audit_log",
+    metadata,
+    Column("audit_id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(254), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(300), nullable=False, server_default=""),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default=""),
+    Index("ix_app_audit_log_at", "at"),
+)
