@@ -1,0 +1,149 @@
+"""The catalog of metric names: the contract between ``metrics`` (which computes them) and
+``rules`` (which sets thresholds on them) and the dashboard.
+
+Each entry says what the number is, its unit, which scope keys it can be split by and
+which parameters it takes. ``metrics/README.md`` gives the full definitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Scope keys a metric can be split by (``MetricReader.values(scope_keys=...)``).
+FACILITY = "facility"
+LOCATION = "location"
+ITEM_CLASS = "item_class"
+CHANNEL = "channel"
+SOURCE = "source"
+ENDPOINT = "endpoint"
+PROCEDURE = "procedure"
+
+_USAGE_SCOPES = frozenset({FACILITY, LOCATION, ITEM_CLASS})
+_CHANNEL_SCOPES = frozenset({FACILITY, CHANNEL})
+_API_SCOPES = frozenset({SOURCE, ENDPOINT})
+
+FAILED_MAPPING_REASONS = (
+    "unknown_item",
+    "no_crosswalk",
+    "cdm_without_hcpcs",
+    "unit_not_convertible",
+)
+HOPS = ("received", "sent", "charge", "inventory")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One metric: name, unit, what it means, and how it may be scoped and parametrised."""
+
+    name: str
+    unit: str
+    description: str
+    scopes: frozenset[str]
+    params: tuple[str, ...] = ()
+    higher_is_better: bool = False
+
+
+def _spec(name: str, unit: str, description: str, scopes: frozenset[str], *,
+          params: tuple[str, ...] = (), good_high: bool = False) -> MetricSpec:
+    return MetricSpec(name, unit, description, scopes, params, good_high)
+
+
+CATALOG: dict[str, MetricSpec] = {
+    s.name: s
+    for s in (
+        # --- charge capture -------------------------------------------------------------
+        _spec("charge_capture_pct", "%", "chargeable usage events with a surviving charge "
+              "posted within the SLA, over chargeable usage events that are due",
+              _USAGE_SCOPES, good_high=True),
+        _spec("missing_charges", "count", "chargeable, mapped usage events with no "
+              "surviving charge after SLA (billing feed caught up past the deadline)",
+              _USAGE_SCOPES),
+        _spec("late_charges", "count", "usage events charged, but after the SLA",
+              _USAGE_SCOPES),
+        _spec("revenue_leakage_usd", "USD", "missing charges x CDM price", _USAGE_SCOPES),
+        _spec("revenue_at_risk_usd", "USD", "revenue leakage plus failed-mapping $ at risk",
+              _USAGE_SCOPES),
+        _spec("charge_within_sla_pct", "%", "charged usage events whose first surviving "
+              "charge posted within the SLA", _USAGE_SCOPES, good_high=True),
+        # --- failed mappings --------------------------------------------------------------
+        _spec("failed_mapping_count", "count", "usage events whose item does not map; "
+              "param reason: unknown_item|no_crosswalk|cdm_without_hcpcs|"
+              "unit_not_convertible (empty = all)", _USAGE_SCOPES, params=("reason",)),
+        _spec("failed_mapping_usd", "USD", "$ at risk of failed mappings (param reason)",
+              _USAGE_SCOPES, params=("reason",)),
+        _spec("open_exceptions", "count", "open rows in the exception queue (param kind)",
+              frozenset({FACILITY}), params=("kind",)),
+        # --- duplicate charges ------------------------------------------------------------
+        _spec("duplicate_groups", "count", "groups of surviving charges sharing a business "
+              "key (usage id, control id, or encounter+CDM+date+serial)", _USAGE_SCOPES),
+        _spec("duplicate_extra_units", "units", "units charged more than once",
+              _USAGE_SCOPES),
+        _spec("duplicate_charge_usd", "USD", "overcharged $: amount of the extra charges",
+              _USAGE_SCOPES),
+        # --- hop latency -----------------------------------------------------------------
+        *(
+            _spec(f"{hop}_latency_p{p}_minutes", "minutes",
+                  f"p{p} minutes from usage to {hop} (nearest rank over 1-minute bins)",
+                  _USAGE_SCOPES)
+            for hop in HOPS
+            for p in (50, 95, 99)
+        ),
+        _spec("implant_charge_latency_p95_minutes", "minutes",
+              "p95 minutes from usage to charge posted, implants only",
+              frozenset({FACILITY, LOCATION})),
+        # --- inventory reconciliation ------------------------------------------------------
+        _spec("missing_inventory_issues", "count", "mapped usage events with no inventory "
+              "issue after the inventory SLA", _USAGE_SCOPES),
+        _spec("charged_not_issued", "count", "charged usage events with no inventory issue "
+              "(stock overstated)", _USAGE_SCOPES),
+        _spec("issued_not_charged", "count", "issued chargeable usage events without a "
+              "surviving charge (leakage)", _USAGE_SCOPES),
+        _spec("quantity_mismatches", "count", "usage events whose issued or charged base "
+              "quantity differs from the scanned base quantity", _USAGE_SCOPES),
+        _spec("inventory_accuracy_pct", "%", "due usage events whose issue matches in "
+              "quantity, over due usage events", _USAGE_SCOPES, good_high=True),
+        _spec("stock_posting_delay_p95_minutes", "minutes", "p95 minutes usage -> "
+              "inventory issue posted", _USAGE_SCOPES),
+        # --- interface health -------------------------------------------------------------
+        _spec("messages_received", "count", "messages received by the engine",
+              _CHANNEL_SCOPES),
+        _spec("messages_errored", "count", "messages in status E", _CHANNEL_SCOPES),
+        _spec("message_rate_per_hour", "msg/h", "received messages per hour of window",
+              _CHANNEL_SCOPES),
+        _spec("nack_rate_pct", "%", "AE/AR acknowledgements over acknowledged messages",
+              _CHANNEL_SCOPES),
+        _spec("queue_depth", "count", "messages queued at the newest counter snapshot",
+              _CHANNEL_SCOPES),
+        _spec("queue_age_minutes", "minutes", "age of the oldest queued message at the "
+              "newest snapshot (0 when the queue is empty)", _CHANNEL_SCOPES),
+        # --- API / collector health -------------------------------------------------------
+        _spec("api_p95_ms", "ms", "p95 response time of API calls", _API_SCOPES),
+        _spec("api_error_rate_pct", "%", "API calls that failed (status >= 400 or a "
+              "transport error) over all calls", _API_SCOPES),
+        _spec("api_throttled", "count", "HTTP 429 answers", _API_SCOPES),
+        _spec("minutes_since_success", "minutes", "minutes since the last successful "
+              "collector run of the source", frozenset({SOURCE})),
+        _spec("freshness_minutes", "minutes", "minutes since the newest record the source "
+              "delivered", frozenset({SOURCE})),
+        _spec("volume_anomaly_z", "z", "z-score of the window's hourly usage/message volume "
+              "against the training window (0 below the minimum absolute change)",
+              frozenset({FACILITY, CHANNEL}), params=("feed",)),
+        # --- supply chain and finance -----------------------------------------------------
+        _spec("replenishment_cycle_hours", "hours", "mean hours requisition created -> "
+              "received", frozenset({FACILITY, LOCATION})),
+        _spec("margin_usd", "USD", "billed minus supply cost at contract price, by "
+              "procedure", frozenset({FACILITY, PROCEDURE}), good_high=True),
+    )
+}
+
+METRIC_NAMES: frozenset[str] = frozenset(CATALOG)
+
+
+def spec(name: str) -> MetricSpec:
+    """The spec of ``name``; raise ``KeyError`` listing close names when it is unknown."""
+    try:
+        return CATALOG[name]
+    except KeyError:
+        close = sorted(n for n in CATALOG if n.split("_")[0] == name.split("_")[0])
+        hint = f"; did you mean {', '.join(close)}" if close else ""
+        raise KeyError(f"unknown metric {name!r}{hint}") from None
