@@ -2,3 +2,4 @@
 
 import store.schema  # noqa: F401
 import store.schema_app  # noqa: F401
+import store.schema_metrics  # noqa: F401
