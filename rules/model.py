@@ -1,0 +1,172 @@
+"""The rule model: one frozen pydantic object per rule block of a YAML rule file.
+
+A rule compares one metric, per scope, against a ``warn`` and a ``fail`` threshold in one
+direction (``above``: bigger is worse; ``below``: smaller is worse). Durations are written
+``30s``, ``15m``, ``2h``, ``1d`` (or combined, ``1h30m``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+)
+
+SCOPE_KEYS = ("facility", "channel", "source", "endpoint", "item_class", "reason", "hop")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``"15m"`` -> 15 minutes; a ``timedelta`` passes through; anything else is refused."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a duration; write it like 15m, 2h or 1d")
+    match = _DURATION.match(value.strip())
+    if not value.strip() or match is None:
+        raise ValueError(f"{value!r} is not a duration; write it like 15m, 2h or 1d")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """The inverse of ``parse_duration`` (``timedelta(minutes=90)`` -> ``"1h30m"``)."""
+    total = int(delta.total_seconds())
+    if total == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+
+
+def _unknown_scope_key(key: str) -> str:
+    return f"unknown scope key {key!r}; use one of {', '.join(SCOPE_KEYS)}"
+
+
+class Direction(StrEnum):
+    ABOVE = "above"  # the value is bad when it rises to or over the threshold
+    BELOW = "below"  # the value is bad when it falls to or under the threshold
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Field_(StrEnum):
+    VALUE = "value"  # MetricValue.value (a count, rate, minutes...)
+    AMOUNT = "amount"  # MetricValue.amount (the $ behind it)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Scope(_Strict):
+    """Which scopes to evaluate per (``by``) and which to keep (``match``, equality)."""
+
+    by: tuple[str, ...] = ()
+    match: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("by")
+    @classmethod
+    def _known_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [k for k in value if k not in SCOPE_KEYS]
+        if unknown:
+            raise ValueError(_unknown_scope_key(unknown[0]))
+        if len(set(value)) != len(value):
+            raise ValueError("a scope key is repeated")
+        return value
+
+    @field_validator("match")
+    @classmethod
+    def _known_match_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = [k for k in value if k not in SCOPE_KEYS]
+        if unknown:
+            raise ValueError(_unknown_scope_key(unknown[0]))
+        return value
+
+
+class Parameters(_Strict):
+    """How the metric value is read: which field, and the smallest denominator worth judging."""
+
+    field: Field_ = Field_.VALUE
+    min_denominator: float = Field(default=0, ge=0)
+
+
+class Rule(_Strict):
+    """One governance rule (one block of a rule file)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=80)
+    name: str = Field(min_length=1, max_length=200)
+    metric: str = Field(min_length=1)
+    parameters: Parameters = Parameters()
+    scope: Scope = Scope()
+    window: Duration
+    direction: Direction = Direction.ABOVE
+    warn: float | None = None
+    fail: float
+    pending: Duration = timedelta(0)
+    keep_firing: Duration = timedelta(0)
+    owner: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    stewards: tuple[str, ...] = Field(min_length=1)
+    severity: Severity = Severity.WARNING
+    tags: tuple[str, ...] = ()
+    description: str = Field(min_length=1)
+    runbook: str = ""
+    unit: str = ""
+
+    @field_validator("stewards")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            if not _EMAIL.match(address):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return value
+
+    @field_validator("runbook")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) link")
+        return value
+
+    @field_validator("fail")
+    @classmethod
+    def _threshold_order(cls, fail: float, info: ValidationInfo) -> float:
+        warn, direction = info.data.get("warn"), info.data.get("direction")
+        if warn is None or direction is None or warn == fail:
+            return fail
+        worse = fail > warn if direction is Direction.ABOVE else fail < warn
+        if not worse:
+            word = "above" if direction is Direction.ABOVE else "below"
+            raise ValueError(
+                f"fail {fail:g} must be {word} warn {warn:g} when direction is {direction.value}"
+            )
+        return fail
+
+
+class RuleFile(_Strict):
+    """The top level of one rule file."""
+
+    rules: tuple[Rule, ...] = Field(min_length=1)
