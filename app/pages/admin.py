@@ -1,0 +1,10 @@
+"""Admin page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.ui import require_page
+
+require_page("pages/admin.py")
+st.title("Admin")

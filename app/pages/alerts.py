@@ -1,0 +1,10 @@
+"""Alerts page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.ui import require_page
+
+require_page("pages/alerts.py")
+st.title("Alerts")

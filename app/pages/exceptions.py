@@ -1,0 +1,10 @@
+"""Exceptions page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.ui import require_page
+
+require_page("pages/exceptions.py")
+st.title("Exceptions")
