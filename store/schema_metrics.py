@@ -2,13 +2,13 @@
 
 Three layers: *facts* (one row per usage event and per charge, with its links stitched
 and its status decided), *points* (summable aggregates per hour and day bucket and per
-facility / location / item class / channel, plus latency histograms), and the
+facility / location / item class / channel; percentiles are read from the facts), and the
 *exception queue* a steward works. ``metric_state`` keeps the compute watermark.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Index, String, Table, Text
 
 from store.schema import metadata
 from store.types import UtcDateTime
@@ -103,17 +103,27 @@ metric_points = Table(
     Index("ix_metric_points_metric_bucket", "metric", "grain", "bucket"),
 )
 
-metric_latency_hist = Table(
-    "metric_latency_hist",
+# One wide row per hour/day, facility, location and item class: every usage-derived
+# count in one INSERT ... SELECT (a long table would need a scan per metric).
+USAGE_POINT_COLUMNS = (
+    "usages", "due", "on_time", "late", "late_usd", "missing", "missing_usd",
+    "unmapped", "fm_unknown_item", "fm_no_crosswalk", "fm_cdm_without_hcpcs",
+    "fm_unit_not_convertible", "fm_unknown_item_usd", "fm_no_crosswalk_usd",
+    "fm_cdm_without_hcpcs_usd", "fm_unit_not_convertible_usd", "inv_due", "inv_issued",
+    "inv_missing", "charged_not_issued", "issued_not_charged", "qty_mismatch",
+    "inv_accurate", "supply_cost_usd",
+)
+metric_usage_points = Table(
+    "metric_usage_points",
     metadata,
-    Column("hop", String(24), primary_key=True),
     Column("grain", String(8), primary_key=True),
     Column("bucket", UtcDateTime, primary_key=True),
-    *_dim_columns(),
-    Column("bin_s", Integer, primary_key=True),  # upper edge of the bin, seconds
-    Column("n", Integer, nullable=False),
-    Index("ix_metric_latency_hist_hop_bucket", "hop", "grain", "bucket"),
+    Column("facility_id", String(32), primary_key=True),
+    Column("location_id", String(64), primary_key=True),
+    Column("item_class", String(16), primary_key=True),
+    *(Column(name, Float, nullable=False, server_default="0") for name in USAGE_POINT_COLUMNS),
 )
+
 
 metric_exceptions = Table(
     "metric_exceptions",
