@@ -1,0 +1,146 @@
+"""The one collector interface and the registry of source kinds.
+
+A collector plugin is a class with a ``kind`` (a ``SourceKind`` of the config) and one
+method, ``poll(ctx)``, that fetches what is new (I/O through ``ctx.http`` or files) and
+hands each page of canonical records to ``ctx.commit_page``. Turning payloads into
+records is done by pure functions in the ``*_records`` modules, tested with recorded
+payloads. ``register`` adds a plugin; ``collector_for`` finds it by kind.
+
+``commit_page`` is the exactly-once seam: the records, the quarantined rejects, the
+API-call log and the stream's new watermark are written in ONE transaction, so a crash
+before it loses nothing (the page is fetched again) and after it duplicates nothing
+(upserts on natural keys, the watermark moved on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+import httpx
+from sqlalchemy import Connection, Engine
+
+from chargeline.config import Settings, SourceConfig
+from chargeline.model import CanonicalRecord
+from collectors.mapping import RecordMapping, load_mapping
+from store.upsert import quarantine, read_watermark, upsert_records, write_watermark
+
+
+@dataclass(slots=True)
+class Reject:
+    """A payload that could not become a canonical record, and why."""
+
+    position: str  # file@offset, or URL#entry
+    reason: str
+    raw: str | bytes
+    record_kind: str = ""
+
+
+@dataclass
+class RunTotals:
+    """What one pass did, for its ``collector_runs`` row."""
+
+    fetched: int = 0  # canonical records read (new or not)
+    written: int = 0  # rows new or changed in the store
+    quarantined: int = 0
+    newest: datetime | None = None
+    stream_errors: list[str] = field(default_factory=list)
+
+
+class PageHook(Protocol):
+    def __call__(self, conn: Connection) -> None: ...
+
+
+@dataclass
+class CollectContext:
+    """Everything a collector needs for one pass of one source."""
+
+    source: SourceConfig
+    settings: Settings
+    engine: Engine
+    http: Any  # collectors.http.SourceHttp for HTTP sources; None for files
+    run_id: str
+    totals: RunTotals = field(default_factory=RunTotals)
+    on_commit: list[Callable[[Connection], None]] = field(default_factory=list)
+
+    @property
+    def phi_secret(self) -> str:
+        return self.settings.phi_secret.get_secret_value()
+
+    def mappings(self, kind: str | None = None) -> dict[str, RecordMapping]:
+        return load_mapping(kind or self.source.kind, self.source.mapping)
+
+    def watermark(self, stream: str) -> str | None:
+        """The stream's committed cursor, or None before its first page."""
+        with self.engine.connect() as conn:
+            return read_watermark(conn, self.source.name, stream)
+
+    def commit_page(
+        self,
+        stream: str,
+        records: Sequence[CanonicalRecord],
+        cursor: str | None,
+        rejects: Sequence[Reject] = (),
+        extra: Callable[[Connection], None] | None = None,
+        newest: datetime | None = None,
+    ) -> int:
+        """Write one page (records, rejects, call log, watermark) in one transaction."""
+        with self.engine.begin() as conn:
+            written = upsert_records(conn, records, source=self.source.name)
+            for reject in rejects:
+                quarantine(conn, source=self.source.name, position=reject.position,
+                           reason=reject.reason, raw_payload=reject.raw,
+                           record_kind=reject.record_kind)
+            if extra is not None:
+                extra(conn)
+            for hook in self.on_commit:
+                hook(conn)
+            if cursor is not None:
+                write_watermark(conn, self.source.name, stream, cursor)
+        self.totals.fetched += len(records)
+        self.totals.written += written
+        self.totals.quarantined += len(rejects)
+        if newest is not None and (self.totals.newest is None or newest > self.totals.newest):
+            self.totals.newest = newest
+        return written
+
+
+class Collector(Protocol):
+    """A source-kind plugin: fetch what is new and commit it page by page."""
+
+    kind: ClassVar[str]
+
+    def poll(self, ctx: CollectContext) -> None: ...
+
+
+_REGISTRY: dict[str, type[Collector]] = {}
+
+
+def register(cls: type[Collector]) -> type[Collector]:
+    """Class decorator: make ``cls`` the collector of its ``kind``."""
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def collector_for(kind: str) -> Collector:
+    """A new collector for a source kind (the built-in ones are imported on first use)."""
+    import collectors.plugins  # noqa: F401  (registers the built-in kinds)
+
+    try:
+        return _REGISTRY[kind]()
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise KeyError(f"no collector for source kind {kind!r}; known: {known}") from None
+
+
+def needs_http(kind: str) -> bool:
+    return kind != "hl7_log"
+
+
+def make_client(source: SourceConfig, transport: httpx.BaseTransport | None = None
+                ) -> httpx.Client:
+    """An HTTP client with the source's timeout on connect, read, write and pool."""
+    return httpx.Client(timeout=httpx.Timeout(source.timeout_seconds), transport=transport,
+                        headers={"Accept": "application/json"})

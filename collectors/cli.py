@@ -1,0 +1,80 @@
+"""``chargeline collect``, ``chargeline collector`` and ``chargeline ingest``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chargeline.cli import app
+
+
+def _settings_and_engine():  # type: ignore[no-untyped-def]
+    from chargeline.config import load_settings
+    from store.engine import check_connection, make_engine
+    from store.migrate import upgrade
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    check_connection(engine)
+    upgrade(engine)
+    return settings, engine
+
+
+@app.command("collect")
+def collect(
+    source: Annotated[str | None, typer.Argument(help="Only this source (default: all).")] = None,
+    once: Annotated[bool, typer.Option("--once", help="Run one pass and exit.")] = True,
+) -> None:
+    """Run one collection pass over the configured sources (or one SOURCE) and exit."""
+    from chargeline.errors import ConfigError
+    from collectors.leases import SingleCollectorLock
+    from collectors.runner import run_source
+
+    settings, engine = _settings_and_engine()
+    sources = [settings.source(source)] if source else [s for s in settings.sources if s.enabled]
+    if not sources:
+        raise ConfigError("no sources configured — add sources: to the config file "
+                          "(see collectors/README.md)")
+    lock = SingleCollectorLock(settings.database_url)
+    lock.acquire()
+    failed = 0
+    try:
+        for src in sources:
+            result = run_source(settings, engine, src)
+            if result is None:
+                typer.echo(f"{src.name}: skipped (another collector holds it)")
+                continue
+            failed += result.status.value == "error"
+            line = (f"{src.name}: {result.status.value}, {result.records} records read, "
+                    f"{result.written} new or changed, {result.quarantined} quarantined")
+            typer.echo(line + (f" — {result.error[:300]}" if result.error else ""))
+    finally:
+        lock.release()
+    if failed:
+        raise typer.Exit(4)
+
+
+@app.command("collector")
+def collector() -> None:
+    """Run the collector process: poll every source on its schedule until stopped."""
+    from collectors.scheduler import run_scheduler
+
+    settings, engine = _settings_and_engine()
+    run_scheduler(settings, engine)
+
+
+@app.command("ingest")
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="HL7 logs, FHIR Bundles/NDJSON, OData "
+                                                     "JSON pages (files or folders).")],
+    source: Annotated[str, typer.Option(help="Source name to record rows under.")] = "backfill",
+) -> None:
+    """Backfill the store from files, with a progress bar and a summary."""
+    from collectors.ingest import ingest_paths
+
+    settings, engine = _settings_and_engine()
+    summary = ingest_paths(settings, engine, paths, source_name=source, progress=True)
+    typer.echo(f"ingested {summary.records} records ({summary.written} new or changed), "
+               f"quarantined {summary.quarantined}, from {summary.files} files")

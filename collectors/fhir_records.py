@@ -1,0 +1,146 @@
+"""FHIR R4 searchset Bundles -> canonical records (pure).
+
+Each resource is validated with the fhir.resources R4B models (they accept R4 payloads;
+the package's default R5 models reject R4 Encounter.class and Claim shapes), then
+mapped field by field (``collectors/mappings/fhir_*.yaml``). Patient identifiers become
+the keyed token here, at the edge; names and birth dates are never read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from chargeline.errors import RecordError
+from chargeline.model import (
+    RECORD_TYPE_BY_KIND,
+    CanonicalRecord,
+    ChargeStatus,
+    build_record,
+)
+from chargeline.phi import patient_token
+from collectors.base import Reject
+from collectors.mapping import RecordMapping
+
+
+@dataclass(slots=True, frozen=True)
+class ClaimOutcome:
+    """A ClaimResponse: the adjudication outcome of one claim."""
+
+    response_id: str
+    claim_id: str
+    outcome: str
+    paid_amount: Decimal | None
+    last_updated: datetime
+
+
+@dataclass
+class FhirPage:
+    records: list[CanonicalRecord] = field(default_factory=list)
+    outcomes: list[ClaimOutcome] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    newest: str = ""  # greatest meta.lastUpdated on the page (the watermark candidate)
+    next_url: str | None = None
+    total: int | None = None
+
+
+@lru_cache(maxsize=32)
+def _model(resource_type: str) -> Any:
+    return get_fhir_model_class(resource_type)
+
+
+def validate_resource(resource: Any, expected: str, lenient: frozenset[str] = frozenset()
+                      ) -> None:
+    """Raise ``RecordError`` unless ``resource`` is a valid R4 resource of that type.
+
+    ``lenient`` names top-level elements a source is known to shape wrongly (the demo
+    estate sends SupplyDelivery.supplier as a list; R4 has one Reference); they are
+    mapped but left out of validation rather than losing every record."""
+    if not isinstance(resource, dict):
+        raise RecordError(f"entry resource is {type(resource).__name__}, not a JSON object")
+    actual = resource.get("resourceType")
+    if actual != expected:
+        raise RecordError(f"resourceType {actual!r} where {expected} was searched")
+    if lenient:
+        resource = {k: v for k, v in resource.items() if k not in lenient}
+    try:
+        _model(expected).model_validate(resource)
+    except (ValidationError, ValueError, TypeError) as exc:
+        first = str(exc).splitlines()
+        raise RecordError(f"{expected} fails FHIR R4 validation: "
+                          f"{'; '.join(first[:3])[:400]}") from None
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next":
+            return link.get("url")
+    return None
+
+
+def convert_resource(resource: dict[str, Any], mapping: RecordMapping, secret: str,
+                     where: str) -> CanonicalRecord | ClaimOutcome:
+    """Map one validated resource to its canonical record (or a claim outcome)."""
+    values = mapping.apply(resource)
+    mrn = values.pop("_mrn", "")
+    authority = values.pop("_authority", "")
+    kind = mapping.options.get("record", "")
+    if kind == "claim_response":
+        try:
+            return ClaimOutcome(
+                response_id=str(values["response_id"]), claim_id=str(values["claim_id"]),
+                outcome=str(values.get("outcome", "")),
+                paid_amount=Decimal(str(values["paid_amount"]))
+                if values.get("paid_amount") is not None else None,
+                last_updated=datetime.fromisoformat(values["last_updated"]))
+        except (KeyError, ValueError, ArithmeticError) as exc:
+            raise RecordError(f"ClaimResponse at {where}: missing or bad {exc}") from None
+    record_type = RECORD_TYPE_BY_KIND.get(kind)
+    if record_type is None:
+        raise RecordError(f"mapping {mapping.name}: unknown record kind {kind!r}")
+    if "patient_token" in record_type.model_fields:
+        values["patient_token"] = patient_token(secret, str(mrn), str(authority))
+    if kind == "charge" and values.get("reverses_charge_id"):
+        values["status"] = ChargeStatus.CREDIT
+    return build_record(record_type, values, where=where)
+
+
+def parse_bundle(bundle: Any, resource_type: str, mapping: RecordMapping, secret: str,
+                 url: str) -> FhirPage:
+    """Validate and convert every entry of a searchset page; bad entries are rejects."""
+    page = FhirPage()
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise RecordError(f"{url}: the answer is not a FHIR Bundle")
+    page.next_url = next_link(bundle)
+    page.total = bundle.get("total")
+    lenient = frozenset(mapping.options.get("lenient") or ())
+    for index, entry in enumerate(bundle.get("entry") or []):
+        where = f"{url}#entry{index}"
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict):
+            updated = (resource.get("meta") or {}).get("lastUpdated")
+            if isinstance(updated, str) and updated > page.newest:
+                page.newest = updated
+        try:
+            validate_resource(resource, resource_type, lenient)
+            converted = convert_resource(resource, mapping, secret, where)  # type: ignore[arg-type]
+        except RecordError as exc:
+            page.rejects.append(Reject(where, exc.reason, _dump(entry), resource_type))
+            continue
+        if isinstance(converted, ClaimOutcome):
+            page.outcomes.append(converted)
+        else:
+            page.records.append(converted)
+    return page
+
+
+def _dump(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str)

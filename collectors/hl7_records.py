@@ -1,0 +1,157 @@
+"""HL7 v2 messages -> canonical ``InterfaceMessage`` records (pure).
+
+Each inbound message is paired with the ACK that follows it in the log: MSH-7 of the
+inbound message is when the engine received it, MSH-7 of the ACK when the receiver
+acknowledged it (sent), MSA-1 the ACK code. No ACK yet means queued. An ACK whose
+message was stored by an earlier read comes back as a ``LateAck`` for the store to
+apply. A message re-sent after a NACK carries ``<control id>-R<n>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chargeline.errors import RecordError
+from chargeline.model import InterfaceMessage, MessageStatus, build_record
+from chargeline.phi import patient_token
+from collectors.hl7_parse import Block, Hl7Message, parse_hl7_time, parse_message
+from collectors.mapping import RecordMapping, compile_path
+
+_RESEND = re.compile(r"^(.+)-R\d+$")
+_HL7_REF = re.compile(r"^([A-Z][A-Z0-9]{2})-(\d+)(?:\.(\d+))?$")
+_ACK_STATUS = {"AA": MessageStatus.SENT, "CA": MessageStatus.SENT,
+               "AE": MessageStatus.ERROR, "AR": MessageStatus.ERROR,
+               "CE": MessageStatus.ERROR, "CR": MessageStatus.ERROR}
+_REQUIRED = {"DFT": ("PID", "PV1", "FT1"), "ADT": ("PID", "PV1")}
+
+
+@dataclass(slots=True, frozen=True)
+class LateAck:
+    """An acknowledgement for a message stored by an earlier read."""
+
+    control_id: str
+    sent_at: datetime
+    ack_code: str
+    error: str
+
+
+@dataclass(slots=True)
+class Rejected:
+    position: str
+    reason: str
+    raw: bytes
+
+
+@dataclass(slots=True)
+class Hl7Batch:
+    """What one read of a log produced."""
+
+    messages: list[InterfaceMessage] = field(default_factory=list)
+    late_acks: list[LateAck] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _list_getter(spec: Any) -> Any:
+    """``usage_ids: FT1-2`` means FT1-2 of every FT1 segment."""
+    match = _HL7_REF.match(spec) if isinstance(spec, str) else None
+    if match:
+        seg, num, comp = match.group(1), int(match.group(2)), int(match.group(3) or 0)
+        return lambda msg: [v for v in msg.field_all(seg, num, comp) if v]
+    getter = compile_path(spec)
+    return lambda msg: [v for v in [getter(msg)] if v]
+
+
+class Hl7Converter:
+    """Turns message blocks of one channel into canonical records, per a mapping."""
+
+    def __init__(self, mappings: dict[str, RecordMapping], channel: str, phi_secret: str,
+                 source: str = "") -> None:
+        self.message = RecordMapping("message", {
+            "fields": {k: v for k, v in mappings["message"].raw_fields.items()
+                       if k != "usage_ids"}})
+        self.ack = mappings["ack"]
+        self.usage_ids = _list_getter(mappings["message"].raw_fields.get("usage_ids", "FT1-2"))
+        self.channel = channel
+        self.secret = phi_secret
+        self.source = source
+
+    def convert(self, blocks: Iterable[Block], file_label: str) -> Hl7Batch:
+        """Pair messages with ACKs and build records; bad blocks are rejected, not raised."""
+        batch = Hl7Batch()
+        pending: dict[str, dict[str, Any]] = {}
+        for block in blocks:
+            where = f"{file_label}@{block.offset}"
+            try:
+                msg = parse_message(block.raw)
+                kind = msg.field("MSH", 9, 1)
+                if kind == "ACK":
+                    self._apply_ack(msg, pending, batch, where)
+                else:
+                    data = self._inbound(msg, where)
+                    data["_raw"] = block.raw
+                    pending[data["control_id"]] = data
+            except RecordError as exc:
+                batch.rejected.append(Rejected(where, exc.reason, block.raw))
+        for data in pending.values():
+            self._emit(data, batch)
+        return batch
+
+    def _inbound(self, msg: Hl7Message, where: str) -> dict[str, Any]:
+        values = self.message.apply(msg)
+        kind = msg.field("MSH", 9, 1)
+        for segment in _REQUIRED.get(kind, ()):
+            if segment not in msg.segments:
+                raise RecordError(f"{kind} message without {segment} segment (truncated?)")
+        control_id = values.get("control_id", "")
+        if not control_id:
+            raise RecordError("MSH-10 (message control id) is empty")
+        trigger = msg.field("MSH", 9, 2)
+        values["message_type"] = f"{kind}^{trigger}" if trigger else kind
+        if not values.get("received_at"):
+            raise RecordError("MSH-7 (date/time of message) is empty")
+        values["received_at"] = parse_hl7_time(values["received_at"], "MSH-7")
+        usage_ids = tuple(self.usage_ids(msg))
+        if kind == "DFT" and not usage_ids:
+            raise RecordError("DFT message whose FT1 segments carry no transaction id (FT1-2)")
+        values["usage_ids"] = usage_ids
+        token = patient_token(self.secret, values.pop("_mrn", ""), values.pop("_authority", ""))
+        values["patient_token"] = token
+        resend = _RESEND.match(control_id)
+        values["resend_of"] = resend.group(1) if resend else ""
+        values["status"] = MessageStatus.QUEUED
+        values["channel"] = self.channel
+        values["_where"] = where
+        return values
+
+    def _apply_ack(self, msg: Hl7Message, pending: dict[str, dict[str, Any]],
+                   batch: Hl7Batch, where: str) -> None:
+        values = self.ack.apply(msg)
+        acked = values.get("acked_control_id", "")
+        code = values.get("ack_code", "")
+        if not acked or not code:
+            raise RecordError("ACK without MSA-1 (code) or MSA-2 (control id acknowledged)")
+        sent_at = parse_hl7_time(values.get("sent_at", ""), "ACK MSH-7")
+        error = values.get("error", "") if code not in ("AA", "CA") else ""
+        inbound = pending.get(acked)
+        if inbound is None:
+            batch.late_acks.append(LateAck(acked, sent_at, code, error))
+            return
+        inbound.update(sent_at=sent_at, ack_code=code, error=error,
+                       status=_ACK_STATUS.get(code, MessageStatus.ERROR))
+
+    def _emit(self, data: dict[str, Any], batch: Hl7Batch) -> None:
+        where = data.pop("_where")
+        raw = data.pop("_raw")
+        try:
+            batch.messages.append(build_record(InterfaceMessage, data, where=where))
+        except RecordError as exc:
+            batch.rejected.append(Rejected(where, exc.reason, raw))
+
+
+def status_for_ack(code: str) -> MessageStatus:
+    """The message status an ACK code implies (AA sent; AE/AR error)."""
+    return _ACK_STATUS.get(code, MessageStatus.ERROR)

@@ -1,0 +1,37 @@
+"""Watermark arithmetic shared by the incremental HTTP collectors (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+
+def parse_instant(value: str) -> datetime:
+    """An ISO 8601 instant (``...Z`` or with an offset) as aware UTC."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_instant(value: datetime) -> str:
+    """The wire format of the demo estate: UTC, millisecond precision, ``Z``."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def since(watermark: str | None, overlap_seconds: int) -> str | None:
+    """Where the next poll starts: the watermark minus the overlap window (None: from the
+    beginning). The overlap re-reads recent records so late, out-of-order ones are caught;
+    the upserts make re-reading harmless."""
+    if not watermark:
+        return None
+    return format_instant(parse_instant(watermark) - timedelta(seconds=overlap_seconds))
+
+
+def advance(watermark: str | None, newest: str) -> str | None:
+    """The later of the stored watermark and the newest instant on a page."""
+    if not newest:
+        return watermark
+    if not watermark:
+        return newest
+    return newest if parse_instant(newest) > parse_instant(watermark) else watermark

@@ -1,0 +1,223 @@
+"""Field mappings: how a source's payload fields become canonical fields, read from YAML.
+
+A hospital whose ERP or billing system names fields differently writes a mapping file
+(``mapping:`` on the source) instead of code. The language is deliberately small. A
+field spec is one of:
+
+- a path string: ``ItemId``, ``subject.identifier.value``, ``type[0].coding[0].code``;
+  ``ext(urn:chargeline:lot)`` picks a FHIR extension by url (its ``value[x]``);
+  ``FT1-2`` / ``PID-3.4`` / ``MSH-9`` are HL7 v2 field (and component) references;
+  ``=TEXT`` is a constant;
+- a list of specs: the first non-empty value wins;
+- a mapping with ``path`` (or ``paths``) and optional ``regex`` (keep the first group),
+  ``map`` (translate values), ``as: date`` (keep the calendar date), ``negate_if``
+  (``{path: TransactionType, in: [ISSUE]}``) and ``default``.
+
+Defaults for the standard formats live in ``collectors/mappings/<kind>.yaml``; a
+source's own file is merged over them, section by section.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chargeline.errors import ConfigError
+
+MAPPINGS_DIR = Path(__file__).with_name("mappings")
+_INDEX = re.compile(r"^([^\[]+)\[(\d+)\]$")
+_EXT = re.compile(r"^ext\((.+)\)$")
+_HL7_REF = re.compile(r"^([A-Z][A-Z0-9]{2})-(\d+)(?:\.(\d+))?$")
+
+Getter = Callable[[Any], Any]
+
+
+def _value_of_extension(ext: Mapping[str, Any]) -> Any:
+    for key, value in ext.items():
+        if key.startswith("value"):
+            return value
+    return None
+
+
+def _json_step(name: str) -> Getter:
+    match = _INDEX.match(name)
+    if match:
+        key, index = match.group(1), int(match.group(2))
+
+        def get_indexed(obj: Any) -> Any:
+            seq = obj.get(key) if isinstance(obj, Mapping) else None
+            return seq[index] if isinstance(seq, list) and len(seq) > index else None
+
+        return get_indexed
+    ext = _EXT.match(name)
+    if ext:
+        url = ext.group(1)
+
+        def get_extension(obj: Any) -> Any:
+            for item in (obj.get("extension") or []) if isinstance(obj, Mapping) else []:
+                if isinstance(item, Mapping) and item.get("url") == url:
+                    return _value_of_extension(item)
+            return None
+
+        return get_extension
+
+    def get_key(obj: Any) -> Any:
+        return obj.get(name) if isinstance(obj, Mapping) else None
+
+    return get_key
+
+
+def _split_path(path: str) -> list[str]:
+    # dots inside ext(...) urls are not path separators
+    parts, depth, current = [], 0, ""
+    for char in path:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "." and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return parts
+
+
+def compile_path(path: str) -> Getter:
+    """Turn one path string into a function of a payload (JSON dict or HL7 accessor)."""
+    if path.startswith("="):
+        constant = path[1:]
+        return lambda _obj: constant
+    hl7 = _HL7_REF.match(path)
+    if hl7:
+        segment, field, component = hl7.group(1), int(hl7.group(2)), hl7.group(3)
+        comp = int(component) if component else 0
+        return lambda msg: msg.field(segment, field, comp)
+    steps = [_json_step(p) for p in _split_path(path)]
+
+    def get_path(obj: Any) -> Any:
+        for step in steps:
+            if obj is None:
+                return None
+            obj = step(obj)
+        return obj
+
+    return get_path
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def compile_spec(spec: Any, where: str) -> Getter:
+    """Compile one field spec (see the module docstring) into a getter."""
+    if isinstance(spec, str):
+        return compile_path(spec)
+    if isinstance(spec, list):
+        getters = [compile_spec(s, where) for s in spec]
+
+        def first_of(obj: Any) -> Any:
+            for getter in getters:
+                value = getter(obj)
+                if not _empty(value):
+                    return value
+            return None
+
+        return first_of
+    if isinstance(spec, Mapping):
+        return _compile_options(spec, where)
+    raise ConfigError(f"mapping {where}: a field spec must be a path, a list or a mapping")
+
+
+def _compile_options(spec: Mapping[str, Any], where: str) -> Getter:
+    unknown = set(spec) - {"path", "paths", "regex", "map", "as", "negate_if", "default"}
+    if unknown:
+        raise ConfigError(f"mapping {where}: unknown option(s) {sorted(unknown)}; "
+                          "use path, paths, regex, map, as, negate_if, default")
+    if "path" not in spec and "paths" not in spec:
+        raise ConfigError(f"mapping {where}: give path: (e.g. path: ItemId)")
+    base = compile_spec(spec.get("path", spec.get("paths")), where)
+    regex = re.compile(spec["regex"]) if "regex" in spec else None
+    table = {str(k): v for k, v in (spec.get("map") or {}).items()}
+    as_date = spec.get("as") == "date"
+    default = spec.get("default")
+    negate = spec.get("negate_if")
+    negate_get = compile_spec(negate["path"], where) if negate else None
+    negate_in = {str(v) for v in negate.get("in", [])} if negate else set()
+
+    def get_with_options(obj: Any) -> Any:
+        value = base(obj)
+        if regex is not None and isinstance(value, str):
+            match = regex.search(value)
+            value = (match.group(1) if match.groups() else match.group(0)) if match else None
+        if table and value is not None:
+            value = table.get(str(value), value)
+        if as_date and isinstance(value, str):
+            value = value[:10]
+        if negate_get is not None and str(negate_get(obj)) in negate_in and value is not None:
+            value = -Decimal(str(value))
+        return default if _empty(value) else value
+
+    return get_with_options
+
+
+class RecordMapping:
+    """The compiled field mapping of one stream (an entity set, a FHIR resource type)."""
+
+    def __init__(self, name: str, section: Mapping[str, Any]) -> None:
+        self.name = name
+        self.options = {k: v for k, v in section.items() if k != "fields"}
+        fields = section.get("fields") or {}
+        if not isinstance(fields, Mapping):
+            raise ConfigError(f"mapping {name}.fields must be a mapping of field: spec")
+        self.raw_fields = dict(fields)
+        self.getters = {f: compile_spec(s, f"{name}.{f}") for f, s in fields.items()}
+
+    def apply(self, payload: Any) -> dict[str, Any]:
+        """The canonical field values this mapping extracts from one payload."""
+        out: dict[str, Any] = {}
+        for field, getter in self.getters.items():
+            value = getter(payload)
+            if not _empty(value):
+                out[field] = value
+        return out
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"mapping file {path}: {exc.strerror} — check the source's "
+                          "mapping: path") from None
+    except yaml.MarkedYAMLError as exc:
+        line = f":{exc.problem_mark.line + 1}" if exc.problem_mark else ""
+        raise ConfigError(f"mapping file {path}{line}: YAML syntax error: {exc.problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"mapping file {path}: the top level must be a mapping of streams")
+    return data
+
+
+@lru_cache(maxsize=64)
+def load_mapping(kind: str, override_file: str = "") -> dict[str, RecordMapping]:
+    """The compiled mappings of a source kind, with a source's own file merged over them."""
+    data = _read_yaml(MAPPINGS_DIR / f"{kind}.yaml")
+    if override_file:
+        data = _merge(data, _read_yaml(Path(override_file)))
+    return {name: RecordMapping(name, section) for name, section in data.items()}

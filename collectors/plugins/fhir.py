@@ -1,0 +1,111 @@
+"""FHIR R4 collectors: billing (ChargeItem, Encounter, Claim, ClaimResponse) and EHR usage
+(SupplyDelivery). Incremental by ``_lastUpdated``, paged by Bundle ``next`` links."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sqlalchemy import Connection, select, update
+
+from chargeline.errors import RecordError, SourceError
+from collectors.base import CollectContext, Reject, register
+from collectors.fhir_records import ClaimOutcome, parse_bundle
+from collectors.http import BadPayload
+from collectors.incremental import advance, since
+from collectors.mapping import RecordMapping
+from store.schema import claims
+from store.schema_collectors import claim_outcomes
+from store.upsert import upsert_rows
+
+
+def apply_claim_outcomes(conn: Connection, outcomes: list[ClaimOutcome],
+                         claim_ids: set[str], source: str) -> None:
+    """Store ClaimResponses and copy the newest outcome of each touched claim onto it."""
+    if outcomes:
+        upsert_rows(conn, claim_outcomes, [
+            {"response_id": o.response_id, "claim_id": o.claim_id, "outcome": o.outcome,
+             "paid_amount": o.paid_amount, "last_updated": o.last_updated, "source": source}
+            for o in outcomes])
+    ids = sorted(claim_ids | {o.claim_id for o in outcomes})
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        newest = (select(claim_outcomes.c.claim_id, claim_outcomes.c.outcome,
+                         claim_outcomes.c.paid_amount)
+                  .where(claim_outcomes.c.claim_id.in_(chunk))
+                  .order_by(claim_outcomes.c.claim_id, claim_outcomes.c.last_updated))
+        latest = {row.claim_id: row for row in conn.execute(newest)}
+        for claim_id, row in latest.items():
+            conn.execute(update(claims).where(claims.c.claim_id == claim_id)
+                         .values(outcome=row.outcome, paid_amount=row.paid_amount))
+
+
+def poll_fhir_stream(ctx: CollectContext, resource_type: str, mapping: RecordMapping) -> None:
+    """Read one resource type from its watermark on, committing page by page."""
+    source = ctx.source
+    watermark = ctx.watermark(resource_type)
+    url: str | None = f"{source.base_url}/{resource_type}"
+    params: dict[str, str] | None = {"_count": str(source.page_size), "_sort": "_lastUpdated"}
+    start = since(watermark, source.overlap_seconds)
+    if start and params is not None:
+        params["_lastUpdated"] = f"ge{start}"
+    secret = ctx.phi_secret
+    while url:
+        try:
+            bundle = ctx.http.get_json(url, params)
+        except BadPayload as exc:
+            reject = Reject(exc.url, "truncated or invalid JSON page (still bad after retries)",
+                            exc.raw, resource_type)
+            ctx.commit_page(resource_type, [], None, [reject])
+            raise
+        shown = url if params is None else str(ctx.http.client.build_request(
+            "GET", url, params=params).url)
+        try:
+            page = parse_bundle(bundle, resource_type, mapping, secret, shown)
+        except RecordError as exc:
+            ctx.commit_page(resource_type, [], None,
+                            [Reject(shown, exc.reason, str(bundle)[:100_000], resource_type)])
+            raise SourceError(exc.reason) from None
+        ctx.http.set_rows(len(page.records) + len(page.outcomes) + len(page.rejects))
+        watermark = advance(watermark, page.newest)
+        extra = None
+        if page.outcomes or (mapping.options.get("record") == "claim" and page.records):
+            claim_ids = {r.key()[0] for r in page.records if r.kind == "claim"}
+            outcomes = page.outcomes
+
+            def extra(conn: Connection, outcomes=outcomes, claim_ids=claim_ids) -> None:
+                apply_claim_outcomes(conn, outcomes, claim_ids, source.name)
+
+        newest = None
+        if page.newest:
+            from collectors.incremental import parse_instant
+
+            newest = parse_instant(page.newest)
+        ctx.commit_page(resource_type, page.records, watermark, page.rejects, extra=extra,
+                        newest=newest)
+        if page.outcomes:
+            ctx.totals.fetched += len(page.outcomes)
+        url, params = page.next_url, None
+
+
+class FhirCollector:
+    """Polls every resource type of the source's mapping, one stream each."""
+
+    kind: ClassVar[str] = "fhir_billing"
+
+    def poll(self, ctx: CollectContext) -> None:
+        for resource_type, mapping in ctx.mappings().items():
+            try:
+                poll_fhir_stream(ctx, resource_type, mapping)
+            except SourceError as exc:
+                # one failing stream must not starve the others; the run still ends in error
+                ctx.totals.stream_errors.append(f"{resource_type}: {type(exc).__name__}: {exc}")
+
+
+@register
+class FhirBillingCollector(FhirCollector):
+    kind: ClassVar[str] = "fhir_billing"
+
+
+@register
+class FhirUsageCollector(FhirCollector):
+    kind: ClassVar[str] = "fhir_usage"

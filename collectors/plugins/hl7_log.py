@@ -1,0 +1,163 @@
+"""The interface-engine log collector: tails HL7 v2 log files that grow and rotate.
+
+Layout: ``<path>/<channel>/<anything>.hl7`` (one folder per channel; a file directly in
+``<path>`` takes its channel from the file name before the first ``-``). The cursor of a
+file is ``<byte offset>:<fingerprint>``: the offset just after the last complete message
+read, and a hash of the file's first bytes so a file replaced under the same name (a
+logrotate ``copytruncate`` or a rename) is read again from the start. A file that is not
+the newest of its channel has been rotated, so its last message is complete even
+without a terminator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from sqlalchemy import Connection, and_, select, update
+
+from chargeline.errors import SourceError
+from collectors.base import CollectContext, Reject, register
+from collectors.hl7_parse import split_blocks
+from collectors.hl7_records import Hl7Converter, LateAck, status_for_ack
+from store.schema import interface_messages, source_watermarks
+
+CHUNK_BYTES = 4 << 20  # one transaction per ~4 MB of log (~8,000 messages)
+FINGERPRINT_BYTES = 256
+PATTERNS = ("*.hl7", "*.er7", "*.log", "*.txt")
+
+
+@dataclass(frozen=True)
+class LogFile:
+    path: Path
+    channel: str
+    stream: str  # the watermark key: path relative to the source folder
+    rotated: bool  # a newer file of the same channel exists
+
+
+def discover(root: Path) -> list[LogFile]:
+    """Every log file under ``root``, oldest first within each channel."""
+    by_channel: dict[str, list[Path]] = {}
+    for pattern in PATTERNS:
+        for path in root.rglob(pattern):
+            if not path.is_file():
+                continue
+            channel = path.parent.name if path.parent != root else path.stem.split("-")[0]
+            by_channel.setdefault(channel, []).append(path)
+    files = []
+    for channel, paths in sorted(by_channel.items()):
+        paths.sort(key=lambda p: (p.name, p.stat().st_mtime))
+        for i, path in enumerate(paths):
+            rel = path.relative_to(root).as_posix()
+            if len(rel) > 64:  # the watermark key is 64 characters wide
+                rel = "b2:" + hashlib.blake2b(rel.encode(), digest_size=20).hexdigest()
+            stream = rel
+            files.append(LogFile(path, channel, stream, rotated=i < len(paths) - 1))
+    return files
+
+
+def fingerprint(handle: object) -> str:
+    head = handle.read(FINGERPRINT_BYTES)  # type: ignore[attr-defined]
+    return hashlib.blake2b(head, digest_size=6).hexdigest() if head else ""
+
+
+def parse_cursor(cursor: str | None) -> tuple[int, str]:
+    if not cursor:
+        return 0, ""
+    offset, _, mark = cursor.partition(":")
+    return int(offset), mark
+
+
+def apply_late_acks(conn: Connection, channel: str, acks: list[LateAck]) -> int:
+    """Set sent time, ACK code and status on messages stored by an earlier read."""
+    done = 0
+    for ack in acks:
+        result = conn.execute(
+            update(interface_messages)
+            .where(and_(interface_messages.c.channel == channel,
+                        interface_messages.c.control_id == ack.control_id))
+            .values(sent_at=ack.sent_at, ack_code=ack.ack_code, error=ack.error,
+                    status=status_for_ack(ack.ack_code).value))
+        done += result.rowcount or 0
+    return done
+
+
+def read_chunks(handle: object, offset: int, size: int, rotated: bool
+                ) -> Iterator[tuple[bytes, int, bool]]:
+    """Yield (bytes, their file offset, is_last) chunks from ``offset`` to ``size``."""
+    pos = offset
+    while pos < size:
+        handle.seek(pos)  # type: ignore[attr-defined]
+        data = handle.read(min(CHUNK_BYTES, size - pos))  # type: ignore[attr-defined]
+        if not data:
+            return
+        yield data, pos, pos + len(data) >= size
+        pos += len(data)
+
+
+def ingest_log_file(ctx: CollectContext, log: LogFile, cursor: str | None,
+                    final: bool | None = None) -> None:
+    """Read one file from its cursor to its end, a transaction per chunk of messages."""
+    converter = Hl7Converter(ctx.mappings("hl7_log"), log.channel, ctx.phi_secret,
+                             ctx.source.name)
+    final = log.rotated if final is None else final
+    with open(log.path, "rb") as handle:
+        mark = fingerprint(handle)
+        offset, stored_mark = parse_cursor(cursor)
+        size = os.fstat(handle.fileno()).st_size
+        if stored_mark != mark or offset > size:
+            offset = 0  # replaced or truncated under the same name: read it all again
+        if offset >= size:
+            return
+        pos = offset
+        carry = b""
+        for data, start, last in read_chunks(handle, offset, size, log.rotated):
+            buffer = carry + data
+            base = start - len(carry)
+            blocks, end = split_blocks(buffer, base, final=final and last)
+            if not blocks and len(buffer) >= 4 * CHUNK_BYTES:
+                raise SourceError(f"{log.path}: no message end in {len(buffer)} bytes — "
+                                  "is this an HL7 log?")
+            carry = buffer[end - base:]
+            if not blocks:
+                continue
+            batch = converter.convert(blocks, log.stream)
+            rejects = [Reject(r.position, r.reason, r.raw, "interface_message")
+                       for r in batch.rejected]
+            acks = batch.late_acks
+            newest = max((m.received_at for m in batch.messages), default=None)
+            ctx.commit_page(log.stream, batch.messages, f"{end}:{mark}", rejects,
+                            extra=lambda conn, acks=acks: apply_late_acks(conn, log.channel,
+                                                                          acks),
+                            newest=newest)
+            pos = end
+        del pos
+
+
+def all_cursors(ctx: CollectContext) -> dict[str, str]:
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(select(source_watermarks.c.stream, source_watermarks.c.cursor)
+                            .where(source_watermarks.c.source == ctx.source.name))
+        return {row.stream: row.cursor for row in rows}
+
+
+@register
+class Hl7LogCollector:
+    """Tails every log file under the source's ``path``."""
+
+    kind: ClassVar[str] = "hl7_log"
+
+    def poll(self, ctx: CollectContext) -> None:
+        root = Path(ctx.source.path)
+        if not root.is_dir():
+            raise SourceError(f"HL7 log folder {root} does not exist — set the source's path:")
+        cursors = all_cursors(ctx)
+        for log in discover(root):
+            offset, _ = parse_cursor(cursors.get(log.stream))
+            if offset and log.path.stat().st_size == offset:
+                continue  # nothing new; the fingerprint is checked once the file grows
+            ingest_log_file(ctx, log, cursors.get(log.stream))

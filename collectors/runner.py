@@ -1,0 +1,124 @@
+"""One collection pass of one source: lease, run row, poll, status.
+
+The ``collector_runs`` row says what happened: ``ok`` (new or changed records),
+``nodata`` (the source answered, nothing new) or ``error`` (the source or a stream
+failed, the circuit is open, or the lease was lost) — a failing source is never
+``nodata``. Every HTTP attempt of the pass is in ``api_calls`` under its ``run_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection, Engine, insert, update
+
+from chargeline.config import Settings, SourceConfig
+from chargeline.errors import ChargelineError, SourceError
+from chargeline.model import RunStatus
+from collectors import leases
+from collectors.base import CollectContext, collector_for, make_client, needs_http
+from collectors.circuit import circuit_for
+from collectors.http import SourceHttp
+from store.schema import collector_runs
+
+log = logging.getLogger("chargeline.collectors")
+
+
+class LeaseLost(SourceError):
+    """Another collector took over this source mid-pass (our lease had expired)."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    source: str
+    run_id: str
+    status: RunStatus
+    records: int
+    written: int
+    quarantined: int
+    error: str = ""
+
+
+def _finish(engine: Engine, run_id: str, values: dict[str, Any], http: SourceHttp | None
+            ) -> None:
+    with engine.begin() as conn:
+        if http is not None:
+            http.flush(conn)
+        conn.execute(update(collector_runs).where(collector_runs.c.run_id == run_id)
+                     .values(finished_at=datetime.now(UTC), **values))
+
+
+def run_source(
+    settings: Settings,
+    engine: Engine,
+    source: SourceConfig,
+    *,
+    holder: str = "",
+    slot: datetime | None = None,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> RunResult | None:
+    """Poll ``source`` once. None when another collector holds it for this slot."""
+    holder = holder or settings.collector_id or leases.default_holder()
+    now = datetime.now(UTC)
+    if not leases.acquire(engine, source.name, holder, slot or now, settings.lease_seconds):
+        log.info("source %s: slot taken by another collector, skipped", source.name)
+        return None
+    run_id = str(uuid.uuid4())
+    with engine.begin() as conn:
+        conn.execute(insert(collector_runs).values(
+            run_id=run_id, source=source.name, collector_id=holder, started_at=now,
+            status=RunStatus.RUNNING.value))
+    circuit = circuit_for(source.name)
+    http: SourceHttp | None = None
+    client: httpx.Client | None = None
+    try:
+        if not circuit.allows():
+            raise SourceError(f"circuit open after {circuit.failures} failed passes; next try "
+                              f"in {circuit.seconds_left():.0f} s")
+        ctx = CollectContext(source, settings, engine, None, run_id)
+        if needs_http(source.kind):
+            client = make_client(source, transport)
+            http = SourceHttp(client, source, run_id, **({"sleep": sleep} if sleep else {}))
+            ctx.http = http
+            ctx.on_commit.append(http.flush)
+
+        def renew_lease(conn: Connection) -> None:
+            # the page transaction must not commit if another collector took the source
+            if not leases.renew(conn, source.name, holder, settings.lease_seconds):
+                raise LeaseLost(f"lease on {source.name} lost to another collector")
+
+        ctx.on_commit.insert(0, renew_lease)
+        collector_for(source.kind).poll(ctx)
+        totals = ctx.totals
+        if totals.stream_errors:
+            error = "; ".join(totals.stream_errors)
+            status, error_class = RunStatus.ERROR, error.split(":", 2)[1].strip() \
+                if error.count(":") >= 2 else "SourceError"
+        else:
+            error, error_class = "", ""
+            status = RunStatus.OK if totals.written else RunStatus.NODATA
+        circuit.record(status is not RunStatus.ERROR)
+        _finish(engine, run_id, {
+            "status": status.value, "records": totals.written,
+            "quarantined": totals.quarantined, "error_class": error_class[:64],
+            "error": error[:4000], "newest_record_at": totals.newest}, http)
+        return RunResult(source.name, run_id, status, totals.fetched, totals.written,
+                         totals.quarantined, error)
+    except (ChargelineError, httpx.HTTPError, OSError) as exc:
+        circuit.record(False)
+        log.warning("source %s failed: %s", source.name, exc)
+        _finish(engine, run_id, {"status": RunStatus.ERROR.value,
+                                 "error_class": type(exc).__name__[:64],
+                                 "error": str(exc)[:4000]}, http)
+        return RunResult(source.name, run_id, RunStatus.ERROR, 0, 0, 0, str(exc))
+    finally:
+        if client is not None:
+            client.close()
+        leases.release(engine, source.name, holder)
