@@ -134,10 +134,45 @@ def _describe(err: Any, path: tuple[Any, ...]) -> tuple[str, str]:
     return message, f"e.g. {fix}" if fix else "see rules/pack/*.yaml for examples"
 
 
+def catalog_metrics() -> dict[str, tuple[frozenset[str], tuple[str, ...]]] | None:
+    """Metric name -> (scope keys, parameters) from ``metrics.catalog``, when installed."""
+    try:
+        from metrics.catalog import CATALOG
+    except ImportError:
+        return None
+    return {name: (spec.scopes, spec.params) for name, spec in CATALOG.items()}
+
+
+def _catalog_problems(rule: Rule, base: tuple[Any, ...], path: Path,
+                      lines: dict[tuple[Any, ...], int],
+                      catalog: dict[str, tuple[frozenset[str], tuple[str, ...]]]) -> list[str]:
+    """Scope keys and parameters the catalog says the rule's metric does not take."""
+    if rule.metric not in catalog:
+        return []
+    scopes, params = catalog[rule.metric]
+    out = []
+    for key in (*rule.scope.by, *rule.scope.match):
+        if key not in scopes:
+            where = (*base, "scope")
+            out.append(f"{path}:{_line_of(where, lines)}: {format_path(where)} — metric "
+                       f"{rule.metric!r} cannot be split by {key!r} — e.g. by: "
+                       f"[{', '.join(sorted(scopes))}]")
+    for key in rule.parameters.args:
+        if key not in params:
+            where = (*base, "parameters", key)
+            allowed = ", ".join(params) if params else "none besides field and min_denominator"
+            out.append(f"{path}:{_line_of(where, lines)}: {format_path(where)} — metric "
+                       f"{rule.metric!r} takes no parameter {key!r} — allowed: {allowed}")
+    return out
+
+
 def _file_problems(path: Path, text: str, known_metrics: frozenset[str] | None,
                    seen_ids: dict[str, str]) -> tuple[list[str], list[Rule]]:
     """Every problem of one file (``file:line: ...``) and, when there are none, its rules."""
     problems: list[str] = []
+    catalog = catalog_metrics() if known_metrics is None else None
+    if catalog is not None:
+        known_metrics = frozenset(catalog)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -173,6 +208,8 @@ def _file_problems(path: Path, text: str, known_metrics: frozenset[str] | None,
                 problems.append(f"{path}:{_line_of(key_path, lines)}: {format_path(key_path)} — "
                                 f"{problem} — {fix}")
             continue
+        if catalog is not None:
+            problems.extend(_catalog_problems(rule, base, path, lines, catalog))
         rules.append(rule)
     for index, raw in enumerate(data["rules"]):
         # Checked on the raw block so they are reported even when the block has other errors.

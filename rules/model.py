@@ -20,9 +20,10 @@ from pydantic import (
     PlainSerializer,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
-SCOPE_KEYS = ("facility", "channel", "source", "endpoint", "item_class", "reason", "hop")
+SCOPE_KEYS = ("facility", "location", "item_class", "channel", "source", "endpoint", "procedure")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
@@ -108,10 +109,27 @@ class Scope(_Strict):
 
 
 class Parameters(_Strict):
-    """How the metric value is read: which field, and the smallest denominator worth judging."""
+    """How the metric value is read (``field``, ``min_denominator``); any other key is a
+    parameter of the metric itself (``reason: no_crosswalk``), checked against the catalog."""
 
     field: Field_ = Field_.VALUE
     min_denominator: float = Field(default=0, ge=0)
+    args: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metric_args(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        own = {"field", "min_denominator", "args"}
+        args = {k: v for k, v in data.items() if k not in own}
+        if not args:
+            return data
+        bad = [k for k, v in args.items() if not isinstance(v, str | int | float)]
+        if bad:
+            raise ValueError(f"parameter {bad[0]!r} must be a single value")
+        kept = {k: v for k, v in data.items() if k in own}
+        return {**kept, "args": {**kept.get("args", {}), **{k: str(v) for k, v in args.items()}}}
 
 
 class Rule(_Strict):

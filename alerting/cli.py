@@ -1,0 +1,112 @@
+"""``chargeline alerts ...``: the steward workflow and the outbox from the shell, on the
+same functions the dashboard calls (``alerting.workflow``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import typer
+
+from alerting import workflow
+from chargeline.cli import app
+
+alerts_app = typer.Typer(help="Alerts: list, acknowledge, assign, status, silence, send.",
+                         no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+BY = typer.Option(..., "--by", help="Who is acting (your e-mail).")
+COMMENT = typer.Option("", "--comment", "-m", help="Why; stored in the alert history.")
+
+
+def _engine():
+    from chargeline.config import load_settings
+    from store.engine import make_engine
+
+    return make_engine(load_settings().database_url)
+
+
+@alerts_app.command("list")
+def list_cmd(
+    state: list[str] = typer.Option(  # noqa: B008
+        [], "--state", help="firing, pending, nodata, error, resolved, ok (repeatable)."),
+    owner: str = typer.Option("", help="Only this owning team."),
+) -> None:
+    """List alert instances (fingerprint, state, value, workflow)."""
+    for row in workflow.list_alerts(_engine(), states=state, owner=owner):
+        since = row.state_since.strftime("%Y-%m-%d %H:%M")
+        extra = " ".join(x for x in (f"ack:{row.ack_by}" if row.ack_by else "",
+                                     f"->{row.assignee}" if row.assignee else "",
+                                     row.status) if x)
+        value = "-" if row.value is None else f"{row.value:g}"
+        typer.echo(f"{row.state:9} {row.level or '-':4} {value:>10}  {since}  "
+                   f"{row.fingerprint}  {row.owner} {extra}".rstrip())
+
+
+@alerts_app.command("ack")
+def ack_cmd(fingerprint: str, by: str = BY, comment: str = COMMENT) -> None:
+    """Acknowledge an alert: repeat e-mails stop for this incident."""
+    workflow.acknowledge(_engine(), fingerprint, by, comment)
+    typer.echo(f"acknowledged {fingerprint}")
+
+
+@alerts_app.command("assign")
+def assign_cmd(fingerprint: str, assignee: str, by: str = BY, comment: str = COMMENT) -> None:
+    """Assign an alert to a steward."""
+    workflow.assign(_engine(), fingerprint, assignee, by, comment)
+    typer.echo(f"assigned {fingerprint} to {assignee}")
+
+
+@alerts_app.command("status")
+def status_cmd(fingerprint: str, status: str = typer.Argument(
+        ..., help="investigating, fixed, expected or false_positive"),
+        by: str = BY, comment: str = COMMENT) -> None:
+    """Set the handling status of an alert, with a comment."""
+    workflow.set_status(_engine(), fingerprint, status, by, comment)
+    typer.echo(f"{fingerprint}: {status}")
+
+
+@alerts_app.command("history")
+def history_cmd(fingerprint: str) -> None:
+    """Every state change and steward action of one alert, oldest first."""
+    for entry in workflow.history(_engine(), fingerprint):
+        typer.echo(f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.kind:8} {entry.what:28} "
+                   f"{entry.actor}  {entry.comment}".rstrip())
+
+
+@alerts_app.command("silence")
+def silence_cmd(
+    matchers: list[str] = typer.Argument(  # noqa: B008
+        ..., help="label=value, label!=value or label=~regex; labels: rule, owner, "
+        "severity, metric, level, facility, channel, source..."),
+    hours: float = typer.Option(4.0, help="How long the silence lasts."),
+    by: str = BY,
+    comment: str = typer.Option(..., "--comment", "-m", help="Why (required)."),
+) -> None:
+    """Mute matching alerts for a while (they keep being evaluated)."""
+    ends = datetime.now(UTC) + timedelta(hours=hours)
+    silence_id = workflow.add_silence(_engine(), matchers, ends, by, comment)
+    typer.echo(f"silence {silence_id} until {ends:%Y-%m-%d %H:%M} UTC")
+
+
+@alerts_app.command("silences")
+def silences_cmd() -> None:
+    """List active and upcoming silences."""
+    for s in workflow.list_silences(_engine()):
+        typer.echo(f"{s['id']:4}  until {s['ends_at']:%Y-%m-%d %H:%M}  {s['matchers_json']}  "
+                   f"{s['author']}: {s['comment']}")
+
+
+@alerts_app.command("send")
+def send_cmd() -> None:
+    """Queue due digests and send the outbox now (retries and dead letters included)."""
+    from alerting.outbox import dispatch
+    from alerting.service import notify
+    from chargeline.config import load_settings
+
+    settings = load_settings()
+    engine = _engine()
+    now = datetime.now(UTC)
+    queued = notify(engine, settings, now)
+    report = dispatch(engine, settings, now)
+    typer.echo(f"queued {queued}; sent {report.sent}, retrying {report.retried}, "
+               f"dead {report.dead}")

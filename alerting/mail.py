@@ -1,0 +1,122 @@
+"""Rendering a digest into an e-mail (Jinja2, text and HTML parts) and sending it over
+SMTP (plain, STARTTLS or SSL, with login). Only ids, counts and $ reach an e-mail: alert
+scopes are facility/channel/source ids, never patient data."""
+
+from __future__ import annotations
+
+import hashlib
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from alerting.digest import Digest, DigestItem
+from chargeline.config import Settings, SmtpConfig
+
+TEMPLATES = Path(__file__).with_name("templates")
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_KIND_TITLE = {"new": "New", "escalated": "Escalated to fail", "firing": "Still firing",
+               "resolved": "Resolved", "inhibited": "Suppressed (upstream outage)"}
+
+
+def message_id(dedupe_key: str, sender: str) -> str:
+    """A Message-ID derived from the dedupe key, so a re-send is recognisably the same."""
+    domain = sender.rpartition("@")[2] or "chargeline.local"
+    return f"<{dedupe_key}@{domain}>"
+
+
+def drilldown_url(dashboard_url: str, item: DigestItem) -> str:
+    """The dashboard alert page for one instance, filtered to its rule and scope."""
+    query = {"rule": item.rule.id, **item.state.scope}
+    return f"{dashboard_url.rstrip('/')}/alerts?{urlencode(sorted(query.items()))}"
+
+
+def fmt_number(value: float | None, unit: str) -> str:
+    if value is None:
+        return "no value"
+    if unit == "USD":
+        return f"${value:,.2f}"
+    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return f"{text} {unit}".strip() if unit not in ("%",) else f"{text}%"
+
+
+def _subject(digest: Digest) -> str:
+    parts = []
+    for kind, word in (("new", "new"), ("escalated", "escalated"), ("firing", "firing"),
+                       ("resolved", "resolved")):
+        count = digest.count(kind)
+        if count:
+            parts.append(f"{count} {word}")
+    total_usd = sum(i.state.amount or 0 for i in digest.items if i.kind != "resolved")
+    money = f", ${total_usd:,.0f} at stake" if total_usd else ""
+    return f"[Chargeline] {digest.owner}: {', '.join(parts) or 'update'}{money}"
+
+
+def render(digest: Digest, settings: Settings) -> tuple[str, str, str]:
+    """(subject, text body, html body) of a digest."""
+    sections = []
+    for kind, title in _KIND_TITLE.items():
+        rows = [i for i in digest.items if i.kind == kind]
+        if rows:
+            sections.append({"kind": kind, "title": title, "items": [
+                {"item": i, "link": drilldown_url(settings.dashboard_url, i),
+                 "value": fmt_number(i.state.value, i.rule.unit),
+                 "amount": fmt_number(i.state.amount, "USD") if i.state.amount else "",
+                 "threshold": fmt_number(i.state.threshold, i.rule.unit)
+                 if i.state.threshold is not None else "",
+                 "scope": ", ".join(f"{k} {v}" for k, v in sorted(i.state.scope.items()))
+                 or "whole network"}
+                for i in rows]})
+    context = {"digest": digest, "sections": sections, "subject": _subject(digest),
+               "dashboard_url": settings.dashboard_url.rstrip("/")}
+    return (context["subject"], _env.get_template("digest.txt").render(context),
+            _env.get_template("digest.html").render(context))
+
+
+def build_message(*, sender: str, recipient: str, subject: str, text: str, html: str,
+                  msg_id: str, date_value: str = "") -> EmailMessage:
+    """A multipart/alternative e-mail: plain text first, HTML preferred."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = recipient
+    msg["Subject"] = subject
+    msg["Message-ID"] = msg_id
+    if date_value:
+        msg["Date"] = date_value
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    return msg
+
+
+def send(smtp: SmtpConfig, msg: EmailMessage) -> None:
+    """Send one message; smtplib errors propagate for the dispatcher to classify."""
+    timeout = smtp.timeout_seconds
+    context = ssl.create_default_context()
+    if smtp.security == "ssl":
+        client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout,
+                                                context=context)
+    else:
+        client = smtplib.SMTP(smtp.host, smtp.port, timeout=timeout)
+    with client:
+        if smtp.security == "starttls":
+            client.starttls(context=context)
+        if smtp.username:
+            client.login(smtp.username, smtp.password.get_secret_value())
+        client.send_message(msg)
+
+
+def digest_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+__all__ = ["build_message", "drilldown_url", "format_datetime", "message_id", "render", "send"]

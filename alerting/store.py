@@ -1,0 +1,111 @@
+"""Reading and writing the alerting tables (the only module of ``alerting`` that speaks SQL
+besides the outbox dispatcher). Functions take an open ``Connection``: the caller owns the
+transaction, so alert state, history, group logs and outbox rows commit together."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+
+from alerting.digest import GroupKey, GroupLog, Workflow
+from alerting.policy import Matcher, Silence
+from alerting.state import AlertState, State, Transition
+from rules.loader import RuleSet
+from store.schema_alerting import (
+    alert_instances,
+    alert_silences,
+    alert_state_history,
+    notification_groups,
+    rule_file_versions,
+)
+from store.upsert import insert_ignore, upsert_rows
+
+
+def load_states(conn: Connection) -> dict[str, AlertState]:
+    """Every stored alert instance."""
+    out = {}
+    for row in conn.execute(select(alert_instances)).mappings():
+        out[row["fingerprint"]] = AlertState(
+            fingerprint=row["fingerprint"], rule_id=row["rule_id"],
+            scope=json.loads(row["scope_json"]), state=State(row["state"]),
+            state_since=row["state_since"], evaluated_at=row["evaluated_at"],
+            level=row["level"], value=row["value"], amount=row["amount"],
+            threshold=row["threshold"], pending_since=row["pending_since"],
+            firing_since=row["firing_since"], clear_since=row["clear_since"],
+            error=row["error"], detail=json.loads(row["detail_json"]))
+    return out
+
+
+def load_workflow(conn: Connection) -> dict[str, Workflow]:
+    cols = alert_instances.c
+    rows = conn.execute(select(cols.fingerprint, cols.ack_by, cols.ack_at, cols.assignee,
+                               cols.status, cols.status_comment))
+    return {r.fingerprint: Workflow(r.ack_by, r.ack_at, r.assignee, r.status, r.status_comment)
+            for r in rows}
+
+
+def _state_row(state: AlertState, owner: str) -> dict[str, Any]:
+    return {
+        "fingerprint": state.fingerprint, "rule_id": state.rule_id, "owner": owner,
+        "scope_json": json.dumps(state.scope, sort_keys=True), "state": state.state.value,
+        "level": state.level, "value": state.value, "amount": state.amount,
+        "threshold": state.threshold, "detail_json": json.dumps(state.detail, sort_keys=True),
+        "error": state.error[:2000], "state_since": state.state_since,
+        "evaluated_at": state.evaluated_at, "pending_since": state.pending_since,
+        "firing_since": state.firing_since, "clear_since": state.clear_since,
+    }
+
+
+def save_states(conn: Connection, states: Iterable[AlertState],
+                previous: Mapping[str, AlertState], owners: Mapping[str, str]) -> int:
+    """Write instances that changed since ``previous``; workflow columns are left alone."""
+    rows = [_state_row(s, owners.get(s.rule_id, "")) for s in states
+            if previous.get(s.fingerprint) != s]
+    if not rows:
+        return 0
+    upsert_rows(conn, alert_instances, rows)
+    return len(rows)
+
+
+def save_transitions(conn: Connection, transitions: Iterable[Transition]) -> None:
+    rows = [{"fingerprint": t.fingerprint, "rule_id": t.rule_id,
+             "from_state": t.from_state.value, "to_state": t.to_state.value, "level": t.level,
+             "value": t.value, "reason": t.reason[:2000], "notify": t.notify, "at": t.at}
+            for t in transitions]
+    if rows:
+        conn.execute(insert(alert_state_history), rows)
+
+
+def load_silences(conn: Connection, now: datetime) -> list[Silence]:
+    """Silences not yet expired at ``now`` (including those that start later)."""
+    rows = conn.execute(select(alert_silences).where(alert_silences.c.ends_at > now)).mappings()
+    return [Silence(r["id"], tuple(Matcher.parse(m) for m in json.loads(r["matchers_json"])),
+                    r["starts_at"], r["ends_at"], r["author"], r["comment"]) for r in rows]
+
+
+def load_group_logs(conn: Connection) -> dict[GroupKey, GroupLog]:
+    return {(r.owner, r.recipient): GroupLog(r.last_sent_at, json.loads(r.notified_json))
+            for r in conn.execute(select(notification_groups))}
+
+
+def save_group_logs(conn: Connection, logs: Mapping[GroupKey, GroupLog]) -> None:
+    rows = [{"owner": owner, "recipient": recipient, "last_sent_at": log.last_sent_at,
+             "notified_json": json.dumps(log.notified, sort_keys=True)}
+            for (owner, recipient), log in logs.items()]
+    if rows:
+        upsert_rows(conn, notification_groups, rows)
+
+
+def record_rule_versions(conn: Connection, ruleset: RuleSet, now: datetime) -> None:
+    """Keep each distinct rule file content once (rules are versioned by their files)."""
+    insert_ignore(conn, rule_file_versions, [
+        {"path": s.path, "sha256": s.sha256, "rule_ids": ",".join(s.rule_ids),
+         "content": s.text, "loaded_at": now} for s in ruleset.sources])
+
+
+def delete_instances_of(conn: Connection, rule_ids: Iterable[str]) -> None:
+    conn.execute(delete(alert_instances).where(alert_instances.c.rule_id.in_(list(rule_ids))))

@@ -1,0 +1,205 @@
+"""The steward workflow, for the CLI and the dashboard alike.
+
+Dashboard engineer: call these with an engine and the signed-in user as ``actor``.
+
+    list_alerts(engine, states=("firing",), owner="revenue-cycle") -> list[AlertRow]
+    acknowledge(engine, fingerprint, actor, comment="", now=None)
+    unacknowledge(engine, fingerprint, actor, comment="", now=None)
+    assign(engine, fingerprint, assignee, actor, comment="", now=None)
+    set_status(engine, fingerprint, status, actor, comment="", now=None)  # STATUSES
+    history(engine, fingerprint) -> list[HistoryEntry]   # state changes and actions, by time
+    add_silence(engine, ["rule=nack-rate", "facility=FAC01"], ends_at, author, comment)
+    list_silences(engine, now, include_expired=False) / expire_silence(engine, id, actor, now)
+    outbox_rows(engine, statuses=("dead",))              # undeliverable e-mails
+
+Every change writes ``alert_actions`` (who, when, what, comment) in the same transaction
+as the instance's current workflow columns. Unknown fingerprints raise ``AlertNotFound``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from alerting.policy import Matcher
+from chargeline.errors import ChargelineError
+from store.schema_alerting import (
+    alert_actions,
+    alert_instances,
+    alert_outbox,
+    alert_silences,
+    alert_state_history,
+)
+
+STATUSES = ("investigating", "fixed", "expected", "false_positive")
+
+
+class AlertNotFound(ChargelineError):
+    """No alert instance has this fingerprint (``chargeline alerts list`` shows them)."""
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    fingerprint: str
+    rule_id: str
+    owner: str
+    scope: dict[str, str]
+    state: str
+    level: str
+    value: float | None
+    amount: float | None
+    firing_since: datetime | None
+    state_since: datetime
+    error: str
+    ack_by: str
+    assignee: str
+    status: str
+    status_comment: str
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    kind: str  # "state" or the action name
+    what: str
+    actor: str
+    comment: str
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+def list_alerts(engine: Engine, *, states: Sequence[str] = (), owner: str = "",
+                rule_id: str = "") -> list[AlertRow]:
+    """Alert instances, newest state change first, optionally filtered."""
+    c = alert_instances.c
+    query = select(alert_instances).order_by(c.state_since.desc(), c.fingerprint)
+    if states:
+        query = query.where(c.state.in_(list(states)))
+    if owner:
+        query = query.where(c.owner == owner)
+    if rule_id:
+        query = query.where(c.rule_id == rule_id)
+    with engine.connect() as conn:
+        return [AlertRow(r["fingerprint"], r["rule_id"], r["owner"], json.loads(r["scope_json"]),
+                         r["state"], r["level"], r["value"], r["amount"], r["firing_since"],
+                         r["state_since"], r["error"], r["ack_by"], r["assignee"], r["status"],
+                         r["status_comment"]) for r in conn.execute(query).mappings()]
+
+
+def _change(engine: Engine, fingerprint: str, action: str, value: str, actor: str,
+            comment: str, now: datetime, columns: dict[str, Any]) -> None:
+    if not actor.strip():
+        raise ChargelineError("say who you are: --by you@example.org")
+    with engine.begin() as conn:
+        done = conn.execute(update(alert_instances)
+                            .where(alert_instances.c.fingerprint == fingerprint)
+                            .values(**columns))
+        if done.rowcount != 1:
+            raise AlertNotFound(f"no alert {fingerprint!r} — copy a fingerprint from "
+                                "`chargeline alerts list`")
+        conn.execute(insert(alert_actions).values(
+            fingerprint=fingerprint, action=action, value=value, comment=comment,
+            actor=actor, at=now))
+
+
+def acknowledge(engine: Engine, fingerprint: str, actor: str, comment: str = "",
+                now: datetime | None = None) -> None:
+    """Someone is on it: repeats stop for this incident; the resolve notice still comes."""
+    at = _now(now)
+    _change(engine, fingerprint, "ack", actor, actor, comment, at,
+            {"ack_by": actor, "ack_at": at})
+
+
+def unacknowledge(engine: Engine, fingerprint: str, actor: str, comment: str = "",
+                  now: datetime | None = None) -> None:
+    _change(engine, fingerprint, "unack", "", actor, comment, _now(now),
+            {"ack_by": "", "ack_at": None})
+
+
+def assign(engine: Engine, fingerprint: str, assignee: str, actor: str, comment: str = "",
+           now: datetime | None = None) -> None:
+    """Give the alert to a steward (an e-mail or a name); empty unassigns."""
+    _change(engine, fingerprint, "assign", assignee, actor, comment, _now(now),
+            {"assignee": assignee})
+
+
+def set_status(engine: Engine, fingerprint: str, status: str, actor: str, comment: str = "",
+               now: datetime | None = None) -> None:
+    """investigating, fixed, expected or false_positive, with a comment saying why."""
+    status = status.replace(" ", "_").replace("-", "_")
+    if status not in STATUSES:
+        raise ChargelineError(f"status {status!r} is not one of {', '.join(STATUSES)} — "
+                              "e.g. --status investigating")
+    at = _now(now)
+    columns: dict[str, Any] = {"status": status, "status_comment": comment}
+    if status in ("expected", "false_positive"):
+        columns |= {"ack_by": actor, "ack_at": at}  # no point repeating what is explained
+    _change(engine, fingerprint, "status", status, actor, comment, at, columns)
+
+
+def history(engine: Engine, fingerprint: str) -> list[HistoryEntry]:
+    """State changes and steward actions of one instance, oldest first."""
+    with engine.connect() as conn:
+        states = conn.execute(select(alert_state_history)
+                              .where(alert_state_history.c.fingerprint == fingerprint)).mappings()
+        out = [HistoryEntry(r["at"], "state", f"{r['from_state']} -> {r['to_state']}"
+                            + (f" ({r['level']})" if r["level"] else ""), "chargeline",
+                            r["reason"]) for r in states]
+        actions = conn.execute(select(alert_actions)
+                               .where(alert_actions.c.fingerprint == fingerprint)
+                               .order_by(alert_actions.c.id)).mappings()
+        out += [HistoryEntry(r["at"], r["action"], r["value"], r["actor"], r["comment"])
+                for r in actions]
+    return sorted(out, key=lambda e: e.at)
+
+
+def add_silence(engine: Engine, matchers: Iterable[str], ends_at: datetime, author: str,
+                comment: str, starts_at: datetime | None = None) -> int:
+    """Mute alerts whose labels match every matcher, from ``starts_at`` until ``ends_at``."""
+    parsed = [Matcher.parse(m) for m in matchers]
+    start = _now(starts_at)
+    if not parsed:
+        raise ChargelineError("a silence needs at least one matcher, e.g. rule=nack-rate")
+    if ends_at <= start:
+        raise ChargelineError("the silence ends before it starts — e.g. --hours 4")
+    if not author.strip() or not comment.strip():
+        raise ChargelineError("a silence needs an author and a comment saying why")
+    with engine.begin() as conn:
+        return int(conn.execute(insert(alert_silences).values(
+            matchers_json=json.dumps([str(m) for m in parsed]), starts_at=start,
+            ends_at=ends_at, author=author, comment=comment, created_at=_now(None))
+            .returning(alert_silences.c.id)).scalar_one())
+
+
+def list_silences(engine: Engine, now: datetime | None = None,
+                  include_expired: bool = False) -> list[dict[str, Any]]:
+    query = select(alert_silences).order_by(alert_silences.c.id)
+    if not include_expired:
+        query = query.where(alert_silences.c.ends_at > _now(now))
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def expire_silence(engine: Engine, silence_id: int, actor: str,
+                   now: datetime | None = None) -> None:
+    with engine.begin() as conn:
+        done = conn.execute(update(alert_silences).where(alert_silences.c.id == silence_id)
+                            .values(ends_at=_now(now)))
+    if done.rowcount != 1:
+        raise ChargelineError(f"no silence {silence_id} — see `chargeline alerts silences`")
+
+
+def outbox_rows(engine: Engine, statuses: Sequence[str] = ("pending", "dead")) -> list[dict]:
+    """Outbox rows by status (the dashboard shows dead ones: they need a human)."""
+    c = alert_outbox.c
+    query = select(c.id, c.owner, c.recipient, c.subject, c.status, c.attempts,
+                   c.last_error, c.created_at, c.sent_at).where(c.status.in_(list(statuses)))
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query.order_by(c.id)).mappings()]
