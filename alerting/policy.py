@@ -130,7 +130,7 @@ class Matcher:
     def parse(cls, text: str) -> Matcher:
         """Parse ``rule=nack-rate`` / ``facility!=FAC02`` / ``channel=~FAC01_.*``."""
         match = _MATCHER.match(text)
-        if match is None:
+        if match is None or match.group(3).startswith(("=", "~")):
             raise ConfigError(f"matcher {text!r} is not label=value, label!=value or "
                               "label=~regex — e.g. rule=nack-rate or channel=~FAC01_.*")
         label, op, value = match.groups()

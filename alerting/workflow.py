@@ -163,14 +163,16 @@ def history(engine: Engine, fingerprint: str) -> list[HistoryEntry]:
 def add_silence(engine: Engine, matchers: Iterable[str], ends_at: datetime, author: str,
                 comment: str, starts_at: datetime | None = None) -> int:
     """Mute alerts whose labels match every matcher, from ``starts_at`` until ``ends_at``."""
+    # Checked in the order a person fixes them: what to mute, who and why, then when.
     parsed = [Matcher.parse(m) for m in matchers]
-    start = _now(starts_at)
     if not parsed:
         raise ChargelineError("a silence needs at least one matcher, e.g. rule=nack-rate")
+    if not author.strip() or not comment.strip():
+        raise ChargelineError("a silence needs an author and a comment saying why — "
+                              "e.g. --by you@example.org -m 'engine upgrade tonight'")
+    start = _now(starts_at)
     if ends_at <= start:
         raise ChargelineError("the silence ends before it starts — e.g. --hours 4")
-    if not author.strip() or not comment.strip():
-        raise ChargelineError("a silence needs an author and a comment saying why")
     with engine.begin() as conn:
         return int(conn.execute(insert(alert_silences).values(
             matchers_json=json.dumps([str(m) for m in parsed]), starts_at=start,

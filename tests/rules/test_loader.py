@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from chargeline.errors import RuleFileError
 from rules.loader import RuleRegistry, load_rules
 
-METRICS = frozenset({"nack_rate", "queue_age_minutes", "charge_capture_rate"})
+METRICS = frozenset({"nack_rate", "queue_age_minutes", "charge_capture_pct"})
 
 GOOD = """\
 rules:
@@ -98,8 +98,9 @@ def test_good_file_loads_frozen_rules(tmp_path: Path) -> None:
         (
             "    scope: {by: [facility, channel]}\n",
             "    scope: {by: [facility, chanel]}\n",
-            "{f}:5: rules[0].scope.by — unknown scope key 'chanel'; use one of facility, channel, "
-            "source, endpoint, item_class, reason, hop — e.g. by: [facility, channel]",
+            "{f}:5: rules[0].scope.by — unknown scope key 'chanel'; use one of facility, "
+            "location, item_class, channel, source, endpoint, procedure — e.g. by: "
+            "[facility, channel]",
         ),
         (
             "    owner: integration\n",
