@@ -99,6 +99,7 @@ class SmtpConfig(_Strict):
     password: SecretStr = SecretStr("")
     sender: str = "chargeline@localhost"
     timeout_seconds: float = Field(default=10.0, gt=0)
+    ca_file: str = ""  # PEM file of a private CA to trust for TLS; empty = the system store
 
 
 class ChargeSla(_Strict):
