@@ -26,6 +26,7 @@ from chargeline.model import (
 )
 from chargeline.phi import patient_token
 from collectors.base import Reject
+from collectors.incremental import latest
 from collectors.mapping import RecordMapping
 
 
@@ -78,9 +79,14 @@ def validate_resource(resource: Any, expected: str, lenient: frozenset[str] = fr
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:
-    for link in bundle.get("link") or []:
+    """The Bundle's ``next`` page URL, or None on the last page."""
+    links = bundle.get("link")
+    for link in links if isinstance(links, list) else []:
         if isinstance(link, dict) and link.get("relation") == "next":
-            return link.get("url")
+            url = link.get("url")
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise RecordError(f"Bundle next link {url!r} is not an absolute http(s) URL")
+            return url
     return None
 
 
@@ -118,17 +124,19 @@ def parse_bundle(bundle: Any, resource_type: str, mapping: RecordMapping, secret
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise RecordError(f"{url}: the answer is not a FHIR Bundle")
     page.next_url = next_link(bundle)
-    page.total = bundle.get("total")
+    total = bundle.get("total")
+    page.total = total if isinstance(total, int) else None
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise RecordError(f"{url}: Bundle.entry is {type(entries).__name__}, not a list")
     lenient = frozenset(mapping.options.get("lenient") or ())
-    for index, entry in enumerate(bundle.get("entry") or []):
+    for index, entry in enumerate(entries):
         where = f"{url}#entry{index}"
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict):
-            updated = (resource.get("meta") or {}).get("lastUpdated")
-            if isinstance(updated, str) and updated > page.newest:
-                page.newest = updated
         try:
             validate_resource(resource, resource_type, lenient)
+            # the watermark moves only over valid resources (a junk date cannot push it)
+            page.newest = latest(page.newest, (resource.get("meta") or {}).get("lastUpdated"))  # type: ignore[union-attr]
             converted = convert_resource(resource, mapping, secret, where)  # type: ignore[arg-type]
         except RecordError as exc:
             page.rejects.append(Reject(where, exc.reason, _dump(entry), resource_type))

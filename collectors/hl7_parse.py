@@ -23,12 +23,19 @@ from hl7.parser import create_parse_plan
 from chargeline.errors import RecordError
 
 BOM = b"\xef\xbb\xbf"
-MLLP_START = 0x0B
 MLLP_END = b"\x1c"
 _SEGMENT_END = re.compile(r"\r\n|\r|\n")
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
-# A message starts at "MSH" at the start of the data or of a line/frame.
-_MSH_START = re.compile(rb"(?:^|(?<=[\r\n\x0b]))MSH")
+# Inside one LF-ended line of a CR-segment log, another message starts at an MLLP start
+# byte or at an MSH segment (an MSH can only open a message).
+_CR_MESSAGE_START = re.compile(rb"\x0b|(?<=\r)MSH")
+# A line that can be an ER7 segment: three letters/digits then a separator (or nothing).
+_SEGMENT_LINE = re.compile(rb"^\x0b?(?:\xef\xbb\xbf)?[A-Z][A-Z0-9]{2}(?:[^A-Za-z0-9\r\n]|$)")
+_JUNK = b"\r\n\t \x00"
+# In LF/CRLF logs a line ends at LF or at an MLLP end byte (frames may follow each other).
+_LF_LINE_END = re.compile(rb"\x1c\r?\n?|\n")
+# Batch envelopes (FHS/BHS ... BTS/FTS) wrap messages in some logs; they carry no message.
+_ENVELOPE = (b"FHS", b"BHS", b"BTS", b"FTS")
 
 
 @dataclass(slots=True, frozen=True)
@@ -42,7 +49,7 @@ class Block:
 
 def _cr_segments(data: bytes) -> bool:
     """True when segments end with a bare CR, so a LF ends a message (the usual log)."""
-    cr = data.count(b"\r")
+    cr = data.count(b"\r") - data.count(b"\x1c\r")  # a frame end's CR is not a segment end
     return cr > 0 and data.count(b"\r\n") * 2 < cr
 
 
@@ -53,52 +60,94 @@ def split_blocks(data: bytes, base: int = 0, *, final: bool = False) -> tuple[li
     that may still be growing is left for the next read unless ``final`` (a rotated file
     or a backfill).
     """
-    start = 0
-    if base == 0 and data.startswith(BOM):
-        start = len(BOM)
-    blocks: list[Block] = []
+    start = len(BOM) if base == 0 and data.startswith(BOM) else 0
     if _cr_segments(data):
-        # each message is one line (CR inside, LF after), maybe inside an MLLP frame
-        pos = start
-        n = len(data)
-        while pos < n:
-            nl = data.find(b"\n", pos)
-            if nl < 0:
-                tail = data[pos:]
-                if final or tail.rstrip(b"\r").endswith(MLLP_END):
-                    _add_block(blocks, tail, base + pos, base + n)
-                    pos = n
-                break
-            _add_block(blocks, data[pos:nl], base + pos, base + nl + 1)
-            pos = nl + 1
-        consumed = pos
+        blocks, consumed = _split_cr(data, start, final)
     else:
-        starts = [m.start() for m in _MSH_START.finditer(data, start)]
-        if not starts or starts[0] != start:
-            starts.insert(0, start)
-        consumed = start
-        for i, s in enumerate(starts):
-            last = i == len(starts) - 1
-            if last and not final:
-                break  # LF-ended segments: only the next MSH proves a message complete
-            e = len(data) if last else starts[i + 1]
-            # a leading MLLP start byte belongs to the next message
-            cut = e - 1 if e > s and data[e - 1] == MLLP_START and not last else e
-            _add_block(blocks, data[s:cut], base + s, base + cut)
-            consumed = cut
-        if final:
-            consumed = len(data)
-    return blocks, base + consumed
+        blocks, consumed = _split_lines(data, start, final)
+    return [Block(base + b.offset, base + b.end, b.raw) for b in blocks], base + consumed
+
+
+def _split_cr(data: bytes, start: int, final: bool) -> tuple[list[Block], int]:
+    # Segments end with CR; each message is one LF-ended line, maybe MLLP-framed, maybe
+    # several messages on a line (frames back to back, or CR-only logs).
+    blocks: list[Block] = []
+    pos, n = start, len(data)
+    while pos < n:
+        nl = data.find(b"\n", pos)
+        line_end = n if nl < 0 else nl
+        cuts = [pos]
+        if data.find(b"\x0b", pos + 1, line_end) >= 0 or data.find(b"\rMSH", pos, line_end) >= 0:
+            cuts += [m.start() for m in _CR_MESSAGE_START.finditer(data, pos + 1, line_end)]
+        cuts.append(line_end)
+        for i in range(len(cuts) - 1):
+            s, e = cuts[i], cuts[i + 1]
+            last_piece = i == len(cuts) - 2
+            if last_piece and nl < 0 and not final:
+                # an unterminated tail: complete only when its MLLP frame is closed
+                if data[s:e].rstrip(b"\r").endswith(MLLP_END):
+                    _add_block(blocks, data[s:e], s, e)
+                    return blocks, e
+                return blocks, s
+            _add_block(blocks, data[s:e], s, e + 1 if last_piece and nl >= 0 else e)
+        pos = line_end + 1
+    return blocks, n
+
+
+def _split_lines(data: bytes, start: int, final: bool) -> tuple[list[Block], int]:
+    # Segments end with LF or CRLF: a message runs from its MSH line to the next MSH, a
+    # blank line or an MLLP end byte. A broken line inside a message makes that message
+    # one reject; a broken line between messages is a reject of its own.
+    blocks: list[Block] = []
+    pos = start
+    msg_start = -1  # offset of the open message, -1 when none
+    consumed = start
+    for match in _LF_LINE_END.finditer(data, start):
+        line, nxt = data[pos:match.start()], match.end()
+        frame_end = match.group()[:1] == MLLP_END
+        body = line.rstrip(b"\r").strip(b"\t \x00")
+        if not body:
+            if msg_start >= 0:
+                _add_block(blocks, data[msg_start:nxt], msg_start, nxt)
+                msg_start = -1
+            consumed = nxt
+        elif _SEGMENT_LINE.match(body):
+            if msg_start >= 0 and body.lstrip(b"\x0b").lstrip(BOM).startswith(b"MSH"):
+                _add_block(blocks, data[msg_start:pos], msg_start, pos)
+                consumed, msg_start = pos, -1
+            if msg_start < 0:
+                msg_start = pos  # a message (or a message without MSH, rejected whole)
+            if frame_end:
+                _add_block(blocks, data[msg_start:nxt], msg_start, nxt)
+                msg_start, consumed = -1, nxt
+        elif msg_start >= 0:
+            pass  # a broken line inside a message: the whole message is rejected as one
+        else:
+            _add_block(blocks, line, pos, nxt)  # garbage between messages: its own block
+            consumed = nxt
+        pos = nxt
+    if final:
+        begin = msg_start if msg_start >= 0 else pos
+        if begin < len(data):
+            _add_block(blocks, data[begin:], begin, len(data))
+        return blocks, len(data)
+    return blocks, consumed
 
 
 def _add_block(blocks: list[Block], raw: bytes, offset: int, end: int) -> None:
-    stripped = raw.strip(b"\r\n\t \x00")
-    lead = len(raw) - len(raw.lstrip(b"\r\n\t \x00"))
+    stripped = raw.strip(_JUNK)
+    lead = len(raw) - len(raw.lstrip(_JUNK))
     if stripped[:1] == b"\x0b":
         stripped = stripped[1:]
         lead += 1
+    if stripped.startswith(BOM):
+        stripped = stripped[len(BOM):]
+        lead += len(BOM)
     if stripped.endswith(MLLP_END):
         stripped = stripped[:-1].rstrip(b"\r\n")
+    if stripped[:3] in _ENVELOPE and all(
+            seg[:3] in _ENVELOPE for seg in re.split(rb"[\r\n]+", stripped) if seg):
+        return
     if stripped:
         blocks.append(Block(offset + lead, end, stripped))
 
@@ -168,8 +217,9 @@ def parse_message(raw: bytes) -> Hl7Message:
     encoding = text[4 : text.find(seps[1], 4)] if len(text) > 4 else ""
     chars = seps[1:] + plan.esc
     if (
-        len(encoding) != 4
+        len(encoding) not in (4, 5)  # v2.7 adds a truncation character
         or len(set(chars)) != 5
+        or len(set(encoding + seps[1])) != len(encoding) + 1
         or any(c.isalnum() or c in "\r\n " for c in chars)
     ):
         raise RecordError(f"bad encoding characters {text[3:8]!r} in MSH-1/MSH-2")
@@ -184,10 +234,15 @@ def parse_message(raw: bytes) -> Hl7Message:
     return msg
 
 
+# python-hl7 matches a DTM prefix only ("2026-11-18T10:15" parses as 2026-01-01), so the
+# whole value is checked first; minute precision at least, as HL7 requires of MSH-7.
+_DTM = re.compile(r"^\d{12}(?:\d{2}(?:\.\d{1,4})?)?(?:[+-]\d{4})?$")
+
+
 def parse_hl7_time(value: str, what: str) -> datetime:
-    """An HL7 DTM (``YYYYMMDDHHMMSS[.S][+ZZZZ]``) as aware UTC; naive means UTC."""
+    """An HL7 DTM (``YYYYMMDDHHMM[SS[.S]][+ZZZZ]``) as aware UTC; naive means UTC."""
     try:
-        parsed = hl7.parse_datetime(value)
+        parsed = hl7.parse_datetime(value) if _DTM.match(value) else None
     except (ValueError, TypeError):
         parsed = None
     if parsed is None:

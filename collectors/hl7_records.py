@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from chargeline.errors import RecordError
-from chargeline.model import InterfaceMessage, MessageStatus, build_record
+from chargeline.model import InterfaceMessage, MessageStatus, UsageEvent, build_record
 from chargeline.phi import patient_token
 from collectors.hl7_parse import Block, Hl7Message, parse_hl7_time, parse_message
 from collectors.mapping import RecordMapping, compile_path
@@ -51,6 +51,7 @@ class Hl7Batch:
     """What one read of a log produced."""
 
     messages: list[InterfaceMessage] = field(default_factory=list)
+    usages: list[UsageEvent] = field(default_factory=list)  # from DFT FT1, when enabled
     late_acks: list[LateAck] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
 
@@ -75,6 +76,10 @@ class Hl7Converter:
                        if k != "usage_ids"}})
         self.ack = mappings["ack"]
         self.usage_ids = _list_getter(mappings["message"].raw_fields.get("usage_ids", "FT1-2"))
+        usage = mappings.get("usage")
+        self.usage = usage if usage is not None and usage.options.get("enabled") else None
+        self.charge_types = frozenset(
+            str(t) for t in (usage.options.get("charge_types") or ["CG"])) if usage else frozenset()
         self.channel = channel
         self.secret = phi_secret
         self.source = source
@@ -122,6 +127,8 @@ class Hl7Converter:
         values["patient_token"] = token
         resend = _RESEND.match(control_id)
         values["resend_of"] = resend.group(1) if resend else ""
+        if self.usage is not None and kind == "DFT":
+            values["_usages"] = self._usages(msg, token, where)
         values["status"] = MessageStatus.QUEUED
         values["channel"] = self.channel
         values["_where"] = where
@@ -143,13 +150,57 @@ class Hl7Converter:
         inbound.update(sent_at=sent_at, ack_code=code, error=error,
                        status=_ACK_STATUS.get(code, MessageStatus.ERROR))
 
+    def _usages(self, msg: Hl7Message, token: str, where: str
+                ) -> list[UsageEvent | Rejected]:
+        """One usage event per charge FT1 (a DFT^P03 from the EHR carries the scan)."""
+        assert self.usage is not None
+        out: list[UsageEvent | Rejected] = []
+        for index in range(len(msg.segments.get("FT1", ()))):
+            if msg.field("FT1", 6, 0, index) not in self.charge_types:
+                continue  # a credit (CR) reverses a charge; it is not a scan
+            view = _Repeat(msg, index)
+            values = self.usage.apply(view)
+            values["patient_token"] = token
+            values.pop("_mrn", None)
+            values.pop("_authority", None)
+            values["source"] = "hl7"
+            at = f"{where}#FT1[{index + 1}]"
+            try:
+                if values.get("used_at"):
+                    values["used_at"] = parse_hl7_time(values["used_at"], "FT1-4")
+                out.append(build_record(UsageEvent, values, where=at))
+            except RecordError as exc:
+                out.append(Rejected(at, exc.reason, msg.text.encode()))
+        return out
+
     def _emit(self, data: dict[str, Any], batch: Hl7Batch) -> None:
         where = data.pop("_where")
         raw = data.pop("_raw")
+        for usage in data.pop("_usages", ()):
+            if isinstance(usage, Rejected):
+                batch.rejected.append(usage)
+            else:
+                batch.usages.append(usage)
         try:
             batch.messages.append(build_record(InterfaceMessage, data, where=where))
         except RecordError as exc:
             batch.rejected.append(Rejected(where, exc.reason, raw))
+
+
+class _Repeat:
+    """A message seen through its ``index``-th FT1 and ZUS (each FT1 is followed by its
+    ZUS), so a mapping's ``FT1-2`` reads the FT1 of one transaction."""
+
+    __slots__ = ("index", "msg")
+    REPEATING = ("FT1", "ZUS")
+
+    def __init__(self, msg: Hl7Message, index: int) -> None:
+        self.msg = msg
+        self.index = index
+
+    def field(self, segment: str, number: int, component: int = 0) -> str:
+        index = self.index if segment in self.REPEATING else 0
+        return self.msg.field(segment, number, component, index)
 
 
 def status_for_ack(code: str) -> MessageStatus:

@@ -35,3 +35,17 @@ def advance(watermark: str | None, newest: str) -> str | None:
     if not watermark:
         return newest
     return newest if parse_instant(newest) > parse_instant(watermark) else watermark
+
+
+def latest(current: str, candidate: object) -> str:
+    """The later of two wire instants, compared as times (not as text: ``...00Z`` and
+    ``...00.000+00:00`` are the same instant); an unparseable candidate is ignored."""
+    if not isinstance(candidate, str) or not candidate:
+        return current
+    try:
+        parsed = parse_instant(candidate)
+    except ValueError:
+        return current
+    if not current or parsed > parse_instant(current):
+        return candidate
+    return current

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from chargeline.errors import ConfigError
+from chargeline.errors import ConfigError, RecordError
 
 MAPPINGS_DIR = Path(__file__).with_name("mappings")
 _INDEX = re.compile(r"^([^\[]+)\[(\d+)\]$")
@@ -184,7 +184,11 @@ class RecordMapping:
         """The canonical field values this mapping extracts from one payload."""
         out: dict[str, Any] = {}
         for field, getter in self.getters.items():
-            value = getter(payload)
+            try:
+                value = getter(payload)
+            except (ArithmeticError, ValueError, TypeError) as exc:  # e.g. negate_if on text
+                raise RecordError(f"{self.name}.{field}: {type(exc).__name__} reading the "
+                                  "source value") from None
             if not _empty(value):
                 out[field] = value
         return out

@@ -9,6 +9,7 @@ from typing import Any
 from chargeline.errors import RecordError
 from chargeline.model import RECORD_TYPE_BY_KIND, CanonicalRecord, build_record
 from collectors.base import Reject
+from collectors.incremental import latest
 from collectors.mapping import RecordMapping
 
 
@@ -35,11 +36,9 @@ def parse_odata_page(body: Any, entity_set: str, mapping: RecordMapping, url: st
         if not isinstance(row, dict):
             page.rejects.append(Reject(where, "row is not a JSON object", json.dumps(row), kind))
             continue
-        stamp = row.get(modified)
-        if isinstance(stamp, str) and stamp > page.newest:
-            page.newest = stamp
         try:
             page.records.append(build_record(record_type, mapping.apply(row), where=where))
+            page.newest = latest(page.newest, row.get(modified))
         except RecordError as exc:
             page.rejects.append(Reject(where, exc.reason, json.dumps(row, default=str), kind))
     return page

@@ -3,16 +3,20 @@
 Layout: ``<path>/<channel>/<anything>.hl7`` (one folder per channel; a file directly in
 ``<path>`` takes its channel from the file name before the first ``-``). The cursor of a
 file is ``<byte offset>:<fingerprint>``: the offset just after the last complete message
-read, and a hash of the file's first bytes so a file replaced under the same name (a
-logrotate ``copytruncate`` or a rename) is read again from the start. A file that is not
-the newest of its channel has been rotated, so its last message is complete even
-without a terminator.
+read, and a hash of the file's first bytes (up to 256, never past the offset) so a file
+replaced under the same name (a logrotate ``copytruncate``, a rename and re-create) is
+read again from the start; the upserts on (channel, control id) make that harmless.
+
+Rotation: a file that is not the newest of its channel (a new daily file appeared), or
+whose name ends in a rotation number (``x.hl7.1``), is complete, so its last message is
+read even without a terminator.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +32,8 @@ from store.schema import interface_messages, source_watermarks
 
 CHUNK_BYTES = 4 << 20  # one transaction per ~4 MB of log (~8,000 messages)
 FINGERPRINT_BYTES = 256
-PATTERNS = ("*.hl7", "*.er7", "*.log", "*.txt")
+PATTERNS = ("*.hl7", "*.er7", "*.log", "*.txt", "*.hl7.[0-9]*", "*.log.[0-9]*")
+_ROTATION_NUMBER = re.compile(r"\.\d+$")
 
 
 @dataclass(frozen=True)
@@ -50,18 +55,24 @@ def discover(root: Path) -> list[LogFile]:
             by_channel.setdefault(channel, []).append(path)
     files = []
     for channel, paths in sorted(by_channel.items()):
-        paths.sort(key=lambda p: (p.name, p.stat().st_mtime))
-        for i, path in enumerate(paths):
+        numbered = sorted((p for p in set(paths) if _ROTATION_NUMBER.search(p.name)),
+                          key=lambda p: -int(_ROTATION_NUMBER.search(p.name).group()[1:]))  # type: ignore[union-attr]
+        live = sorted((p for p in set(paths) if not _ROTATION_NUMBER.search(p.name)),
+                      key=lambda p: (p.name, p.stat().st_mtime))
+        # oldest first: x.hl7.2, x.hl7.1, then the dated/live files by name
+        for path in numbered + live:
             rel = path.relative_to(root).as_posix()
             if len(rel) > 64:  # the watermark key is 64 characters wide
                 rel = "b2:" + hashlib.blake2b(rel.encode(), digest_size=20).hexdigest()
-            stream = rel
-            files.append(LogFile(path, channel, stream, rotated=i < len(paths) - 1))
+            rotated = path in numbered or path != live[-1]
+            files.append(LogFile(path, channel, rel, rotated=rotated))
     return files
 
 
-def fingerprint(handle: object) -> str:
-    head = handle.read(FINGERPRINT_BYTES)  # type: ignore[attr-defined]
+def fingerprint(handle: object, length: int) -> str:
+    """A hash of the file's first ``min(length, 256)`` bytes (empty for an empty head)."""
+    handle.seek(0)  # type: ignore[attr-defined]
+    head = handle.read(min(length, FINGERPRINT_BYTES))  # type: ignore[attr-defined]
     return hashlib.blake2b(head, digest_size=6).hexdigest() if head else ""
 
 
@@ -86,7 +97,7 @@ def apply_late_acks(conn: Connection, channel: str, acks: list[LateAck]) -> int:
     return done
 
 
-def read_chunks(handle: object, offset: int, size: int, rotated: bool
+def read_chunks(handle: object, offset: int, size: int
                 ) -> Iterator[tuple[bytes, int, bool]]:
     """Yield (bytes, their file offset, is_last) chunks from ``offset`` to ``size``."""
     pos = offset
@@ -106,16 +117,15 @@ def ingest_log_file(ctx: CollectContext, log: LogFile, cursor: str | None,
                              ctx.source.name)
     final = log.rotated if final is None else final
     with open(log.path, "rb") as handle:
-        mark = fingerprint(handle)
         offset, stored_mark = parse_cursor(cursor)
         size = os.fstat(handle.fileno()).st_size
-        if stored_mark != mark or offset > size:
+        if offset > size or fingerprint(handle, offset) != stored_mark:
             offset = 0  # replaced or truncated under the same name: read it all again
         if offset >= size:
             return
-        pos = offset
         carry = b""
-        for data, start, last in read_chunks(handle, offset, size, log.rotated):
+        committed = offset
+        for data, start, last in read_chunks(handle, offset, size):
             buffer = carry + data
             base = start - len(carry)
             blocks, end = split_blocks(buffer, base, final=final and last)
@@ -123,19 +133,20 @@ def ingest_log_file(ctx: CollectContext, log: LogFile, cursor: str | None,
                 raise SourceError(f"{log.path}: no message end in {len(buffer)} bytes — "
                                   "is this an HL7 log?")
             carry = buffer[end - base:]
-            if not blocks:
-                continue
+            if not blocks and not (last and end > committed):
+                continue  # nothing complete yet (or only blank lines and envelopes)
             batch = converter.convert(blocks, log.stream)
             rejects = [Reject(r.position, r.reason, r.raw, "interface_message")
                        for r in batch.rejected]
             acks = batch.late_acks
             newest = max((m.received_at for m in batch.messages), default=None)
-            ctx.commit_page(log.stream, batch.messages, f"{end}:{mark}", rejects,
+            mark = fingerprint(handle, end)
+            ctx.commit_page(log.stream, [*batch.messages, *batch.usages], f"{end}:{mark}",
+                            rejects,
                             extra=lambda conn, acks=acks: apply_late_acks(conn, log.channel,
                                                                           acks),
                             newest=newest)
-            pos = end
-        del pos
+            committed = end
 
 
 def all_cursors(ctx: CollectContext) -> dict[str, str]:
