@@ -96,6 +96,46 @@ def silences_cmd() -> None:
                    f"{s['author']}: {s['comment']}")
 
 
+@alerts_app.command("unsilence")
+def unsilence_cmd(silence_id: int, by: str = BY) -> None:
+    """End a silence now (recorded with who ended it)."""
+    workflow.expire_silence(_engine(), silence_id, by)
+    typer.echo(f"silence {silence_id} ended")
+
+
+@alerts_app.command("outbox")
+def outbox_cmd(
+    status: list[str] = typer.Option(  # noqa: B008
+        ["pending", "sending", "dead"], "--status", help="pending, sending, sent, dead."),
+    retry: bool = typer.Option(False, "--retry-dead", help="Queue every dead e-mail again."),
+    by: str = typer.Option("", "--by", help="Who is acting (needed with --retry-dead)."),
+) -> None:
+    """Show queued and undeliverable e-mails; --retry-dead queues dead ones again."""
+    engine = _engine()
+    if retry:
+        typer.echo(f"requeued {workflow.retry_dead(engine, by)} dead e-mail(s)")
+        return
+    for row in workflow.outbox_rows(engine, status):
+        typer.echo(f"{row['id']:5} {row['status']:8} tries {row['attempts']:2}  "
+                   f"{row['recipient']:32} {row['subject']}  {row['last_error']}".rstrip())
+
+
+@alerts_app.command("evaluate")
+def evaluate_cmd() -> None:
+    """Run one alerting pass now: evaluate every rule on the store's metrics, send e-mail."""
+    from alerting.service import run_pass
+    from chargeline.config import load_settings
+
+    report, sent = run_pass(_engine(), load_settings())
+    typer.echo(f"{report.evaluated} alert instances, {report.firing} firing, "
+               f"{report.transitions} changes, {report.queued} e-mail(s) queued; sent "
+               f"{sent.sent}, retrying {sent.retried}, dead {sent.dead}")
+    for rule_id, error in sorted(report.rule_errors.items()):
+        typer.echo(f"rule {rule_id}: {error}", err=True)
+    for problem in report.rule_file_problems:
+        typer.echo(problem, err=True)
+
+
 @alerts_app.command("send")
 def send_cmd() -> None:
     """Queue due digests and send the outbox now (retries and dead letters included)."""

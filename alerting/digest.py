@@ -43,12 +43,31 @@ class GroupLog:
 
 
 @dataclass(frozen=True, slots=True)
+class Inhibitor:
+    """The firing outage that suppresses an alert: its rule name and scope."""
+
+    rule_name: str
+    scope: tuple[tuple[str, str], ...]
+
+    def reason(self, scope: Mapping[str, str] | None = None) -> str:
+        """The sentence for the digest (``scope`` replaces the raw one, e.g. made safe)."""
+        pairs = sorted((scope if scope is not None else dict(self.scope)).items())
+        where = ", ".join(f"{k} {v}" for k, v in pairs) or "the whole network"
+        return f"{self.rule_name} is firing for {where}"
+
+
+@dataclass(frozen=True, slots=True)
 class DigestItem:
     kind: str  # new, escalated, firing, resolved, inhibited
     state: AlertState
     rule: Rule
     workflow: Workflow = Workflow()
-    inhibited_by: str = ""
+    inhibitor: Inhibitor | None = None
+
+    @property
+    def inhibited_by(self) -> str:
+        """Why it is suppressed, e.g. ``Interface queue age is firing for channel X``."""
+        return self.inhibitor.reason() if self.inhibitor else ""
 
     @property
     def acknowledged(self) -> bool:
@@ -100,28 +119,41 @@ def _acked(workflow: Workflow, state: AlertState) -> bool:
 
 
 def inhibited(states: Mapping[str, AlertState], rules: Mapping[str, Rule],
-              policy: NotificationPolicy) -> dict[str, str]:
-    """Fingerprint -> why it is inhibited, for active targets downstream of a firing outage."""
-    out: dict[str, str] = {}
+              policy: NotificationPolicy) -> dict[str, Inhibitor]:
+    """Fingerprint -> the outage inhibiting it, for active targets downstream of one."""
+    out: dict[str, Inhibitor] = {}
     for inh in policy.inhibit:
-        sources = [s for s in states.values() if s.state is State.FIRING
-                   and s.rule_id in rules and set(rules[s.rule_id].tags) & set(inh.source_tags)]
-        if not sources:
+        source_tags, target_tags = set(inh.source_tags), set(inh.target_tags)
+        # node -> the firing outages that reach it (one pass over sources, then a lookup per
+        # target: linear in the number of alerts, not sources x targets)
+        reach: dict[str, list[AlertState]] = {}
+        for fp in sorted(states):
+            source = states[fp]
+            rule = rules.get(source.rule_id)
+            if source.state is not State.FIRING or rule is None or not set(rule.tags) & source_tags:
+                continue
+            for node in downstream(policy.lineage, scope_nodes(source.scope)):
+                reach.setdefault(node, []).append(source)
+        if not reach:
             continue
-        reach = [(s, downstream(policy.lineage, scope_nodes(s.scope))) for s in sources]
         for fp, state in states.items():
             rule = rules.get(state.rule_id)
             if rule is None or fp in out or not is_active(state):
                 continue
-            if not set(rule.tags) & set(inh.target_tags):
+            if not set(rule.tags) & target_tags:
                 continue
-            nodes = scope_nodes(state.scope, wildcards=True)
-            for source, down in reach:
-                if source.fingerprint != fp and nodes & down:
-                    where = ", ".join(f"{k} {v}" for k, v in sorted(source.scope.items()))
-                    out[fp] = f"{rules[source.rule_id].name} is firing for {where}"
-                    break
+            culprit = _first_other(reach, scope_nodes(state.scope, wildcards=True), fp)
+            if culprit is not None:
+                out[fp] = Inhibitor(rules[culprit.rule_id].name,
+                                    tuple(sorted(culprit.scope.items())))
     return out
+
+
+def _first_other(reach: Mapping[str, list[AlertState]], nodes: Iterable[str],
+                 fp: str) -> AlertState | None:
+    """The first outage (by fingerprint) reaching any of ``nodes`` that is not ``fp``."""
+    found = [s for node in nodes for s in reach.get(node, ()) if s.fingerprint != fp]
+    return min(found, key=lambda s: s.fingerprint) if found else None
 
 
 def plan_digests(states: Mapping[str, AlertState], rules: Mapping[str, Rule],
@@ -153,7 +185,8 @@ def plan_digests(states: Mapping[str, AlertState], rules: Mapping[str, Rule],
 
 def _plan_group(key: GroupKey, fps: list[str], states: Mapping[str, AlertState],
                 rules: Mapping[str, Rule], workflow: Mapping[str, Workflow],
-                silences: list[Silence], policy: NotificationPolicy, held_back: dict[str, str],
+                silences: list[Silence], policy: NotificationPolicy,
+                held_back: dict[str, Inhibitor],
                 log: GroupLog, now: datetime) -> tuple[Digest, GroupLog] | None:
     items: list[DigestItem] = []
     keep: dict[str, str] = {}
@@ -173,6 +206,8 @@ def _plan_group(key: GroupKey, fps: list[str], states: Mapping[str, AlertState],
             continue
         if fp in held_back:
             items.append(DigestItem("inhibited", state, rule, flow, held_back[fp]))
+            if told is not None:
+                keep[fp] = told  # still owed a resolve notice; not "new" when the outage ends
             continue
         current = _key(state)
         if told is None or told.split("|")[1:] != current.split("|")[1:]:

@@ -1,11 +1,17 @@
 """One evaluation pass: every rule x every scope the reader returns, through the state
-machine. Pure apart from the reader it is given (tests pass hand-built values)."""
+machine.
+
+Reading and judging are split so the service can read metrics without holding the store's
+alerting lock and then judge against the freshest stored state: ``read_all`` does every
+distinct metric read once (rules sharing a metric, window and scope share the read);
+``evaluate_readings`` is pure. ``evaluate`` does both (tests pass hand-built readers).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from alerting.state import AlertState, Transition, new_state, step
 from chargeline.metric_values import MetricReader, MetricValue
@@ -13,6 +19,16 @@ from rules.evaluate import Judgement, Outcome, fingerprint, judge, scope_matches
 from rules.model import Rule
 
 MISSING_SCOPE = "no value for this scope in the window (the metric returned nothing for it)"
+
+ReadKey = tuple[str, timedelta, tuple[str, ...], tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """The values of one metric read, or why the read failed (``values`` is ``None``)."""
+
+    values: tuple[MetricValue, ...] | None
+    error: str = ""
 
 
 @dataclass
@@ -24,40 +40,64 @@ class EvaluationResult:
     rule_errors: dict[str, str] = field(default_factory=dict)
 
 
-def _read(reader: MetricReader, rule: Rule, names: frozenset[str],
-          now: datetime) -> tuple[list[MetricValue] | None, str]:
-    if rule.metric not in names:
-        return None, f"metric {rule.metric!r} is not provided by the metrics reader"
+def read_key(rule: Rule) -> ReadKey:
+    """What a rule reads: metric, window, scope keys and metric parameters."""
+    return (rule.metric, rule.window, rule.scope.by, tuple(sorted(rule.parameters.args.items())))
+
+
+def _read(reader: MetricReader, key: ReadKey, names: frozenset[str], now: datetime) -> Reading:
+    metric, window, scope_keys, params = key
+    if metric not in names:
+        return Reading(None, f"metric {metric!r} is not provided by the metrics reader")
     try:
-        return reader.values(rule.metric, window=rule.window, scope_keys=rule.scope.by,
-                             now=now), ""
+        if params:
+            values = reader.values(metric, window=window, scope_keys=scope_keys, now=now,
+                                   params=dict(params))  # type: ignore[call-arg]
+        else:
+            values = reader.values(metric, window=window, scope_keys=scope_keys, now=now)
     except Exception as exc:  # any reader failure becomes the error state, never "resolved"
-        return None, f"reading {rule.metric} failed: {type(exc).__name__}: {exc}"
+        return Reading(None, f"reading {metric} failed: {type(exc).__name__}: {exc}")
+    return Reading(tuple(values))
 
 
-def evaluate(rules: tuple[Rule, ...] | list[Rule], reader: MetricReader,
-             previous: Mapping[str, AlertState], now: datetime) -> EvaluationResult:
-    """Evaluate ``rules`` at ``now`` against ``previous`` states; return the new ones."""
+def read_all(rules: Iterable[Rule], reader: MetricReader, now: datetime) -> dict[ReadKey, Reading]:
+    """Every distinct metric read the rules need, done once each."""
+    try:
+        names = reader.metric_names()
+    except Exception as exc:
+        failed = Reading(None, f"the metrics reader failed: {type(exc).__name__}: {exc}")
+        return {read_key(rule): failed for rule in rules}
+    out: dict[ReadKey, Reading] = {}
+    for rule in rules:
+        key = read_key(rule)
+        if key not in out:
+            out[key] = _read(reader, key, names, now)
+    return out
+
+
+def evaluate_readings(rules: Iterable[Rule], readings: Mapping[ReadKey, Reading],
+                      previous: Mapping[str, AlertState], now: datetime) -> EvaluationResult:
+    """Judge every rule's readings at ``now`` against ``previous`` states (pure)."""
+    rules = list(rules)
     result = EvaluationResult()
-    by_rule: dict[str, list[AlertState]] = {}
-    for state in previous.values():
-        by_rule.setdefault(state.rule_id, []).append(state)
+    by_rule: dict[str, dict[str, AlertState]] = {}
+    for fp, state in previous.items():
+        by_rule.setdefault(state.rule_id, {})[fp] = state
     known_ids = {r.id for r in rules}
     # Instances of rules that were removed keep their last state (history stays readable).
     for fp, state in previous.items():
         if state.rule_id not in known_ids:
             result.states[fp] = state
-    names = reader.metric_names()
     for rule in rules:
-        values, error = _read(reader, rule, names, now)
-        old = {s.fingerprint: s for s in by_rule.get(rule.id, ())}
-        if values is None:
-            result.rule_errors[rule.id] = error
-            failed = Judgement(Outcome.ERROR, error=error)
+        reading = readings.get(read_key(rule), Reading(None, "the metric was not read"))
+        old = dict(by_rule.get(rule.id, {}))
+        if reading.values is None:
+            result.rule_errors[rule.id] = reading.error
+            failed = Judgement(Outcome.ERROR, error=reading.error)
             for prev in old.values():
                 _apply(result, prev, rule, failed, now)
             continue
-        for value in values:
+        for value in reading.values:
             if not scope_matches(rule, value.scope):
                 continue
             fp = fingerprint(rule.id, value.scope)
@@ -67,6 +107,13 @@ def evaluate(rules: tuple[Rule, ...] | list[Rule], reader: MetricReader,
         for prev in old.values():
             _apply(result, prev, rule, missing, now)
     return result
+
+
+def evaluate(rules: Iterable[Rule], reader: MetricReader,
+             previous: Mapping[str, AlertState], now: datetime) -> EvaluationResult:
+    """Evaluate ``rules`` at ``now`` against ``previous`` states; return the new ones."""
+    rules = list(rules)
+    return evaluate_readings(rules, read_all(rules, reader, now), previous, now)
 
 
 def _apply(result: EvaluationResult, prev: AlertState, rule: Rule, judgement: Judgement,

@@ -4,20 +4,23 @@ scopes are facility/channel/source ids, never patient data."""
 
 from __future__ import annotations
 
-import hashlib
 import smtplib
 import ssl
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from alerting.digest import Digest, DigestItem
+from alerting.redact import redact_text, safe_scope
 from chargeline.config import Settings, SmtpConfig
 
 TEMPLATES = Path(__file__).with_name("templates")
+TIME_PARAM = "%Y-%m-%dT%H:%M"  # the drill-down page's URL time format (UTC)
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(["html"]),
@@ -35,19 +38,62 @@ def message_id(dedupe_key: str, sender: str) -> str:
     return f"<{dedupe_key}@{domain}>"
 
 
-def drilldown_url(dashboard_url: str, item: DigestItem) -> str:
-    """The dashboard alert page for one instance, filtered to its rule and scope."""
-    query = {"rule": item.rule.id, **item.state.scope}
-    return f"{dashboard_url.rstrip('/')}/alerts?{urlencode(sorted(query.items()))}"
+# The dashboard's drill-down record sets (app/datasets.py) behind each metric, and the
+# message status a metric is about. Metrics without records there (API health, freshness,
+# replenishment) link to the alert page only.
+_RECORDS: dict[str, tuple[str, str]] = {
+    "duplicate_groups": ("charges", ""), "duplicate_extra_units": ("charges", ""),
+    "duplicate_charge_usd": ("charges", ""),
+    "messages_received": ("messages", ""), "messages_errored": ("messages", "E"),
+    "message_rate_per_hour": ("messages", ""), "nack_rate_pct": ("messages", ""),
+    "queue_depth": ("messages", "Q"), "queue_age_minutes": ("messages", "Q"),
+    "stock_posting_delay_p95_minutes": ("issues", ""),
+    "volume_anomaly_z": ("messages", ""),
+}
+_USAGE_PREFIXES = ("charge_", "missing_", "late_", "revenue_", "failed_mapping", "received_",
+                   "sent_", "inventory_", "implant_", "charged_", "issued_", "quantity_")
+
+
+def _records_of(metric: str) -> tuple[str, str] | None:
+    if metric in _RECORDS:
+        return _RECORDS[metric]
+    return ("usage", "") if metric.startswith(_USAGE_PREFIXES) else None
+
+
+def alert_url(dashboard_url: str, rule_id: str, scope: Mapping[str, str]) -> str:
+    """The dashboard alert page for one instance: ``/alerts?rule=...&<scope key>=...``."""
+    query = sorted({"rule": rule_id, **scope}.items())
+    return f"{dashboard_url.rstrip('/')}/alerts?{urlencode(query)}"
+
+
+def records_url(dashboard_url: str, metric: str, scope: Mapping[str, str],
+                since: datetime, until: datetime) -> str:
+    """The drill-down page's records behind a metric, in the parameters ``app.drill``
+    reads (dataset, facility, channel, status, since, until); ``""`` when there are none."""
+    target = _records_of(metric)
+    if target is None:
+        return ""
+    dataset, status = target
+    params: list[tuple[str, str]] = [("dataset", dataset)]
+    if scope.get("facility"):
+        params.append(("facility", scope["facility"]))
+    if dataset == "messages" and scope.get("channel"):
+        params.append(("channel", scope["channel"]))
+    if status:
+        params.append(("status", status))
+    params += [("since", since.astimezone(UTC).strftime(TIME_PARAM)),
+               ("until", until.astimezone(UTC).strftime(TIME_PARAM))]
+    return f"{dashboard_url.rstrip('/')}/drilldown?{urlencode(params)}"
 
 
 def fmt_number(value: float | None, unit: str) -> str:
+    """A value for people: ``$1,234.50``, ``4.5%``, ``130 minutes``, ``no value``."""
     if value is None:
         return "no value"
     if unit == "USD":
         return f"${value:,.2f}"
     text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-    return f"{text} {unit}".strip() if unit not in ("%",) else f"{text}%"
+    return f"{text}%" if unit == "%" else f"{text} {unit}".strip()
 
 
 def _subject(digest: Digest) -> str:
@@ -62,22 +108,38 @@ def _subject(digest: Digest) -> str:
     return f"[Chargeline] {digest.owner}: {', '.join(parts) or 'update'}{money}"
 
 
+def _row(item: DigestItem, settings: Settings, now: datetime) -> dict[str, Any]:
+    secret = settings.phi_secret.get_secret_value()
+    scope = safe_scope(item.state.scope, secret)
+    base = settings.dashboard_url
+    state = item.state
+    inhibited = ""
+    if item.inhibitor is not None:
+        inhibited = item.inhibitor.reason(safe_scope(dict(item.inhibitor.scope), secret))
+    return {
+        "item": item,
+        "link": alert_url(base, item.rule.id, scope),
+        "records": records_url(base, item.rule.metric, scope, now - item.rule.window, now),
+        "value": fmt_number(state.value, item.rule.unit),
+        "amount": fmt_number(state.amount, "USD") if state.amount else "",
+        "threshold": fmt_number(state.threshold, item.rule.unit)
+        if state.threshold is not None else "",
+        "scope": ", ".join(f"{k} {v}" for k, v in sorted(scope.items())) or "whole network",
+        "error": redact_text(state.error),
+        "inhibited": inhibited,
+    }
+
+
 def render(digest: Digest, settings: Settings) -> tuple[str, str, str]:
-    """(subject, text body, html body) of a digest."""
+    """(subject, text body, html body) of a digest; scopes are ids or tokens, never PHI."""
     sections = []
     for kind, title in _KIND_TITLE.items():
-        rows = [i for i in digest.items if i.kind == kind]
+        rows = [_row(i, settings, digest.created_at) for i in digest.items if i.kind == kind]
         if rows:
-            sections.append({"kind": kind, "title": title, "items": [
-                {"item": i, "link": drilldown_url(settings.dashboard_url, i),
-                 "value": fmt_number(i.state.value, i.rule.unit),
-                 "amount": fmt_number(i.state.amount, "USD") if i.state.amount else "",
-                 "threshold": fmt_number(i.state.threshold, i.rule.unit)
-                 if i.state.threshold is not None else "",
-                 "scope": ", ".join(f"{k} {v}" for k, v in sorted(i.state.scope.items()))
-                 or "whole network"}
-                for i in rows]})
+            sections.append({"kind": kind, "title": title, "items": rows})
+    usd = sum(i.state.amount or 0 for i in digest.items if i.kind != "resolved")
     context = {"digest": digest, "sections": sections, "subject": _subject(digest),
+               "total_usd": fmt_number(usd, "USD") if usd else "",
                "dashboard_url": settings.dashboard_url.rstrip("/")}
     return (context["subject"], _env.get_template("digest.txt").render(context),
             _env.get_template("digest.html").render(context))
@@ -101,7 +163,7 @@ def build_message(*, sender: str, recipient: str, subject: str, text: str, html:
 def send(smtp: SmtpConfig, msg: EmailMessage) -> None:
     """Send one message; smtplib errors propagate for the dispatcher to classify."""
     timeout = smtp.timeout_seconds
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=smtp.ca_file or None)
     if smtp.security == "ssl":
         client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout,
                                                 context=context)
@@ -115,8 +177,4 @@ def send(smtp: SmtpConfig, msg: EmailMessage) -> None:
         client.send_message(msg)
 
 
-def digest_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-__all__ = ["build_message", "drilldown_url", "format_datetime", "message_id", "render", "send"]
+__all__ = ["alert_url", "build_message", "message_id", "records_url", "render", "send"]

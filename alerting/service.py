@@ -1,5 +1,14 @@
-"""The entry point the collector and the scheduler call: evaluate every rule, store alert
-state and history, plan digests and queue them in the outbox, all in one transaction.
+"""The entry points the collector pipeline and the scheduler call.
+
+    evaluate_and_notify(engine, settings, reader, now)   after every collection pass
+    alerting.outbox.dispatch(engine, settings, now)       then send what was queued
+    run_pass(engine, settings, now)                       the scheduled pass (both, with the
+                                                          store's own metric reader)
+
+A pass reads every metric first (no lock held), then, under the alerting lock and in one
+transaction, loads the stored states, steps them, writes state and history, plans the
+digests and queues them in the outbox, and logs the pass. A pass older than one already
+stored is skipped, so two collectors never step the same alerts twice.
 
 Rules come from ``<data_dir>/rules/*.yaml`` when that folder holds rule files, else from
 the shipped pack (``rules/pack``); the policy from ``<data_dir>/alerting.yaml`` when
@@ -8,18 +17,23 @@ present, else ``alerting/policy.yaml``. A refused rule file keeps the running ru
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from alerting.digest import plan_digests
-from alerting.evaluation import evaluate
-from alerting.outbox import enqueue
+from alerting.evaluation import Reading, ReadKey, evaluate_readings, read_all
+from alerting.outbox import DispatchReport, dispatch, enqueue
 from alerting.policy import NotificationPolicy, load_policy
+from alerting.state import State
 from alerting.store import (
+    begin_pass,
+    finish_pass,
+    latest_pass_at,
     load_group_logs,
     load_silences,
     load_states,
@@ -47,6 +61,7 @@ class NotifyReport:
     firing: int = 0
     digests: int = 0
     queued: int = 0
+    skipped: str = ""  # why the pass wrote nothing (a newer pass already ran)
     rule_errors: dict[str, str] = field(default_factory=dict)
     rule_file_problems: list[str] = field(default_factory=list)
 
@@ -60,6 +75,7 @@ def rule_paths(settings: Settings) -> list[Path]:
 
 
 def policy_for(settings: Settings) -> NotificationPolicy:
+    """The site's notification policy (``<data_dir>/alerting.yaml``) or the shipped one."""
     site = Path(settings.data_dir) / "alerting.yaml"
     return load_policy(site if site.is_file() else None)
 
@@ -82,24 +98,41 @@ def evaluate_and_notify(engine: Engine, settings: Settings, reader: MetricReader
     if rules is None:
         rules, problems = current_rules(settings)
     policy = policy or policy_for(settings)
-    with engine.connect() as conn:
-        previous = load_states(conn)
-    result = evaluate(rules.rules, reader, previous, now)  # reads metrics; no write lock held
-    owners = {r.id: r.owner for r in rules.rules}
-    report = NotifyReport(evaluated=len(result.states), transitions=len(result.transitions),
-                          rule_errors=result.rule_errors, rule_file_problems=problems)
+    readings = read_all(rules.rules, reader, now)  # metric reads hold no alerting lock
+    report = NotifyReport(rule_file_problems=problems)
     with engine.begin() as conn:
-        save_states(conn, result.states.values(), previous, owners)
-        save_transitions(conn, result.transitions)
-        record_rule_versions(conn, rules, now)
-        digests, logs = plan_digests(result.states, rules.by_id, load_workflow(conn),
-                                     load_silences(conn, now), policy, load_group_logs(conn),
-                                     now)
-        report.queued = enqueue(conn, digests, settings, now)
-        save_group_logs(conn, logs)
-    report.digests = len(digests)
-    report.firing = sum(1 for s in result.states.values() if s.state.value == "firing")
+        pass_id = begin_pass(conn, now, datetime.now(UTC))
+        latest = latest_pass_at(conn, pass_id)
+        if latest is not None and latest > now:
+            report.skipped = f"a pass at {latest.isoformat()} already ran"
+            finish_pass(conn, pass_id, skipped=report.skipped, finished_at=datetime.now(UTC))
+            return report
+        _step_and_queue(conn, rules, readings, policy, settings, now, report)
+        finish_pass(conn, pass_id, instances=report.evaluated, transitions=report.transitions,
+                    firing=report.firing, digests=report.digests, queued=report.queued,
+                    rule_errors_json=json.dumps(report.rule_errors, sort_keys=True),
+                    rule_file_problems="\n".join(problems), finished_at=datetime.now(UTC))
     return report
+
+
+def _step_and_queue(conn: Connection, rules: RuleSet, readings: dict[ReadKey, Reading],
+                    policy: NotificationPolicy, settings: Settings, now: datetime,
+                    report: NotifyReport) -> None:
+    previous = load_states(conn)
+    result = evaluate_readings(rules.rules, readings, previous, now)
+    owners = {r.id: r.owner for r in rules.rules}
+    save_states(conn, result.states.values(), previous, owners)
+    save_transitions(conn, result.transitions)
+    record_rule_versions(conn, rules, now)
+    digests, logs = plan_digests(result.states, rules.by_id, load_workflow(conn),
+                                 load_silences(conn, now), policy, load_group_logs(conn), now)
+    report.queued = enqueue(conn, digests, settings, now)
+    save_group_logs(conn, logs)
+    report.evaluated = len(result.states)
+    report.transitions = len(result.transitions)
+    report.rule_errors = result.rule_errors
+    report.digests = len(digests)
+    report.firing = sum(1 for s in result.states.values() if s.state is State.FIRING)
 
 
 def notify(engine: Engine, settings: Settings, now: datetime, *, rules: RuleSet | None = None,
@@ -109,9 +142,27 @@ def notify(engine: Engine, settings: Settings, now: datetime, *, rules: RuleSet 
         rules, _ = current_rules(settings)
     policy = policy or policy_for(settings)
     with engine.begin() as conn:
+        pass_id = begin_pass(conn, now, datetime.now(UTC))  # the same lock as a full pass
         digests, logs = plan_digests(load_states(conn), rules.by_id, load_workflow(conn),
                                      load_silences(conn, now), policy, load_group_logs(conn),
                                      now)
         queued = enqueue(conn, digests, settings, now)
         save_group_logs(conn, logs)
+        finish_pass(conn, pass_id, digests=len(digests), queued=queued,
+                    skipped="digests only (no evaluation)", finished_at=datetime.now(UTC))
     return queued
+
+
+def store_reader(engine: Engine, settings: Settings) -> MetricReader:
+    """The metrics package's reader over the store (imported late: metrics is a peer)."""
+    from metrics.reader import StoreMetricReader
+
+    return StoreMetricReader(engine, settings)  # type: ignore[call-arg]
+
+
+def run_pass(engine: Engine, settings: Settings, now: datetime | None = None,
+             reader: MetricReader | None = None) -> tuple[NotifyReport, DispatchReport]:
+    """One scheduled pass: evaluate with the store's metrics, queue digests, send them."""
+    now = now or datetime.now(UTC)
+    report = evaluate_and_notify(engine, settings, reader or store_reader(engine, settings), now)
+    return report, dispatch(engine, settings, now)

@@ -9,13 +9,14 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from alerting.digest import GroupKey, GroupLog, Workflow
 from alerting.policy import Matcher, Silence
 from alerting.state import AlertState, State, Transition
 from rules.loader import RuleSet
 from store.schema_alerting import (
+    alert_evaluations,
     alert_instances,
     alert_silences,
     alert_state_history,
@@ -24,19 +25,49 @@ from store.schema_alerting import (
 )
 from store.upsert import insert_ignore, upsert_rows
 
+# Any constant works; it only has to be the same in every process that evaluates.
+_PG_LOCK_KEY = 0x43484C4E  # "CHLN"
+
+
+def begin_pass(conn: Connection, at: datetime, started_at: datetime) -> int:
+    """Serialise evaluation passes across processes and log this one; return its id.
+
+    On PostgreSQL a transaction-scoped advisory lock; on SQLite the INSERT below takes the
+    database write lock at once. Either way it is held until the caller's commit, so two
+    collectors never plan the same digest twice.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    return int(conn.execute(insert(alert_evaluations).values(at=at, started_at=started_at)
+                            .returning(alert_evaluations.c.id)).scalar_one())
+
+
+def latest_pass_at(conn: Connection, before_id: int) -> datetime | None:
+    """The evaluation time of the newest pass that stepped the alerts before ``before_id``."""
+    c = alert_evaluations.c
+    return conn.execute(select(func.max(c.at)).where(c.id < before_id, c.skipped == "")).scalar()
+
+
+def finish_pass(conn: Connection, pass_id: int, **values: Any) -> None:
+    """Write the figures of a pass into its log row."""
+    conn.execute(update(alert_evaluations).where(alert_evaluations.c.id == pass_id)
+                 .values(**values))
+
 
 def load_states(conn: Connection) -> dict[str, AlertState]:
     """Every stored alert instance."""
     out = {}
-    for row in conn.execute(select(alert_instances)).mappings():
-        out[row["fingerprint"]] = AlertState(
-            fingerprint=row["fingerprint"], rule_id=row["rule_id"],
-            scope=json.loads(row["scope_json"]), state=State(row["state"]),
-            state_since=row["state_since"], evaluated_at=row["evaluated_at"],
-            level=row["level"], value=row["value"], amount=row["amount"],
-            threshold=row["threshold"], pending_since=row["pending_since"],
-            firing_since=row["firing_since"], clear_since=row["clear_since"],
-            error=row["error"], detail=json.loads(row["detail_json"]))
+    c = alert_instances.c
+    query = select(c.fingerprint, c.rule_id, c.scope_json, c.state, c.state_since,
+                   c.evaluated_at, c.level, c.value, c.amount, c.threshold, c.pending_since,
+                   c.firing_since, c.clear_since, c.error, c.detail_json)
+    for row in conn.execute(query):
+        (fp, rule_id, scope, state, state_since, evaluated_at, level, value, amount, threshold,
+         pending_since, firing_since, clear_since, error, detail) = row
+        out[fp] = AlertState(
+            fp, rule_id, json.loads(scope), State(state), state_since, evaluated_at, level,
+            value, amount, threshold, pending_since, firing_since, clear_since, error,
+            json.loads(detail) if detail != "{}" else {})
     return out
 
 
@@ -82,7 +113,8 @@ def save_transitions(conn: Connection, transitions: Iterable[Transition]) -> Non
 
 def load_silences(conn: Connection, now: datetime) -> list[Silence]:
     """Silences not yet expired at ``now`` (including those that start later)."""
-    rows = conn.execute(select(alert_silences).where(alert_silences.c.ends_at > now)).mappings()
+    rows = conn.execute(select(alert_silences).where(alert_silences.c.ends_at > now)
+                        .order_by(alert_silences.c.id)).mappings()
     return [Silence(r["id"], tuple(Matcher.parse(m) for m in json.loads(r["matchers_json"])),
                     r["starts_at"], r["ends_at"], r["author"], r["comment"]) for r in rows]
 

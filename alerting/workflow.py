@@ -11,6 +11,12 @@ Dashboard engineer: call these with an engine and the signed-in user as ``actor`
     add_silence(engine, ["rule=nack-rate", "facility=FAC01"], ends_at, author, comment)
     list_silences(engine, now, include_expired=False) / expire_silence(engine, id, actor, now)
     outbox_rows(engine, statuses=("dead",))              # undeliverable e-mails
+    retry_dead(engine, actor, row_ids=())                 # queue dead e-mails again
+    evaluations(engine, limit=20)                         # the latest evaluation passes
+
+The alert page link in e-mails is ``<dashboard>/alerts?rule=<rule id>&<scope key>=<value>``
+(e.g. ``?rule=nack-rate&facility=FAC01&channel=FAC01_CHG_OUT``); the records link is the
+drill-down page's own parameters (``app.drill.from_query_params``).
 
 Every change writes ``alert_actions`` (who, when, what, comment) in the same transaction
 as the instance's current workflow columns. Unknown fingerprints raise ``AlertNotFound``.
@@ -30,6 +36,7 @@ from alerting.policy import Matcher
 from chargeline.errors import ChargelineError
 from store.schema_alerting import (
     alert_actions,
+    alert_evaluations,
     alert_instances,
     alert_outbox,
     alert_silences,
@@ -191,17 +198,51 @@ def list_silences(engine: Engine, now: datetime | None = None,
 
 def expire_silence(engine: Engine, silence_id: int, actor: str,
                    now: datetime | None = None) -> None:
+    """End a silence now; ``expired_by`` records who ended it early."""
+    if not actor.strip():
+        raise ChargelineError("say who you are: --by you@example.org")
+    c = alert_silences.c
+    at = _now(now)
     with engine.begin() as conn:
-        done = conn.execute(update(alert_silences).where(alert_silences.c.id == silence_id)
-                            .values(ends_at=_now(now)))
+        done = conn.execute(update(alert_silences).where(c.id == silence_id, c.ends_at > at)
+                            .values(ends_at=at, expired_by=actor))
     if done.rowcount != 1:
-        raise ChargelineError(f"no silence {silence_id} — see `chargeline alerts silences`")
+        raise ChargelineError(f"no active silence {silence_id} — see `chargeline alerts "
+                              "silences`")
 
 
 def outbox_rows(engine: Engine, statuses: Sequence[str] = ("pending", "dead")) -> list[dict]:
     """Outbox rows by status (the dashboard shows dead ones: they need a human)."""
     c = alert_outbox.c
     query = select(c.id, c.owner, c.recipient, c.subject, c.status, c.attempts,
-                   c.last_error, c.created_at, c.sent_at).where(c.status.in_(list(statuses)))
+                   c.last_error, c.created_at, c.next_attempt_at, c.sent_at, c.message_id
+                   ).where(c.status.in_(list(statuses)))
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(query.order_by(c.id)).mappings()]
+
+
+def retry_dead(engine: Engine, actor: str, row_ids: Sequence[int] = (),
+               now: datetime | None = None) -> int:
+    """Queue dead e-mails again (all, or ``row_ids``), e.g. after fixing an address."""
+    if not actor.strip():
+        raise ChargelineError("say who you are: --by you@example.org")
+    c = alert_outbox.c
+    at = _now(now)
+    query = update(alert_outbox).where(c.status == "dead")
+    if row_ids:
+        query = query.where(c.id.in_(list(row_ids)))
+    with engine.begin() as conn:
+        done = conn.execute(query.values(
+            status="pending", attempts=0, next_attempt_at=at, claimed_by="",
+            last_error=(f"requeued by {actor} at {at:%Y-%m-%d %H:%M} UTC; was: "
+                        + c.last_error)))
+    return int(done.rowcount)
+
+
+def evaluations(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest evaluation passes, newest first (when rules last ran, and what failed)."""
+    c = alert_evaluations.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(alert_evaluations).order_by(c.id.desc()).limit(limit))
+        return [dict(r) | {"rule_errors": json.loads(r["rule_errors_json"])}
+                for r in rows.mappings()]

@@ -231,7 +231,8 @@ def _file_problems(path: Path, text: str, known_metrics: frozenset[str] | None,
                             f"give it another id, e.g. id: {rule_id}-2")
         else:
             seen_ids[rule_id] = where
-    problems.sort(key=lambda p: int(p.split(":", 2)[1]))
+    prefix = len(f"{path}:")  # a path may hold ':' itself, so cut by length, not by split
+    problems.sort(key=lambda p: int(p[prefix:].split(":", 1)[0]))
     return problems, rules
 
 

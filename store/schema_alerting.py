@@ -73,6 +73,7 @@ alert_silences = Table(
     Column("author", String(200), nullable=False),
     Column("comment", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("expired_by", String(200), nullable=False, server_default=""),  # ended early by
 )
 
 notification_groups = Table(
@@ -103,6 +104,24 @@ alert_outbox = Table(
     Column("claimed_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime),
+    Index("ix_alert_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+alert_evaluations = Table(
+    "alert_evaluations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False, index=True),  # the pass's evaluation time
+    Column("started_at", UtcDateTime, nullable=False),  # wall clock
+    Column("finished_at", UtcDateTime),
+    Column("instances", Integer, nullable=False, server_default="0"),
+    Column("transitions", Integer, nullable=False, server_default="0"),
+    Column("firing", Integer, nullable=False, server_default="0"),
+    Column("digests", Integer, nullable=False, server_default="0"),
+    Column("queued", Integer, nullable=False, server_default="0"),
+    Column("skipped", String(200), nullable=False, server_default=""),  # why nothing was written
+    Column("rule_errors_json", Text, nullable=False, server_default="{}"),
+    Column("rule_file_problems", Text, nullable=False, server_default=""),
 )
 
 rule_file_versions = Table(

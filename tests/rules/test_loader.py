@@ -156,3 +156,12 @@ def test_one_bad_file_refuses_the_whole_load(tmp_path: Path) -> None:
     bad = _write(tmp_path, "b.yaml", "rules:\n  - id: x\n")
     problems = _problems(good, bad)
     assert problems and all(p.startswith(f"{bad}:") for p in problems)
+
+
+def test_a_colon_in_the_path_keeps_line_order(tmp_path: Path) -> None:
+    folder = tmp_path / "site:rules"
+    folder.mkdir()
+    path = _write(folder, "x.yaml", GOOD.replace("    fail: 0.05\n", "    fail: x\n")
+                  .replace("    metric: nack_rate\n", "    metric: nope\n"))
+    assert [p.split(" — ")[0] for p in _problems(path)] == [
+        f"{path}:4: rules[0].metric", f"{path}:8: rules[0].fail"]
