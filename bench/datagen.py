@@ -1,0 +1,582 @@
+"""Bulk generator of a realistic store for benchmarks: 1M usage events in tens of seconds.
+
+API (shared by ``bench/metrics.py`` and ``bench/pages.py``)::
+
+    from bench.datagen import generate, append
+    base = generate(engine, 1_000_000, seed=42, start=None, facilities=3, days=30)
+    more = append(engine, 10_000, base=base)      # chainable: append(engine, n, base=more)
+
+``engine`` is a migrated, empty store (``store.engine.make_engine`` + ``store.migrate.upgrade``),
+SQLite or PostgreSQL. ``generate`` writes, for ``n_usage`` usage events spread over ``days``
+days from ``start`` (default: ``days`` days before today's UTC midnight):
+
+- master data: facilities, 6 locations each, an item master (~n/200 items, 200..5,000:
+  implants, consumables with box units, drugs), item_uoms, charge master (cdm_entries),
+  crosswalks, contract prices, reorder points; encounters (one per ~4 usages);
+- per usage: the usage event, its HL7 DFT^P03 interface message on ``<FAC>_CHG_OUT`` with
+  its ``message_usages`` link row, its charge (when chargeable and mapped) and its ERP
+  inventory issue; one requisition per ~200 usages;
+- feeds: hourly ``channel_stats`` snapshots, a ``collector_runs`` row per source per 15 min
+  and its ``api_calls`` (``feeds=False`` leaves them out).
+
+About 4.9 rows per usage event (1M usages ≈ 4.9M rows). Faults, each usage drawing at most
+one (shares of usage events, see ``FAULTS``): the same usage charged twice, the same HL7
+control id posted twice, a serialised implant's serial charged twice, unknown items, units
+that do not convert, missing / late charges, missing inventory issues, NACKs with a re-send,
+lost usage references (charge matched by control id), unreferenced ERP issues (fallback
+match), reversal + re-charge and box-unit traps; 1% of chargeable items have no crosswalk
+and 1% of CDM lines no HCPCS.
+
+Rows are written as the collectors write them (``store.upsert.record_row``): every fact
+table row carries ``source`` (the demo estate's source names), ``record_hash`` (a
+deterministic 32-hex stand-in; nothing but the upsert compares it) and ``ingested_at`` (the
+load time, later for ``append``, so incremental metric computation sees only the new rows).
+Times are naive UTC in SQLAlchemy's SQLite text form, which PostgreSQL parses as well.
+SQLite loads with ``executemany`` in one transaction (journal and sync relaxed for the load
+only, restored after); PostgreSQL with ``COPY`` through ``engine.raw_connection()``, then
+``ANALYZE`` (what autovacuum would soon do on a store that grew by collection).
+
+Both return an info dict: ``{"seed", "n_usage", "start", "end", "facilities", "rows":
+{table: n}, "faults": {kind: n}, "next": {counter: n}, "load_seconds"}``; pass it as
+``base`` to ``append``, which adds ``n_new`` usage events (with their hops) in the hours
+after ``end``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine
+
+Row = tuple[Any, ...]
+Tables = dict[str, tuple[Sequence[str], list[Row]]]
+
+LINEAGE = ("source", "record_hash", "ingested_at")
+LOCATION_KINDS = ("OR1", "OR2", "CATH1", "ED", "ICU", "MEDSURG")
+PROCEDURES = ("27447", "27130", "33208", "92928", "49650", "29881", "63650", "19357")
+FAULTS = {  # share of usage events; each usage draws at most one
+    "dup_same_usage": 0.004,
+    "dup_same_message": 0.002,
+    "dup_serial": 0.002,
+    "unknown_item": 0.002,
+    "unit_not_convertible": 0.001,
+    "late_charge": 0.008,
+    "missing_charge": 0.005,
+    "missing_issue": 0.004,
+    "nack": 0.003,
+    "reversal_recharge": 0.002,
+    "bx_conversion": 0.01,
+    "lost_usage_ref": 0.05,
+    "unreferenced_issue": 0.05,
+}
+SLA_MINUTES = {"IMPLANT": 120, "CONSUMABLE": 1440, "DRUG": 1440}
+SOURCES = ("ehr-usage", "engine-logs", "engine-stats", "billing", "erp")
+
+
+# --- time and id formatting (vectorised) ----------------------------------------------------
+
+def _ts(epoch_us: np.ndarray) -> np.ndarray:
+    """Microseconds since the epoch -> 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's form)."""
+    text = np.datetime_as_string(epoch_us.astype("datetime64[us]"), unit="us")
+    return np.strings.replace(text, "T", " ")
+
+
+def _day(epoch_us: np.ndarray) -> np.ndarray:
+    return np.datetime_as_string(epoch_us.astype("datetime64[us]"), unit="D")
+
+
+def _digits(numbers: np.ndarray, width: int) -> np.ndarray:
+    return np.strings.zfill(numbers.astype(np.int64).astype(str), width)
+
+
+def _ids(prefix: np.ndarray | str, numbers: np.ndarray, width: int) -> np.ndarray:
+    return np.strings.add(prefix, _digits(numbers, width))
+
+
+def _stamp(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _us(dt: datetime) -> int:
+    return int(dt.timestamp() * 1_000_000)
+
+
+def _hashes(seed: int, table: int, start: int, n: int) -> list[str]:
+    prefix = f"{seed & 0xFFFFFFFF:08x}{table:04x}"  # 12 hex + 20 decimal digits
+    return np.strings.add(prefix, _digits(np.arange(start, start + n), 20)).tolist()
+
+
+def _rows(columns: dict[str, Any], n: int) -> list[Row]:
+    """Zip column arrays / lists / scalars into row tuples."""
+    cols = []
+    for value in columns.values():
+        if isinstance(value, np.ndarray):
+            cols.append(value.tolist())
+        elif isinstance(value, list):
+            cols.append(value)
+        else:
+            cols.append([value] * n)
+    return list(zip(*cols, strict=True))
+
+
+# --- master data ----------------------------------------------------------------------------
+
+def _master(seed: int, n_usage: int, facilities: int, start_us: int, now: str) -> dict[str, Any]:
+    """Facilities, locations, item master, CDM, crosswalk, contract prices (pure)."""
+    rng = np.random.default_rng(seed + 1)
+    facs = [f"FAC{k + 1:02d}" for k in range(facilities)]
+    locs = [f"{f}-{kind}" for f in facs for kind in LOCATION_KINDS]
+    n_items = int(min(5000, max(200, n_usage // 200)))
+    cls = rng.choice(np.array(["IMPLANT", "CONSUMABLE", "DRUG"]), n_items, p=[0.25, 0.65, 0.10])
+    chargeable = (cls == "IMPLANT") | ((cls == "CONSUMABLE") & (rng.random(n_items) < 0.7))
+    serialised = (cls == "IMPLANT") & (rng.random(n_items) < 0.6)
+    box = np.where((cls == "CONSUMABLE") & (rng.random(n_items) < 0.6),
+                   rng.choice(np.array([5, 10, 20, 50]), n_items), 0)
+    cost = np.round(np.where(cls == "IMPLANT", rng.uniform(150, 9000, n_items),
+                             rng.uniform(0.5, 120, n_items)), 2)
+    item_ids = _ids("ITM-", np.arange(n_items) + 100000, 6)
+    no_xwalk = chargeable & (rng.random(n_items) < 0.01)
+    no_xwalk[np.flatnonzero(chargeable & ~serialised & (box == 0))[:1]] = True  # at least one
+    xwalked = chargeable & ~no_xwalk
+    cdm_codes = _ids("27", np.arange(n_items) + 80000000, 8)  # one CDM line per item
+    no_hcpcs = xwalked & (rng.random(n_items) < 0.01)
+    no_hcpcs[np.flatnonzero(xwalked & ~serialised & (box == 0))[-1:]] = True
+    price = np.round(cost * rng.uniform(2.0, 4.0, n_items), 2)
+    return {
+        "facilities": facs, "locations": locs, "n_items": n_items, "item_ids": item_ids,
+        "cls": cls, "chargeable": chargeable, "serialised": serialised, "box": box,
+        "cost": cost, "xwalked": xwalked, "no_xwalk": no_xwalk, "cdm_codes": cdm_codes,
+        "no_hcpcs": no_hcpcs, "price": price, "now": now, "start_us": start_us,
+    }
+
+
+def _master_tables(m: dict[str, Any], seed: int) -> Tables:
+    now, n = m["now"], m["n_items"]
+    valid_from = _day(np.array([m["start_us"] - 365 * 86_400_000_000]))[0]
+    facs, locs = m["facilities"], m["locations"]
+    items_cols = {
+        "item_id": m["item_ids"],
+        "description": np.strings.add("ITEM ", m["item_ids"]),
+        "uom": "EA", "unit_cost": m["cost"], "item_class": m["cls"],
+        "chargeable": m["chargeable"].astype(int), "serialised": m["serialised"].astype(int),
+        "gtin": _ids("0088", np.arange(n) + 1, 10), "modified_at": now,
+        "source": "erp", "record_hash": _hashes(seed, 3, 0, n), "ingested_at": now,
+    }
+    boxed = np.flatnonzero(m["box"] > 0)
+    uoms = {"item_id": m["item_ids"][boxed], "uom": "BX", "factor": m["box"][boxed],
+            "source": "erp", "record_hash": _hashes(seed, 4, 0, len(boxed)), "ingested_at": now}
+    xw = np.flatnonzero(m["xwalked"])
+    cdm = {
+        "cdm_code": m["cdm_codes"][xw], "description": np.strings.add("CHG ", m["item_ids"][xw]),
+        "hcpcs": np.where(m["no_hcpcs"][xw], "", np.where(m["cls"][xw] == "IMPLANT", "C1713",
+                                                          "A4649")),
+        "revenue_code": np.where(m["cls"][xw] == "IMPLANT", "0278", "0272"),
+        "price": m["price"][xw],
+        "source": "erp", "record_hash": _hashes(seed, 5, 0, len(xw)), "ingested_at": now,
+    }
+    xwalk = {"item_id": m["item_ids"][xw], "cdm_code": m["cdm_codes"][xw], "source": "erp",
+             "record_hash": _hashes(seed, 6, 0, len(xw)), "ingested_at": now}
+    contract = {
+        "contract_id": _ids("CTR-", np.arange(n), 6), "item_id": m["item_ids"],
+        "supplier": "Acme Medical", "price": np.round(m["cost"] * 0.9, 2),
+        "valid_from": valid_from, "valid_to": None, "modified_at": now, "source": "erp",
+        "record_hash": _hashes(seed, 7, 0, n), "ingested_at": now,
+    }
+    n_rp = min(n, 400)
+    reorder = {
+        "item_id": np.repeat(m["item_ids"][:n_rp], len(locs)),
+        "location_id": np.tile(np.array(locs), n_rp), "reorder_point": 5, "par_level": 20,
+        "source": "erp", "record_hash": _hashes(seed, 8, 0, n_rp * len(locs)),
+        "ingested_at": now,
+    }
+    return {
+        "facilities": (("facility_id", "name", *LINEAGE), [
+            (f, f"Hospital {f}", "erp", h, now)
+            for f, h in zip(facs, _hashes(seed, 1, 0, len(facs)), strict=True)]),
+        "locations": (("location_id", "facility_id", "name", "cost_centre", *LINEAGE), [
+            (loc, loc.split("-")[0], loc.split("-")[1], f"CC{k:04d}", "erp", h, now)
+            for k, (loc, h) in enumerate(zip(locs, _hashes(seed, 2, 0, len(locs)),
+                                             strict=True))]),
+        "items": (tuple(items_cols), _rows(items_cols, n)),
+        "item_uoms": (tuple(uoms), _rows(uoms, len(boxed))),
+        "cdm_entries": (tuple(cdm), _rows(cdm, len(xw))),
+        "crosswalks": (tuple(xwalk), _rows(xwalk, len(xw))),
+        "contract_prices": (tuple(contract), _rows(contract, n)),
+        "reorder_points": (tuple(reorder), _rows(reorder, n_rp * len(locs))),
+    }
+
+
+# --- transactions ---------------------------------------------------------------------------
+
+def _draw_faults(rng: np.random.Generator, n: int) -> np.ndarray:
+    """One fault code per usage: index into FAULTS, or -1 for a clean usage."""
+    edges = np.cumsum(list(FAULTS.values()))
+    draw = rng.random(n)
+    code = np.searchsorted(edges, draw, side="right")
+    return np.where(code < len(FAULTS), code, -1)
+
+
+def _build(m: dict[str, Any], n: int, seed: int, t0_us: int, span_us: int,
+           nxt: dict[str, int], now: str) -> tuple[Tables, dict[str, int], dict[str, int], int]:
+    """Usage events and every hop they cause (pure): tables, fault counts, next counters."""
+    rng = np.random.default_rng(seed)
+    n_fac = len(m["facilities"])
+    facs = np.array(m["facilities"])
+    fault_names = list(FAULTS)
+    fault = _draw_faults(rng, n)
+
+    def is_(name: str) -> np.ndarray:
+        return fault == fault_names.index(name)
+
+    # encounters: ~4 usages each, in one facility and location, within 3 hours
+    n_enc = max(1, n // 4)
+    enc_no = nxt["encounter"] + np.arange(n_enc)
+    enc_start = t0_us + np.sort(rng.integers(0, max(1, span_us - 3 * 3_600_000_000), n_enc))
+    enc_fac = rng.integers(0, n_fac, n_enc)
+    enc_loc = enc_fac * len(LOCATION_KINDS) + rng.integers(0, len(LOCATION_KINDS), n_enc)
+    enc_ids = np.strings.add(np.strings.add("ENC-", facs[enc_fac]), _ids("-", enc_no, 8))
+    tokens = _digits((enc_no * 2654435761 + seed) % (1 << 62), 32)  # a stand-in keyed token
+    enc_cols = {
+        "encounter_id": enc_ids, "facility_id": facs[enc_fac], "patient_token": tokens,
+        "encounter_class": np.where(rng.random(n_enc) < 0.6, "IMP", "AMB"),
+        "procedure_code": np.array(PROCEDURES)[rng.integers(0, len(PROCEDURES), n_enc)],
+        "started_at": _ts(enc_start), "ended_at": _ts(enc_start + 6 * 3_600_000_000),
+        "last_updated": _ts(enc_start + 6 * 3_600_000_000), "source": "billing",
+        "record_hash": _hashes(seed, 10, nxt["encounter"], n_enc), "ingested_at": now,
+    }
+
+    # usage events
+    e = np.sort(rng.integers(0, n_enc, n))
+    useq = nxt["usage"] + np.arange(n)
+    fac = enc_fac[e]
+    used = enc_start[e] + rng.integers(0, 3 * 3_600_000_000, n)
+    item = rng.integers(0, m["n_items"], n)
+    serial_items = np.flatnonzero(m["serialised"] & m["xwalked"])
+    box_items = np.flatnonzero((m["box"] > 0) & m["xwalked"])
+    item = np.where(is_("dup_serial"), serial_items[rng.integers(0, len(serial_items), n)], item)
+    item = np.where(is_("bx_conversion"), box_items[rng.integers(0, len(box_items), n)], item)
+    cls = m["cls"][item]
+    qty = np.where(cls == "CONSUMABLE", rng.integers(1, 4, n), 1)
+    qty = np.where(is_("bx_conversion"), 1, qty)
+    uom = np.where(is_("bx_conversion"), "BX", np.where(is_("unit_not_convertible"), "CS", "EA"))
+    factor = np.where(is_("bx_conversion"), m["box"][item], 1)
+    base_qty = qty * factor
+    unknown = is_("unknown_item")
+    item_ref = np.where(unknown, _ids("UNK-", useq, 9), m["item_ids"][item])
+    usage_ids = np.strings.add(np.strings.add("U-", facs[fac]), _ids("-", useq, 9))
+    serial = np.where(m["serialised"][item], _ids("SN", useq, 10), "")
+    lot = _ids("LOT", rng.integers(0, 50_000, n), 6)
+    usage_cols = {
+        "usage_id": usage_ids, "facility_id": facs[fac],
+        "location_id": np.array(m["locations"])[enc_loc[e]], "encounter_id": enc_ids[e],
+        "patient_token": tokens[e], "item_ref": item_ref, "quantity": qty, "uom": uom,
+        "lot": lot, "serial": serial, "clinician_id": _ids("CLIN-", rng.integers(0, 400, n), 4),
+        "used_at": _ts(used), "recorded_at": _ts(used + rng.integers(1, 300, n) * 1_000_000),
+        "source": "ehr-usage", "record_hash": _hashes(seed, 11, nxt["usage"], n),
+        "ingested_at": now,
+    }
+
+    # interface messages: one DFT^P03 per usage; a NACKed one is re-sent as <id>-R1
+    channel = np.strings.add(facs[fac], "_CHG_OUT")
+    control = np.strings.add(np.strings.add("MSG-", facs[fac]), _ids("-", useq, 9))
+    received = used + rng.integers(2_000_000, 120_000_000, n)
+    sent = received + rng.integers(500_000, 5_000_000, n)
+    nack = is_("nack")
+    msg_cols = {
+        "channel": channel, "control_id": control, "message_type": "DFT^P03",
+        "facility_id": facs[fac], "encounter_id": enc_ids[e], "patient_token": tokens[e],
+        "received_at": _ts(received), "sent_at": _ts(sent),
+        "status": np.where(nack, "E", "S"), "ack_code": np.where(nack, "AE", "AA"),
+        "error": np.where(nack, "AE: charge code rejected by billing", ""), "resend_of": "",
+    }
+    rs = np.flatnonzero(nack)
+    resend_ctl = np.strings.add(control[rs], "-R1")
+    resend_cols = {
+        "channel": channel[rs], "control_id": resend_ctl, "message_type": "DFT^P03",
+        "facility_id": facs[fac][rs], "encounter_id": enc_ids[e][rs],
+        "patient_token": tokens[e][rs], "received_at": _ts(sent[rs] + 60_000_000),
+        "sent_at": _ts(sent[rs] + 62_000_000), "status": "S", "ack_code": "AA", "error": "",
+        "resend_of": control[rs],
+    }
+    n_msg = n + len(rs)
+    msg_rows = _rows(msg_cols, n) + _rows(resend_cols, len(rs))
+    msg_rows = [(*r, "engine-logs", h, now) for r, h in zip(
+        msg_rows, _hashes(seed, 12, nxt["usage"] * 2, n_msg), strict=True)]
+    link_rows = _rows({"channel": channel, "control_id": control, "usage_id": usage_ids}, n) + \
+        _rows({"channel": channel[rs], "control_id": resend_ctl, "usage_id": usage_ids[rs]},
+              len(rs))
+    charge_ctl = control.copy()
+    charge_ctl[rs] = resend_ctl
+
+    # charges
+    mapped = ~unknown & ~is_("unit_not_convertible") & m["xwalked"][item]
+    charged = mapped & m["chargeable"][item] & ~is_("missing_charge")
+    sla_us = np.where(cls == "IMPLANT", SLA_MINUTES["IMPLANT"], SLA_MINUTES["CONSUMABLE"]
+                      ) * 60_000_000
+    delay = np.where(is_("late_charge"), sla_us + rng.integers(30, 600, n) * 60_000_000,
+                     rng.integers(60, 3600, n) * 1_000_000 + (received - used))
+    posted = used + delay
+    price = m["price"][item]
+    amount = np.round(base_qty * price, 2)
+    lost_ref = is_("lost_usage_ref") | is_("dup_same_message")
+    base_charge = {
+        "facility_id": facs[fac], "encounter_id": enc_ids[e], "patient_token": tokens[e],
+        "cdm_code": m["cdm_codes"][item], "quantity": base_qty, "amount": amount,
+        "service_date": _day(used), "posted_at": posted, "status": "posted",
+        "reverses_charge_id": "", "usage_id": np.where(lost_ref, "", usage_ids),
+        "control_id": charge_ctl, "lot": lot, "serial": serial,
+    }
+    parts: list[tuple[np.ndarray, dict[str, Any]]] = [(np.flatnonzero(charged), {})]
+    for name, later, overrides in (
+        ("dup_same_usage", 1_800_000_000, {"control_id": "RESENT"}),
+        ("dup_same_message", 600_000_000, {}),
+        ("dup_serial", 3_600_000_000, {"usage_id": "", "control_id": ""}),
+        ("reversal_recharge", 7_200_000_000, {"status": "credit"}),
+        ("reversal_recharge", 10_800_000_000, {}),
+    ):
+        parts.append((np.flatnonzero(charged & is_(name)), {"later": later, **overrides}))
+    charge_rows: list[Row] = []
+    k = nxt["charge"]
+    first_ids: dict[int, str] = {}
+    for p, (idx, ov) in enumerate(parts):
+        cols = {c: (v[idx] if isinstance(v, np.ndarray) else v) for c, v in base_charge.items()}
+        cid = np.strings.add(np.strings.add("CHG-", cols["facility_id"]),
+                             _ids("-", k + np.arange(len(idx)), 9))
+        k += len(idx)
+        if p == 0:
+            first_ids = dict(zip(idx.tolist(), cid.tolist(), strict=True))
+        cols["posted_at"] = cols["posted_at"] + ov.get("later", 0)
+        if ov.get("status") == "credit":
+            cols["status"] = "credit"
+            cols["quantity"] = -cols["quantity"]
+            cols["amount"] = -cols["amount"]
+            cols["reverses_charge_id"] = [first_ids[i] for i in idx.tolist()]
+        if ov.get("control_id") == "RESENT":
+            cols["control_id"] = np.strings.add(cols["control_id"], "-D")
+        elif "control_id" in ov:
+            cols["control_id"] = ov["control_id"]
+        if "usage_id" in ov:
+            cols["usage_id"] = ov["usage_id"]
+        stamp = _ts(cols["posted_at"])
+        cols["posted_at"] = stamp
+        ordered = {"charge_id": cid, **cols, "last_updated": stamp, "source": "billing",
+                   "record_hash": _hashes(seed, 13 + p, k, len(idx)), "ingested_at": now}
+        charge_rows += _rows(ordered, len(idx))
+    charge_cols = ("charge_id", *base_charge, "last_updated", *LINEAGE)
+
+    # inventory issues (in the scanned unit), some without the usage reference
+    issued = ~unknown & ~is_("unit_not_convertible") & ~is_("missing_issue")
+    idx = np.flatnonzero(issued)
+    inv_posted = used[idx] + rng.integers(5, 180, len(idx)) * 60_000_000
+    inv_cols = {
+        "document_id": np.strings.add(np.strings.add("INV-", facs[fac][idx]),
+                                      _ids("-", nxt["issue"] + np.arange(len(idx)), 9)),
+        "facility_id": facs[fac][idx], "location_id": usage_cols["location_id"][idx],
+        "item_id": m["item_ids"][item][idx], "txn_type": "ISSUE", "quantity": qty[idx],
+        "uom": uom[idx], "lot": lot[idx], "serial": serial[idx],
+        "usage_id": np.where(is_("unreferenced_issue")[idx], "", usage_ids[idx]),
+        "unit_cost": m["cost"][item][idx], "posted_at": _ts(inv_posted),
+        "modified_at": _ts(inv_posted), "source": "erp",
+        "record_hash": _hashes(seed, 20, nxt["issue"], len(idx)), "ingested_at": now,
+    }
+
+    # one requisition per ~200 usages, at the usage's location and item
+    ridx = idx[:: 200]
+    created = used[ridx] + 1_800_000_000
+    ordered_at = created + rng.integers(1, 24, len(ridx)) * 3_600_000_000
+    received_at = ordered_at + rng.integers(1, 5, len(ridx)) * 86_400_000_000
+    done = received_at < t0_us + span_us
+    req_cols = {
+        "document_id": _ids("REQ-", nxt["requisition"] + np.arange(len(ridx)), 9),
+        "doc_kind": "REQUISITION", "facility_id": facs[fac][ridx],
+        "location_id": usage_cols["location_id"][ridx], "item_id": m["item_ids"][item][ridx],
+        "quantity": 10, "status": np.where(done, "RECEIVED", "ORDERED"),
+        "created_at": _ts(created), "ordered_at": _ts(ordered_at),
+        "received_at": [s if d else None for s, d in zip(
+            _ts(received_at).tolist(), done.tolist(), strict=True)],
+        "modified_at": _ts(ordered_at), "source": "erp",
+        "record_hash": _hashes(seed, 21, nxt["requisition"], len(ridx)), "ingested_at": now,
+    }
+
+    tables: Tables = {
+        "encounters": (tuple(enc_cols), _rows(enc_cols, n_enc)),
+        "usage_events": (tuple(usage_cols), _rows(usage_cols, n)),
+        "interface_messages": ((*msg_cols, *LINEAGE), msg_rows),
+        "message_usages": (("channel", "control_id", "usage_id"), link_rows),
+        "charges": (charge_cols, charge_rows),
+        "inventory_transactions": (tuple(inv_cols), _rows(inv_cols, len(idx))),
+        "replenishment_documents": (tuple(req_cols), _rows(req_cols, len(ridx))),
+    }
+    faults = {name: int(np.count_nonzero(is_(name))) for name in fault_names}
+    faults["dup_charged_groups"] = int(sum(np.count_nonzero(charged & is_(d)) for d in (
+        "dup_same_usage", "dup_same_message", "dup_serial")))
+    faults["no_crosswalk_usages"] = int(np.count_nonzero(
+        m["no_xwalk"][item] & ~unknown & ~is_("unit_not_convertible")))
+    new_next = {"usage": nxt["usage"] + n, "encounter": nxt["encounter"] + n_enc,
+                "charge": k, "issue": nxt["issue"] + len(idx),
+                "requisition": nxt["requisition"] + len(ridx)}
+    return tables, faults, new_next, int(used.max()) if n else t0_us
+
+
+def _feeds(m: dict[str, Any], seed: int, t0_us: int, t1_us: int, nxt: dict[str, int],
+           now: str) -> Tables:
+    """Hourly channel snapshots; one collector run per source per 15 min, with API calls."""
+    rng = np.random.default_rng(seed + 2)
+    hours = np.arange(t0_us, t1_us, 3_600_000_000)
+    stats: list[Row] = []
+    for f in m["facilities"]:
+        counts = np.cumsum(rng.integers(20, 80, len(hours)))
+        for h, c in zip(_ts(hours).tolist(), counts.tolist(), strict=True):
+            stats.append((f"{f}_CHG_OUT", h, f, c, 0, 0, c, c // 300, None, "engine-stats",
+                          f"{seed:08x}{c:024x}", now))
+    slots = np.arange(t0_us, t1_us, 900_000_000)
+    runs: list[Row] = []
+    calls: list[Row] = []
+    run_no = nxt.get("run", 0)
+    for source in SOURCES:
+        fails = rng.random(len(slots)) < 0.01
+        for s, fail in zip(_ts(slots).tolist(), fails.tolist(), strict=True):
+            run_id = f"{seed & 0xFFFF:04x}0000-0000-4000-8000-{run_no:012x}"
+            run_no += 1
+            status = "error" if fail else "ok"
+            runs.append((run_id, source, "bench", s, s, status, 0 if fail else 50, 0,
+                         "HTTPStatusError" if fail else "", "503" if fail else "", s))
+            if source != "engine-logs":
+                calls.append((run_id, source, f"/{source}/api", s, 120.0,
+                              503 if fail else 200, 0 if fail else 50,
+                              "HTTPStatusError" if fail else "", 1))
+    nxt["run"] = run_no
+    return {
+        "channel_stats": (("channel", "observed_at", "facility_id", "received", "filtered",
+                           "queued", "sent", "errored", "oldest_queued_at", *LINEAGE), stats),
+        "collector_runs": (("run_id", "source", "collector_id", "started_at", "finished_at",
+                            "status", "records", "quarantined", "error_class", "error",
+                            "newest_record_at"), runs),
+        "api_calls": (("run_id", "source", "endpoint", "started_at", "duration_ms",
+                       "status_code", "rows", "error_class", "attempt"), calls),
+    }
+
+
+# --- writers --------------------------------------------------------------------------------
+
+def _write_sqlite(engine: Engine, tables: Tables) -> None:
+    raw = engine.raw_connection()
+    try:
+        db = raw.driver_connection
+        db.execute("PRAGMA journal_mode=MEMORY")  # bench load only; restored below
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute("BEGIN")
+        for name, (cols, rows) in tables.items():
+            if rows:
+                marks = ", ".join("?" * len(cols))
+                db.executemany(f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({marks})", rows)
+        db.execute("COMMIT")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        raw.close()
+
+
+def _write_postgresql(engine: Engine, tables: Tables) -> None:
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        with conn.cursor() as cur:
+            for name, (cols, rows) in tables.items():
+                if not rows:
+                    continue
+                with cur.copy(f"COPY {name} ({', '.join(cols)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        conn.commit()
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for name in tables:
+                cur.execute(f"ANALYZE {name}")
+        conn.autocommit = False
+    finally:
+        raw.close()
+
+
+def write(engine: Engine, tables: Tables) -> None:
+    """Bulk-insert prepared rows (executemany on SQLite, COPY on PostgreSQL)."""
+    if engine.dialect.name == "sqlite":
+        _write_sqlite(engine, tables)
+    elif engine.dialect.name == "postgresql":
+        _write_postgresql(engine, tables)
+    else:
+        raise NotImplementedError(f"no bulk writer for {engine.dialect.name}")
+
+
+def _merge(*parts: Tables) -> Tables:
+    out: Tables = {}
+    for part in parts:
+        out.update(part)
+    return out
+
+
+def _counts(tables: Tables) -> dict[str, int]:
+    return {name: len(rows) for name, (_, rows) in tables.items()}
+
+
+def _default_start(days: int) -> datetime:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days)
+
+
+def generate(engine: Engine, n_usage: int, *, seed: int = 42, start: datetime | None = None,
+             facilities: int = 3, days: int = 30, feeds: bool = True) -> dict[str, Any]:
+    """Load master data and ``n_usage`` usage events with every hop into an empty store."""
+    started = time.perf_counter()
+    start = start or _default_start(days)
+    t0, span = _us(start), days * 86_400_000_000
+    now = _stamp(datetime.now(UTC))
+    m = _master(seed, n_usage, facilities, t0, now)
+    nxt = {"usage": 0, "encounter": 0, "charge": 0, "issue": 0, "requisition": 0, "run": 0}
+    txns, faults, nxt, last = _build(m, n_usage, seed, t0, span, nxt, now)
+    tables = _merge(_master_tables(m, seed), txns,
+                    _feeds(m, seed, t0, t0 + span, nxt, now) if feeds else {})
+    built = time.perf_counter()
+    write(engine, tables)
+    end = datetime.fromtimestamp(max(last, t0) / 1e6, UTC)
+    return {
+        "seed": seed, "n_usage": n_usage, "master_n": n_usage, "start": start, "end": end,
+        "facilities": facilities, "days": days, "rows": _counts(tables), "faults": faults,
+        "no_crosswalk_items": int(np.count_nonzero(m["no_xwalk"])),
+        "cdm_without_hcpcs": int(np.count_nonzero(m["no_hcpcs"])),
+        "next": nxt, "build_seconds": built - started,
+        "load_seconds": time.perf_counter() - started,
+    }
+
+
+def append(engine: Engine, n_new: int, *, base: dict[str, Any], seed: int | None = None,
+           hours: float | None = None) -> dict[str, Any]:
+    """Add ``n_new`` usage events (with messages, charges, issues) after ``base["end"]``.
+
+    They span ``hours`` (default: the base load's rate, at least one hour) and are ingested
+    now, so an incremental metric pass sees exactly them. Returns the next ``base``."""
+    started = time.perf_counter()
+    seed = base["seed"] + base["next"]["usage"] if seed is None else seed
+    rate = base["n_usage"] / (base["days"] * 24.0)
+    hours = hours or max(1.0, n_new / max(rate, 1.0))
+    t0 = _us(base["end"]) + 60_000_000
+    now = _stamp(datetime.now(UTC))
+    m = _master(base["seed"], base["master_n"], base["facilities"], _us(base["start"]), now)
+    txns, faults, nxt, last = _build(m, n_new, seed, t0, int(hours * 3_600_000_000),
+                                     dict(base["next"]), now)
+    write(engine, txns)
+    total = {k: base["faults"].get(k, 0) + v for k, v in faults.items()}
+    rows = {k: base["rows"].get(k, 0) + v for k, v in _counts(txns).items()}
+    return {**base, "n_usage": base["n_usage"] + n_new, "end": datetime.fromtimestamp(
+        last / 1e6, UTC), "rows": {**base["rows"], **rows}, "faults": total, "next": nxt,
+        "appended": n_new, "load_seconds": time.perf_counter() - started}
+
+
+def total_rows(info: dict[str, Any], tables: Iterable[str] | None = None) -> int:
+    """Rows written, over ``tables`` (default: all)."""
+    rows = info["rows"]
+    return sum(rows[t] for t in (tables if tables is not None else rows))
