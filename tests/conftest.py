@@ -26,6 +26,9 @@ PG_ADMIN_URL = os.environ.get(
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# estate_factory: a running demo estate (simulator) for any test; see tests/estate.py
+pytest_plugins = ["tests.estate"]
+
 
 def _pg_available() -> str | None:
     try:

@@ -1,0 +1,163 @@
+"""FHIR R4 resources of the billing system and the EHR, per docs/wire-formats.md.
+
+Patient names, MRNs and birth dates are in these payloads on purpose: the collectors
+must tokenise or drop them. Every resource validates against the R4 models
+(``fhir.resources.R4B``), which the collectors check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulator.records import Charge, Claim, ClaimResponse, Encounter, Patient, Usage
+from simulator.timefmt import iso
+
+_EXT = "urn:chargeline:"
+_CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
+_ENC_CLASS = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+_CLASS_NAMES = {"IMP": "inpatient encounter", "AMB": "ambulatory", "EMER": "emergency"}
+_PAYERS = ("Blue Shield of the Valley", "Medicare Part A", "Aetna Commercial", "Medicaid")
+
+
+def _patient(p: Patient, facility_id: str, reference: bool = True) -> dict[str, Any]:
+    ref: dict[str, Any] = {}
+    if reference:
+        ref["reference"] = f"Patient/{p.patient_id}"
+    ref["identifier"] = {"system": f"urn:mrn:{facility_id}", "value": p.mrn}
+    ref["display"] = f"{p.family}, {p.given}"
+    return ref
+
+
+def _ext(name: str, value: str) -> dict[str, str]:
+    return {"url": _EXT + name, "valueString": value}
+
+
+def charge_item(c: Charge) -> dict[str, Any]:
+    """A billing line; a credit has ``partOf``, negative quantity and amount."""
+    res: dict[str, Any] = {
+        "resourceType": "ChargeItem",
+        "id": c.charge_id,
+        "meta": {"lastUpdated": iso(c.posted_ms)},
+        "identifier": [{"system": _EXT + "charge", "value": c.charge_id}],
+        "status": c.status,
+    }
+    if c.part_of:
+        res["partOf"] = [{"reference": f"ChargeItem/{c.part_of}"}]
+    res.update({
+        "code": {"coding": [{"system": _EXT + "cdm", "code": c.cdm_code}]},
+        "subject": _patient(c.encounter.patient, c.facility_id),
+        "context": {"reference": f"Encounter/{c.encounter.encounter_id}"},
+        "occurrenceDateTime": iso(c.service_ms),
+        "enteredDate": iso(c.posted_ms),
+        "quantity": {"value": c.quantity, "unit": "EA"},
+        "priceOverride": {"value": c.amount, "currency": "USD"},
+        "costCenter": {"identifier": {"value": c.location_id}},
+    })
+    ext = []
+    if c.usage_id:
+        ext.append(_ext("usage-id", c.usage_id))
+    if c.control_id:
+        ext.append(_ext("hl7-control-id", c.control_id))
+    if c.lot:
+        ext.append(_ext("lot", c.lot))
+    if c.serial:
+        ext.append(_ext("serial", c.serial))
+    if ext:
+        res["extension"] = ext
+    return res
+
+
+def encounter(version: tuple[Encounter, int]) -> dict[str, Any]:
+    """Version 1 at registration (in progress), version 2 at discharge (finished)."""
+    enc, number = version
+    period = {"start": iso(enc.start_ms)}
+    if number == 2:
+        period["end"] = iso(enc.end_ms)
+    return {
+        "resourceType": "Encounter",
+        "id": enc.encounter_id,
+        "meta": {"lastUpdated": iso(encounter_updated(enc, number)), "versionId": str(number)},
+        "status": "finished" if number == 2 else "in-progress",
+        "class": {"system": _ENC_CLASS, "code": enc.encounter_class,
+                  "display": _CLASS_NAMES[enc.encounter_class]},
+        "type": [{"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": enc.cpt}]}],
+        "subject": _patient(enc.patient, enc.facility_id),
+        "period": period,
+        "location": [{"location": {"identifier": {"value": enc.location_id}}}],
+        "serviceProvider": {"identifier": {"value": enc.facility_id}},
+    }
+
+
+def encounter_updated(enc: Encounter, number: int) -> int:
+    """When version ``number`` of an encounter was written (registration or discharge)."""
+    return enc.last_updated_ms if number == 1 else enc.end_ms + 90_000
+
+
+def claim(c: Claim) -> dict[str, Any]:
+    """An institutional claim for one encounter."""
+    enc = c.encounter
+    return {
+        "resourceType": "Claim",
+        "id": c.claim_id,
+        "meta": {"lastUpdated": iso(c.created_ms)},
+        "status": "active",
+        "type": {"coding": [{"system": _CLAIM_TYPE, "code": "institutional"}]},
+        "use": "claim",
+        "patient": _patient(enc.patient, c.facility_id),
+        "created": iso(c.created_ms),
+        "provider": {"identifier": {"value": c.facility_id}},
+        "priority": {"coding": [{"code": "normal"}]},
+        "insurance": [{"sequence": 1, "focal": True,
+                       "coverage": {"display": _PAYERS[len(enc.patient.mrn) % 4]}}],
+        "item": [{"sequence": 1,
+                  "productOrService": {"coding": [{"system": "http://www.ama-assn.org/go/cpt",
+                                                   "code": enc.cpt}]},
+                  "encounter": [{"reference": f"Encounter/{enc.encounter_id}"}],
+                  "net": {"value": c.total, "currency": "USD"}}],
+        "total": {"value": c.total, "currency": "USD"},
+    }
+
+
+def claim_response(r: ClaimResponse) -> dict[str, Any]:
+    """The payer's adjudication of a claim."""
+    c = r.claim
+    return {
+        "resourceType": "ClaimResponse",
+        "id": r.response_id,
+        "meta": {"lastUpdated": iso(r.last_updated_ms)},
+        "status": "active",
+        "type": {"coding": [{"system": _CLAIM_TYPE, "code": "institutional"}]},
+        "use": "claim",
+        "patient": _patient(c.encounter.patient, c.facility_id),
+        "created": iso(r.last_updated_ms),
+        "insurer": {"display": _PAYERS[len(c.encounter.patient.mrn) % 4]},
+        "request": {"reference": f"Claim/{c.claim_id}"},
+        "outcome": r.outcome,
+        "payment": {"type": {"coding": [{"code": "complete"}]},
+                    "amount": {"value": r.payment, "currency": "USD"}},
+    }
+
+
+def supply_delivery(u: Usage) -> dict[str, Any]:
+    """One scan at the point of care (``supplier`` is a list, as the contract says)."""
+    ext = [_ext("encounter", u.encounter.encounter_id), _ext("facility", u.facility_id)]
+    if u.lot:
+        ext.append(_ext("lot", u.lot))
+    if u.serial:
+        ext.append(_ext("serial", u.serial))
+    return {
+        "resourceType": "SupplyDelivery",
+        "id": u.usage_id,
+        "meta": {"lastUpdated": iso(u.recorded_ms)},
+        "identifier": [{"system": _EXT + "usage", "value": u.usage_id}],
+        "status": "completed",
+        "patient": _patient(u.encounter.patient, u.facility_id, reference=False),
+        "suppliedItem": {
+            "quantity": {"value": u.quantity, "unit": u.uom},
+            "itemCodeableConcept": {"coding": [{"system": _EXT + "item", "code": u.item_ref}]},
+        },
+        "occurrenceDateTime": iso(u.used_ms),
+        "destination": {"identifier": {"value": u.location_id}},
+        "supplier": [{"identifier": {"value": u.clinician}}],
+        "extension": ext,
+    }

@@ -1,0 +1,134 @@
+"""The interface engine's HL7 v2 message logs: layout, byte offsets and the file writer.
+
+Files are ``<out>/hl7/<channel>/<channel>-<YYYYMMDD>.hl7``, one per channel per UTC day
+of the inbound message (a new day is a rotation). Each inbound message is written
+together with the ACK the receiver returned, in order of receipt; a message is written
+once its ACK is in (head of line: a later message never overtakes an earlier one), or
+without ACK when the log ends before the ACK came (still queued). Because the order is
+fixed, the files at any time are prefixes of the final ones and the byte offsets in
+the truth file hold in live mode too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from simulator.hl7render import render_ack, render_message
+from simulator.records import Malformed, Message
+from simulator.timefmt import day_stamp
+
+if TYPE_CHECKING:
+    from simulator.estate import Estate
+
+
+@dataclass(slots=True)
+class LogEntry:
+    """One block of a log file: a message and its ACK, or a malformed message."""
+
+    file: str  # relative to the hl7 folder: <channel>/<channel>-<YYYYMMDD>.hl7
+    offset: int
+    ready_ms: int  # when the engine wrote it
+    data: bytes
+    message: Message | None = None
+    malformed: Malformed | None = None
+
+
+@dataclass(slots=True)
+class Hl7Layout:
+    """Every log entry of every channel, in write order, with byte offsets."""
+
+    as_of: int
+    channels: dict[str, list[LogEntry]] = field(default_factory=dict)
+
+    def files(self) -> dict[str, list[LogEntry]]:
+        """Entries grouped by file (relative path)."""
+        out: dict[str, list[LogEntry]] = {}
+        for entries in self.channels.values():
+            for e in entries:
+                out.setdefault(e.file, []).append(e)
+        return out
+
+
+def _file(channel: str, ms: int) -> str:
+    return f"{channel}/{channel}-{day_stamp(ms)}.hl7"
+
+
+def build_layout(estate: Estate) -> Hl7Layout:
+    """Render every log entry up to the end (or the live horizon) and place it."""
+    as_of = estate.horizon_ms if estate.live else estate.end_ms
+    layout = Hl7Layout(as_of)
+    for fac in estate.facilities:
+        bad_after: dict[str, list[Malformed]] = {}
+        for bad, after in fac.malformed:
+            bad_after.setdefault(after.control_id, []).append(bad)
+        for messages in (fac.messages, fac.adt):
+            if not messages:
+                continue
+            channel = messages[0].channel
+            entries: list[LogEntry] = []
+            sizes: dict[str, int] = {}
+            for msg in messages:
+                if msg.received_ms >= as_of:
+                    break
+                data = render_message(msg)
+                ready = msg.received_ms
+                if msg.ack_ms is not None and msg.ack_ms <= as_of:
+                    data += render_ack(msg)
+                    ready = msg.ack_ms
+                name = _file(channel, msg.received_ms)
+                entries.append(LogEntry(name, sizes.get(name, 0), ready, data, message=msg))
+                sizes[name] = sizes.get(name, 0) + len(data)
+                for bad in bad_after.get(msg.control_id, ()):
+                    entries.append(LogEntry(name, sizes[name], ready, bad.payload,
+                                            malformed=bad))
+                    sizes[name] += len(bad.payload)
+            # head of line: an entry is written no earlier than the one before it
+            latest = 0
+            for e in entries:
+                latest = max(latest, e.ready_ms)
+                e.ready_ms = latest
+            layout.channels[channel] = entries
+    return layout
+
+
+class Hl7LogWriter:
+    """Appends log entries to ``<root>/<channel>/...`` as their time comes."""
+
+    def __init__(self, layout: Hl7Layout, root: Path) -> None:
+        self.layout = layout
+        self.root = Path(root)
+        self.next = {channel: 0 for channel in layout.channels}
+
+    def write_until(self, now_ms: int) -> int:
+        """Write every entry ready by ``now_ms`` not written yet; return how many."""
+        written = 0
+        for channel, entries in self.layout.channels.items():
+            i = self.next[channel]
+            handle = None
+            current = ""
+            try:
+                while i < len(entries) and entries[i].ready_ms <= now_ms:
+                    e = entries[i]
+                    if e.file != current:
+                        if handle is not None:
+                            handle.close()
+                        path = self.root / e.file
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        handle = open(path, "ab")  # noqa: SIM115 - kept open across entries
+                        current = e.file
+                    handle.write(e.data)
+                    i += 1
+                    written += 1
+            finally:
+                if handle is not None:
+                    handle.close()
+            self.next[channel] = i
+        return written
+
+    def reset(self) -> None:
+        """Remove this estate's log files so a fresh write starts from empty files."""
+        for entries in self.layout.channels.values():
+            for name in {e.file for e in entries}:
+                (self.root / name).unlink(missing_ok=True)

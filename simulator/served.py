@@ -1,0 +1,75 @@
+"""The served collections of an estate: which records each endpoint serves, from when.
+
+Keys are the mount-relative names the server routes on: ``billing/ChargeItem``,
+``ehr/SupplyDelivery``, ``erp/Items`` ...
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from simulator import fhir, odata
+from simulator.index import Collection, Entry
+from simulator.records import NEVER
+
+if TYPE_CHECKING:
+    from simulator.estate import Estate
+
+BILLING = ("ChargeItem", "Encounter", "Claim", "ClaimResponse")
+EHR = ("SupplyDelivery",)
+ERP = tuple(odata.KEYS)
+
+
+def _key(*parts: str) -> str:
+    return "\x00".join(parts)  # sorts like the tuple of its parts
+
+
+def build_collections(estate: Estate) -> dict[str, Collection]:
+    """Index every served record by (last updated, id) with its visibility."""
+    cat = estate.catalog
+    facs = estate.facilities
+    out: dict[str, Collection] = {}
+
+    def add(name: str, entries: list[Entry], render) -> None:  # type: ignore[no-untyped-def]
+        out[name] = Collection.build(name.split("/")[1], entries, render)
+
+    add("billing/ChargeItem",
+        [(c.posted_ms, c.charge_id, c.visible_ms or c.posted_ms, NEVER, c)
+         for f in facs for c in f.charges], fhir.charge_item)
+    encounters: list[Entry] = []
+    for f in facs:
+        for enc in f.encounters:
+            first = fhir.encounter_updated(enc, 1)
+            second = fhir.encounter_updated(enc, 2)
+            encounters.append((first, enc.encounter_id, first, second, (enc, 1)))
+            encounters.append((second, enc.encounter_id, second, NEVER, (enc, 2)))
+    add("billing/Encounter", encounters, fhir.encounter)
+    add("billing/Claim", [(c.created_ms, c.claim_id, c.created_ms, NEVER, c)
+                          for f in facs for c in f.claims], fhir.claim)
+    add("billing/ClaimResponse",
+        [(r.last_updated_ms, r.response_id, r.last_updated_ms, NEVER, r)
+         for f in facs for r in f.responses], fhir.claim_response)
+    add("ehr/SupplyDelivery", [(u.recorded_ms, u.usage_id, u.recorded_ms, NEVER, u)
+                               for f in facs for u in f.usages], fhir.supply_delivery)
+
+    def static(name: str, rows: list, stamp, key) -> None:  # type: ignore[no-untyped-def]
+        add(f"erp/{name}", [(stamp(r), key(r), stamp(r), NEVER, r) for r in rows],
+            odata.RENDERERS[name])
+
+    static("Facilities", cat.facilities, lambda r: r.modified_ms, lambda r: r.facility_id)
+    static("Locations", cat.locations, lambda r: r.modified_ms, lambda r: r.location_id)
+    static("Items", cat.items, lambda r: r.modified_ms, lambda r: r.item_id)
+    static("ItemUnits", [(i, uom) for i in cat.items for uom in i.units],
+           lambda r: r[0].modified_ms, lambda r: _key(r[0].item_id, r[1]))
+    static("ReorderPoints", cat.reorder_points, lambda r: r.modified_ms,
+           lambda r: _key(r.item_id, r.location_id))
+    static("ChargeMaster", cat.cdm, lambda r: r.modified_ms, lambda r: r.cdm_code)
+    static("Crosswalk", cat.crosswalk, lambda r: r.modified_ms, lambda r: r.item_id)
+    static("ContractPrices", cat.contracts, lambda r: r.modified_ms, lambda r: r.contract_id)
+    add("erp/InventoryTransactions",
+        [(t.modified_ms, t.document_id, t.visible_ms or t.modified_ms, NEVER, t)
+         for f in facs for t in f.inventory], odata.inventory_transaction)
+    add("erp/PurchaseRequisitions",
+        [(r.modified_ms, r.requisition_id, r.modified_ms, r.hidden_ms, r)
+         for f in facs for r in f.requisitions], odata.purchase_requisition)
+    return out

@@ -1,0 +1,93 @@
+"""Pytest plugin: a running demo estate for any test (``pytest_plugins = ["tests.estate"]``).
+
+Fixture ``estate_factory`` (session scope) builds an estate, writes its HL7 logs and
+``truth.json`` to a temporary folder and serves it over real HTTP (uvicorn in a thread)::
+
+    def test_something(estate_factory):
+        estate = estate_factory(facilities=1, days=2, faults="default", volume_scale=0.2)
+        estate.base_url      # "http://127.0.0.1:<port>"
+        estate.out_dir       # Path with hl7/ and truth.json
+        estate.truth         # the truth dict; truth["http_faults"] grows as faults are served
+        estate.sources       # the five demo sources: dicts valid as SourceConfig
+        estate.estate        # the simulator.estate.Estate behind it
+        estate.server        # the simulator.server.EstateServer (clock, faults, tokens)
+
+``estate_factory(seed=7, facilities=1, days=2, faults="default", volume_scale=0.2,
+end=END, fresh=False, live=False, token_ttl_seconds=300, timeout_fault_seconds=15,
+**fault_overrides)``: ``faults`` is a preset (none/default/high), ``fault_overrides`` set
+single rates (``http_429=0.5``). ``end`` defaults to a fixed date (2026-11-20 UTC) so
+payloads are reproducible. Calls with the same arguments share one running estate for
+the session (HTTP faults hit only the first attempt of a URL, so a test that needs its
+own first attempts passes ``fresh=True`` for a private estate and server).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulator.config import EstateConfig, FaultRates
+from simulator.estate import Estate, build_estate
+from simulator.files import write_estate_files
+from simulator.server import EstateServer, serve_in_thread
+from simulator.sources import demo_sources
+
+END = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RunningEstate:
+    base_url: str
+    out_dir: Path
+    truth: dict[str, Any]
+    sources: list[dict[str, Any]]
+    estate: Estate
+    server: EstateServer
+
+
+def estate_config(seed: int = 7, facilities: int = 1, days: int = 2, faults: str = "default",
+                  volume_scale: float = 0.2, end: datetime = END,
+                  **fault_overrides: float) -> EstateConfig:
+    """The ``EstateConfig`` the factory builds for these arguments."""
+    return EstateConfig(seed=seed, facilities=facilities, days=days, end=end,
+                        volume_scale=volume_scale,
+                        faults=FaultRates.preset(faults, **fault_overrides))
+
+
+@pytest.fixture(scope="session")
+def estate_factory(tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[Callable[..., RunningEstate]]:
+    """Build, write and serve demo estates; see the module docstring."""
+    cache: dict[tuple[Any, ...], RunningEstate] = {}
+    with ExitStack() as stack:
+
+        def make(seed: int = 7, facilities: int = 1, days: int = 2, faults: str = "default",
+                 volume_scale: float = 0.2, end: datetime = END, fresh: bool = False,
+                 live: bool = False, token_ttl_seconds: float = 300.0,
+                 timeout_fault_seconds: float = 15.0,
+                 **fault_overrides: float) -> RunningEstate:
+            key = (seed, facilities, days, faults, volume_scale, end, live, token_ttl_seconds,
+                   timeout_fault_seconds, tuple(sorted(fault_overrides.items())))
+            if not fresh and key in cache:
+                return cache[key]
+            config = estate_config(seed, facilities, days, faults, volume_scale, end,
+                                   **fault_overrides)
+            estate = build_estate(config, progress=False)
+            out = tmp_path_factory.mktemp(f"estate-s{seed}-f{facilities}-d{days}")
+            write_estate_files(estate, out)
+            running = stack.enter_context(serve_in_thread(
+                estate, live=live, token_ttl_seconds=token_ttl_seconds,
+                timeout_fault_seconds=timeout_fault_seconds))
+            result = RunningEstate(running.base_url, out, estate.truth,
+                                   demo_sources(running.base_url, out), estate, running.server)
+            if not fresh:
+                cache[key] = result
+            return result
+
+        yield make
