@@ -4,13 +4,28 @@ Three layers: *facts* (one row per usage event and per charge, with its links st
 and its status decided), *points* (summable aggregates per hour and day bucket and per
 facility / location / item class / channel; percentiles are read from the facts), and the
 *exception queue* a steward works. ``metric_state`` keeps the compute watermark.
+
+Everything but ``metric_exceptions`` (which carries steward work) is derived and can be
+rebuilt with ``compute(full=True)``. Links by the shared usage id are implied by the key
+and recorded as ``link_method = 'usage_id'`` in the facts; ``metric_links`` holds only
+the links that needed another key or the fallback match.
+
+The indexes on canonical tables at the bottom serve the metric queries (reversal lookup,
+hour-range scans of feeds, the inventory fallback match).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Text
 
-from store.schema import metadata
+from store.schema import (
+    api_calls,
+    charges,
+    interface_messages,
+    metadata,
+    replenishment_documents,
+    usage_events,
+)
 from store.types import UtcDateTime
 
 _DIMS = (
@@ -29,17 +44,45 @@ def _dim_columns() -> list[Column]:
     ]
 
 
+# Links found by something other than the shared usage id: a target belongs to one usage.
 metric_links = Table(
     "metric_links",
     metadata,
-    Column("usage_id", String(64), primary_key=True),
-    Column("hop", String(16), primary_key=True),  # message | charge | inventory | replenishment
+    Column("hop", String(16), primary_key=True),  # charge | inventory
     Column("target_id", String(130), primary_key=True),
-    Column("method", String(24), nullable=False),  # usage_id | control_id | fallback ...
+    Column("usage_id", String(64), nullable=False),
+    Column("method", String(24), nullable=False),  # control_id | fallback | reversal | serial
     Column("encounter_id", String(64), nullable=False, server_default=""),
     Column("at", UtcDateTime),
-    Index("ix_metric_links_target", "target_id"),
+    Index("ix_metric_links_usage", "usage_id"),
     Index("ix_metric_links_encounter", "encounter_id"),
+)
+
+metric_charge_facts = Table(
+    "metric_charge_facts",
+    metadata,
+    Column("charge_id", String(64), primary_key=True),
+    Column("encounter_id", String(64), nullable=False, index=True),
+    Column("facility_id", String(32), nullable=False),
+    Column("bucket", UtcDateTime, nullable=False),
+    Column("posted_at", UtcDateTime, nullable=False),
+    Column("usage_id", String(64), nullable=False, server_default=""),  # linked usage
+    Column("link_method", String(24), nullable=False, server_default=""),
+    Column("kind", String(8), nullable=False),  # charge | credit | voided
+    Column("surviving", Boolean, nullable=False),  # a charge not voided and not reversed
+    Column("quantity", Float, nullable=False),
+    Column("amount", Float, nullable=False),
+    Index("ix_metric_charge_facts_usage", "usage_id"),
+)
+
+# One row per extra charge of a duplicate group; the group is named by its original.
+metric_duplicates = Table(
+    "metric_duplicates",
+    metadata,
+    Column("charge_id", String(64), primary_key=True),
+    Column("dup_of", String(64), nullable=False, index=True),
+    Column("dup_key", String(16), nullable=False),  # usage_id | control_id | serial
+    Column("encounter_id", String(64), nullable=False, index=True),
 )
 
 metric_usage_facts = Table(
@@ -51,14 +94,17 @@ metric_usage_facts = Table(
     Column("location_id", String(64), nullable=False),
     Column("item_id", String(64), nullable=False, server_default=""),
     Column("item_class", String(16), nullable=False, server_default=""),
+    Column("channel", String(64), nullable=False, server_default=""),
     Column("bucket", UtcDateTime, nullable=False, index=True),
     Column("used_at", UtcDateTime, nullable=False),
     Column("chargeable", Boolean, nullable=False),
+    Column("uom", String(8), nullable=False, server_default=""),
     Column("base_qty", Float),
     Column("price", Float),
     Column("expected_usd", Float),
     Column("mapping_reason", String(32), nullable=False, server_default=""),
-    Column("mapping_subject", String(64), nullable=False, server_default=""),
+    Column("mapping_subject", String(80), nullable=False, server_default=""),
+    Column("sla_s", Float),
     Column("received_s", Float),
     Column("sent_s", Float),
     Column("charge_s", Float),
@@ -67,27 +113,16 @@ metric_usage_facts = Table(
     Column("issued_qty", Float),
     Column("capture", String(16), nullable=False),
     Column("inventory", String(16), nullable=False),
+    Column("inv_method", String(24), nullable=False, server_default=""),
     Column("qty_mismatch", Boolean, nullable=False),
     Column("cost_usd", Float),
+    Column("billed_usd", Float),
     Column("procedure_code", String(16), nullable=False, server_default=""),
-)
-
-metric_charge_facts = Table(
-    "metric_charge_facts",
-    metadata,
-    Column("charge_id", String(64), primary_key=True),
-    Column("encounter_id", String(64), nullable=False, index=True),
-    Column("facility_id", String(32), nullable=False),
-    Column("location_id", String(64), nullable=False, server_default=""),
-    Column("item_class", String(16), nullable=False, server_default=""),
-    Column("bucket", UtcDateTime, nullable=False, index=True),
-    Column("usage_id", String(64), nullable=False, server_default=""),
-    Column("link_method", String(24), nullable=False, server_default=""),
-    Column("surviving", Boolean, nullable=False),
-    Column("dup_of", String(64), nullable=False, server_default=""),
-    Column("dup_key", String(16), nullable=False, server_default=""),
-    Column("quantity", Float, nullable=False),
-    Column("amount", Float, nullable=False),
+    Column("problem", Boolean, nullable=False),  # something for the exception queue
+    # When a pending status may turn into missing: the earliest SLA deadline still open.
+    Column("recheck_at", UtcDateTime, index=True),
+    Index("ix_metric_usage_facts_facility_used", "facility_id", "used_at"),
+    Index("ix_metric_usage_facts_problem", "problem"),
 )
 
 metric_points = Table(
@@ -106,12 +141,12 @@ metric_points = Table(
 # One wide row per hour/day, facility, location and item class: every usage-derived
 # count in one INSERT ... SELECT (a long table would need a scan per metric).
 USAGE_POINT_COLUMNS = (
-    "usages", "due", "on_time", "late", "late_usd", "missing", "missing_usd",
-    "unmapped", "fm_unknown_item", "fm_no_crosswalk", "fm_cdm_without_hcpcs",
+    "usages", "chargeable", "due", "on_time", "late", "late_usd", "missing", "missing_usd",
+    "pending", "unmapped", "fm_unknown_item", "fm_no_crosswalk", "fm_cdm_without_hcpcs",
     "fm_unit_not_convertible", "fm_unknown_item_usd", "fm_no_crosswalk_usd",
     "fm_cdm_without_hcpcs_usd", "fm_unit_not_convertible_usd", "inv_due", "inv_issued",
     "inv_missing", "charged_not_issued", "issued_not_charged", "qty_mismatch",
-    "inv_accurate", "supply_cost_usd",
+    "inv_accurate", "supply_cost_usd", "billed_usd",
 )
 metric_usage_points = Table(
     "metric_usage_points",
@@ -124,16 +159,17 @@ metric_usage_points = Table(
     *(Column(name, Float, nullable=False, server_default="0") for name in USAGE_POINT_COLUMNS),
 )
 
-
 metric_exceptions = Table(
     "metric_exceptions",
     metadata,
-    Column("exception_id", String(200), primary_key=True),  # kind:subject
+    Column("exception_id", String(200), primary_key=True),  # kind:facility:subject
     Column("kind", String(32), nullable=False, index=True),
     Column("facility_id", String(32), nullable=False, server_default=""),
     Column("subject", String(130), nullable=False),
+    Column("encounter_id", String(64), nullable=False, server_default=""),
     Column("usage_ids", Text, nullable=False, server_default=""),
     Column("charge_ids", Text, nullable=False, server_default=""),
+    Column("usage_count", Integer, nullable=False, server_default="0"),
     Column("amount", Float, nullable=False, server_default="0"),
     Column("first_seen", UtcDateTime, nullable=False),
     Column("last_seen", UtcDateTime, nullable=False),
@@ -141,6 +177,16 @@ metric_exceptions = Table(
     Column("assignee", String(200), nullable=False, server_default=""),
     Column("status_changed_at", UtcDateTime),
     Column("auto_resolved", Boolean, nullable=False, server_default="0"),
+)
+
+# Which collector source delivered which record kind for which facility: lets the reader
+# say ERROR (the source behind this number is failing) instead of a stale value.
+metric_feed_sources = Table(
+    "metric_feed_sources",
+    metadata,
+    Column("feed", String(32), primary_key=True),  # usage_event | charge | ...
+    Column("facility_id", String(32), primary_key=True),
+    Column("source", String(64), primary_key=True),
 )
 
 metric_state = Table(
@@ -156,3 +202,12 @@ metric_dirty_encounters = Table(
     metadata,
     Column("encounter_id", String(64), primary_key=True),
 )
+
+# --- indexes on canonical tables that the metric queries need ----------------------------
+Index("ix_metric_charges_reverses", charges.c.reverses_charge_id)
+Index("ix_metric_charges_serial", charges.c.serial)
+Index("ix_metric_messages_received", interface_messages.c.received_at)
+Index("ix_metric_api_calls_started", api_calls.c.started_at)
+Index("ix_metric_replenishment_received", replenishment_documents.c.received_at)
+Index("ix_metric_usage_events_spot", usage_events.c.location_id, usage_events.c.item_ref,
+      usage_events.c.used_at)

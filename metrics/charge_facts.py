@@ -1,0 +1,117 @@
+"""Per-charge facts (link, kind, survival) and duplicate charge groups, in SQL.
+
+A charge *survives* when it is a posted charge (not a credit, not voided) that no credit
+reverses. A surviving charge is an *extra* (a duplicate) of the earliest surviving charge
+(by posted time, then id) that shares one of these business keys with it, tried in order:
+
+1. ``usage_id``: the same usage event (by the id the charge carries, or the link found);
+2. ``control_id``: the same HL7 control id, CDM and carried usage id (one FT1 posted twice);
+3. ``serial``: the same encounter, CDM and serial number, posted within
+   ``ChargeSla.duplicate_window_days`` of the first (a serialised implant billed twice;
+   the window stands in for "same service date", so 23:55 and 00:10 still match).
+
+Two scans of one item are two usage events with two ids: not duplicates. A charge and its
+credit are not duplicates, and a re-charge after a credit is the one surviving charge.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Connection,
+    Float,
+    Select,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+)
+
+from chargeline.config import ChargeSla
+from metrics.sqlfn import hour_floor, seconds_between
+from metrics.stitching import in_scope
+from store.schema import charges, usage_events
+from store.schema_metrics import metric_charge_facts, metric_duplicates, metric_links
+
+
+def build_charge_facts(conn: Connection, full: bool) -> None:
+    """Rebuild ``metric_charge_facts`` for the dirty encounters (or all)."""
+    cf, c, u, ml = metric_charge_facts, charges, usage_events, metric_links
+    conn.execute(delete(cf) if full else delete(cf).where(in_scope(cf.c.encounter_id, False)))
+    credit = charges.alias("credit")
+    reversed_ = exists().where(credit.c.reverses_charge_id == c.c.charge_id,
+                               credit.c.status != "voided")
+    kind = case((c.c.reverses_charge_id != "", "credit"), (c.c.status == "voided", "voided"),
+                else_="charge")
+    query = select(
+        c.c.charge_id, c.c.encounter_id, c.c.facility_id, hour_floor(c.c.posted_at),
+        c.c.posted_at, func.coalesce(u.c.usage_id, ml.c.usage_id, ""),
+        case((u.c.usage_id.is_not(None), "usage_id"), else_=func.coalesce(ml.c.method, "")),
+        kind, and_(kind == "charge", ~reversed_), cast(c.c.quantity, Float),
+        cast(c.c.amount, Float),
+    ).select_from(
+        c.outerjoin(u, u.c.usage_id == c.c.usage_id)
+        .outerjoin(ml, and_(ml.c.hop == "charge", ml.c.target_id == c.c.charge_id))
+    ).where(in_scope(c.c.encounter_id, full))
+    cols = ["charge_id", "encounter_id", "facility_id", "bucket", "posted_at", "usage_id",
+            "link_method", "kind", "surviving", "quantity", "amount"]
+    conn.execute(insert(cf).from_select(cols, query))
+
+
+def _live(full: bool) -> Select:
+    """Surviving charges in scope that are not yet an extra of some group."""
+    cf, c = metric_charge_facts, charges
+    return select(
+        cf.c.charge_id, cf.c.encounter_id, cf.c.usage_id, cf.c.posted_at,
+        c.c.control_id, c.c.cdm_code, c.c.usage_id.label("carried_usage"), c.c.serial,
+    ).select_from(cf.join(c, c.c.charge_id == cf.c.charge_id)).where(
+        cf.c.surviving, in_scope(cf.c.encounter_id, full),
+        ~exists().where(metric_duplicates.c.charge_id == cf.c.charge_id))
+
+
+def _insert_extras(conn: Connection, live: Select, keys: tuple[str, ...], dup_key: str,
+                   window_s: float | None = None) -> None:
+    sub = live.subquery("live")
+    part = tuple(sub.c[k] for k in keys)
+    order = (sub.c.posted_at, sub.c.charge_id)
+    ranked = select(
+        sub.c.charge_id, sub.c.encounter_id, sub.c.posted_at,
+        func.row_number().over(partition_by=part, order_by=order).label("nth"),
+        func.first_value(sub.c.charge_id).over(partition_by=part, order_by=order)
+        .label("first_id"),
+        func.first_value(sub.c.posted_at).over(partition_by=part, order_by=order)
+        .label("first_at"),
+    ).subquery("ranked")
+    cond = [ranked.c.nth > 1]
+    if window_s is not None:
+        cond.append(seconds_between(ranked.c.posted_at, ranked.c.first_at) <= window_s)
+    conn.execute(insert(metric_duplicates).from_select(
+        ["charge_id", "dup_of", "dup_key", "encounter_id"],
+        select(ranked.c.charge_id, ranked.c.first_id, literal(dup_key), ranked.c.encounter_id)
+        .where(*cond)))
+
+
+def find_duplicates(conn: Connection, sla: ChargeSla, full: bool) -> None:
+    """Rebuild ``metric_duplicates`` for the dirty encounters (or all).
+
+    Each key first finds candidate groups with a cheap GROUP BY over an index, so the
+    window functions run over the few charges that share a key, not over every charge."""
+    md, cf, c = metric_duplicates, metric_charge_facts, charges
+    conn.execute(delete(md) if full else delete(md).where(in_scope(md.c.encounter_id, False)))
+    shared_usage = select(cf.c.usage_id).where(cf.c.usage_id != "").group_by(
+        cf.c.usage_id).having(func.count() > 1)
+    _insert_extras(conn, _live(full).where(cf.c.usage_id.in_(shared_usage)),
+                   ("usage_id",), "usage_id")
+    shared_control = select(c.c.control_id).where(c.c.control_id != "").group_by(
+        c.c.control_id).having(func.count() > 1)
+    _insert_extras(conn, _live(full).where(c.c.control_id.in_(shared_control)),
+                   ("control_id", "cdm_code", "carried_usage"), "control_id")
+    shared_serial = select(c.c.serial).where(c.c.serial != "").group_by(c.c.serial).having(
+        func.count() > 1)
+    _insert_extras(conn, _live(full).where(c.c.serial.in_(shared_serial)),
+                   ("encounter_id", "cdm_code", "serial"), "serial",
+                   window_s=sla.duplicate_window_days * 86400.0)

@@ -1,0 +1,158 @@
+"""What an incremental pass must redo: the encounters new rows can change, and the hours
+new feed rows fall in.
+
+Work is cut by *encounter* because every key that ties records together is inside one:
+a usage's messages, charges and issues, duplicate keys and the fallback matches. An
+encounter is dirty when a row ingested since the watermark names it (directly or through
+a usage it references), when a master-data change touches an item it used, when an
+unreferenced ERP issue lands at a location and item it scanned nearby in time, or when a
+usage of it was ``pending`` and the billing or ERP feed has now moved past its deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    union,
+)
+
+from metrics.sqlfn import hour_floor, seconds_between
+from metrics.stitching import FALLBACK_ISSUE_DAYS
+from store.schema import (
+    api_calls,
+    cdm_entries,
+    charges,
+    contract_prices,
+    crosswalks,
+    encounters,
+    interface_messages,
+    inventory_transactions,
+    item_uoms,
+    items,
+    message_usages,
+    replenishment_documents,
+    usage_events,
+)
+from store.schema_metrics import metric_dirty_encounters, metric_links, metric_usage_facts
+from store.types import UtcDateTime
+
+WINDOW_S = FALLBACK_ISSUE_DAYS * 86400.0
+
+
+def _changed_items(since: datetime) -> Select:
+    """Items whose master data changed: the item, a unit, its crosswalk, its CDM line,
+    a contract price."""
+    return union(
+        select(items.c.item_id).where(items.c.ingested_at > since),
+        select(item_uoms.c.item_id).where(item_uoms.c.ingested_at > since),
+        select(crosswalks.c.item_id).where(crosswalks.c.ingested_at > since),
+        select(contract_prices.c.item_id).where(contract_prices.c.ingested_at > since),
+        select(crosswalks.c.item_id).select_from(crosswalks.join(
+            cdm_entries, cdm_entries.c.cdm_code == crosswalks.c.cdm_code))
+        .where(cdm_entries.c.ingested_at > since),
+    )
+
+
+def _spot_neighbours(location: ColumnElement[str], item: ColumnElement[str],
+                     at: ColumnElement[datetime]) -> ColumnElement[bool]:
+    """A usage at the same location and item within the fallback window of ``at``."""
+    u = usage_events
+    gap = seconds_between(at, u.c.used_at)
+    return and_(u.c.location_id == location, u.c.item_ref == item,
+                gap >= -WINDOW_S, gap <= WINDOW_S)
+
+
+def _encounter_sources(since: datetime) -> list[Select]:
+    u, c, m, mu, t, ml = (usage_events, charges, interface_messages, message_usages,
+                          inventory_transactions, metric_links)
+    orig = charges.alias("orig")
+    new_u = usage_events.alias("new_u")
+    unref = inventory_transactions.alias("unref")
+    return [
+        select(u.c.encounter_id).where(u.c.ingested_at > since),
+        select(c.c.encounter_id).where(c.c.ingested_at > since),
+        select(u.c.encounter_id).select_from(c.join(u, u.c.usage_id == c.c.usage_id))
+        .where(c.c.ingested_at > since),
+        select(orig.c.encounter_id).select_from(
+            c.join(orig, orig.c.charge_id == c.c.reverses_charge_id))
+        .where(c.c.ingested_at > since),
+        select(m.c.encounter_id).where(m.c.ingested_at > since, m.c.encounter_id != ""),
+        select(u.c.encounter_id).select_from(
+            m.join(mu, and_(mu.c.channel == m.c.channel, mu.c.control_id == m.c.control_id))
+            .join(u, u.c.usage_id == mu.c.usage_id)).where(m.c.ingested_at > since),
+        select(u.c.encounter_id).select_from(t.join(u, u.c.usage_id == t.c.usage_id))
+        .where(t.c.ingested_at > since),
+        select(ml.c.encounter_id).select_from(t.join(ml, and_(
+            ml.c.hop == "inventory", ml.c.target_id == t.c.document_id)))
+        .where(t.c.ingested_at > since),
+        # An unreferenced issue may pair with any scan at its spot nearby in time, and a
+        # new scan may take an unreferenced issue from a neighbour.
+        select(u.c.encounter_id).select_from(unref.join(u, _spot_neighbours(
+            unref.c.location_id, unref.c.item_id, unref.c.posted_at)))
+        .where(unref.c.ingested_at > since, unref.c.usage_id == ""),
+        select(u.c.encounter_id).select_from(new_u.join(u, _spot_neighbours(
+            new_u.c.location_id, new_u.c.item_ref, new_u.c.used_at)))
+        .where(new_u.c.ingested_at > since,
+               ~select(t.c.document_id).where(t.c.usage_id == u.c.usage_id).exists()),
+        select(encounters.c.encounter_id).where(encounters.c.ingested_at > since),
+        select(u.c.encounter_id).where(u.c.item_ref.in_(_changed_items(since))),
+        select(u.c.encounter_id).select_from(u.join(items, items.c.gtin == u.c.item_ref))
+        .where(items.c.gtin != "", items.c.item_id.in_(_changed_items(since))),
+    ]
+
+
+def _due_pending(billing: Mapping[str, datetime], erp: Mapping[str, datetime]) -> Select:
+    """Encounters with a pending usage whose deadline the feeds have now passed."""
+    f = metric_usage_facts
+
+    def horizon(h: Mapping[str, datetime]) -> ColumnElement[datetime]:
+        if not h:
+            return null()
+        return case(*((f.c.facility_id == k, literal(v, UtcDateTime()))
+                      for k, v in sorted(h.items())), else_=null())
+
+    newest = max([*billing.values(), *erp.values()], default=None)
+    if newest is None:
+        return select(f.c.encounter_id).where(f.c.encounter_id != f.c.encounter_id)
+    return select(f.c.encounter_id).where(
+        f.c.recheck_at.is_not(None), f.c.recheck_at < newest,
+        or_(f.c.recheck_at < horizon(billing), f.c.recheck_at < horizon(erp)))
+
+
+def mark_dirty(conn: Connection, since: datetime, billing: Mapping[str, datetime],
+               erp: Mapping[str, datetime]) -> int:
+    """Fill ``metric_dirty_encounters``; return how many encounters are dirty."""
+    parts = union(*_encounter_sources(since), _due_pending(billing, erp)).subquery()
+    conn.execute(delete(metric_dirty_encounters))
+    conn.execute(insert(metric_dirty_encounters).from_select(
+        ["encounter_id"], select(parts.c.encounter_id).distinct()))
+    return conn.execute(select(func.count()).select_from(metric_dirty_encounters)).scalar_one()
+
+
+def feed_hours(conn: Connection, since: datetime, call_mark: int) -> set[datetime]:
+    """Hours holding feed rows ingested since the watermark (messages, API calls,
+    received requisitions)."""
+    m, r, a = interface_messages, replenishment_documents, api_calls
+    hours: set[datetime] = set()
+    for q in (
+        select(hour_floor(m.c.received_at)).where(m.c.ingested_at > since),
+        select(hour_floor(r.c.received_at)).where(r.c.ingested_at > since,
+                                                  r.c.received_at.is_not(None)),
+        select(hour_floor(a.c.started_at)).where(a.c.call_id > call_mark),
+    ):
+        hours.update(conn.execute(q.distinct()).scalars())
+    return hours

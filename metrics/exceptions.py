@@ -1,0 +1,164 @@
+"""The exception queue: one row per open problem, kept across recomputes.
+
+One row per thing a steward fixes: a scanned reference not in the item master
+(``unknown_item``, per reference), a unit that does not convert (``unit_not_convertible``,
+per item and unit), a chargeable item without a crosswalk (``no_crosswalk``, per item), a
+CDM line without HCPCS or revenue code (``cdm_without_hcpcs``, per CDM code), each per
+facility; a missing or late charge, a missing inventory issue or a quantity mismatch (per
+usage event); a duplicate charge group (per original charge). The id is
+``kind:facility:subject``.
+
+A steward's status survives a recompute. A problem no longer found is resolved
+automatically unless the steward marked it ``expected`` or ``false_positive``; one that
+comes back is reopened. Incremental passes touch the usage- and charge-level rows of the
+dirty encounters only; master-data rows are few and always recomputed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
+
+from metrics.sqlfn import id_list, round_money
+from metrics.stitching import in_scope
+from store.schema_metrics import (
+    metric_charge_facts,
+    metric_duplicates,
+    metric_exceptions,
+    metric_usage_facts,
+)
+from store.types import UtcDateTime
+from store.upsert import dialect_insert
+
+STEWARD_STATUSES = ("open", "acknowledged", "investigating", "fixed", "expected",
+                    "false_positive", "resolved")
+KEEP_WHEN_GONE = ("expected", "false_positive", "resolved")
+MAPPING_KINDS = ("unknown_item", "unit_not_convertible", "no_crosswalk", "cdm_without_hcpcs")
+USAGE_KINDS = ("missing_charge", "late_charge", "missing_inventory_issue", "quantity_mismatch")
+EXCEPTION_KINDS = (*MAPPING_KINDS, *USAGE_KINDS, "duplicate_charge")
+_COLS = ("kind", "facility_id", "subject", "encounter_id", "usage_ids", "charge_ids",
+         "usage_count", "amount")
+
+
+def _mapping_problems() -> Select:
+    f = metric_usage_facts
+    return select(
+        f.c.mapping_reason, f.c.facility_id, f.c.mapping_subject, literal(""),
+        id_list(f.c.usage_id), literal(""), func.count(),
+        func.sum(func.coalesce(f.c.expected_usd, 0.0)),
+    ).where(f.c.problem, f.c.mapping_reason != "").group_by(
+        f.c.mapping_reason, f.c.facility_id, f.c.mapping_subject)
+
+
+def _usage_problems(full: bool) -> Select:
+    f = metric_usage_facts
+    usd = func.coalesce(f.c.expected_usd, 0.0)
+    parts = [
+        (f.c.capture == "missing", "missing_charge", usd),
+        (f.c.capture == "late", "late_charge", usd),
+        (f.c.inventory == "missing", "missing_inventory_issue",
+         func.coalesce(f.c.cost_usd, 0.0)),
+        (f.c.qty_mismatch, "quantity_mismatch", func.coalesce(f.c.cost_usd, 0.0)),
+    ]
+    return union_all(*(
+        select(literal(kind), f.c.facility_id, f.c.usage_id, f.c.encounter_id, f.c.usage_id,
+               literal(""), literal(1), amount).where(
+            f.c.problem, cond, in_scope(f.c.encounter_id, full))
+        for cond, kind, amount in parts
+    ))
+
+
+def _duplicate_problems(full: bool) -> Select:
+    md, cf = metric_duplicates, metric_charge_facts
+    return select(
+        literal("duplicate_charge"), func.min(cf.c.facility_id), md.c.dup_of,
+        func.min(md.c.encounter_id), func.min(cf.c.usage_id), id_list(md.c.charge_id),
+        func.count(), func.sum(cf.c.amount),
+    ).select_from(md.join(cf, cf.c.charge_id == md.c.charge_id)).where(
+        in_scope(md.c.encounter_id, full)).group_by(md.c.dup_of)
+
+
+def _exception_id(kind: ColumnElement[str], facility: ColumnElement[str],
+                  subject: ColumnElement[str]) -> ColumnElement[str]:
+    return kind + ":" + facility + ":" + subject
+
+
+def _upsert(conn: Connection, problems: Select, now: datetime) -> None:
+    p, e = problems.subquery("problems"), metric_exceptions
+    c = list(p.c)
+    rows = select(
+        _exception_id(c[0], c[1], c[2]), *c[:7], round_money(c[7]),
+        literal(now, UtcDateTime()), literal(now, UtcDateTime()), literal("open"),
+    ).where(true())
+    stmt = dialect_insert(conn, e).from_select(
+        ["exception_id", *_COLS, "first_seen", "last_seen", "status"], rows)
+    stmt = stmt.on_conflict_do_update(index_elements=["exception_id"], set_={
+        "amount": stmt.excluded.amount,
+        "usage_ids": stmt.excluded.usage_ids,
+        "charge_ids": stmt.excluded.charge_ids,
+        "usage_count": stmt.excluded.usage_count,
+        "encounter_id": stmt.excluded.encounter_id,
+        "last_seen": stmt.excluded.last_seen,
+        "status": case((e.c.status == "resolved", "open"), else_=e.c.status),
+        "status_changed_at": case((e.c.status == "resolved", stmt.excluded.last_seen),
+                                  else_=e.c.status_changed_at),
+        "auto_resolved": False,
+    })
+    conn.execute(stmt)
+
+
+def _resolve_gone(conn: Connection, scope: ColumnElement[bool], problems: Select,
+                  now: datetime) -> None:
+    p, e = problems.subquery("still"), metric_exceptions
+    c = list(p.c)
+    still = select(_exception_id(c[0], c[1], c[2]))
+    conn.execute(update(e).where(
+        scope, e.c.status.not_in(KEEP_WHEN_GONE), e.c.exception_id.not_in(still),
+    ).values(status="resolved", auto_resolved=True, status_changed_at=now))
+
+
+def sync_exceptions(conn: Connection, now: datetime, full: bool) -> None:
+    """Upsert the problems found now and resolve those that are gone."""
+    e = metric_exceptions
+    mapping, usage, dups = _mapping_problems(), _usage_problems(full), _duplicate_problems(full)
+    for problems in (mapping, usage, dups):
+        _upsert(conn, problems, now)
+    _resolve_gone(conn, e.c.kind.in_(MAPPING_KINDS), mapping, now)
+    _resolve_gone(conn, and_(e.c.kind.in_(USAGE_KINDS), in_scope(e.c.encounter_id, full)),
+                  usage, now)
+    _resolve_gone(conn, and_(e.c.kind == "duplicate_charge",
+                             in_scope(e.c.encounter_id, full)), dups, now)
+
+
+def set_status(conn: Connection, exception_id: str, status: str, *, assignee: str = "",
+               now: datetime) -> bool:
+    """A steward's status change; return False when the exception does not exist."""
+    if status not in STEWARD_STATUSES:
+        raise ValueError(f"status {status!r} unknown; use one of {', '.join(STEWARD_STATUSES)}")
+    values: dict[str, object] = {"status": status, "status_changed_at": now,
+                                 "auto_resolved": False}
+    if assignee:
+        values["assignee"] = assignee
+    done = conn.execute(update(metric_exceptions).where(
+        metric_exceptions.c.exception_id == exception_id).values(**values))
+    return bool(done.rowcount)
+
+
+def open_filter() -> ColumnElement[bool]:
+    """Rows a steward still has to look at."""
+    return or_(metric_exceptions.c.status.not_in(("resolved", "fixed", "expected",
+                                                   "false_positive")))

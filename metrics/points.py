@@ -1,0 +1,241 @@
+"""Aggregate facts and feeds into summable points per hour and day bucket.
+
+Every stored number is a sum, so a window is the sum of its buckets and ratios are formed
+at read time from numerator and denominator. Usage-derived points are maintained by
+*delta* on an incremental pass: the old facts of the dirty encounters are subtracted
+before they are rebuilt and the new ones added after, so an inpatient encounter that spans
+a week costs its own rows, not a week of buckets. Feed points (messages, API calls,
+replenishment) are recomputed for the hours new rows fall in; duplicate points are
+recomputed whole (a few rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+)
+
+from metrics.sqlfn import day_floor, hour_floor, seconds_between
+from metrics.stitching import in_scope
+from store.schema import api_calls, interface_messages, replenishment_documents
+from store.schema_metrics import (
+    USAGE_POINT_COLUMNS,
+    metric_charge_facts,
+    metric_duplicates,
+    metric_points,
+    metric_usage_facts,
+    metric_usage_points,
+)
+from store.upsert import dialect_insert
+
+Ranges = Sequence[tuple[datetime, datetime]] | None  # half-open hour ranges; None = all
+REASONS = ("unknown_item", "no_crosswalk", "cdm_without_hcpcs", "unit_not_convertible")
+POINT_COLUMNS = ("metric", "grain", "bucket", "facility_id", "location_id", "item_class",
+                 "channel", "detail", "num", "den", "amount")
+FEED_METRICS = ("messages", "msg_status", "api_calls", "replenishment")
+
+
+def in_ranges(column: ColumnElement[datetime], ranges: Ranges) -> ColumnElement[bool]:
+    """``column`` falls in one of the half-open ranges (true when ``ranges`` is None)."""
+    if ranges is None:
+        return true()
+    if not ranges:
+        return literal(False)
+    return or_(*(and_(column >= lo, column < hi) for lo, hi in ranges))
+
+
+def _n(cond: ColumnElement[bool]) -> ColumnElement[float]:
+    return func.sum(case((cond, 1.0), else_=0.0))
+
+
+def _usd(cond: ColumnElement[bool], value: ColumnElement[float]) -> ColumnElement[float]:
+    return func.sum(case((cond, func.coalesce(value, 0.0)), else_=0.0))
+
+
+def _usage_measures() -> dict[str, ColumnElement[float]]:
+    f = metric_usage_facts
+    cap, inv, reason = f.c.capture, f.c.inventory, f.c.mapping_reason
+    charged = cap.in_(("on_time", "late"))
+    measures = {
+        "usages": func.count(),
+        "chargeable": _n(f.c.chargeable),
+        "due": _n(cap.in_(("on_time", "late", "missing", "unmapped"))),
+        "on_time": _n(cap == "on_time"),
+        "late": _n(cap == "late"),
+        "late_usd": _usd(cap == "late", f.c.expected_usd),
+        "missing": _n(cap == "missing"),
+        "missing_usd": _usd(cap == "missing", f.c.expected_usd),
+        "pending": _n(cap == "pending"),
+        "unmapped": _n(cap == "unmapped"),
+        **{f"fm_{r}": _n(reason == r) for r in REASONS},
+        **{f"fm_{r}_usd": _usd(reason == r, f.c.expected_usd) for r in REASONS},
+        "inv_due": _n(inv.in_(("issued", "missing"))),
+        "inv_issued": _n(inv == "issued"),
+        "inv_missing": _n(inv == "missing"),
+        "charged_not_issued": _n(and_(inv == "missing", charged)),
+        "issued_not_charged": _n(and_(inv == "issued", f.c.chargeable,
+                                      cap.in_(("missing", "unmapped")))),
+        "qty_mismatch": _n(f.c.qty_mismatch),
+        "inv_accurate": _n(and_(inv == "issued", ~f.c.qty_mismatch)),
+        "supply_cost_usd": func.sum(func.coalesce(f.c.cost_usd, 0.0)),
+        "billed_usd": func.sum(func.coalesce(f.c.billed_usd, 0.0)),
+    }
+    assert tuple(measures) == USAGE_POINT_COLUMNS
+    return measures
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """One points table fed from usage facts: its key columns and measures."""
+
+    table: Table
+    keys: tuple[str, ...]
+    measures: tuple[str, ...]
+
+    def query(self, grain: str, full: bool) -> object:
+        f = metric_usage_facts
+        bucket = f.c.bucket if grain == "hour" else day_floor(f.c.bucket)
+        if self.table is metric_usage_points:
+            dims = (bucket, f.c.facility_id, f.c.location_id, f.c.item_class)
+            head: tuple = (literal(grain), *dims)
+            values = tuple(_usage_measures().values())
+        else:  # margin by procedure: billed and supply cost per facility and procedure
+            dims = (bucket, f.c.facility_id, f.c.procedure_code)
+            billed = func.sum(func.coalesce(f.c.billed_usd, 0.0))
+            cost = func.sum(func.coalesce(f.c.cost_usd, 0.0))
+            head = (literal("margin"), literal(grain), bucket, f.c.facility_id, literal(""),
+                    literal(""), literal(""), f.c.procedure_code)
+            values = (billed, cost, billed - cost)
+        return select(*head, *values).where(in_scope(f.c.encounter_id, full)).group_by(*dims)
+
+
+_SPECS = (
+    _Spec(metric_usage_points, ("grain", "bucket", "facility_id", "location_id", "item_class"),
+          USAGE_POINT_COLUMNS),
+    _Spec(metric_points, POINT_COLUMNS[:8], ("num", "den", "amount")),
+)
+
+
+def usage_points_full(conn: Connection) -> None:
+    """Rebuild every usage-derived point (hours and days) from the facts."""
+    conn.execute(delete(metric_usage_points))
+    conn.execute(delete(metric_points).where(metric_points.c.metric == "margin"))
+    for spec in _SPECS:
+        for grain in ("hour", "day"):
+            conn.execute(insert(spec.table).from_select(
+                [*spec.keys, *spec.measures], spec.query(grain, True)))
+
+
+def usage_points_delta(conn: Connection, sign: int) -> None:
+    """Add (``sign`` = 1) or subtract (-1) the dirty encounters' facts to the points."""
+    for spec in _SPECS:
+        t = spec.table
+        for grain in ("hour", "day"):
+            sub = spec.query(grain, False).subquery("delta")  # type: ignore[attr-defined]
+            columns = list(sub.c)
+            n_keys = len(spec.keys)
+            cols = [*columns[:n_keys], *(c * sign for c in columns[n_keys:])]
+            stmt = dialect_insert(conn, t).from_select([*spec.keys, *spec.measures],
+                                                       select(*cols).where(true()))
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(spec.keys),
+                set_={m: t.c[m] + stmt.excluded[m] for m in spec.measures})
+            conn.execute(stmt)
+    # Buckets whose every fact moved elsewhere: drop them rather than keep zero rows.
+    conn.execute(delete(metric_usage_points).where(metric_usage_points.c.usages <= 0.5))
+
+
+def duplicate_points(conn: Connection) -> None:
+    """Duplicate groups, extra units and overcharged $ per hour and day (all of them)."""
+    mp, md, cf, uf = metric_points, metric_duplicates, metric_charge_facts, metric_usage_facts
+    conn.execute(delete(mp).where(mp.c.metric == "duplicates"))
+    extras = select(
+        cf.c.bucket, cf.c.facility_id, func.coalesce(uf.c.location_id, "").label("location"),
+        func.coalesce(uf.c.item_class, "").label("item_class"), cf.c.quantity, cf.c.amount,
+        func.row_number().over(partition_by=md.c.dup_of,
+                               order_by=(cf.c.posted_at, cf.c.charge_id)).label("nth"),
+    ).select_from(md.join(cf, cf.c.charge_id == md.c.charge_id)
+                  .outerjoin(uf, uf.c.usage_id == cf.c.usage_id)).subquery("extras")
+    for grain in ("hour", "day"):
+        bucket = extras.c.bucket if grain == "hour" else day_floor(extras.c.bucket)
+        dims = (bucket, extras.c.facility_id, extras.c.location, extras.c.item_class)
+        # A group counts once, in the bucket of its first extra charge.
+        conn.execute(insert(mp).from_select(list(POINT_COLUMNS), select(
+            literal("duplicates"), literal(grain), *dims, literal(""), literal(""),
+            _n(extras.c.nth == 1), func.sum(extras.c.quantity), func.sum(extras.c.amount),
+        ).group_by(*dims)))
+
+
+def _feed_queries(ranges: Ranges) -> list[object]:
+    m, a, r = interface_messages, api_calls, replenishment_documents
+    hour = hour_floor(m.c.received_at)
+    mdims = (hour, m.c.facility_id, m.c.channel)
+    in_m = in_ranges(m.c.received_at, ranges)
+    ahour = hour_floor(a.c.started_at)
+    failed = or_(a.c.status_code >= 400, a.c.error_class != "", a.c.status_code.is_(None))
+    rhour = hour_floor(r.c.received_at)
+    cycle = seconds_between(r.c.received_at, r.c.created_at) / 3600.0
+    return [
+        select(literal("messages"), literal("hour"), hour, m.c.facility_id, literal(""),
+               literal(""), m.c.channel, literal(""), func.count(),
+               _n(m.c.ack_code.is_not(None)), _n(m.c.ack_code.in_(("AE", "AR"))),
+               ).where(in_m).group_by(*mdims),
+        select(literal("msg_status"), literal("hour"), hour, m.c.facility_id, literal(""),
+               literal(""), m.c.channel, m.c.status, func.count(), literal(0.0), literal(0.0),
+               ).where(in_m).group_by(*mdims, m.c.status),
+        select(literal("api_calls"), literal("hour"), ahour, literal(""), literal(""),
+               literal(""), a.c.source, a.c.endpoint, func.count(), _n(failed),
+               _n(a.c.status_code == 429),
+               ).where(in_ranges(a.c.started_at, ranges))
+        .group_by(ahour, a.c.source, a.c.endpoint),
+        select(literal("replenishment"), literal("hour"), rhour, r.c.facility_id,
+               r.c.location_id, literal(""), literal(""), literal(""), func.sum(cycle),
+               func.count(), literal(0.0),
+               ).where(r.c.received_at.is_not(None), in_ranges(r.c.received_at, ranges))
+        .group_by(rhour, r.c.facility_id, r.c.location_id),
+    ]
+
+
+def day_ranges(ranges: Ranges) -> Ranges:
+    """Widen hour ranges to whole UTC days."""
+    if ranges is None:
+        return None
+    out = []
+    for lo, hi in ranges:
+        start = lo.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = hi.replace(hour=0, minute=0, second=0, microsecond=0)
+        out.append((start, end if end == hi else end + timedelta(days=1)))
+    return out
+
+
+def feed_points(conn: Connection, ranges: Ranges) -> None:
+    """Recompute message, API and replenishment points in the touched hours and days."""
+    mp = metric_points
+    feeds = mp.c.metric.in_(FEED_METRICS)
+    conn.execute(delete(mp).where(feeds, mp.c.grain == "hour", in_ranges(mp.c.bucket, ranges)))
+    for query in _feed_queries(ranges):
+        conn.execute(insert(mp).from_select(list(POINT_COLUMNS), query))
+    days = day_ranges(ranges)
+    conn.execute(delete(mp).where(feeds, mp.c.grain == "day", in_ranges(mp.c.bucket, days)))
+    day = day_floor(mp.c.bucket)
+    group = (mp.c.metric, day, mp.c.facility_id, mp.c.location_id, mp.c.item_class,
+             mp.c.channel, mp.c.detail)
+    conn.execute(insert(mp).from_select(list(POINT_COLUMNS), select(
+        mp.c.metric, literal("day"), *group[1:], func.sum(mp.c.num), func.sum(mp.c.den),
+        func.sum(mp.c.amount),
+    ).where(feeds, mp.c.grain == "hour", in_ranges(mp.c.bucket, days)).group_by(*group)))

@@ -1,0 +1,196 @@
+"""Tiny SQL functions that SQLite and PostgreSQL spell differently, compiled per dialect.
+
+Times are stored as naive UTC (``store.types.UtcDateTime``): on SQLite as ISO text
+``YYYY-MM-DD HH:MM:SS.ffffff``, so bucket starts are rendered in that same shape to
+compare equal with bound values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Date, Float, Integer, Text
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from store.types import UtcDateTime
+
+
+class seconds_between(FunctionElement[float]):
+    """``later - earlier`` in seconds (float)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "seconds_between"
+
+
+@compiles(seconds_between, "sqlite")
+def _sb_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+@compiles(seconds_between, "postgresql")
+def _sb_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({later} - {earlier}))::float8"
+
+
+class hour_floor(FunctionElement[Any]):
+    """The start of the hour a timestamp falls in."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+    name = "hour_floor"
+
+
+@compiles(hour_floor, "sqlite")
+def _hf_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"strftime('%Y-%m-%d %H:00:00.000000', {arg})"
+
+
+@compiles(hour_floor, "postgresql")
+def _hf_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"date_trunc('hour', {arg})"
+
+
+class day_floor(FunctionElement[Any]):
+    """The start of the UTC day a timestamp falls in."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+    name = "day_floor"
+
+
+@compiles(day_floor, "sqlite")
+def _df_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"strftime('%Y-%m-%d 00:00:00.000000', {arg})"
+
+
+@compiles(day_floor, "postgresql")
+def _df_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"date_trunc('day', {arg})"
+
+
+class to_date(FunctionElement[Any]):
+    """The UTC calendar date of a timestamp (comparable with a ``Date`` column)."""
+
+    type = Date()
+    inherit_cache = True
+    name = "to_date"
+
+
+@compiles(to_date, "sqlite")
+def _td_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"date({arg})"
+
+
+@compiles(to_date, "postgresql")
+def _td_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST({arg} AS DATE)"
+
+
+class ceil_int(FunctionElement[int]):
+    """The smallest integer >= x (SQLite builds may lack ``ceil``)."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "ceil_int"
+
+
+@compiles(ceil_int, "sqlite")
+def _ci_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(CAST({arg} AS INTEGER) + (({arg}) > CAST({arg} AS INTEGER)))"
+
+
+@compiles(ceil_int, "postgresql")
+def _ci_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(ceil({arg}) AS INTEGER)"
+
+
+class add_days(FunctionElement[Any]):
+    """A timestamp plus a (bound or literal) number of days."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+    name = "add_days"
+
+
+@compiles(add_days, "sqlite")
+def _ad_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    ts, days = (compiler.process(c, **kw) for c in element.clauses)
+    return f"strftime('%Y-%m-%d %H:%M:%f000', {ts}, '+' || ({days}) || ' days')"
+
+
+@compiles(add_days, "postgresql")
+def _ad_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    ts, days = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({ts} + make_interval(days => CAST({days} AS INTEGER)))"
+
+
+class round_money(FunctionElement[float]):
+    """A float rounded to cents (PostgreSQL has no ``round(double precision, int)``)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "round_money"
+
+
+@compiles(round_money, "sqlite")
+def _rm_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"round({arg}, 2)"
+
+
+@compiles(round_money, "postgresql")
+def _rm_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(round(CAST({arg} AS numeric), 2) AS double precision)"
+
+
+class id_list(FunctionElement[str]):
+    """Aggregate: the distinct values of a text column joined with commas, sorted."""
+
+    type = Text()
+    inherit_cache = True
+    name = "id_list"
+
+
+@compiles(id_list, "sqlite")
+def _il_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"group_concat(DISTINCT {arg})"
+
+
+@compiles(id_list, "postgresql")
+def _il_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"string_agg(DISTINCT {arg}, ',' ORDER BY {arg})"
+
+
+class add_seconds(FunctionElement[Any]):
+    """A timestamp plus a number of seconds (a column or a bound value)."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+    name = "add_seconds"
+
+
+@compiles(add_seconds, "sqlite")
+def _as_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    ts, secs = (compiler.process(c, **kw) for c in element.clauses)
+    return f"strftime('%Y-%m-%d %H:%M:%f000', {ts}, '+' || ({secs}) || ' seconds')"
+
+
+@compiles(add_seconds, "postgresql")
+def _as_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    ts, secs = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({ts} + make_interval(secs => CAST({secs} AS double precision)))"

@@ -1,0 +1,231 @@
+"""Per-usage facts: mapping result, hop latencies, capture and inventory status, $.
+
+One ``INSERT ... SELECT`` over the dirty encounters (or everything). The metric
+definitions live here as SQL expressions; ``metrics/README.md`` states them in words.
+
+*Horizons*: a usage is called ``missing`` a charge (an issue) only once the billing (ERP)
+feed of its facility has delivered postings later than the usage's SLA deadline, so a
+feed that is behind, or a collector that is down, never turns into false leakage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Subquery,
+    and_,
+    case,
+    cast,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
+
+from chargeline.config import ChargeSla
+from metrics.sqlfn import add_seconds, hour_floor, seconds_between, to_date
+from metrics.stitching import in_scope, item_ref_map
+from store.schema import (
+    cdm_entries,
+    contract_prices,
+    crosswalks,
+    encounters,
+    interface_messages,
+    inventory_transactions,
+    item_uoms,
+    items,
+    message_usages,
+    usage_events,
+)
+from store.schema_metrics import (
+    metric_charge_facts,
+    metric_duplicates,
+    metric_links,
+    metric_usage_facts,
+)
+from store.types import UtcDateTime
+
+QTY_TOLERANCE = 1e-6
+PROBLEM_CAPTURE = ("missing", "late")
+
+
+def _for_usages_in_scope(usage_id: ColumnElement[str], full: bool) -> ColumnElement[bool]:
+    """``usage_id`` names a usage of a dirty encounter (any usage when ``full``)."""
+    if full:
+        return usage_id != ""
+    return usage_id.in_(select(usage_events.c.usage_id).where(
+        in_scope(usage_events.c.encounter_id, False)))
+
+
+def _charges_per_usage(full: bool) -> Subquery:
+    """First charge posted (credits and voided excluded), whether one survives, and the
+    charged quantity and billed $ of the surviving charges that are not extras."""
+    cf, md = metric_charge_facts, metric_duplicates
+    billed = and_(cf.c.surviving, md.c.charge_id.is_(None))
+    # A serial-key extra is the only charge of its own (second) scan: its quantity is
+    # what that scan was charged; the overbilling shows in the duplicate metrics.
+    counted = and_(cf.c.surviving, or_(md.c.charge_id.is_(None), md.c.dup_key == "serial"))
+    return select(
+        cf.c.usage_id,
+        func.min(case((cf.c.kind == "charge", cf.c.posted_at), else_=null())).label("first"),
+        func.max(case((cf.c.surviving, 1), else_=0)).label("survives"),
+        func.sum(case((counted, cf.c.quantity), else_=0.0)).label("qty"),
+        func.sum(case((billed, cf.c.amount), else_=0.0)).label("billed"),
+    ).select_from(cf.outerjoin(md, md.c.charge_id == cf.c.charge_id)).where(
+        _for_usages_in_scope(cf.c.usage_id, full)
+    ).group_by(cf.c.usage_id).subquery("cpu")
+
+
+def _messages_per_usage(full: bool) -> Subquery:
+    """First received and first accepted (sent) times, and the channel, per usage."""
+    mu, m = message_usages, interface_messages
+    accepted = or_(m.c.ack_code.is_(None), m.c.ack_code == "AA")
+    q = select(
+        mu.c.usage_id,
+        func.min(m.c.received_at).label("received_at"),
+        func.min(case((accepted, m.c.sent_at), else_=null())).label("sent_at"),
+        func.min(m.c.channel).label("channel"),
+    ).select_from(mu.join(m, and_(m.c.channel == mu.c.channel,
+                                  m.c.control_id == mu.c.control_id)))
+    if not full:
+        q = q.where(_for_usages_in_scope(mu.c.usage_id, full))
+    return q.group_by(mu.c.usage_id).subquery("mpu")
+
+
+def _issues_per_usage(full: bool) -> Subquery:
+    """First ISSUE posted and net issued base quantity (ISSUE minus RETURN) per usage,
+    over the transactions naming the usage and those linked to it."""
+    t, ml = inventory_transactions, metric_links
+    direct = select(t.c.usage_id, literal("usage_id").label("method"), t.c.document_id).where(
+        _for_usages_in_scope(t.c.usage_id, full))
+    linked = select(ml.c.usage_id, ml.c.method, ml.c.target_id).where(
+        ml.c.hop == "inventory", _for_usages_in_scope(ml.c.usage_id, full))
+    both = union_all(direct, linked).subquery("both_links")
+    conv = item_uoms.alias("tconv")
+    factor = case((t.c.uom == items.c.uom, 1.0), else_=cast(conv.c.factor, Float))
+    signed = case((t.c.txn_type == "ISSUE", 1.0), (t.c.txn_type == "RETURN", -1.0),
+                  else_=0.0)
+    return select(
+        both.c.usage_id,
+        func.min(case((t.c.txn_type == "ISSUE", t.c.posted_at), else_=null())).label("at"),
+        func.sum(signed * func.abs(cast(t.c.quantity, Float)) * factor).label("qty"),
+        func.min(both.c.method).label("method"),
+    ).select_from(
+        both.join(t, t.c.document_id == both.c.document_id)
+        .outerjoin(items, items.c.item_id == t.c.item_id)
+        .outerjoin(conv, and_(conv.c.item_id == t.c.item_id, conv.c.uom == t.c.uom))
+    ).group_by(both.c.usage_id).subquery("ipu")
+
+
+def _per_facility(horizon: Mapping[str, datetime]) -> ColumnElement[datetime | None]:
+    """The facility's feed horizon as a SQL expression (NULL when it has none)."""
+    if not horizon:
+        return null()
+    return case(*((usage_events.c.facility_id == f, literal(h, UtcDateTime()))
+                  for f, h in sorted(horizon.items())), else_=null())
+
+
+def build_usage_facts(conn: Connection, sla: ChargeSla, full: bool, *,
+                      billing_horizon: Mapping[str, datetime],
+                      erp_horizon: Mapping[str, datetime]) -> None:
+    """Rebuild ``metric_usage_facts`` for the dirty encounters (or all)."""
+    mf, u = metric_usage_facts, usage_events
+    conn.execute(delete(mf) if full else delete(mf).where(in_scope(mf.c.encounter_id, False)))
+    refs = item_ref_map()
+    it, conv, x, cdm = items, item_uoms, crosswalks, cdm_entries
+    cpu, mpu, ipu = _charges_per_usage(full), _messages_per_usage(full), _issues_per_usage(full)
+
+    factor = case((u.c.uom == it.c.uom, 1.0), else_=cast(conv.c.factor, Float))
+    base_qty = cast(u.c.quantity, Float) * factor
+    unknown = it.c.item_id.is_(None)
+    no_unit = and_(u.c.uom != it.c.uom, conv.c.factor.is_(None))
+    no_xwalk = and_(it.c.chargeable == true(), cdm.c.cdm_code.is_(None))
+    no_hcpcs = and_(it.c.chargeable == true(), or_(cdm.c.hcpcs == "", cdm.c.revenue_code == ""))
+    reason = case((unknown, "unknown_item"), (no_unit, "unit_not_convertible"),
+                  (no_xwalk, "no_crosswalk"), (no_hcpcs, "cdm_without_hcpcs"), else_="")
+    subject = case((unknown, u.c.item_ref), (no_unit, it.c.item_id + "/" + u.c.uom),
+                   (no_xwalk, it.c.item_id), (no_hcpcs, cdm.c.cdm_code), else_="")
+    # Without a crosswalk no CDM price is known: the ERP unit cost is the $ at risk.
+    price = case((cdm.c.price.is_not(None), cast(cdm.c.price, Float)),
+                 else_=cast(it.c.unit_cost, Float))
+    sla_s = 60.0 * case((it.c.item_class == "IMPLANT", sla.implant_charge_minutes),
+                        (it.c.item_class == "DRUG", sla.drug_charge_minutes),
+                        else_=sla.consumable_charge_minutes)
+    charge_s = seconds_between(cpu.c.first, u.c.used_at)
+    billing_s = seconds_between(_per_facility(billing_horizon), u.c.used_at)
+    capture = case(
+        (unknown, "unknown"),
+        (it.c.chargeable == false(), "not_chargeable"),
+        (or_(no_unit, no_xwalk), "unmapped"),
+        (cpu.c.survives == 1, case((charge_s <= sla_s, "on_time"), else_="late")),
+        (func.coalesce(billing_s, -1.0) > sla_s, "missing"),
+        else_="pending",
+    )
+    erp_s = seconds_between(_per_facility(erp_horizon), u.c.used_at)
+    inventory = case(
+        (or_(unknown, no_unit), "n/a"),
+        (ipu.c.at.is_not(None), "issued"),
+        (func.coalesce(erp_s, -1.0) > 60.0 * sla.inventory_issue_minutes, "missing"),
+        else_="pending",
+    )
+    issued_off = and_(ipu.c.at.is_not(None),
+                      func.coalesce(func.abs(ipu.c.qty - base_qty), 1.0) > QTY_TOLERANCE)
+    charged_off = and_(cpu.c.survives == 1,
+                       func.coalesce(func.abs(cpu.c.qty - base_qty), 1.0) > QTY_TOLERANCE)
+    mismatch = and_(~unknown, ~no_unit, or_(issued_off, charged_off))
+    used_day = to_date(u.c.used_at)
+    contract = select(func.min(contract_prices.c.price)).where(
+        contract_prices.c.item_id == it.c.item_id, contract_prices.c.valid_from <= used_day,
+        or_(contract_prices.c.valid_to.is_(None), contract_prices.c.valid_to >= used_day),
+    ).scalar_subquery()
+    unit_cost = func.coalesce(cast(contract, Float), cast(it.c.unit_cost, Float))
+    problem = or_(reason != "", capture.in_(PROBLEM_CAPTURE), inventory == "missing",
+                  func.coalesce(mismatch, false()))
+    inv_sla_s = 60.0 * sla.inventory_issue_minutes
+    cap_pending, inv_pending = capture == "pending", inventory == "pending"
+    wait_s = case((and_(cap_pending, inv_pending),
+                   case((sla_s < inv_sla_s, sla_s), else_=inv_sla_s)),
+                  (cap_pending, sla_s), (inv_pending, inv_sla_s), else_=null())
+
+    query = select(
+        u.c.usage_id, u.c.encounter_id, u.c.facility_id, u.c.location_id,
+        func.coalesce(it.c.item_id, ""), func.coalesce(it.c.item_class, ""),
+        func.coalesce(mpu.c.channel, ""), hour_floor(u.c.used_at), u.c.used_at,
+        func.coalesce(it.c.chargeable, false()), u.c.uom, base_qty, price, base_qty * price,
+        reason, func.coalesce(subject, ""), sla_s,
+        seconds_between(mpu.c.received_at, u.c.used_at),
+        seconds_between(mpu.c.sent_at, u.c.used_at),
+        charge_s, seconds_between(ipu.c.at, u.c.used_at), cpu.c.qty, ipu.c.qty,
+        capture, inventory, func.coalesce(ipu.c.method, ""),
+        func.coalesce(mismatch, false()), base_qty * unit_cost, cpu.c.billed,
+        func.coalesce(encounters.c.procedure_code, ""), problem,
+        add_seconds(u.c.used_at, wait_s),
+    ).select_from(
+        u.outerjoin(refs, refs.c.ref == u.c.item_ref)
+        .outerjoin(it, it.c.item_id == refs.c.item_id)
+        .outerjoin(conv, and_(conv.c.item_id == it.c.item_id, conv.c.uom == u.c.uom))
+        .outerjoin(x, x.c.item_id == it.c.item_id)
+        .outerjoin(cdm, cdm.c.cdm_code == x.c.cdm_code)
+        .outerjoin(cpu, cpu.c.usage_id == u.c.usage_id)
+        .outerjoin(mpu, mpu.c.usage_id == u.c.usage_id)
+        .outerjoin(ipu, ipu.c.usage_id == u.c.usage_id)
+        .outerjoin(encounters, encounters.c.encounter_id == u.c.encounter_id)
+    ).where(in_scope(u.c.encounter_id, full))
+    cols = ["usage_id", "encounter_id", "facility_id", "location_id", "item_id",
+            "item_class", "channel", "bucket", "used_at", "chargeable", "uom", "base_qty",
+            "price", "expected_usd", "mapping_reason", "mapping_subject", "sla_s",
+            "received_s", "sent_s", "charge_s", "inventory_s", "charged_qty", "issued_qty",
+            "capture", "inventory", "inv_method", "qty_mismatch", "cost_usd", "billed_usd",
+            "procedure_code", "problem", "recheck_at"]
+    conn.execute(insert(mf).from_select(cols, query))
