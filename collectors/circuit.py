@@ -43,3 +43,8 @@ _CIRCUITS: dict[str, Circuit] = {}
 def circuit_for(source: str) -> Circuit:
     """The process-wide circuit of one source."""
     return _CIRCUITS.setdefault(source, Circuit())
+
+
+def reset_circuits() -> None:
+    """Close every circuit (a fresh process; used by tests)."""
+    _CIRCUITS.clear()

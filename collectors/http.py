@@ -2,19 +2,22 @@
 
 Transient (retried with exponential backoff and full jitter, up to ``max_retries``):
 5xx, connection errors, timeouts, 429 (waiting at least its ``Retry-After``), and a 200
-whose JSON body is cut off. Anything else (404, 400, a 401 after a fresh token) fails
-the stream at once. Every attempt, retries included, is one ``api_calls`` row: source,
-endpoint, duration, status, rows, error class, attempt.
+whose JSON body is cut off. Anything else (404, 400, a 401 after a fresh token, a URL
+with no http scheme) fails the stream at once. Every attempt, retries included, is one
+``api_calls`` row (source, endpoint, duration, status, rows, error class, attempt) and
+one DEBUG line on the ``chargeline.collectors.http`` logger (WARNING when it failed).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +28,7 @@ from chargeline.config import OAuth2Client, SourceConfig
 from chargeline.errors import SourceError, SourceUnavailable
 from store.schema import api_calls
 
+log = logging.getLogger("chargeline.collectors.http")
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_MAX_SECONDS = 10.0
 RETRY_AFTER_MAX_SECONDS = 60.0
@@ -48,7 +52,13 @@ class TokenCache:
     expires_at: float = 0.0
 
     def valid(self) -> bool:
-        return bool(self.token) and time.monotonic() < self.expires_at - 10
+        return bool(self.token) and time.monotonic() < self.expires_at
+
+    def store(self, token: str, expires_in: float) -> None:
+        # renew a little early (a tenth of the lifetime, at most 10 s) so a token never
+        # expires between the check and the server reading it
+        self.token = token
+        self.expires_at = time.monotonic() + expires_in - min(10.0, expires_in / 10)
 
 
 @dataclass
@@ -69,13 +79,16 @@ class SourceHttp:
     # --- the call log ---------------------------------------------------------------
     def _log(self, url: str, started: datetime, seconds: float, status: int | None,
              rows: int, error_class: str, attempt: int) -> None:
-        parts = urlsplit(url)
+        endpoint = urlsplit(url).path[:200]  # never the query: it may carry anything
         self.calls.append({
             "run_id": self.run_id, "source": self.source.name,
-            "endpoint": parts.path[:200], "started_at": started,
+            "endpoint": endpoint, "started_at": started,
             "duration_ms": seconds * 1000.0, "status_code": status, "rows": rows,
             "error_class": error_class, "attempt": attempt,
         })
+        log.log(logging.WARNING if error_class else logging.DEBUG,
+                "%s %s attempt %d: status %s, %.0f ms%s", self.source.name, endpoint, attempt,
+                status, seconds * 1000.0, f", {error_class}" if error_class else "")
 
     def set_rows(self, rows: int) -> None:
         """Record how many records the last successful call delivered."""
@@ -98,16 +111,22 @@ class SourceHttp:
         if oauth.scope:
             form["scope"] = oauth.scope
         auth = (oauth.client_id, oauth.client_secret.get_secret_value())
-        response = self._send("POST", oauth.token_url, data=form, auth=auth)
+        try:
+            response = self._send("POST", oauth.token_url, data=form, auth=auth)
+        except _ClientRefused as exc:
+            raise SourceError(
+                f"the token endpoint {oauth.token_url} refused the client credentials "
+                f"(HTTP {exc.status} {exc.detail}) — check the source's oauth2 client_id and "
+                f"client_secret (e.g. CHARGELINE_SOURCES__<n>__OAUTH2__CLIENT_SECRET)") from None
         try:
             body = response.json()
             token = body["access_token"]
-        except (ValueError, KeyError):
+            expires_in = float(body.get("expires_in", 300))
+        except (ValueError, KeyError, TypeError):
             raise SourceError(f"{oauth.token_url} answered without an access_token — check "
-                              "the client id and secret of the source") from None
-        self.tokens.token = token
-        self.tokens.expires_at = time.monotonic() + float(body.get("expires_in", 300))
-        return token
+                              "the source's oauth2 token_url") from None
+        self.tokens.store(str(token), expires_in)
+        return self.tokens.token
 
     # --- requests ---------------------------------------------------------------------
     def get_json(self, url: str, params: dict[str, str] | None = None) -> Any:
@@ -119,6 +138,9 @@ class SourceHttp:
                 headers["Authorization"] = f"Bearer {self._token()}"
             try:
                 return self._send("GET", url, params=params, headers=headers, parse=True)
+            except _ClientRefused as exc:
+                raise SourceError(f"GET {exc.url}: HTTP {exc.status} {exc.detail} — check the "
+                                  "source's base_url and mapping") from None
             except _Unauthorized:
                 if self.tokens is None or refreshed:
                     raise SourceError(f"{url}: 401 Unauthorized — check the source's OAuth2 "
@@ -148,7 +170,7 @@ class SourceHttp:
                 elif status >= 400:
                     self._log(url, started, time.perf_counter() - t0, status, 0, "ClientError",
                               attempt)
-                    raise SourceError(f"{method} {url}: HTTP {status} {response.text[:200]!r}")
+                    raise _ClientRefused(str(response.url), status, response.text[:200])
                 elif not parse:
                     self._log(url, started, time.perf_counter() - t0, status, 0, "", attempt)
                     return response
@@ -164,26 +186,51 @@ class SourceHttp:
                         self._log(url, started, time.perf_counter() - t0, status, 0, "",
                                   attempt)
                         return body
-            except httpx.TransportError as exc:
+            except TRANSIENT_ERRORS as exc:
                 self._log(url, started, time.perf_counter() - t0, None, 0,
                           type(exc).__name__, attempt)
                 failure = SourceUnavailable(f"{method} {url}: {type(exc).__name__} {exc}")
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # a bad URL: not transient
+                self._log(url, started, time.perf_counter() - t0, None, 0,
+                          type(exc).__name__, attempt)
+                raise SourceError(f"{method} {url}: {type(exc).__name__} {exc} — check the "
+                                  "source's base_url") from None
             if attempt == attempts:
                 raise failure
             self.sleep(_backoff(attempt, wait))
         raise AssertionError("unreachable")
 
 
+# Worth another attempt: the server or the network may recover. A malformed URL, a
+# proxy refusal or a protocol error on our side will not.
+TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
 class _Unauthorized(Exception):
     pass
 
 
+class _ClientRefused(Exception):
+    """A 4xx other than 401/429: our request is wrong; retrying will not help."""
+
+    def __init__(self, url: str, status: int, detail: str) -> None:
+        super().__init__(url)
+        self.url = url
+        self.status = status
+        self.detail = detail
+
+
 def _retry_after(response: httpx.Response) -> float:
-    value = response.headers.get("Retry-After", "")
+    """Seconds the server asked us to wait: ``Retry-After`` as seconds or an HTTP date."""
+    value = response.headers.get("Retry-After", "").strip()
     try:
-        return min(max(float(value), 0.0), RETRY_AFTER_MAX_SECONDS)
+        seconds = float(value)
     except ValueError:
-        return 1.0
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            seconds = 1.0
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX_SECONDS)
 
 
 def _backoff(attempt: int, at_least: float | None) -> float:

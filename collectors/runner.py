@@ -25,6 +25,7 @@ from collectors import leases
 from collectors.base import CollectContext, collector_for, make_client, needs_http
 from collectors.circuit import circuit_for
 from collectors.http import SourceHttp
+from metrics.openlineage_events import emit_stored_run
 from store.schema import collector_runs
 
 log = logging.getLogger("chargeline.collectors")
@@ -32,6 +33,10 @@ log = logging.getLogger("chargeline.collectors")
 
 class LeaseLost(SourceError):
     """Another collector took over this source mid-pass (our lease had expired)."""
+
+
+class CircuitOpen(SourceError):
+    """The source failed its last passes; it is left alone until its pause is over."""
 
 
 @dataclass(frozen=True)
@@ -80,12 +85,13 @@ def run_source(
     client: httpx.Client | None = None
     try:
         if not circuit.allows():
-            raise SourceError(f"circuit open after {circuit.failures} failed passes; next try "
+            raise CircuitOpen(f"circuit open after {circuit.failures} failed passes; next try "
                               f"in {circuit.seconds_left():.0f} s")
         ctx = CollectContext(source, settings, engine, None, run_id)
         if needs_http(source.kind):
             client = make_client(source, transport)
-            http = SourceHttp(client, source, run_id, **({"sleep": sleep} if sleep else {}))
+            http = SourceHttp(client, source, run_id,
+                              **({"sleep": sleep} if sleep is not None else {}))
             ctx.http = http
             ctx.on_commit.append(http.flush)
 
@@ -112,7 +118,8 @@ def run_source(
         return RunResult(source.name, run_id, status, totals.fetched, totals.written,
                          totals.quarantined, error)
     except (ChargelineError, httpx.HTTPError, OSError) as exc:
-        circuit.record(False)
+        if not isinstance(exc, CircuitOpen):  # a skipped pass does not lengthen the pause
+            circuit.record(False)
         log.warning("source %s failed: %s", source.name, exc)
         _finish(engine, run_id, {"status": RunStatus.ERROR.value,
                                  "error_class": type(exc).__name__[:64],
@@ -122,3 +129,4 @@ def run_source(
         if client is not None:
             client.close()
         leases.release(engine, source.name, holder)
+        emit_stored_run(settings, engine, run_id)  # OpenLineage; never raises
