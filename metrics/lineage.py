@@ -1,0 +1,379 @@
+"""The system graph of the estate with live health per edge (pure), and the lineage
+adjacency the alerting policy inhibits along.
+
+API (the dashboard draws this; ``metrics.lineage_store.system_graph`` feeds it)::
+
+    graph = system_graph(engine, settings, now)        # metrics.lineage_store
+    graph = build_graph(settings.sources, observations, now, thresholds)   # pure
+    for node in graph.nodes: node.node_id, node.kind, node.label, node.column, node.sources
+    for edge in graph.edges: edge.source, edge.target, edge.kind, edge.label,
+                             edge.health, edge.reason
+    lineage_map(graph)  # {"source=billing": ["facility=*"], "channel=X": [...], ...}
+
+Nodes: the systems ``device_tracking``, ``ehr``, ``engine``, ``billing``, ``erp``,
+``supplier``; one ``channel:<id>`` per interface-engine channel seen in
+``interface_messages`` / ``channel_stats`` (``parent`` = ``engine``); ``chargeline`` (the
+store). A system's ``sources`` are the collector sources that read it (from
+``settings.sources`` by kind, plus sources seen in ``collector_runs`` / ``api_calls``).
+``column`` orders nodes left to right as data flows.
+
+Edges, each with ``health`` in ``ok | degraded | down | unknown`` and a ``reason``:
+
+- ``flow`` — the estate's own hops: device tracking -> EHR (no direct signal: unknown);
+  EHR -> channel (errored share of the channel's messages in the window); channel ->
+  billing (NACK rate, queue age of the newest ``channel_stats`` snapshot, and billing
+  posting nothing for longer than the implant charge SLA after the engine delivered);
+  EHR -> ERP (the newest inventory issue lagging the newest scan, per facility, by more
+  than the inventory SLA); ERP -> supplier (requisitions waiting for an order).
+- ``collect`` — one per collector source, system -> ``chargeline``: the latest finished
+  run (``error`` -> degraded, or down once no run succeeded for ``down_after``), no run at
+  all for ``stale_after`` (the collector stopped), the API error rate in the window.
+  Freshness of the newest record is stated in the reason but never makes an edge worse: a
+  quiet feed is not a failing one.
+
+A flow edge whose evidence comes from a source that is down is ``unknown``, never ``ok``:
+a collector failure must not hide (or fake) a problem downstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from chargeline.config import ChargeSla, SourceConfig
+
+HEALTH_ORDER = ("ok", "unknown", "degraded", "down")
+SYSTEM_OF_KIND = {"fhir_usage": "ehr", "fhir_billing": "billing", "odata_erp": "erp",
+                  "hl7_log": "engine", "engine_stats": "engine"}
+SYSTEMS: dict[str, tuple[str, int]] = {  # node id -> (label, column)
+    "device_tracking": ("Device tracking", 0),
+    "ehr": ("EHR", 1),
+    "engine": ("Interface engine", 2),
+    "billing": ("Billing (RCM)", 3),
+    "erp": ("ERP supply chain", 3),
+    "supplier": ("Supplier portal", 4),
+    "other": ("Other source", 3),
+    "chargeline": ("Chargeline store", 5),
+}
+_NAME_HINTS = (("bill", "billing"), ("rcm", "billing"), ("erp", "erp"), ("ehr", "ehr"),
+               ("usage", "ehr"), ("engine", "engine"), ("hl7", "engine"), ("mirth", "engine"))
+_TARGET_OF_MESSAGE = {"MFN": "erp", "OMS": "erp", "RQ": "erp"}  # else billing (DFT, ADT, BAR)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When an edge turns degraded or down. Defaults follow the shipped rule pack."""
+
+    window: timedelta = timedelta(hours=1)
+    stale_after: timedelta = timedelta(minutes=15)
+    down_after: timedelta = timedelta(minutes=60)
+    api_error_degraded: float = 0.25
+    errored_degraded: float = 0.05
+    errored_down: float = 0.5
+    nack_degraded: float = 0.02
+    nack_down: float = 0.5
+    queue_degraded: timedelta = timedelta(minutes=15)
+    queue_down: timedelta = timedelta(minutes=60)
+    order_degraded: timedelta = timedelta(hours=48)
+    order_down: timedelta = timedelta(days=7)
+    sla: ChargeSla = field(default_factory=ChargeSla)
+
+
+@dataclass(frozen=True)
+class SourceObservation:
+    """What ``collector_runs`` and ``api_calls`` say about one source."""
+
+    source: str
+    last_status: str = ""  # of the latest finished run: ok | nodata | error
+    last_run_at: datetime | None = None
+    last_error: str = ""
+    last_success_at: datetime | None = None
+    newest_record_at: datetime | None = None
+    calls: int = 0  # in the window
+    failed_calls: int = 0
+    throttled: int = 0
+
+
+@dataclass(frozen=True)
+class ChannelObservation:
+    """One engine channel: its messages in the window and its newest counter snapshot."""
+
+    channel: str
+    facility_id: str = ""
+    message_type: str = ""
+    messages: int = 0
+    errored: int = 0
+    nacks: int = 0
+    acked: int = 0
+    newest_received_at: datetime | None = None
+    queued: int | None = None
+    oldest_queued_at: datetime | None = None
+    snapshot_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FacilityFlow:
+    """Newest posting per feed in one facility (for hop lag)."""
+
+    facility_id: str
+    newest_usage_at: datetime | None = None
+    newest_issue_at: datetime | None = None
+    newest_charge_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Observations:
+    sources: Mapping[str, SourceObservation] = field(default_factory=dict)
+    channels: Mapping[str, ChannelObservation] = field(default_factory=dict)
+    facilities: Mapping[str, FacilityFlow] = field(default_factory=dict)
+    newest_requisition_at: datetime | None = None
+    newest_order_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    node_id: str
+    kind: str  # system | channel | store
+    label: str
+    column: int
+    sources: tuple[str, ...] = ()
+    parent: str = ""
+    facility_id: str = ""
+
+
+@dataclass(frozen=True)
+class LineageEdge:
+    source: str
+    target: str
+    kind: str  # flow | collect
+    label: str
+    health: str
+    reason: str
+    collector: str = ""  # the collector source of a collect edge
+
+
+@dataclass(frozen=True)
+class LineageGraph:
+    nodes: tuple[LineageNode, ...]
+    edges: tuple[LineageEdge, ...]
+    generated_at: datetime
+
+    def node(self, node_id: str) -> LineageNode:
+        return next(n for n in self.nodes if n.node_id == node_id)
+
+    def edge(self, source: str, target: str, collector: str = "") -> LineageEdge:
+        """The edge ``source -> target`` (a collect edge also by its collector source)."""
+        return next(e for e in self.edges if e.source == source and e.target == target
+                    and (not collector or e.collector == collector))
+
+
+def worst(healths: Iterable[str]) -> str:
+    """The worst of several health values (``unknown`` for none)."""
+    values = list(healths)
+    return max(values, key=HEALTH_ORDER.index) if values else "unknown"
+
+
+def system_of(source: str, kind: str = "") -> str:
+    """The system a collector source reads: by its configured kind, else by its name."""
+    if kind in SYSTEM_OF_KIND:
+        return SYSTEM_OF_KIND[kind]
+    lowered = source.lower()
+    return next((system for hint, system in _NAME_HINTS if hint in lowered), "other")
+
+
+def _minutes(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 60:.0f} min"
+
+
+def _age(at: datetime | None, now: datetime) -> str:
+    return "never" if at is None else f"{_minutes(now - at)} ago"
+
+
+def source_health(obs: SourceObservation | None, config: SourceConfig | None,
+                  now: datetime, th: Thresholds) -> tuple[str, str]:
+    """Health of one collector source, and why."""
+    if config is not None and not config.enabled:
+        return "unknown", "disabled in the configuration"
+    if obs is None or obs.last_run_at is None:
+        return "unknown", "never collected"
+    fresh = f"; newest record {_age(obs.newest_record_at, now)}"
+    if obs.last_status == "error":
+        since = obs.last_success_at
+        down = since is None or now - since > th.down_after
+        return ("down" if down else "degraded",
+                f"last run failed ({_age(obs.last_run_at, now)}): {obs.last_error or 'error'}"
+                f"; last success {_age(since, now)}")
+    idle = now - obs.last_run_at
+    if idle > th.down_after:
+        return "down", f"no collection for {_minutes(idle)} (is the collector running?)"
+    if idle > th.stale_after:
+        return "degraded", f"no collection for {_minutes(idle)}{fresh}"
+    rate = obs.failed_calls / obs.calls if obs.calls else 0.0
+    if obs.calls and rate >= th.api_error_degraded:
+        return "degraded", (f"{rate:.0%} of {obs.calls} API calls failed in the last "
+                            f"{_minutes(th.window)} ({obs.throttled} throttled){fresh}")
+    calls = f", {rate:.1%} API errors" if obs.calls else ""
+    return "ok", f"last run {obs.last_status} {_age(obs.last_run_at, now)}{calls}{fresh}"
+
+
+def _inbound(ch: ChannelObservation, th: Thresholds) -> tuple[str, str]:
+    if not ch.messages:
+        if ch.newest_received_at is None and ch.snapshot_at is None:
+            return "unknown", "no messages seen"
+        return "ok", f"no messages in the last {_minutes(th.window)}"
+    share = ch.errored / ch.messages
+    text = f"{ch.messages} messages, {share:.1%} errored in the last {_minutes(th.window)}"
+    if share >= th.errored_down:
+        return "down", text
+    return ("degraded" if share >= th.errored_degraded else "ok"), text
+
+
+def _outbound(ch: ChannelObservation, flow: FacilityFlow | None, now: datetime,
+              th: Thresholds, billing_seen: bool) -> tuple[str, str]:
+    found: list[tuple[str, str]] = []
+    if ch.acked:
+        rate = ch.nacks / ch.acked
+        level = "down" if rate >= th.nack_down else "degraded" if rate >= th.nack_degraded \
+            else "ok"
+        found.append((level, f"NACK rate {rate:.1%} of {ch.acked} acknowledged"))
+    if ch.snapshot_at is not None:
+        age = now - ch.oldest_queued_at if ch.oldest_queued_at else timedelta(0)
+        level = "down" if age >= th.queue_down else "degraded" if age >= th.queue_degraded \
+            else "ok"
+        found.append((level, f"queue {ch.queued or 0}, oldest {_minutes(age)}"))
+    if billing_seen and _target_of(ch) == "billing" and ch.newest_received_at is not None:
+        newest_charge = flow.newest_charge_at if flow else None
+        limit = timedelta(minutes=th.sla.implant_charge_minutes)
+        where = ch.facility_id or "the facility"
+        if newest_charge is None:
+            found.append(("degraded", f"no charge posted in {where} yet"))
+        elif ch.newest_received_at - newest_charge > limit:
+            found.append(("degraded", f"no charge posted in {where} for "
+                          f"{_minutes(ch.newest_received_at - newest_charge)} before the "
+                          "engine's newest message"))
+    if not found:
+        return "unknown", "no acknowledgements or counters seen"
+    return worst(h for h, _ in found), "; ".join(text for _, text in found)
+
+
+def _target_of(ch: ChannelObservation) -> str:
+    head = ch.message_type.split("^")[0].upper()
+    return _TARGET_OF_MESSAGE.get(head, "billing")
+
+
+def _issue_lag(flows: Mapping[str, FacilityFlow], th: Thresholds) -> tuple[str, str]:
+    limit = timedelta(minutes=th.sla.inventory_issue_minutes)
+    scanning = [f for f in flows.values() if f.newest_usage_at is not None]
+    if not scanning:
+        return "unknown", "no scans seen"
+    never = sorted(f.facility_id for f in scanning if f.newest_issue_at is None)
+    if never:
+        return "degraded", f"no inventory issue seen in {', '.join(never)}"
+    lag, facility = max((f.newest_usage_at - f.newest_issue_at, f.facility_id)
+                        for f in scanning)  # type: ignore[operator]
+    text = (f"newest inventory issue {_minutes(max(lag, timedelta(0)))} behind the newest "
+            f"scan (worst: {facility}; SLA {_minutes(limit)})")
+    if lag > 4 * limit:
+        return "down", text
+    return ("degraded" if lag > limit else "ok"), text
+
+
+def _order_lag(obs: Observations, th: Thresholds) -> tuple[str, str]:
+    if obs.newest_requisition_at is None:
+        return "unknown", "no requisitions seen"
+    if obs.newest_order_at is None or obs.newest_order_at >= obs.newest_requisition_at:
+        return "ok", "requisitions are being ordered"
+    lag = obs.newest_requisition_at - obs.newest_order_at
+    text = f"newest order {lag.total_seconds() / 3600:.0f} h behind the newest requisition"
+    if lag > th.order_down:
+        return "down", text
+    return ("degraded" if lag > th.order_degraded else "ok"), text
+
+
+def build_graph(sources: Sequence[SourceConfig], obs: Observations, now: datetime,
+                th: Thresholds = Thresholds()) -> LineageGraph:
+    """The system graph from configuration and observed traffic, each edge with health."""
+    configured = {s.name: s for s in sources}
+    names = list(dict.fromkeys([*configured, *sorted(obs.sources)]))
+    readers: dict[str, list[str]] = {}
+    health_of: dict[str, tuple[str, str]] = {}
+    for name in names:
+        config = configured.get(name)
+        readers.setdefault(system_of(name, config.kind if config else ""), []).append(name)
+        health_of[name] = source_health(obs.sources.get(name), config, now, th)
+
+    def blind(system: str) -> str:
+        """Why a system cannot be seen (no source reads it, or all are down), or ''."""
+        seen = readers.get(system, [])
+        if not seen:
+            return f"no source reads the {SYSTEMS[system][0]}"
+        if all(health_of[s][0] == "down" for s in seen):
+            return f"cannot see the {SYSTEMS[system][0]}: " + ", ".join(
+                f"{s} down" for s in seen)
+        return ""
+
+    nodes = [LineageNode(sid, "store" if sid == "chargeline" else "system", label, column,
+                         tuple(readers.get(sid, ())))
+             for sid, (label, column) in SYSTEMS.items()
+             if sid != "other" or readers.get("other")]
+    edges = [LineageEdge("device_tracking", "ehr", "flow", "scans", "unknown",
+                         "no direct signal; device scans are seen through the EHR feed")]
+    for ch in sorted(obs.channels.values(), key=lambda c: c.channel):
+        node_id = f"channel:{ch.channel}"
+        nodes.append(LineageNode(node_id, "channel", ch.channel, 2, parent="engine",
+                                 facility_id=ch.facility_id))
+        hidden = blind("engine")
+        inbound = ("unknown", hidden) if hidden else _inbound(ch, th)
+        outbound = ("unknown", hidden) if hidden else _outbound(
+            ch, obs.facilities.get(ch.facility_id), now, th, not blind("billing"))
+        edges.append(LineageEdge("ehr", node_id, "flow", ch.message_type or "HL7", *inbound))
+        edges.append(LineageEdge(node_id, _target_of(ch), "flow", "delivery", *outbound))
+    hidden = blind("erp")
+    edges.append(LineageEdge("ehr", "erp", "flow", "inventory issues",
+                             *(("unknown", hidden) if hidden else _issue_lag(obs.facilities,
+                                                                            th))))
+    edges.append(LineageEdge("erp", "supplier", "flow", "replenishment",
+                             *(("unknown", hidden) if hidden else _order_lag(obs, th))))
+    for name in names:
+        config = configured.get(name)
+        system = system_of(name, config.kind if config else "")
+        label = f"{name} ({config.kind})" if config else f"{name} (not configured)"
+        edges.append(LineageEdge(system, "chargeline", "collect", label, *health_of[name],
+                                 collector=name))
+    return LineageGraph(tuple(nodes), tuple(edges), now)
+
+
+def _scope(node: LineageNode) -> list[str]:
+    if node.kind == "channel":
+        return [f"channel={node.label}"]
+    if node.kind == "store":
+        return ["facility=*"]
+    return [f"source={s}" for s in node.sources]
+
+
+def lineage_map(graph: LineageGraph) -> dict[str, list[str]]:
+    """Alert-scope adjacency (``node -> dependents``) for ``alerting.policy.downstream``.
+
+    Scope nodes: ``source=<collector source>`` for a system, ``channel=<id>`` for a channel,
+    ``facility=*`` for the store (every facility's metrics). A system's sources also lead to
+    the channels it hosts, so an engine collector outage covers its channels; a channel
+    leads to its facility too."""
+    by_id = {n.node_id: n for n in graph.nodes}
+    out: dict[str, list[str]] = {}
+
+    def link(a: str, b: str) -> None:
+        if a != b and b not in out.setdefault(a, []):
+            out[a].append(b)
+
+    for edge in graph.edges:
+        for a in _scope(by_id[edge.source]):
+            for b in _scope(by_id[edge.target]):
+                link(a, b)
+    for node in graph.nodes:
+        if node.kind == "channel":
+            for a in _scope(by_id[node.parent]):
+                link(a, f"channel={node.label}")
+            if node.facility_id:
+                link(f"channel={node.label}", f"facility={node.facility_id}")
+    return out

@@ -1,0 +1,187 @@
+"""The system graph: built from configuration and observed traffic in the store (SQLite and
+PostgreSQL), health per edge, and the lineage map the alerting policy inhibits along."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Engine, insert
+
+from alerting.policy import downstream
+from chargeline.config import Settings, SourceConfig
+from chargeline.model import (
+    ChannelStats,
+    Charge,
+    Facility,
+    InterfaceMessage,
+    InventoryTransaction,
+    InventoryTxnType,
+    MessageStatus,
+    UsageEvent,
+)
+from metrics.lineage import (
+    ChannelObservation,
+    Observations,
+    SourceObservation,
+    build_graph,
+    lineage_map,
+)
+from metrics.lineage_store import system_graph
+from store.schema import api_calls, collector_runs
+from store.upsert import upsert_records
+
+NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
+CHANNEL = "FAC01_CHG_OUT"
+
+
+def ago(minutes: float) -> datetime:
+    return NOW - timedelta(minutes=minutes)
+
+
+def estate_sources() -> list[SourceConfig]:
+    return [
+        SourceConfig(name="billing", kind="fhir_billing", base_url="http://rcm.test/fhir"),
+        SourceConfig(name="erp", kind="odata_erp", base_url="http://erp.test/odata"),
+        SourceConfig(name="ehr-usage", kind="fhir_usage", base_url="http://ehr.test/fhir"),
+        SourceConfig(name="engine-logs", kind="hl7_log", path="/var/log/hl7"),
+        SourceConfig(name="engine-stats", kind="engine_stats", base_url="http://engine.test"),
+    ]
+
+
+def run_row(n: int, source: str, minutes_ago: float, status: str, error: str = "") -> dict:
+    return {"run_id": f"00000000-0000-4000-8000-{n:012d}", "source": source,
+            "collector_id": "test", "started_at": ago(minutes_ago),
+            "finished_at": ago(minutes_ago - 0.5), "status": status, "records": 0,
+            "quarantined": 0, "error_class": "HTTPStatusError" if error else "",
+            "error": error, "newest_record_at": ago(minutes_ago + 1)}
+
+
+def load_estate(engine: Engine) -> None:
+    """Billing has failed for 2 hours; the rest is healthy; one NACK in ten messages."""
+    runs, n = [], 0
+    for source in ("erp", "ehr-usage", "engine-logs", "engine-stats"):
+        for minutes in (25, 10, 3):
+            n += 1
+            runs.append(run_row(n, source, minutes, "ok"))
+    runs.append(run_row(100, "billing", 150, "ok"))
+    for minutes in (100, 60, 30, 5):
+        n += 1
+        runs.append(run_row(n, "billing", minutes, "error", "503 Service Unavailable"))
+    calls = [{"run_id": r["run_id"], "source": r["source"], "endpoint": "/fhir/ChargeItem",
+              "started_at": r["started_at"], "duration_ms": 80.0,
+              "status_code": 503 if r["status"] == "error" else 200, "rows": 0,
+              "error_class": r["error_class"], "attempt": 1} for r in runs]
+    messages = [InterfaceMessage(
+        channel=CHANNEL, control_id=f"MSG-{i}", message_type="DFT^P03", facility_id="FAC01",
+        encounter_id="ENC1", usage_ids=(f"U{i}",), received_at=ago(50 - i),
+        sent_at=ago(49.9 - i), status=MessageStatus.SENT,
+        ack_code="AE" if i == 3 else "AA") for i in range(10)]  # type: ignore[arg-type]
+    usage = UsageEvent(usage_id="U9", facility_id="FAC01", location_id="FAC01-OR1",
+                       encounter_id="ENC1", item_ref="ITM1", quantity=Decimal(1),
+                       used_at=ago(45))
+    issue = InventoryTransaction(
+        document_id="INV1", facility_id="FAC01", location_id="FAC01-OR1", item_id="ITM1",
+        txn_type=InventoryTxnType.ISSUE, quantity=Decimal(1), posted_at=ago(30),
+        modified_at=ago(30))
+    charge = Charge(charge_id="C1", facility_id="FAC01", encounter_id="ENC1", cdm_code="X",
+                    quantity=Decimal(1), amount=Decimal(10), service_date=NOW.date(),
+                    posted_at=ago(150), last_updated=ago(150))
+    stats = ChannelStats(channel=CHANNEL, facility_id="FAC01", observed_at=ago(2), received=10,
+                         filtered=0, queued=1, sent=9, errored=0, oldest_queued_at=ago(4))
+    with engine.begin() as conn:
+        conn.execute(insert(collector_runs), runs)
+        conn.execute(insert(api_calls), calls)
+        upsert_records(conn, [Facility(facility_id="FAC01", name="General")], source="erp")
+        upsert_records(conn, messages, source="engine-logs")
+        upsert_records(conn, [usage], source="ehr-usage")
+        upsert_records(conn, [issue], source="erp")
+        upsert_records(conn, [charge], source="billing")
+        upsert_records(conn, [stats], source="engine-stats")
+
+
+def test_graph_from_config_and_traffic_shows_the_failing_source_down(engine: Engine) -> None:
+    load_estate(engine)
+    settings = Settings(database_url=str(engine.url), sources=estate_sources())
+    graph = system_graph(engine, settings, NOW)
+
+    billing = graph.edge("billing", "chargeline", "billing")
+    assert billing.health == "down"
+    assert "503 Service Unavailable" in billing.reason and "last success 150 min" in \
+        billing.reason
+    for source in ("erp", "ehr-usage", "engine-logs", "engine-stats"):
+        assert graph.edge(*(("engine", "chargeline") if "engine" in source else (
+            {"erp": "erp", "ehr-usage": "ehr"}[source], "chargeline")), source).health == "ok"
+    # the channel observed in interface_messages / channel_stats is a node of the engine
+    node = graph.node(f"channel:{CHANNEL}")
+    assert (node.parent, node.facility_id, node.kind) == ("engine", "FAC01", "channel")
+    assert graph.edge("ehr", f"channel:{CHANNEL}").health == "ok"
+    delivery = graph.edge(f"channel:{CHANNEL}", "billing")
+    assert delivery.health == "degraded"  # 1 NACK in 10 acknowledged, above 2 %
+    assert "NACK rate 10.0% of 10" in delivery.reason and "queue 1, oldest 4 min" in \
+        delivery.reason
+    assert graph.edge("ehr", "erp").health == "ok"  # issue 15 min after the newest scan
+    assert graph.edge("device_tracking", "ehr").health == "unknown"
+    assert graph.node("billing").sources == ("billing",)
+    assert graph.node("engine").sources == ("engine-logs", "engine-stats")
+
+    lineage = lineage_map(graph)
+    assert lineage["source=billing"] == ["facility=*"]
+    assert lineage[f"channel={CHANNEL}"] == ["source=billing", "facility=FAC01"]
+    assert f"channel={CHANNEL}" in lineage["source=engine-logs"]
+    # an engine-log outage reaches the channel, billing and every facility
+    assert {"source=billing", "facility=FAC01", "facility=*"} <= downstream(
+        lineage, ["source=engine-logs"])
+    assert "source=engine-logs" not in downstream(lineage, ["source=billing"])
+
+
+def test_sources_seen_only_in_the_store_are_drawn_and_unrun_ones_are_unknown(
+        engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(collector_runs), [run_row(1, "legacy-rcm", 5, "ok")])
+    sources = [SourceConfig(name="erp", kind="odata_erp", base_url="http://erp.test/odata")]
+    graph = system_graph(engine, Settings(database_url=str(engine.url), sources=sources), NOW)
+    assert graph.edge("erp", "chargeline", "erp").health == "unknown"
+    assert graph.edge("erp", "chargeline", "erp").reason == "never collected"
+    legacy = graph.edge("billing", "chargeline", "legacy-rcm")  # placed by its name
+    assert (legacy.health, legacy.label) == ("ok", "legacy-rcm (not configured)")
+    assert graph.edge("ehr", "erp").health == "unknown"  # nothing observed yet
+
+
+def test_a_blind_engine_makes_its_channels_unknown_not_ok() -> None:
+    sources = [SourceConfig(name="engine-logs", kind="hl7_log", path="/x")]
+    obs = Observations(
+        sources={"engine-logs": SourceObservation(
+            "engine-logs", last_status="error", last_run_at=NOW, last_error="OSError: gone",
+            last_success_at=NOW - timedelta(hours=3))},
+        channels={CHANNEL: ChannelObservation(CHANNEL, "FAC01", "DFT^P03", messages=5,
+                                              acked=5, newest_received_at=NOW)})
+    graph = build_graph(sources, obs, NOW)
+    assert graph.edge("engine", "chargeline").health == "down"
+    for edge in (graph.edge("ehr", f"channel:{CHANNEL}"),
+                 graph.edge(f"channel:{CHANNEL}", "billing")):
+        assert edge.health == "unknown"
+        assert "cannot see the Interface engine: engine-logs down" in edge.reason
+
+
+def test_collect_health_rules() -> None:
+    def health(obs: SourceObservation, enabled: bool = True) -> tuple[str, str]:
+        config = SourceConfig(name="erp", kind="odata_erp", base_url="http://e.test",
+                              enabled=enabled)
+        graph = build_graph([config], Observations(sources={"erp": obs}), NOW)
+        edge = graph.edge("erp", "chargeline", "erp")
+        return edge.health, edge.reason
+
+    fine = SourceObservation("erp", "nodata", ago(2), last_success_at=ago(2),
+                             newest_record_at=ago(600))
+    assert health(fine)[0] == "ok"  # a quiet feed is not a failing one
+    assert "newest record 600 min ago" in health(fine)[1]
+    assert health(fine, enabled=False) == ("unknown", "disabled in the configuration")
+    stopped = SourceObservation("erp", "ok", ago(30), last_success_at=ago(30))
+    assert health(stopped)[0] == "degraded"
+    assert health(SourceObservation("erp", "ok", ago(90), last_success_at=ago(90)))[0] == "down"
+    flaky = SourceObservation("erp", "error", ago(1), "ReadTimeout", last_success_at=ago(20))
+    assert health(flaky)[0] == "degraded"
+    throttled = SourceObservation("erp", "ok", ago(1), last_success_at=ago(1), calls=10,
+                                  failed_calls=4, throttled=4)
+    assert health(throttled)[0] == "degraded" and "4 throttled" in health(throttled)[1]
