@@ -18,6 +18,9 @@ from simulator.timefmt import HOUR, MINUTE
 SLA_MINUTES = {"IMPLANT": 120, "CONSUMABLE": 1440, "DRUG": 1440}
 INVENTORY_SLA_MINUTES = 240
 DUPLICATE_SUBTYPES = ("same_usage", "same_message", "serial_repeat")
+# Serialised implants are where duplicates cost most and audits look first: they draw a
+# serial-repeat duplicate at this multiple of the duplicate rate, on top of the usual draw.
+SERIAL_REPEAT_BOOST = 8
 
 # How long before the window end a usage must be for the fault to be complete by then.
 _MARGIN_MS = {
@@ -97,10 +100,16 @@ def assign_faults(
             u.fault = "cdm_without_hcpcs"
             continue
         r = rng.random()
+        limit_ms = end_ms if u.used_ms < end_ms else horizon_ms
+        if (item is not None and item.serialised and rng.random() < SERIAL_REPEAT_BOOST
+                * rates.duplicate_charge and eligible("duplicate_charge", u, crosswalk, end_ms,
+                                                      limit_ms)):
+            u.fault = "duplicate_charge:serial_repeat"
+            extras.append((u, _extra(u, rng.randint(2, 20))))
+            continue
         if not table or r >= acc:
             continue
         kind = next(k for limit, k in table if r < limit)
-        limit_ms = end_ms if u.used_ms < end_ms else horizon_ms
         if item is None or not eligible(kind, u, crosswalk, end_ms, limit_ms):
             continue
         u.fault = kind

@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,15 +43,17 @@ def write_estate_files(estate: Estate, out: Path, now_ms: int | None = None) -> 
 class LiveLogs:
     """A daemon thread appending HL7 log entries as the wall clock reaches them."""
 
-    def __init__(self, writer: Hl7LogWriter, interval_seconds: float = 1.0) -> None:
+    def __init__(self, writer: Hl7LogWriter, interval_seconds: float = 1.0,
+                 clock: Callable[[], int] | None = None) -> None:
         self.writer = writer
         self.interval = interval_seconds
+        self.clock = clock or (lambda: int(time.time() * 1000))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="estate-live-logs")
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.writer.write_until(int(time.time() * 1000))
+            self.writer.write_until(self.clock())
             self._stop.wait(self.interval)
 
     def __enter__(self) -> LiveLogs:
@@ -60,3 +63,4 @@ class LiveLogs:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        self.writer.write_until(self.clock())

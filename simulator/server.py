@@ -247,7 +247,7 @@ def serve_in_thread(estate: Estate, host: str = "127.0.0.1", port: int = 0,
     it on exit. ``options`` go to ``EstateServer`` (live, clock, token_ttl_seconds,
     timeout_fault_seconds)."""
     state = EstateServer(estate, **options)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)

@@ -182,7 +182,8 @@ def _usage_faults(fac: FacilityData, prices: dict[str, float]) -> list[dict[str,
 def _master_faults(estate: Estate, fac: FacilityData, prices: dict[str, float],
                    as_of: int) -> list[dict[str, Any]]:
     """no_crosswalk per item and cdm_without_hcpcs per CDM line, with the scans affected
-    (those recorded by ``as_of``)."""
+    (those recorded by ``as_of``) and, for the latter, the charges served by then (a scan
+    in the last hour may still wait for its charge)."""
     fid = fac.facility.facility_id
     by_item: dict[str, list[Any]] = defaultdict(list)
     by_code: dict[str, list[Any]] = defaultdict(list)
@@ -202,8 +203,11 @@ def _master_faults(estate: Estate, fac: FacilityData, prices: dict[str, float],
                     "usage_ids": [u.usage_id for u in usages], "intended_cdm_code": code,
                     "price": prices[code], "quantity": units,
                     "amount_at_risk": _money(units * prices[code])})
+    charged = {t.usage.usage_id: [c.charge_id for c in t.charges if c.visible_ms <= as_of]
+               for t in fac.trails if t.usage.fault == "cdm_without_hcpcs"}
     for code, usages in sorted(by_code.items()):
         out.append({"kind": "cdm_without_hcpcs", "facility_id": fid, "cdm_code": code,
                     "item_ids": sorted(i for i, c in xw.items() if c == code),
-                    "usage_ids": [u.usage_id for u in usages]})
+                    "usage_ids": [u.usage_id for u in usages],
+                    "charge_ids": [cid for u in usages for cid in charged[u.usage_id]]})
     return out
