@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 EXECUTIVE, INTERFACE_OWNER, STEWARD, ADMIN = "executive", "interface_owner", "steward", "admin"
 ALL = frozenset({EXECUTIVE, INTERFACE_OWNER, STEWARD, ADMIN})
@@ -10,32 +11,66 @@ ALL = frozenset({EXECUTIVE, INTERFACE_OWNER, STEWARD, ADMIN})
 
 @dataclass(frozen=True)
 class PageSpec:
-    """A dashboard page: its file under app/, title, icon and the roles that may open it."""
+    """A dashboard page: its file under app/, title, icon, menu section and the roles that
+    may open it."""
 
     path: str
     title: str
     icon: str
+    section: str
     roles: frozenset[str]
+
+    @property
+    def url_path(self) -> str:
+        """The page's URL path (``pages/drilldown.py`` -> ``drilldown``), as Streamlit
+        derives it: deep links in e-mails use it."""
+        return PurePosixPath(self.path).stem
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("pages/overview.py", "Overview", ":material/monitoring:", ALL),
-    PageSpec("pages/interfaces.py", "Interfaces", ":material/lan:",
+    PageSpec("pages/overview.py", "Overview", ":material/monitoring:", "Business", ALL),
+    PageSpec("pages/drilldown.py", "Drill-down", ":material/table_rows:", "Business", ALL),
+    PageSpec("pages/interfaces.py", "Interfaces", ":material/lan:", "Operations",
              frozenset({INTERFACE_OWNER, ADMIN})),
-    PageSpec("pages/drilldown.py", "Drill-down", ":material/table_rows:", ALL),
-    PageSpec("pages/lineage.py", "Lineage", ":material/account_tree:", ALL),
-    PageSpec("pages/alerts.py", "Alerts", ":material/notifications:",
+    PageSpec("pages/lineage.py", "Lineage", ":material/account_tree:", "Operations", ALL),
+    PageSpec("pages/alerts.py", "Alerts", ":material/notifications:", "Work",
              frozenset({INTERFACE_OWNER, STEWARD, ADMIN})),
-    PageSpec("pages/exceptions.py", "Exceptions", ":material/rule:", frozenset({STEWARD, ADMIN})),
-    PageSpec("pages/rules.py", "Rules", ":material/gavel:",
+    PageSpec("pages/exceptions.py", "Exceptions", ":material/rule:", "Work",
+             frozenset({STEWARD, ADMIN})),
+    PageSpec("pages/rules.py", "Rules", ":material/gavel:", "Governance",
              frozenset({INTERFACE_OWNER, STEWARD, ADMIN})),
-    PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", frozenset({ADMIN})),
+    PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", "Governance",
+             frozenset({ADMIN})),
+)
+
+# Where each role lands after signing in: the page that answers its question first.
+HOME: tuple[tuple[str, str], ...] = (
+    (EXECUTIVE, "pages/overview.py"),
+    (ADMIN, "pages/overview.py"),
+    (INTERFACE_OWNER, "pages/interfaces.py"),
+    (STEWARD, "pages/alerts.py"),
 )
 
 
 def pages_for(roles: frozenset[str]) -> list[PageSpec]:
     """The pages any of ``roles`` may open, in menu order."""
     return [p for p in PAGES if p.roles & roles]
+
+
+def home_for(roles: frozenset[str]) -> str:
+    """The landing page of a user with ``roles`` (the first role in ``HOME`` wins)."""
+    for role, path in HOME:
+        if role in roles:
+            return path
+    return PAGES[0].path
+
+
+def sections_for(roles: frozenset[str]) -> dict[str, list[PageSpec]]:
+    """The pages of ``roles`` grouped by menu section, in menu order."""
+    out: dict[str, list[PageSpec]] = {}
+    for page in pages_for(roles):
+        out.setdefault(page.section, []).append(page)
+    return out
 
 
 def may_open(roles: frozenset[str], path: str) -> bool:

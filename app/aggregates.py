@@ -1,7 +1,9 @@
-"""Aggregates for the overview and interface pages, computed in SQL (no Streamlit here).
+"""Interface and collector health for the triage page, in SQL (no Streamlit here).
 
-Every function takes an open connection and a time window and returns small lists of
-dicts: the database does the counting, the page only draws.
+Channel counts and hourly trends come from the metric points (``messages``: received,
+acknowledged, NACKs; ``msg_status``: count per final status); the engine's counters from
+the newest ``channel_stats`` snapshot; API p95 from the raw calls of the window (one
+indexed ORDER BY per endpoint); freshness from the collector runs.
 """
 
 from __future__ import annotations
@@ -9,84 +11,67 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, func, select
+from sqlalchemy import Connection, case, func, select
 
-from app.datasets import DATASETS, Dataset
-from store.schema import (
-    api_calls,
-    channel_stats,
-    collector_runs,
-    interface_messages,
-    usage_events,
-)
+from store.schema import api_calls, channel_stats, collector_runs
+from store.schema_metrics import metric_points
+
+mp = metric_points.c
 
 
-def hour_bucket(conn: Connection, column: ColumnElement) -> ColumnElement:
-    """The start of the hour of ``column`` as SQL, on SQLite and PostgreSQL."""
-    if conn.dialect.name == "sqlite":
-        return func.strftime("%Y-%m-%d %H:00:00", column)
-    return func.date_trunc("hour", column)
+def _points(metric: str, start: datetime, end: datetime) -> list[Any]:
+    return [mp.metric == metric, mp.grain == "hour", mp.bucket >= start, mp.bucket < end]
 
 
-def _window(ds: Dataset, start: datetime, end: datetime) -> list[ColumnElement[bool]]:
-    return [ds.where, ds.time >= start, ds.time < end]
+STATUS_NAMES = {"F": "filtered", "Q": "queued", "S": "sent", "E": "errored"}
 
 
-def latest_activity(conn: Connection) -> datetime | None:
-    """The newest usage time in the store: the default end of every window."""
-    return conn.execute(select(func.max(usage_events.c.used_at))).scalar_one_or_none()
-
-
-def facility_counts(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Rows of (dataset, facility_id, n) for every dataset in the window."""
-    out: list[dict[str, Any]] = []
-    for ds in DATASETS.values():
-        fac = ds.table.c.facility_id
-        rows = conn.execute(
-            select(fac, func.count().label("n")).where(*_window(ds, start, end)).group_by(fac)
-        )
-        out += [{"dataset": ds.name, "facility_id": f, "n": int(n)} for f, n in rows]
-    return out
-
-
-def hourly_counts(
-    conn: Connection, dataset: str, start: datetime, end: datetime
-) -> list[dict[str, Any]]:
-    """Rows of (facility_id, hour, n) for one dataset in the window."""
-    ds = DATASETS[dataset]
-    hour = hour_bucket(conn, ds.time).label("hour")
-    fac = ds.table.c.facility_id
+def channel_counts(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Per channel in the window: received, acknowledged, NACKs, the count per final
+    status (filtered, queued, sent, errored; R and T count as ``in_flight``), the oldest
+    hour holding queued messages and the last hour with traffic."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
     rows = conn.execute(
-        select(fac, hour, func.count().label("n"))
-        .where(*_window(ds, start, end))
-        .group_by(fac, hour)
-        .order_by(hour)
-    )
-    return [{"facility_id": f, "hour": str(h)[:19], "n": int(n)} for f, h, n in rows]
-
-
-def channel_health(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Per channel in the window: received, filtered, queued, sent, errored, NACKs and the
-    oldest queued message (queue age is measured against ``end``)."""
-    m = interface_messages.c
-    count_status = {s: func.sum(case((m.status == code, 1), else_=0)) for s, code in
-                    (("filtered", "F"), ("queued", "Q"), ("sent", "S"), ("errored", "E"))}
+        select(mp.facility_id, mp.channel, func.sum(mp.num), func.sum(mp.den),
+               func.sum(mp.amount), func.max(mp.bucket))
+        .where(*_points("messages", start, end)).group_by(mp.facility_id, mp.channel))
+    for fac, channel, received, acked, nacks, last in rows:
+        out[(fac, channel)] = {"facility_id": fac, "channel": channel,
+                               "received": int(received or 0), "acked": int(acked or 0),
+                               "nacks": int(nacks or 0), "last_hour": last,
+                               "oldest_queued_hour": None,
+                               **{name: 0 for name in (*STATUS_NAMES.values(), "in_flight")}}
     rows = conn.execute(
-        select(
-            m.channel,
-            func.max(m.facility_id).label("facility_id"),
-            func.count().label("received"),
-            *(expr.label(name) for name, expr in count_status.items()),
-            func.sum(case((m.ack_code.in_(("AE", "AR")), 1), else_=0)).label("nacks"),
-            func.sum(case((m.ack_code.is_not(None), 1), else_=0)).label("acked"),
-            func.min(case((m.status == "Q", m.received_at), else_=None)).label("oldest_queued"),
-            func.max(m.received_at).label("last_received"),
-        )
-        .where(m.received_at >= start, m.received_at < end)
-        .group_by(m.channel)
-        .order_by(m.channel)
-    ).mappings()
-    return [dict(r) for r in rows]
+        select(mp.facility_id, mp.channel, mp.detail, func.sum(mp.num), func.min(mp.bucket))
+        .where(*_points("msg_status", start, end))
+        .group_by(mp.facility_id, mp.channel, mp.detail))
+    for fac, channel, status, n, first in rows:
+        row = out.get((fac, channel))
+        if row is None:
+            continue
+        name = STATUS_NAMES.get(status, "in_flight")
+        row[name] += int(n or 0)
+        if status == "Q":
+            row["oldest_queued_hour"] = first
+    return sorted(out.values(), key=lambda r: (r["facility_id"], r["channel"]))
+
+
+def channel_hourly(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Per channel and hour: messages received and NACKed."""
+    rows = conn.execute(
+        select(mp.facility_id, mp.channel, mp.bucket, mp.num, mp.amount)
+        .where(*_points("messages", start, end)).order_by(mp.bucket))
+    return [{"facility_id": f, "channel": c, "hour": b, "received": int(n), "nacks": int(k)}
+            for f, c, b, n, k in rows]
+
+
+def api_hourly(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Per source, endpoint and hour: calls, failed calls, 429s."""
+    rows = conn.execute(
+        select(mp.channel, mp.detail, mp.bucket, mp.num, mp.den, mp.amount)
+        .where(*_points("api_calls", start, end)).order_by(mp.bucket))
+    return [{"source": s, "endpoint": e, "hour": b, "calls": int(n), "failed": int(d),
+             "throttled": int(t)} for s, e, b, n, d, t in rows]
 
 
 def latest_channel_stats(conn: Connection) -> list[dict[str, Any]]:
@@ -96,18 +81,17 @@ def latest_channel_stats(conn: Connection) -> list[dict[str, Any]]:
         .group_by(channel_stats.c.channel)
         .subquery()
     )
+    cs = channel_stats.c
     rows = conn.execute(
-        select(channel_stats).join(
-            newest,
-            (newest.c.channel == channel_stats.c.channel)
-            & (newest.c.at == channel_stats.c.observed_at),
-        )
+        select(cs.channel, cs.facility_id, cs.observed_at, cs.received, cs.filtered, cs.queued,
+               cs.sent, cs.errored, cs.oldest_queued_at)
+        .join(newest, (newest.c.channel == cs.channel) & (newest.c.at == cs.observed_at))
     ).mappings()
     return [dict(r) for r in rows]
 
 
 def api_health(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Per source and endpoint: calls, errors, 429s, p95 response time in ms."""
+    """Per source and endpoint: calls, errors, 429s, p95 response time in ms, last success."""
     a = api_calls.c
     window = (a.started_at >= start, a.started_at < end)
     is_error = (a.status_code.is_(None)) | (a.status_code >= 400) | (a.error_class != "")
@@ -121,7 +105,7 @@ def api_health(conn: Connection, start: datetime, end: datetime) -> list[dict[st
     ).mappings().all()
     out = []
     for row in rows:
-        # p95 by rank: one indexed ORDER BY per endpoint, portable across both backends.
+        # p95 by nearest rank: one indexed ORDER BY per endpoint, portable to both backends.
         rank = max(0, int(0.95 * row["calls"] + 0.999) - 1)
         p95 = conn.execute(
             select(a.duration_ms).where(
@@ -133,7 +117,7 @@ def api_health(conn: Connection, start: datetime, end: datetime) -> list[dict[st
 
 
 def source_freshness(conn: Connection) -> list[dict[str, Any]]:
-    """Per source: last run, its status, last successful run and newest record seen."""
+    """Per source: last run, its status and error, last success, newest record seen."""
     r = collector_runs.c
     ok = r.status.in_(("ok", "nodata"))
     rows = conn.execute(
@@ -152,5 +136,6 @@ def source_freshness(conn: Connection) -> list[dict[str, Any]]:
             select(r.status, r.error_class, r.error)
             .where(r.source == row["source"]).order_by(r.started_at.desc()).limit(1)
         ).mappings().one()
-        out.append({**row, "last_status": last["status"], "last_error": last["error_class"]})
+        out.append({**row, "last_status": last["status"], "last_error": last["error_class"],
+                    "last_error_text": last["error"][:200]})
     return out

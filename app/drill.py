@@ -4,7 +4,7 @@ and the mapping from a Plotly chart selection to those filters."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,13 +17,14 @@ PARAM_TIME_FORMAT = "%Y-%m-%dT%H:%M"  # what st.datetime_input writes into the U
 class DrillFilters:
     """What the drill-down shows: a dataset and the filters on it (times are UTC)."""
 
-    dataset: str = "usage"
+    dataset: str = "capture"
     facilities: tuple[str, ...] = ()
     channel: str = ""
     status: str = ""
     since: datetime | None = None
     until: datetime | None = None
     search: str = ""
+    problems: bool = False  # only the rows that are a problem (late, missing, mismatch)
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -31,6 +32,7 @@ class DrillFilters:
 
 
 def format_time(value: datetime) -> str:
+    """A UTC time as the URL carries it."""
     return value.astimezone(UTC).strftime(PARAM_TIME_FORMAT)
 
 
@@ -55,6 +57,8 @@ def to_query_params(f: DrillFilters) -> dict[str, str | list[str]]:
         params["since"] = format_time(f.since)
     if f.until:
         params["until"] = format_time(f.until)
+    if f.problems:
+        params["problems"] = "true"
     return params
 
 
@@ -67,7 +71,7 @@ def from_query_params(params: Mapping[str, str | Sequence[str]]) -> DrillFilters
 
     raw_fac = params.get("facility", ())
     facilities = (raw_fac,) if isinstance(raw_fac, str) else tuple(raw_fac)
-    dataset = one("dataset") if one("dataset") in DATASETS else "usage"
+    dataset = one("dataset") if one("dataset") in DATASETS else "capture"
     return DrillFilters(
         dataset=dataset,
         facilities=tuple(f for f in facilities if f),
@@ -76,17 +80,20 @@ def from_query_params(params: Mapping[str, str | Sequence[str]]) -> DrillFilters
         since=parse_time(one("since")) if one("since") else None,
         until=parse_time(one("until")) if one("until") else None,
         search=one("search"),
+        problems=one("problems").lower() == "true",
     )
 
 
 def selection_to_filters(
-    points: Sequence[Mapping[str, Any]], *, dataset: str, bucket: timedelta = timedelta(hours=1)
+    points: Sequence[Mapping[str, Any]], *, base: DrillFilters,
+    bucket: timedelta = timedelta(hours=1),
 ) -> DrillFilters | None:
     """Filters for the records behind selected chart points, or ``None`` for no points.
 
     Each point is a Plotly selection point whose ``x`` is the start of a time bucket and
-    whose ``customdata[0]`` is the facility (the hourly charts are built that way). The
-    result covers every selected facility from the earliest bucket to the end of the last.
+    whose ``customdata[0]`` is the facility (the trend charts are built that way). The
+    result is ``base`` narrowed to every selected facility, from the earliest bucket to the
+    end of the last.
     """
     facilities: set[str] = set()
     starts: list[datetime] = []
@@ -100,9 +107,9 @@ def selection_to_filters(
             starts.append(start)
     if not facilities and not starts:
         return None
-    return DrillFilters(
-        dataset=dataset,
-        facilities=tuple(sorted(facilities)),
-        since=min(starts) if starts else None,
-        until=max(starts) + bucket if starts else None,
+    return replace(
+        base,
+        facilities=tuple(sorted(facilities)) or base.facilities,
+        since=min(starts) if starts else base.since,
+        until=max(starts) + bucket if starts else base.until,
     )

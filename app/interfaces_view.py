@@ -1,44 +1,38 @@
-"""Shaping interface-health rows for display (pure): the Mirth-style system -> channel
-tree, NACK rates, queue ages and a health colour per row."""
+"""Shaping interface and API health for display (pure): the Mirth-style system -> channel
+/ endpoint tree with rates, queue ages, hourly trends and a health label per row."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 
-HEALTH_ORDER = {"down": 0, "degraded": 1, "ok": 2, "idle": 3}
+HEALTH_ORDER = ("down", "degraded", "ok", "idle")
+HEALTH_ICON = {"down": ":material/error:", "degraded": ":material/warning:",
+               "ok": ":material/check_circle:", "idle": ":material/radio_button_unchecked:"}
+HEALTH_COLOUR = {"down": "red", "degraded": "orange", "ok": "green", "idle": "gray"}
+CHANNEL_COLUMNS = ["health", "facility_id", "channel", "route", "received", "filtered", "queued",
+                   "sent", "errored", "nack_rate_pct", "queue_age_min", "trend"]
+API_COLUMNS = ["health", "source", "endpoint", "calls", "error_rate_pct", "throttled", "p95_ms",
+               "last_success", "trend"]
+FRESH_COLUMNS = ["health", "source", "last_status", "last_error", "min_since_success",
+                 "min_since_newest_record", "runs", "failed_runs"]
+TREND_HOURS = 48
 
 
-def channel_system(channel: str) -> str:
-    """The system a channel feeds, from its name (``FAC01_CHG_OUT`` -> Billing)."""
+def channel_route(channel: str) -> str:
+    """Where a channel carries messages, from its name (``FAC01_CHG_OUT`` -> charges)."""
     name = channel.upper()
     if "_CHG" in name or "DFT" in name:
-        return "Billing (charges)"
+        return "EHR → Billing (DFT^P03)"
     if "_ADT" in name:
-        return "ADT"
+        return "EHR → Engine (ADT)"
     return "Other"
 
 
-def channel_rows(health: pd.DataFrame, end: datetime) -> pd.DataFrame:
-    """One row per channel with rates, queue age in minutes and a health label."""
-    if health.empty:
-        return pd.DataFrame(columns=["system", "facility_id", "channel", "received", "filtered",
-                                     "queued", "sent", "errored", "nack_rate_pct",
-                                     "queue_age_min", "last_received", "health"])
-    df = health.copy()
-    df["system"] = df["channel"].map(channel_system)
-    acked = df["acked"].astype(float)
-    df["nack_rate_pct"] = (100.0 * df["nacks"].astype(float) / acked.where(acked > 0)).round(1)
-    oldest = pd.to_datetime(df["oldest_queued"], utc=True)
-    df["queue_age_min"] = ((pd.Timestamp(end) - oldest).dt.total_seconds() / 60).round(0)
-    df["health"] = [
-        channel_health_label(int(r.errored), int(r.received), r.nack_rate_pct, r.queue_age_min)
-        for r in df.itertuples()
-    ]
-    cols = ["system", "facility_id", "channel", "received", "filtered", "queued", "sent",
-            "errored", "nack_rate_pct", "queue_age_min", "last_received", "health"]
-    return df[cols].sort_values(["system", "facility_id", "channel"]).reset_index(drop=True)
+def worst(labels: list[str]) -> str:
+    """The worst health among ``labels`` (``idle`` for none)."""
+    return min(labels, key=HEALTH_ORDER.index) if labels else "idle"
 
 
 def channel_health_label(errored: int, received: int, nack_pct: float | None,
@@ -56,15 +50,79 @@ def channel_health_label(errored: int, received: int, nack_pct: float | None,
     return "ok"
 
 
-def api_rows(api: pd.DataFrame) -> pd.DataFrame:
-    """Per source/endpoint: calls, error rate %, 429s, p95 ms, last success."""
+def _trend(hourly: pd.DataFrame, keys: list[str], value: str, hours: list[datetime]
+           ) -> dict[tuple[str, ...], list[int]]:
+    """Per key, the hourly series of ``value`` with zeros where nothing happened."""
+    if hourly.empty:
+        return {}
+    out: dict[tuple[str, ...], list[int]] = {}
+    frame = hourly.assign(hour=pd.to_datetime(hourly["hour"], utc=True))
+    index = pd.DatetimeIndex(pd.to_datetime(hours, utc=True))
+    for key, part in frame.groupby(keys, sort=False):
+        series = part.groupby("hour")[value].sum().reindex(index, fill_value=0)
+        out[key if isinstance(key, tuple) else (key,)] = [int(v) for v in series]
+    return out
+
+
+def hours_of(start: datetime, end: datetime, limit: int = TREND_HOURS) -> list[datetime]:
+    """The last ``limit`` hour starts of the window (the sparkline's x axis)."""
+    n = min(limit, int((end - start) / timedelta(hours=1)))
+    return [end - timedelta(hours=n - i) for i in range(n)]
+
+
+def channel_rows(counts: pd.DataFrame, engine_now: pd.DataFrame, hourly: pd.DataFrame,
+                 start: datetime, end: datetime) -> pd.DataFrame:
+    """One row per channel: Mirth's counters, NACK %, queue age (minutes), hourly trend."""
+    if counts.empty:
+        return pd.DataFrame(columns=CHANNEL_COLUMNS)
+    df = counts.copy()
+    for col in ("received", "errored", "queued", "filtered", "sent", "nacks", "acked"):
+        df[col] = df[col].fillna(0).astype(int)
+    acked = df["acked"].astype(float)
+    df["nack_rate_pct"] = (100.0 * df["nacks"].astype(float) / acked.where(acked > 0)).round(1)
+    oldest = pd.to_datetime(df["oldest_queued_hour"], utc=True)
+    # The engine's own snapshot knows the exact oldest queued message; points know the hour.
+    if not engine_now.empty and "oldest_queued_at" in engine_now:
+        exact = engine_now.set_index("channel")["oldest_queued_at"]
+        snap = pd.to_datetime(df["channel"].map(exact), utc=True)
+        oldest = snap.where(snap.notna() | oldest.isna(), oldest)
+    # An empty queue has age 0 (the catalog's definition), not "unknown".
+    age = ((pd.Timestamp(end) - oldest).dt.total_seconds() / 60).round(0)
+    df["queue_age_min"] = age.where(df["queued"] > 0, 0.0).clip(lower=0)
+    trends = _trend(hourly, ["channel"], "received", hours_of(start, end))
+    df["trend"] = [trends.get((c,), []) for c in df["channel"]]
+    df["route"] = df["channel"].map(channel_route)
+    df["health"] = [
+        channel_health_label(int(r.errored), int(r.received), r.nack_rate_pct, r.queue_age_min)
+        for r in df.itertuples()
+    ]
+    return df[CHANNEL_COLUMNS].sort_values(["facility_id", "channel"]).reset_index(drop=True)
+
+
+def api_health_label(error_rate: float, p95_ms: float | None, failing: bool) -> str:
+    """``down`` when the source's last run failed, ``degraded`` on >5 % errors or a p95
+    over 2 s, else ``ok``."""
+    if failing:
+        return "down"
+    if error_rate > 5 or (p95_ms is not None and not pd.isna(p95_ms) and p95_ms > 2000):
+        return "degraded"
+    return "ok"
+
+
+def api_rows(api: pd.DataFrame, hourly: pd.DataFrame, fresh: pd.DataFrame, start: datetime,
+             end: datetime) -> pd.DataFrame:
+    """Per source/endpoint: calls, error rate %, 429s, p95 ms, last success, hourly calls."""
     if api.empty:
-        return pd.DataFrame(columns=["source", "endpoint", "calls", "error_rate_pct",
-                                     "throttled", "p95_ms", "last_success"])
+        return pd.DataFrame(columns=API_COLUMNS)
     df = api.copy()
     df["error_rate_pct"] = (100.0 * df["errors"] / df["calls"]).round(1)
-    return df[["source", "endpoint", "calls", "error_rate_pct", "throttled", "p95_ms",
-               "last_success"]]
+    failing = set() if fresh.empty else set(fresh.loc[fresh["last_status"] == "error", "source"])
+    trends = _trend(hourly, ["source", "endpoint"], "calls", hours_of(start, end))
+    df["trend"] = [trends.get((s, e), []) for s, e in zip(df["source"], df["endpoint"],
+                                                          strict=True)]
+    df["health"] = [api_health_label(float(r.error_rate_pct), r.p95_ms, r.source in failing)
+                    for r in df.itertuples()]
+    return df[API_COLUMNS]
 
 
 def freshness_rows(fresh: pd.DataFrame, now: datetime) -> pd.DataFrame:
@@ -72,13 +130,18 @@ def freshness_rows(fresh: pd.DataFrame, now: datetime) -> pd.DataFrame:
     A failing source says ``error`` even when old data is present: "the API failed" is
     not "no data arrived"."""
     if fresh.empty:
-        return pd.DataFrame(columns=["source", "last_status", "last_error",
-                                     "min_since_success", "min_since_newest_record", "runs",
-                                     "failed_runs"])
+        return pd.DataFrame(columns=FRESH_COLUMNS)
     df = fresh.copy()
     ts = pd.Timestamp(now)
     for col, out in (("last_success", "min_since_success"),
                      ("newest_record", "min_since_newest_record")):
-        df[out] = ((ts - pd.to_datetime(df[col], utc=True)).dt.total_seconds() / 60).round(0)
-    return df[["source", "last_status", "last_error", "min_since_success",
-               "min_since_newest_record", "runs", "failed_runs"]]
+        minutes = (ts - pd.to_datetime(df[col], utc=True)).dt.total_seconds() / 60
+        df[out] = minutes.round(0).astype("Int64")
+    df["health"] = ["down" if s == "error" else "ok" for s in df["last_status"]]
+    return df[FRESH_COLUMNS]
+
+
+def badge(health: str) -> str:
+    """A coloured Markdown label for a health value (no emoji: they do not render
+    everywhere)."""
+    return f":{HEALTH_COLOUR[health]}[{HEALTH_ICON[health]} {health}]"

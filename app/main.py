@@ -1,7 +1,9 @@
 """Chargeline dashboard entry script: sign-in, role-aware navigation, the shared sidebar.
 
 Run with ``chargeline dashboard`` (or ``streamlit run app/main.py``). Pages a role may
-not see are never passed to ``st.navigation``, so they are not routable at all.
+not see are never passed to ``st.navigation``, so they are not routable at all. Signed
+out, every page's URL shows the sign-in form and keeps its query parameters, so a deep
+link from an e-mail opens its view right after signing in.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import session
-from app.access import pages_for
+from app.access import PAGES, home_for, sections_for
 from app.resources import engine
 from app.ui import WINDOWS
 from chargeline.errors import ChargelineError
@@ -26,16 +28,27 @@ except ChargelineError as exc:
 
 if user is None:
     session.clear_cookie_after_logout()
-    st.navigation([st.Page(session.login_page, title="Sign in", url_path="login")],
-                  position="hidden").run()
+    login = [st.Page(session.login_page, title="Sign in", url_path="login", default=True)]
+    login += [st.Page(session.login_page, title="Sign in", url_path=p.url_path) for p in PAGES]
+    st.navigation(login, position="hidden").run()
     st.stop()
 
-session.persist_login()
-specs = pages_for(user.roles)
-nav = st.navigation(
-    [st.Page(p.path, title=p.title, icon=p.icon, default=(i == 0)) for i, p in enumerate(specs)]
-)
+home = home_for(user.roles)
+
+
+def landing() -> None:
+    """The root URL: each role lands on the page that answers its question first. Every
+    real page keeps its own URL path, so deep links to any of them work."""
+    st.switch_page(home)
+
+
+nav = st.navigation({
+    "": [st.Page(landing, title="Home", url_path="home", default=True, visibility="hidden")],
+    **{section: [st.Page(p.path, title=p.title, icon=p.icon) for p in specs]
+       for section, specs in sections_for(user.roles).items()},
+})
 with st.sidebar:
+    session.persist_login()
     st.selectbox("Window", list(WINDOWS), index=1, key="window", bind="query-params")
     st.caption(f"Signed in as **{user.email}**  \n{', '.join(sorted(user.roles))}")
     st.button("Sign out", on_click=session.logout, key="logout")

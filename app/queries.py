@@ -1,72 +1,84 @@
 """The cached query layer every page reads through.
 
 Each function takes the store URL first (so caches are per store) and plain values (so
-widget values key the cache), opens a pooled connection, and returns a small DataFrame.
-TTLs are short where data moves (interfaces) and longer for heavy aggregates.
+widget values key the cache), opens a pooled connection, runs one of the pure SQL
+functions of ``app.kpis`` / ``aggregates`` / ``records`` / ``trace`` / ... and returns a
+small DataFrame. TTLs are short where data moves (interfaces, alerts) and longer for the
+heavy aggregates; pages clear the caches their own writes make stale.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from app import aggregates, records
+from alerting import workflow
+from alerting.workflow import AlertRow
+from app import aggregates, exceptions_queue, kpis, records, rules_view, trace
+from app.datasets import DATASETS, shown_name
 from app.drill import DrillFilters
+from app.quarantine import masked_page
 from app.resources import engine_for
 from app.users import audit_entries, list_users, roles_of
 
-FAST_TTL = timedelta(seconds=30)
+LIVE_TTL = timedelta(seconds=20)
+FAST_TTL = timedelta(seconds=60)
 SLOW_TTL = timedelta(minutes=5)
 
 
-@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def _frame(rows: list[dict[str, Any]], columns: list[str] | None = None) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=columns) if columns else pd.DataFrame(rows)
+
+
+# --- overview -------------------------------------------------------------------------------
+
+@st.cache_data(ttl=FAST_TTL, show_spinner=False)
 def latest_activity(url: str) -> datetime | None:
-    """The newest usage time: where windows end by default."""
+    """The newest hour with usage or messages: where windows end by default."""
     with engine_for(url).connect() as conn:
-        return aggregates.latest_activity(conn)
+        return kpis.latest_bucket(conn)
 
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)
-def facility_counts(url: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """Per-facility counts of each dataset in the window (long form)."""
+def kpi_sums(url: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Per facility, the summed inputs of every KPI over the window."""
     with engine_for(url).connect() as conn:
-        rows = aggregates.facility_counts(conn, start, end)
-    return pd.DataFrame(rows, columns=["dataset", "facility_id", "n"])
+        rows = kpis.kpi_sums(conn, start, end)
+    return _frame(rows, ["facility_id", *kpis.SUM_COLUMNS])
 
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)
-def hourly_counts(url: str, dataset: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """Hourly counts per facility of one dataset in the window."""
+def kpi_series(url: str, start: datetime, end: datetime, grain: str) -> pd.DataFrame:
+    """Per facility and hour (or day) bucket, the summed inputs of every KPI."""
     with engine_for(url).connect() as conn:
-        rows = aggregates.hourly_counts(conn, dataset, start, end)
-    return pd.DataFrame(rows, columns=["facility_id", "hour", "n"])
+        rows = kpis.kpi_sums(conn, start, end, grain=grain, by_bucket=True)
+    return _frame(rows, ["facility_id", "bucket", *kpis.SUM_COLUMNS])
 
 
-@st.cache_data(ttl=FAST_TTL, show_spinner=False)
-def channel_health(url: str, start: datetime, end: datetime) -> pd.DataFrame:
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def margin_by_procedure(url: str, start: datetime, end: datetime) -> pd.DataFrame:
     with engine_for(url).connect() as conn:
-        return pd.DataFrame(aggregates.channel_health(conn, start, end))
+        rows = kpis.margin_by_procedure(conn, start, end)
+    return _frame(rows, ["procedure", "billed_usd", "supply_cost_usd", "margin_usd"])
 
 
-@st.cache_data(ttl=FAST_TTL, show_spinner=False)
-def latest_channel_stats(url: str) -> pd.DataFrame:
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def facilities(url: str) -> list[str]:
     with engine_for(url).connect() as conn:
-        return pd.DataFrame(aggregates.latest_channel_stats(conn))
+        return records.facilities(conn)
 
 
-@st.cache_data(ttl=FAST_TTL, show_spinner=False)
-def api_health(url: str, start: datetime, end: datetime) -> pd.DataFrame:
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def facility_names(url: str) -> dict[str, str]:
     with engine_for(url).connect() as conn:
-        return pd.DataFrame(aggregates.api_health(conn, start, end))
+        return records.facility_names(conn)
 
 
-@st.cache_data(ttl=FAST_TTL, show_spinner=False)
-def source_freshness(url: str) -> pd.DataFrame:
-    with engine_for(url).connect() as conn:
-        return pd.DataFrame(aggregates.source_freshness(conn))
-
+# --- drill-down -----------------------------------------------------------------------------
 
 @st.cache_data(ttl=FAST_TTL, show_spinner=False)
 def record_count(url: str, filters: DrillFilters) -> int:
@@ -78,16 +90,131 @@ def record_count(url: str, filters: DrillFilters) -> int:
 def record_page(url: str, filters: DrillFilters, page: int, page_size: int) -> pd.DataFrame:
     with engine_for(url).connect() as conn:
         rows = records.page_of_records(conn, filters, page=page, page_size=page_size)
-    from app.datasets import DATASETS
-
-    return pd.DataFrame(rows, columns=list(DATASETS[filters.dataset].columns))
+    return _frame(rows, [shown_name(c) for c in DATASETS[filters.dataset].columns])
 
 
-@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
-def facilities(url: str) -> list[str]:
+# --- interfaces -----------------------------------------------------------------------------
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def channel_counts(url: str, start: datetime, end: datetime) -> pd.DataFrame:
     with engine_for(url).connect() as conn:
-        return records.facilities(conn)
+        return _frame(aggregates.channel_counts(conn, start, end))
 
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def channel_hourly(url: str, start: datetime, end: datetime) -> pd.DataFrame:
+    with engine_for(url).connect() as conn:
+        return _frame(aggregates.channel_hourly(conn, start, end),
+                      ["facility_id", "channel", "hour", "received", "nacks"])
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def api_hourly(url: str, start: datetime, end: datetime) -> pd.DataFrame:
+    with engine_for(url).connect() as conn:
+        return _frame(aggregates.api_hourly(conn, start, end),
+                      ["source", "endpoint", "hour", "calls", "failed", "throttled"])
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def latest_channel_stats(url: str) -> pd.DataFrame:
+    with engine_for(url).connect() as conn:
+        return _frame(aggregates.latest_channel_stats(conn))
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def api_health(url: str, start: datetime, end: datetime) -> pd.DataFrame:
+    with engine_for(url).connect() as conn:
+        return _frame(aggregates.api_health(conn, start, end))
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def source_freshness(url: str) -> pd.DataFrame:
+    with engine_for(url).connect() as conn:
+        return _frame(aggregates.source_freshness(conn))
+
+
+# --- lineage --------------------------------------------------------------------------------
+
+@st.cache_data(ttl=FAST_TTL, show_spinner=False)
+def trace_usages(url: str, key: str) -> list[str]:
+    with engine_for(url).connect() as conn:
+        return trace.find_usages(conn, key)
+
+
+@st.cache_data(ttl=FAST_TTL, show_spinner=False)
+def trace_hops(url: str, usage_id: str) -> tuple[dict[str, Any], list[trace.Hop]]:
+    with engine_for(url).connect() as conn:
+        return trace.hops(conn, usage_id)
+
+
+# --- alerts, exceptions, rules --------------------------------------------------------------
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def alerts(url: str) -> list[AlertRow]:
+    """Every alert instance (a few per rule and scope: small by construction)."""
+    return workflow.list_alerts(engine_for(url))
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def alert_history(url: str, fingerprint: str) -> pd.DataFrame:
+    """State changes and steward actions of one alert, newest first."""
+    rows = [asdict(h) for h in workflow.history(engine_for(url), fingerprint)]
+    return _frame(rows[::-1], ["at", "kind", "what", "actor", "comment"])
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def silences(url: str, now: datetime) -> pd.DataFrame:
+    return _frame(workflow.list_silences(engine_for(url), now),
+                  ["id", "matchers_json", "starts_at", "ends_at", "author", "comment"])
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def exception_summary(url: str) -> pd.DataFrame:
+    with engine_for(url).connect() as conn:
+        return _frame(exceptions_queue.summary(conn), ["kind", "status", "n", "amount"])
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def exception_count(url: str, filters: exceptions_queue.QueueFilters) -> int:
+    with engine_for(url).connect() as conn:
+        return exceptions_queue.count(conn, filters)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def exception_page(url: str, filters: exceptions_queue.QueueFilters, page: int,
+                   size: int) -> pd.DataFrame:
+    with engine_for(url).connect() as conn:
+        return _frame(exceptions_queue.page(conn, filters, page, size),
+                      list(exceptions_queue.COLUMNS))
+
+
+@st.cache_data(ttl=FAST_TTL, show_spinner=False)
+def rule_states(url: str) -> dict[str, dict[str, int]]:
+    with engine_for(url).connect() as conn:
+        return rules_view.states_by_rule(conn)
+
+
+@st.cache_data(ttl=FAST_TTL, show_spinner=False)
+def rule_versions(url: str) -> pd.DataFrame:
+    with engine_for(url).connect() as conn:
+        return _frame(rules_view.versions(conn), ["path", "sha256", "rule_ids", "loaded_at"])
+
+
+@st.cache_data(ttl=FAST_TTL, show_spinner=False)
+def rule_history(url: str, rule_id: str) -> pd.DataFrame:
+    with engine_for(url).connect() as conn:
+        return _frame(rules_view.history(conn, rule_id),
+                      ["at", "fingerprint", "from_state", "to_state", "level", "value", "reason"])
+
+
+def clear_alerting() -> None:
+    """Forget cached alert and exception reads after a change made on a page."""
+    for fn in (alerts, alert_history, silences, exception_summary, exception_count,
+               exception_page, rule_states):
+        fn.clear()
+
+
+# --- admin (uncached: an admin must see their own change at once) ---------------------------
 
 @st.cache_data(ttl=timedelta(seconds=60), show_spinner=False)
 def roles_for(url: str, email: str) -> list[str]:
@@ -97,11 +224,22 @@ def roles_for(url: str, email: str) -> list[str]:
 
 
 def users(url: str) -> pd.DataFrame:
-    """Users and roles, uncached: the admin page must show its own changes at once."""
     with engine_for(url).connect() as conn:
         return pd.DataFrame(list_users(conn))
 
 
-def audit_log(url: str, limit: int = 200) -> pd.DataFrame:
+def audit_log(url: str, page: int = 1, size: int = 50) -> pd.DataFrame:
     with engine_for(url).connect() as conn:
-        return pd.DataFrame(audit_entries(conn, limit=limit))
+        rows = audit_entries(conn, limit=size, offset=max(0, page - 1) * size)
+    return _frame(rows, ["audit_id", "at", "actor", "action", "target", "reason", "detail"])
+
+
+def quarantine_page(url: str, page: int = 1, size: int = 50) -> pd.DataFrame:
+    with engine_for(url).connect() as conn:
+        return _frame(masked_page(conn, limit=size, offset=max(0, page - 1) * size))
+
+
+def dead_mail(url: str) -> pd.DataFrame:
+    return _frame(workflow.outbox_rows(engine_for(url), ("dead",)),
+                  ["id", "owner", "recipient", "subject", "status", "attempts", "last_error",
+                   "created_at", "sent_at"])

@@ -1,42 +1,59 @@
-"""The records behind a number, server-side paged (LIMIT/OFFSET), in SQL."""
+"""The records behind a number, in SQL: counted, and served one page at a time
+(LIMIT/OFFSET, newest first) so no page ever loads a whole table."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, func, or_, select
+from sqlalchemy import ColumnElement, Connection, func, or_, select
 
-from app.datasets import DATASETS, Dataset
+from app.datasets import DATASETS, SECONDS_COLUMNS, Dataset, problem_only, shown_name
 from app.drill import DrillFilters
+from store.schema import facilities as facility_table
+from store.schema_metrics import metric_usage_points
+
+MAX_PAGE_SIZE = 500
 
 
-def _conditions(ds: Dataset, f: DrillFilters) -> list[ColumnElement[bool]]:
-    c = ds.table.c
+def conditions(ds: Dataset, f: DrillFilters) -> list[ColumnElement[bool]]:
+    """The WHERE clause of a drill-down, as a list of conditions."""
     conds: list[ColumnElement[bool]] = [ds.where]
-    if f.facilities:
-        conds.append(c.facility_id.in_(f.facilities))
+    if f.facilities and ds.has("facility_id"):
+        conds.append(ds.col("facility_id").in_(f.facilities))
     if f.since:
         conds.append(ds.time >= f.since)
+        if ds.bucket_column:  # the hour bucket is indexed; the exact time is not
+            hour = f.since.replace(minute=0, second=0, microsecond=0)
+            conds.append(ds.col(ds.bucket_column) >= hour)
     if f.until:
         conds.append(ds.time < f.until)
+        if ds.bucket_column:
+            conds.append(ds.col(ds.bucket_column) < f.until + timedelta(hours=1))
     if f.status and ds.status_column:
-        conds.append(c[ds.status_column] == f.status)
+        conds.append(ds.col(ds.status_column) == f.status)
     if f.channel and ds.channel_column:
-        conds.append(c[ds.channel_column] == f.channel)
+        conds.append(ds.col(ds.channel_column) == f.channel)
+    if f.problems:
+        conds.append(problem_only(ds))
     if f.search:
         # An exact id match on the record's key columns: indexed, never a LIKE scan.
-        keys = [col for col in ds.table.primary_key.columns] + [
-            c[name] for name in ("usage_id", "encounter_id", "control_id") if name in c
-        ]
-        conds.append(or_(*(col == f.search for col in keys)))
+        conds.append(or_(*(ds.col(name) == f.search for name in ds.key_columns)))
     return conds
 
 
 def count_records(conn: Connection, f: DrillFilters) -> int:
     """How many records match the filters."""
     ds = DATASETS[f.dataset]
-    stmt: Select = select(func.count()).select_from(ds.table).where(*_conditions(ds, f))
+    stmt = select(func.count()).select_from(ds.source).where(*conditions(ds, f))
     return int(conn.execute(stmt).scalar_one())
+
+
+def _shown(ds: Dataset, name: str) -> ColumnElement:
+    col = ds.col(name)
+    if name in SECONDS_COLUMNS:
+        return func.round(col / 60.0, 1).label(shown_name(name))
+    return col.label(name)
 
 
 def page_of_records(
@@ -44,24 +61,49 @@ def page_of_records(
 ) -> list[dict[str, Any]]:
     """One page (1-based) of matching records, newest first."""
     ds = DATASETS[f.dataset]
-    cols = [ds.table.c[name] for name in ds.columns]
-    key = list(ds.table.primary_key.columns)
+    size = max(1, min(page_size, MAX_PAGE_SIZE))
+    key = [ds.col(name) for name in ds.key_columns[:1]]
     stmt = (
-        select(*cols)
-        .where(*_conditions(ds, f))
+        select(*(_shown(ds, name) for name in ds.columns))
+        .select_from(ds.source)
+        .where(*conditions(ds, f))
         .order_by(ds.time.desc(), *key)
-        .limit(page_size)
-        .offset(max(0, page - 1) * page_size)
+        .limit(size)
+        .offset(max(0, page - 1) * size)
     )
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
 def facilities(conn: Connection) -> list[str]:
-    """Every facility id known to the store (master data, or seen on usage)."""
-    from store.schema import facilities as fac_table
-
-    ids = set(conn.execute(select(fac_table.c.facility_id)).scalars())
+    """Every facility id known to the store (master data, else seen in the metrics)."""
+    ids = set(conn.execute(select(facility_table.c.facility_id)).scalars())
     if not ids:
-        ds = DATASETS["usage"]
-        ids = set(conn.execute(select(ds.table.c.facility_id).distinct()).scalars())
-    return sorted(ids)
+        ids = set(conn.execute(select(metric_usage_points.c.facility_id).distinct()).scalars())
+    return sorted(i for i in ids if i)
+
+
+def facility_names(conn: Connection) -> dict[str, str]:
+    """Facility id -> name, for labels."""
+    return dict(conn.execute(select(facility_table.c.facility_id, facility_table.c.name)).all())
+
+
+def csv_of_records(conn: Connection, f: DrillFilters, limit: int) -> str:
+    """Every matching record up to ``limit`` as CSV text, fetched a page at a time."""
+    ds = DATASETS[f.dataset]
+    header = ",".join(shown_name(c) for c in ds.columns)
+    lines = [header]
+    page = 1
+    while (page - 1) * MAX_PAGE_SIZE < limit:
+        rows = page_of_records(conn, f, page=page, page_size=MAX_PAGE_SIZE)
+        lines += [",".join(_csv_cell(v) for v in row.values()) for row in rows]
+        if len(rows) < MAX_PAGE_SIZE:
+            break
+        page += 1
+    return "\n".join(lines[: limit + 1]) + "\n"
+
+
+def _csv_cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    if any(ch in text for ch in ',"\n\r'):
+        text = '"' + text.replace('"', '""') + '"'
+    return text

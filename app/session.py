@@ -100,8 +100,10 @@ def login_page() -> None:
 
 
 def persist_login() -> None:
-    """After a form login, hand the browser its signed cookie (once)."""
-    token = st.session_state.pop("set_cookie", None)
+    """After a form login, hand the browser its signed cookie. The snippet is emitted on
+    every run of the session (it is identical, so the browser keeps one element): a run
+    cut short by a page switch would otherwise drop it before the browser saw it."""
+    token = st.session_state.get("set_cookie")
     if token:
         _set_cookie(token, session_token.LIFETIME_SECONDS)
 
@@ -109,6 +111,7 @@ def persist_login() -> None:
 def logout() -> None:
     """Forget the user here, in the browser cookie and at the identity provider."""
     st.session_state.pop(USER_KEY, None)
+    st.session_state.pop("set_cookie", None)
     st.session_state["logged_out"] = True
     st.session_state["cookie_blocked"] = True  # this session's cookie header is stale now
     if oidc_configured() and st.user.is_logged_in:

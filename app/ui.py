@@ -1,9 +1,10 @@
-"""Small helpers every page shares: the time window and the role check inside a page."""
+"""Small helpers every page shares: the current window, the role check inside a page,
+trend labels and reading a table selection."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from typing import Any
 
 import streamlit as st
 
@@ -12,33 +13,17 @@ from app.access import may_open
 from app.resources import database_url
 from app.session import USER_KEY
 from app.users import User
+from app.window import WINDOWS, Window, grain_of, window_caption, window_ending
 
-WINDOWS: dict[str, timedelta] = {
-    "24 h": timedelta(hours=24),
-    "7 days": timedelta(days=7),
-    "30 days": timedelta(days=30),
-}
-
-
-@dataclass(frozen=True)
-class Window:
-    """The period a page shows and the one before it (for trends)."""
-
-    start: datetime
-    end: datetime
-
-    @property
-    def previous(self) -> Window:
-        return Window(self.start - (self.end - self.start), self.start)
+__all__ = ["WINDOWS", "Window", "current_window", "delta_text", "grain_of", "require_page",
+           "selected_rows", "window_caption"]
 
 
 def current_window() -> Window:
-    """The sidebar's window, ending at the newest activity in the store (or now)."""
+    """The sidebar's window, ending after the newest hour of activity (or the current hour)."""
     length = WINDOWS.get(st.session_state.get("window", "7 days"), WINDOWS["7 days"])
     latest = queries.latest_activity(database_url()) or datetime.now(UTC)
-    # End on the next whole hour so hourly buckets are complete and caches are shared.
-    end = latest.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    return Window(end - length, end)
+    return window_ending(latest, length)
 
 
 def require_page(path: str) -> User:
@@ -50,8 +35,27 @@ def require_page(path: str) -> User:
     return user
 
 
-def delta_text(now: float, before: float) -> str | None:
-    """A trend label versus the previous period, or ``None`` when there is nothing before."""
+def delta_text(now: float | None, before: float | None, unit: str) -> str | None:
+    """The change versus the previous period (points for %, relative otherwise), or
+    ``None`` when either period has no value."""
+    if now is None or before is None:
+        return None
+    if unit == "%":
+        return f"{now - before:+.1f} pts"
     if before == 0:
         return None
-    return f"{(now - before) / before:+.1%} vs previous period"
+    return f"{(now - before) / abs(before):+.1%}"
+
+
+def selected_rows(state: Any) -> list[int]:
+    """The selected row positions of a ``st.dataframe`` with ``on_select`` (an empty list
+    when nothing is selected; AppTest may hand back a plain dict)."""
+    selection = getattr(state, "selection", None)
+    if selection is None and isinstance(state, dict):
+        selection = state.get("selection", {})
+    if selection is None:
+        return []
+    rows = getattr(selection, "rows", None)
+    if rows is None and isinstance(selection, dict):
+        rows = selection.get("rows", [])
+    return [int(r) for r in rows or []]

@@ -142,4 +142,10 @@ def audit_entries(conn: Connection, limit: int = 200, offset: int = 0) -> list[d
 
 
 def count_users(conn: Connection) -> int:
+    """How many users exist."""
     return int(conn.execute(select(func.count()).select_from(app_users)).scalar_one())
+
+
+def count_audit(conn: Connection) -> int:
+    """How many lines the audit log holds."""
+    return int(conn.execute(select(func.count()).select_from(app_audit_log)).scalar_one())

@@ -1,27 +1,32 @@
-"""Admin: sources and their health, users and roles, quarantined records (masked; an
-audited reveal), and the audit log."""
+"""Admin: sources and their health, users and roles, quarantined records (payloads masked;
+an audited reveal with a reason), the audit log, and undeliverable alert e-mail."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
 
+from alerting import workflow
 from app import queries
 from app.interfaces_view import freshness_rows
-from app.quarantine import masked_page, reveal_payload
+from app.quarantine import reveal_payload
 from app.resources import database_url, engine, settings
+from app.tables import column_config, styled_health
 from app.ui import require_page
-from app.users import add_user, audit
-from chargeline.errors import ConfigError
+from app.users import add_user, audit, count_audit
+from chargeline.errors import ChargelineError, ConfigError
 from store.schema_app import ROLES
+
+PAGE_SIZE = 50
 
 user = require_page("pages/admin.py")
 url = database_url()
 st.title("Admin")
-tab_sources, tab_users, tab_quarantine, tab_audit = st.tabs(
-    ["Sources", "Users and roles", "Quarantine", "Audit log"])
+tab_sources, tab_users, tab_quarantine, tab_audit, tab_mail = st.tabs(
+    ["Sources", "Users and roles", "Quarantine", "Audit log", "Undelivered mail"], key="adm_tab")
 
 with tab_sources:
     configured = pd.DataFrame(
@@ -30,13 +35,17 @@ with tab_sources:
          for s in settings().sources],
         columns=["source", "kind", "url_or_path", "enabled", "schedule"])
     st.subheader("Configured sources")
+    if configured.empty:
+        st.caption("No sources in the configuration file; the health below comes from the "
+                   "collector runs in the store.")
     st.dataframe(configured, hide_index=True, key="adm_sources")
     st.subheader("Health")
-    st.dataframe(freshness_rows(queries.source_freshness(url), datetime.now(UTC)),
-                 hide_index=True, key="adm_health")
+    health = freshness_rows(queries.source_freshness(url), datetime.now(UTC))
+    st.dataframe(styled_health(health), hide_index=True, key="adm_health")
 
 with tab_users:
-    st.dataframe(queries.users(url), hide_index=True, key="adm_users")
+    people = queries.users(url)
+    st.dataframe(people, hide_index=True, key="adm_users", column_config=column_config(people))
     with st.form("adm_add_user", clear_on_submit=True):
         st.markdown("**Add or change a user**")
         email = st.text_input("E-mail", key="adm_new_email")
@@ -55,9 +64,10 @@ with tab_users:
                 st.error(str(exc))
 
 with tab_quarantine:
-    with engine().connect() as conn:
-        rows = pd.DataFrame(masked_page(conn))
-    st.dataframe(rows, hide_index=True, key="adm_quarantine")
+    st.caption("Records a collector could not read, kept with their reason. Payloads may "
+               "carry PHI: they stay masked; revealing one needs a reason and is audited.")
+    rows = queries.quarantine_page(url, page=1, size=PAGE_SIZE)
+    st.dataframe(rows, hide_index=True, key="adm_quarantine", column_config=column_config(rows))
     if not rows.empty:
         qid = st.selectbox("Reveal the payload of", rows["quarantine_id"].tolist(),
                            key="adm_reveal_id")
@@ -71,7 +81,29 @@ with tab_quarantine:
                 st.error(str(exc))
         revealed = st.session_state.get("adm_revealed")
         if revealed and revealed[0] == qid:
+            st.warning("Revealed payload — do not copy it outside the investigation.",
+                       icon=":material/visibility:")
             st.code(revealed[1], language=None)
 
 with tab_audit:
-    st.dataframe(queries.audit_log(url), hide_index=True, key="adm_audit")
+    with engine().connect() as conn:
+        total = count_audit(conn)
+    page = st.pagination(max(1, math.ceil(total / PAGE_SIZE)), key="adm_audit_page")
+    log = queries.audit_log(url, page=page, size=PAGE_SIZE)
+    st.dataframe(log, hide_index=True, key="adm_audit", column_config=column_config(log))
+
+with tab_mail:
+    dead = queries.dead_mail(url)
+    if dead.empty:
+        st.caption("Every alert e-mail was delivered.")
+    else:
+        st.warning(f"{len(dead)} alert e-mail(s) could not be delivered after every retry.")
+        st.dataframe(dead, hide_index=True, key="adm_dead", column_config=column_config(dead))
+        if st.button("Queue them again", key="adm_retry"):
+            try:
+                n = workflow.retry_dead(engine(), user.email)
+                with engine().begin() as conn:
+                    audit(conn, user.email, "mail_requeued", detail=f"{n} e-mails")
+                st.success(f"{n} e-mail(s) queued again.")
+            except ChargelineError as exc:
+                st.error(str(exc))

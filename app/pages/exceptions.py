@@ -1,10 +1,96 @@
-"""Exceptions page."""
+"""Exceptions: the queues a steward works — failed mappings, duplicate charges, missing
+charges and inventory — biggest $ first, paged in the store. Each change of status or
+assignee goes through ``metrics.exceptions.set_status`` and into the audit log."""
 
 from __future__ import annotations
 
+import math
+
+import pandas as pd
 import streamlit as st
 
-from app.ui import require_page
+from app import queries
+from app.exceptions_queue import OPEN_STATUSES, QUEUES, QueueFilters, change_status
+from app.resources import database_url, engine
+from app.tables import column_config
+from app.ui import require_page, selected_rows
+from metrics.exceptions import STEWARD_STATUSES
 
-require_page("pages/exceptions.py")
+PAGE_SIZE = 25
+FLASH = "ex_flash"
+
+user = require_page("pages/exceptions.py")
+url = database_url()
 st.title("Exceptions")
+if FLASH in st.session_state:
+    st.success(st.session_state.pop(FLASH), icon=":material/check:")
+
+summary = queries.exception_summary(url)
+open_rows = summary[summary["status"].isin(OPEN_STATUSES)] if not summary.empty else summary
+for col, (queue, kinds) in zip(st.columns(len(QUEUES)), QUEUES.items(), strict=True):
+    part = open_rows[open_rows["kind"].isin(kinds)] if not open_rows.empty else open_rows
+    n = int(part["n"].sum()) if not part.empty else 0
+    usd = float(part["amount"].sum()) if not part.empty else 0.0
+    col.metric(queue, f"{n:,} open", f"${usd:,.0f} at stake", delta_color="off", border=True)
+
+f1, f2, f3, f4 = st.columns([2, 3, 1, 2])
+queue = f1.selectbox("Queue", list(QUEUES), key="ex_queue", bind="query-params")
+statuses = f2.multiselect("Status", STEWARD_STATUSES, default=list(OPEN_STATUSES),
+                          key="ex_status")
+facility = f3.selectbox("Facility", ["", *queries.facilities(url)], key="ex_facility",
+                        format_func=lambda f: f or "all")
+mine = f4.toggle("Assigned to me", key="ex_mine")
+filters = QueueFilters(queue=queue, statuses=tuple(statuses), facility=facility,
+                       assignee=user.email if mine else "")
+total = queries.exception_count(url, filters)
+pages = max(1, math.ceil(total / PAGE_SIZE))
+st.markdown(f"**{total:,}** exceptions in *{queue}*")
+table = st.container()
+page = st.pagination(pages, key="ex_page")
+frame = queries.exception_page(url, filters, page, PAGE_SIZE)
+with table:
+    picked = st.dataframe(frame, hide_index=True, key="ex_table", on_select="rerun",
+                          selection_mode="single-row", column_config=column_config(
+                              frame, usage_ids=st.column_config.TextColumn("usage ids",
+                                                                           width="small")))
+if frame.empty:
+    st.stop()
+
+rows = selected_rows(picked)
+if rows and st.session_state.get("ex_seen") != rows:
+    st.session_state["ex_seen"] = rows
+    st.session_state["ex_focus"] = str(frame.iloc[rows[0]]["exception_id"])
+ids = frame["exception_id"].astype(str).tolist()
+if st.session_state.get("ex_focus") not in ids:
+    st.session_state["ex_focus"] = ids[0]
+focus = st.selectbox("Exception", ids, key="ex_focus")
+row = frame[frame["exception_id"] == focus].iloc[0]
+
+with st.container(border=True):
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(f"**{row['kind'].replace('_', ' ')}** · `{row['subject']}` · "
+                    f"{row['facility_id']} · ${float(row['amount']):,.2f} · status "
+                    f"**{row['status']}**" + (f" · {row['assignee']}" if row["assignee"] else ""))
+        usage_ids = [u for u in str(row.get("usage_ids") or "").split(",") if u][:10]
+        for uid in usage_ids:
+            st.page_link("pages/lineage.py", label=f"Trace {uid}",
+                         icon=":material/account_tree:", query_params={"trace": uid})
+        if not usage_ids and not pd.isna(row["subject"]):
+            st.page_link("pages/lineage.py", label=f"Trace {row['subject']}",
+                         icon=":material/account_tree:", query_params={"trace": row["subject"]})
+    with right:
+        status = st.selectbox("New status", STEWARD_STATUSES, key="ex_new_status",
+                              index=STEWARD_STATUSES.index("investigating"))
+        assignee = st.text_input("Assign to", value=str(row["assignee"] or ""),
+                                 key="ex_assignee")
+        comment = st.text_input("Comment", key="ex_comment")
+        if st.button("Save", key="ex_save", type="primary"):
+            with engine().begin() as conn:
+                done = change_status(conn, user.email, focus, status, assignee.strip(), comment)
+            if not done:
+                st.error(f"{focus} is gone (recomputed meanwhile); reload the page.")
+            else:
+                queries.clear_alerting()
+                st.session_state[FLASH] = f"{focus}: {status}"
+                st.rerun()

@@ -1,62 +1,143 @@
-"""Interfaces: the triage page. System -> channel tree with Mirth's counters, NACK rate
-and queue age; APIs with p95 and errors; source freshness; hourly trends. Refreshes
-itself every 60 s."""
+"""Interfaces: the triage page. A system -> channel / endpoint tree in the spirit of Mirth's
+dashboard (received, filtered, queued, sent, errored, NACK rate, queue age; API p95, errors,
+429s; freshness) with an hourly trend on every row, worst first. Refreshes itself every
+30 s; every problem links to its records."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pandas as pd
 import streamlit as st
 
 from app import charts, queries
 from app.drill import DrillFilters, to_query_params
-from app.interfaces_view import api_rows, channel_rows, freshness_rows
-from app.resources import database_url
-from app.ui import current_window, require_page
+from app.interfaces_view import (
+    HEALTH_COLOUR,
+    HEALTH_ICON,
+    api_rows,
+    channel_rows,
+    freshness_rows,
+    worst,
+)
+from app.lineage_view import TITLES, system_of
+from app.resources import database_url, settings
+from app.tables import column_config, styled_health, with_times
+from app.ui import current_window, require_page, window_caption
 
 DRILL_PAGE = "pages/drilldown.py"
-HEALTH_ICON = {"down": "🔴", "degraded": "🟠", "ok": "🟢", "idle": "⚪"}
+REFRESH = "30s"
 
 require_page("pages/interfaces.py")
 url = database_url()
 st.title("Interfaces")
+kinds = {s.name: s.kind for s in settings().sources}
+
+CHANNEL_CONFIG = {
+    "facility_id": st.column_config.TextColumn("facility"),
+    "nack_rate_pct": st.column_config.NumberColumn("NACK %", format="%.1f"),
+    "queue_age_min": st.column_config.NumberColumn("queue age (min)", format="%.0f"),
+    "trend": st.column_config.LineChartColumn("received / hour (48 h)", y_min=0,
+                                              color="#1565c0"),
+}
+API_CONFIG = {
+    "error_rate_pct": st.column_config.NumberColumn("errors %", format="%.1f"),
+    "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.0f"),
+    "throttled": st.column_config.NumberColumn("429s"),
+    "trend": st.column_config.LineChartColumn("calls / hour (48 h)", y_min=0,
+                                              color="#1565c0"),
+}
+ORDER = {"down": 0, "degraded": 1, "ok": 2, "idle": 3}
 
 
-@st.fragment(run_every="60s")
+def _title(health: str, title: str, detail: str) -> str:
+    return f"**{title}** — :{HEALTH_COLOUR[health]}[{health}] · {detail}"
+
+
+def _link(label: str, filters: DrillFilters) -> None:
+    st.page_link(DRILL_PAGE, label=label, icon=":material/arrow_forward:",
+                 query_params=to_query_params(filters))
+
+
+@st.fragment(run_every=REFRESH)
 def live_view() -> None:
     """Everything on the page that moves; reruns alone on the timer."""
     window = current_window()
-    st.caption(f"{window.start:%d %b %H:%M} – {window.end:%d %b %H:%M} UTC · "
-               f"refreshed {datetime.now(UTC):%H:%M:%S} UTC")
-    channels = channel_rows(queries.channel_health(url, window.start, window.end), window.end)
-    st.subheader("Interface engine channels")
-    if channels.empty:
-        st.info("No interface messages in this window.")
-    for system, part in channels.groupby("system", sort=True):
-        worst = min(part["health"], key=lambda h: ["down", "degraded", "ok", "idle"].index(h))
-        with st.expander(f"{HEALTH_ICON[worst]} {system} — {len(part)} channels",
-                         expanded=worst in ("down", "degraded")):
-            shown = part.drop(columns=["system"]).assign(
-                health=part["health"].map(lambda h: f"{HEALTH_ICON[h]} {h}"))
-            st.dataframe(shown, hide_index=True, key=f"if_ch_{system}")
+    now = datetime.now(UTC)
+    st.caption(f"{window_caption(window)} · refreshed {datetime.now(UTC):%H:%M:%S} UTC, "
+               f"every {REFRESH}")
+    channels = channel_rows(queries.channel_counts(url, window.start, window.end),
+                            queries.latest_channel_stats(url),
+                            queries.channel_hourly(url, window.start, window.end),
+                            window.start, window.end)
+    fresh = freshness_rows(queries.source_freshness(url), now)
+    apis = api_rows(queries.api_health(url, window.start, window.end),
+                    queries.api_hourly(url, window.start, window.end), fresh,
+                    window.start, window.end)
+
+    health = list(channels["health"]) + list(apis["health"]) + list(fresh["health"])
+    counts = {h: health.count(h) for h in ("down", "degraded", "ok")}
+    cols = st.columns(4)
+    cols[0].metric("Down", counts["down"], border=True)
+    cols[1].metric("Degraded", counts["degraded"], border=True)
+    cols[2].metric("Healthy", counts["ok"], border=True)
+    cols[3].metric("Messages received", f"{int(channels['received'].sum()):,}", border=True)
+
+    label = worst(list(channels["health"]))
+    with st.expander(_title(label, TITLES["engine"], f"{len(channels)} channels"),
+                     icon=HEALTH_ICON[label], expanded=True):
+        if channels.empty:
+            st.info("No interface messages in this window.")
+        else:
+            ordered = channels.sort_values("health", key=lambda s: s.map(ORDER), kind="stable")
+            st.dataframe(styled_health(ordered), hide_index=True, key="if_channels",
+                         column_config=CHANNEL_CONFIG)
+            for row in ordered.itertuples():
+                if row.errored or row.queued:
+                    _link(f"{row.channel}: {row.errored} errored, {row.queued} queued",
+                          DrillFilters(dataset="messages", channel=row.channel,
+                                       status="E" if row.errored else "Q",
+                                       since=window.start, until=window.end))
+
+    by_system: dict[str, list[str]] = {}
+    for source in sorted(set(apis["source"]) | set(fresh["source"])):
+        by_system.setdefault(system_of(source, kinds), []).append(source)
+    for system, sources in sorted(by_system.items()):
+        part = apis[apis["source"].isin(sources)]
+        fpart = fresh[fresh["source"].isin(sources)]
+        label = worst(list(part["health"]) + list(fpart["health"]))
+        title = TITLES.get(system, system)
+        with st.expander(_title(label, title, ", ".join(sources)), icon=HEALTH_ICON[label],
+                         expanded=label in ("down", "degraded")):
+            for f in fpart.itertuples():
+                if f.last_status == "error":
+                    st.error(f"{f.source}: last run failed ({f.last_error}); last success "
+                             f"{_minutes(f.min_since_success)} ago, newest record "
+                             f"{_minutes(f.min_since_newest_record)} old. The API failed — "
+                             "this is not \"no data\".", icon=":material/error:")
+            part = with_times(part)
+            st.dataframe(styled_health(part), hide_index=True, key=f"if_api_{system}",
+                         column_config=column_config(part, **API_CONFIG))
             for row in part.itertuples():
-                if row.errored:
-                    f = DrillFilters(dataset="messages", channel=row.channel, status="E",
-                                     since=window.start, until=window.end)
-                    st.page_link(DRILL_PAGE, label=f"{row.channel}: {row.errored} errored",
-                                 query_params=to_query_params(f))
+                if row.error_rate_pct > 0:
+                    _link(f"{row.source} {row.endpoint}: failed calls",
+                          DrillFilters(dataset="api_calls", channel=row.source,
+                                       search=row.endpoint, since=window.start,
+                                       until=window.end))
 
-    st.subheader("APIs")
-    st.dataframe(api_rows(queries.api_health(url, window.start, window.end)),
-                 hide_index=True, key="if_api")
-    st.subheader("Source freshness")
-    st.dataframe(freshness_rows(queries.source_freshness(url), window.end),
-                 hide_index=True, key="if_fresh")
-
+    st.subheader("Collector freshness")
+    st.dataframe(styled_health(fresh), hide_index=True, key="if_fresh")
     st.subheader("Messages per hour")
-    hourly = queries.hourly_counts(url, "messages", window.start, window.end)
-    st.plotly_chart(charts.hourly_bars(hourly, "Interface messages per hour by facility"),
+    hourly = queries.channel_hourly(url, window.start, window.end)
+    st.plotly_chart(charts.channel_trend(hourly, "Received per channel, NACKs in red"),
                     key="if_hourly")
+
+
+def _minutes(value: float) -> str:
+    if pd.isna(value):
+        return "never"
+    value = float(value)
+    return f"{value / 60:.1f} h" if value >= 120 else f"{value:.0f} min"
 
 
 live_view()

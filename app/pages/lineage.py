@@ -1,10 +1,89 @@
-"""Lineage page."""
+"""Lineage: the system graph coloured by live health (click a node for its records), and
+the transaction trace — paste a usage, encounter, charge or HL7 control id to see every
+hop on a timeline and where the chain stopped. ``?trace=<id>`` deep-links a trace."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pandas as pd
 import streamlit as st
 
-from app.ui import require_page
+from app import charts, overview_view, queries
+from app.interfaces_view import api_rows, channel_rows, freshness_rows
+from app.kpis import KPI_BY_KEY
+from app.lineage_view import build_graph, layout
+from app.resources import database_url, settings
+from app.tables import column_config, styled_health, with_times
+from app.trace import stopped_at
+from app.ui import current_window, require_page, window_caption
+
+DRILL_PAGE = "pages/drilldown.py"
 
 require_page("pages/lineage.py")
+url = database_url()
+window = current_window()
 st.title("Lineage")
+tab_graph, tab_trace = st.tabs(["System graph", "Transaction trace"], key="ln_tab",
+                               default="Transaction trace" if st.query_params.get("trace")
+                               else "System graph")
+
+with tab_graph:
+    st.caption(f"{window_caption(window)} · node colour: collector health; edge colour: the "
+               "hop's own measure (channel health, charge capture, inventory accuracy, "
+               "replenishment cycle)")
+    sums = queries.kpi_sums(url, window.start, window.end)
+    per_fac = {r["facility_id"]: r for r in sums.to_dict("records")}
+    channels = channel_rows(queries.channel_counts(url, window.start, window.end),
+                            queries.latest_channel_stats(url),
+                            queries.channel_hourly(url, window.start, window.end),
+                            window.start, window.end)
+    fresh = freshness_rows(queries.source_freshness(url), datetime.now(UTC))
+    apis = api_rows(queries.api_health(url, window.start, window.end),
+                    queries.api_hourly(url, window.start, window.end), fresh,
+                    window.start, window.end)
+    nodes, edges = build_graph(
+        fresh, apis, channels, {s.name: s.kind for s in settings().sources},
+        {f: KPI_BY_KEY["capture"].value(r) for f, r in per_fac.items()},
+        {f: KPI_BY_KEY["inventory"].value(r) for f, r in per_fac.items()},
+        KPI_BY_KEY["replenishment"].value(overview_view.totals(sums)))
+    event = st.plotly_chart(charts.lineage_graph(nodes, edges, layout(nodes)), key="ln_graph",
+                            on_select="rerun", selection_mode=("points",))
+    chosen = [p["customdata"][0] for p in event.selection.points if p.get("customdata")]
+    by_id = {n.node_id: n for n in nodes}
+    if chosen and chosen[0] in by_id:
+        node = by_id[chosen[0]]
+        params = {**node.drill, "since": f"{window.start:%Y-%m-%dT%H:%M}",
+                  "until": f"{window.end:%Y-%m-%dT%H:%M}"}
+        st.switch_page(DRILL_PAGE, query_params=params)
+    st.dataframe(styled_health(pd.DataFrame([
+        {"health": n.health, "node": n.label, "detail": n.detail} for n in nodes])),
+        hide_index=True, key="ln_nodes")
+
+with tab_trace:
+    key = st.text_input("Usage, encounter, charge or control id", key="trace",
+                        bind="query-params", placeholder="e.g. U-FAC01-000003 or CHG-FAC01-000010")
+    usages = queries.trace_usages(url, key) if key else []
+    if key and not usages:
+        st.warning(f"Nothing found for {key!r}. Paste an id exactly as shown in a table "
+                   "(usage U-…, encounter ENC-…, charge CHG-…, control MSG-…).")
+    if usages:
+        usage_id = st.selectbox(f"{len(usages)} usage event(s) behind {key!r}", usages,
+                                key="ln_usage") if len(usages) > 1 else usages[0]
+        info, trail = queries.trace_hops(url, usage_id)
+        lane, why = stopped_at(info, trail)
+        if lane == "complete":
+            st.success(f"{usage_id}: {why}.", icon=":material/check_circle:")
+        else:
+            st.error(f"{usage_id} stopped at **{lane}**: {why}.", icon=":material/block:")
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("Facility", info.get("facility_id", ""))
+        c2.metric("Item", info.get("item_ref", ""))
+        c3.metric("Charge capture", info.get("capture", "–"))
+        c4.metric("Inventory", info.get("inventory", "–"))
+        st.plotly_chart(charts.trace_timeline(trail, lane, f"Hops of {usage_id} "
+                                              f"(encounter {info.get('encounter_id', '')})"),
+                        key="ln_timeline")
+        hops = with_times(pd.DataFrame([{"lane": h.lane, "at": h.at, "status": h.status,
+                                         "id": h.key, "detail": h.detail} for h in trail]))
+        st.dataframe(hops, hide_index=True, key="ln_hops", column_config=column_config(hops))

@@ -1,71 +1,95 @@
-"""Overview: the executive page. Volumes and KPIs per facility with their trend versus
-the previous period; every number links to the records behind it."""
+"""Overview: the executive page. The seven KPIs for the network with their trend versus
+the previous period, per facility, over time and by procedure; every number opens the
+records behind it (links, a facility row, or a box-selection on a chart)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, queries
-from app.datasets import DATASETS
-from app.drill import DrillFilters, selection_to_filters, to_query_params
-from app.kpis import render_kpis
+from app import charts, overview_view, queries
+from app.drill import selection_to_filters, to_query_params
+from app.kpis import KPI_BY_KEY, KPIS
 from app.resources import database_url
-from app.ui import current_window, delta_text, require_page
+from app.ui import (
+    current_window,
+    delta_text,
+    grain_of,
+    require_page,
+    selected_rows,
+    window_caption,
+)
 
 DRILL_PAGE = "pages/drilldown.py"
 
 require_page("pages/overview.py")
 url = database_url()
 window = current_window()
+grain, bucket = grain_of(window)
 st.title("Overview")
-st.caption(f"{window.start:%d %b %Y %H:%M} – {window.end:%d %b %Y %H:%M} UTC")
+st.caption(f"{window_caption(window)} · trends versus the previous period of the same length")
 
-render_kpis(url, window)
-
-now = queries.facility_counts(url, window.start, window.end)
-before = queries.facility_counts(url, window.previous.start, window.previous.end)
-
-st.subheader("Volumes")
-cols = st.columns(len(DATASETS))
-for col, ds in zip(cols, DATASETS.values(), strict=True):
-    n = int(now.loc[now["dataset"] == ds.name, "n"].sum())
-    b = int(before.loc[before["dataset"] == ds.name, "n"].sum())
-    with col:
-        st.metric(ds.label, f"{n:,}", delta_text(n, b))
-        filters = DrillFilters(dataset=ds.name, since=window.start, until=window.end)
-        st.page_link(DRILL_PAGE, label="Records", icon=":material/arrow_forward:",
-                     query_params=to_query_params(filters))
-
-st.subheader("Per facility")
+now = queries.kpi_sums(url, window.start, window.end)
+before = queries.kpi_sums(url, window.previous.start, window.previous.end)
+series = queries.kpi_series(url, window.start, window.end, grain)
 if now.empty:
-    st.info("No records in this window yet. Run a collection pass, or widen the window.")
-else:
-    table = now.pivot_table(index="facility_id", columns="dataset", values="n",
-                            aggfunc="sum", fill_value=0)
-    table = table.reindex(columns=list(DATASETS), fill_value=0).rename(
-        columns={k: v.label for k, v in DATASETS.items()})
-    st.dataframe(table, key="ov_facilities", on_select="rerun", selection_mode="single-row")
-    picked = st.session_state.get("ov_facilities")
-    rows = picked.selection.rows if picked is not None and hasattr(picked, "selection") else (
-        picked.get("selection", {}).get("rows", []) if isinstance(picked, dict) else [])
-    for facility in (table.index[r] for r in rows):
-        st.markdown(f"**{facility}** — open its records:")
-        link_cols = st.columns(len(DATASETS))
-        for col, ds in zip(link_cols, DATASETS.values(), strict=True):
-            f = DrillFilters(dataset=ds.name, facilities=(facility,), since=window.start,
-                             until=window.end)
-            col.page_link(DRILL_PAGE, label=f"{ds.label}: {int(table.loc[facility, ds.label]):,}",
-                          query_params=to_query_params(f))
+    st.info("No metrics in this window yet. Run a collection pass (`chargeline collect`), "
+            "or widen the window in the sidebar.")
+    st.stop()
 
-st.subheader("Hourly")
-dataset = st.segmented_control("Records", list(DATASETS), default="usage", key="ov_dataset",
-                               format_func=lambda k: DATASETS[k].label)
-dataset = dataset or "usage"
-hourly = queries.hourly_counts(url, dataset, window.start, window.end)
+values = overview_view.network_values(now)
+previous = overview_view.network_values(before)
+for row in (KPIS[:4], KPIS[4:]):
+    for col, kpi in zip(st.columns(4), row, strict=False):
+        with col:
+            st.metric(kpi.label, kpi.format(values[kpi.key]),
+                      delta_text(values[kpi.key], previous[kpi.key], kpi.unit),
+                      delta_color="normal" if kpi.good_high else "inverse", help=kpi.help,
+                      border=True, chart_data=overview_view.network_series(series, kpi) or None,
+                      chart_type="bar" if kpi.unit == "$" else "line")
+            st.page_link(DRILL_PAGE, label="Records", icon=":material/arrow_forward:",
+                         query_params=to_query_params(overview_view.drill_for(kpi, window)))
+
+st.subheader("By facility")
+names = queries.facility_names(url)
+table = overview_view.facility_table(now, names)
+formats = {k.label: st.column_config.NumberColumn(
+    k.label, format="%.1f %%" if k.unit == "%" else "$%,.0f" if k.unit == "$" else "%.1f h",
+    help=k.help) for k in KPIS}
+picked = st.dataframe(table.drop(columns=["facility_id"]), hide_index=True, key="ov_facilities",
+                      on_select="rerun", selection_mode="single-row", column_config=formats)
+for r in selected_rows(picked):
+    facility = str(table.iloc[r]["facility_id"])
+    st.markdown(f"**{table.iloc[r]['facility']}** — open the records behind each number:")
+    for col, kpi in zip(st.columns(len(KPIS)), KPIS, strict=True):
+        col.page_link(DRILL_PAGE, label=kpi.label,
+                      query_params=to_query_params(overview_view.drill_for(
+                          kpi, window, facilities=(facility,))))
+
+st.subheader("Trend")
+key = st.segmented_control("KPI", [k.key for k in KPIS], default="capture", key="ov_kpi",
+                           format_func=lambda k: KPI_BY_KEY[k].label) or "capture"
+kpi = KPI_BY_KEY[key]
+trend = overview_view.kpi_series(series, kpi)
+label = "hour" if grain == "hour" else "day"
 event = st.plotly_chart(
-    charts.hourly_bars(hourly, f"{DATASETS[dataset].label} per hour — box-select to drill down"),
-    key="ov_hourly", on_select="rerun", selection_mode=("box", "points"),
-)
-drill = selection_to_filters(event.selection.points if event else [], dataset=dataset)
+    charts.kpi_trend(trend, "value", kpi.unit,
+                     f"{kpi.label} per {label} and facility — box-select to see the records"),
+    key="ov_trend", on_select="rerun", selection_mode=("box", "points"))
+drill = selection_to_filters(event.selection.points, bucket=bucket,
+                             base=overview_view.drill_for(kpi, window))
 if drill is not None:
     st.switch_page(DRILL_PAGE, query_params=to_query_params(drill))
+
+st.subheader("Margin by procedure")
+margin = queries.margin_by_procedure(url, window.start, window.end)
+if margin.empty:
+    st.caption("No procedures recorded on the encounters in this window.")
+else:
+    picked_margin = st.plotly_chart(
+        charts.margin_bars(margin, "Billed, supply cost and margin — click a bar for its usage"),
+        key="ov_margin", on_select="rerun", selection_mode=("points", "box"))
+    chosen = {str(p["customdata"][0]) for p in picked_margin.selection.points
+              if p.get("customdata")}
+    if len(chosen) == 1:
+        st.switch_page(DRILL_PAGE, query_params=to_query_params(overview_view.drill_for(
+            KPI_BY_KEY["margin"], window, status=chosen.pop())))

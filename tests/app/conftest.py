@@ -1,22 +1,123 @@
 """Dashboard test fixtures: a seeded store per backend, clean Streamlit caches, and an
-AppTest on the real entry script signed in as a given role."""
+AppTest of the real entry script signed in with a given role.
+
+Seeding (canonical rows, metric computation, alerts, users) runs once per backend and
+session; each test gets its own copy — a file copy on SQLite, ``CREATE DATABASE ...
+TEMPLATE`` on PostgreSQL — so tests that acknowledge or silence alerts cannot disturb
+each other.
+"""
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import streamlit as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
 from streamlit.testing.v1 import AppTest
 
 from app.session import USER_KEY
 from app.users import User, add_user
-from tests.app.factories import seed_store
+from store.engine import make_engine
+from store.migrate import upgrade
+from tests.app.factories import Truth, seed_estate
+from tests.conftest import IN_CI, PG_ADMIN_URL, _pg_available
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 TIMEOUT = 30
+ROLES = ("executive", "interface_owner", "steward", "admin")
+PASSWORD = "secret-pw"
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """A seeded store: its URL, an engine on it, and the truth of what went in."""
+
+    url: str
+    engine: Engine
+    truth: Truth
+
+
+def _seed(engine: Engine) -> Truth:
+    upgrade(engine)
+    truth = seed_estate(engine)
+    with engine.begin() as conn:
+        for role in ROLES:
+            add_user(conn, f"{role}@test", [role], password=PASSWORD)
+    return truth
+
+
+@pytest.fixture(scope="session")
+def _sqlite_seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Truth]:
+    path = tmp_path_factory.mktemp("app-store") / "seeded.db"
+    engine = make_engine(f"sqlite:///{path}")
+    truth = _seed(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path, truth
+
+
+@pytest.fixture(scope="session")
+def _pg_seeded() -> Iterator[tuple[str, Truth]]:
+    problem = _pg_available()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI=true but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL not reachable: {problem}")
+    name = f"chargeline_app_tpl_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(admin.url.set(database=name).render_as_string(hide_password=False))
+    truth = _seed(engine)
+    engine.dispose()
+    yield name, truth
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _pg_copy(template: str) -> tuple[str, Callable[[], None]]:
+    name = f"chargeline_app_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+def _seeded_copy(request: pytest.FixtureRequest, backend: str,
+                 tmp_path: Path) -> Iterator[tuple[str, Truth]]:
+    if backend == "sqlite":
+        path, truth = request.getfixturevalue("_sqlite_seeded")
+        copy = tmp_path / "chargeline.db"
+        shutil.copy(path, copy)
+        yield f"sqlite:///{copy}", truth
+        return
+    template, truth = request.getfixturevalue("_pg_seeded")
+    url, drop = _pg_copy(template)
+    try:
+        yield url, truth
+    finally:
+        drop()
+
+
+def _point_app_at(url: str, monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    monkeypatch.setenv("CHARGELINE_DATABASE_URL", url)
+    monkeypatch.delenv("CHARGELINE_CONFIG", raising=False)
+    monkeypatch.chdir(folder)  # no stray chargeline.yaml or data/rules from elsewhere
 
 
 @pytest.fixture(autouse=True)
@@ -28,25 +129,48 @@ def _clear_streamlit_caches() -> Iterator[None]:
     st.cache_resource.clear()
 
 
-@pytest.fixture
-def seeded(engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """A store with two facilities of records and one user per role; the app points at it."""
-    expected = seed_store(engine)
-    with engine.begin() as conn:
-        for role in ("executive", "interface_owner", "steward", "admin"):
-            add_user(conn, f"{role}@test", [role], password="secret-pw")
-    monkeypatch.setenv("CHARGELINE_DATABASE_URL", store_url)
-    monkeypatch.delenv("CHARGELINE_CONFIG", raising=False)
-    return expected
+@pytest.fixture(params=["sqlite", "postgresql"])
+def seeded(request: pytest.FixtureRequest, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[Seeded]:
+    """A seeded store on both backends; the app points at it."""
+    for url, truth in _seeded_copy(request, request.param, tmp_path):
+        _point_app_at(url, monkeypatch, tmp_path)
+        engine = make_engine(url)
+        yield Seeded(url, engine, truth)
+        engine.dispose()
 
 
 @pytest.fixture
-def app_as(seeded: dict) -> Callable[[str], AppTest]:
-    """An AppTest of the entry script, signed in with one role (not yet run)."""
+def seeded_sqlite(request: pytest.FixtureRequest, tmp_path: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Seeded]:
+    """The seeded store on SQLite only (for the page x role matrix)."""
+    for url, truth in _seeded_copy(request, "sqlite", tmp_path):
+        _point_app_at(url, monkeypatch, tmp_path)
+        engine = make_engine(url)
+        yield Seeded(url, engine, truth)
+        engine.dispose()
 
-    def make(role: str) -> AppTest:
-        at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
-        at.session_state[USER_KEY] = User(f"{role}@test", frozenset({role}))
-        return at
 
-    return make
+def signed_in(role: str, **state: Any) -> AppTest:
+    """An AppTest of the entry script, signed in with ``role`` (not yet run)."""
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    at.session_state[USER_KEY] = User(f"{role}@test", frozenset({role}))
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at
+
+
+def page_text(at: AppTest) -> str:
+    """Everything the rendered page holds, as text (protos include table bytes)."""
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            parts.append(str(proto))
+        children = getattr(node, "children", None) or {}
+        for child in (children.values() if isinstance(children, dict) else children):
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(parts)

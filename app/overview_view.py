@@ -1,0 +1,66 @@
+"""The executive numbers shaped for display (pure): network totals, a facility x KPI
+table, per-bucket series for trends, and the drill-down behind each number."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from app.drill import DrillFilters
+from app.kpis import KPIS, SUM_COLUMNS, Kpi
+from app.window import Window
+
+PROBLEM_DRILLS = frozenset({"capture", "inventory"})  # show the exceptions, not all due rows
+
+
+def totals(sums: pd.DataFrame) -> dict[str, float]:
+    """The network's sums (every facility added up)."""
+    if sums.empty:
+        return {c: 0.0 for c in SUM_COLUMNS}
+    return {c: float(sums[c].sum()) for c in SUM_COLUMNS}
+
+
+def network_values(sums: pd.DataFrame) -> dict[str, float | None]:
+    """Every KPI for the whole network; ``None`` when there is nothing to measure."""
+    total = totals(sums)
+    if sums.empty:
+        return {k.key: None for k in KPIS}
+    return {k.key: k.value(total) for k in KPIS}
+
+
+def facility_table(sums: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
+    """One row per facility, one column per KPI (raw numbers; the page formats them)."""
+    rows = []
+    for row in sums.sort_values("facility_id").to_dict("records"):
+        fac = str(row["facility_id"])
+        rows.append({"facility_id": fac, "facility": names.get(fac, fac),
+                     **{k.label: k.value(row) for k in KPIS}})
+    return pd.DataFrame(rows, columns=["facility_id", "facility", *(k.label for k in KPIS)])
+
+
+def kpi_series(series: pd.DataFrame, kpi: Kpi) -> pd.DataFrame:
+    """Per facility and bucket, the KPI's value (buckets where it is undefined dropped)."""
+    if series.empty:
+        return pd.DataFrame(columns=["facility_id", "bucket", "value"])
+    out = series[["facility_id", "bucket"]].copy()
+    out["value"] = [kpi.value(r) for r in series.to_dict("records")]
+    out = out.dropna(subset=["value"])
+    return out.sort_values(["bucket", "facility_id"]).reset_index(drop=True)
+
+
+def network_series(series: pd.DataFrame, kpi: Kpi) -> list[float]:
+    """The network's KPI per bucket, oldest first (a card's sparkline)."""
+    if series.empty:
+        return []
+    summed = series.groupby("bucket", sort=True)[list(SUM_COLUMNS)].sum()
+    values = [kpi.value(r) for r in summed.to_dict("records")]
+    return [round(float(v), 2) for v in values if v is not None]
+
+
+def drill_for(kpi: Kpi, window: Window, facilities: tuple[str, ...] = (),
+              status: str = "") -> DrillFilters:
+    """The records behind ``kpi`` in ``window`` (optionally one facility, one status)."""
+    return DrillFilters(dataset=kpi.dataset, facilities=facilities, since=window.start,
+                        until=window.end, status=status or kpi.status,
+                        problems=kpi.key in PROBLEM_DRILLS and not status)

@@ -1,0 +1,53 @@
+"""How tables look: readable times and dollars, and a coloured health cell (pure apart
+from Streamlit's column-config objects)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+HEALTH_BACKGROUND = {"down": "#fde0dc", "degraded": "#fff1d6", "ok": "#e3f4e4", "idle": "#eeeeee",
+                     "error": "#fde0dc", "firing": "#fde0dc", "pending": "#fff1d6",
+                     "resolved": "#e3f4e4"}
+MONEY = ("amount", "amount_usd", "expected_usd", "billed_usd", "cost_usd", "margin_usd",
+         "supply_cost_usd")
+TIME_FORMAT = "D MMM YYYY, HH:mm"
+
+
+def column_config(df: pd.DataFrame, **overrides: Any) -> dict[str, Any]:
+    """Column settings for ``df``: dates as ``18 Nov 2026, 10:15``, dollars with a sign
+    and thousands separators; ``overrides`` win."""
+    config: dict[str, Any] = {}
+    for name in df.columns:
+        dtype = df[name].dtype
+        if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+            config[name] = st.column_config.DatetimeColumn(name, format=TIME_FORMAT)
+        elif name in MONEY:
+            config[name] = st.column_config.NumberColumn(name, format="$%,.2f")
+    return {**config, **overrides}
+
+
+def with_times(df: pd.DataFrame) -> pd.DataFrame:
+    """Object columns holding datetimes turned into real datetime columns (UTC)."""
+    out = df.copy()
+    for name in out.columns:
+        if out[name].dtype == object and len(out) and any(
+                hasattr(v, "tzinfo") and hasattr(v, "hour") for v in out[name].head(5)):
+            out[name] = pd.to_datetime(out[name], utc=True, errors="coerce")
+    return out
+
+
+def styled_health(df: pd.DataFrame, column: str = "health") -> Any:
+    """``df`` with its health (or state) cells tinted by value (small tables only:
+    pandas styling is cell by cell)."""
+    if df.empty or column not in df.columns:
+        return df
+
+    def tint(value: Any) -> str:
+        word = str(value).split()[-1] if value else ""
+        colour = HEALTH_BACKGROUND.get(word)
+        return f"background-color: {colour}" if colour else ""
+
+    return df.style.map(tint, subset=[column]).format(precision=1, na_rep="", thousands=",")
