@@ -83,10 +83,12 @@ class CollectContext:
         records: Sequence[CanonicalRecord],
         cursor: str | None,
         rejects: Sequence[Reject] = (),
-        extra: Callable[[Connection], None] | None = None,
+        extra: Callable[[Connection], int | None] | None = None,
         newest: datetime | None = None,
     ) -> int:
-        """Write one page (records, rejects, call log, watermark) in one transaction."""
+        """Write one page (records, rejects, call log, watermark) in one transaction.
+        ``extra`` writes what is not a record (a late ACK, a claim outcome) in the same
+        transaction and returns how many rows it changed."""
         with self.engine.begin() as conn:
             written = upsert_records(conn, records, source=self.source.name)
             for reject in rejects:
@@ -94,7 +96,7 @@ class CollectContext:
                            reason=reject.reason, raw_payload=reject.raw,
                            record_kind=reject.record_kind)
             if extra is not None:
-                extra(conn)
+                written += extra(conn) or 0
             for hook in self.on_commit:
                 hook(conn)
             if cursor is not None:

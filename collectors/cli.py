@@ -22,10 +22,25 @@ def _settings_and_engine():  # type: ignore[no-untyped-def]
     return settings, engine
 
 
+def _pipeline_hooks(settings, engine, enabled: bool):  # type: ignore[no-untyped-def]
+    """(after_pass, extra_jobs) from ``chargeline.pipeline`` — metrics, rules and mail
+    after collection — or (None, []) when disabled. The collectors never import those
+    packages themselves; this command is where the pieces are put together."""
+    if not enabled:
+        return None, []
+    from chargeline.pipeline import collector_hooks
+
+    after_pass, extra_jobs = collector_hooks(settings, engine)
+    return after_pass, list(extra_jobs)
+
+
 @app.command("collect")
 def collect(
     source: Annotated[str | None, typer.Argument(help="Only this source (default: all).")] = None,
     once: Annotated[bool, typer.Option("--once", help="Run one pass and exit.")] = True,
+    pipeline: Annotated[bool, typer.Option(
+        "--pipeline/--no-pipeline",
+        help="After a pass that wrote rows: metrics, rules and mail.")] = True,
 ) -> None:
     """Run one collection pass over the configured sources (or one SOURCE) and exit."""
     from chargeline.errors import ConfigError
@@ -39,7 +54,7 @@ def collect(
                           "(see collectors/README.md)")
     lock = SingleCollectorLock(settings.database_url)
     lock.acquire()
-    failed = 0
+    failed = written = 0
     try:
         for src in sources:
             result = run_source(settings, engine, src)
@@ -47,9 +62,13 @@ def collect(
                 typer.echo(f"{src.name}: skipped (another collector holds it)")
                 continue
             failed += result.status.value == "error"
+            written += result.written
             line = (f"{src.name}: {result.status.value}, {result.records} records read, "
                     f"{result.written} new or changed, {result.quarantined} quarantined")
             typer.echo(line + (f" — {result.error[:300]}" if result.error else ""))
+        after_pass, _jobs = _pipeline_hooks(settings, engine, pipeline)
+        if written and after_pass is not None:
+            after_pass()
     finally:
         lock.release()
     if failed:
@@ -57,12 +76,17 @@ def collect(
 
 
 @app.command("collector")
-def collector() -> None:
+def collector(
+    pipeline: Annotated[bool, typer.Option(
+        "--pipeline/--no-pipeline",
+        help="Run metrics, rules and mail after passes and on their own timers.")] = True,
+) -> None:
     """Run the collector process: poll every source on its schedule until stopped."""
     from collectors.scheduler import run_scheduler
 
     settings, engine = _settings_and_engine()
-    run_scheduler(settings, engine)
+    after_pass, extra_jobs = _pipeline_hooks(settings, engine, pipeline)
+    run_scheduler(settings, engine, after_pass=after_pass, extra_jobs=extra_jobs)
 
 
 @app.command("ingest")

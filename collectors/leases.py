@@ -1,13 +1,18 @@
-"""Who may poll a source now: leases in ``source_leases`` (PostgreSQL) and a lock file
-(SQLite).
+"""Who may poll a source now: leases and slots in the store (PostgreSQL), and a lock
+file (SQLite).
 
-On PostgreSQL several collector processes share the sources. A pass first claims the
-source's lease for its schedule slot with one atomic statement: INSERT ... ON CONFLICT
-DO UPDATE ... WHERE the lease expired or is already ours, AND the slot is newer than the
-last one claimed. So each slot is polled by exactly one process, a live holder keeps the
-source (it renews the lease at each page), and a dead holder's lease simply expires.
-The slot stays recorded after release (``acquired_at``), so a second process firing a
-moment later for the same slot finds it taken.
+On PostgreSQL several collector processes share the sources. Every process's scheduler
+fires the same slots (interval schedules are aligned on the epoch); a pass first claims
+its (source, slot) in one transaction:
+
+- a row in ``collector_slots`` (primary key source + slot): a second process firing the
+  same slot a moment later finds it taken, so each slot is polled once;
+- the source's lease in ``source_leases`` (INSERT ... ON CONFLICT DO UPDATE ... WHERE
+  the lease expired or is already ours): while a pass runs nobody else polls the source,
+  even for a later slot. The holder renews it with each page it commits, so a dead
+  holder's lease simply expires (``lease_seconds``) and the next slot goes to a live one.
+
+If either claim fails the transaction rolls back and the pass is skipped.
 
 SQLite allows one writer and has no server to hold leases for machines, so one collector
 process is enforced with an exclusive lock file next to the database.
@@ -23,12 +28,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import Connection, Engine, and_, or_, update
+from sqlalchemy import Connection, Engine, delete, or_, update
 from sqlalchemy.engine import make_url
 
 from chargeline.errors import ConfigError
 from store.schema import source_leases
+from store.schema_collectors import collector_slots
 from store.upsert import dialect_insert
+
+SLOT_HISTORY_DAYS = 7
 
 
 def default_holder() -> str:
@@ -37,23 +45,45 @@ def default_holder() -> str:
 
 
 def acquire(engine: Engine, source: str, holder: str, slot: datetime, ttl_seconds: int,
-            now: datetime | None = None) -> bool:
-    """Claim ``source`` for ``slot``; False when another live holder has it or the slot
-    was already polled."""
+            now: datetime | None = None, run_id: str = "") -> bool:
+    """Claim ``source`` for ``slot``; False when the slot was already claimed or another
+    live holder has the source."""
     now = now or datetime.now(UTC)
     expires = now + timedelta(seconds=ttl_seconds)
-    with engine.begin() as conn:
-        stmt = dialect_insert(conn, source_leases).values(
-            source=source, holder=holder, expires_at=expires, acquired_at=slot)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["source"],
-            set_={"holder": holder, "expires_at": expires, "acquired_at": slot},
-            where=and_(
-                or_(source_leases.c.expires_at < now, source_leases.c.holder == holder),
-                source_leases.c.acquired_at < slot,
-            ),
-        )
-        return conn.execute(stmt.returning(source_leases.c.source)).first() is not None
+    try:
+        with engine.begin() as conn:
+            return _claim(conn, source, holder, slot, now, expires, run_id)
+    except _Busy:  # the transaction rolled back: the slot stays free, nothing recorded
+        return False
+
+
+class _Busy(Exception):
+    pass
+
+
+def _claim(conn: Connection, source: str, holder: str, slot: datetime, now: datetime,
+           expires: datetime, run_id: str) -> bool:
+    """Both claims in the caller's transaction; raises ``_Busy`` to roll the slot back."""
+    claimed = conn.execute(
+        dialect_insert(conn, collector_slots)
+        .values(source=source, slot=slot, holder=holder, run_id=run_id, claimed_at=now)
+        .on_conflict_do_nothing()
+        .returning(collector_slots.c.source)).first()
+    if claimed is None:
+        return False
+    stmt = dialect_insert(conn, source_leases).values(
+        source=source, holder=holder, expires_at=expires, acquired_at=slot)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["source"],
+        set_={"holder": holder, "expires_at": expires, "acquired_at": slot},
+        where=or_(source_leases.c.expires_at < now, source_leases.c.holder == holder),
+    )
+    if conn.execute(stmt.returning(source_leases.c.source)).first() is None:
+        raise _Busy
+    conn.execute(delete(collector_slots).where(
+        collector_slots.c.source == source,
+        collector_slots.c.slot < slot - timedelta(days=SLOT_HISTORY_DAYS)))
+    return True
 
 
 def renew(conn: Connection, source: str, holder: str, ttl_seconds: int) -> bool:

@@ -72,10 +72,11 @@ def run_source(
     """Poll ``source`` once. None when another collector holds it for this slot."""
     holder = holder or settings.collector_id or leases.default_holder()
     now = datetime.now(UTC)
-    if not leases.acquire(engine, source.name, holder, slot or now, settings.lease_seconds):
+    run_id = str(uuid.uuid4())
+    if not leases.acquire(engine, source.name, holder, slot or now, settings.lease_seconds,
+                          run_id=run_id):
         log.info("source %s: slot taken by another collector, skipped", source.name)
         return None
-    run_id = str(uuid.uuid4())
     with engine.begin() as conn:
         conn.execute(insert(collector_runs).values(
             run_id=run_id, source=source.name, collector_id=holder, started_at=now,

@@ -1,39 +1,66 @@
 """The collector process: one APScheduler 3 ``BlockingScheduler`` polling every source on
-its own schedule.
+its own schedule, plus the pipeline's hooks.
 
-Jobs have explicit ids (``collect:<source>``) with ``replace_existing``, ``coalesce``
+Jobs have explicit ids (``collect:<source>``, and ``collect:<source>:startup`` for a
+first pass at start-up) with ``replace_existing``, ``coalesce``
 (after a stall, one catch-up run, not a burst), ``misfire_grace_time`` 300 s and
 ``max_instances`` 1 (a slow pass is never overlapped by the next). Interval schedules
 start on a multiple of their interval since the epoch, so every collector process fires
-the same slots; the lease (``collectors.leases``) then lets one process poll each slot.
+the same slots; the slot claim and the lease (``collectors.leases``) then let one
+process poll each slot.
+
+Hooks, passed in by the caller (``chargeline.pipeline.collector_hooks``; this package
+never imports metrics or alerting):
+
+- ``after_pass()``: called after a pass that wrote new or changed rows. Passes finishing
+  while it runs coalesce into one more call; across processes it runs under the
+  ``job:after-pass`` lease, one at a time. Its errors are logged, never raised.
+- ``extra_jobs``: ``(job_id, seconds, callable)`` run every ``seconds`` (rule evaluation,
+  outbox dispatch), each slot once across processes (the ``job:<id>`` lease), errors
+  logged.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from chargeline.config import Schedule, Settings, SourceConfig
+from collectors import leases
 from collectors.leases import SingleCollectorLock, default_holder
-from collectors.runner import run_source
+from collectors.runner import RunResult, run_source
 
 log = logging.getLogger("chargeline.collectors")
 MISFIRE_GRACE_SECONDS = 300
-_STATE: dict[str, Any] = {}
+HOOK_LEASE = "job:after-pass"
+HOOK_LEASE_SECONDS = 900  # a metrics pass may run long; a dead holder frees it then
+
+Hook = Callable[[], None]
+ExtraJob = tuple[str, float, Hook]  # (job id, every N seconds, callable)
 
 
-def slot_of(schedule: Schedule, now: datetime) -> datetime:
+def slot_of(seconds: float, now: datetime) -> datetime:
     """The schedule slot ``now`` falls in: the same instant for every collector process."""
     epoch = int(now.timestamp())
-    step = schedule.interval_seconds or 60  # cron schedules fire at most once a minute
+    step = max(1, int(seconds))
     return datetime.fromtimestamp(epoch - epoch % step, UTC)
+
+
+def schedule_step(schedule: Schedule) -> int:
+    """The slot width of a schedule: its interval (cron fires at most once a minute)."""
+    return int(schedule.interval_seconds or 60)
 
 
 def trigger_for(schedule: Schedule) -> IntervalTrigger | CronTrigger:
@@ -41,52 +68,148 @@ def trigger_for(schedule: Schedule) -> IntervalTrigger | CronTrigger:
     jitter = schedule.jitter_seconds or None
     if schedule.cron:
         return CronTrigger.from_crontab(schedule.cron, timezone=UTC)
-    step = int(schedule.interval_seconds or 60)
+    return _aligned_interval(schedule_step(schedule), jitter)
+
+
+def _aligned_interval(step: int, jitter: int | None = None) -> IntervalTrigger:
+    # start on the current slot boundary: fire times are then boundary + k * step in every
+    # process (APScheduler adds the interval to the previous fire time, so the first fire
+    # time decides the phase; a job's own "run now" would shift it)
     now = int(datetime.now(UTC).timestamp())
-    start = datetime.fromtimestamp(now - now % step + step, UTC)
+    start = datetime.fromtimestamp(now - now % step, UTC)
     return IntervalTrigger(seconds=step, start_date=start, timezone=UTC, jitter=jitter)
 
 
-def poll_job(source_name: str) -> None:
+@dataclass
+class CollectorRuntime:
+    """What the scheduled jobs of one collector process share."""
+
+    settings: Settings
+    engine: Engine
+    holder: str
+    after_pass: Hook | None = None
+    _pending: bool = False
+    _state: threading.Lock = field(default_factory=threading.Lock)
+    _running: threading.Lock = field(default_factory=threading.Lock)
+
+    def request_after_pass(self) -> None:
+        """Run ``after_pass`` now, or once more after the run in progress (coalesced)."""
+        if self.after_pass is None:
+            return
+        with self._state:
+            self._pending = True
+        while True:
+            if not self._running.acquire(blocking=False):
+                return  # the running call will see _pending and go round again
+            try:
+                while self._take_pending():
+                    self._after_pass_once()
+            finally:
+                self._running.release()
+            with self._state:
+                if not self._pending:
+                    return
+
+    def _take_pending(self) -> bool:
+        with self._state:
+            pending, self._pending = self._pending, False
+            return pending
+
+    def _after_pass_once(self) -> None:
+        assert self.after_pass is not None
+        deadline = time.monotonic() + HOOK_LEASE_SECONDS
+        # one process at a time: wait for another collector's run to finish, then run
+        # (ours covers rows it may not have seen)
+        while not leases.acquire(self.engine, HOOK_LEASE, self.holder,
+                                 datetime.now(UTC), HOOK_LEASE_SECONDS):
+            if time.monotonic() > deadline:
+                log.warning("after-pass hook skipped: %s stayed held", HOOK_LEASE)
+                return
+            time.sleep(0.5)
+        try:
+            self.after_pass()
+        except Exception:  # the hook's failure must not stop collection
+            log.exception("after-pass hook failed")
+        finally:
+            leases.release(self.engine, HOOK_LEASE, self.holder)
+
+
+def poll_job(runtime: CollectorRuntime, source_name: str) -> RunResult | None:
     """The scheduled job: one pass of one source (errors are stored, never raised)."""
-    settings: Settings = _STATE["settings"]
-    source = settings.source(source_name)
-    result = run_source(settings, _STATE["engine"], source, holder=_STATE["holder"],
-                        slot=slot_of(source.schedule, datetime.now(UTC)))
+    source = runtime.settings.source(source_name)
+    result = run_source(runtime.settings, runtime.engine, source, holder=runtime.holder,
+                        slot=slot_of(schedule_step(source.schedule), datetime.now(UTC)))
     if result is not None:
         log.info("%s: %s, %d new or changed, %d quarantined", source.name,
                  result.status.value, result.written, result.quarantined)
+        if result.written:
+            runtime.request_after_pass()
+    return result
 
 
-def build_scheduler(settings: Settings, sources: list[SourceConfig]) -> BlockingScheduler:
-    """A scheduler with one job per enabled source."""
+def extra_job(runtime: CollectorRuntime, job_id: str, seconds: float, func: Hook) -> bool:
+    """Run one extra periodic job for its slot, unless another process has it."""
+    name = f"job:{job_id}"[:64]
+    slot = slot_of(seconds, datetime.now(UTC))
+    if not leases.acquire(runtime.engine, name, runtime.holder, slot,
+                          max(int(seconds), runtime.settings.lease_seconds)):
+        return False
+    try:
+        func()
+    except Exception:  # a failing job is logged; the scheduler and collection go on
+        log.exception("job %s failed", job_id)
+    finally:
+        leases.release(runtime.engine, name, runtime.holder)
+    return True
+
+
+def build_scheduler(settings: Settings, sources: Sequence[SourceConfig],
+                    engine: Engine | None = None, *, holder: str = "",
+                    after_pass: Hook | None = None,
+                    extra_jobs: Sequence[ExtraJob] = ()) -> BlockingScheduler:
+    """A scheduler with one job per enabled source and one per extra job."""
+    runtime = CollectorRuntime(settings, engine, holder or settings.collector_id  # type: ignore[arg-type]
+                               or default_holder(), after_pass)
     scheduler = BlockingScheduler(timezone=UTC)
+    options: dict[str, Any] = {"replace_existing": True, "coalesce": True, "max_instances": 1,
+                               "misfire_grace_time": MISFIRE_GRACE_SECONDS}
     for source in sources:
         if not source.enabled:
             continue
-        scheduler.add_job(
-            poll_job, trigger_for(source.schedule), args=[source.name],
-            id=f"collect:{source.name}", name=f"collect {source.name}",
-            replace_existing=True, coalesce=True, max_instances=1,
-            misfire_grace_time=MISFIRE_GRACE_SECONDS, next_run_time=datetime.now(UTC))
+        scheduler.add_job(poll_job, trigger_for(source.schedule), args=[runtime, source.name],
+                          id=f"collect:{source.name}", name=f"collect {source.name}",
+                          **options)
+        # and one pass at start-up, in the current slot (the lease keeps it from
+        # overlapping the scheduled one)
+        scheduler.add_job(poll_job, DateTrigger(datetime.now(UTC), timezone=UTC),
+                          args=[runtime, source.name], id=f"collect:{source.name}:startup",
+                          name=f"collect {source.name} at start-up", **options)
+    for job_id, seconds, func in extra_jobs:
+        scheduler.add_job(extra_job, _aligned_interval(max(1, int(seconds))),
+                          args=[runtime, job_id, seconds, func], id=job_id, name=job_id,
+                          **options)
     return scheduler
 
 
-def run_scheduler(settings: Settings, engine: Engine) -> None:
+def run_scheduler(settings: Settings, engine: Engine, *, after_pass: Hook | None = None,
+                  extra_jobs: Sequence[ExtraJob] = ()) -> None:
     """Run until SIGTERM/SIGINT. On SQLite only one collector process may run."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     lock = SingleCollectorLock(settings.database_url)
     lock.acquire()
-    _STATE.update(settings=settings, engine=engine,
-                  holder=settings.collector_id or default_holder())
-    scheduler = build_scheduler(settings, settings.sources)
+    holder = settings.collector_id or default_holder()
+    scheduler = build_scheduler(settings, settings.sources, engine, holder=holder,
+                                after_pass=after_pass, extra_jobs=extra_jobs)
 
     def stop(_signum: int, _frame: Any) -> None:
+        # passes in flight finish their page (each page is its own transaction)
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
-        log.info("collector %s polling %d sources", _STATE["holder"], len(settings.sources))
+        log.info("collector %s polling %d sources", holder,
+                 sum(s.enabled for s in settings.sources))
         scheduler.start()
     finally:
         lock.release()

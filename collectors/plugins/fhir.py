@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 
 from chargeline.errors import RecordError, SourceError
 from collectors.base import CollectContext, Reject, register
@@ -15,17 +15,27 @@ from collectors.incremental import advance, since
 from collectors.mapping import RecordMapping
 from store.schema import claims
 from store.schema_collectors import claim_outcomes
-from store.upsert import upsert_rows
+from store.upsert import dialect_insert
 
 
 def apply_claim_outcomes(conn: Connection, outcomes: list[ClaimOutcome],
-                         claim_ids: set[str], source: str) -> None:
-    """Store ClaimResponses and copy the newest outcome of each touched claim onto it."""
+                         claim_ids: set[str], source: str) -> int:
+    """Store ClaimResponses and copy the newest outcome of each touched claim onto it;
+    return how many outcomes were new or changed."""
+    written = 0
     if outcomes:
-        upsert_rows(conn, claim_outcomes, [
-            {"response_id": o.response_id, "claim_id": o.claim_id, "outcome": o.outcome,
-             "paid_amount": o.paid_amount, "last_updated": o.last_updated, "source": source}
-            for o in outcomes])
+        rows = {o.response_id: {"response_id": o.response_id, "claim_id": o.claim_id,
+                                "outcome": o.outcome, "paid_amount": o.paid_amount,
+                                "last_updated": o.last_updated, "source": source}
+                for o in outcomes}
+        stmt = dialect_insert(conn, claim_outcomes).values(list(rows.values()))
+        changing = ["claim_id", "outcome", "paid_amount", "last_updated", "source"]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["response_id"], set_={c: stmt.excluded[c] for c in changing},
+            # an outcome read again unchanged (the overlap window) is not a write
+            where=or_(*[claim_outcomes.c[c].is_distinct_from(stmt.excluded[c])
+                        for c in changing]))
+        written = len(conn.execute(stmt.returning(claim_outcomes.c.response_id)).all())
     ids = sorted(claim_ids | {o.claim_id for o in outcomes})
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -37,6 +47,7 @@ def apply_claim_outcomes(conn: Connection, outcomes: list[ClaimOutcome],
         for claim_id, row in latest.items():
             conn.execute(update(claims).where(claims.c.claim_id == claim_id)
                          .values(outcome=row.outcome, paid_amount=row.paid_amount))
+    return written
 
 
 def poll_fhir_stream(ctx: CollectContext, resource_type: str, mapping: RecordMapping) -> None:
@@ -72,8 +83,8 @@ def poll_fhir_stream(ctx: CollectContext, resource_type: str, mapping: RecordMap
             claim_ids = {r.key()[0] for r in page.records if r.kind == "claim"}
             outcomes = page.outcomes
 
-            def extra(conn: Connection, outcomes=outcomes, claim_ids=claim_ids) -> None:
-                apply_claim_outcomes(conn, outcomes, claim_ids, source.name)
+            def extra(conn: Connection, outcomes=outcomes, claim_ids=claim_ids) -> int:
+                return apply_claim_outcomes(conn, outcomes, claim_ids, source.name)
 
         newest = None
         if page.newest:
