@@ -3,14 +3,17 @@ same functions the dashboard calls (``alerting.workflow``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import typer
+from sqlalchemy import Engine
 
 from alerting import workflow
 from chargeline.cli import app
 
-alerts_app = typer.Typer(help="Alerts: list, acknowledge, assign, status, silence, send.",
+alerts_app = typer.Typer(help="Alerts: list, ack, assign, status, history, silence, outbox.",
                          no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 
@@ -18,11 +21,17 @@ BY = typer.Option(..., "--by", help="Who is acting (your e-mail).")
 COMMENT = typer.Option("", "--comment", "-m", help="Why; stored in the alert history.")
 
 
-def _engine():
+@contextmanager
+def _store() -> Iterator[Engine]:
+    """The configured store for one command, closed afterwards."""
     from chargeline.config import load_settings
     from store.engine import make_engine
 
-    return make_engine(load_settings().database_url)
+    engine = make_engine(load_settings().database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @alerts_app.command("list")
@@ -32,7 +41,9 @@ def list_cmd(
     owner: str = typer.Option("", help="Only this owning team."),
 ) -> None:
     """List alert instances (fingerprint, state, value, workflow)."""
-    for row in workflow.list_alerts(_engine(), states=state, owner=owner):
+    with _store() as engine:
+        rows = workflow.list_alerts(engine, states=state, owner=owner)
+    for row in rows:
         since = row.state_since.strftime("%Y-%m-%d %H:%M")
         extra = " ".join(x for x in (f"ack:{row.ack_by}" if row.ack_by else "",
                                      f"->{row.assignee}" if row.assignee else "",
@@ -45,14 +56,16 @@ def list_cmd(
 @alerts_app.command("ack")
 def ack_cmd(fingerprint: str, by: str = BY, comment: str = COMMENT) -> None:
     """Acknowledge an alert: repeat e-mails stop for this incident."""
-    workflow.acknowledge(_engine(), fingerprint, by, comment)
+    with _store() as engine:
+        workflow.acknowledge(engine, fingerprint, by, comment)
     typer.echo(f"acknowledged {fingerprint}")
 
 
 @alerts_app.command("assign")
 def assign_cmd(fingerprint: str, assignee: str, by: str = BY, comment: str = COMMENT) -> None:
     """Assign an alert to a steward."""
-    workflow.assign(_engine(), fingerprint, assignee, by, comment)
+    with _store() as engine:
+        workflow.assign(engine, fingerprint, assignee, by, comment)
     typer.echo(f"assigned {fingerprint} to {assignee}")
 
 
@@ -61,14 +74,17 @@ def status_cmd(fingerprint: str, status: str = typer.Argument(
         ..., help="investigating, fixed, expected or false_positive"),
         by: str = BY, comment: str = COMMENT) -> None:
     """Set the handling status of an alert, with a comment."""
-    workflow.set_status(_engine(), fingerprint, status, by, comment)
+    with _store() as engine:
+        workflow.set_status(engine, fingerprint, status, by, comment)
     typer.echo(f"{fingerprint}: {status}")
 
 
 @alerts_app.command("history")
 def history_cmd(fingerprint: str) -> None:
     """Every state change and steward action of one alert, oldest first."""
-    for entry in workflow.history(_engine(), fingerprint):
+    with _store() as engine:
+        entries = workflow.history(engine, fingerprint)
+    for entry in entries:
         typer.echo(f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.kind:8} {entry.what:28} "
                    f"{entry.actor}  {entry.comment}".rstrip())
 
@@ -84,14 +100,17 @@ def silence_cmd(
 ) -> None:
     """Mute matching alerts for a while (they keep being evaluated)."""
     ends = datetime.now(UTC) + timedelta(hours=hours)
-    silence_id = workflow.add_silence(_engine(), matchers, ends, by, comment)
+    with _store() as engine:
+        silence_id = workflow.add_silence(engine, matchers, ends, by, comment)
     typer.echo(f"silence {silence_id} until {ends:%Y-%m-%d %H:%M} UTC")
 
 
 @alerts_app.command("silences")
 def silences_cmd() -> None:
     """List active and upcoming silences."""
-    for s in workflow.list_silences(_engine()):
+    with _store() as engine:
+        silences = workflow.list_silences(engine)
+    for s in silences:
         typer.echo(f"{s['id']:4}  until {s['ends_at']:%Y-%m-%d %H:%M}  {s['matchers_json']}  "
                    f"{s['author']}: {s['comment']}")
 
@@ -99,7 +118,8 @@ def silences_cmd() -> None:
 @alerts_app.command("unsilence")
 def unsilence_cmd(silence_id: int, by: str = BY) -> None:
     """End a silence now (recorded with who ended it)."""
-    workflow.expire_silence(_engine(), silence_id, by)
+    with _store() as engine:
+        workflow.expire_silence(engine, silence_id, by)
     typer.echo(f"silence {silence_id} ended")
 
 
@@ -111,11 +131,12 @@ def outbox_cmd(
     by: str = typer.Option("", "--by", help="Who is acting (needed with --retry-dead)."),
 ) -> None:
     """Show queued and undeliverable e-mails; --retry-dead queues dead ones again."""
-    engine = _engine()
-    if retry:
-        typer.echo(f"requeued {workflow.retry_dead(engine, by)} dead e-mail(s)")
-        return
-    for row in workflow.outbox_rows(engine, status):
+    with _store() as engine:
+        if retry:
+            typer.echo(f"requeued {workflow.retry_dead(engine, by)} dead e-mail(s)")
+            return
+        rows = workflow.outbox_rows(engine, status)
+    for row in rows:
         typer.echo(f"{row['id']:5} {row['status']:8} tries {row['attempts']:2}  "
                    f"{row['recipient']:32} {row['subject']}  {row['last_error']}".rstrip())
 
@@ -126,7 +147,8 @@ def evaluate_cmd() -> None:
     from alerting.service import run_pass
     from chargeline.config import load_settings
 
-    report, sent = run_pass(_engine(), load_settings())
+    with _store() as engine:
+        report, sent = run_pass(engine, load_settings())
     typer.echo(f"{report.evaluated} alert instances, {report.firing} firing, "
                f"{report.transitions} changes, {report.queued} e-mail(s) queued; sent "
                f"{sent.sent}, retrying {sent.retried}, dead {sent.dead}")
@@ -144,9 +166,9 @@ def send_cmd() -> None:
     from chargeline.config import load_settings
 
     settings = load_settings()
-    engine = _engine()
     now = datetime.now(UTC)
-    queued = notify(engine, settings, now)
-    report = dispatch(engine, settings, now)
+    with _store() as engine:
+        queued = notify(engine, settings, now)
+        report = dispatch(engine, settings, now)
     typer.echo(f"queued {queued}; sent {report.sent}, retrying {report.retried}, "
                f"dead {report.dead}")

@@ -45,6 +45,8 @@ def safe_scope(scope: Mapping[str, str], secret: str) -> dict[str, str]:
 
 def redact_text(text: str) -> str:
     """Free text (an error message) with identities, dates and record numbers removed."""
+    if not text:
+        return text
     for pattern in _TEXT_PATTERNS:
         text = pattern.sub("[redacted]", text)
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"

@@ -107,7 +107,7 @@ def evaluate_and_notify(engine: Engine, settings: Settings, reader: MetricReader
             report.skipped = f"a pass at {latest.isoformat()} already ran"
             finish_pass(conn, pass_id, skipped=report.skipped, finished_at=datetime.now(UTC))
             return report
-        _step_and_queue(conn, rules, readings, policy, settings, now, report)
+        _step_and_queue(conn, rules, readings, policy, settings, now, report, pass_id)
         finish_pass(conn, pass_id, instances=report.evaluated, transitions=report.transitions,
                     firing=report.firing, digests=report.digests, queued=report.queued,
                     rule_errors_json=json.dumps(report.rule_errors, sort_keys=True),
@@ -117,11 +117,11 @@ def evaluate_and_notify(engine: Engine, settings: Settings, reader: MetricReader
 
 def _step_and_queue(conn: Connection, rules: RuleSet, readings: dict[ReadKey, Reading],
                     policy: NotificationPolicy, settings: Settings, now: datetime,
-                    report: NotifyReport) -> None:
+                    report: NotifyReport, pass_id: int) -> None:
     previous = load_states(conn)
     result = evaluate_readings(rules.rules, readings, previous, now)
     owners = {r.id: r.owner for r in rules.rules}
-    save_states(conn, result.states.values(), previous, owners)
+    save_states(conn, result.states.values(), previous, owners, pass_no=pass_id)
     save_transitions(conn, result.transitions)
     record_rule_versions(conn, rules, now)
     digests, logs = plan_digests(result.states, rules.by_id, load_workflow(conn),

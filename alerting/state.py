@@ -70,6 +70,9 @@ class Transition:
     notify: str = ""  # "firing", "escalated", "resolved" or "" (history only)
 
 
+_CALM = (State.OK, State.RESOLVED)
+
+
 def new_state(fingerprint: str, rule_id: str, scope: dict[str, str], now: datetime) -> AlertState:
     """The state of an instance never evaluated before."""
     return AlertState(fingerprint, rule_id, scope, State.OK, now, now)
@@ -79,6 +82,13 @@ def step(prev: AlertState, rule: Rule, judgement: Judgement,
          now: datetime) -> tuple[AlertState, Transition | None]:
     """Advance one instance by one evaluation; return the new state and its change, if any."""
     outcome = judgement.outcome
+    if outcome is Outcome.OK and prev.firing_since is None and prev.state in _CALM:
+        # The common case (a clean value on a quiet instance), built directly: it is most
+        # of every pass, and ``replace`` costs several times a constructor call.
+        return AlertState(prev.fingerprint, prev.rule_id, prev.scope, prev.state,
+                          prev.state_since, now, "", judgement.value, judgement.amount,
+                          judgement.threshold, None, None, prev.clear_since, judgement.error,
+                          dict(judgement.detail)), None
     common = {
         "evaluated_at": now,
         "value": judgement.value,

@@ -5,12 +5,25 @@ transaction, so alert state, history, group logs and outbox rows commit together
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
+from alerting.bulk import select_rows, update_rows
 from alerting.digest import GroupKey, GroupLog, Workflow
 from alerting.policy import Matcher, Silence
 from alerting.state import AlertState, State, Transition
@@ -54,52 +67,112 @@ def finish_pass(conn: Connection, pass_id: int, **values: Any) -> None:
                  .values(**values))
 
 
+_LOAD_COLUMNS = ("fingerprint", "rule_id", "scope_json", "state", "state_since",
+                 "evaluated_at", "level", "value", "amount", "threshold", "pending_since",
+                 "firing_since", "clear_since", "error", "detail_json")
+_STATES = {s.value: s for s in State}
+
+
+@lru_cache(maxsize=65536)
+def _scope(text: str) -> dict[str, str]:
+    # Scopes repeat across rules (every rule by facility shares the facility scopes), so a
+    # pass parses each distinct one once. The dicts are shared: nothing mutates a scope.
+    return json.loads(text)
+
+
 def load_states(conn: Connection) -> dict[str, AlertState]:
     """Every stored alert instance."""
     out = {}
-    c = alert_instances.c
-    query = select(c.fingerprint, c.rule_id, c.scope_json, c.state, c.state_since,
-                   c.evaluated_at, c.level, c.value, c.amount, c.threshold, c.pending_since,
-                   c.firing_since, c.clear_since, c.error, c.detail_json)
-    for row in conn.execute(query):
-        (fp, rule_id, scope, state, state_since, evaluated_at, level, value, amount, threshold,
-         pending_since, firing_since, clear_since, error, detail) = row
+    loads = json.loads
+    for (fp, rule_id, scope, state, state_since, evaluated_at, level, value, amount,
+         threshold, pending_since, firing_since, clear_since, error,
+         detail) in select_rows(conn, "alert_instances", _LOAD_COLUMNS):
         out[fp] = AlertState(
-            fp, rule_id, json.loads(scope), State(state), state_since, evaluated_at, level,
+            fp, rule_id, _scope(scope), _STATES[state], state_since, evaluated_at, level,
             value, amount, threshold, pending_since, firing_since, clear_since, error,
-            json.loads(detail) if detail != "{}" else {})
+            loads(detail) if detail != "{}" else {})
     return out
 
 
 def load_workflow(conn: Connection) -> dict[str, Workflow]:
+    """The steward handling of every instance somebody touched (the rest have none)."""
     cols = alert_instances.c
     rows = conn.execute(select(cols.fingerprint, cols.ack_by, cols.ack_at, cols.assignee,
-                               cols.status, cols.status_comment))
+                               cols.status, cols.status_comment)
+                        .where(or_(cols.ack_by != "", cols.assignee != "", cols.status != "")))
     return {r.fingerprint: Workflow(r.ack_by, r.ack_at, r.assignee, r.status, r.status_comment)
             for r in rows}
 
 
-def _state_row(state: AlertState, owner: str) -> dict[str, Any]:
+def _changes(state: AlertState, owner: str) -> dict[str, Any]:
     return {
-        "fingerprint": state.fingerprint, "rule_id": state.rule_id, "owner": owner,
-        "scope_json": json.dumps(state.scope, sort_keys=True), "state": state.state.value,
+        "owner": owner, "state": state.state.value,
         "level": state.level, "value": state.value, "amount": state.amount,
-        "threshold": state.threshold, "detail_json": json.dumps(state.detail, sort_keys=True),
+        "threshold": state.threshold,
+        "detail_json": json.dumps(state.detail, sort_keys=True) if state.detail else "{}",
         "error": state.error[:2000], "state_since": state.state_since,
         "evaluated_at": state.evaluated_at, "pending_since": state.pending_since,
         "firing_since": state.firing_since, "clear_since": state.clear_since,
     }
 
 
+# What a pass may change on a known instance (its rule and scope are its identity; the
+# workflow columns belong to the stewards).
+_STATE_COLUMNS = [c for c in alert_instances.c.keys() if c not in (  # noqa: SIM118
+    "fingerprint", "rule_id", "scope_json", "ack_by", "ack_at", "assignee", "status",
+    "status_comment")]
+# The portable form of the bulk update in alerting.bulk (used on other backends).
+_UPDATE_STATE = (update(alert_instances)
+                 .where(alert_instances.c.fingerprint == bindparam("b_fingerprint"))
+                 .values({c: bindparam(c) for c in _STATE_COLUMNS}))
+
+
+# Calm instances (ok, resolved) whose state machine did not move are re-written only when
+# their bucket comes round (one pass in CALM_REFRESH_PASSES): their latest value is for the
+# record, and writing 25,000 unchanged states every pass would cost most of the pass. Any
+# state change, and every change of a pending/firing/nodata/error instance, is written at once.
+CALM_REFRESH_PASSES = 10
+_CALM = (State.OK, State.RESOLVED)
+
+
+def _clock(state: AlertState) -> tuple:
+    return (state.state, state.level, state.state_since, state.pending_since,
+            state.firing_since, state.clear_since)
+
+
+def _due(before: AlertState, state: AlertState, refresh: int | None) -> bool:
+    if before == state:
+        return False
+    if refresh is None or state.state not in _CALM or _clock(before) != _clock(state):
+        return True
+    return zlib.crc32(state.fingerprint.encode()) % CALM_REFRESH_PASSES == refresh
+
+
 def save_states(conn: Connection, states: Iterable[AlertState],
-                previous: Mapping[str, AlertState], owners: Mapping[str, str]) -> int:
-    """Write instances that changed since ``previous``; workflow columns are left alone."""
-    rows = [_state_row(s, owners.get(s.rule_id, "")) for s in states
-            if previous.get(s.fingerprint) != s]
-    if not rows:
-        return 0
-    upsert_rows(conn, alert_instances, rows)
-    return len(rows)
+                previous: Mapping[str, AlertState], owners: Mapping[str, str],
+                pass_no: int | None = None) -> int:
+    """Write instances that changed since ``previous`` (loaded in this transaction, under
+    the alerting lock): UPDATE the known ones, INSERT the new; workflow columns untouched.
+    With ``pass_no``, calm instances whose only change is their value are written in one
+    pass out of ``CALM_REFRESH_PASSES`` (staggered by fingerprint)."""
+    refresh = None if pass_no is None else pass_no % CALM_REFRESH_PASSES
+    new_rows, changed_rows = [], []
+    for state in states:
+        before = previous.get(state.fingerprint)
+        if before is None:
+            row = _changes(state, owners.get(state.rule_id, ""))
+            row.update(fingerprint=state.fingerprint, rule_id=state.rule_id,
+                       scope_json=json.dumps(state.scope, sort_keys=True))
+            new_rows.append(row)
+        elif _due(before, state, refresh):
+            row = _changes(state, owners.get(state.rule_id, ""))
+            row["fingerprint"] = state.fingerprint
+            changed_rows.append(row)
+    update_rows(conn, "alert_instances", "fingerprint", _STATE_COLUMNS, changed_rows,
+                _UPDATE_STATE)
+    if new_rows:
+        conn.execute(insert(alert_instances), new_rows)
+    return len(new_rows) + len(changed_rows)
 
 
 def save_transitions(conn: Connection, transitions: Iterable[Transition]) -> None:

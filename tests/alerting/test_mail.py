@@ -105,7 +105,7 @@ def test_no_patient_data_reaches_the_mail_even_from_a_bad_scope_or_error() -> No
     subject, text, html = render(digest, SETTINGS)
     message = build_message(sender="c@x.org", recipient="rc@example.org", subject=subject,
                             text=text, html=html, msg_id="<1@x.org>")
-    wire = message.as_string()
+    wire = message.as_string().replace(message.get_boundary(), "")  # the boundary is random
     for secret in ("00482913", "DOE", "JANE", "19800214", "1980"):
         assert secret not in wire, secret
     token = patient_token("test-secret-for-tokens", mrn)

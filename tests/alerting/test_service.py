@@ -13,6 +13,7 @@ from sqlalchemy import MetaData, select
 from alerting import workflow
 from alerting.policy import NotificationPolicy
 from alerting.service import evaluate_and_notify, notify
+from alerting.store import CALM_REFRESH_PASSES
 from chargeline.config import load_settings
 from rules.loader import RuleSet
 from store.schema import metadata
@@ -104,3 +105,25 @@ def test_two_concurrent_passes_queue_one_digest(engine, store_url) -> None:
         assert len(conn.execute(select(alert_outbox.c.id)).all()) == 1
         fired = conn.execute(select(alert_state_history.c.to_state)).scalars().all()
     assert fired == ["firing"]  # one transition, not one per pass
+
+
+def test_state_changes_are_written_at_once_calm_values_in_turn(engine, store_url) -> None:
+    """A breach is stored in the pass that saw it; a calm instance whose value alone moved
+    is refreshed when its turn comes, within CALM_REFRESH_PASSES passes."""
+    scopes = [{"facility": f"FAC{i:02d}", "channel": f"FAC{i:02d}_OUT"} for i in range(20)]
+
+    def run(at, numbers):
+        reader = TableReader({"nack_rate": [value("nack_rate", s, n)
+                                            for s, n in zip(scopes, numbers, strict=True)]})
+        evaluate_and_notify(engine, _settings(store_url), reader, at, rules=RULES,
+                            policy=POLICY)
+        return {r.scope["facility"]: (r.state, r.value) for r in workflow.list_alerts(engine)}
+
+    assert set(run(T0, [0.01] * 20).values()) == {("ok", 0.01)}
+    stored = run(T0 + timedelta(minutes=1), [0.3] + [0.015] * 19)
+    assert stored["FAC00"] == ("firing", 0.3)  # the change is in the store at once
+    calm = {v for k, v in stored.items() if k != "FAC00"}
+    assert calm == {("ok", 0.01), ("ok", 0.015)}  # some refreshed this pass, not all
+    for minute in range(2, 2 + CALM_REFRESH_PASSES):
+        stored = run(T0 + timedelta(minutes=minute), [0.3] + [0.015] * 19)
+    assert {v for k, v in stored.items() if k != "FAC00"} == {("ok", 0.015)}
