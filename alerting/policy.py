@@ -81,6 +81,17 @@ class NotificationPolicy(_Strict):
     stewards: dict[str, StewardPrefs] = Field(default_factory=dict)
     inhibit: tuple[Inhibition, ...] = (Inhibition(),)
     lineage: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # Add the estate's live lineage (metrics.lineage: sources, channels, facilities seen in
+    # the store) to the edges above; the shipped policy turns it on.
+    lineage_from_store: bool = False
+
+    def with_lineage(self, extra: Mapping[str, Iterable[str]]) -> NotificationPolicy:
+        """This policy with ``extra`` edges merged into its lineage."""
+        merged = {k: list(v) for k, v in self.lineage.items()}
+        for node, dependents in extra.items():
+            have = merged.setdefault(node, [])
+            have.extend(d for d in dependents if d not in have)
+        return self.model_copy(update={"lineage": {k: tuple(v) for k, v in merged.items()}})
 
     def prefs(self, recipient: str) -> StewardPrefs:
         return self.stewards.get(recipient, _NO_PREFS)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
@@ -90,6 +90,30 @@ def current_rules(settings: Settings) -> tuple[RuleSet, list[str]]:
     return REGISTRY.current, problems
 
 
+LINEAGE_TTL = timedelta(minutes=10)  # the estate's shape changes slowly; reading it is not free
+_LINEAGE_CACHE: dict[str, tuple[datetime, dict[str, list[str]]]] = {}
+
+
+def store_lineage(engine: Engine, settings: Settings, now: datetime) -> dict[str, list[str]]:
+    """The estate's live lineage map from the metrics package, cached for ``LINEAGE_TTL``;
+    empty (logged) when it cannot be built, so a lineage problem never stops alerting."""
+    key = (engine.url.render_as_string(hide_password=True)
+           + "|" + ",".join(sorted(s.name for s in settings.sources)))
+    cached = _LINEAGE_CACHE.get(key)
+    if cached is not None and abs(now - cached[0]) < LINEAGE_TTL:
+        return cached[1]
+    try:
+        from metrics.lineage import lineage_map
+        from metrics.lineage_store import system_graph
+
+        edges = lineage_map(system_graph(engine, settings, now))
+    except Exception:  # the policy's own edges still apply
+        log.exception("the live lineage could not be read; inhibiting along the policy only")
+        edges = {}
+    _LINEAGE_CACHE[key] = (now, edges)
+    return edges
+
+
 def evaluate_and_notify(engine: Engine, settings: Settings, reader: MetricReader,
                         now: datetime, *, rules: RuleSet | None = None,
                         policy: NotificationPolicy | None = None) -> NotifyReport:
@@ -98,6 +122,8 @@ def evaluate_and_notify(engine: Engine, settings: Settings, reader: MetricReader
     if rules is None:
         rules, problems = current_rules(settings)
     policy = policy or policy_for(settings)
+    if policy.lineage_from_store:
+        policy = policy.with_lineage(store_lineage(engine, settings, now))
     readings = read_all(rules.rules, reader, now)  # metric reads hold no alerting lock
     report = NotifyReport(rule_file_problems=problems)
     with engine.begin() as conn:
@@ -141,6 +167,8 @@ def notify(engine: Engine, settings: Settings, now: datetime, *, rules: RuleSet 
     if rules is None:
         rules, _ = current_rules(settings)
     policy = policy or policy_for(settings)
+    if policy.lineage_from_store:
+        policy = policy.with_lineage(store_lineage(engine, settings, now))
     with engine.begin() as conn:
         pass_id = begin_pass(conn, now, datetime.now(UTC))  # the same lock as a full pass
         digests, logs = plan_digests(load_states(conn), rules.by_id, load_workflow(conn),

@@ -11,9 +11,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, select
 
 from alerting import workflow
+from alerting.digest import inhibited
 from alerting.policy import NotificationPolicy
-from alerting.service import evaluate_and_notify, notify
-from alerting.store import CALM_REFRESH_PASSES
+from alerting.service import evaluate_and_notify, notify, store_lineage
+from alerting.store import CALM_REFRESH_PASSES, load_states
 from chargeline.config import load_settings
 from rules.loader import RuleSet
 from store.schema import metadata
@@ -127,3 +128,32 @@ def test_state_changes_are_written_at_once_calm_values_in_turn(engine, store_url
     for minute in range(2, 2 + CALM_REFRESH_PASSES):
         stored = run(T0 + timedelta(minutes=minute), [0.3] + [0.015] * 19)
     assert {v for k, v in stored.items() if k != "FAC00"} == {("ok", 0.015)}
+
+
+def test_inhibition_follows_the_live_lineage_of_the_estate(engine, store_url) -> None:
+    """With ``lineage_from_store`` the policy needs no hand-written edges: the configured
+    billing source feeds every facility's metrics, so its outage suppresses their latency
+    alerts, and the digest says why."""
+    api = make_rule(id="api-error-rate", name="API error rate per source", metric="api_err",
+                    scope={"by": ["source"]}, tags=["outage"], warn=5, fail=25)
+    latency = make_rule(id="implant-latency", name="Implant charge latency", metric="lat",
+                        scope={"by": ["facility"]}, tags=["latency"], warn=90, fail=120)
+    rules = RuleSet((api, latency), (), {api.id: api, latency.id: latency})
+    settings = load_settings(database_url=store_url, sources=[
+        {"name": "billing", "kind": "fhir_billing", "base_url": "http://127.0.0.1:1/fhir"}])
+    reader = TableReader({"api_err": [value("api_err", {"source": "billing"}, 60.0)],
+                          "lat": [value("lat", {"facility": "FAC01"}, 300.0)]})
+    live = POLICY.model_copy(update={"lineage_from_store": True})
+    evaluate_and_notify(engine, settings, reader, T0, rules=rules, policy=live)
+    [mail] = [r for r in workflow.outbox_rows(engine, ("pending",))]
+    with engine.connect() as conn:
+        body = conn.execute(select(alert_outbox.c.body_text)
+                            .where(alert_outbox.c.id == mail["id"])).scalar_one()
+    assert "== Suppressed (upstream outage) (1) ==" in body
+    assert "suppressed because API error rate per source is firing for source billing" in body
+    # the same alerts without the live lineage: nothing links billing to FAC01
+    with engine.connect() as conn:
+        states = load_states(conn)
+    assert list(inhibited(states, rules.by_id, live.with_lineage(
+        store_lineage(engine, settings, T0)))) == ["implant-latency|facility=FAC01"]
+    assert inhibited(states, rules.by_id, POLICY) == {}
