@@ -1,0 +1,226 @@
+"""``chargeline demo``: the whole product on one machine in one command.
+
+It starts the demo estate (the simulator, live, over real HTTP, writing HL7 logs), a
+loopback mail relay that keeps the stewards' digests as ``.eml`` files, runs a first
+collection pass with metrics, rules and mail, creates one sign-in per role, then starts
+the collector process (polling on schedules from then on) and the dashboard, and prints
+where everything is. Ctrl+C stops it all. Everything lives under ``--out`` on an embedded
+SQLite file; each run starts that folder afresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+import yaml
+
+from chargeline.cli import app
+from chargeline.errors import ChargelineError, ConfigError
+
+DEMO_PASSWORD = "chargeline-demo"  # noqa: S105 - printed on the console for the demo
+DEMO_USERS = (
+    ("cfo@demo.example", "executive"),
+    ("interfaces@demo.example", "interface_owner"),
+    ("steward@demo.example", "steward"),
+    ("admin@demo.example", "admin"),
+)
+SOURCE_INTERVAL_SECONDS = 30
+STARTUP_TIMEOUT_SECONDS = 120
+
+
+@dataclass
+class Children:
+    """The demo's child processes, stopped together whatever happens."""
+
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str], log: Path
+              ) -> subprocess.Popen[bytes]:
+        out = log.open("ab")
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+        self.procs.append((name, proc))
+        return proc
+
+    def check(self) -> None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                raise ChargelineError(f"the {name} stopped (exit {proc.returncode}); "
+                                      f"see its log in the demo folder")
+
+    def stop(self) -> None:
+        for _, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for _, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _wait_http(url: str, what: str, children: Children, expect: str = "ok") -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        children.check()
+        try:
+            if httpx.get(url, timeout=2).text.strip() == expect:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise ChargelineError(f"the {what} did not answer at {url} within "
+                          f"{STARTUP_TIMEOUT_SECONDS}s; see its log in the demo folder")
+
+
+def _fresh(out: Path) -> None:
+    """Remove what an earlier demo run left in ``out`` (only the demo's own files)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("estate", "mail", "rules"):
+        shutil.rmtree(out / name, ignore_errors=True)
+    for pattern in ("chargeline.db*", "*.log", "openlineage.ndjson", "*.lock"):
+        for path in out.glob(pattern):
+            path.unlink()
+
+
+def _write_config(out: Path, sim_url: str, dashboard_url: str, smtp_port: int) -> Path:
+    from simulator.sources import demo_sources
+
+    config: dict[str, Any] = {
+        "database_url": f"sqlite:///{(out / 'chargeline.db').resolve()}",
+        "data_dir": str(out.resolve()),
+        "dashboard_url": dashboard_url,
+        "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none",
+                 "sender": "chargeline@demo.example"},
+        "lineage": {"transport": "file", "path": str((out / "openlineage.ndjson").resolve())},
+        "sources": demo_sources(sim_url, (out / "estate").resolve(), SOURCE_INTERVAL_SECONDS),
+    }
+    path = out / "chargeline.yaml"
+    path.write_text("# written by `chargeline demo`; see chargeline.example.yaml\n"
+                    + yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _first_pass(env: dict[str, str]) -> None:
+    """Collect every source once, then metrics, rules and mail, printing as it goes."""
+    from chargeline.config import load_settings
+    from chargeline.pipeline import after_collection
+    from collectors.leases import SingleCollectorLock
+    from collectors.runner import run_source
+    from store.engine import make_engine
+    from store.migrate import upgrade
+
+    os.environ.update(env)
+    settings = load_settings()
+    # Retries of injected API faults are logged; keep them in a file, not between the lines.
+    logging.basicConfig(filename=settings.data_dir / "first-pass.log", level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    lock = SingleCollectorLock(settings.database_url)
+    lock.acquire()
+    try:
+        for source in settings.sources:
+            typer.echo(f"  collecting {source.name:<13}", nl=False)
+            started = time.perf_counter()
+            result = run_source(settings, engine, source)
+            if result is None:
+                typer.echo("skipped")
+                continue
+            typer.echo(f"{result.status.value:<7} {result.records:>8,} records "
+                       f"{result.quarantined:>5,} quarantined  "
+                       f"{time.perf_counter() - started:5.1f}s"
+                       + (f"  ({result.error[:120]})" if result.error else ""))
+    finally:
+        lock.release()
+    report = after_collection(settings, engine, full=True)
+    typer.echo(f"  {report.summary()}")
+    _add_demo_users(engine)
+    engine.dispose()
+
+
+def _add_demo_users(engine: Any) -> None:
+    from app.users import add_user, audit
+
+    with engine.begin() as conn:
+        for email, role in DEMO_USERS:
+            add_user(conn, email, [role], password=DEMO_PASSWORD)
+            audit(conn, "demo", "user_added", target=email, detail=role)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "chargeline", *args]
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo (started afresh).")] = Path(
+        "./data/demo"),
+    port: Annotated[int, typer.Option(help="Dashboard port.")] = 8501,
+    sim_port: Annotated[int, typer.Option(help="Demo estate (simulator) port.")] = 8700,
+    seed: Annotated[int, typer.Option(help="Estate seed.")] = 7,
+    facilities: Annotated[int, typer.Option(help="Hospitals in the estate.")] = 3,
+    days: Annotated[int, typer.Option(help="Days of history before now.")] = 7,
+    faults: Annotated[str, typer.Option(help="Fault preset: none, default or high.")] = "default",
+    volume_scale: Annotated[float, typer.Option(help="Scale the realistic volumes.")] = 1.0,
+) -> None:
+    """Run the demo estate, a first collection pass, the collector and the dashboard."""
+    from simulator.mailsink import MailSink
+
+    if faults not in ("none", "default", "high"):
+        raise ConfigError(f"--faults {faults!r}: use none, default or high")
+    _fresh(out)
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    dashboard_url = f"http://127.0.0.1:{port}"
+    children = Children()
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("CHARGELINE_")}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop children on `kill` too
+    try:
+        with MailSink(out / "mail") as sink:
+            config = _write_config(out, sim_url, dashboard_url, sink.port)
+            env = {**base_env, "CHARGELINE_CONFIG": str(config.resolve())}
+            typer.echo(f"Demo estate: {facilities} hospitals x {days} days, seed {seed}, "
+                       f"faults {faults} (building, then live) ...")
+            children.start("simulator", _cli(
+                "simulate", "--live", "--out", str(out / "estate"), "--port", str(sim_port),
+                "--seed", str(seed), "--facilities", str(facilities), "--days", str(days),
+                "--faults", faults, "--volume-scale", str(volume_scale)),
+                env, out / "simulator.log")
+            _wait_http(f"{sim_url}/health", "demo estate", children)
+            typer.echo(f"First collection pass from {sim_url}:")
+            _first_pass(env)
+            children.start("collector", _cli("collector"), env, out / "collector.log")
+            children.start("dashboard", _cli("dashboard", "--port", str(port)), env,
+                           out / "dashboard.log")
+            _wait_http(f"{dashboard_url}/_stcore/health", "dashboard", children)
+            _print_ready(out, sim_url, dashboard_url)
+            while True:
+                children.check()
+                time.sleep(1)
+    except KeyboardInterrupt:
+        typer.echo("\nstopping the demo ...")
+    finally:
+        children.stop()
+
+
+def _print_ready(out: Path, sim_url: str, dashboard_url: str) -> None:
+    typer.echo("")
+    typer.secho(f"Chargeline dashboard: {dashboard_url}", bold=True)
+    typer.echo(f"  sign in with any of these (password {DEMO_PASSWORD!r}):")
+    for email, role in DEMO_USERS:
+        typer.echo(f"    {email:<26} {role}")
+    typer.echo(f"Demo estate APIs:     {sim_url}  (HL7 logs and truth.json in "
+               f"{out / 'estate'})")
+    typer.echo(f"Stewards' e-mails:    {out / 'mail'}/*.eml")
+    typer.echo(f"Collector, every {SOURCE_INTERVAL_SECONDS}s: log in {out / 'collector.log'}")
+    typer.echo("Ctrl+C stops everything.")
