@@ -78,6 +78,15 @@ def run_source(
         log.info("source %s: slot taken by another collector, skipped", source.name)
         return None
     with engine.begin() as conn:
+        # we hold the source's lease, so a pass still "running" here died mid-way (killed,
+        # crashed, lease expired): say so; it resumed from its last committed page
+        conn.execute(update(collector_runs)
+                     .where(collector_runs.c.source == source.name,
+                            collector_runs.c.status == RunStatus.RUNNING.value)
+                     .values(status=RunStatus.ERROR.value, finished_at=now,
+                             error_class="Interrupted",
+                             error="the pass stopped mid-way (process killed or crashed); "
+                                   "the next pass resumed after its last committed page"))
         conn.execute(insert(collector_runs).values(
             run_id=run_id, source=source.name, collector_id=holder, started_at=now,
             status=RunStatus.RUNNING.value))

@@ -162,28 +162,35 @@ class FakeEstate:
 
 
 @contextmanager
-def serve(estate: FakeEstate) -> Iterator[str]:
-    """Serve ``estate`` on a free loopback port; yields its base URL."""
+def serve_app(app: Any) -> Iterator[str]:
+    """Serve an ASGI app under uvicorn on a free loopback port; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(estate.app(), log_level="warning", lifespan="off",
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
                                            access_log=False, timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the fake estate server did not start")
+            raise RuntimeError("the test server did not start")
         time.sleep(0.01)
-    estate.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
-        yield estate.base_url
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextmanager
+def serve(estate: FakeEstate) -> Iterator[str]:
+    """Serve ``estate`` on a free loopback port; yields its base URL."""
+    with serve_app(estate.app()) as base_url:
+        estate.base_url = base_url
+        yield base_url
 
 
 def free_port() -> int:
