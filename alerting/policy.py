@@ -72,7 +72,6 @@ class Inhibition(_Strict):
 class NotificationPolicy(_Strict):
     """Timing and routing of digests; see alerting/policy.yaml for the shipped default."""
 
-    evaluation_interval: Duration = timedelta(minutes=1)  # the scheduled pass (alerting.schedule)
     group_wait: Duration = timedelta(seconds=30)
     group_interval: Duration = timedelta(minutes=5)
     repeat_interval: Duration = timedelta(hours=4)

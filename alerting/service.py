@@ -2,8 +2,9 @@
 
     evaluate_and_notify(engine, settings, reader, now)   after every collection pass
     alerting.outbox.dispatch(engine, settings, now)       then send what was queued
-    run_pass(engine, settings, now)                       the scheduled pass (both, with the
-                                                          store's own metric reader)
+    run_pass(engine, settings, now)                       both, with the store's metric
+                                                          reader (chargeline.pipeline calls
+                                                          it after collection and every 60 s)
 
 A pass reads every metric first (no lock held), then, under the alerting lock and in one
 transaction, loads the stored states, steps them, writes state and history, plans the
