@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +34,29 @@ log = logging.getLogger("chargeline.collectors.http")
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_MAX_SECONDS = 10.0
 RETRY_AFTER_MAX_SECONDS = 60.0
+
+
+def secret_variable(source_name: str) -> str:
+    """The environment variable that holds a source's OAuth2 client secret."""
+    return "CHARGELINE_SECRET_" + re.sub(r"[^A-Z0-9]", "_", source_name.upper())
+
+
+def client_secret(source: SourceConfig) -> str:
+    """A source's client secret: ``CHARGELINE_SECRET_<SOURCE>`` when set, else the
+    config value, where ``env:NAME`` reads the variable NAME. Secrets stay out of config
+    files this way (``sources`` is a list, so CHARGELINE_SOURCES__... cannot reach it)."""
+    assert source.oauth2 is not None
+    from_env = os.environ.get(secret_variable(source.name))
+    if from_env:
+        return from_env
+    value = source.oauth2.client_secret.get_secret_value()
+    if value.startswith("env:"):
+        name = value[4:]
+        if not os.environ.get(name):
+            raise SourceError(f"source {source.name}: client_secret is env:{name} but {name} "
+                              f"is not set — export it (or {secret_variable(source.name)})")
+        return os.environ[name]
+    return value
 
 
 class BadPayload(SourceError):
@@ -110,14 +135,14 @@ class SourceHttp:
         form = {"grant_type": "client_credentials"}
         if oauth.scope:
             form["scope"] = oauth.scope
-        auth = (oauth.client_id, oauth.client_secret.get_secret_value())
+        auth = (oauth.client_id, client_secret(self.source))
         try:
             response = self._send("POST", oauth.token_url, data=form, auth=auth)
         except _ClientRefused as exc:
             raise SourceError(
                 f"the token endpoint {oauth.token_url} refused the client credentials "
                 f"(HTTP {exc.status} {exc.detail}) — check the source's oauth2 client_id and "
-                f"client_secret (e.g. CHARGELINE_SOURCES__<n>__OAUTH2__CLIENT_SECRET)") from None
+                f"client_secret (or set {secret_variable(self.source.name)})") from None
         try:
             body = response.json()
             token = body["access_token"]

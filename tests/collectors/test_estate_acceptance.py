@@ -85,7 +85,7 @@ def test_incremental_polls_catch_records_that_become_visible_late(
     logs = tmp_path / "hl7"
     writer = Hl7LogWriter(estate.hl7, logs)
     writer.reset()
-    sources = [s for s in sources_for(running, 5.0, overlap_seconds=900)
+    sources = [s for s in sources_for(running, 5.0)  # the default overlap window
                if s.kind in ("fhir_billing", "fhir_usage", "odata_erp", "hl7_log")]
     sources = [s.model_copy(update={"path": str(logs)}) if s.kind == "hl7_log" else s
                for s in sources]

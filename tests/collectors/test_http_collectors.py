@@ -327,3 +327,15 @@ def test_failing_source_is_error_never_nodata(engine: Engine, estate: FakeEstate
     with engine.connect() as conn:
         row = conn.execute(select(collector_runs)).one()
     assert row.status == "error" and row.error_class and row.finished_at is not None
+
+
+def test_client_secret_from_the_environment(engine: Engine, estate: FakeEstate,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    fill(estate, 2)
+    monkeypatch.setenv("RCM_SECRET", "demo-secret")
+    assert run(engine, billing(estate, secret="env:RCM_SECRET")).status is RunStatus.OK
+    monkeypatch.delenv("RCM_SECRET")
+    missing = run(engine, billing(estate, secret="env:RCM_SECRET"))
+    assert missing.status is RunStatus.ERROR and "RCM_SECRET is not set" in missing.error
+    monkeypatch.setenv("CHARGELINE_SECRET_BILLING", "demo-secret")  # wins over the file
+    assert run(engine, billing(estate, secret="stale")).status is not RunStatus.ERROR
