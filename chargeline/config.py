@@ -78,7 +78,7 @@ class SourceConfig(_Strict):
     schedule: Schedule = Schedule(interval_seconds=60)
     page_size: int = Field(default=500, ge=1, le=10_000)
     timeout_seconds: float = Field(default=10.0, gt=0)
-    overlap_seconds: int = Field(default=300, ge=0)
+    overlap_seconds: int = Field(default=900, ge=0)  # > the demo estate's 10-min late records
     max_retries: int = Field(default=4, ge=0)
     mapping: str = ""  # a YAML field-mapping file; empty means the standard defaults
     enabled: bool = True
