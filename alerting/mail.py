@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from alerting.digest import Digest, DigestItem
+from alerting.links import alert_url, records_url
 from alerting.redact import redact_text, safe_scope
 from chargeline.config import Settings, SmtpConfig
 
 TEMPLATES = Path(__file__).with_name("templates")
-TIME_PARAM = "%Y-%m-%dT%H:%M"  # the drill-down page's URL time format (UTC)
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(["html"]),
@@ -36,54 +34,6 @@ def message_id(dedupe_key: str, sender: str) -> str:
     """A Message-ID derived from the dedupe key, so a re-send is recognisably the same."""
     domain = sender.rpartition("@")[2] or "chargeline.local"
     return f"<{dedupe_key}@{domain}>"
-
-
-# The dashboard's drill-down record sets (app/datasets.py) behind each metric, and the
-# message status a metric is about. Metrics without records there (API health, freshness,
-# replenishment) link to the alert page only.
-_RECORDS: dict[str, tuple[str, str]] = {
-    "duplicate_groups": ("charges", ""), "duplicate_extra_units": ("charges", ""),
-    "duplicate_charge_usd": ("charges", ""),
-    "messages_received": ("messages", ""), "messages_errored": ("messages", "E"),
-    "message_rate_per_hour": ("messages", ""), "nack_rate_pct": ("messages", ""),
-    "queue_depth": ("messages", "Q"), "queue_age_minutes": ("messages", "Q"),
-    "stock_posting_delay_p95_minutes": ("issues", ""),
-    "volume_anomaly_z": ("messages", ""),
-}
-_USAGE_PREFIXES = ("charge_", "missing_", "late_", "revenue_", "failed_mapping", "received_",
-                   "sent_", "inventory_", "implant_", "charged_", "issued_", "quantity_")
-
-
-def _records_of(metric: str) -> tuple[str, str] | None:
-    if metric in _RECORDS:
-        return _RECORDS[metric]
-    return ("usage", "") if metric.startswith(_USAGE_PREFIXES) else None
-
-
-def alert_url(dashboard_url: str, rule_id: str, scope: Mapping[str, str]) -> str:
-    """The dashboard alert page for one instance: ``/alerts?rule=...&<scope key>=...``."""
-    query = sorted({"rule": rule_id, **scope}.items())
-    return f"{dashboard_url.rstrip('/')}/alerts?{urlencode(query)}"
-
-
-def records_url(dashboard_url: str, metric: str, scope: Mapping[str, str],
-                since: datetime, until: datetime) -> str:
-    """The drill-down page's records behind a metric, in the parameters ``app.drill``
-    reads (dataset, facility, channel, status, since, until); ``""`` when there are none."""
-    target = _records_of(metric)
-    if target is None:
-        return ""
-    dataset, status = target
-    params: list[tuple[str, str]] = [("dataset", dataset)]
-    if scope.get("facility"):
-        params.append(("facility", scope["facility"]))
-    if dataset == "messages" and scope.get("channel"):
-        params.append(("channel", scope["channel"]))
-    if status:
-        params.append(("status", status))
-    params += [("since", since.astimezone(UTC).strftime(TIME_PARAM)),
-               ("until", until.astimezone(UTC).strftime(TIME_PARAM))]
-    return f"{dashboard_url.rstrip('/')}/drilldown?{urlencode(params)}"
 
 
 def fmt_number(value: float | None, unit: str) -> str:
@@ -119,7 +69,8 @@ def _row(item: DigestItem, settings: Settings, now: datetime) -> dict[str, Any]:
     return {
         "item": item,
         "link": alert_url(base, item.rule.id, scope),
-        "records": records_url(base, item.rule.metric, scope, now - item.rule.window, now),
+        "records": records_url(base, item.rule.metric, scope, now - item.rule.window, now,
+                               item.rule.parameters.args),
         "value": fmt_number(state.value, item.rule.unit),
         "amount": fmt_number(state.amount, "USD") if state.amount else "",
         "threshold": fmt_number(state.threshold, item.rule.unit)
@@ -177,4 +128,4 @@ def send(smtp: SmtpConfig, msg: EmailMessage) -> None:
         client.send_message(msg)
 
 
-__all__ = ["alert_url", "build_message", "message_id", "records_url", "render", "send"]
+__all__ = ["build_message", "fmt_number", "message_id", "render", "send"]

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from alerting.digest import Digest, DigestItem, Inhibitor
-from alerting.mail import build_message, records_url, render, send
+from alerting.mail import build_message, render, send
 from alerting.state import AlertState, State
 from app.drill import from_query_params
 from chargeline.config import load_settings
@@ -63,18 +63,11 @@ def test_counts_money_and_links_the_dashboard_can_open() -> None:
     parts = urlsplit(link)
     assert parts.path == "/drilldown"
     filters = from_query_params({k: v for k, v in parse_qs(parts.query).items()})
-    assert (filters.dataset, filters.facilities) == ("charges", ("FAC01",))
+    assert (filters.dataset, filters.facilities) == ("duplicates", ("FAC01",))
     assert (filters.since, filters.until) == (T0 + timedelta(minutes=5) - timedelta(days=7),
                                               T0 + timedelta(minutes=5))
-    assert '<a href="http://dash.example:8501/drilldown?dataset=charges&amp;facility=FAC01' in html
-
-
-def test_channel_metrics_link_to_the_channel_messages() -> None:
-    url = records_url("http://d", "queue_age_minutes", {"facility": "F1", "channel": "F1_OUT"},
-                      T0 - timedelta(hours=1), T0)
-    filters = from_query_params(parse_qs(urlsplit(url).query))
-    assert (filters.dataset, filters.channel, filters.status) == ("messages", "F1_OUT", "Q")
-    assert records_url("http://d", "api_error_rate_pct", {"source": "billing"}, T0, T0) == ""
+    assert ('<a href="http://dash.example:8501/drilldown?dataset=duplicates&amp;facility=FAC01'
+            in html)
 
 
 def test_html_part_escapes_what_rule_files_and_sources_write() -> None:

@@ -1,0 +1,98 @@
+"""Links from an alert e-mail into the dashboard (pure).
+
+``alert_url``: the alert page, ``/alerts?rule=<id>&<scope key>=<value>`` (the dashboard's
+``app.alerts_view.from_link`` finds the instance from it). ``records_url``: the drill-down
+page with the records behind the metric, in the parameters ``app.drill.from_query_params``
+reads (dataset, facility, channel, status, problems, since, until). Page paths are the
+view file names (``app.access.PageSpec.url_path``). The mapping below names the
+dashboard's record sets (``app.datasets.DATASETS``); tests/alerting/test_links.py parses a
+link for every catalog metric with ``app.drill`` so the two stay in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+TIME_PARAM = "%Y-%m-%dT%H:%M"  # the drill-down page's URL time format (UTC)
+
+# metric -> (dataset, status filter, problems only). The status "{reason}" takes the rule's
+# ``reason`` parameter (failed mappings by reason).
+_RECORDS: dict[str, tuple[str, str, bool]] = {
+    "charge_capture_pct": ("capture", "", True),
+    "charge_within_sla_pct": ("capture", "", True),
+    "missing_charges": ("capture", "missing", False),
+    "late_charges": ("capture", "late", False),
+    "revenue_leakage_usd": ("capture", "missing", False),
+    "revenue_at_risk_usd": ("at_risk", "", False),
+    "implant_charge_latency_p95_minutes": ("capture", "", True),
+    "failed_mapping_count": ("mappings", "{reason}", False),
+    "failed_mapping_usd": ("mappings", "{reason}", False),
+    "duplicate_groups": ("duplicates", "", False),
+    "duplicate_extra_units": ("duplicates", "", False),
+    "duplicate_charge_usd": ("duplicates", "", False),
+    "missing_inventory_issues": ("inventory", "missing", False),
+    "charged_not_issued": ("inventory", "missing", False),
+    "issued_not_charged": ("capture", "missing", False),
+    "quantity_mismatches": ("inventory", "", True),
+    "inventory_accuracy_pct": ("inventory", "", True),
+    "stock_posting_delay_p95_minutes": ("inventory", "issued", False),
+    "messages_received": ("messages", "", False),
+    "messages_errored": ("messages", "E", False),
+    "message_rate_per_hour": ("messages", "", False),
+    "nack_rate_pct": ("messages", "", False),
+    "queue_depth": ("messages", "Q", False),
+    "queue_age_minutes": ("messages", "Q", False),
+    "volume_anomaly_z": ("messages", "", False),
+    "api_p95_ms": ("api_calls", "", False),
+    "api_error_rate_pct": ("api_calls", "", False),
+    "api_throttled": ("api_calls", "", False),
+    "minutes_since_success": ("api_calls", "", False),
+    "freshness_minutes": ("api_calls", "", False),
+    "replenishment_cycle_hours": ("replenishment", "", False),
+    "margin_usd": ("procedures", "", False),
+}
+_HOP_LATENCY = ("received_latency_", "sent_latency_", "charge_latency_", "inventory_latency_")
+
+
+def records_of(metric: str) -> tuple[str, str, bool] | None:
+    """(dataset, status, problems only) of the records behind ``metric``, if any."""
+    if metric in _RECORDS:
+        return _RECORDS[metric]
+    if metric.startswith(_HOP_LATENCY):
+        return ("inventory", "", True) if metric.startswith("inventory") else (
+            "capture", "", True)
+    return None
+
+
+def alert_url(dashboard_url: str, rule_id: str, scope: Mapping[str, str]) -> str:
+    """The dashboard alert page for one instance: ``/alerts?rule=...&<scope key>=...``."""
+    query = sorted({"rule": rule_id, **scope}.items())
+    return f"{dashboard_url.rstrip('/')}/alerts?{urlencode(query)}"
+
+
+def records_url(dashboard_url: str, metric: str, scope: Mapping[str, str],
+                since: datetime, until: datetime,
+                params: Mapping[str, str] | None = None) -> str:
+    """The drill-down page's records behind a metric over ``[since, until)``; ``""`` when
+    the dashboard has no record set for it (open exceptions: the exception queue)."""
+    target = records_of(metric)
+    if target is None:
+        return ""
+    dataset, status, problems = target
+    query: list[tuple[str, str]] = [("dataset", dataset)]
+    if scope.get("facility"):
+        query.append(("facility", scope["facility"]))
+    channel = scope.get("channel") if dataset == "messages" else (
+        scope.get("source") if dataset == "api_calls" else None)  # api_calls: by source
+    if channel:
+        query.append(("channel", channel))
+    status = status.replace("{reason}", (params or {}).get("reason", ""))
+    if status:
+        query.append(("status", status))
+    if problems:
+        query.append(("problems", "true"))
+    query += [("since", since.astimezone(UTC).strftime(TIME_PARAM)),
+              ("until", until.astimezone(UTC).strftime(TIME_PARAM))]
+    return f"{dashboard_url.rstrip('/')}/drilldown?{urlencode(query)}"
