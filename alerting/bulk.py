@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Update
+from sqlalchemy import Connection
 
 TIME_COLUMNS = frozenset({"state_since", "evaluated_at", "pending_since", "firing_since",
                           "clear_since", "ack_at"})
@@ -34,7 +34,7 @@ def _sqlite_time(value: datetime | None) -> str | None:
 
 
 def update_rows(conn: Connection, table: str, key: str, columns: Sequence[str],
-                rows: Sequence[dict[str, Any]], fallback: Update) -> None:
+                rows: Sequence[dict[str, Any]]) -> None:
     """``UPDATE table SET columns WHERE key = row[key]`` for every row (key under ``key``)."""
     if not rows:
         return
@@ -63,8 +63,8 @@ def update_rows(conn: Connection, table: str, key: str, columns: Sequence[str],
         params = [(*(_sqlite_time(r[c]) if c in TIME_COLUMNS else r[c] for c in columns),
                    r[key]) for r in rows]
         conn.exec_driver_sql(sql, params)
-    else:  # any other backend: the portable statement, row by row parameters
-        conn.execute(fallback, [{**r, "b_" + key: r[key]} for r in rows])
+    else:
+        raise NotImplementedError(f"bulk update is not implemented for {conn.dialect.name}")
 
 
 def _read_time(dialect: str) -> Any:

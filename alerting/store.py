@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    bindparam,
     delete,
     func,
     insert,
@@ -121,12 +120,6 @@ def _changes(state: AlertState, owner: str) -> dict[str, Any]:
 _STATE_COLUMNS = [c for c in alert_instances.c.keys() if c not in (  # noqa: SIM118
     "fingerprint", "rule_id", "scope_json", "ack_by", "ack_at", "assignee", "status",
     "status_comment")]
-# The portable form of the bulk update in alerting.bulk (used on other backends).
-_UPDATE_STATE = (update(alert_instances)
-                 .where(alert_instances.c.fingerprint == bindparam("b_fingerprint"))
-                 .values({c: bindparam(c) for c in _STATE_COLUMNS}))
-
-
 # Calm instances (ok, resolved) whose state machine did not move are re-written only when
 # their bucket comes round (one pass in CALM_REFRESH_PASSES): their latest value is for the
 # record, and writing 25,000 unchanged states every pass would cost most of the pass. Any
@@ -168,8 +161,7 @@ def save_states(conn: Connection, states: Iterable[AlertState],
             row = _changes(state, owners.get(state.rule_id, ""))
             row["fingerprint"] = state.fingerprint
             changed_rows.append(row)
-    update_rows(conn, "alert_instances", "fingerprint", _STATE_COLUMNS, changed_rows,
-                _UPDATE_STATE)
+    update_rows(conn, "alert_instances", "fingerprint", _STATE_COLUMNS, changed_rows)
     if new_rows:
         conn.execute(insert(alert_instances), new_rows)
     return len(new_rows) + len(changed_rows)
