@@ -37,7 +37,10 @@ only, restored after); PostgreSQL with ``COPY`` through ``engine.raw_connection(
 ``ANALYZE`` (what autovacuum would soon do on a store that grew by collection).
 
 Both return an info dict: ``{"seed", "n_usage", "start", "end", "facilities", "rows":
-{table: n}, "faults": {kind: n}, "next": {counter: n}, "load_seconds"}``; pass it as
+{table: n}, "faults": {kind: n}, "next": {counter: n}, "load_seconds"}`` (``faults`` counts
+each fault where it took effect: ``dup_charged_groups`` duplicate groups, ``late_charge``
+late charges, ``missing_charge`` chargeable usages never charged, ``no_crosswalk_usages``
+usages of items without a crosswalk, ...); pass it as
 ``base`` to ``append``, which adds ``n_new`` usage events (with their hops) in the hours
 after ``end``.
 """
@@ -411,9 +414,15 @@ def _build(m: dict[str, Any], n: int, seed: int, t0_us: int, span_us: int,
         "inventory_transactions": (tuple(inv_cols), _rows(inv_cols, len(idx))),
         "replenishment_documents": (tuple(req_cols), _rows(req_cols, len(ridx))),
     }
-    faults = {name: int(np.count_nonzero(is_(name))) for name in fault_names}
-    faults["dup_charged_groups"] = int(sum(np.count_nonzero(charged & is_(d)) for d in (
-        "dup_same_usage", "dup_same_message", "dup_serial")))
+    # Count a fault only where it took effect (a late charge needs a chargeable item).
+    effective = {"late_charge": charged, "reversal_recharge": charged,
+                 "lost_usage_ref": charged, "dup_same_usage": charged,
+                 "dup_same_message": charged, "dup_serial": charged,
+                 "missing_charge": mapped & m["chargeable"][item]}
+    faults = {name: int(np.count_nonzero(is_(name) & effective.get(name, True)))
+              for name in fault_names}
+    faults["dup_charged_groups"] = sum(faults[d] for d in (
+        "dup_same_usage", "dup_same_message", "dup_serial"))
     faults["no_crosswalk_usages"] = int(np.count_nonzero(
         m["no_xwalk"][item] & ~unknown & ~is_("unit_not_convertible")))
     new_next = {"usage": nxt["usage"] + n, "encounter": nxt["encounter"] + n_enc,
