@@ -19,13 +19,14 @@ days from ``start`` (default: ``days`` days before today's UTC midnight):
 - feeds: hourly ``channel_stats`` snapshots, a ``collector_runs`` row per source per 15 min
   and its ``api_calls`` (``feeds=False`` leaves them out).
 
-About 4.9 rows per usage event (1M usages ≈ 4.9M rows). Faults, each usage drawing at most
-one (shares of usage events, see ``FAULTS``): the same usage charged twice, the same HL7
-control id posted twice, a serialised implant's serial charged twice, unknown items, units
-that do not convert, missing / late charges, missing inventory issues, NACKs with a re-send,
-lost usage references (charge matched by control id), unreferenced ERP issues (fallback
-match), reversal + re-charge and box-unit traps; 1% of chargeable items have no crosswalk
-and 1% of CDM lines no HCPCS.
+About 4.9 rows per usage event (1M usages ≈ 4.9M rows), built and written in time slices
+of ``CHUNK`` usage events so the loader stays near 1 GB of memory. Faults, each usage
+drawing at most one (shares of usage events, see ``FAULTS``): the same usage charged
+twice, the same HL7 control id posted twice, a serialised implant's serial charged twice,
+unknown items, units that do not convert, missing / late charges, missing inventory
+issues, NACKs with a re-send, lost usage references (charge matched by control id),
+unreferenced ERP issues (fallback match), reversal + re-charge and box-unit traps; 1% of
+chargeable items have no crosswalk and 1% of CDM lines no HCPCS.
 
 Rows are written as the collectors write them (``store.upsert.record_row``): every fact
 table row carries ``source`` (the demo estate's source names), ``record_hash`` (a
@@ -78,6 +79,7 @@ FAULTS = {  # share of usage events; each usage draws at most one
 }
 SLA_MINUTES = {"IMPLANT": 120, "CONSUMABLE": 1440, "DRUG": 1440}
 SOURCES = ("ehr-usage", "engine-logs", "engine-stats", "billing", "erp")
+CHUNK = 100_000  # usage events built and written at a time
 
 
 # --- time and id formatting (vectorised) ----------------------------------------------------
@@ -472,60 +474,61 @@ def _feeds(m: dict[str, Any], seed: int, t0_us: int, t1_us: int, nxt: dict[str, 
 
 # --- writers --------------------------------------------------------------------------------
 
-def _write_sqlite(engine: Engine, tables: Tables) -> None:
-    raw = engine.raw_connection()
-    try:
-        db = raw.driver_connection
-        db.execute("PRAGMA journal_mode=MEMORY")  # bench load only; restored below
-        db.execute("PRAGMA synchronous=OFF")
-        db.execute("BEGIN")
+class _Writer:
+    """Bulk inserts on one connection: executemany in one SQLite transaction (journal and
+    sync relaxed until the end), or COPY on PostgreSQL then ANALYZE of what was loaded."""
+
+    def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name not in ("sqlite", "postgresql"):
+            raise NotImplementedError(f"no bulk writer for {engine.dialect.name}")
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.raw = engine.raw_connection()
+        self.db = self.raw.driver_connection
+        self.touched: set[str] = set()
+        if self.sqlite:
+            self.db.execute("PRAGMA journal_mode=MEMORY")  # bench load only; restored
+            self.db.execute("PRAGMA synchronous=OFF")
+            self.db.execute("BEGIN")
+
+    def put(self, tables: Tables) -> None:
         for name, (cols, rows) in tables.items():
-            if rows:
+            if not rows:
+                continue
+            self.touched.add(name)
+            if self.sqlite:
                 marks = ", ".join("?" * len(cols))
-                db.executemany(f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({marks})", rows)
-        db.execute("COMMIT")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        raw.close()
+                self.db.executemany(
+                    f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({marks})", rows)
+                continue
+            with self.db.cursor() as cur, cur.copy(
+                    f"COPY {name} ({', '.join(cols)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
 
-
-def _write_postgresql(engine: Engine, tables: Tables) -> None:
-    raw = engine.raw_connection()
-    try:
-        conn = raw.driver_connection
-        with conn.cursor() as cur:
-            for name, (cols, rows) in tables.items():
-                if not rows:
-                    continue
-                with cur.copy(f"COPY {name} ({', '.join(cols)}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-        conn.commit()
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            for name in tables:
-                cur.execute(f"ANALYZE {name}")
-        conn.autocommit = False
-    finally:
-        raw.close()
+    def close(self) -> None:
+        try:
+            if self.sqlite:
+                self.db.execute("COMMIT")
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+            else:
+                self.db.commit()
+                self.db.autocommit = True
+                with self.db.cursor() as cur:
+                    for name in sorted(self.touched):
+                        cur.execute(f"ANALYZE {name}")
+                self.db.autocommit = False
+        finally:
+            self.raw.close()
 
 
 def write(engine: Engine, tables: Tables) -> None:
     """Bulk-insert prepared rows (executemany on SQLite, COPY on PostgreSQL)."""
-    if engine.dialect.name == "sqlite":
-        _write_sqlite(engine, tables)
-    elif engine.dialect.name == "postgresql":
-        _write_postgresql(engine, tables)
-    else:
-        raise NotImplementedError(f"no bulk writer for {engine.dialect.name}")
-
-
-def _merge(*parts: Tables) -> Tables:
-    out: Tables = {}
-    for part in parts:
-        out.update(part)
-    return out
+    writer = _Writer(engine)
+    try:
+        writer.put(tables)
+    finally:
+        writer.close()
 
 
 def _counts(tables: Tables) -> dict[str, int]:
@@ -546,18 +549,38 @@ def generate(engine: Engine, n_usage: int, *, seed: int = 42, start: datetime | 
     now = _stamp(datetime.now(UTC))
     m = _master(seed, n_usage, facilities, t0, now)
     nxt = {"usage": 0, "encounter": 0, "charge": 0, "issue": 0, "requisition": 0, "run": 0}
-    txns, faults, nxt, last = _build(m, n_usage, seed, t0, span, nxt, now)
-    tables = _merge(_master_tables(m, seed), txns,
-                    _feeds(m, seed, t0, t0 + span, nxt, now) if feeds else {})
-    built = time.perf_counter()
-    write(engine, tables)
+    master = _master_tables(m, seed)
+    rows, last, build = _counts(master), t0, 0.0
+    faults: dict[str, int] = {}
+    writer = _Writer(engine)
+    try:
+        writer.put(master)
+        # Time slices of CHUNK usages each keep the rows in memory small (~0.5 GB).
+        chunks = max(1, -(-n_usage // CHUNK))
+        for k in range(chunks):
+            t = time.perf_counter()
+            n_k = n_usage // chunks + (1 if k < n_usage % chunks else 0)
+            lo, hi = t0 + span * k // chunks, t0 + span * (k + 1) // chunks
+            txns, f, nxt, last_k = _build(m, n_k, seed + 7919 * k, lo, hi - lo, nxt, now)
+            if feeds and k == chunks - 1:
+                txns.update(_feeds(m, seed, t0, t0 + span, nxt, now))
+            build += time.perf_counter() - t
+            writer.put(txns)
+            last = max(last, last_k)
+            for name, n in _counts(txns).items():
+                rows[name] = rows.get(name, 0) + n
+            for name, n in f.items():
+                faults[name] = faults.get(name, 0) + n
+            del txns
+    finally:
+        writer.close()
     end = datetime.fromtimestamp(max(last, t0) / 1e6, UTC)
     return {
         "seed": seed, "n_usage": n_usage, "master_n": n_usage, "start": start, "end": end,
-        "facilities": facilities, "days": days, "rows": _counts(tables), "faults": faults,
+        "facilities": facilities, "days": days, "rows": rows, "faults": faults,
         "no_crosswalk_items": int(np.count_nonzero(m["no_xwalk"])),
         "cdm_without_hcpcs": int(np.count_nonzero(m["no_hcpcs"])),
-        "next": nxt, "build_seconds": built - started,
+        "next": nxt, "build_seconds": build,
         "load_seconds": time.perf_counter() - started,
     }
 
