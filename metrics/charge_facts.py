@@ -35,12 +35,13 @@ from chargeline.config import ChargeSla
 from metrics.sqlfn import hour_floor, seconds_between
 from metrics.stitching import in_scope
 from store.schema import charges, usage_events
-from store.schema_metrics import metric_charge_facts, metric_duplicates, metric_links
+from store.schema_metrics import metric_charge_facts, metric_duplicates
 
 
 def build_charge_facts(conn: Connection, full: bool) -> None:
-    """Rebuild ``metric_charge_facts`` for the dirty encounters (or all)."""
-    cf, c, u, ml = metric_charge_facts, charges, usage_events, metric_links
+    """Rebuild ``metric_charge_facts`` for the dirty encounters (or all), linked by the
+    usage id they carry; ``stitching.link_charges`` then links the rest."""
+    cf, c, u = metric_charge_facts, charges, usage_events
     conn.execute(delete(cf) if full else delete(cf).where(in_scope(cf.c.encounter_id, False)))
     credit = charges.alias("credit")
     reversed_ = exists().where(credit.c.reverses_charge_id == c.c.charge_id,
@@ -49,14 +50,12 @@ def build_charge_facts(conn: Connection, full: bool) -> None:
                 else_="charge")
     query = select(
         c.c.charge_id, c.c.encounter_id, c.c.facility_id, hour_floor(c.c.posted_at),
-        c.c.posted_at, func.coalesce(u.c.usage_id, ml.c.usage_id, ""),
-        case((u.c.usage_id.is_not(None), "usage_id"), else_=func.coalesce(ml.c.method, "")),
+        c.c.posted_at, func.coalesce(u.c.usage_id, ""),
+        case((u.c.usage_id.is_not(None), "usage_id"), else_=""),
         kind, and_(kind == "charge", ~reversed_), cast(c.c.quantity, Float),
         cast(c.c.amount, Float),
-    ).select_from(
-        c.outerjoin(u, u.c.usage_id == c.c.usage_id)
-        .outerjoin(ml, and_(ml.c.hop == "charge", ml.c.target_id == c.c.charge_id))
-    ).where(in_scope(c.c.encounter_id, full))
+    ).select_from(c.outerjoin(u, u.c.usage_id == c.c.usage_id)).where(
+        in_scope(c.c.encounter_id, full))
     cols = ["charge_id", "encounter_id", "facility_id", "bucket", "posted_at", "usage_id",
             "link_method", "kind", "surviving", "quantity", "amount"]
     conn.execute(insert(cf).from_select(cols, query))

@@ -5,40 +5,53 @@ redoes the encounters rows ingested since the watermark can change (``metrics.di
 moves the usage points by delta, and recomputes feed points for the hours new feed rows
 fall in. The first pass, or ``full=True``, is full.
 
-The watermark is the newest ``ingested_at`` seen; rows ingested up to ``INGEST_OVERLAP``
-before it are looked at again, so a collector transaction that committed late (its
-``ingested_at`` older than a row another one committed first) is never skipped.
+The watermark is the newest ``ingested_at`` seen. A collector transaction that commits
+late can carry an ``ingested_at`` older than a row another one committed first; so each
+pass also records how many rows every table holds in the ``INGEST_OVERLAP`` before the
+watermark, and the next pass starts that much earlier only when one of those counts grew.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, Table, func, select
 
 from chargeline.config import ChargeSla
 from metrics.charge_facts import build_charge_facts, find_duplicates
 from metrics.dirty import feed_hours, mark_dirty
 from metrics.exceptions import sync_exceptions
 from metrics.feeds import billing_horizons, erp_horizons, update_feed_sources
+from metrics.itemdim import fill_item_dim
 from metrics.points import (
     duplicate_points,
     feed_points,
     usage_points_delta,
     usage_points_full,
 )
-from metrics.stitching import stitch
+from metrics.stitching import link_charges, link_issues
 from metrics.usage_facts import build_usage_facts
 from store.schema import FACT_TABLES, api_calls
-from store.schema_metrics import metric_state
+from store.schema_metrics import (
+    metric_charge_facts,
+    metric_duplicates,
+    metric_links,
+    metric_state,
+    metric_usage_facts,
+    metric_work_items,
+)
 from store.upsert import upsert_rows
 
 WATERMARK = "ingested_watermark"
+OVERLAP_COUNTS = "ingested_overlap_counts"
 CALL_WATERMARK = "api_call_watermark"
 SLA_STATE = "sla"
 INGEST_OVERLAP = timedelta(seconds=30)
+CALL_OVERLAP = 500  # API call ids re-read on each pass (ids are taken before commit)
+PG_WORK_MEM = "128MB"
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,23 @@ def _newest_ingest(conn: Connection) -> datetime | None:
     return max(present) if present else None
 
 
+def _overlap_counts(conn: Connection, mark: datetime) -> str:
+    """Rows per table ingested in the overlap interval before ``mark`` (index ranges)."""
+    lo = mark - INGEST_OVERLAP
+    counts = {name: conn.execute(select(func.count()).select_from(t).where(
+        t.c.ingested_at > lo, t.c.ingested_at <= mark)).scalar_one()
+        for name, t in FACT_TABLES.items()}
+    return json.dumps(counts, sort_keys=True)
+
+
+def _since(conn: Connection, mark: datetime) -> datetime:
+    """Where this pass starts: the watermark, or the overlap before it when a late
+    commit added rows there since the last pass."""
+    if _state(conn, OVERLAP_COUNTS) == _overlap_counts(conn, mark):
+        return mark
+    return mark - INGEST_OVERLAP
+
+
 def to_ranges(hours: set[datetime]) -> list[tuple[datetime, datetime]]:
     """Merge hour starts into half-open ranges of consecutive hours."""
     out: list[tuple[datetime, datetime]] = []
@@ -79,33 +109,57 @@ def to_ranges(hours: set[datetime]) -> list[tuple[datetime, datetime]]:
     return out
 
 
+def _tune(conn: Connection) -> None:
+    """PostgreSQL: no JIT (compiling these one-off statements costs more than it saves)
+    and room for the per-usage hash aggregates, for this transaction only."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
+
+
+def _analyze(conn: Connection, *tables: Table) -> None:
+    """PostgreSQL: fresh statistics for tables just rebuilt, so the next joins are planned
+    on their real size (autovacuum would come too late)."""
+    if conn.dialect.name == "postgresql":
+        for table in tables:
+            conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+
 def _full(conn: Connection, sla: ChargeSla, now: datetime) -> None:
     update_feed_sources(conn, None)
+    fill_item_dim(conn)
     billing, erp = billing_horizons(conn, now), erp_horizons(conn, now)
-    stitch(conn, True)
     build_charge_facts(conn, True)
+    _analyze(conn, metric_charge_facts)
+    link_charges(conn, True)
     find_duplicates(conn, sla, True)
+    link_issues(conn, True)
+    _analyze(conn, metric_links, metric_duplicates, metric_work_items)
     build_usage_facts(conn, sla, True, billing_horizon=billing, erp_horizon=erp)
+    _analyze(conn, metric_usage_facts)
     usage_points_full(conn)
     duplicate_points(conn)
     feed_points(conn, None)
     sync_exceptions(conn, now, True)
 
 
-def _incremental(conn: Connection, sla: ChargeSla, now: datetime, since: datetime,
+def _incremental(conn: Connection, sla: ChargeSla, now: datetime, mark: datetime,
                  call_mark: int) -> tuple[int, int]:
+    since = _since(conn, mark)
     update_feed_sources(conn, since)
     billing, erp = billing_horizons(conn, now), erp_horizons(conn, now)
-    n_encounters = mark_dirty(conn, since, billing, erp)
+    n_encounters = mark_dirty(conn, since, mark, billing, erp, sla)
     if n_encounters:
+        fill_item_dim(conn)
         usage_points_delta(conn, -1)
-        stitch(conn, False)
         build_charge_facts(conn, False)
+        link_charges(conn, False)
         find_duplicates(conn, sla, False)
+        link_issues(conn, False)
         build_usage_facts(conn, sla, False, billing_horizon=billing, erp_horizon=erp)
         usage_points_delta(conn, 1)
         duplicate_points(conn)
-    ranges = to_ranges(feed_hours(conn, since, call_mark))
+    ranges = to_ranges(feed_hours(conn, since, max(0, call_mark - CALL_OVERLAP)))
     if ranges:
         feed_points(conn, ranges)
     if n_encounters:
@@ -119,6 +173,7 @@ def compute(engine: Engine, sla: ChargeSla, *, full: bool = False,
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
+        _tune(conn)
         mark_text = _state(conn, WATERMARK)
         call_mark = int(_state(conn, CALL_WATERMARK) or 0)
         newest = _newest_ingest(conn)
@@ -130,12 +185,13 @@ def compute(engine: Engine, sla: ChargeSla, *, full: bool = False,
             _full(conn, sla, now)
             n_encounters = n_hours = -1
         else:
-            since = datetime.fromisoformat(mark_text) - INGEST_OVERLAP  # type: ignore[arg-type]
-            n_encounters, n_hours = _incremental(conn, sla, now, since, call_mark)
-        if newest is not None:
-            _set_state(conn, WATERMARK, newest.isoformat(), now)
-        elif mark_text is None:
-            _set_state(conn, WATERMARK, datetime(1970, 1, 1, tzinfo=UTC).isoformat(), now)
+            mark = datetime.fromisoformat(mark_text)  # type: ignore[arg-type]
+            n_encounters, n_hours = _incremental(conn, sla, now, mark, call_mark)
+        mark = newest or datetime(1970, 1, 1, tzinfo=UTC)
+        if mark_text is not None:
+            mark = max(mark, datetime.fromisoformat(mark_text))
+        _set_state(conn, WATERMARK, mark.isoformat(), now)
+        _set_state(conn, OVERLAP_COUNTS, _overlap_counts(conn, mark), now)
         _set_state(conn, CALL_WATERMARK, str(newest_call), now)
         _set_state(conn, SLA_STATE, sla_text, now)
     return ComputeResult(full, n_encounters, n_hours, time.perf_counter() - started)

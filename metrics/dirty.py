@@ -12,24 +12,23 @@ usage of it was ``pending`` and the billing or ERP feed has now moved past its d
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
     and_,
-    case,
     delete,
     func,
     insert,
     literal,
-    null,
-    or_,
     select,
+    text,
     union,
 )
 
+from chargeline.config import ChargeSla
 from metrics.sqlfn import hour_floor, seconds_between
 from metrics.stitching import FALLBACK_ISSUE_DAYS
 from store.schema import (
@@ -76,7 +75,7 @@ def _spot_neighbours(location: ColumnElement[str], item: ColumnElement[str],
                 gap >= -WINDOW_S, gap <= WINDOW_S)
 
 
-def _encounter_sources(since: datetime) -> list[Select]:
+def _encounter_sources(since: datetime, master_since: datetime) -> list[Select]:
     u, c, m, mu, t, ml = (usage_events, charges, interface_messages, message_usages,
                           inventory_transactions, metric_links)
     orig = charges.alias("orig")
@@ -109,34 +108,44 @@ def _encounter_sources(since: datetime) -> list[Select]:
         .where(new_u.c.ingested_at > since,
                ~select(t.c.document_id).where(t.c.usage_id == u.c.usage_id).exists()),
         select(encounters.c.encounter_id).where(encounters.c.ingested_at > since),
-        select(u.c.encounter_id).where(u.c.item_ref.in_(_changed_items(since))),
+        select(u.c.encounter_id).where(u.c.item_ref.in_(_changed_items(master_since))),
         select(u.c.encounter_id).select_from(u.join(items, items.c.gtin == u.c.item_ref))
-        .where(items.c.gtin != "", items.c.item_id.in_(_changed_items(since))),
+        .where(items.c.gtin != "", items.c.item_id.in_(_changed_items(master_since))),
     ]
 
 
-def _due_pending(billing: Mapping[str, datetime], erp: Mapping[str, datetime]) -> Select:
-    """Encounters with a pending usage whose deadline the feeds have now passed."""
+def _due_pending(billing: Mapping[str, datetime], erp: Mapping[str, datetime],
+                 sla: ChargeSla) -> list[Select]:
+    """Encounters with a pending usage whose SLA deadline the feed has now passed (the
+    partial indexes on pending rows keep this a range read per facility)."""
     f = metric_usage_facts
+    first_deadline = timedelta(minutes=min(sla.implant_charge_minutes,
+                                           sla.consumable_charge_minutes,
+                                           sla.drug_charge_minutes))
+    out = []
+    for facility, horizon in billing.items():
+        at = literal(horizon, UtcDateTime())
+        out.append(select(f.c.encounter_id).where(
+            text("metric_usage_facts.capture = 'pending'"), f.c.facility_id == facility,
+            f.c.used_at < horizon - first_deadline, seconds_between(at, f.c.used_at) > f.c.sla_s))
+    inventory_sla = timedelta(minutes=sla.inventory_issue_minutes)
+    for facility, horizon in erp.items():
+        out.append(select(f.c.encounter_id).where(
+            text("metric_usage_facts.inventory = 'pending'"), f.c.facility_id == facility,
+            f.c.used_at < horizon - inventory_sla))
+    return out
 
-    def horizon(h: Mapping[str, datetime]) -> ColumnElement[datetime]:
-        if not h:
-            return null()
-        return case(*((f.c.facility_id == k, literal(v, UtcDateTime()))
-                      for k, v in sorted(h.items())), else_=null())
 
-    newest = max([*billing.values(), *erp.values()], default=None)
-    if newest is None:
-        return select(f.c.encounter_id).where(f.c.encounter_id != f.c.encounter_id)
-    return select(f.c.encounter_id).where(
-        f.c.recheck_at.is_not(None), f.c.recheck_at < newest,
-        or_(f.c.recheck_at < horizon(billing), f.c.recheck_at < horizon(erp)))
+def mark_dirty(conn: Connection, since: datetime, master_since: datetime,
+               billing: Mapping[str, datetime], erp: Mapping[str, datetime],
+               sla: ChargeSla) -> int:
+    """Fill ``metric_dirty_encounters``; return how many encounters are dirty.
 
-
-def mark_dirty(conn: Connection, since: datetime, billing: Mapping[str, datetime],
-               erp: Mapping[str, datetime]) -> int:
-    """Fill ``metric_dirty_encounters``; return how many encounters are dirty."""
-    parts = union(*_encounter_sources(since), _due_pending(billing, erp)).subquery()
+    ``master_since`` is the exact watermark: master data comes from one ERP sync at a
+    time, and a change to a popular item dirties every encounter that used it, so the
+    overlap that guards fact rows against late commits is not repeated there."""
+    parts = union(*_encounter_sources(since, master_since),
+                  *_due_pending(billing, erp, sla)).subquery()
     conn.execute(delete(metric_dirty_encounters))
     conn.execute(insert(metric_dirty_encounters).from_select(
         ["encounter_id"], select(parts.c.encounter_id).distinct()))

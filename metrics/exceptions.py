@@ -28,11 +28,13 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     true,
     union_all,
     update,
 )
 
+from metrics.points import expected_usd, supply_cost_usd
 from metrics.sqlfn import id_list, round_money
 from metrics.stitching import in_scope
 from store.schema_metrics import (
@@ -50,6 +52,7 @@ KEEP_WHEN_GONE = ("expected", "false_positive", "resolved")
 MAPPING_KINDS = ("unknown_item", "unit_not_convertible", "no_crosswalk", "cdm_without_hcpcs")
 USAGE_KINDS = ("missing_charge", "late_charge", "missing_inventory_issue", "quantity_mismatch")
 EXCEPTION_KINDS = (*MAPPING_KINDS, *USAGE_KINDS, "duplicate_charge")
+MAPPED_WHERE = "metric_usage_facts.mapping_reason != ''"  # the partial index's predicate
 _COLS = ("kind", "facility_id", "subject", "encounter_id", "usage_ids", "charge_ids",
          "usage_count", "amount")
 
@@ -58,26 +61,22 @@ def _mapping_problems() -> Select:
     f = metric_usage_facts
     return select(
         f.c.mapping_reason, f.c.facility_id, f.c.mapping_subject, literal(""),
-        id_list(f.c.usage_id), literal(""), func.count(),
-        func.sum(func.coalesce(f.c.expected_usd, 0.0)),
-    ).where(f.c.problem, f.c.mapping_reason != "").group_by(
+        id_list(f.c.usage_id), literal(""), func.count(), func.sum(expected_usd()),
+    ).where(text(MAPPED_WHERE)).group_by(
         f.c.mapping_reason, f.c.facility_id, f.c.mapping_subject)
 
 
 def _usage_problems(full: bool) -> Select:
     f = metric_usage_facts
-    usd = func.coalesce(f.c.expected_usd, 0.0)
     parts = [
-        (f.c.capture == "missing", "missing_charge", usd),
-        (f.c.capture == "late", "late_charge", usd),
-        (f.c.inventory == "missing", "missing_inventory_issue",
-         func.coalesce(f.c.cost_usd, 0.0)),
-        (f.c.qty_mismatch, "quantity_mismatch", func.coalesce(f.c.cost_usd, 0.0)),
+        (f.c.capture == "missing", "missing_charge", expected_usd()),
+        (f.c.capture == "late", "late_charge", expected_usd()),
+        (f.c.inventory == "missing", "missing_inventory_issue", supply_cost_usd()),
+        (f.c.qty_mismatch, "quantity_mismatch", supply_cost_usd()),
     ]
     return union_all(*(
         select(literal(kind), f.c.facility_id, f.c.usage_id, f.c.encounter_id, f.c.usage_id,
-               literal(""), literal(1), amount).where(
-            f.c.problem, cond, in_scope(f.c.encounter_id, full))
+               literal(""), literal(1), amount).where(cond, in_scope(f.c.encounter_id, full))
         for cond, kind, amount in parts
     ))
 

@@ -67,9 +67,22 @@ def _usd(cond: ColumnElement[bool], value: ColumnElement[float]) -> ColumnElemen
     return func.sum(case((cond, func.coalesce(value, 0.0)), else_=0.0))
 
 
+def expected_usd() -> ColumnElement[float]:
+    """What the usage should bill: base quantity x CDM price (0 when unknown)."""
+    f = metric_usage_facts
+    return func.coalesce(f.c.base_qty * f.c.price, 0.0)
+
+
+def supply_cost_usd() -> ColumnElement[float]:
+    """What the supply cost: base quantity x contract price (item cost without one)."""
+    f = metric_usage_facts
+    return func.coalesce(f.c.base_qty * f.c.unit_cost, 0.0)
+
+
 def _usage_measures() -> dict[str, ColumnElement[float]]:
     f = metric_usage_facts
     cap, inv, reason = f.c.capture, f.c.inventory, f.c.mapping_reason
+    usd = expected_usd()
     charged = cap.in_(("on_time", "late"))
     measures = {
         "usages": func.count(),
@@ -77,13 +90,13 @@ def _usage_measures() -> dict[str, ColumnElement[float]]:
         "due": _n(cap.in_(("on_time", "late", "missing", "unmapped"))),
         "on_time": _n(cap == "on_time"),
         "late": _n(cap == "late"),
-        "late_usd": _usd(cap == "late", f.c.expected_usd),
+        "late_usd": _usd(cap == "late", usd),
         "missing": _n(cap == "missing"),
-        "missing_usd": _usd(cap == "missing", f.c.expected_usd),
+        "missing_usd": _usd(cap == "missing", usd),
         "pending": _n(cap == "pending"),
         "unmapped": _n(cap == "unmapped"),
         **{f"fm_{r}": _n(reason == r) for r in REASONS},
-        **{f"fm_{r}_usd": _usd(reason == r, f.c.expected_usd) for r in REASONS},
+        **{f"fm_{r}_usd": _usd(reason == r, usd) for r in REASONS},
         "inv_due": _n(inv.in_(("issued", "missing"))),
         "inv_issued": _n(inv == "issued"),
         "inv_missing": _n(inv == "missing"),
@@ -92,7 +105,7 @@ def _usage_measures() -> dict[str, ColumnElement[float]]:
                                       cap.in_(("missing", "unmapped")))),
         "qty_mismatch": _n(f.c.qty_mismatch),
         "inv_accurate": _n(and_(inv == "issued", ~f.c.qty_mismatch)),
-        "supply_cost_usd": func.sum(func.coalesce(f.c.cost_usd, 0.0)),
+        "supply_cost_usd": func.sum(supply_cost_usd()),
         "billed_usd": func.sum(func.coalesce(f.c.billed_usd, 0.0)),
     }
     assert tuple(measures) == USAGE_POINT_COLUMNS
@@ -117,7 +130,7 @@ class _Spec:
         else:  # margin by procedure: billed and supply cost per facility and procedure
             dims = (bucket, f.c.facility_id, f.c.procedure_code)
             billed = func.sum(func.coalesce(f.c.billed_usd, 0.0))
-            cost = func.sum(func.coalesce(f.c.cost_usd, 0.0))
+            cost = func.sum(supply_cost_usd())
             head = (literal("margin"), literal(grain), bucket, f.c.facility_id, literal(""),
                     literal(""), literal(""), f.c.procedure_code)
             values = (billed, cost, billed - cost)

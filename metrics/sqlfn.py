@@ -127,7 +127,7 @@ class add_days(FunctionElement[Any]):
 @compiles(add_days, "sqlite")
 def _ad_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     ts, days = (compiler.process(c, **kw) for c in element.clauses)
-    return f"strftime('%Y-%m-%d %H:%M:%f000', {ts}, '+' || ({days}) || ' days')"
+    return f"strftime('%Y-%m-%d %H:%M:%f000', {ts}, ({days}) || ' days')"
 
 
 @compiles(add_days, "postgresql")
@@ -187,7 +187,8 @@ class add_seconds(FunctionElement[Any]):
 @compiles(add_seconds, "sqlite")
 def _as_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     ts, secs = (compiler.process(c, **kw) for c in element.clauses)
-    return f"strftime('%Y-%m-%d %H:%M:%f000', {ts}, '+' || ({secs}) || ' seconds')"
+    # SQLite reads "-5.0 seconds" and "5.0 seconds"; "+-5.0" would be NULL.
+    return f"strftime('%Y-%m-%d %H:%M:%f000', {ts}, ({secs}) || ' seconds')"
 
 
 @compiles(add_seconds, "postgresql")

@@ -1,8 +1,8 @@
 """Transaction stitching: the links that the shared usage id does not give, in SQL.
 
 A charge or an inventory transaction that carries the id of a known usage event belongs
-to it (``usage_id``; implied by the key, recorded as the link method in the facts). The
-rest are matched here, in this order, and stored in ``metric_links`` with their method:
+to it (``usage_id``; implied by the key and recorded as the link method in the facts).
+The rest are matched here, in this order, and stored in ``metric_links`` with their method:
 
 - charge, by HL7 control id (``control_id``): a usage of the message the charge was
   posted from whose item crosswalks to the charge's CDM, paired in time order;
@@ -14,7 +14,9 @@ rest are matched here, in this order, and stored in ``metric_links`` with their 
   ``FALLBACK_ISSUE_DAYS`` after the scan, and each is the other's nearest in time.
 
 Only usages not charged (issued) by key take part, so a fallback never steals a usage
-another charge (issue) names. Work is limited to the dirty encounters unless ``full``.
+another charge (issue) names. The unlinked charges and issues and their candidate usages
+are first copied to small work tables, so every pairing joins a few indexed rows, never
+the whole charge or usage table. Work is limited to the dirty encounters unless ``full``.
 """
 
 from __future__ import annotations
@@ -25,23 +27,36 @@ from sqlalchemy import (
     Select,
     Subquery,
     and_,
+    case,
     delete,
     exists,
     func,
+    insert,
     literal,
     select,
     true,
-    tuple_,
-    union_all,
+    update,
 )
 
-from metrics.sqlfn import seconds_between, to_date
-from store.schema import charges, crosswalks, inventory_transactions, items, message_usages
+from metrics.sqlfn import add_seconds, seconds_between, to_date
+from store.schema import charges, inventory_transactions, items, message_usages
 from store.schema import usage_events as usages
-from store.schema_metrics import metric_dirty_encounters, metric_links
+from store.schema_metrics import (
+    metric_charge_facts,
+    metric_dirty_encounters,
+    metric_links,
+    metric_work_charges,
+    metric_work_issues,
+    metric_work_items,
+    metric_work_usages,
+)
 from store.upsert import dialect_insert
 
 FALLBACK_ISSUE_DAYS = 2  # an unreferenced ERP issue pairs with a scan at most this late
+WINDOW_S = FALLBACK_ISSUE_DAYS * 86400.0
+_LINK_COLS = ["usage_id", "hop", "target_id", "method", "encounter_id", "at"]
+_WORK_USAGE_COLS = ["hop", "usage_id", "encounter_id", "location_id", "item_id", "cdm_code",
+                    "serial", "used_at"]
 
 
 def in_scope(column: ColumnElement[str], full: bool) -> ColumnElement[bool]:
@@ -51,185 +66,202 @@ def in_scope(column: ColumnElement[str], full: bool) -> ColumnElement[bool]:
     return column.in_(select(metric_dirty_encounters.c.encounter_id))
 
 
-def item_ref_map() -> Subquery:
-    """Scanned reference -> item id: the item id itself, else a GTIN naming one item."""
-    by_id = select(items.c.item_id.label("ref"), items.c.item_id)
-    by_gtin = select(items.c.gtin.label("ref"), items.c.item_id).where(
-        items.c.gtin != "", items.c.gtin.not_in(select(items.c.item_id)))
-    refs = union_all(by_id, by_gtin).subquery("refs")
-    return select(refs.c.ref, func.min(refs.c.item_id).label("item_id")).group_by(
-        refs.c.ref).subquery("ref_map")
-
-
 def _insert_links(conn: Connection, query: Select) -> None:
-    cols = ["usage_id", "hop", "target_id", "method", "encounter_id", "at"]
     # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT.
-    stmt = dialect_insert(conn, metric_links).from_select(cols, query.where(true()))
+    stmt = dialect_insert(conn, metric_links).from_select(_LINK_COLS, query.where(true()))
     conn.execute(stmt.on_conflict_do_nothing())
 
 
-def _charged_by_key(usage_id: ColumnElement[str]) -> ColumnElement[bool]:
-    c2 = charges.alias("c_key")
-    return exists().where(c2.c.usage_id == usage_id, c2.c.reverses_charge_id == "")
+def _not_linked(hop: str, *, usage_id: ColumnElement[str] | None = None,
+                target_id: ColumnElement[str] | None = None) -> ColumnElement[bool]:
+    ml = metric_links
+    key = ml.c.usage_id == usage_id if usage_id is not None else ml.c.target_id == target_id
+    return ~exists().where(ml.c.hop == hop, key)
 
 
-def _linked(hop: str, usage_id: ColumnElement[str]) -> ColumnElement[bool]:
-    return exists().where(metric_links.c.hop == hop, metric_links.c.usage_id == usage_id)
+# --- charges ------------------------------------------------------------------------------
+
+def _fill_work_for_charges(conn: Connection, full: bool) -> None:
+    """Charges the usage id did not link (from the charge facts), and the usages of
+    their encounters that no charge names."""
+    cf, c, wc, wu = metric_charge_facts, charges, metric_work_charges, metric_work_usages
+    conn.execute(delete(wc))
+    conn.execute(delete(wu).where(wu.c.hop == "charge"))
+    conn.execute(insert(wc).from_select(
+        ["charge_id", "encounter_id", "cdm_code", "control_id", "service_date", "posted_at"],
+        select(cf.c.charge_id, cf.c.encounter_id, c.c.cdm_code, c.c.control_id,
+               c.c.service_date, c.c.posted_at)
+        .select_from(cf.join(c, c.c.charge_id == cf.c.charge_id))
+        .where(cf.c.usage_id == "", cf.c.kind == "charge", in_scope(cf.c.encounter_id, full))))
+    d, cf2 = metric_work_items, metric_charge_facts.alias("by_key")
+    conn.execute(insert(wu).from_select(_WORK_USAGE_COLS, select(
+        literal("charge"), usages.c.usage_id, usages.c.encounter_id, usages.c.location_id,
+        d.c.item_id, d.c.cdm_code, usages.c.serial, usages.c.used_at,
+    ).select_from(usages.join(d, and_(d.c.ref == usages.c.item_ref, d.c.cdm_code.is_not(None))))
+        .where(usages.c.encounter_id.in_(select(wc.c.encounter_id).distinct()),
+               ~exists().where(cf2.c.usage_id == usages.c.usage_id, cf2.c.kind == "charge"))))
 
 
-def _unlinked_charges(full: bool) -> Select:
-    """Charges (not credits, not voided) that name no known usage and have no link yet."""
-    c = charges
-    return select(c.c.charge_id, c.c.encounter_id, c.c.cdm_code, c.c.control_id,
-                  c.c.service_date, c.c.posted_at).where(
-        in_scope(c.c.encounter_id, full), c.c.reverses_charge_id == "",
-        c.c.status != "voided",
-        ~exists().where(usages.c.usage_id == c.c.usage_id),
-        ~exists().where(metric_links.c.hop == "charge",
-                        metric_links.c.target_id == c.c.charge_id))
+def _pair_in_order(conn: Connection, scans: Subquery, charges_: Subquery,
+                   part: tuple[str, ...], method: str) -> None:
+    """Link the n-th scan to the n-th charge of each partition, both in time order.
+
+    Both sides are ranked in one UNION ALL and paired by GROUP BY (partition, rank): one
+    sort, where a join of two ranked subqueries would scan one for every row of the other.
+    ``scans`` has (usage_id, at, *part); ``charges_`` (charge_id, encounter_id, at, *part)."""
+    def side(sub: Subquery, name: str, id_col: str, enc: ColumnElement[str]) -> Select:
+        keys = tuple(sub.c[k] for k in part)
+        return select(literal(name).label("side"), sub.c[id_col].label("id"),
+                      enc.label("encounter_id"), sub.c.at, *keys,
+                      func.row_number().over(partition_by=keys, order_by=(sub.c.at, sub.c[id_col]))
+                      .label("rank"))
+    both = side(scans, "u", "usage_id", literal("")).union_all(
+        side(charges_, "c", "charge_id", charges_.c.encounter_id)).subquery("both_sides")
+    is_u, is_c = both.c.side == "u", both.c.side == "c"
+    pairs = select(
+        func.max(case((is_u, both.c.id))).label("usage_id"),
+        func.max(case((is_c, both.c.id))).label("charge_id"),
+        func.max(case((is_c, both.c.encounter_id))).label("encounter_id"),
+        func.max(case((is_c, both.c.at))).label("at"),
+    ).group_by(*(both.c[k] for k in part), both.c.rank).having(func.count() == 2
+                                                               ).subquery("pairs")
+    _insert_links(conn, select(pairs.c.usage_id, literal("charge"), pairs.c.charge_id,
+                               literal(method), pairs.c.encounter_id, pairs.c.at))
 
 
-def _free_usages_for_charges(encounters: Select) -> Select:
-    """Usages of ``encounters`` with a CDM through the crosswalk, not charged by key and
-    not linked yet."""
-    refs = item_ref_map()
-    return select(usages.c.usage_id, usages.c.encounter_id, usages.c.used_at,
-                  crosswalks.c.cdm_code).select_from(
-        usages.join(refs, refs.c.ref == usages.c.item_ref)
-        .join(crosswalks, crosswalks.c.item_id == refs.c.item_id)
-    ).where(usages.c.encounter_id.in_(encounters), ~_charged_by_key(usages.c.usage_id),
-            ~_linked("charge", usages.c.usage_id))
+def _pair_charges_by_control_id(conn: Connection) -> None:
+    wc, wu, mu = metric_work_charges, metric_work_usages, message_usages
+    scans = select(wu.c.usage_id, wu.c.used_at.label("at"), mu.c.control_id,
+                   wu.c.cdm_code).select_from(wu.join(mu, mu.c.usage_id == wu.c.usage_id)).where(
+        wu.c.hop == "charge", mu.c.control_id.in_(select(wc.c.control_id))).subquery("fu")
+    charges_ = select(wc.c.charge_id, wc.c.encounter_id, wc.c.posted_at.label("at"),
+                      wc.c.control_id, wc.c.cdm_code).where(wc.c.control_id != "").subquery("fc")
+    _pair_in_order(conn, scans, charges_, ("control_id", "cdm_code"), "control_id")
 
 
-def _link_charges_by_control_id(conn: Connection, full: bool) -> None:
-    free_charges = _unlinked_charges(full).where(charges.c.control_id != "").subquery("fc")
-    free = _free_usages_for_charges(select(free_charges.c.encounter_id)).subquery("fu")
-    mu = message_usages
-    fu = select(
-        free.c.usage_id, free.c.encounter_id, mu.c.control_id, free.c.cdm_code,
-        func.row_number().over(partition_by=(mu.c.control_id, free.c.cdm_code),
-                               order_by=(free.c.used_at, free.c.usage_id)).label("rank"),
-    ).select_from(free.join(mu, mu.c.usage_id == free.c.usage_id)).where(
-        mu.c.control_id.in_(select(free_charges.c.control_id))).subquery("fu_ranked")
-    fc = select(
-        free_charges, func.row_number().over(
-            partition_by=(free_charges.c.control_id, free_charges.c.cdm_code),
-            order_by=(free_charges.c.posted_at, free_charges.c.charge_id)).label("rank"),
-    ).subquery("fc_ranked")
-    _insert_links(conn, select(
-        fu.c.usage_id, literal("charge"), fc.c.charge_id, literal("control_id"),
-        fc.c.encounter_id, fc.c.posted_at,
-    ).select_from(fc.join(fu, and_(fu.c.control_id == fc.c.control_id,
-                                   fu.c.cdm_code == fc.c.cdm_code, fu.c.rank == fc.c.rank))))
-
-
-def _link_charges_by_fallback(conn: Connection, full: bool) -> None:
-    free_charges = _unlinked_charges(full).subquery("fc")
-    free = _free_usages_for_charges(select(free_charges.c.encounter_id)).subquery("fu")
-    day = to_date(free.c.used_at)
-    fu = select(
-        free.c.usage_id, free.c.encounter_id, free.c.cdm_code, day.label("day"),
-        func.row_number().over(partition_by=(free.c.encounter_id, free.c.cdm_code, day),
-                               order_by=(free.c.used_at, free.c.usage_id)).label("rank"),
-    ).subquery("fu_ranked")
-    fc = select(
-        free_charges, func.row_number().over(
-            partition_by=(free_charges.c.encounter_id, free_charges.c.cdm_code,
-                          free_charges.c.service_date),
-            order_by=(free_charges.c.posted_at, free_charges.c.charge_id)).label("rank"),
-    ).subquery("fc_ranked")
-    _insert_links(conn, select(
-        fu.c.usage_id, literal("charge"), fc.c.charge_id, literal("fallback"),
-        fu.c.encounter_id, fc.c.posted_at,
-    ).select_from(fc.join(fu, and_(
-        fu.c.encounter_id == fc.c.encounter_id, fu.c.cdm_code == fc.c.cdm_code,
-        fu.c.day == fc.c.service_date, fu.c.rank == fc.c.rank))))
+def _pair_charges_by_fallback(conn: Connection) -> None:
+    wc, wu = metric_work_charges, metric_work_usages
+    scans = select(wu.c.usage_id, wu.c.used_at.label("at"), wu.c.encounter_id.label("enc"),
+                   wu.c.cdm_code, to_date(wu.c.used_at).label("day")).where(
+        wu.c.hop == "charge", _not_linked("charge", usage_id=wu.c.usage_id)).subquery("fu")
+    charges_ = select(wc.c.charge_id, wc.c.encounter_id, wc.c.posted_at.label("at"),
+                      wc.c.encounter_id.label("enc"), wc.c.cdm_code,
+                      wc.c.service_date.label("day")).where(
+        _not_linked("charge", target_id=wc.c.charge_id)).subquery("fc")
+    _pair_in_order(conn, scans, charges_, ("enc", "cdm_code", "day"), "fallback")
 
 
 def _link_credits(conn: Connection, full: bool) -> None:
     """A credit that names no known usage belongs to the usage of the charge it reverses."""
-    c, orig, ml = charges, charges.alias("orig"), metric_links
-    owner = func.coalesce(usages.c.usage_id, ml.c.usage_id)
+    cf, c, ml = metric_charge_facts, charges, metric_links
+    orig = metric_charge_facts.alias("orig")
+    owner = func.coalesce(func.nullif(orig.c.usage_id, ""), ml.c.usage_id)
     _insert_links(conn, select(
-        owner, literal("charge"), c.c.charge_id, literal("reversal"), c.c.encounter_id,
-        c.c.posted_at,
+        owner, literal("charge"), cf.c.charge_id, literal("reversal"), cf.c.encounter_id,
+        cf.c.posted_at,
     ).select_from(
-        c.join(orig, orig.c.charge_id == c.c.reverses_charge_id)
-        .outerjoin(usages, usages.c.usage_id == orig.c.usage_id)
+        cf.join(c, c.c.charge_id == cf.c.charge_id)
+        .join(orig, orig.c.charge_id == c.c.reverses_charge_id)
         .outerjoin(ml, and_(ml.c.hop == "charge", ml.c.target_id == orig.c.charge_id))
-    ).where(in_scope(c.c.encounter_id, full), c.c.reverses_charge_id != "",
-            ~exists().where(usages.alias("own").c.usage_id == c.c.usage_id),
+    ).where(cf.c.kind == "credit", cf.c.usage_id == "", in_scope(cf.c.encounter_id, full),
             owner.is_not(None)))
 
 
-def _issue_spots(full: bool) -> Select:
-    """(location, item) of the scans in scope: where an unreferenced issue may belong."""
-    refs = item_ref_map()
-    return select(usages.c.location_id, refs.c.item_id).select_from(
-        usages.join(refs, refs.c.ref == usages.c.item_ref)).where(
-        in_scope(usages.c.encounter_id, full)).distinct()
+def _apply_charge_links(conn: Connection, full: bool) -> None:
+    cf, ml = metric_charge_facts, metric_links
+    conn.execute(update(cf).where(
+        cf.c.charge_id == ml.c.target_id, ml.c.hop == "charge",
+        in_scope(ml.c.encounter_id, full)).values(usage_id=ml.c.usage_id,
+                                                  link_method=ml.c.method))
 
 
-def _issue_candidates(full: bool) -> tuple[Subquery, Subquery]:
-    """Unreferenced, unlinked ISSUEs at the spots in scope, and the scans with no issue."""
-    t, refs = inventory_transactions, item_ref_map()
-    spots = _issue_spots(full)
-    issues = select(t.c.document_id, t.c.location_id, t.c.item_id, t.c.serial,
-                    t.c.posted_at).where(
-        t.c.txn_type == "ISSUE", ~exists().where(usages.c.usage_id == t.c.usage_id),
-        ~exists().where(metric_links.c.hop == "inventory",
-                        metric_links.c.target_id == t.c.document_id),
-        tuple_(t.c.location_id, t.c.item_id).in_(spots)).subquery("fi")
-    t2 = inventory_transactions.alias("t_key")
-    free = select(usages.c.usage_id, usages.c.encounter_id, usages.c.location_id,
-                  refs.c.item_id, usages.c.serial, usages.c.used_at).select_from(
-        usages.join(refs, refs.c.ref == usages.c.item_ref)).where(
-        tuple_(usages.c.location_id, refs.c.item_id).in_(
-            select(issues.c.location_id, issues.c.item_id)),
-        ~exists().where(t2.c.usage_id == usages.c.usage_id),
-        ~_linked("inventory", usages.c.usage_id)).subquery("fu")
-    return issues, free
+def link_charges(conn: Connection, full: bool) -> None:
+    """Link the charges of the charge facts that name no known usage; record the link on
+    their facts. Run after ``build_charge_facts``."""
+    ml = metric_links
+    conn.execute(delete(ml).where(ml.c.hop == "charge", in_scope(ml.c.encounter_id, full)))
+    _fill_work_for_charges(conn, full)
+    _pair_charges_by_control_id(conn)
+    _pair_charges_by_fallback(conn)
+    _link_credits(conn, full)
+    _apply_charge_links(conn, full)
 
 
-def _link_issues_by_serial(conn: Connection, full: bool) -> None:
-    fi, fu = _issue_candidates(full)
+# --- inventory ----------------------------------------------------------------------------
+
+def _fill_work_for_issues(conn: Connection, full: bool) -> None:
+    """Unreferenced ISSUEs (near the scans in scope that no transaction names) and the
+    free scans at their location and item in the window before them."""
+    t, wi, wu = inventory_transactions, metric_work_issues, metric_work_usages
+    conn.execute(delete(wi))
+    conn.execute(delete(wu).where(wu.c.hop == "inventory"))
+    unref = and_(t.c.usage_id == "", t.c.txn_type == "ISSUE")
+    t_key = inventory_transactions.alias("t_key")
+    free = ~exists().where(t_key.c.usage_id == usages.c.usage_id)
+    cols = ["document_id", "location_id", "item_id", "serial", "posted_at"]
+    if full:
+        rows = select(t.c.document_id, t.c.location_id, t.c.item_id, t.c.serial,
+                      t.c.posted_at).where(unref)
+    else:
+        near = and_(t.c.location_id == usages.c.location_id, t.c.item_id == usages.c.item_ref,
+                    t.c.posted_at >= usages.c.used_at,
+                    t.c.posted_at <= add_seconds(usages.c.used_at, WINDOW_S))
+        rows = select(t.c.document_id, t.c.location_id, t.c.item_id, t.c.serial,
+                      t.c.posted_at).select_from(usages.join(t, near)).where(
+            unref, in_scope(usages.c.encounter_id, False), free).distinct()
+    conn.execute(insert(wi).from_select(cols, rows))
+    g = items.alias("by_gtin")
+    for ref in (wi.c.item_id, g.c.gtin):
+        spot = and_(usages.c.location_id == wi.c.location_id, usages.c.item_ref == ref,
+                    usages.c.used_at <= wi.c.posted_at,
+                    usages.c.used_at >= add_seconds(wi.c.posted_at, -WINDOW_S))
+        source = wi.join(usages, spot) if ref is wi.c.item_id else wi.join(
+            g, and_(g.c.item_id == wi.c.item_id, g.c.gtin != "")).join(usages, spot)
+        stmt = dialect_insert(conn, wu).from_select(_WORK_USAGE_COLS, select(
+            literal("inventory"), usages.c.usage_id, usages.c.encounter_id,
+            usages.c.location_id, wi.c.item_id, literal(""), usages.c.serial, usages.c.used_at,
+        ).select_from(source).where(free))
+        conn.execute(stmt.on_conflict_do_nothing())
+
+
+def _pair_issues_by_serial(conn: Connection) -> None:
+    wi, wu = metric_work_issues, metric_work_usages
     _insert_links(conn, select(
-        fu.c.usage_id, literal("inventory"), fi.c.document_id, literal("serial"),
-        fu.c.encounter_id, fi.c.posted_at,
-    ).select_from(fi.join(fu, and_(fu.c.location_id == fi.c.location_id,
-                                   fu.c.item_id == fi.c.item_id, fu.c.serial == fi.c.serial)))
-        .where(fi.c.serial != "", in_scope(fu.c.encounter_id, full)))
+        wu.c.usage_id, literal("inventory"), wi.c.document_id, literal("serial"),
+        wu.c.encounter_id, wi.c.posted_at,
+    ).select_from(wi.join(wu, and_(wu.c.hop == "inventory",
+                                   wu.c.location_id == wi.c.location_id,
+                                   wu.c.item_id == wi.c.item_id, wu.c.serial == wi.c.serial)))
+        .where(wi.c.serial != ""))
 
 
-def _link_issues_by_fallback(conn: Connection, full: bool) -> None:
-    fi, fu = _issue_candidates(full)
-    delay = seconds_between(fi.c.posted_at, fu.c.used_at)
+def _pair_issues_by_fallback(conn: Connection) -> None:
+    wi, wu = metric_work_issues, metric_work_usages
+    delay = seconds_between(wi.c.posted_at, wu.c.used_at)
     pairs = select(
-        fu.c.usage_id, fu.c.encounter_id, fi.c.document_id, fi.c.posted_at,
-        func.row_number().over(partition_by=fi.c.document_id,
-                               order_by=(fu.c.used_at.desc(), fu.c.usage_id.desc()))
+        wu.c.usage_id, wu.c.encounter_id, wi.c.document_id, wi.c.posted_at,
+        func.row_number().over(partition_by=wi.c.document_id,
+                               order_by=(wu.c.used_at.desc(), wu.c.usage_id.desc()))
         .label("nearest_scan"),
-        func.row_number().over(partition_by=fu.c.usage_id,
-                               order_by=(fi.c.posted_at, fi.c.document_id))
+        func.row_number().over(partition_by=wu.c.usage_id,
+                               order_by=(wi.c.posted_at, wi.c.document_id))
         .label("nearest_issue"),
-    ).select_from(fi.join(fu, and_(fu.c.location_id == fi.c.location_id,
-                                   fu.c.item_id == fi.c.item_id)))
-    pairs = pairs.where(delay >= 0, delay <= FALLBACK_ISSUE_DAYS * 86400.0).subquery("pairs")
+    ).select_from(wi.join(wu, and_(wu.c.hop == "inventory",
+                                   wu.c.location_id == wi.c.location_id,
+                                   wu.c.item_id == wi.c.item_id))).where(
+        delay >= 0, delay <= WINDOW_S,
+        _not_linked("inventory", usage_id=wu.c.usage_id),
+        _not_linked("inventory", target_id=wi.c.document_id)).subquery("pairs")
     _insert_links(conn, select(
         pairs.c.usage_id, literal("inventory"), pairs.c.document_id, literal("fallback"),
         pairs.c.encounter_id, pairs.c.posted_at,
-    ).where(pairs.c.nearest_scan == 1, pairs.c.nearest_issue == 1,
-            in_scope(pairs.c.encounter_id, full)))
+    ).where(pairs.c.nearest_scan == 1, pairs.c.nearest_issue == 1))
 
 
-def stitch(conn: Connection, full: bool) -> None:
-    """Rebuild the derived links of the dirty encounters (or all links when ``full``)."""
-    if full:
-        conn.execute(delete(metric_links))
-    else:
-        conn.execute(delete(metric_links).where(in_scope(metric_links.c.encounter_id, False)))
-    _link_charges_by_control_id(conn, full)
-    _link_charges_by_fallback(conn, full)
-    _link_credits(conn, full)
-    _link_issues_by_serial(conn, full)
-    _link_issues_by_fallback(conn, full)
+def link_issues(conn: Connection, full: bool) -> None:
+    """Link unreferenced inventory issues to the scans they most likely record."""
+    ml = metric_links
+    conn.execute(delete(ml).where(ml.c.hop == "inventory", in_scope(ml.c.encounter_id, full)))
+    _fill_work_for_issues(conn, full)
+    _pair_issues_by_serial(conn)
+    _pair_issues_by_fallback(conn)

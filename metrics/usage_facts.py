@@ -34,12 +34,10 @@ from sqlalchemy import (
 )
 
 from chargeline.config import ChargeSla
-from metrics.sqlfn import add_seconds, hour_floor, seconds_between, to_date
-from metrics.stitching import in_scope, item_ref_map
+from metrics.sqlfn import hour_floor, seconds_between, to_date
+from metrics.stitching import in_scope
 from store.schema import (
-    cdm_entries,
     contract_prices,
-    crosswalks,
     encounters,
     interface_messages,
     inventory_transactions,
@@ -53,11 +51,11 @@ from store.schema_metrics import (
     metric_duplicates,
     metric_links,
     metric_usage_facts,
+    metric_work_items,
 )
 from store.types import UtcDateTime
 
 QTY_TOLERANCE = 1e-6
-PROBLEM_CAPTURE = ("missing", "late")
 
 
 def _for_usages_in_scope(usage_id: ColumnElement[str], full: bool) -> ColumnElement[bool]:
@@ -139,84 +137,73 @@ def _per_facility(horizon: Mapping[str, datetime]) -> ColumnElement[datetime | N
 def build_usage_facts(conn: Connection, sla: ChargeSla, full: bool, *,
                       billing_horizon: Mapping[str, datetime],
                       erp_horizon: Mapping[str, datetime]) -> None:
-    """Rebuild ``metric_usage_facts`` for the dirty encounters (or all)."""
-    mf, u = metric_usage_facts, usage_events
+    """Rebuild ``metric_usage_facts`` for the dirty encounters (or all); needs the item
+    dimension (``itemdim.fill_item_dim``) of this pass."""
+    mf, u, d = metric_usage_facts, usage_events, metric_work_items
     conn.execute(delete(mf) if full else delete(mf).where(in_scope(mf.c.encounter_id, False)))
-    refs = item_ref_map()
-    it, conv, x, cdm = items, item_uoms, crosswalks, cdm_entries
     cpu, mpu, ipu = _charges_per_usage(full), _messages_per_usage(full), _issues_per_usage(full)
 
-    factor = case((u.c.uom == it.c.uom, 1.0), else_=cast(conv.c.factor, Float))
+    # Only scans in another unit than the base unit look up a conversion.
+    conversion = select(cast(item_uoms.c.factor, Float)).where(
+        item_uoms.c.item_id == d.c.item_id, item_uoms.c.uom == u.c.uom).scalar_subquery()
+    factor = case((u.c.uom == d.c.uom, 1.0), else_=conversion)
     base_qty = cast(u.c.quantity, Float) * factor
-    unknown = it.c.item_id.is_(None)
-    no_unit = and_(u.c.uom != it.c.uom, conv.c.factor.is_(None))
-    no_xwalk = and_(it.c.chargeable == true(), cdm.c.cdm_code.is_(None))
-    no_hcpcs = and_(it.c.chargeable == true(), or_(cdm.c.hcpcs == "", cdm.c.revenue_code == ""))
+    unknown = d.c.item_id.is_(None)
+    no_unit = and_(u.c.uom != d.c.uom, conversion.is_(None))
+    no_xwalk = and_(d.c.chargeable == true(), d.c.cdm_code.is_(None))
+    no_hcpcs = and_(d.c.chargeable == true(), d.c.coded == false())
     reason = case((unknown, "unknown_item"), (no_unit, "unit_not_convertible"),
                   (no_xwalk, "no_crosswalk"), (no_hcpcs, "cdm_without_hcpcs"), else_="")
-    subject = case((unknown, u.c.item_ref), (no_unit, it.c.item_id + "/" + u.c.uom),
-                   (no_xwalk, it.c.item_id), (no_hcpcs, cdm.c.cdm_code), else_="")
+    subject = case((unknown, u.c.item_ref), (no_unit, d.c.item_id + "/" + u.c.uom),
+                   (no_xwalk, d.c.item_id), (no_hcpcs, d.c.cdm_code), else_="")
     # Without a crosswalk no CDM price is known: the ERP unit cost is the $ at risk.
-    price = case((cdm.c.price.is_not(None), cast(cdm.c.price, Float)),
-                 else_=cast(it.c.unit_cost, Float))
-    sla_s = 60.0 * case((it.c.item_class == "IMPLANT", sla.implant_charge_minutes),
-                        (it.c.item_class == "DRUG", sla.drug_charge_minutes),
+    price = func.coalesce(d.c.price, d.c.unit_cost)
+    sla_s = 60.0 * case((d.c.item_class == "IMPLANT", sla.implant_charge_minutes),
+                        (d.c.item_class == "DRUG", sla.drug_charge_minutes),
                         else_=sla.consumable_charge_minutes)
     charge_s = seconds_between(cpu.c.first, u.c.used_at)
     billing_s = seconds_between(_per_facility(billing_horizon), u.c.used_at)
     capture = case(
         (unknown, "unknown"),
-        (it.c.chargeable == false(), "not_chargeable"),
+        (d.c.chargeable == false(), "not_chargeable"),
         (or_(no_unit, no_xwalk), "unmapped"),
         (cpu.c.survives == 1, case((charge_s <= sla_s, "on_time"), else_="late")),
         (func.coalesce(billing_s, -1.0) > sla_s, "missing"),
         else_="pending",
     )
+    inv_sla_s = 60.0 * sla.inventory_issue_minutes
     erp_s = seconds_between(_per_facility(erp_horizon), u.c.used_at)
     inventory = case(
         (or_(unknown, no_unit), "n/a"),
         (ipu.c.at.is_not(None), "issued"),
-        (func.coalesce(erp_s, -1.0) > 60.0 * sla.inventory_issue_minutes, "missing"),
+        (func.coalesce(erp_s, -1.0) > inv_sla_s, "missing"),
         else_="pending",
     )
     issued_off = and_(ipu.c.at.is_not(None),
                       func.coalesce(func.abs(ipu.c.qty - base_qty), 1.0) > QTY_TOLERANCE)
     charged_off = and_(cpu.c.survives == 1,
                        func.coalesce(func.abs(cpu.c.qty - base_qty), 1.0) > QTY_TOLERANCE)
-    mismatch = and_(~unknown, ~no_unit, or_(issued_off, charged_off))
+    mismatch = func.coalesce(and_(~unknown, ~no_unit, or_(issued_off, charged_off)), false())
     used_day = to_date(u.c.used_at)
     contract = select(func.min(contract_prices.c.price)).where(
-        contract_prices.c.item_id == it.c.item_id, contract_prices.c.valid_from <= used_day,
+        contract_prices.c.item_id == d.c.item_id, contract_prices.c.valid_from <= used_day,
         or_(contract_prices.c.valid_to.is_(None), contract_prices.c.valid_to >= used_day),
     ).scalar_subquery()
-    unit_cost = func.coalesce(cast(contract, Float), cast(it.c.unit_cost, Float))
-    problem = or_(reason != "", capture.in_(PROBLEM_CAPTURE), inventory == "missing",
-                  func.coalesce(mismatch, false()))
-    inv_sla_s = 60.0 * sla.inventory_issue_minutes
-    cap_pending, inv_pending = capture == "pending", inventory == "pending"
-    wait_s = case((and_(cap_pending, inv_pending),
-                   case((sla_s < inv_sla_s, sla_s), else_=inv_sla_s)),
-                  (cap_pending, sla_s), (inv_pending, inv_sla_s), else_=null())
+    unit_cost = func.coalesce(cast(contract, Float), d.c.unit_cost)
 
     query = select(
         u.c.usage_id, u.c.encounter_id, u.c.facility_id, u.c.location_id,
-        func.coalesce(it.c.item_id, ""), func.coalesce(it.c.item_class, ""),
+        func.coalesce(d.c.item_id, ""), func.coalesce(d.c.item_class, ""),
         func.coalesce(mpu.c.channel, ""), hour_floor(u.c.used_at), u.c.used_at,
-        func.coalesce(it.c.chargeable, false()), u.c.uom, base_qty, price, base_qty * price,
+        func.coalesce(d.c.chargeable, false()), u.c.uom, base_qty, price, unit_cost,
         reason, func.coalesce(subject, ""), sla_s,
         seconds_between(mpu.c.received_at, u.c.used_at),
         seconds_between(mpu.c.sent_at, u.c.used_at),
         charge_s, seconds_between(ipu.c.at, u.c.used_at), cpu.c.qty, ipu.c.qty,
-        capture, inventory, func.coalesce(ipu.c.method, ""),
-        func.coalesce(mismatch, false()), base_qty * unit_cost, cpu.c.billed,
-        func.coalesce(encounters.c.procedure_code, ""), problem,
-        add_seconds(u.c.used_at, wait_s),
+        capture, inventory, func.coalesce(ipu.c.method, ""), mismatch, cpu.c.billed,
+        func.coalesce(encounters.c.procedure_code, ""),
     ).select_from(
-        u.outerjoin(refs, refs.c.ref == u.c.item_ref)
-        .outerjoin(it, it.c.item_id == refs.c.item_id)
-        .outerjoin(conv, and_(conv.c.item_id == it.c.item_id, conv.c.uom == u.c.uom))
-        .outerjoin(x, x.c.item_id == it.c.item_id)
-        .outerjoin(cdm, cdm.c.cdm_code == x.c.cdm_code)
+        u.outerjoin(d, d.c.ref == u.c.item_ref)
         .outerjoin(cpu, cpu.c.usage_id == u.c.usage_id)
         .outerjoin(mpu, mpu.c.usage_id == u.c.usage_id)
         .outerjoin(ipu, ipu.c.usage_id == u.c.usage_id)
@@ -224,8 +211,8 @@ def build_usage_facts(conn: Connection, sla: ChargeSla, full: bool, *,
     ).where(in_scope(u.c.encounter_id, full))
     cols = ["usage_id", "encounter_id", "facility_id", "location_id", "item_id",
             "item_class", "channel", "bucket", "used_at", "chargeable", "uom", "base_qty",
-            "price", "expected_usd", "mapping_reason", "mapping_subject", "sla_s",
+            "price", "unit_cost", "mapping_reason", "mapping_subject", "sla_s",
             "received_s", "sent_s", "charge_s", "inventory_s", "charged_qty", "issued_qty",
-            "capture", "inventory", "inv_method", "qty_mismatch", "cost_usd", "billed_usd",
-            "procedure_code", "problem", "recheck_at"]
+            "capture", "inventory", "inv_method", "qty_mismatch", "billed_usd",
+            "procedure_code"]
     conn.execute(insert(mf).from_select(cols, query))

@@ -16,12 +16,25 @@ hour-range scans of feeds, the inventory fallback match).
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    text,
+)
 
 from store.schema import (
     api_calls,
     charges,
     interface_messages,
+    inventory_transactions,
+    message_usages,
     metadata,
     replenishment_documents,
     usage_events,
@@ -85,6 +98,12 @@ metric_duplicates = Table(
     Column("encounter_id", String(64), nullable=False, index=True),
 )
 
+PARTIAL_INDEXES = (
+    ("mapping", ("mapping_reason", "facility_id"), "mapping_reason != ''"),
+    ("capture_pending", ("facility_id", "used_at"), "capture = 'pending'"),
+    ("inventory_pending", ("facility_id", "used_at"), "inventory = 'pending'"),
+)
+
 metric_usage_facts = Table(
     "metric_usage_facts",
     metadata,
@@ -95,13 +114,13 @@ metric_usage_facts = Table(
     Column("item_id", String(64), nullable=False, server_default=""),
     Column("item_class", String(16), nullable=False, server_default=""),
     Column("channel", String(64), nullable=False, server_default=""),
-    Column("bucket", UtcDateTime, nullable=False, index=True),
+    Column("bucket", UtcDateTime, nullable=False),
     Column("used_at", UtcDateTime, nullable=False),
     Column("chargeable", Boolean, nullable=False),
     Column("uom", String(8), nullable=False, server_default=""),
     Column("base_qty", Float),
-    Column("price", Float),
-    Column("expected_usd", Float),
+    Column("price", Float),  # CDM price per base unit (item cost when no CDM line is known)
+    Column("unit_cost", Float),  # contract price per base unit at the usage date, else cost
     Column("mapping_reason", String(32), nullable=False, server_default=""),
     Column("mapping_subject", String(80), nullable=False, server_default=""),
     Column("sla_s", Float),
@@ -115,14 +134,13 @@ metric_usage_facts = Table(
     Column("inventory", String(16), nullable=False),
     Column("inv_method", String(24), nullable=False, server_default=""),
     Column("qty_mismatch", Boolean, nullable=False),
-    Column("cost_usd", Float),
     Column("billed_usd", Float),
     Column("procedure_code", String(16), nullable=False, server_default=""),
-    Column("problem", Boolean, nullable=False),  # something for the exception queue
-    # When a pending status may turn into missing: the earliest SLA deadline still open.
-    Column("recheck_at", UtcDateTime, index=True),
     Index("ix_metric_usage_facts_facility_used", "facility_id", "used_at"),
-    Index("ix_metric_usage_facts_problem", "problem"),
+    # Partial indexes: only the few rows with a failed mapping or a pending status (whose
+    # SLA deadline a later pass must check) are indexed; queries repeat the literal WHERE.
+    *(Index(f"ix_metric_usage_facts_{name}", *cols, sqlite_where=text(where),
+            postgresql_where=text(where)) for name, cols, where in PARTIAL_INDEXES),
 )
 
 metric_points = Table(
@@ -197,6 +215,60 @@ metric_state = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# Scratch sets of one pass (cleared each time): the charges and issues the shared usage id
+# does not link, and the usages they may belong to. Small, so the pairing joins stay cheap.
+metric_work_charges = Table(
+    "metric_work_charges",
+    metadata,
+    Column("charge_id", String(64), primary_key=True),
+    Column("encounter_id", String(64), nullable=False, index=True),
+    Column("cdm_code", String(32), nullable=False),
+    Column("control_id", String(64), nullable=False, index=True),
+    Column("service_date", Date, nullable=False),
+    Column("posted_at", UtcDateTime, nullable=False),
+)
+
+# Scanned reference -> everything the facts need about its item, one probe per usage.
+metric_work_items = Table(
+    "metric_work_items",
+    metadata,
+    Column("ref", String(64), primary_key=True),  # an item id, or a GTIN naming one item
+    Column("item_id", String(64), nullable=False),
+    Column("item_class", String(16), nullable=False),
+    Column("chargeable", Boolean, nullable=False),
+    Column("uom", String(8), nullable=False),
+    Column("unit_cost", Float, nullable=False),
+    Column("cdm_code", String(32)),  # NULL: no crosswalk (or it names no CDM line)
+    Column("price", Float),
+    Column("coded", Boolean, nullable=False),  # the CDM line has HCPCS and revenue code
+)
+
+metric_work_issues = Table(
+    "metric_work_issues",
+    metadata,
+    Column("document_id", String(64), primary_key=True),
+    Column("location_id", String(64), nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("serial", String(64), nullable=False),
+    Column("posted_at", UtcDateTime, nullable=False),
+    Index("ix_metric_work_issues_spot", "location_id", "item_id"),
+)
+
+metric_work_usages = Table(
+    "metric_work_usages",
+    metadata,
+    Column("hop", String(16), primary_key=True),  # charge | inventory
+    Column("usage_id", String(64), primary_key=True),
+    Column("encounter_id", String(64), nullable=False),
+    Column("location_id", String(64), nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("cdm_code", String(32), nullable=False),
+    Column("serial", String(64), nullable=False),
+    Column("used_at", UtcDateTime, nullable=False),
+    Index("ix_metric_work_usages_encounter", "hop", "encounter_id", "cdm_code"),
+    Index("ix_metric_work_usages_spot", "hop", "location_id", "item_id"),
+)
+
 metric_dirty_encounters = Table(
     "metric_dirty_encounters",
     metadata,
@@ -207,7 +279,11 @@ metric_dirty_encounters = Table(
 Index("ix_metric_charges_reverses", charges.c.reverses_charge_id)
 Index("ix_metric_charges_serial", charges.c.serial)
 Index("ix_metric_messages_received", interface_messages.c.received_at)
+Index("ix_metric_message_usages_control", message_usages.c.control_id)
 Index("ix_metric_api_calls_started", api_calls.c.started_at)
 Index("ix_metric_replenishment_received", replenishment_documents.c.received_at)
+Index("ix_metric_inventory_unreferenced", inventory_transactions.c.usage_id,
+      inventory_transactions.c.location_id, inventory_transactions.c.item_id,
+      inventory_transactions.c.posted_at)
 Index("ix_metric_usage_events_spot", usage_events.c.location_id, usage_events.c.item_ref,
       usage_events.c.used_at)

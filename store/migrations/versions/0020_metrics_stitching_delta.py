@@ -1,6 +1,7 @@
 """metrics: facts, links, points rebuilt for the stitching and delta design (derived
-tables are dropped and recreated: ``compute`` rebuilds them on its next pass); exception
-queue gains encounter and usage count; indexes on canonical tables for metric queries.
+tables are dropped and recreated: ``compute`` rebuilds them on its next pass, which is full
+because the watermark is gone); work tables for stitching; exception queue gains encounter
+and usage count; indexes on canonical tables for the metric queries.
 
 Revision ID: 0020
 Revises: 0003
@@ -113,7 +114,7 @@ def upgrade() -> None:
     sa.Column('uom', sa.String(length=8), server_default='', nullable=False),
     sa.Column('base_qty', sa.Float(), nullable=True),
     sa.Column('price', sa.Float(), nullable=True),
-    sa.Column('expected_usd', sa.Float(), nullable=True),
+    sa.Column('unit_cost', sa.Float(), nullable=True),
     sa.Column('mapping_reason', sa.String(length=32), server_default='', nullable=False),
     sa.Column('mapping_subject', sa.String(length=80), server_default='', nullable=False),
     sa.Column('sla_s', sa.Float(), nullable=True),
@@ -127,19 +128,16 @@ def upgrade() -> None:
     sa.Column('inventory', sa.String(length=16), nullable=False),
     sa.Column('inv_method', sa.String(length=24), server_default='', nullable=False),
     sa.Column('qty_mismatch', sa.Boolean(), nullable=False),
-    sa.Column('cost_usd', sa.Float(), nullable=True),
     sa.Column('billed_usd', sa.Float(), nullable=True),
     sa.Column('procedure_code', sa.String(length=16), server_default='', nullable=False),
-    sa.Column('problem', sa.Boolean(), nullable=False),
-    sa.Column('recheck_at', store.types.UtcDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('usage_id', name=op.f('pk_metric_usage_facts'))
     )
     with op.batch_alter_table('metric_usage_facts', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_metric_usage_facts_bucket'), ['bucket'], unique=False)
+        batch_op.create_index('ix_metric_usage_facts_capture_pending', ['facility_id', 'used_at'], unique=False, sqlite_where=sa.text("capture = 'pending'"), postgresql_where=sa.text("capture = 'pending'"))
         batch_op.create_index(batch_op.f('ix_metric_usage_facts_encounter_id'), ['encounter_id'], unique=False)
         batch_op.create_index('ix_metric_usage_facts_facility_used', ['facility_id', 'used_at'], unique=False)
-        batch_op.create_index('ix_metric_usage_facts_problem', ['problem'], unique=False)
-        batch_op.create_index(batch_op.f('ix_metric_usage_facts_recheck_at'), ['recheck_at'], unique=False)
+        batch_op.create_index('ix_metric_usage_facts_inventory_pending', ['facility_id', 'used_at'], unique=False, sqlite_where=sa.text("inventory = 'pending'"), postgresql_where=sa.text("inventory = 'pending'"))
+        batch_op.create_index('ix_metric_usage_facts_mapping', ['mapping_reason', 'facility_id'], unique=False, sqlite_where=sa.text("mapping_reason != ''"), postgresql_where=sa.text("mapping_reason != ''"))
 
     op.create_table('metric_usage_points',
     sa.Column('grain', sa.String(length=8), nullable=False),
@@ -176,6 +174,57 @@ def upgrade() -> None:
     sa.Column('billed_usd', sa.Float(), server_default='0', nullable=False),
     sa.PrimaryKeyConstraint('grain', 'bucket', 'facility_id', 'location_id', 'item_class', name=op.f('pk_metric_usage_points'))
     )
+    op.create_table('metric_work_charges',
+    sa.Column('charge_id', sa.String(length=64), nullable=False),
+    sa.Column('encounter_id', sa.String(length=64), nullable=False),
+    sa.Column('cdm_code', sa.String(length=32), nullable=False),
+    sa.Column('control_id', sa.String(length=64), nullable=False),
+    sa.Column('service_date', sa.Date(), nullable=False),
+    sa.Column('posted_at', store.types.UtcDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('charge_id', name=op.f('pk_metric_work_charges'))
+    )
+    with op.batch_alter_table('metric_work_charges', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_metric_work_charges_control_id'), ['control_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_metric_work_charges_encounter_id'), ['encounter_id'], unique=False)
+
+    op.create_table('metric_work_issues',
+    sa.Column('document_id', sa.String(length=64), nullable=False),
+    sa.Column('location_id', sa.String(length=64), nullable=False),
+    sa.Column('item_id', sa.String(length=64), nullable=False),
+    sa.Column('serial', sa.String(length=64), nullable=False),
+    sa.Column('posted_at', store.types.UtcDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('document_id', name=op.f('pk_metric_work_issues'))
+    )
+    with op.batch_alter_table('metric_work_issues', schema=None) as batch_op:
+        batch_op.create_index('ix_metric_work_issues_spot', ['location_id', 'item_id'], unique=False)
+
+    op.create_table('metric_work_items',
+    sa.Column('ref', sa.String(length=64), nullable=False),
+    sa.Column('item_id', sa.String(length=64), nullable=False),
+    sa.Column('item_class', sa.String(length=16), nullable=False),
+    sa.Column('chargeable', sa.Boolean(), nullable=False),
+    sa.Column('uom', sa.String(length=8), nullable=False),
+    sa.Column('unit_cost', sa.Float(), nullable=False),
+    sa.Column('cdm_code', sa.String(length=32), nullable=True),
+    sa.Column('price', sa.Float(), nullable=True),
+    sa.Column('coded', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('ref', name=op.f('pk_metric_work_items'))
+    )
+    op.create_table('metric_work_usages',
+    sa.Column('hop', sa.String(length=16), nullable=False),
+    sa.Column('usage_id', sa.String(length=64), nullable=False),
+    sa.Column('encounter_id', sa.String(length=64), nullable=False),
+    sa.Column('location_id', sa.String(length=64), nullable=False),
+    sa.Column('item_id', sa.String(length=64), nullable=False),
+    sa.Column('cdm_code', sa.String(length=32), nullable=False),
+    sa.Column('serial', sa.String(length=64), nullable=False),
+    sa.Column('used_at', store.types.UtcDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('hop', 'usage_id', name=op.f('pk_metric_work_usages'))
+    )
+    with op.batch_alter_table('metric_work_usages', schema=None) as batch_op:
+        batch_op.create_index('ix_metric_work_usages_encounter', ['hop', 'encounter_id', 'cdm_code'], unique=False)
+        batch_op.create_index('ix_metric_work_usages_spot', ['hop', 'location_id', 'item_id'], unique=False)
+
     with op.batch_alter_table('api_calls', schema=None) as batch_op:
         batch_op.create_index('ix_metric_api_calls_started', ['started_at'], unique=False)
 
@@ -185,6 +234,12 @@ def upgrade() -> None:
 
     with op.batch_alter_table('interface_messages', schema=None) as batch_op:
         batch_op.create_index('ix_metric_messages_received', ['received_at'], unique=False)
+
+    with op.batch_alter_table('inventory_transactions', schema=None) as batch_op:
+        batch_op.create_index('ix_metric_inventory_unreferenced', ['usage_id', 'location_id', 'item_id', 'posted_at'], unique=False)
+
+    with op.batch_alter_table('message_usages', schema=None) as batch_op:
+        batch_op.create_index('ix_metric_message_usages_control', ['control_id'], unique=False)
 
     with op.batch_alter_table('metric_exceptions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('encounter_id', sa.String(length=64), server_default='', nullable=False))
@@ -210,6 +265,12 @@ def downgrade() -> None:
         batch_op.drop_column('usage_count')
         batch_op.drop_column('encounter_id')
 
+    with op.batch_alter_table('message_usages', schema=None) as batch_op:
+        batch_op.drop_index('ix_metric_message_usages_control')
+
+    with op.batch_alter_table('inventory_transactions', schema=None) as batch_op:
+        batch_op.drop_index('ix_metric_inventory_unreferenced')
+
     with op.batch_alter_table('interface_messages', schema=None) as batch_op:
         batch_op.drop_index('ix_metric_messages_received')
 
@@ -220,13 +281,28 @@ def downgrade() -> None:
     with op.batch_alter_table('api_calls', schema=None) as batch_op:
         batch_op.drop_index('ix_metric_api_calls_started')
 
+    with op.batch_alter_table('metric_work_usages', schema=None) as batch_op:
+        batch_op.drop_index('ix_metric_work_usages_spot')
+        batch_op.drop_index('ix_metric_work_usages_encounter')
+
+    op.drop_table('metric_work_usages')
+    op.drop_table('metric_work_items')
+    with op.batch_alter_table('metric_work_issues', schema=None) as batch_op:
+        batch_op.drop_index('ix_metric_work_issues_spot')
+
+    op.drop_table('metric_work_issues')
+    with op.batch_alter_table('metric_work_charges', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_metric_work_charges_encounter_id'))
+        batch_op.drop_index(batch_op.f('ix_metric_work_charges_control_id'))
+
+    op.drop_table('metric_work_charges')
     op.drop_table('metric_usage_points')
     with op.batch_alter_table('metric_usage_facts', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_metric_usage_facts_recheck_at'))
-        batch_op.drop_index('ix_metric_usage_facts_problem')
+        batch_op.drop_index('ix_metric_usage_facts_mapping', sqlite_where=sa.text("mapping_reason != ''"), postgresql_where=sa.text("mapping_reason != ''"))
+        batch_op.drop_index('ix_metric_usage_facts_inventory_pending', sqlite_where=sa.text("inventory = 'pending'"), postgresql_where=sa.text("inventory = 'pending'"))
         batch_op.drop_index('ix_metric_usage_facts_facility_used')
         batch_op.drop_index(batch_op.f('ix_metric_usage_facts_encounter_id'))
-        batch_op.drop_index(batch_op.f('ix_metric_usage_facts_bucket'))
+        batch_op.drop_index('ix_metric_usage_facts_capture_pending', sqlite_where=sa.text("capture = 'pending'"), postgresql_where=sa.text("capture = 'pending'"))
 
     op.drop_table('metric_usage_facts')
     op.drop_table('metric_state')
