@@ -9,6 +9,7 @@ failed, the circuit is open, or the lease was lost) — a failing source is neve
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from metrics.openlineage_events import emit_stored_run
 from store.schema import collector_runs
 
 log = logging.getLogger("chargeline.collectors")
+_IN_PROCESS: dict[str, threading.Lock] = {}
 
 
 class LeaseLost(SourceError):
@@ -69,7 +71,23 @@ def run_source(
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> RunResult | None:
-    """Poll ``source`` once. None when another collector holds it for this slot."""
+    """Poll ``source`` once. None when another collector (or another thread of this one)
+    holds it, or this slot was polled already."""
+    busy = _IN_PROCESS.setdefault(source.name, threading.Lock())
+    if not busy.acquire(blocking=False):
+        # the lease admits its own holder again (a restarted collector with the same id),
+        # so passes of one process are kept apart here
+        log.info("source %s: a pass is still running in this process, skipped", source.name)
+        return None
+    try:
+        return _run_source(settings, engine, source, holder, slot, transport, sleep)
+    finally:
+        busy.release()
+
+
+def _run_source(settings: Settings, engine: Engine, source: SourceConfig, holder: str,
+                slot: datetime | None, transport: httpx.BaseTransport | None,
+                sleep: Callable[[float], None] | None) -> RunResult | None:
     holder = holder or settings.collector_id or leases.default_holder()
     now = datetime.now(UTC)
     run_id = str(uuid.uuid4())

@@ -179,8 +179,8 @@ def build_scheduler(settings: Settings, sources: Sequence[SourceConfig],
         scheduler.add_job(poll_job, trigger_for(source.schedule), args=[runtime, source.name],
                           id=f"collect:{source.name}", name=f"collect {source.name}",
                           **options)
-        # and one pass at start-up, in the current slot (the lease keeps it from
-        # overlapping the scheduled one)
+        # and one pass at start-up, in the current slot (``run_source`` never lets two
+        # passes of one source overlap in a process, the lease across processes)
         scheduler.add_job(poll_job, DateTrigger(datetime.now(UTC), timezone=UTC),
                           args=[runtime, source.name], id=f"collect:{source.name}:startup",
                           name=f"collect {source.name} at start-up", **options)

@@ -5,7 +5,9 @@ real timeouts, OAuth2 expiry and 401, the circuit, the call log, error versus no
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from chargeline.config import OAuth2Client, Settings, SourceConfig
 from chargeline.model import RunStatus
 from collectors.circuit import OPEN_AFTER_FAILURES, circuit_for
 from collectors.http import SourceHttp, _backoff
+from collectors.incremental import format_instant, parse_instant
 from collectors.runner import run_source
 from store.schema import (
     api_calls,
@@ -90,8 +93,10 @@ def test_fhir_billing_pages_all_records_once_and_repoll_adds_nothing(
     assert second.status is RunStatus.NODATA and second.written == 0
     assert count(engine, charges) == 30
     # the re-poll asked only for what changed since the watermark minus the overlap
-    assert any("_lastUpdated=ge2026-11-18T10%3A00%3A29.000Z" in r or
-               "_lastUpdated=ge2026-11-18T09%3A55%3A29.000Z" in r for r in estate.requests)
+    overlap = billing(estate).overlap_seconds
+    since = format_instant(parse_instant(ts(29)) - timedelta(seconds=overlap))
+    query = urlencode({"_count": 7, "_sort": "_lastUpdated", "_lastUpdated": f"ge{since}"})
+    assert f"/billing/fhir/ChargeItem?{query}" in estate.requests
     estate.fhir["ChargeItem"].append(p.resource(p.CHARGE_ITEM, 99, ts(200)))
     third = run(engine, billing(estate))
     assert third.status is RunStatus.OK and third.written == 1
