@@ -22,33 +22,33 @@ class PageSpec:
 
     @property
     def url_path(self) -> str:
-        """The page's URL path (``pages/drilldown.py`` -> ``drilldown``), as Streamlit
+        """The page's URL path (``views/drilldown.py`` -> ``drilldown``), as Streamlit
         derives it: deep links in e-mails use it."""
         return PurePosixPath(self.path).stem
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("pages/overview.py", "Overview", ":material/monitoring:", "Business", ALL),
-    PageSpec("pages/drilldown.py", "Drill-down", ":material/table_rows:", "Business", ALL),
-    PageSpec("pages/interfaces.py", "Interfaces", ":material/lan:", "Operations",
+    PageSpec("views/overview.py", "Overview", ":material/monitoring:", "Business", ALL),
+    PageSpec("views/drilldown.py", "Drill-down", ":material/table_rows:", "Business", ALL),
+    PageSpec("views/interfaces.py", "Interfaces", ":material/lan:", "Operations",
              frozenset({INTERFACE_OWNER, ADMIN})),
-    PageSpec("pages/lineage.py", "Lineage", ":material/account_tree:", "Operations", ALL),
-    PageSpec("pages/alerts.py", "Alerts", ":material/notifications:", "Work",
+    PageSpec("views/lineage.py", "Lineage", ":material/account_tree:", "Operations", ALL),
+    PageSpec("views/alerts.py", "Alerts", ":material/notifications:", "Work",
              frozenset({INTERFACE_OWNER, STEWARD, ADMIN})),
-    PageSpec("pages/exceptions.py", "Exceptions", ":material/rule:", "Work",
+    PageSpec("views/exceptions.py", "Exceptions", ":material/rule:", "Work",
              frozenset({STEWARD, ADMIN})),
-    PageSpec("pages/rules.py", "Rules", ":material/gavel:", "Governance",
+    PageSpec("views/rules.py", "Rules", ":material/gavel:", "Governance",
              frozenset({INTERFACE_OWNER, STEWARD, ADMIN})),
-    PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", "Governance",
+    PageSpec("views/admin.py", "Admin", ":material/admin_panel_settings:", "Governance",
              frozenset({ADMIN})),
 )
 
 # Where each role lands after signing in: the page that answers its question first.
 HOME: tuple[tuple[str, str], ...] = (
-    (EXECUTIVE, "pages/overview.py"),
-    (ADMIN, "pages/overview.py"),
-    (INTERFACE_OWNER, "pages/interfaces.py"),
-    (STEWARD, "pages/alerts.py"),
+    (EXECUTIVE, "views/overview.py"),
+    (ADMIN, "views/overview.py"),
+    (INTERFACE_OWNER, "views/interfaces.py"),
+    (STEWARD, "views/alerts.py"),
 )
 
 

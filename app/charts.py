@@ -12,7 +12,8 @@ import plotly.graph_objects as go
 from app.lineage_view import Edge, Node
 from app.trace import LANES, Hop
 
-HEALTH_COLOUR = {"ok": "#2e7d32", "degraded": "#ef6c00", "down": "#c62828", "idle": "#9e9e9e"}
+HEALTH_COLOUR = {"ok": "#2e7d32", "degraded": "#ef6c00", "down": "#c62828", "idle": "#9e9e9e",
+                 "unknown": "#9e9e9e"}
 STATUS_COLOUR = {"ok": "#2e7d32", "late": "#ef6c00", "queued": "#ef6c00", "pending": "#9e9e9e",
                  "credit": "#1565c0", "duplicate": "#c62828", "error": "#c62828",
                  "missing": "#c62828"}
@@ -115,7 +116,8 @@ def lineage_graph(nodes: Sequence[Node], edges: Sequence[Edge],
         x, y = pos[node.node_id]
         fig.add_annotation(x=x, y=y, text=f"<b>{node.label}</b>", yshift=26, showarrow=False,
                            font={"size": 12}, bgcolor="rgba(255,255,255,0.9)")
-    fig.update_xaxes(visible=False, range=[-0.35, 2.35])
+    right = max((x for x, _ in pos.values()), default=0.0)
+    fig.update_xaxes(visible=False, range=[-0.45, right + 0.45])
     fig.update_yaxes(visible=False)
     fig.update_layout(dragmode="select", legend_title_text="health", clickmode="event+select")
     return _base(fig, "System graph (live health) — click a node for its records", 520)

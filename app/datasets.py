@@ -7,9 +7,10 @@ metric fact tables give the records behind each KPI, with the status that decide
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, FromClause, Table, and_, or_, true
+from sqlalchemy import ColumnElement, FromClause, Table, and_, func, or_, true
 
 from store.schema import (
     api_calls,
@@ -39,9 +40,9 @@ class Dataset:
     status_values: tuple[str, ...] = ()  # offered in a select box when known
     channel_column: str = ""
     channel_label: str = "Channel"
-    bucket_column: str = ""  # an indexed hour bucket that narrows time filters
     where: ColumnElement[bool] = field(default_factory=true)
     join_on: ColumnElement[bool] | None = None
+    computed: dict[str, Callable[[], ColumnElement]] = field(default_factory=dict)
 
     @property
     def source(self) -> FromClause:
@@ -52,18 +53,27 @@ class Dataset:
         return self.tables[0].join(self.tables[1], self.join_on)
 
     def col(self, name: str) -> ColumnElement:
-        """The column ``name`` of the first table that has it."""
+        """The column ``name``: a computed one, else that of the first table having it."""
+        if name in self.computed:
+            return self.computed[name]()
         for table in self.tables:
             if name in table.c:
                 return table.c[name]
         raise KeyError(f"dataset {self.name!r} has no column {name!r}")
 
     def has(self, name: str) -> bool:
-        return any(name in t.c for t in self.tables)
+        return name in self.computed or any(name in t.c for t in self.tables)
 
     @property
     def time(self) -> ColumnElement:
         return self.col(self.time_column)
+
+
+# Dollar figures of a usage fact, from its base quantity and per-unit price and cost.
+USAGE_DOLLARS: dict[str, Callable[[], ColumnElement]] = {
+    "expected_usd": lambda: func.coalesce(uf.base_qty * uf.price, 0.0),
+    "cost_usd": lambda: func.coalesce(uf.base_qty * uf.unit_cost, 0.0),
+}
 
 
 def _facts(name: str, label: str, columns: tuple[str, ...], where: ColumnElement[bool], *,
@@ -71,7 +81,7 @@ def _facts(name: str, label: str, columns: tuple[str, ...], where: ColumnElement
            values: tuple[str, ...] = ()) -> Dataset:
     return Dataset(name, label, (metric_usage_facts,), "used_at", columns,
                    ("usage_id", "encounter_id"), status_column=status, status_label=status_label,
-                   status_values=values, bucket_column="bucket", where=where)
+                   status_values=values, where=where, computed=USAGE_DOLLARS)
 
 
 CAPTURE = ("on_time", "late", "missing", "unmapped")
@@ -109,10 +119,10 @@ DATASETS: dict[str, Dataset] = {
     "duplicates": Dataset(
         "duplicates", "Duplicate charges", (metric_charge_facts, metric_duplicates),
         "posted_at",
-        ("charge_id", "dup_of", "dup_key", "facility_id", "item_class", "posted_at", "quantity",
-         "amount", "usage_id"),
+        ("charge_id", "dup_of", "dup_key", "facility_id", "posted_at", "quantity", "amount",
+         "usage_id", "link_method"),
         ("charge_id", "dup_of", "usage_id"), status_column="dup_key", status_label="Matched by",
-        status_values=("usage_id", "control_id", "serial"), bucket_column="bucket",
+        status_values=("usage_id", "control_id", "serial"),
         join_on=metric_duplicates.c.charge_id == metric_charge_facts.c.charge_id),
     "usage": Dataset(
         "usage", "Usage events", (usage_events,), "used_at",

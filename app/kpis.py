@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
-from store.schema_metrics import metric_points, metric_usage_facts, metric_usage_points
+from store.schema_metrics import metric_points, metric_usage_points
 
 FM_REASONS = ("unknown_item", "no_crosswalk", "cdm_without_hcpcs", "unit_not_convertible")
 USAGE_SUMS = ("usages", "due", "on_time", "late", "missing", "missing_usd", "unmapped",
@@ -155,9 +155,10 @@ def margin_by_procedure(conn: Connection, start: datetime, end: datetime,
 
 
 def latest_bucket(conn: Connection) -> datetime | None:
-    """The newest hour any usage or message was seen in (indexed lookups)."""
+    """The newest hour any usage or message was counted in (primary-key look-ups)."""
     newest = [
-        conn.execute(select(func.max(metric_usage_facts.c.bucket))).scalar_one_or_none(),
+        conn.execute(select(func.max(metric_usage_points.c.bucket)).where(
+            metric_usage_points.c.grain == "hour")).scalar_one_or_none(),
         conn.execute(select(func.max(metric_points.c.bucket)).where(
             metric_points.c.metric == "messages", metric_points.c.grain == "hour")
         ).scalar_one_or_none(),

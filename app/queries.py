@@ -22,8 +22,10 @@ from app import aggregates, exceptions_queue, kpis, records, rules_view, trace
 from app.datasets import DATASETS, shown_name
 from app.drill import DrillFilters
 from app.quarantine import masked_page
-from app.resources import engine_for
+from app.resources import engine_for, settings
 from app.users import audit_entries, list_users, roles_of
+from metrics import lineage_store
+from metrics.lineage import LineageGraph
 
 LIVE_TTL = timedelta(seconds=20)
 FAST_TTL = timedelta(seconds=60)
@@ -134,6 +136,12 @@ def source_freshness(url: str) -> pd.DataFrame:
 
 
 # --- lineage --------------------------------------------------------------------------------
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def system_graph(url: str, now: datetime) -> LineageGraph:
+    """The estate's system graph with live health (``metrics.lineage_store``)."""
+    return lineage_store.system_graph(engine_for(url), settings(), now)
+
 
 @st.cache_data(ttl=FAST_TTL, show_spinner=False)
 def trace_usages(url: str, key: str) -> list[str]:

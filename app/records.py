@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, or_, select
@@ -23,13 +22,8 @@ def conditions(ds: Dataset, f: DrillFilters) -> list[ColumnElement[bool]]:
         conds.append(ds.col("facility_id").in_(f.facilities))
     if f.since:
         conds.append(ds.time >= f.since)
-        if ds.bucket_column:  # the hour bucket is indexed; the exact time is not
-            hour = f.since.replace(minute=0, second=0, microsecond=0)
-            conds.append(ds.col(ds.bucket_column) >= hour)
     if f.until:
         conds.append(ds.time < f.until)
-        if ds.bucket_column:
-            conds.append(ds.col(ds.bucket_column) < f.until + timedelta(hours=1))
     if f.status and ds.status_column:
         conds.append(ds.col(ds.status_column) == f.status)
     if f.channel and ds.channel_column:
@@ -49,11 +43,11 @@ def count_records(conn: Connection, f: DrillFilters) -> int:
     return int(conn.execute(stmt).scalar_one())
 
 
-def _shown(ds: Dataset, name: str) -> ColumnElement:
-    col = ds.col(name)
-    if name in SECONDS_COLUMNS:
-        return func.round(col / 60.0, 1).label(shown_name(name))
-    return col.label(name)
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    """A record as the table shows it: seconds as minutes (rounded here, not in SQL:
+    PostgreSQL has no ``round`` for double precision)."""
+    return {shown_name(k): (round(v / 60.0, 1) if k in SECONDS_COLUMNS and v is not None else v)
+            for k, v in row.items()}
 
 
 def page_of_records(
@@ -64,14 +58,14 @@ def page_of_records(
     size = max(1, min(page_size, MAX_PAGE_SIZE))
     key = [ds.col(name) for name in ds.key_columns[:1]]
     stmt = (
-        select(*(_shown(ds, name) for name in ds.columns))
+        select(*(ds.col(name).label(name) for name in ds.columns))
         .select_from(ds.source)
         .where(*conditions(ds, f))
         .order_by(ds.time.desc(), *key)
         .limit(size)
         .offset(max(0, page - 1) * size)
     )
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return [_shown(dict(r)) for r in conn.execute(stmt).mappings()]
 
 
 def facilities(conn: Connection) -> list[str]:

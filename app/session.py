@@ -44,7 +44,7 @@ def current_user() -> User | None:
     if user is None and not st.session_state.get("cookie_blocked"):
         # Cookies are those the browser sent when this session connected.
         token = st.context.cookies.get(session_token.COOKIE_NAME)
-        email = session_token.verify(_secret(), token) if token else None
+        email = session_token.verify(_secret(), token) if isinstance(token, str) else None
         if email:
             user = _with_current_roles(email)
     if user is None and oidc_configured() and st.user.is_logged_in and st.user.get("email"):

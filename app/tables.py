@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 HEALTH_BACKGROUND = {"down": "#fde0dc", "degraded": "#fff1d6", "ok": "#e3f4e4", "idle": "#eeeeee",
+                     "unknown": "#eeeeee",
                      "error": "#fde0dc", "firing": "#fde0dc", "pending": "#fff1d6",
                      "resolved": "#e3f4e4"}
 MONEY = ("amount", "amount_usd", "expected_usd", "billed_usd", "cost_usd", "margin_usd",

@@ -78,7 +78,7 @@ def hops(conn: Connection, usage_id: str) -> tuple[dict[str, Any], list[Hop]]:
         return {}, []
     info = {**usage, **_facts(conn, usage_id)}
     out = [Hop("EHR scan", usage["used_at"], "ok", usage_id,
-               f"{usage['item_ref']} × {usage['quantity']:g} at {usage['location_id']}")]
+               f"{usage['item_ref']} × {float(usage['quantity']):g} at {usage['location_id']}")]
     out += _message_hops(conn, usage_id)
     out += _charge_hops(conn, usage_id)
     issues = _issue_hops(conn, usage_id)
@@ -165,26 +165,33 @@ def _replenishment_hops(conn: Connection, usage: Any, issues: list[Hop]) -> list
                     f", received {row['received_at']:%d %b %H:%M}" if row["received_at"] else ""))]
 
 
+BLOCKING_REASONS = ("unknown_item", "no_crosswalk", "unit_not_convertible")
+
+
 def stopped_at(info: dict[str, Any], trail: list[Hop]) -> tuple[str, str]:
-    """Where the chain stopped (a lane, or ``complete``) and why, in words."""
+    """Where the chain stopped (a lane, or ``complete``) and why, in words. A mapping
+    that blocks charging stops it at the scan; a CDM line without HCPCS does not stop the
+    charge, so it is only noted."""
     lanes = {h.lane for h in trail}
     reason = info.get("mapping_reason") or ""
-    if reason:
-        subject = info.get("mapping_subject", "")
+    subject = info.get("mapping_subject", "")
+    if reason in BLOCKING_REASONS:
         return "EHR scan", f"failed mapping: {reason.replace('_', ' ')} ({subject})"
+    note = f" (and CDM {subject} has no HCPCS)" if reason == "cdm_without_hcpcs" else ""
     sent = [h for h in trail if h.lane == "Engine sent"]
-    if "Engine received" not in lanes and info.get("capture") not in ("on_time", "late"):
-        return "Engine received", "the engine never received a message for this scan"
-    if sent and all(h.status != "ok" for h in sent):
-        return "Engine sent", "the engine could not deliver it: " + sent[-1].detail
     capture = info.get("capture", "")
+    if "Engine received" not in lanes and capture not in ("on_time", "late"):
+        return "Engine received", "the engine never received a message for this scan" + note
+    if sent and all(h.status != "ok" for h in sent):
+        return "Engine sent", "the engine could not deliver it: " + sent[-1].detail + note
     if capture == "missing":
-        return "Billing charge", "no charge posted within the SLA"
+        return "Billing charge", "no charge posted within the SLA" + note
     if capture == "pending":
-        return "Billing charge", "charge not posted yet (still inside the SLA)"
+        return "Billing charge", "charge not posted yet (still inside the SLA)" + note
     inventory = info.get("inventory", "")
     if inventory == "missing":
-        return "ERP issue", "no inventory issue posted within the SLA"
+        return "ERP issue", "no inventory issue posted within the SLA" + note
     if inventory == "pending":
-        return "ERP issue", "inventory issue not posted yet (still inside the SLA)"
-    return "complete", "every hop arrived" + (" (charge was late)" if capture == "late" else "")
+        return "ERP issue", "inventory issue not posted yet (still inside the SLA)" + note
+    late = " (charge was late)" if capture == "late" else ""
+    return "complete", "every hop arrived" + late + note

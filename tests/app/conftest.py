@@ -174,3 +174,11 @@ def page_text(at: AppTest) -> str:
 
     walk(at._tree)
     return "\n".join(parts)
+
+
+def links(at: AppTest) -> list[tuple[str, str, dict[str, list[str]]]]:
+    """Every page link on the page: (label, target page, query parameters)."""
+    from urllib.parse import parse_qs
+
+    return [(e.proto.label, e.proto.page, parse_qs(e.proto.query_string))
+            for e in at.get("page_link")]

@@ -242,26 +242,32 @@ def feeds(hours: int, truth: Truth) -> list[Any]:
     return out
 
 
-def collector_activity(engine: Engine, start: datetime, hours: int) -> None:
-    """Collector runs every 30 minutes per source (the ERP failing at the end) and their
-    API calls (some slow, some 429 or 5xx)."""
-    endpoints = {"billing": ("ChargeItem", "Encounter"), "ehr": ("SupplyDelivery",),
-                 "erp": ("InventoryTransactions", "PurchaseRequisitions")}
+SOURCE_OF_KIND = {"usage_event": "ehr", "interface_message": "engine", "channel_stats": "engine",
+                  "charge": "billing", "encounter": "billing"}  # everything else: the ERP
+ENDPOINTS = {"engine": ("channels",), "billing": ("ChargeItem", "Encounter"),
+             "ehr": ("SupplyDelivery",), "erp": ("InventoryTransactions", "PurchaseRequisitions")}
+RUN_MINUTES = 10
+
+
+def collector_activity(engine: Engine, start: datetime, end: datetime) -> None:
+    """A collector run every 10 minutes per source up to ``end`` (the ERP failing for its
+    last three runs), each with its API calls (some slow, some 429 or 5xx)."""
+    slots = int((end - start) / timedelta(minutes=RUN_MINUTES))
     runs, calls = [], []
-    for source, eps in endpoints.items():
-        for slot in range(hours * 2):
-            at = start + timedelta(minutes=30 * slot)
-            failing = source == "erp" and slot >= hours * 2 - 3
+    for source, eps in ENDPOINTS.items():
+        for slot in range(slots):
+            at = start + timedelta(minutes=RUN_MINUTES * (slot + 1)) - timedelta(seconds=30)
+            failing = source == "erp" and slot >= slots - 3
             run_id = f"{source}-{slot:05d}"
             runs.append({"run_id": run_id, "source": source, "started_at": at,
                          "finished_at": at + timedelta(seconds=4),
                          "status": "error" if failing else "ok", "records": 0 if failing else 12,
                          "error_class": "SourceUnavailable" if failing else "",
                          "error": "HTTP 503 from /erp/odata" if failing else "",
-                         "newest_record_at": None if failing else at})
+                         "newest_record_at": None if failing else at - timedelta(minutes=2)})
             for i, ep in enumerate(eps):
-                slow = (slot + i) % 10 == 0
-                code = 503 if failing else (429 if (slot + i) % 17 == 0 else 200)
+                slow = (slot + i) % 25 == 0
+                code = 503 if failing else (429 if (slot + i) % 41 == 0 else 200)
                 calls.append({"run_id": run_id, "source": source, "endpoint": ep,
                               "started_at": at + timedelta(seconds=i),
                               "duration_ms": 2400.0 if slow else 120.0 + 13 * ((slot * 7) % 11),
@@ -317,22 +323,26 @@ def alerts(engine: Engine, truth: Truth) -> None:
             created_at=end - timedelta(hours=2)))
 
 
-def current_hour() -> datetime:
-    """The start of the current UTC hour."""
-    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+def current_minute() -> datetime:
+    """The start of the current UTC minute."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 def seed_estate(engine: Engine, *, hours: int = 48, per_hour: int = 3, seed: int = 7,
                 end: datetime | None = None) -> Truth:
-    """Write ``hours`` of activity ending at ``end`` (the current hour by default, so
-    freshness reads naturally), compute its metrics and alerts; return what went in."""
-    end = end or current_hour()
+    """Write ``hours`` of activity ending at ``end`` (now by default, so freshness reads
+    naturally), compute its metrics and alerts; return what went in."""
+    end = end or current_minute()
     truth = Truth(start=end - timedelta(hours=hours), end=end)
     records = master_data()
     records += activity(hours, per_hour, seed, truth)
     records += feeds(hours, truth)
+    by_source: dict[str, list[Any]] = {}
+    for record in records:
+        by_source.setdefault(SOURCE_OF_KIND.get(record.kind, "erp"), []).append(record)
     with engine.begin() as conn:
-        upsert_records(conn, records, source="test", now=truth.end)
+        for source, part in by_source.items():
+            upsert_records(conn, part, source=source, now=truth.end)
         quarantine(conn, source="engine", position="FAC01_CHG_OUT-20261118.hl7@120",
                    reason="PID segment malformed", raw_payload=FAKE_PHI, record_kind="hl7",
                    now=truth.end)
@@ -340,7 +350,7 @@ def seed_estate(engine: Engine, *, hours: int = 48, per_hour: int = 3, seed: int
                    reason="truncated JSON", raw_payload=FAKE_PHI_2, record_kind="fhir",
                    now=truth.end)
     truth.quarantine_ids = 2
-    collector_activity(engine, truth.start, hours)
+    collector_activity(engine, truth.start, truth.end)
     compute(engine, ChargeSla(), now=truth.end)
     alerts(engine, truth)
     return truth

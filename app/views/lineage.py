@@ -9,18 +9,16 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from app import charts, overview_view, queries
-from app.interfaces_view import api_rows, channel_rows, freshness_rows
-from app.kpis import KPI_BY_KEY
-from app.lineage_view import build_graph, layout
-from app.resources import database_url, settings
+from app import charts, queries
+from app.lineage_view import for_drawing, layout
+from app.resources import database_url
 from app.tables import column_config, styled_health, with_times
 from app.trace import stopped_at
-from app.ui import current_window, require_page, window_caption
+from app.ui import current_window, require_page
 
-DRILL_PAGE = "pages/drilldown.py"
+DRILL_PAGE = "views/drilldown.py"
 
-require_page("pages/lineage.py")
+require_page("views/lineage.py")
 url = database_url()
 window = current_window()
 st.title("Lineage")
@@ -29,36 +27,26 @@ tab_graph, tab_trace = st.tabs(["System graph", "Transaction trace"], key="ln_ta
                                else "System graph")
 
 with tab_graph:
-    st.caption(f"{window_caption(window)} · node colour: collector health; edge colour: the "
-               "hop's own measure (channel health, charge capture, inventory accuracy, "
-               "replenishment cycle)")
-    sums = queries.kpi_sums(url, window.start, window.end)
-    per_fac = {r["facility_id"]: r for r in sums.to_dict("records")}
-    channels = channel_rows(queries.channel_counts(url, window.start, window.end),
-                            queries.latest_channel_stats(url),
-                            queries.channel_hourly(url, window.start, window.end),
-                            window.start, window.end)
-    fresh = freshness_rows(queries.source_freshness(url), datetime.now(UTC))
-    apis = api_rows(queries.api_health(url, window.start, window.end),
-                    queries.api_hourly(url, window.start, window.end), fresh,
-                    window.start, window.end)
-    nodes, edges = build_graph(
-        fresh, apis, channels, {s.name: s.kind for s in settings().sources},
-        {f: KPI_BY_KEY["capture"].value(r) for f, r in per_fac.items()},
-        {f: KPI_BY_KEY["inventory"].value(r) for f, r in per_fac.items()},
-        KPI_BY_KEY["replenishment"].value(overview_view.totals(sums)))
-    event = st.plotly_chart(charts.lineage_graph(nodes, edges, layout(nodes)), key="ln_graph",
-                            on_select="rerun", selection_mode=("points",))
+    st.caption("Edges: the estate's own hops, coloured by their live health (errored share, "
+               "NACKs, queue age, postings lagging the SLA); nodes: the collectors that read "
+               "each system. Grey is unknown — a failing collector never shows a hop as ok.")
+    graph = queries.system_graph(url, datetime.now(UTC).replace(second=0, microsecond=0))
+    nodes, edges = for_drawing(graph)
+    event = st.plotly_chart(charts.lineage_graph(nodes, edges, layout(nodes, edges)),
+                            key="ln_graph", on_select="rerun", selection_mode=("points",))
     chosen = [p["customdata"][0] for p in event.selection.points if p.get("customdata")]
     by_id = {n.node_id: n for n in nodes}
-    if chosen and chosen[0] in by_id:
-        node = by_id[chosen[0]]
-        params = {**node.drill, "since": f"{window.start:%Y-%m-%dT%H:%M}",
+    if chosen and chosen[0] in by_id and by_id[chosen[0]].drill:
+        params = {**by_id[chosen[0]].drill, "since": f"{window.start:%Y-%m-%dT%H:%M}",
                   "until": f"{window.end:%Y-%m-%dT%H:%M}"}
         st.switch_page(DRILL_PAGE, query_params=params)
-    st.dataframe(styled_health(pd.DataFrame([
-        {"health": n.health, "node": n.label, "detail": n.detail} for n in nodes])),
-        hide_index=True, key="ln_nodes")
+    table = pd.DataFrame([{"health": e.health, "from": by_id[e.source].label if e.source in by_id
+                           else e.source, "to": by_id[e.target].label if e.target in by_id
+                           else e.target, "what": e.label} for e in edges]
+                         + [{"health": n.health, "from": n.label, "to": "Chargeline",
+                             "what": n.detail} for n in nodes
+                            if not n.node_id.startswith("channel:")])
+    st.dataframe(styled_health(table), hide_index=True, key="ln_edges")
 
 with tab_trace:
     key = st.text_input("Usage, encounter, charge or control id", key="trace",

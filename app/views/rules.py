@@ -16,7 +16,7 @@ from app.tables import column_config
 from app.ui import require_page
 from rules.loader import rule_files
 
-require_page("pages/rules.py")
+require_page("views/rules.py")
 url = database_url()
 st.title("Rules")
 paths = rule_paths(settings())

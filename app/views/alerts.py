@@ -15,10 +15,10 @@ from app.tables import column_config, styled_health, with_times
 from app.ui import require_page, selected_rows
 from chargeline.errors import ChargelineError
 
-DRILL_PAGE = "pages/drilldown.py"
+DRILL_PAGE = "views/drilldown.py"
 FLASH = "al_flash"
 
-user = require_page("pages/alerts.py")
+user = require_page("views/alerts.py")
 url = database_url()
 now = datetime.now(UTC)
 st.title("Alerts")

@@ -19,7 +19,7 @@ from metrics.exceptions import STEWARD_STATUSES
 PAGE_SIZE = 25
 FLASH = "ex_flash"
 
-user = require_page("pages/exceptions.py")
+user = require_page("views/exceptions.py")
 url = database_url()
 st.title("Exceptions")
 if FLASH in st.session_state:
@@ -74,10 +74,10 @@ with st.container(border=True):
                     f"**{row['status']}**" + (f" · {row['assignee']}" if row["assignee"] else ""))
         usage_ids = [u for u in str(row.get("usage_ids") or "").split(",") if u][:10]
         for uid in usage_ids:
-            st.page_link("pages/lineage.py", label=f"Trace {uid}",
+            st.page_link("views/lineage.py", label=f"Trace {uid}",
                          icon=":material/account_tree:", query_params={"trace": uid})
         if not usage_ids and not pd.isna(row["subject"]):
-            st.page_link("pages/lineage.py", label=f"Trace {row['subject']}",
+            st.page_link("views/lineage.py", label=f"Trace {row['subject']}",
                          icon=":material/account_tree:", query_params={"trace": row["subject"]})
     with right:
         status = st.selectbox("New status", STEWARD_STATUSES, key="ex_new_status",

@@ -20,15 +20,15 @@ from app.interfaces_view import (
     freshness_rows,
     worst,
 )
-from app.lineage_view import TITLES, system_of
 from app.resources import database_url, settings
 from app.tables import column_config, styled_health, with_times
 from app.ui import current_window, require_page, window_caption
+from metrics.lineage import SYSTEMS, system_of
 
-DRILL_PAGE = "pages/drilldown.py"
+DRILL_PAGE = "views/drilldown.py"
 REFRESH = "30s"
 
-require_page("pages/interfaces.py")
+require_page("views/interfaces.py")
 url = database_url()
 st.title("Interfaces")
 kinds = {s.name: s.kind for s in settings().sources}
@@ -84,7 +84,7 @@ def live_view() -> None:
     cols[3].metric("Messages received", f"{int(channels['received'].sum()):,}", border=True)
 
     label = worst(list(channels["health"]))
-    with st.expander(_title(label, TITLES["engine"], f"{len(channels)} channels"),
+    with st.expander(_title(label, SYSTEMS["engine"][0], f"{len(channels)} channels"),
                      icon=HEALTH_ICON[label], expanded=True):
         if channels.empty:
             st.info("No interface messages in this window.")
@@ -101,12 +101,12 @@ def live_view() -> None:
 
     by_system: dict[str, list[str]] = {}
     for source in sorted(set(apis["source"]) | set(fresh["source"])):
-        by_system.setdefault(system_of(source, kinds), []).append(source)
+        by_system.setdefault(system_of(source, kinds.get(source, "")), []).append(source)
     for system, sources in sorted(by_system.items()):
         part = apis[apis["source"].isin(sources)]
         fpart = fresh[fresh["source"].isin(sources)]
         label = worst(list(part["health"]) + list(fpart["health"]))
-        title = TITLES.get(system, system)
+        title = SYSTEMS.get(system, (system, 0))[0]
         with st.expander(_title(label, title, ", ".join(sources)), icon=HEALTH_ICON[label],
                          expanded=label in ("down", "degraded")):
             for f in fpart.itertuples():

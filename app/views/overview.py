@@ -19,9 +19,9 @@ from app.ui import (
     window_caption,
 )
 
-DRILL_PAGE = "pages/drilldown.py"
+DRILL_PAGE = "views/drilldown.py"
 
-require_page("pages/overview.py")
+require_page("views/overview.py")
 url = database_url()
 window = current_window()
 grain, bucket = grain_of(window)

@@ -22,7 +22,7 @@ from store.schema_app import ROLES
 
 PAGE_SIZE = 50
 
-user = require_page("pages/admin.py")
+user = require_page("views/admin.py")
 url = database_url()
 st.title("Admin")
 tab_sources, tab_users, tab_quarantine, tab_audit, tab_mail = st.tabs(

@@ -21,7 +21,7 @@ PAGE_SIZE = 50
 CSV_LIMIT = 50_000
 DEPENDENT = ("status", "channel", "page")
 
-require_page("pages/drilldown.py")
+require_page("views/drilldown.py")
 url = database_url()
 st.title("Drill-down")
 
@@ -34,9 +34,15 @@ def _reset(*names: str) -> None:
 
 with st.container(border=True):
     c1, c2, c3 = st.columns([2, 2, 2])
-    dataset = c1.selectbox("Records", list(DATASETS), key="dataset", bind="query-params",
+    # Bound by hand: a bound select box puts its *label* in the URL, and links carry the
+    # dataset's name (``?dataset=messages``).
+    if "dataset" not in st.session_state:
+        wanted_ds = st.query_params.get("dataset", "")
+        st.session_state["dataset"] = wanted_ds if wanted_ds in DATASETS else "capture"
+    dataset = c1.selectbox("Records", list(DATASETS), key="dataset",
                            format_func=lambda k: DATASETS[k].label, on_change=_reset,
                            args=DEPENDENT)
+    st.query_params["dataset"] = dataset
     ds = DATASETS[dataset]
     known = queries.facilities(url)
     wanted = st.query_params.get_all("facility")

@@ -1,0 +1,44 @@
+"""The triage page: Mirth-style counters per channel from the metric points, API health
+and freshness, the failing source called out, links to the failing messages."""
+
+from __future__ import annotations
+
+from tests.app.conftest import links, signed_in
+
+
+def _channel_rows(at) -> dict[str, dict]:
+    for df in at.dataframe:
+        table = df.value
+        if "channel" in table.columns and "received" in table.columns:
+            return {row["channel"]: row for row in table.to_dict("records")}
+    raise AssertionError("no channel table on the page")
+
+
+def test_channel_counters_match_the_seeded_traffic(seeded) -> None:
+    truth = seeded.truth
+    at = signed_in("interface_owner").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Interfaces"
+    rows = _channel_rows(at)
+    for fac in ("FAC01", "FAC02"):
+        row = rows[f"{fac}_CHG_OUT"]
+        nacked = {c for c in truth.nacked if c.startswith(f"MSG-{fac}")}
+        sent = {u for u, c in truth.messages.items() if u.startswith(f"U-{fac}")}
+        assert row["received"] == len(sent) + len(nacked)
+        assert row["errored"] == len(nacked)
+        assert row["queued"] == len({q for q in truth.queued if fac in q})
+        assert row["health"] == "degraded"  # NACK rate over 2 %
+        assert rows[f"{fac}_ADT_IN"]["health"] == "ok"
+    assert any("erp: last run failed" in e.value for e in at.error)
+    errored = [p for label, page, p in links(at) if page == "drilldown"
+               and p.get("status") == ["E"]]
+    assert {p["channel"][0] for p in errored} == {"FAC01_CHG_OUT", "FAC02_CHG_OUT"}
+
+
+def test_api_endpoints_show_p95_and_the_down_source(seeded_sqlite) -> None:
+    at = signed_in("interface_owner").run()
+    apis = [df.value for df in at.dataframe if "endpoint" in df.value.columns]
+    endpoints = {(r["source"], r["endpoint"]): r for t in apis for r in t.to_dict("records")}
+    assert endpoints[("erp", "InventoryTransactions")]["health"] == "down"
+    assert endpoints[("billing", "ChargeItem")]["p95_ms"] > 100
+    assert len(endpoints[("billing", "ChargeItem")]["trend"]) == 48

@@ -1,0 +1,69 @@
+"""The executive overview: KPI cards from the computed metrics, per facility, trends, and
+a way from every number to its records."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.app.conftest import links, signed_in
+
+
+def _money(text: str) -> float:
+    return float(text.replace("$", "").replace(",", ""))
+
+
+def test_cards_show_the_seeded_numbers_and_link_to_their_records(seeded) -> None:
+    at = signed_in("executive").run()
+    assert not at.exception, at.exception
+    cards = {m.label: m.value for m in at.metric}
+    assert list(cards) == ["Charge capture", "Revenue at risk", "Duplicate charges",
+                           "Failed mappings", "Inventory accuracy", "Replenishment cycle",
+                           "Margin"]
+    truth = seeded.truth
+    assert _money(cards["Duplicate charges"]) == pytest.approx(sum(truth.duplicate_usd.values()))
+    assert 0 < float(cards["Charge capture"].rstrip(" %")) < 100
+    assert 0 < float(cards["Inventory accuracy"].rstrip(" %")) < 100
+    assert _money(cards["Revenue at risk"]) >= _money(cards["Failed mappings"]) > 0
+    assert cards["Replenishment cycle"] == "21.0 h"  # FAC01 18 h, FAC02 24 h, same count
+    drills = {params["dataset"][0] for label, page, params in links(at) if label == "Records"}
+    assert drills == {"capture", "at_risk", "duplicates", "mappings", "inventory",
+                      "replenishment", "procedures"}
+    table = at.dataframe[0].value
+    assert list(table["facility"]) == ["General Hospital", "St Mary's"]
+    assert list(table["Duplicate charges"]) == [pytest.approx(truth.duplicate_usd["FAC01"]),
+                                                pytest.approx(truth.duplicate_usd["FAC02"])]
+
+
+def test_a_shorter_window_shows_trends_against_the_previous_one(seeded) -> None:
+    at = signed_in("executive").run()
+    at.sidebar.selectbox(key="window").select("24 h").run()
+    assert not at.exception, at.exception
+    deltas = {m.label: m.delta for m in at.metric}
+    assert deltas["Charge capture"].endswith("pts")
+    assert deltas["Duplicate charges"].endswith("%")
+
+
+def test_a_facility_row_opens_links_to_its_records(seeded_sqlite) -> None:
+    at = signed_in("executive").run()
+    at.session_state["ov_facilities"] = {"selection": {"rows": [1], "columns": [],
+                                                       "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    facility_links = [(label, params) for label, page, params in links(at)
+                      if page == "drilldown" and "facility" in params]
+    assert len(facility_links) == 7
+    assert {p["facility"][0] for _, p in facility_links} == {"FAC02"}
+    assert "St Mary's" in " ".join(m.value for m in at.markdown)
+
+
+def test_trend_chart_carries_the_facility_for_a_box_selection(seeded_sqlite) -> None:
+    import json
+
+    at = signed_in("executive").run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    facilities = {d["name"] for d in spec["data"]}
+    assert facilities == {"FAC01", "FAC02"}
+    for trace in spec["data"]:
+        assert {c[0] for c in trace["customdata"]} == {trace["name"]}
+    margin = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert {y for d in margin["data"] for y in d["y"]} == {"27130", "92928", "29827"}
