@@ -19,6 +19,7 @@ ENDPOINT = "endpoint"
 PROCEDURE = "procedure"
 
 _USAGE_SCOPES = frozenset({FACILITY, LOCATION, ITEM_CLASS})
+_LATENCY_SCOPES = frozenset({FACILITY, LOCATION, ITEM_CLASS, CHANNEL})
 _CHANNEL_SCOPES = frozenset({FACILITY, CHANNEL})
 _API_SCOPES = frozenset({SOURCE, ENDPOINT})
 
@@ -52,87 +53,101 @@ CATALOG: dict[str, MetricSpec] = {
     s.name: s
     for s in (
         # --- charge capture -------------------------------------------------------------
-        _spec("charge_capture_pct", "%", "chargeable usage events with a surviving charge "
-              "posted within the SLA, over chargeable usage events that are due",
+        _spec("charge_capture_pct", "%", "chargeable usage events charged within the SLA, "
+              "over chargeable usage events that are due (charged, missing or unmapped)",
               _USAGE_SCOPES, good_high=True),
         _spec("missing_charges", "count", "chargeable, mapped usage events with no "
-              "surviving charge after SLA (billing feed caught up past the deadline)",
+              "surviving charge once the billing feed is past their SLA deadline",
               _USAGE_SCOPES),
-        _spec("late_charges", "count", "usage events charged, but after the SLA",
+        _spec("late_charges", "count", "usage events whose first charge posted after the SLA",
               _USAGE_SCOPES),
-        _spec("revenue_leakage_usd", "USD", "missing charges x CDM price", _USAGE_SCOPES),
+        _spec("pending_charges", "count", "chargeable usage events not charged yet and "
+              "still within their SLA (or the billing feed has not caught up)",
+              _USAGE_SCOPES),
+        _spec("revenue_leakage_usd", "USD", "missing charges x base quantity x CDM price",
+              _USAGE_SCOPES),
         _spec("revenue_at_risk_usd", "USD", "revenue leakage plus failed-mapping $ at risk",
               _USAGE_SCOPES),
-        _spec("charge_within_sla_pct", "%", "charged usage events whose first surviving "
-              "charge posted within the SLA", _USAGE_SCOPES, good_high=True),
+        _spec("charge_within_sla_pct", "%", "charged usage events whose first charge "
+              "posted within the SLA, over charged usage events", _USAGE_SCOPES,
+              good_high=True),
         # --- failed mappings --------------------------------------------------------------
         _spec("failed_mapping_count", "count", "usage events whose item does not map; "
               "param reason: unknown_item|no_crosswalk|cdm_without_hcpcs|"
               "unit_not_convertible (empty = all)", _USAGE_SCOPES, params=("reason",)),
         _spec("failed_mapping_usd", "USD", "$ at risk of failed mappings (param reason)",
               _USAGE_SCOPES, params=("reason",)),
-        _spec("open_exceptions", "count", "open rows in the exception queue (param kind)",
-              frozenset({FACILITY}), params=("kind",)),
+        _spec("open_exceptions", "count", "open, acknowledged or investigating rows of the "
+              "exception queue (param kind); not windowed", frozenset({FACILITY}),
+              params=("kind",)),
         # --- duplicate charges ------------------------------------------------------------
         _spec("duplicate_groups", "count", "groups of surviving charges sharing a business "
-              "key (usage id, control id, or encounter+CDM+date+serial)", _USAGE_SCOPES),
-        _spec("duplicate_extra_units", "units", "units charged more than once",
+              "key (usage id, control id + CDM, or encounter + CDM + serial in the window)",
+              _USAGE_SCOPES),
+        _spec("duplicate_extra_units", "units", "units of the extra charges of the groups",
               _USAGE_SCOPES),
         _spec("duplicate_charge_usd", "USD", "overcharged $: amount of the extra charges",
               _USAGE_SCOPES),
         # --- hop latency -----------------------------------------------------------------
         *(
             _spec(f"{hop}_latency_p{p}_minutes", "minutes",
-                  f"p{p} minutes from usage to {hop} (nearest rank over 1-minute bins)",
-                  _USAGE_SCOPES)
+                  f"p{p} (nearest rank) of minutes from usage to {hop}", _LATENCY_SCOPES)
             for hop in HOPS
             for p in (50, 95, 99)
         ),
         _spec("implant_charge_latency_p95_minutes", "minutes",
-              "p95 minutes from usage to charge posted, implants only",
-              frozenset({FACILITY, LOCATION})),
+              "p95 minutes from usage to charge posted, implants only", _LATENCY_SCOPES),
         # --- inventory reconciliation ------------------------------------------------------
-        _spec("missing_inventory_issues", "count", "mapped usage events with no inventory "
-              "issue after the inventory SLA", _USAGE_SCOPES),
-        _spec("charged_not_issued", "count", "charged usage events with no inventory issue "
-              "(stock overstated)", _USAGE_SCOPES),
-        _spec("issued_not_charged", "count", "issued chargeable usage events without a "
-              "surviving charge (leakage)", _USAGE_SCOPES),
+        _spec("missing_inventory_issues", "count", "usage events of known items with no "
+              "inventory issue once the ERP feed is past the inventory SLA", _USAGE_SCOPES),
+        _spec("charged_not_issued", "count", "charged usage events with a missing inventory "
+              "issue (stock overstated)", _USAGE_SCOPES),
+        _spec("issued_not_charged", "count", "issued chargeable usage events with no "
+              "surviving charge after the SLA or no mapping (leakage)", _USAGE_SCOPES),
         _spec("quantity_mismatches", "count", "usage events whose issued or charged base "
               "quantity differs from the scanned base quantity", _USAGE_SCOPES),
-        _spec("inventory_accuracy_pct", "%", "due usage events whose issue matches in "
-              "quantity, over due usage events", _USAGE_SCOPES, good_high=True),
+        _spec("inventory_accuracy_pct", "%", "issued usage events whose issue matches in "
+              "quantity, over usage events due an issue", _USAGE_SCOPES, good_high=True),
         _spec("stock_posting_delay_p95_minutes", "minutes", "p95 minutes usage -> "
-              "inventory issue posted", _USAGE_SCOPES),
+              "inventory issue posted", _LATENCY_SCOPES),
+        _spec("inventory_within_sla_pct", "%", "issued usage events whose issue posted "
+              "within the inventory SLA", _LATENCY_SCOPES, good_high=True),
         # --- interface health -------------------------------------------------------------
-        _spec("messages_received", "count", "messages received by the engine",
+        _spec("messages_received", "count", "messages the engine received (message log)",
               _CHANNEL_SCOPES),
         _spec("messages_errored", "count", "messages in status E", _CHANNEL_SCOPES),
+        _spec("messages_filtered", "count", "messages in status F", _CHANNEL_SCOPES),
+        _spec("messages_sent", "count", "messages in status S", _CHANNEL_SCOPES),
         _spec("message_rate_per_hour", "msg/h", "received messages per hour of window",
               _CHANNEL_SCOPES),
         _spec("nack_rate_pct", "%", "AE/AR acknowledgements over acknowledged messages",
               _CHANNEL_SCOPES),
-        _spec("queue_depth", "count", "messages queued at the newest counter snapshot",
-              _CHANNEL_SCOPES),
-        _spec("queue_age_minutes", "minutes", "age of the oldest queued message at the "
-              "newest snapshot (0 when the queue is empty)", _CHANNEL_SCOPES),
+        _spec("queue_depth", "count", "messages queued at the newest engine snapshot in the "
+              "window (status Q in the log without one)", _CHANNEL_SCOPES),
+        _spec("queue_age_minutes", "minutes", "age of the oldest queued message at that "
+              "snapshot (0 when the queue is empty)", _CHANNEL_SCOPES),
         # --- API / collector health -------------------------------------------------------
-        _spec("api_p95_ms", "ms", "p95 response time of API calls", _API_SCOPES),
+        _spec("api_p95_ms", "ms", "p95 (nearest rank) response time of API calls",
+              _API_SCOPES),
         _spec("api_error_rate_pct", "%", "API calls that failed (status >= 400 or a "
               "transport error) over all calls", _API_SCOPES),
         _spec("api_throttled", "count", "HTTP 429 answers", _API_SCOPES),
         _spec("minutes_since_success", "minutes", "minutes since the last successful "
-              "collector run of the source", frozenset({SOURCE})),
+              "collector run of the source (since its first run when none succeeded)",
+              frozenset({SOURCE})),
         _spec("freshness_minutes", "minutes", "minutes since the newest record the source "
-              "delivered", frozenset({SOURCE})),
-        _spec("volume_anomaly_z", "z", "z-score of the window's hourly usage/message volume "
-              "against the training window (0 below the minimum absolute change)",
-              frozenset({FACILITY, CHANNEL}), params=("feed",)),
+              "delivered; ERROR while its last run failed", frozenset({SOURCE})),
+        _spec("volume_anomaly_z", "z", "z-score of the window's volume against the same "
+              "window on the 7 days before (0 below the minimum absolute change); param "
+              "feed: messages (facility, channel) | usage (facility, location)",
+              frozenset({FACILITY, CHANNEL, LOCATION}), params=("feed",)),
         # --- supply chain and finance -----------------------------------------------------
         _spec("replenishment_cycle_hours", "hours", "mean hours requisition created -> "
-              "received", frozenset({FACILITY, LOCATION})),
-        _spec("margin_usd", "USD", "billed minus supply cost at contract price, by "
-              "procedure", frozenset({FACILITY, PROCEDURE}), good_high=True),
+              "received, of requisitions received in the window",
+              frozenset({FACILITY, LOCATION})),
+        _spec("margin_usd", "USD", "billed (surviving, non-duplicate charges) minus supply "
+              "cost at contract price, by procedure", frozenset({FACILITY, PROCEDURE}),
+              good_high=True),
     )
 }
 
