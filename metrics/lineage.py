@@ -3,7 +3,7 @@ adjacency the alerting policy inhibits along.
 
 API (the dashboard draws this; ``metrics.lineage_store.system_graph`` feeds it)::
 
-    graph = system_graph(engine, settings, now)        # metrics.lineage_store
+    graph = system_graph(engine, settings, now)        # here or metrics.lineage_store
     graph = build_graph(settings.sources, observations, now, thresholds)   # pure
     for node in graph.nodes: node.node_id, node.kind, node.label, node.column, node.sources
     for edge in graph.edges: edge.source, edge.target, edge.kind, edge.label,
@@ -41,7 +41,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chargeline.config import ChargeSla, SourceConfig
+from sqlalchemy import Engine
+
+from chargeline.config import ChargeSla, Settings, SourceConfig
 
 HEALTH_ORDER = ("ok", "unknown", "degraded", "down")
 SYSTEM_OF_KIND = {"fhir_usage": "ehr", "fhir_billing": "billing", "odata_erp": "erp",
@@ -342,6 +344,15 @@ def build_graph(sources: Sequence[SourceConfig], obs: Observations, now: datetim
         edges.append(LineageEdge(system, "chargeline", "collect", label, *health_of[name],
                                  collector=name))
     return LineageGraph(tuple(nodes), tuple(edges), now)
+
+
+def system_graph(engine: Engine, settings: Settings, now: datetime | None = None
+                 ) -> LineageGraph:
+    """The graph read from the store now (``metrics.lineage_store.system_graph``; imported
+    here on call so this module stays free of I/O)."""
+    from metrics.lineage_store import system_graph as read_graph
+
+    return read_graph(engine, settings, now)
 
 
 def _scope(node: LineageNode) -> list[str]:
