@@ -38,8 +38,8 @@ class PipelineReport:
     mails_retrying: int
 
     def summary(self) -> str:
-        return (f"metrics {'full' if self.metrics_full else 'incremental'} in "
-                f"{self.metrics_seconds:.1f}s ({self.encounters} encounters); "
+        scope = "full" if self.metrics_full else f"incremental ({self.encounters} encounters)"
+        return (f"metrics {scope} in {self.metrics_seconds:.1f}s; "
                 f"{self.alerts_evaluated} alert instances, {self.alerts_firing} firing; "
                 f"{self.digests_queued} digests queued, {self.mails_sent} mails sent"
                 + (f", {self.mails_retrying} retrying" if self.mails_retrying else ""))
