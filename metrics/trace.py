@@ -1,0 +1,237 @@
+"""The transaction trace: for one usage, encounter, charge or HL7 control id, every hop of
+each usage event involved, with its time, how it was linked, and where the chain stopped.
+
+The chain is usage -> received (engine) -> sent (ACK) -> charge posted, and in parallel
+usage -> inventory issue -> replenishment. Links come from the shared keys and from
+``metric_links`` (control id, fallback, reversal, serial), so the trace shows what the
+metrics counted. The dashboard's Lineage page and ``chargeline trace`` call ``trace``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, or_, select
+
+from store.schema import (
+    charges,
+    interface_messages,
+    inventory_transactions,
+    message_usages,
+    replenishment_documents,
+    usage_events,
+)
+from store.schema_metrics import metric_duplicates, metric_links, metric_usage_facts
+
+PATH = ("usage", "received", "sent", "charge")  # the charge path, in order
+REPLENISH_LOOKBACK = timedelta(days=7)  # a requisition follows an issue within this
+MAX_USAGES = 200
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One record in the chain."""
+
+    hop: str  # usage | received | sent | charge | credit | inventory | replenishment
+    record_id: str
+    at: datetime | None
+    method: str = ""  # how it is tied to the usage: usage_id, control_id, fallback, ...
+    status: str = ""
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Every hop of one usage event, and where its chain stopped."""
+
+    usage_id: str
+    encounter_id: str
+    facility_id: str
+    hops: tuple[Hop, ...]
+    stopped_at: str  # the first hop of PATH not reached ("" when charged)
+    missing: tuple[str, ...]  # hops not reached (charge path and inventory)
+    capture: str = ""  # the facts' verdict (on_time, late, missing, ...), "" before compute
+    inventory: str = ""
+    mapping: str = ""  # failed-mapping reason, if any
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """What ``trace`` found for a key."""
+
+    key: str
+    kind: str  # usage | encounter | charge | control_id | none
+    traces: tuple[Trace, ...]
+    unlinked: tuple[Hop, ...] = ()  # records the key names that no usage owns
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form (times as ISO 8601)."""
+        def conv(o: Any) -> Any:
+            if isinstance(o, datetime):
+                return o.isoformat()
+            if isinstance(o, dict):
+                return {k: conv(v) for k, v in o.items()}
+            if isinstance(o, list | tuple):
+                return [conv(v) for v in o]
+            return o
+        return conv(asdict(self))
+
+
+def _resolve(conn: Connection, key: str) -> tuple[str, list[str], list[str]]:
+    """(kind, usage ids, charge ids named by the key)."""
+    u, c = usage_events, charges
+    if conn.execute(select(u.c.usage_id).where(u.c.usage_id == key)).first():
+        return "usage", [key], []
+    by_enc = conn.execute(select(u.c.usage_id).where(u.c.encounter_id == key)
+                          .order_by(u.c.used_at, u.c.usage_id).limit(MAX_USAGES)).scalars().all()
+    if by_enc:
+        return "encounter", list(by_enc), []
+    row = conn.execute(select(c.c.charge_id, c.c.usage_id).where(c.c.charge_id == key)).first()
+    if row:
+        return "charge", _owners(conn, [key], row.usage_id), [key]
+    by_msg = conn.execute(select(message_usages.c.usage_id).where(
+        message_usages.c.control_id == key).distinct()).scalars().all()
+    named = conn.execute(select(c.c.charge_id).where(c.c.control_id == key)).scalars().all()
+    if by_msg or named:
+        return "control_id", sorted(set(by_msg) | set(_owners(conn, named, ""))), list(named)
+    return "none", [], []
+
+
+def _owners(conn: Connection, charge_ids: Sequence[str], carried: str) -> list[str]:
+    """The usages that own these charges (by the usage id they carry, or by a link)."""
+    c, u = charges, usage_events
+    owners = set(conn.execute(select(metric_links.c.usage_id).where(
+        metric_links.c.hop == "charge", metric_links.c.target_id.in_(charge_ids))).scalars())
+    owners.update(conn.execute(select(u.c.usage_id).select_from(
+        c.join(u, u.c.usage_id == c.c.usage_id)).where(c.c.charge_id.in_(charge_ids)))
+        .scalars())
+    if carried and conn.execute(select(u.c.usage_id).where(u.c.usage_id == carried)).first():
+        owners.add(carried)
+    return sorted(owners)
+
+
+def _message_hops(conn: Connection, ids: Sequence[str]) -> dict[str, list[Hop]]:
+    m, mu = interface_messages, message_usages
+    out: dict[str, list[Hop]] = {}
+    for r in conn.execute(select(mu.c.usage_id, m).select_from(mu.join(m, and_(
+            m.c.channel == mu.c.channel, m.c.control_id == mu.c.control_id)))
+            .where(mu.c.usage_id.in_(ids)).order_by(m.c.received_at)):
+        detail = {"channel": r.channel, "message_type": r.message_type}
+        if r.resend_of:
+            detail["resend_of"] = r.resend_of
+        hops = out.setdefault(r.usage_id, [])
+        hops.append(Hop("received", r.control_id, r.received_at, "usage_id", r.status, detail))
+        if r.sent_at is not None:
+            hops.append(Hop("sent", r.control_id, r.sent_at, "usage_id", r.ack_code or "",
+                            {"channel": r.channel, **({"error": r.error} if r.error else {})}))
+    return out
+
+
+def _charge_hops(conn: Connection, ids: Sequence[str]) -> dict[str, list[Hop]]:
+    c, ml, md = charges, metric_links, metric_duplicates
+    linked = select(ml.c.usage_id, ml.c.target_id, ml.c.method).where(
+        ml.c.hop == "charge", ml.c.usage_id.in_(ids)).subquery()
+    rows = conn.execute(select(c, linked.c.usage_id.label("owner"), linked.c.method,
+                               md.c.dup_of, md.c.dup_key).select_from(
+        c.outerjoin(linked, linked.c.target_id == c.c.charge_id)
+        .outerjoin(md, md.c.charge_id == c.c.charge_id)).where(
+        or_(c.c.usage_id.in_(ids), linked.c.usage_id.is_not(None))).order_by(c.c.posted_at))
+    out: dict[str, list[Hop]] = {}
+    for r in rows:
+        owner, method = (r.usage_id, "usage_id") if r.usage_id in ids else (r.owner, r.method)
+        hop = "credit" if r.reverses_charge_id else "charge"
+        detail = {"cdm": r.cdm_code, "quantity": f"{r.quantity:g}", "amount": f"{r.amount:.2f}",
+                  "encounter": r.encounter_id}
+        if r.reverses_charge_id:
+            detail["reverses"] = r.reverses_charge_id
+        if r.dup_of:
+            detail["duplicate_of"], detail["duplicate_key"] = r.dup_of, r.dup_key
+        out.setdefault(owner, []).append(Hop(hop, r.charge_id, r.posted_at, method, r.status,
+                                             detail))
+    return out
+
+
+def _inventory_hops(conn: Connection, ids: Sequence[str]) -> dict[str, list[Hop]]:
+    t, ml, r = inventory_transactions, metric_links, replenishment_documents
+    linked = select(ml.c.usage_id, ml.c.target_id, ml.c.method).where(
+        ml.c.hop == "inventory", ml.c.usage_id.in_(ids)).subquery()
+    out: dict[str, list[Hop]] = {}
+    for row in conn.execute(select(t, linked.c.usage_id.label("owner"), linked.c.method)
+                            .select_from(t.outerjoin(linked, linked.c.target_id ==
+                                                     t.c.document_id))
+                            .where(or_(t.c.usage_id.in_(ids), linked.c.usage_id.is_not(None)))
+                            .order_by(t.c.posted_at)):
+        owner, method = ((row.usage_id, "usage_id") if row.usage_id in ids
+                         else (row.owner, row.method))
+        hops = out.setdefault(owner, [])
+        hops.append(Hop("inventory", row.document_id, row.posted_at, method, row.txn_type, {
+            "item": row.item_id, "location": row.location_id,
+            "quantity": f"{row.quantity:g} {row.uom}"}))
+        if row.txn_type != "ISSUE":
+            continue
+        req = conn.execute(select(r).where(
+            r.c.location_id == row.location_id, r.c.item_id == row.item_id,
+            r.c.created_at >= row.posted_at,
+            r.c.created_at <= row.posted_at + REPLENISH_LOOKBACK).order_by(
+            r.c.created_at).limit(1)).first()
+        if req is not None:
+            hops.append(Hop("replenishment", req.document_id, req.created_at,
+                            "location_item_time", req.status, {
+                                "ordered_at": req.ordered_at.isoformat() if req.ordered_at
+                                else "", "received_at": req.received_at.isoformat()
+                                if req.received_at else ""}))
+    return out
+
+
+def _stop(hops: Iterable[Hop], inventory_expected: bool) -> tuple[str, tuple[str, ...]]:
+    reached = {h.hop for h in hops}
+    if any(h.hop == "sent" and h.status in ("AE", "AR") for h in hops) and not any(
+            h.hop == "sent" and h.status in ("AA", "") for h in hops):
+        reached.discard("sent")  # NACKed and never accepted: the message did not get through
+    missing = [h for h in PATH if h not in reached]
+    if inventory_expected and "inventory" not in reached:
+        missing.append("inventory")
+    stopped = next((h for h in PATH if h not in reached), "")
+    return stopped, tuple(missing)
+
+
+def trace(source: Engine | Connection, key: str) -> TraceResult:
+    """Every hop of the usage events behind ``key`` (usage id, encounter id, charge id or
+    HL7 control id), at most ``MAX_USAGES`` usages."""
+    if isinstance(source, Engine):
+        with source.connect() as conn:
+            return trace(conn, key)
+    conn = source
+    key = key.strip()
+    kind, ids, named = _resolve(conn, key)
+    u, f = usage_events, metric_usage_facts
+    usages = {r.usage_id: r for r in conn.execute(select(u).where(u.c.usage_id.in_(ids)))}
+    facts = {r.usage_id: r for r in conn.execute(select(
+        f.c.usage_id, f.c.capture, f.c.inventory, f.c.mapping_reason).where(
+        f.c.usage_id.in_(ids)))}
+    msgs, chgs, invs = (_message_hops(conn, ids), _charge_hops(conn, ids),
+                        _inventory_hops(conn, ids))
+    traces = []
+    for uid in ids:
+        row = usages[uid]
+        first = Hop("usage", uid, row.used_at, "", "", {
+            "item": row.item_ref, "quantity": f"{row.quantity:g} {row.uom}",
+            "location": row.location_id, **({"serial": row.serial} if row.serial else {})})
+        hops = [first, *msgs.get(uid, []), *chgs.get(uid, []), *invs.get(uid, [])]
+        fact = facts.get(uid)
+        expected = fact is None or fact.inventory not in ("n/a",)
+        stopped, missing = _stop(hops, expected)
+        traces.append(Trace(uid, row.encounter_id, row.facility_id, tuple(hops), stopped,
+                            missing, fact.capture if fact else "",
+                            fact.inventory if fact else "", fact.mapping_reason if fact else ""))
+    owned = {h.record_id for t in traces for h in t.hops}
+    c = charges
+    unlinked = tuple(
+        Hop("charge", r.charge_id, r.posted_at, "", "unlinked",
+            {"cdm": r.cdm_code, "amount": f"{r.amount:.2f}", "encounter": r.encounter_id})
+        for r in conn.execute(select(c).where(c.c.charge_id.in_(named)).order_by(c.c.posted_at))
+        if r.charge_id not in owned)
+    return TraceResult(key, kind, tuple(traces), unlinked)
