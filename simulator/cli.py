@@ -129,8 +129,14 @@ def simulate(
     typer.echo(f"truth:      {out / 'truth.json'}")
     if sock is None:
         return
-    _serve(estate, sock, host, live, wait, writer)
-    write_truth(estate.truth, out)  # now with the HTTP faults served
+    try:
+        _serve(estate, sock, host, live, wait, writer)
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl+C it handled: a normal stop
+    finally:
+        write_truth(estate.truth, out)  # now with the HTTP faults served
+        typer.echo(f"stopped; {len(estate.truth['http_faults'])} HTTP faults served, "
+                   f"listed in {out / 'truth.json'}")
 
 
 def _serve(estate, sock, host, live, wait, writer) -> None:  # type: ignore[no-untyped-def]
