@@ -1,0 +1,90 @@
+"""Formatting of the ``chargeline report`` document: human text or stable JSON. Pure."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from metrics.catalog import FAILED_MAPPING_REASONS, HOPS
+
+
+def to_json(doc: dict[str, Any]) -> str:
+    """The document as JSON (keys in a stable order, two-space indent)."""
+    return json.dumps(doc, indent=2, sort_keys=False, default=str)
+
+
+def _usd(x: float | None) -> str:
+    return "-" if x is None else f"${x:,.2f}"
+
+
+def _n(x: float | None, unit: str = "", digits: int = 1) -> str:
+    if x is None:
+        return "-"
+    text = f"{x:,.0f}" if float(x).is_integer() and digits else f"{x:,.{digits}f}"
+    return f"{text}{unit}"
+
+
+def _scope_lines(block: dict[str, Any]) -> list[str]:
+    cc, inv, dup = block["charge_capture"], block["inventory"], block["duplicates"]
+    fm = block["failed_mappings"]
+    lat = block["latency_minutes"]
+    lines = [
+        f"  Charge capture     {_n(cc['capture_pct'], ' %')}  ({cc['on_time']:,} of "
+        f"{cc['due']:,} due charged within SLA; {cc['late']:,} late, {cc['missing']:,} "
+        f"missing, {cc['unmapped']:,} unmapped, {cc['pending']:,} pending)",
+        f"  Revenue leakage    {_usd(cc['revenue_leakage_usd'])}   revenue at risk "
+        f"{_usd(cc['revenue_at_risk_usd'])}",
+        "  Failed mappings    " + " · ".join(
+            f"{r} {fm[r]['count']:,} ({_usd(fm[r]['usd'])})" for r in FAILED_MAPPING_REASONS),
+        f"  Duplicate charges  {dup['groups']:,} groups, {_n(dup['extra_units'])} extra units, "
+        f"{_usd(dup['overcharge_usd'])} overcharged",
+        f"  Inventory          {inv['missing_issues']:,} missing issues · "
+        f"{inv['charged_not_issued']:,} charged not issued · {inv['issued_not_charged']:,} "
+        f"issued not charged · {inv['quantity_mismatches']:,} quantity mismatches · "
+        f"accuracy {_n(inv['accuracy_pct'], ' %')} · p95 posting delay "
+        f"{_n(inv['posting_delay_p95_minutes'], ' min')}",
+        "  Latency (minutes)  " + " | ".join(
+            f"{hop} p50 {_n(lat[hop]['p50'])} p95 {_n(lat[hop]['p95'])} "
+            f"p99 {_n(lat[hop]['p99'])}" for hop in HOPS),
+        f"  Replenishment      {_n(block['replenishment_cycle_hours'], ' h')} mean cycle",
+        f"  Margin             {_usd(block['margin_usd']['total'])} billed minus supply cost",
+    ]
+    for metric, error in block["errors"].items():
+        lines.append(f"  ! {metric}: {error}")
+    return lines
+
+
+def to_text(doc: dict[str, Any]) -> str:
+    """The document as the human report."""
+    out = [f"Chargeline metrics  {doc['since']} -> {doc['until']}"
+           + (f"  (computed {doc['computed_at']})" if doc["computed_at"] else
+              "  (metrics not computed yet: run `chargeline metrics compute`)")]
+    if doc["network"] is not None:
+        out += ["", "NETWORK", *_scope_lines(doc["network"])]
+    for facility, block in doc["facilities"].items():
+        out += ["", f"FACILITY {facility}  ({block['usage_events']:,} usage events)",
+                *_scope_lines(block)]
+    if doc["channels"]:
+        out += ["", "INTERFACES"]
+        for channel, c in doc["channels"].items():
+            out.append(f"  {channel:<22} received {_n(c.get('messages_received'))}  errored "
+                       f"{_n(c.get('messages_errored'))}  NACK {_n(c.get('nack_rate_pct'), ' %')}"
+                       f"  queue {_n(c.get('queue_depth'))} "
+                       f"({_n(c.get('queue_age_minutes'), ' min')})")
+    if doc["sources"]:
+        out += ["", "SOURCES"]
+        for source, s in doc["sources"].items():
+            line = (f"  {source:<22} {s['status']:<6} last success "
+                    f"{_n(s.get('minutes_since_success'), ' min')} ago, newest record "
+                    f"{_n(s.get('freshness_minutes'), ' min')} old")
+            if s.get("api_p95_ms") is not None:
+                line += (f", API p95 {_n(s['api_p95_ms'], ' ms', 0)}, errors "
+                         f"{_n(s.get('api_error_rate_pct'), ' %')}, 429s "
+                         f"{_n(s.get('api_throttled'))}")
+            out.append(line + (f"\n    ! {s['error']}" if s.get("error") else ""))
+    out += ["", "EXCEPTION QUEUE (open)"]
+    if not doc["exceptions"]:
+        out.append("  nothing open")
+    for kind, e in doc["exceptions"].items():
+        out.append(f"  {kind:<24} {e['open']:>6,}  {_usd(e['usd'])}")
+    return "\n".join(out)
