@@ -120,11 +120,12 @@ def simulate(
     started = time.perf_counter()
     estate = build_estate(config)
     writer = write_estate_files(estate, out, int(time.time() * 1000) if live else None)
-    counts = estate.truth["counts"]
+    cols = estate.collections
     typer.echo(f"estate: {config.facilities} facilities x {config.days} days, "
-               f"{counts['usage_events']} usage events, {counts['charges']} charges, "
-               f"{len(estate.truth['faults'])} faults, built in "
-               f"{time.perf_counter() - started:.1f}s")
+               f"{cols['ehr/SupplyDelivery'].count(estate.end_ms)} usage events, "
+               f"{cols['billing/ChargeItem'].count(estate.end_ms)} charges, "
+               f"{len(estate.truth['faults'])} faults{' (live horizon included)' if live else ''}"
+               f", built in {time.perf_counter() - started:.1f}s")
     typer.echo(f"HL7 logs:   {out / 'hl7'}")
     typer.echo(f"truth:      {out / 'truth.json'}")
     if sock is None:
@@ -143,7 +144,7 @@ def _serve(estate, sock, host, live, wait, writer) -> None:  # type: ignore[no-u
     import uvicorn
 
     from simulator.files import LiveLogs
-    from simulator.server import EstateServer
+    from simulator.server import EstateServer, freeze_heap
 
     base = f"http://{host}:{sock.getsockname()[1]}"
     for label, path in (("base URL", ""), ("billing", "/billing/fhir (OAuth2: /oauth/token, "
@@ -155,6 +156,7 @@ def _serve(estate, sock, host, live, wait, writer) -> None:  # type: ignore[no-u
                else "serving a fixed snapshot at the window end; Ctrl+C stops")
     sys.stdout.flush()
     state = EstateServer(estate, live=live, timeout_fault_seconds=wait)
+    freeze_heap()
     server = uvicorn.Server(uvicorn.Config(state.app(), log_level="warning", lifespan="off",
                                            access_log=False, timeout_graceful_shutdown=2))
     if live:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import secrets
 import socket
@@ -234,6 +235,16 @@ def create_app(estate: Estate, **options: Any) -> Starlette:
     return EstateServer(estate, **options).app()
 
 
+def freeze_heap() -> None:
+    """Move every object alive now (the estate) out of the cycle collector's sight.
+
+    Rendering pages allocates many short-lived dicts; each full collection would otherwise
+    walk the whole estate, which triples the cost of a page (and of the client's parse in
+    the same process). Objects frozen here are still freed by reference counting."""
+    gc.collect()
+    gc.freeze()
+
+
 @dataclass
 class RunningServer:
     base_url: str
@@ -245,8 +256,9 @@ def serve_in_thread(estate: Estate, host: str = "127.0.0.1", port: int = 0,
                     **options: Any) -> Iterator[RunningServer]:
     """Serve ``estate`` under uvicorn in a daemon thread (``port=0``: a free port); stop
     it on exit. ``options`` go to ``EstateServer`` (live, clock, token_ttl_seconds,
-    timeout_fault_seconds)."""
+    timeout_fault_seconds). Freezes the process heap (``freeze_heap``)."""
     state = EstateServer(estate, **options)
+    freeze_heap()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))

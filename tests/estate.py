@@ -16,13 +16,20 @@ Fixture ``estate_factory`` (session scope) builds an estate, writes its HL7 logs
 end=END, fresh=False, live=False, token_ttl_seconds=300, timeout_fault_seconds=15,
 **fault_overrides)``: ``faults`` is a preset (none/default/high), ``fault_overrides`` set
 single rates (``http_429=0.5``). ``end`` defaults to a fixed date (2026-11-20 UTC) so
-payloads are reproducible. Calls with the same arguments share one running estate for
-the session (HTTP faults hit only the first attempt of a URL, so a test that needs its
-own first attempts passes ``fresh=True`` for a private estate and server).
+payloads are reproducible; the served clock is then fixed at ``end``. ``live=True`` is
+the real-time estate of ``chargeline simulate --live``: the window ends now (unless
+``end`` is given), a day ahead is generated and revealed by the wall clock (APIs, engine
+counters, and HL7 logs appended every second).
+
+Calls with the same arguments share one running estate for the session. HTTP faults hit
+only the first attempt of a URL, so a test that needs its own first attempts passes
+``fresh=True`` for a private estate and server. ``estate_config(...)`` gives the
+``EstateConfig`` for the same arguments (to build an estate without serving it).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -34,11 +41,19 @@ import pytest
 
 from simulator.config import EstateConfig, FaultRates
 from simulator.estate import Estate, build_estate
-from simulator.files import write_estate_files
+from simulator.files import LiveLogs, write_estate_files
 from simulator.server import EstateServer, serve_in_thread
 from simulator.sources import demo_sources
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _now_minute() -> datetime:
+    return datetime.fromtimestamp(_wall_ms() // 60_000 * 60, UTC)
 
 
 @dataclass(frozen=True)
@@ -76,11 +91,16 @@ def estate_factory(tmp_path_factory: pytest.TempPathFactory
                    timeout_fault_seconds, tuple(sorted(fault_overrides.items())))
             if not fresh and key in cache:
                 return cache[key]
-            config = estate_config(seed, facilities, days, faults, volume_scale, end,
+            config = estate_config(seed, facilities, days, faults, volume_scale,
+                                   _now_minute() if live and end is END else end,
                                    **fault_overrides)
+            if live:
+                config = config.model_copy(update={"live_horizon_days": 1})
             estate = build_estate(config, progress=False)
             out = tmp_path_factory.mktemp(f"estate-s{seed}-f{facilities}-d{days}")
-            write_estate_files(estate, out)
+            writer = write_estate_files(estate, out, _wall_ms() if live else None)
+            if live:
+                stack.enter_context(LiveLogs(writer))
             running = stack.enter_context(serve_in_thread(
                 estate, live=live, token_ttl_seconds=token_ttl_seconds,
                 timeout_fault_seconds=timeout_fault_seconds))
