@@ -253,12 +253,14 @@ class RunningServer:
 
 @contextmanager
 def serve_in_thread(estate: Estate, host: str = "127.0.0.1", port: int = 0,
-                    **options: Any) -> Iterator[RunningServer]:
+                    freeze: bool = True, **options: Any) -> Iterator[RunningServer]:
     """Serve ``estate`` under uvicorn in a daemon thread (``port=0``: a free port); stop
     it on exit. ``options`` go to ``EstateServer`` (live, clock, token_ttl_seconds,
-    timeout_fault_seconds). Freezes the process heap (``freeze_heap``)."""
+    timeout_fault_seconds). ``freeze`` freezes the process heap first (``freeze_heap``):
+    right for benchmarks and the demo, a process-wide side effect tests may not want."""
     state = EstateServer(estate, **options)
-    freeze_heap()
+    if freeze:
+        freeze_heap()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))

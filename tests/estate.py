@@ -102,7 +102,7 @@ def estate_factory(tmp_path_factory: pytest.TempPathFactory
             if live:
                 stack.enter_context(LiveLogs(writer))
             running = stack.enter_context(serve_in_thread(
-                estate, live=live, token_ttl_seconds=token_ttl_seconds,
+                estate, freeze=False, live=live, token_ttl_seconds=token_ttl_seconds,
                 timeout_fault_seconds=timeout_fault_seconds))
             result = RunningEstate(running.base_url, out, estate.truth,
                                    demo_sources(running.base_url, out), estate, running.server)

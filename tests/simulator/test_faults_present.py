@@ -214,8 +214,8 @@ def _unusable(block: bytes) -> bool:
     if not text.startswith("MSH|^~\\&|"):
         return True
     segs = segments(block)
-    kind = segs["MSH"][0][9]
-    return kind.startswith("DFT") and not {"PID", "PV1", "FT1"} <= set(segs)
+    required = {"PID", "PV1", "FT1"} if segs["MSH"][0][9].startswith("DFT") else {"PID", "PV1"}
+    return not required <= set(segs)
 
 
 def test_out_of_order_records_are_served_with_their_times(served: Served) -> None:
