@@ -50,21 +50,24 @@ def kpi_trend(df: pd.DataFrame, value: str, unit: str, title: str) -> go.Figure:
 
 
 def margin_bars(df: pd.DataFrame, title: str) -> go.Figure:
-    """Billed, supply cost and margin per procedure (horizontal)."""
+    """Per procedure, one bar of billed $ split into supply cost and margin (horizontal,
+    biggest on top); ``customdata`` is the procedure code."""
+    df = df.sort_values("billed_usd")
     fig = go.Figure()
-    custom = [[p] for p in df["procedure"]]
-    for column, name, colour in (("billed_usd", "Billed", "#1565c0"),
-                                 ("supply_cost_usd", "Supply cost", "#9e9e9e"),
+    custom = [[p, b] for p, b in zip(df["procedure"], df["billed_usd"], strict=True)]
+    for column, name, colour in (("supply_cost_usd", "Supply cost", "#9e9e9e"),
                                  ("margin_usd", "Margin", "#2e7d32")):
         fig.add_bar(y=df["procedure"].astype(str), x=df[column], name=name, orientation="h",
                     customdata=custom, marker_color=colour,
-                    hovertemplate="%{customdata[0]} " + name + ": $%{x:,.0f}<extra></extra>")
-    fig.update_layout(barmode="group", yaxis_title="procedure (CPT)", xaxis_tickprefix="$",
+                    hovertemplate="%{customdata[0]} " + name
+                    + ": $%{x:,.0f} of $%{customdata[1]:,.0f} billed<extra></extra>")
+    fig.update_layout(barmode="stack", yaxis_title="procedure (CPT)", xaxis_tickprefix="$",
                       dragmode="select")
-    # CPT codes look like numbers; they are labels.
-    fig.update_yaxes(type="category", categoryorder="array",
-                     categoryarray=list(df.sort_values("margin_usd")["procedure"].astype(str)))
-    return _base(fig, title, 140 + 70 * max(1, len(df)))
+    fig.update_yaxes(type="category")  # CPT codes look like numbers; they are labels
+    fig = _base(fig, title, 150 + 34 * max(1, len(df)))
+    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1,
+                              "xanchor": "right"})
+    return fig
 
 
 def channel_trend(df: pd.DataFrame, title: str) -> go.Figure:
@@ -99,8 +102,10 @@ def lineage_graph(nodes: Sequence[Node], edges: Sequence[Edge],
                         customdata=[[edge.target]],
                         hovertemplate=edge.label + "<extra></extra>")
         if edge.health in ("down", "degraded"):
-            fig.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2, text=edge.label, yshift=-14,
-                               showarrow=False, font={"size": 11, "color": colour},
+            # Near the edge's start, shortened: the full reason is in the table below.
+            text = edge.label if len(edge.label) <= 36 else edge.label[:34] + "…"
+            fig.add_annotation(x=x0 + (x1 - x0) * 0.42, y=y0 + (y1 - y0) * 0.42, text=text,
+                               yshift=-14, showarrow=False, font={"size": 11, "color": colour},
                                bgcolor="rgba(255,255,255,0.85)")
     for health, colour in HEALTH_COLOUR.items():
         members = [n for n in nodes if n.health == health]
@@ -117,10 +122,13 @@ def lineage_graph(nodes: Sequence[Node], edges: Sequence[Edge],
         fig.add_annotation(x=x, y=y, text=f"<b>{node.label}</b>", yshift=26, showarrow=False,
                            font={"size": 12}, bgcolor="rgba(255,255,255,0.9)")
     right = max((x for x, _ in pos.values()), default=0.0)
+    ys = [y for _, y in pos.values()] or [0.0]
     fig.update_xaxes(visible=False, range=[-0.45, right + 0.45])
-    fig.update_yaxes(visible=False)
+    fig.update_yaxes(visible=False, range=[min(ys) - 0.6, max(ys) + 0.8])
     fig.update_layout(dragmode="select", legend_title_text="health", clickmode="event+select")
-    return _base(fig, "System graph (live health) — click a node for its records", 520)
+    # About 80 px per row of nodes, so a label never sits on the node above.
+    height = int(160 + 80 * (max(ys) - min(ys) + 1))
+    return _base(fig, "System graph (live health) — click a node for its records", height)
 
 
 def trace_timeline(trail: Sequence[Hop], stop_lane: str, title: str) -> go.Figure:

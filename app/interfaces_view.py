@@ -71,8 +71,9 @@ def hours_of(start: datetime, end: datetime, limit: int = TREND_HOURS) -> list[d
 
 
 def channel_rows(counts: pd.DataFrame, engine_now: pd.DataFrame, hourly: pd.DataFrame,
-                 start: datetime, end: datetime) -> pd.DataFrame:
-    """One row per channel: Mirth's counters, NACK %, queue age (minutes), hourly trend."""
+                 start: datetime, end: datetime, now: datetime | None = None) -> pd.DataFrame:
+    """One row per channel: Mirth's counters, NACK %, queue age in minutes at ``now``
+    (at most the window's end), hourly trend."""
     if counts.empty:
         return pd.DataFrame(columns=CHANNEL_COLUMNS)
     df = counts.copy()
@@ -87,7 +88,8 @@ def channel_rows(counts: pd.DataFrame, engine_now: pd.DataFrame, hourly: pd.Data
         snap = pd.to_datetime(df["channel"].map(exact), utc=True)
         oldest = snap.where(snap.notna() | oldest.isna(), oldest)
     # An empty queue has age 0 (the catalog's definition), not "unknown".
-    age = ((pd.Timestamp(end) - oldest).dt.total_seconds() / 60).round(0)
+    at = min(now, end) if now is not None else end
+    age = ((pd.Timestamp(at) - oldest).dt.total_seconds() / 60).round(0)
     df["queue_age_min"] = age.where(df["queued"] > 0, 0.0).clip(lower=0)
     trends = _trend(hourly, ["channel"], "received", hours_of(start, end))
     df["trend"] = [trends.get((c,), []) for c in df["channel"]]

@@ -42,7 +42,7 @@ class Kpi:
 
     key: str
     label: str
-    unit: str  # "%", "$" or "h"
+    unit: str  # "%", "$", "h" or "#" (a count)
     good_high: bool
     formula: Callable[[Mapping[str, float]], float | None]
     dataset: str  # drill-down dataset behind the number
@@ -61,6 +61,8 @@ class Kpi:
             return f"{value:.1f} %"
         if self.unit == "$":
             return f"${value:,.0f}"
+        if self.unit == "#":
+            return f"{value:,.0f}"
         return f"{value:,.1f} h"
 
 
@@ -84,6 +86,8 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("margin", "Margin", "$", True,
         lambda s: s.get("billed_usd", 0.0) - s.get("supply_cost_usd", 0.0), "procedures",
         help="Billed minus supply cost at contract price."),
+    Kpi("volume", "Usage events", "#", True, lambda s: s.get("usages", 0.0), "usage",
+        help="Scans of supplies and implants recorded in the EHR or device tracking."),
 )
 KPI_BY_KEY = {k.key: k for k in KPIS}
 

@@ -50,6 +50,6 @@ nav = st.navigation({
 with st.sidebar:
     session.persist_login()
     st.selectbox("Window", list(WINDOWS), index=1, key="window", bind="query-params")
-    st.caption(f"Signed in as **{user.email}**  \n{', '.join(sorted(user.roles))}")
+    st.caption(f"Signed in as `{user.email}`  \n{', '.join(sorted(user.roles))}")
     st.button("Sign out", on_click=session.logout, key="logout")
 nav.run()

@@ -64,3 +64,16 @@ def drill_for(kpi: Kpi, window: Window, facilities: tuple[str, ...] = (),
     return DrillFilters(dataset=kpi.dataset, facilities=facilities, since=window.start,
                         until=window.end, status=status or kpi.status,
                         problems=kpi.key in PROBLEM_DRILLS and not status)
+
+
+def comparable(now: pd.DataFrame, before: pd.DataFrame, share: float = 0.5) -> bool:
+    """Whether the previous period saw enough usage (``share`` of this one) for trends."""
+    current, previous = totals(now)["usages"], totals(before)["usages"]
+    return current > 0 and previous >= share * current
+
+
+def top_procedures(margin: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The ``n`` procedures with the most billed $ (the chart stays readable)."""
+    if margin.empty:
+        return margin
+    return margin.sort_values("billed_usd", ascending=False).head(n).reset_index(drop=True)

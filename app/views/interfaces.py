@@ -22,7 +22,7 @@ from app.interfaces_view import (
 )
 from app.resources import database_url, settings
 from app.tables import column_config, styled_health, with_times
-from app.ui import current_window, require_page, window_caption
+from app.ui import Window, current_window, require_page, window_caption
 from metrics.lineage import SYSTEMS, system_of
 
 DRILL_PAGE = "views/drilldown.py"
@@ -69,7 +69,7 @@ def live_view() -> None:
     channels = channel_rows(queries.channel_counts(url, window.start, window.end),
                             queries.latest_channel_stats(url),
                             queries.channel_hourly(url, window.start, window.end),
-                            window.start, window.end)
+                            window.start, window.end, now)
     fresh = freshness_rows(queries.source_freshness(url), now)
     apis = api_rows(queries.api_health(url, window.start, window.end),
                     queries.api_hourly(url, window.start, window.end), fresh,
@@ -83,41 +83,33 @@ def live_view() -> None:
     cols[2].metric("Healthy", counts["ok"], border=True)
     cols[3].metric("Messages received", f"{int(channels['received'].sum()):,}", border=True)
 
-    label = worst(list(channels["health"]))
-    with st.expander(_title(label, SYSTEMS["engine"][0], f"{len(channels)} channels"),
-                     icon=HEALTH_ICON[label], expanded=True):
-        if channels.empty:
-            st.info("No interface messages in this window.")
-        else:
-            ordered = channels.sort_values("health", key=lambda s: s.map(ORDER), kind="stable")
-            st.dataframe(styled_health(ordered), hide_index=True, key="if_channels",
-                         column_config=CHANNEL_CONFIG)
-            for row in ordered.itertuples():
-                if row.errored or row.queued:
-                    _link(f"{row.channel}: {row.errored} errored, {row.queued} queued",
-                          DrillFilters(dataset="messages", channel=row.channel,
-                                       status="E" if row.errored else "Q",
-                                       since=window.start, until=window.end))
-
-    by_system: dict[str, list[str]] = {}
+    by_system: dict[str, list[str]] = {"engine": []}
     for source in sorted(set(apis["source"]) | set(fresh["source"])):
         by_system.setdefault(system_of(source, kinds.get(source, "")), []).append(source)
-    for system, sources in sorted(by_system.items()):
-        part = apis[apis["source"].isin(sources)]
+    # The engine first (its channels are the tree), then the other systems by name.
+    for system in ["engine", *sorted(s for s in by_system if s != "engine")]:
+        sources = by_system[system]
+        part = with_times(apis[apis["source"].isin(sources)])
         fpart = fresh[fresh["source"].isin(sources)]
-        label = worst(list(part["health"]) + list(fpart["health"]))
+        engine_rows = channels if system == "engine" else channels.iloc[0:0]
+        label = worst(list(engine_rows["health"]) + list(part["health"])
+                      + list(fpart["health"]))
         title = SYSTEMS.get(system, (system, 0))[0]
-        with st.expander(_title(label, title, ", ".join(sources)), icon=HEALTH_ICON[label],
-                         expanded=label in ("down", "degraded")):
+        detail = ", ".join(([f"{len(engine_rows)} channels"] if system == "engine" else [])
+                           + sources) or "no collector"
+        with st.expander(_title(label, title, detail), icon=HEALTH_ICON[label],
+                         expanded=system == "engine" or label in ("down", "degraded")):
             for f in fpart.itertuples():
                 if f.last_status == "error":
                     st.error(f"{f.source}: last run failed ({f.last_error}); last success "
                              f"{_minutes(f.min_since_success)} ago, newest record "
                              f"{_minutes(f.min_since_newest_record)} old. The API failed — "
                              "this is not \"no data\".", icon=":material/error:")
-            part = with_times(part)
-            st.dataframe(styled_health(part), hide_index=True, key=f"if_api_{system}",
-                         column_config=column_config(part, **API_CONFIG))
+            if system == "engine":
+                _channel_tree(channels, window)
+            if not part.empty:
+                st.dataframe(styled_health(part), hide_index=True, key=f"if_api_{system}",
+                             column_config=column_config(part, **API_CONFIG))
             for row in part.itertuples():
                 if row.error_rate_pct > 0:
                     _link(f"{row.source} {row.endpoint}: failed calls",
@@ -131,6 +123,22 @@ def live_view() -> None:
     hourly = queries.channel_hourly(url, window.start, window.end)
     st.plotly_chart(charts.channel_trend(hourly, "Received per channel, NACKs in red"),
                     key="if_hourly")
+
+
+def _channel_tree(channels: pd.DataFrame, window: Window) -> None:
+    """The engine's channels, worst first, with a link to each one's failing messages."""
+    if channels.empty:
+        st.info("No interface messages in this window.")
+        return
+    ordered = channels.sort_values("health", key=lambda s: s.map(ORDER), kind="stable")
+    st.dataframe(styled_health(ordered), hide_index=True, key="if_channels",
+                 column_config=CHANNEL_CONFIG)
+    for row in ordered.itertuples():
+        if row.errored or row.queued:
+            _link(f"{row.channel}: {row.errored} errored, {row.queued} queued",
+                  DrillFilters(dataset="messages", channel=row.channel,
+                               status="E" if row.errored else "Q",
+                               since=window.start, until=window.end))
 
 
 def _minutes(value: float) -> str:

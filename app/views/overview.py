@@ -38,6 +38,11 @@ if now.empty:
 
 values = overview_view.network_values(now)
 previous = overview_view.network_values(before)
+if not overview_view.comparable(now, before):
+    # A previous period with a fraction of the activity (a new estate, a collector that
+    # just started) would give meaningless +9,000 % trends.
+    previous = {k: None for k in previous}
+    st.caption("No trends: the previous period holds too little activity to compare with.")
 for row in (KPIS[:4], KPIS[4:]):
     for col, kpi in zip(st.columns(4), row, strict=False):
         with col:
@@ -52,15 +57,15 @@ for row in (KPIS[:4], KPIS[4:]):
 st.subheader("By facility")
 names = queries.facility_names(url)
 table = overview_view.facility_table(now, names)
-formats = {k.label: st.column_config.NumberColumn(
-    k.label, format="%.1f %%" if k.unit == "%" else "$%,.0f" if k.unit == "$" else "%.1f h",
-    help=k.help) for k in KPIS}
+NUMBER_FORMAT = {"%": "%.1f %%", "$": "$%,.0f", "h": "%.1f h", "#": "%,.0f"}
+formats = {k.label: st.column_config.NumberColumn(k.label, format=NUMBER_FORMAT[k.unit],
+                                                  help=k.help) for k in KPIS}
 picked = st.dataframe(table.drop(columns=["facility_id"]), hide_index=True, key="ov_facilities",
                       on_select="rerun", selection_mode="single-row", column_config=formats)
 for r in selected_rows(picked):
     facility = str(table.iloc[r]["facility_id"])
     st.markdown(f"**{table.iloc[r]['facility']}** — open the records behind each number:")
-    for col, kpi in zip(st.columns(len(KPIS)), KPIS, strict=True):
+    for col, kpi in zip(st.columns(4) * 2, KPIS, strict=True):
         col.page_link(DRILL_PAGE, label=kpi.label,
                       query_params=to_query_params(overview_view.drill_for(
                           kpi, window, facilities=(facility,))))
@@ -81,12 +86,13 @@ if drill is not None:
     st.switch_page(DRILL_PAGE, query_params=to_query_params(drill))
 
 st.subheader("Margin by procedure")
-margin = queries.margin_by_procedure(url, window.start, window.end)
+margin = overview_view.top_procedures(queries.margin_by_procedure(url, window.start, window.end))
 if margin.empty:
     st.caption("No procedures recorded on the encounters in this window.")
 else:
     picked_margin = st.plotly_chart(
-        charts.margin_bars(margin, "Billed, supply cost and margin — click a bar for its usage"),
+        charts.margin_bars(margin, f"Top {len(margin)} procedures by billed $: supply cost and "
+                           "margin — click a bar for its usage"),
         key="ov_margin", on_select="rerun", selection_mode=("points", "box"))
     chosen = {str(p["customdata"][0]) for p in picked_margin.selection.points
               if p.get("customdata")}

@@ -18,16 +18,17 @@ def test_cards_show_the_seeded_numbers_and_link_to_their_records(seeded) -> None
     cards = {m.label: m.value for m in at.metric}
     assert list(cards) == ["Charge capture", "Revenue at risk", "Duplicate charges",
                            "Failed mappings", "Inventory accuracy", "Replenishment cycle",
-                           "Margin"]
+                           "Margin", "Usage events"]
     truth = seeded.truth
     assert _money(cards["Duplicate charges"]) == pytest.approx(sum(truth.duplicate_usd.values()))
     assert 0 < float(cards["Charge capture"].rstrip(" %")) < 100
     assert 0 < float(cards["Inventory accuracy"].rstrip(" %")) < 100
     assert _money(cards["Revenue at risk"]) >= _money(cards["Failed mappings"]) > 0
     assert cards["Replenishment cycle"] == "21.0 h"  # FAC01 18 h, FAC02 24 h, same count
+    assert cards["Usage events"] == f"{sum(truth.usages.values()):,}"
     drills = {params["dataset"][0] for label, page, params in links(at) if label == "Records"}
     assert drills == {"capture", "at_risk", "duplicates", "mappings", "inventory",
-                      "replenishment", "procedures"}
+                      "replenishment", "procedures", "usage"}
     table = at.dataframe[0].value
     assert list(table["facility"]) == ["General Hospital", "St Mary's"]
     assert list(table["Duplicate charges"]) == [pytest.approx(truth.duplicate_usd["FAC01"]),
@@ -51,7 +52,7 @@ def test_a_facility_row_opens_links_to_its_records(seeded_sqlite) -> None:
     assert not at.exception, at.exception
     facility_links = [(label, params) for label, page, params in links(at)
                       if page == "drilldown" and "facility" in params]
-    assert len(facility_links) == 7
+    assert len(facility_links) == 8
     assert {p["facility"][0] for _, p in facility_links} == {"FAC02"}
     assert "St Mary's" in " ".join(m.value for m in at.markdown)
 
