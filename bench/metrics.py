@@ -177,7 +177,9 @@ def _spawn(args: argparse.Namespace, worker: str, url: str, workdir: Path,
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-6:])
+        lines = done.stderr.strip().splitlines()
+        cause = [ln for ln in lines if "Error" in ln.split(":")[0]][-1:]
+        tail = "\n".join([*cause, *lines[-3:]])
         return {"error": f"worker {worker} failed (exit {done.returncode}):\n{tail}"}
     result = json.loads(out.read_text())
     result["wall_seconds"] = time.perf_counter() - started
@@ -342,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{backend}] computing ...", flush=True)
             run["compute"] = _spawn(args, "compute", url, workdir, run["load"])
             runs[backend] = run
-            if backend == "sqlite" and need_file:
+            if backend == "sqlite" and need_file and "error" not in run["compute"]:
                 for name in ("gx_sqlite", "sqlite_sql", "duckdb"):
                     print(f"[peers] {name} after the new rows ...", flush=True)
                     after[name] = _spawn(args, f"peer:{name}", str(db_file), workdir)
