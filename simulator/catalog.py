@@ -200,7 +200,9 @@ def build_charge_master(
             continue
         stem = item.description.rsplit(" ", 1)[0]
         share = item.item_class == "CONSUMABLE" and rng.random() < 0.3
-        entry = shared.get(stem) if share else None
+        # an item left without crosswalk keeps a CDM line of its own name, so a steward
+        # (and the metrics' suggested fix) can find the line it should map to
+        entry = shared.get(stem) if share and item.item_id not in no_crosswalk else None
         if entry is None:
             seq[item.revenue_code] += rng.randint(1, 9)
             code = f"{item.revenue_code[1:]}{seq[item.revenue_code]:07d}"

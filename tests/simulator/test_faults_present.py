@@ -250,3 +250,10 @@ def test_traps_are_served_as_described(served: Served) -> None:
     for f in _faults(served, "trap_charge_after_window"):
         assert f["charge_id"] not in served.charges  # posted after the end: not served yet
         assert datetime.fromisoformat(f["posted_at"]) > end
+
+
+def test_no_crosswalk_items_have_a_cdm_line_of_their_own_name(served: Served) -> None:
+    for f in _faults(served, "no_crosswalk"):
+        line = served.cdm[f["intended_cdm_code"]]
+        assert line["Description"] == served.items[f["item_id"]]["Description"]
+        assert line["Price"] == f["price"]
