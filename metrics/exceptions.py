@@ -42,6 +42,7 @@ from store.schema_metrics import (
     metric_duplicates,
     metric_exceptions,
     metric_usage_facts,
+    metric_work_items,
 )
 from store.types import UtcDateTime
 from store.upsert import dialect_insert
@@ -54,16 +55,20 @@ USAGE_KINDS = ("missing_charge", "late_charge", "missing_inventory_issue", "quan
 EXCEPTION_KINDS = (*MAPPING_KINDS, *USAGE_KINDS, "duplicate_charge")
 MAPPED_WHERE = "metric_usage_facts.mapping_reason != ''"  # the partial index's predicate
 _COLS = ("kind", "facility_id", "subject", "encounter_id", "usage_ids", "charge_ids",
-         "usage_count", "amount")
+         "usage_count", "amount", "detail")
 
 
 def _mapping_problems() -> Select:
-    f = metric_usage_facts
+    f, d = metric_usage_facts, metric_work_items
+    suggestion = case((d.c.suggested_cdm.is_not(None), "suggested CDM " + d.c.suggested_cdm),
+                      else_="")
     return select(
         f.c.mapping_reason, f.c.facility_id, f.c.mapping_subject, literal(""),
         id_list(f.c.usage_id), literal(""), func.count(), func.sum(expected_usd()),
-    ).where(text(MAPPED_WHERE)).group_by(
-        f.c.mapping_reason, f.c.facility_id, f.c.mapping_subject)
+        func.coalesce(func.min(suggestion), ""),
+    ).select_from(f.outerjoin(d, and_(f.c.mapping_reason == "no_crosswalk",
+                                      d.c.ref == f.c.mapping_subject))).where(
+        text(MAPPED_WHERE)).group_by(f.c.mapping_reason, f.c.facility_id, f.c.mapping_subject)
 
 
 def _usage_problems(full: bool) -> Select:
@@ -76,7 +81,8 @@ def _usage_problems(full: bool) -> Select:
     ]
     return union_all(*(
         select(literal(kind), f.c.facility_id, f.c.usage_id, f.c.encounter_id, f.c.usage_id,
-               literal(""), literal(1), amount).where(cond, in_scope(f.c.encounter_id, full))
+               literal(""), literal(1), amount, literal("")).where(
+            cond, in_scope(f.c.encounter_id, full))
         for cond, kind, amount in parts
     ))
 
@@ -86,7 +92,7 @@ def _duplicate_problems(full: bool) -> Select:
     return select(
         literal("duplicate_charge"), func.min(cf.c.facility_id), md.c.dup_of,
         func.min(md.c.encounter_id), func.min(cf.c.usage_id), id_list(md.c.charge_id),
-        func.count(), func.sum(cf.c.amount),
+        func.count(), func.sum(cf.c.amount), "same " + func.min(md.c.dup_key),
     ).select_from(md.join(cf, cf.c.charge_id == md.c.charge_id)).where(
         in_scope(md.c.encounter_id, full)).group_by(md.c.dup_of)
 
@@ -100,7 +106,7 @@ def _upsert(conn: Connection, problems: Select, now: datetime) -> None:
     p, e = problems.subquery("problems"), metric_exceptions
     c = list(p.c)
     rows = select(
-        _exception_id(c[0], c[1], c[2]), *c[:7], round_money(c[7]),
+        _exception_id(c[0], c[1], c[2]), *c[:7], round_money(c[7]), c[8],
         literal(now, UtcDateTime()), literal(now, UtcDateTime()), literal("open"),
     ).where(true())
     stmt = dialect_insert(conn, e).from_select(
@@ -110,6 +116,7 @@ def _upsert(conn: Connection, problems: Select, now: datetime) -> None:
         "usage_ids": stmt.excluded.usage_ids,
         "charge_ids": stmt.excluded.charge_ids,
         "usage_count": stmt.excluded.usage_count,
+        "detail": stmt.excluded.detail,
         "encounter_id": stmt.excluded.encounter_id,
         "last_seen": stmt.excluded.last_seen,
         "status": case((e.c.status == "resolved", "open"), else_=e.c.status),

@@ -3,11 +3,16 @@
 Usage events name items as scanned (an ERP item id, sometimes a GTIN). Resolving the
 reference, the crosswalk and the charge-master line once per item, into a small table
 keyed by the reference, lets each usage fact take them in one index probe.
+
+A chargeable item without a crosswalk gets a *suggested* CDM line: the one line whose
+description equals the item's (trimmed, case-insensitive), as a charge-master analyst
+would look it up. Its price is the $ at risk of the item's scans; without a unique match
+the ERP unit cost stands in (the least the hospital loses).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Float, and_, cast, delete, func, insert, select
+from sqlalchemy import Connection, Float, and_, case, cast, delete, func, insert, select
 
 from store.schema import cdm_entries, crosswalks, items
 from store.schema_metrics import metric_work_items
@@ -25,12 +30,21 @@ def fill_item_dim(conn: Connection) -> None:
     refs = by_id.union_all(by_gtin).subquery("refs")
     cdm = cdm_entries
     coded = and_(cdm.c.hcpcs != "", cdm.c.revenue_code != "")
+    desc = func.lower(func.trim(cdm_entries.c.description))
+    unique_desc = select(desc.label("desc"), func.min(cdm_entries.c.cdm_code).label("code"),
+                         func.min(cdm_entries.c.price).label("price")).group_by(desc).having(
+        func.count() == 1).subquery("by_desc")
+    unlinked = and_(crosswalks.c.item_id.is_(None), items.c.chargeable)
+    guess = case((unlinked, unique_desc.c.code))
     conn.execute(insert(wi).from_select(
         ["ref", "item_id", "item_class", "chargeable", "uom", "unit_cost", "cdm_code",
-         "price", "coded"],
+         "suggested_cdm", "price", "coded"],
         select(refs.c.ref, items.c.item_id, items.c.item_class, items.c.chargeable,
-               items.c.uom, cast(items.c.unit_cost, Float), cdm.c.cdm_code,
-               cast(cdm.c.price, Float), func.coalesce(coded, False))
+               items.c.uom, cast(items.c.unit_cost, Float), cdm.c.cdm_code, guess,
+               cast(func.coalesce(cdm.c.price, case((unlinked, unique_desc.c.price))), Float),
+               func.coalesce(coded, False))
         .select_from(refs.join(items, items.c.item_id == refs.c.item_id)
                      .outerjoin(crosswalks, crosswalks.c.item_id == items.c.item_id)
-                     .outerjoin(cdm, cdm.c.cdm_code == crosswalks.c.cdm_code))))
+                     .outerjoin(cdm, cdm.c.cdm_code == crosswalks.c.cdm_code)
+                     .outerjoin(unique_desc, unique_desc.c.desc == func.lower(
+                         func.trim(items.c.description))))))

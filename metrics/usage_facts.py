@@ -156,7 +156,7 @@ def build_usage_facts(conn: Connection, sla: ChargeSla, full: bool, *,
                   (no_xwalk, "no_crosswalk"), (no_hcpcs, "cdm_without_hcpcs"), else_="")
     subject = case((unknown, u.c.item_ref), (no_unit, d.c.item_id + "/" + u.c.uom),
                    (no_xwalk, d.c.item_id), (no_hcpcs, d.c.cdm_code), else_="")
-    # Without a crosswalk no CDM price is known: the ERP unit cost is the $ at risk.
+    # No crosswalk: the suggested CDM line's price, else the ERP unit cost (itemdim).
     price = func.coalesce(d.c.price, d.c.unit_cost)
     sla_s = 60.0 * case((d.c.item_class == "IMPLANT", sla.implant_charge_minutes),
                         (d.c.item_class == "DRUG", sla.drug_charge_minutes),

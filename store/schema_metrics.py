@@ -189,6 +189,7 @@ metric_exceptions = Table(
     Column("charge_ids", Text, nullable=False, server_default=""),
     Column("usage_count", Integer, nullable=False, server_default="0"),
     Column("amount", Float, nullable=False, server_default="0"),
+    Column("detail", Text, nullable=False, server_default=""),  # e.g. the suggested fix
     Column("first_seen", UtcDateTime, nullable=False),
     Column("last_seen", UtcDateTime, nullable=False),
     Column("status", String(24), nullable=False, server_default="open"),
@@ -239,7 +240,9 @@ metric_work_items = Table(
     Column("uom", String(8), nullable=False),
     Column("unit_cost", Float, nullable=False),
     Column("cdm_code", String(32)),  # NULL: no crosswalk (or it names no CDM line)
-    Column("price", Float),
+    # Without a crosswalk: the one CDM line with the item's exact description, if any.
+    Column("suggested_cdm", String(32)),
+    Column("price", Float),  # of the crosswalked line, else of the suggested one
     Column("coded", Boolean, nullable=False),  # the CDM line has HCPCS and revenue code
 )
 

@@ -206,6 +206,7 @@ def upgrade() -> None:
     sa.Column('uom', sa.String(length=8), nullable=False),
     sa.Column('unit_cost', sa.Float(), nullable=False),
     sa.Column('cdm_code', sa.String(length=32), nullable=True),
+    sa.Column('suggested_cdm', sa.String(length=32), nullable=True),
     sa.Column('price', sa.Float(), nullable=True),
     sa.Column('coded', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('ref', name=op.f('pk_metric_work_items'))
@@ -244,6 +245,7 @@ def upgrade() -> None:
     with op.batch_alter_table('metric_exceptions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('encounter_id', sa.String(length=64), server_default='', nullable=False))
         batch_op.add_column(sa.Column('usage_count', sa.Integer(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('detail', sa.Text(), server_default='', nullable=False))
 
     with op.batch_alter_table('replenishment_documents', schema=None) as batch_op:
         batch_op.create_index('ix_metric_replenishment_received', ['received_at'], unique=False)
@@ -262,6 +264,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_metric_replenishment_received')
 
     with op.batch_alter_table('metric_exceptions', schema=None) as batch_op:
+        batch_op.drop_column('detail')
         batch_op.drop_column('usage_count')
         batch_op.drop_column('encounter_id')
 
