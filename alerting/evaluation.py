@@ -50,11 +50,8 @@ def _read(reader: MetricReader, key: ReadKey, names: frozenset[str], now: dateti
     if metric not in names:
         return Reading(None, f"metric {metric!r} is not provided by the metrics reader")
     try:
-        if params:
-            values = reader.values(metric, window=window, scope_keys=scope_keys, now=now,
-                                   params=dict(params))  # type: ignore[call-arg]
-        else:
-            values = reader.values(metric, window=window, scope_keys=scope_keys, now=now)
+        values = reader.values(metric, window=window, scope_keys=scope_keys, now=now,
+                               params=dict(params) if params else None)
     except Exception as exc:  # any reader failure becomes the error state, never "resolved"
         return Reading(None, f"reading {metric} failed: {type(exc).__name__}: {exc}")
     return Reading(tuple(values))

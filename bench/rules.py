@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,7 @@ class BenchReader:
         return frozenset(self.rules)
 
     def values(self, metric: str, *, window: timedelta, scope_keys: tuple[str, ...],
-               now: datetime) -> list[MetricValue]:
+               now: datetime, params: Mapping[str, str] | None = None) -> list[MetricValue]:
         rng = random.Random(f"{self.seed}:{metric}:{self.pass_no}")
         out = []
         for j in range(self.scopes):

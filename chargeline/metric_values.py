@@ -7,6 +7,7 @@ returns, so rule evaluation stays pure and testable with values built by hand.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -45,8 +46,10 @@ class MetricReader(Protocol):
         ...
 
     def values(
-        self, metric: str, *, window: timedelta, scope_keys: tuple[str, ...], now: datetime
+        self, metric: str, *, window: timedelta, scope_keys: tuple[str, ...], now: datetime,
+        params: Mapping[str, str] | None = None,
     ) -> list[MetricValue]:
         """The metric over ``[now - window, now)`` for every scope of the given keys
-        (``("facility",)``, ``("facility", "channel")``, ``()`` for the network)."""
+        (``("facility",)``, ``("facility", "channel")``, ``()`` for the network), with the
+        rule's parameters (e.g. ``{"reason": "no_crosswalk"}``) when it has any."""
         ...

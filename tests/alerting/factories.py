@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,6 @@ class TableReader:
         return frozenset(self.table)
 
     def values(self, metric: str, *, window: timedelta, scope_keys: tuple[str, ...],
-               now: datetime) -> list[MetricValue]:
+               now: datetime, params: Mapping[str, str] | None = None) -> list[MetricValue]:
         entry = self.table[metric]
         return entry() if callable(entry) else list(entry)

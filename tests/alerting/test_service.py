@@ -76,7 +76,7 @@ class _GatedReader(TableReader):
         super().__init__(table)
         self.gate = gate
 
-    def values(self, metric, *, window, scope_keys, now):
+    def values(self, metric, *, window, scope_keys, now, params=None):
         out = super().values(metric, window=window, scope_keys=scope_keys, now=now)
         self.gate.wait(timeout=20)
         return out
