@@ -18,3 +18,15 @@ def test_dataset_columns_exist_and_hide_phi(name: str) -> None:
         assert ds.has(column), f"{name}: no column {column!r}"
     assert not FORBIDDEN & set(ds.columns)
     assert ds.name == name
+
+
+def test_the_drilldown_time_indexes_exist(engine) -> None:
+    """Migration 0040 made them; a later rebuild of a metrics table must keep them, or the
+    drill-down scans the whole fact table again (bench/pages.py shows it)."""
+    from sqlalchemy import inspect
+
+    found = {(t, i["name"]) for t in ("metric_usage_facts", "usage_events", "charges")
+             for i in inspect(engine).get_indexes(t)}
+    assert {("metric_usage_facts", "ix_app_usage_facts_used"),
+            ("usage_events", "ix_app_usage_events_used"),
+            ("charges", "ix_app_charges_posted")} <= found
