@@ -159,11 +159,13 @@ def _worker_main(args: argparse.Namespace) -> int:
 # --- orchestration and report ---------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
+_SCRATCH: list[Path] = []
 
 
 def _spawn(args: argparse.Namespace, worker: str, url: str, workdir: Path,
            state: dict[str, Any] | None = None) -> dict[str, Any]:
     out = workdir / f"{uuid.uuid4().hex}.json"
+    _SCRATCH.append(out)
     cmd = [sys.executable, "-m", "bench.metrics", "--worker", worker, "--url", url,
            "--out", str(out), "--rows", str(args.rows), "--seed", str(args.seed),
            "--facilities", str(args.facilities), "--days", str(args.days),
@@ -171,6 +173,7 @@ def _spawn(args: argparse.Namespace, worker: str, url: str, workdir: Path,
     if state is not None:
         state_path = workdir / f"{uuid.uuid4().hex}.state.json"
         state_path.write_text(json.dumps(state, default=str))
+        _SCRATCH.append(state_path)
         cmd += ["--state", str(state_path)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
@@ -360,6 +363,10 @@ def main(argv: list[str] | None = None) -> int:
             _pg_database(args.pg_url, pg_name, drop=True)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+        for scratch in _SCRATCH:  # the workers' hand-over files
+            scratch.unlink(missing_ok=True)
+        if not args.workdir:
+            workdir.rmdir()
     return 0
 
 
