@@ -25,7 +25,14 @@ from sqlalchemy import Connection, Engine
 from chargeline.config import Settings, SourceConfig
 from chargeline.model import CanonicalRecord
 from collectors.mapping import RecordMapping, load_mapping
-from store.upsert import quarantine, read_watermark, upsert_records, write_watermark
+from store.upsert import (
+    PreparedRows,
+    quarantine,
+    read_watermark,
+    upsert_records,
+    write_prepared,
+    write_watermark,
+)
 
 
 @dataclass(slots=True)
@@ -47,6 +54,13 @@ class RunTotals:
     quarantined: int = 0
     newest: datetime | None = None
     stream_errors: list[str] = field(default_factory=list)
+
+
+def printable_payload(raw: str | bytes) -> str:
+    """A raw payload as text a database column holds: undecodable bytes replaced, NUL
+    (which PostgreSQL text refuses) written as ``\\x00``."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return text.replace("\x00", "\\x00")
 
 
 class PageHook(Protocol):
@@ -85,15 +99,20 @@ class CollectContext:
         rejects: Sequence[Reject] = (),
         extra: Callable[[Connection], int | None] | None = None,
         newest: datetime | None = None,
+        prepared: PreparedRows | None = None,
     ) -> int:
         """Write one page (records, rejects, call log, watermark) in one transaction.
         ``extra`` writes what is not a record (a late ACK, a claim outcome) in the same
-        transaction and returns how many rows it changed."""
+        transaction and returns how many rows it changed. ``prepared`` holds records
+        already turned into rows (by a worker process) instead of ``records``."""
         with self.engine.begin() as conn:
-            written = upsert_records(conn, records, source=self.source.name)
+            if prepared is None:
+                written = upsert_records(conn, records, source=self.source.name)
+            else:
+                written = write_prepared(conn, prepared)
             for reject in rejects:
                 quarantine(conn, source=self.source.name, position=reject.position,
-                           reason=reject.reason, raw_payload=reject.raw,
+                           reason=reject.reason, raw_payload=printable_payload(reject.raw),
                            record_kind=reject.record_kind)
             if extra is not None:
                 written += extra(conn) or 0
@@ -101,7 +120,7 @@ class CollectContext:
                 hook(conn)
             if cursor is not None:
                 write_watermark(conn, self.source.name, stream, cursor)
-        self.totals.fetched += len(records)
+        self.totals.fetched += len(records) if prepared is None else prepared.records
         self.totals.written += written
         self.totals.quarantined += len(rejects)
         if newest is not None and (self.totals.newest is None or newest > self.totals.newest):

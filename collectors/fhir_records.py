@@ -11,11 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
-
-from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError
 
 from chargeline.errors import RecordError
 from chargeline.model import (
@@ -26,6 +22,7 @@ from chargeline.model import (
 )
 from chargeline.phi import patient_token
 from collectors.base import Reject
+from collectors.fhir_validate import FhirValidationError, validator_for
 from collectors.incremental import latest
 from collectors.mapping import RecordMapping
 
@@ -51,11 +48,6 @@ class FhirPage:
     total: int | None = None
 
 
-@lru_cache(maxsize=32)
-def _model(resource_type: str) -> Any:
-    return get_fhir_model_class(resource_type)
-
-
 def validate_resource(resource: Any, expected: str, lenient: frozenset[str] = frozenset()
                       ) -> None:
     """Raise ``RecordError`` unless ``resource`` is a valid R4 resource of that type.
@@ -71,11 +63,9 @@ def validate_resource(resource: Any, expected: str, lenient: frozenset[str] = fr
     if lenient:
         resource = {k: v for k, v in resource.items() if k not in lenient}
     try:
-        _model(expected).model_validate(resource)
-    except (ValidationError, ValueError, TypeError) as exc:
-        first = str(exc).splitlines()
-        raise RecordError(f"{expected} fails FHIR R4 validation: "
-                          f"{'; '.join(first[:3])[:400]}") from None
+        validator_for(expected).validate(resource)
+    except FhirValidationError as exc:
+        raise RecordError(str(exc)[:400]) from None
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:
@@ -84,8 +74,8 @@ def next_link(bundle: dict[str, Any]) -> str | None:
     for link in links if isinstance(links, list) else []:
         if isinstance(link, dict) and link.get("relation") == "next":
             url = link.get("url")
-            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-                raise RecordError(f"Bundle next link {url!r} is not an absolute http(s) URL")
+            if not isinstance(url, str) or not url:
+                raise RecordError(f"Bundle next link {url!r} is not a URL")
             return url
     return None
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import hl7
 from hl7.exceptions import ParseException
@@ -53,19 +53,36 @@ def _cr_segments(data: bytes) -> bool:
     return cr > 0 and data.count(b"\r\n") * 2 < cr
 
 
-def split_blocks(data: bytes, base: int = 0, *, final: bool = False) -> tuple[list[Block], int]:
+def split_blocks(data: bytes, base: int = 0, *, final: bool = False,
+                 cr_mode: bool | None = None) -> tuple[list[Block], int]:
     """Cut ``data`` (read from byte ``base`` of a file) into message blocks.
 
     Returns the complete blocks and the offset just after the last one. A trailing block
     that may still be growing is left for the next read unless ``final`` (a rotated file
-    or a backfill).
+    or a backfill). ``cr_mode`` forces the segment-end reading ``complete_end`` chose.
     """
     start = len(BOM) if base == 0 and data.startswith(BOM) else 0
-    if _cr_segments(data):
+    if _cr_segments(data) if cr_mode is None else cr_mode:
         blocks, consumed = _split_cr(data, start, final)
     else:
         blocks, consumed = _split_lines(data, start, final)
     return [Block(base + b.offset, base + b.end, b.raw) for b in blocks], base + consumed
+
+
+def complete_end(data: bytes, base: int = 0, *, final: bool = False) -> tuple[int, bool]:
+    """Where the complete messages in ``data`` end (a file offset), and whether its
+    segments end with CR, without cutting it into blocks: in a CR-segment log every LF
+    ends a message, so this is one ``rfind``; other layouts are split to find out.
+    ``split_blocks(data[:end - base], base, final=True, cr_mode=...)`` then yields the
+    same blocks as ``split_blocks(data, base, final=final)``."""
+    cr_mode = _cr_segments(data)
+    if final:
+        return base + len(data), cr_mode
+    if cr_mode:
+        last = data.rfind(b"\n")
+        if last >= 0:
+            return base + last + 1, cr_mode
+    return split_blocks(data, base, cr_mode=cr_mode)[1], cr_mode
 
 
 def _split_cr(data: bytes, start: int, final: bool) -> tuple[list[Block], int]:
@@ -162,12 +179,19 @@ class Hl7Message:
     repetition_sep: str
     escape: str
     segments: dict[str, list[str]] = field(default_factory=dict)
+    _split: dict[tuple[str, int], list[str]] = field(default_factory=dict)
 
     def fields(self, segment: str, index: int = 0) -> list[str] | None:
+        """The fields of the index-th such segment, split once per message."""
+        key = (segment, index)
+        cached = self._split.get(key)
+        if cached is not None:
+            return cached
         found = self.segments.get(segment)
         if not found or index >= len(found):
             return None
-        return found[index].split(self.field_sep)
+        split = self._split[key] = found[index].split(self.field_sep)
+        return split
 
     def field(self, segment: str, number: int, component: int = 0, index: int = 0) -> str:
         """SEG-number[.component] of the index-th such segment ('' when absent)."""
@@ -209,6 +233,35 @@ def parse_message(raw: bytes) -> Hl7Message:
         raise RecordError(f"not UTF-8 text (byte {exc.start}): check the log encoding") from None
     if not text.startswith("MSH"):
         raise RecordError(f"no MSH segment at the start (starts with {text[:8]!r})")
+    header = text[:9] if len(text) > 8 and text[8] == text[3:4] else text[:10]
+    seps = _separators.get(header)
+    if seps is None:
+        seps = _separators_of(text)
+        if len(_separators) < 64:  # a log uses one or two headers; junk must not grow it
+            _separators[header] = seps
+    field_sep, component, repetition, escape = seps
+    msg = Hl7Message(text, field_sep, component, repetition, escape)
+    segments = msg.segments
+    for segment in _SEGMENT_END.split(text):
+        if not segment:
+            continue
+        name = segment[:3]
+        if (len(segment) > 3 and segment[3] != field_sep) or not _SEGMENT_ID.match(name):
+            raise RecordError(f"malformed segment {segment[:12]!r}: not SEG{field_sep}...")
+        found = segments.get(name)
+        if found is None:
+            segments[name] = [segment]
+        else:
+            found.append(segment)
+    return msg
+
+
+# MSH-1/MSH-2 header -> (field, component, repetition, escape) separators; a log reuses
+# one header for millions of messages, so python-hl7's parse plan is made once per header
+_separators: dict[str, tuple[str, str, str, str]] = {}
+
+
+def _separators_of(text: str) -> tuple[str, str, str, str]:
     try:
         plan = create_parse_plan(text)
     except (ParseException, IndexError) as exc:
@@ -223,28 +276,39 @@ def parse_message(raw: bytes) -> Hl7Message:
         or any(c.isalnum() or c in "\r\n " for c in chars)
     ):
         raise RecordError(f"bad encoding characters {text[3:8]!r} in MSH-1/MSH-2")
-    msg = Hl7Message(text, seps[1], seps[3], seps[2], plan.esc)
-    for segment in _SEGMENT_END.split(text):
-        if not segment:
-            continue
-        name = segment[:3]
-        if not _SEGMENT_ID.match(name) or (len(segment) > 3 and segment[3] != msg.field_sep):
-            raise RecordError(f"malformed segment {segment[:12]!r}: not SEG{msg.field_sep}...")
-        msg.segments.setdefault(name, []).append(segment)
-    return msg
+    return seps[1], seps[3], seps[2], plan.esc
 
 
 # python-hl7 matches a DTM prefix only ("2026-11-18T10:15" parses as 2026-01-01), so the
-# whole value is checked first; minute precision at least, as HL7 requires of MSH-7.
+# whole value is checked here; minute precision at least, as HL7 requires of MSH-7. The
+# common shapes are read directly (two per message, millions of messages); anything
+# else that matches goes through ``hl7.parse_datetime``.
 _DTM = re.compile(r"^\d{12}(?:\d{2}(?:\.\d{1,4})?)?(?:[+-]\d{4})?$")
+_DTM_FAST = re.compile(r"^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?(?:\.(\d{1,4}))?"
+                       r"(?:([+-])(\d\d)(\d\d))?$")
+_OFFSETS: dict[str, timezone] = {}
 
 
 def parse_hl7_time(value: str, what: str) -> datetime:
     """An HL7 DTM (``YYYYMMDDHHMM[SS[.S]][+ZZZZ]``) as aware UTC; naive means UTC."""
-    try:
-        parsed = hl7.parse_datetime(value) if _DTM.match(value) else None
-    except (ValueError, TypeError):
-        parsed = None
+    fast = _DTM_FAST.match(value)
+    if fast is not None:
+        y, mo, d, h, mi, sec, frac, sign, oh, om = fast.groups()
+        try:
+            tz = UTC
+            if sign is not None:
+                key = sign + oh + om
+                tz = _OFFSETS.get(key) or _OFFSETS.setdefault(key, timezone(
+                    (1 if sign == "+" else -1) * timedelta(hours=int(oh), minutes=int(om))))
+            parsed = datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec or 0),
+                              int((frac or "0").ljust(6, "0")[:6]), tzinfo=tz)
+        except ValueError:
+            parsed = None
+    else:
+        try:
+            parsed = hl7.parse_datetime(value) if _DTM.match(value) else None
+        except (ValueError, TypeError):
+            parsed = None
     if parsed is None:
         raise RecordError(f"{what} {value!r} is not an HL7 timestamp")
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

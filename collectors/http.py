@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,6 +97,9 @@ class SourceHttp:
     sleep: Callable[[float], None] = time.sleep
     tokens: TokenCache | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
+    # a page may be fetched on a prefetch thread while the last one is committed
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _last: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.source.oauth2 is not None and self.tokens is None:
@@ -103,28 +107,46 @@ class SourceHttp:
 
     # --- the call log ---------------------------------------------------------------
     def _log(self, url: str, started: datetime, seconds: float, status: int | None,
-             rows: int, error_class: str, attempt: int) -> None:
+             rows: int, error_class: str, attempt: int, *, pending: bool = False
+             ) -> dict[str, Any]:
         endpoint = urlsplit(url).path[:200]  # never the query: it may carry anything
-        self.calls.append({
+        row = {
             "run_id": self.run_id, "source": self.source.name,
             "endpoint": endpoint, "started_at": started,
             "duration_ms": seconds * 1000.0, "status_code": status, "rows": rows,
             "error_class": error_class, "attempt": attempt,
-        })
+            "_pending": pending,  # a page whose row count is not known yet
+        }
+        with self._lock:
+            self.calls.append(row)
         log.log(logging.WARNING if error_class else logging.DEBUG,
                 "%s %s attempt %d: status %s, %.0f ms%s", self.source.name, endpoint, attempt,
                 status, seconds * 1000.0, f", {error_class}" if error_class else "")
 
-    def set_rows(self, rows: int) -> None:
-        """Record how many records the last successful call delivered."""
-        if self.calls:
-            self.calls[-1]["rows"] = rows
+        return row
 
-    def flush(self, conn: Connection) -> None:
-        """Write the buffered call rows (inside the caller's transaction)."""
-        if self.calls:
-            conn.execute(insert(api_calls), self.calls)
-            self.calls = []
+    def set_rows(self, rows: int, call: dict[str, Any] | None = None) -> None:
+        """Record how many records a page (default: the last one fetched) delivered."""
+        target = call if call is not None else self._last
+        if target is not None:
+            target["rows"] = rows
+            target["_pending"] = False
+
+    def flush(self, conn: Connection, everything: bool = False) -> None:
+        """Write the buffered call rows (inside the caller's transaction); a page still
+        being fetched or counted waits for the next flush unless ``everything``."""
+        with self._lock:
+            ready = [c for c in self.calls if everything or not c["_pending"]]
+            self.calls = [c for c in self.calls if not (everything or not c["_pending"])]
+        if ready:
+            conn.execute(insert(api_calls), [
+                {k: v for k, v in c.items() if k != "_pending"} for c in ready])
+
+    def fetch_json(self, url: str, params: dict[str, str] | None = None
+                   ) -> tuple[Any, dict[str, Any] | None]:
+        """GET ``url``: its JSON and the call-log row to count its records on."""
+        body = self.get_json(url, params)
+        return body, self._last
 
     # --- OAuth2 -----------------------------------------------------------------------
     def _token(self, force: bool = False) -> str:
@@ -208,8 +230,8 @@ class SourceHttp:
                         failure = BadPayload(f"{url}: the JSON answer is cut off or invalid",
                                              str(response.url), response.content)
                     else:
-                        self._log(url, started, time.perf_counter() - t0, status, 0, "",
-                                  attempt)
+                        self._last = self._log(url, started, time.perf_counter() - t0, status,
+                                               0, "", attempt, pending=True)
                         return body
             except TRANSIENT_ERRORS as exc:
                 self._log(url, started, time.perf_counter() - t0, None, 0,

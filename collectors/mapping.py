@@ -51,7 +51,7 @@ def _json_step(name: str) -> Getter:
         key, index = match.group(1), int(match.group(2))
 
         def get_indexed(obj: Any) -> Any:
-            seq = obj.get(key) if isinstance(obj, Mapping) else None
+            seq = obj.get(key) if isinstance(obj, dict) else None
             return seq[index] if isinstance(seq, list) and len(seq) > index else None
 
         return get_indexed
@@ -60,15 +60,17 @@ def _json_step(name: str) -> Getter:
         url = ext.group(1)
 
         def get_extension(obj: Any) -> Any:
-            for item in (obj.get("extension") or []) if isinstance(obj, Mapping) else []:
-                if isinstance(item, Mapping) and item.get("url") == url:
+            extensions = obj.get("extension") if isinstance(obj, dict) else None
+            for item in extensions if isinstance(extensions, list) else ():
+                if isinstance(item, dict) and item.get("url") == url:
                     return _value_of_extension(item)
             return None
 
         return get_extension
 
     def get_key(obj: Any) -> Any:
-        return obj.get(name) if isinstance(obj, Mapping) else None
+        # JSON objects are dicts; a dict check is much cheaper than an ABC one
+        return obj.get(name) if isinstance(obj, dict) else None
 
     return get_key
 
@@ -190,6 +192,9 @@ class RecordMapping:
                 raise RecordError(f"{self.name}.{field}: {type(exc).__name__} reading the "
                                   "source value") from None
             if not _empty(value):
+                if type(value) is str and "\x00" in value:
+                    # PostgreSQL text cannot hold it, and no real identifier contains one
+                    raise RecordError(f"{self.name}.{field}: contains a NUL character")
                 out[field] = value
         return out
 

@@ -56,7 +56,7 @@ def _finish(engine: Engine, run_id: str, values: dict[str, Any], http: SourceHtt
             ) -> None:
     with engine.begin() as conn:
         if http is not None:
-            http.flush(conn)
+            http.flush(conn, everything=True)
         conn.execute(update(collector_runs).where(collector_runs.c.run_id == run_id)
                      .values(finished_at=datetime.now(UTC), **values))
 

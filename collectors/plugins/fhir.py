@@ -9,10 +9,11 @@ from sqlalchemy import Connection, or_, select, update
 
 from chargeline.errors import RecordError, SourceError
 from collectors.base import CollectContext, Reject, register
-from collectors.fhir_records import ClaimOutcome, parse_bundle
+from collectors.fhir_records import ClaimOutcome, next_link, parse_bundle
 from collectors.http import BadPayload
-from collectors.incremental import advance, since
+from collectors.incremental import advance, parse_instant, since
 from collectors.mapping import RecordMapping
+from collectors.paging import walk
 from store.schema import claims
 from store.schema_collectors import claim_outcomes
 from store.upsert import dialect_insert
@@ -54,48 +55,41 @@ def poll_fhir_stream(ctx: CollectContext, resource_type: str, mapping: RecordMap
     """Read one resource type from its watermark on, committing page by page."""
     source = ctx.source
     watermark = ctx.watermark(resource_type)
-    url: str | None = f"{source.base_url}/{resource_type}"
-    params: dict[str, str] | None = {"_count": str(source.page_size), "_sort": "_lastUpdated"}
+    params = {"_count": str(source.page_size), "_sort": "_lastUpdated"}
     start = since(watermark, source.overlap_seconds)
-    if start and params is not None:
+    if start:
         params["_lastUpdated"] = f"ge{start}"
     secret = ctx.phi_secret
-    while url:
-        try:
-            bundle = ctx.http.get_json(url, params)
-        except BadPayload as exc:
-            reject = Reject(exc.url, "truncated or invalid JSON page (still bad after retries)",
-                            exc.raw, resource_type)
-            ctx.commit_page(resource_type, [], None, [reject])
-            raise
-        shown = url if params is None else str(ctx.http.client.build_request(
-            "GET", url, params=params).url)
-        try:
-            page = parse_bundle(bundle, resource_type, mapping, secret, shown)
-        except RecordError as exc:
-            ctx.commit_page(resource_type, [], None,
-                            [Reject(shown, exc.reason, str(bundle)[:100_000], resource_type)])
-            raise SourceError(exc.reason) from None
-        ctx.http.set_rows(len(page.records) + len(page.outcomes) + len(page.rejects))
-        watermark = advance(watermark, page.newest)
-        extra = None
-        if page.outcomes or (mapping.options.get("record") == "claim" and page.records):
-            claim_ids = {r.key()[0] for r in page.records if r.kind == "claim"}
-            outcomes = page.outcomes
+    pages = walk(ctx.http, f"{source.base_url}/{resource_type}", params,
+                 lambda body: next_link(body) if isinstance(body, dict) else None)
+    try:
+        for fetched in pages:
+            try:
+                page = parse_bundle(fetched.body, resource_type, mapping, secret, fetched.url)
+            except RecordError as exc:
+                ctx.commit_page(resource_type, [], None, [Reject(
+                    fetched.url, exc.reason, str(fetched.body)[:100_000], resource_type)])
+                raise SourceError(exc.reason) from None
+            ctx.http.set_rows(len(page.records) + len(page.outcomes) + len(page.rejects),
+                              fetched.call)
+            watermark = advance(watermark, page.newest)
+            extra = None
+            if page.outcomes or (mapping.options.get("record") == "claim" and page.records):
+                claim_ids = {r.key()[0] for r in page.records if r.kind == "claim"}
+                outcomes = page.outcomes
 
-            def extra(conn: Connection, outcomes=outcomes, claim_ids=claim_ids) -> int:
-                return apply_claim_outcomes(conn, outcomes, claim_ids, source.name)
+                def extra(conn: Connection, outcomes=outcomes, claim_ids=claim_ids) -> int:
+                    return apply_claim_outcomes(conn, outcomes, claim_ids, source.name)
 
-        newest = None
-        if page.newest:
-            from collectors.incremental import parse_instant
-
-            newest = parse_instant(page.newest)
-        ctx.commit_page(resource_type, page.records, watermark, page.rejects, extra=extra,
-                        newest=newest)
-        if page.outcomes:
-            ctx.totals.fetched += len(page.outcomes)
-        url, params = page.next_url, None
+            ctx.commit_page(resource_type, page.records, watermark, page.rejects, extra=extra,
+                            newest=parse_instant(page.newest) if page.newest else None)
+            if page.outcomes:
+                ctx.totals.fetched += len(page.outcomes)
+    except BadPayload as exc:
+        reject = Reject(exc.url, "truncated or invalid JSON page (still bad after retries)",
+                        exc.raw, resource_type)
+        ctx.commit_page(resource_type, [], None, [reject])
+        raise
 
 
 class FhirCollector:
@@ -105,6 +99,8 @@ class FhirCollector:
 
     def poll(self, ctx: CollectContext) -> None:
         for resource_type, mapping in ctx.mappings().items():
+            if mapping.options.get("enabled", True) is False:
+                continue  # a stream this source does not serve (mapping: enabled: false)
             try:
                 poll_fhir_stream(ctx, resource_type, mapping)
             except SourceError as exc:

@@ -17,20 +17,23 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection, and_, select, update
 
 from chargeline.errors import SourceError
 from collectors.base import CollectContext, Reject, register
-from collectors.hl7_parse import split_blocks
-from collectors.hl7_records import Hl7Converter, LateAck, status_for_ack
+from collectors.hl7_parse import complete_end
+from collectors.hl7_records import LateAck, status_for_ack
+from collectors.hl7_workers import Chunk, ChunkConverter
 from store.schema import interface_messages, source_watermarks
 
 CHUNK_BYTES = 4 << 20  # one transaction per ~4 MB of log (~8,000 messages)
+PARALLEL_MIN_BYTES = 3 * CHUNK_BYTES  # a backlog worth starting worker processes for
 FINGERPRINT_BYTES = 256
 PATTERNS = ("*.hl7", "*.er7", "*.log", "*.txt", "*.hl7.[0-9]*", "*.log.[0-9]*")
 _ROTATION_NUMBER = re.compile(r"\.\d+$")
@@ -112,9 +115,8 @@ def read_chunks(handle: object, offset: int, size: int
 
 def ingest_log_file(ctx: CollectContext, log: LogFile, cursor: str | None,
                     final: bool | None = None) -> None:
-    """Read one file from its cursor to its end, a transaction per chunk of messages."""
-    converter = Hl7Converter(ctx.mappings("hl7_log"), log.channel, ctx.phi_secret,
-                             ctx.source.name)
+    """Read one file from its cursor to its end, a transaction per chunk of messages
+    (converted on worker processes when the backlog is long, committed in order)."""
     final = log.rotated if final is None else final
     with open(log.path, "rb") as handle:
         offset, stored_mark = parse_cursor(cursor)
@@ -123,30 +125,40 @@ def ingest_log_file(ctx: CollectContext, log: LogFile, cursor: str | None,
             offset = 0  # replaced or truncated under the same name: read it all again
         if offset >= size:
             return
-        carry = b""
-        committed = offset
-        for data, start, last in read_chunks(handle, offset, size):
-            buffer = carry + data
-            base = start - len(carry)
-            blocks, end = split_blocks(buffer, base, final=final and last)
-            if not blocks and len(buffer) >= 4 * CHUNK_BYTES:
-                raise SourceError(f"{log.path}: no message end in {len(buffer)} bytes — "
-                                  "is this an HL7 log?")
-            carry = buffer[end - base:]
-            if not blocks and not (last and end > committed):
-                continue  # nothing complete yet (or only blank lines and envelopes)
-            batch = converter.convert(blocks, log.stream)
-            rejects = [Reject(r.position, r.reason, r.raw, "interface_message")
-                       for r in batch.rejected]
-            acks = batch.late_acks
-            newest = max((m.received_at for m in batch.messages), default=None)
-            mark = fingerprint(handle, end)
-            ctx.commit_page(log.stream, [*batch.messages, *batch.usages], f"{end}:{mark}",
-                            rejects,
-                            extra=lambda conn, acks=acks: apply_late_acks(conn, log.channel,
-                                                                          acks),
-                            newest=newest)
-            committed = end
+        parallel = size - offset >= PARALLEL_MIN_BYTES
+        with ChunkConverter(ctx.source.mapping, log.channel, ctx.phi_secret, ctx.source.name,
+                            parallel) as converter:
+            pending: deque[tuple[Any, int]] = deque()
+            carry = b""
+            scheduled = offset
+            for data, start, last in read_chunks(handle, offset, size):
+                buffer = carry + data
+                base = start - len(carry)
+                end, cr_mode = complete_end(buffer, base, final=final and last)
+                if end == base and len(buffer) >= 4 * CHUNK_BYTES:
+                    raise SourceError(f"{log.path}: no message end in {len(buffer)} bytes — "
+                                      "is this an HL7 log?")
+                carry = buffer[end - base:]
+                if end == scheduled:
+                    continue  # nothing complete yet
+                chunk = Chunk(buffer[: end - base], base, cr_mode, log.stream)
+                pending.append((converter.submit(chunk), end))
+                scheduled = end
+                while len(pending) >= converter.in_flight:
+                    _commit_chunk(ctx, log, handle, *pending.popleft())
+            while pending:
+                _commit_chunk(ctx, log, handle, *pending.popleft())
+
+
+def _commit_chunk(ctx: CollectContext, log: LogFile, handle: Any, future: Any, end: int
+                  ) -> None:
+    """One chunk's messages, rejects, late ACKs and the file cursor, in one transaction."""
+    done = future.result()
+    rejects = [Reject(r.position, r.reason, r.raw, "interface_message") for r in done.rejected]
+    acks = done.late_acks
+    ctx.commit_page(log.stream, [], f"{end}:{fingerprint(handle, end)}", rejects,
+                    extra=lambda conn: apply_late_acks(conn, log.channel, acks),
+                    newest=done.newest, prepared=done.rows)
 
 
 def all_cursors(ctx: CollectContext) -> dict[str, str]:

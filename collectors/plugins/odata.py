@@ -11,6 +11,7 @@ from collectors.http import BadPayload
 from collectors.incremental import advance, parse_instant, since
 from collectors.mapping import RecordMapping
 from collectors.odata_records import parse_odata_page
+from collectors.paging import walk
 
 
 def poll_entity_set(ctx: CollectContext, entity_set: str, mapping: RecordMapping) -> None:
@@ -19,33 +20,33 @@ def poll_entity_set(ctx: CollectContext, entity_set: str, mapping: RecordMapping
     modified = mapping.options.get("modified", "ModifiedAt")
     keys = [k.strip() for k in str(mapping.options.get("key", "")).split(",") if k.strip()]
     watermark = ctx.watermark(entity_set)
-    url: str | None = f"{source.base_url}/{entity_set}"
-    params: dict[str, str] | None = {"$top": str(source.page_size),
-                                     "$orderby": ",".join([modified, *keys])}
+    params = {"$top": str(source.page_size), "$orderby": ",".join([modified, *keys])}
     start = since(watermark, source.overlap_seconds)
-    if start and params is not None:
+    if start:
         params["$filter"] = f"{modified} ge {start}"
-    while url:
-        shown = url if params is None else str(ctx.http.client.build_request(
-            "GET", url, params=params).url)
-        try:
-            body = ctx.http.get_json(url, params)
-        except BadPayload as exc:
-            reject = Reject(exc.url, "truncated or invalid JSON page (still bad after retries)",
-                            exc.raw, entity_set)
-            ctx.commit_page(entity_set, [], None, [reject])
-            raise
-        try:
-            page = parse_odata_page(body, entity_set, mapping, shown)
-        except RecordError as exc:
-            ctx.commit_page(entity_set, [], None,
-                            [Reject(shown, exc.reason, str(body)[:100_000], entity_set)])
-            raise SourceError(exc.reason) from None
-        ctx.http.set_rows(len(page.records) + len(page.rejects))
-        watermark = advance(watermark, page.newest)
-        ctx.commit_page(entity_set, page.records, watermark, page.rejects,
-                        newest=parse_instant(page.newest) if page.newest else None)
-        url, params = page.next_url, None
+    pages = walk(ctx.http, f"{source.base_url}/{entity_set}", params, _next_link)
+    try:
+        for fetched in pages:
+            try:
+                page = parse_odata_page(fetched.body, entity_set, mapping, fetched.url)
+            except RecordError as exc:
+                ctx.commit_page(entity_set, [], None, [Reject(
+                    fetched.url, exc.reason, str(fetched.body)[:100_000], entity_set)])
+                raise SourceError(exc.reason) from None
+            ctx.http.set_rows(len(page.records) + len(page.rejects), fetched.call)
+            watermark = advance(watermark, page.newest)
+            ctx.commit_page(entity_set, page.records, watermark, page.rejects,
+                            newest=parse_instant(page.newest) if page.newest else None)
+    except BadPayload as exc:
+        reject = Reject(exc.url, "truncated or invalid JSON page (still bad after retries)",
+                        exc.raw, entity_set)
+        ctx.commit_page(entity_set, [], None, [reject])
+        raise
+
+
+def _next_link(body: object) -> str | None:
+    link = body.get("@odata.nextLink") if isinstance(body, dict) else None
+    return link if isinstance(link, str) and link else None
 
 
 @register
@@ -56,6 +57,8 @@ class ODataErpCollector:
 
     def poll(self, ctx: CollectContext) -> None:
         for entity_set, mapping in ctx.mappings().items():
+            if mapping.options.get("enabled", True) is False:
+                continue  # a stream this source does not serve (mapping: enabled: false)
             try:
                 poll_entity_set(ctx, entity_set, mapping)
             except SourceError as exc:

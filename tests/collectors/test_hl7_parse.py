@@ -3,13 +3,15 @@ tails, and agreement with python-hl7 on the field values the collector reads."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import hl7
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chargeline.errors import RecordError
-from collectors.hl7_parse import parse_message, split_blocks
+from collectors.hl7_parse import parse_hl7_time, parse_message, split_blocks
 from tests.collectors import payloads as p
 
 MESSAGES = [p.dft(1), p.ack(1), p.dft(2), p.ack(2, "AE", "no such encounter"), p.dft(3)]
@@ -157,3 +159,36 @@ def test_v27_truncation_character_is_accepted() -> None:
 def test_broken_messages_say_why(raw: bytes, reason: str) -> None:
     with pytest.raises(RecordError, match=reason):
         parse_message(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(when=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1)),
+       seconds=st.booleans(), digits=st.integers(0, 4),
+       # python-hl7 reads "-0030" as +00:30 (the sign of "-00" is lost); ours is right, so
+       # compare only offsets of at least an hour
+       offset=st.one_of(st.none(), st.just(0), st.integers(-14 * 60, -60),
+                        st.integers(60, 14 * 60)))
+def test_timestamps_agree_with_python_hl7(when: datetime, seconds: bool, digits: int,
+                                          offset: int | None) -> None:
+    text = when.strftime("%Y%m%d%H%M")
+    if seconds:
+        text += when.strftime("%S")
+        if digits:
+            text += "." + f"{when.microsecond:06d}"[:digits]
+    if offset is not None:
+        text += f"{'+' if offset >= 0 else '-'}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+    theirs = hl7.parse_datetime(text)
+    theirs = theirs.replace(tzinfo=UTC) if theirs.tzinfo is None else theirs
+    assert parse_hl7_time(text, "MSH-7") == theirs
+
+
+def test_a_negative_offset_under_an_hour_keeps_its_sign() -> None:
+    assert parse_hl7_time("202601010000-0030", "MSH-7") == datetime(2026, 1, 1, 0, 30,
+                                                                    tzinfo=UTC)
+
+
+@pytest.mark.parametrize("value", ["2026-11-18T10:15", "2026", "20261318101500", "",
+                                   "20261118", "20261118101532x"])
+def test_partial_or_foreign_timestamps_are_refused(value: str) -> None:
+    with pytest.raises(RecordError, match="not an HL7 timestamp"):
+        parse_hl7_time(value, "MSH-7")
