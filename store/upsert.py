@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +19,6 @@ from sqlalchemy.sql.dml import Insert
 
 from chargeline.model import CanonicalRecord, InterfaceMessage
 from store.schema import FACT_TABLES, message_usages, quarantined_records, source_watermarks
-
-# SQLite allows 32,766 bound parameters per statement; stay well below on both backends.
-_MAX_PARAMS = 30_000
 
 
 def dialect_insert(conn: Connection, table: Table) -> Insert:
@@ -43,40 +41,76 @@ def record_row(record: CanonicalRecord, source: str, now: datetime) -> dict[str,
     return row
 
 
-def _chunks(rows: Sequence[dict[str, Any]], width: int) -> Iterable[Sequence[dict[str, Any]]]:
-    size = max(1, _MAX_PARAMS // max(width, 1))
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
 def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
     """Insert or update ``rows`` on the table's primary key; return rows written."""
     if not rows:
         return 0
     key = [c.name for c in table.primary_key.columns]
-    written = 0
-    for chunk in _chunks(rows, len(rows[0])):
-        stmt = dialect_insert(conn, table).values(list(chunk))
-        changing = [c for c in chunk[0] if c not in key]
-        if "record_hash" in table.c:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=key,
-                set_={c: stmt.excluded[c] for c in changing},
-                where=table.c.record_hash != stmt.excluded.record_hash,
-            )
-        else:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=key, set_={c: stmt.excluded[c] for c in changing}
-            )
-        written += _count_written(conn, stmt, table)
-    return written
+    stmt = dialect_insert(conn, table)
+    changing = [c for c in rows[0] if c not in key]
+    if "record_hash" in table.c:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=key,
+            set_={c: stmt.excluded[c] for c in changing},
+            where=table.c.record_hash != stmt.excluded.record_hash,
+        )
+    else:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=key, set_={c: stmt.excluded[c] for c in changing}
+        )
+    return _count_written(conn, stmt, table, rows)
 
 
-def _count_written(conn: Connection, stmt: Insert, table: Table) -> int:
-    # RETURNING counts the rows really written on both backends (psycopg reports -1
-    # as rowcount for multi-row INSERT ... ON CONFLICT).
+def _count_written(conn: Connection, stmt: Insert, table: Table,
+                   rows: Sequence[dict[str, Any]]) -> int:
+    # One statement executed for many rows: SQLAlchemy's "insertmanyvalues" batches it
+    # into multi-row INSERTs within each driver's parameter limit, and the compiled form
+    # is cached (building a VALUES clause per chunk cost more than the database work).
+    # RETURNING counts the rows really written on both backends (psycopg reports -1 as
+    # rowcount for multi-row INSERT ... ON CONFLICT).
     first_key = next(iter(table.primary_key.columns))
-    return len(conn.execute(stmt.returning(first_key)).all())
+    return len(conn.execute(stmt.returning(first_key), list(rows)).all())
+
+
+@dataclass(slots=True)
+class PreparedRows:
+    """Canonical records turned into rows (with hash and lineage), ready to write; made
+    apart from the write so the CPU work can run in another process."""
+
+    tables: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)  # message -> usage rows
+    records: int = 0
+
+
+def prepare_records(records: Sequence[CanonicalRecord], *, source: str,
+                    now: datetime | None = None) -> PreparedRows:
+    """The rows ``upsert_records`` writes for ``records`` (pure)."""
+    now = now or datetime.now(UTC)
+    by_kind: dict[str, list[CanonicalRecord]] = {}
+    for record in records:
+        by_kind.setdefault(record.kind, []).append(record)
+    prepared = PreparedRows(records=len(records))
+    for kind, group in by_kind.items():
+        # The last version of a key in one batch wins, as it would across batches.
+        latest = {r.key(): r for r in group}
+        prepared.tables.append((kind, [record_row(r, source, now) for r in latest.values()]))
+        if kind == InterfaceMessage.kind:
+            prepared.links += [
+                {"channel": m.channel, "control_id": m.control_id, "usage_id": u}
+                for m in latest.values()
+                if isinstance(m, InterfaceMessage)
+                for u in m.usage_ids
+            ]
+    return prepared
+
+
+def write_prepared(conn: Connection, prepared: PreparedRows) -> int:
+    """Upsert prepared rows; return how many were new or changed."""
+    written = 0
+    for kind, rows in prepared.tables:
+        written += upsert_rows(conn, FACT_TABLES[kind], rows)
+    insert_ignore(conn, message_usages, prepared.links)
+    return written
 
 
 def upsert_records(
@@ -87,36 +121,15 @@ def upsert_records(
     now: datetime | None = None,
 ) -> int:
     """Write canonical records of any kinds; return how many rows were new or changed."""
-    now = now or datetime.now(UTC)
-    by_kind: dict[str, list[CanonicalRecord]] = {}
-    for record in records:
-        by_kind.setdefault(record.kind, []).append(record)
-    written = 0
-    for kind, group in by_kind.items():
-        # The last version of a key in one batch wins, as it would across batches.
-        latest = {r.key(): r for r in group}
-        rows = [record_row(r, source, now) for r in latest.values()]
-        written += upsert_rows(conn, FACT_TABLES[kind], rows)
-        if kind == InterfaceMessage.kind:
-            links = [
-                {"channel": m.channel, "control_id": m.control_id, "usage_id": u}
-                for m in latest.values()
-                if isinstance(m, InterfaceMessage)
-                for u in m.usage_ids
-            ]
-            insert_ignore(conn, message_usages, links)
-    return written
+    return write_prepared(conn, prepare_records(records, source=source, now=now))
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
     """Insert rows whose key is not there yet; leave existing ones alone."""
     if not rows:
         return 0
-    written = 0
-    for chunk in _chunks(rows, len(rows[0])):
-        stmt = dialect_insert(conn, table).values(list(chunk)).on_conflict_do_nothing()
-        written += _count_written(conn, stmt, table)
-    return written
+    stmt = dialect_insert(conn, table).on_conflict_do_nothing()
+    return _count_written(conn, stmt, table, rows)
 
 
 def quarantine(
