@@ -44,17 +44,19 @@ def build_charge_facts(conn: Connection, full: bool) -> None:
     cf, c, u = metric_charge_facts, charges, usage_events
     conn.execute(delete(cf) if full else delete(cf).where(in_scope(cf.c.encounter_id, False)))
     credit = charges.alias("credit")
-    reversed_ = exists().where(credit.c.reverses_charge_id == c.c.charge_id,
-                               credit.c.status != "voided")
+    # The few reversed charge ids, joined once (not a lookup per charge).
+    reversed_ids = select(credit.c.reverses_charge_id.label("charge_id")).where(
+        credit.c.reverses_charge_id != "", credit.c.status != "voided").distinct().subquery()
     kind = case((c.c.reverses_charge_id != "", "credit"), (c.c.status == "voided", "voided"),
                 else_="charge")
     query = select(
         c.c.charge_id, c.c.encounter_id, c.c.facility_id, hour_floor(c.c.posted_at),
         c.c.posted_at, func.coalesce(u.c.usage_id, ""),
         case((u.c.usage_id.is_not(None), "usage_id"), else_=""),
-        kind, and_(kind == "charge", ~reversed_), cast(c.c.quantity, Float),
-        cast(c.c.amount, Float),
-    ).select_from(c.outerjoin(u, u.c.usage_id == c.c.usage_id)).where(
+        kind, and_(kind == "charge", reversed_ids.c.charge_id.is_(None)),
+        cast(c.c.quantity, Float), cast(c.c.amount, Float),
+    ).select_from(c.outerjoin(u, u.c.usage_id == c.c.usage_id).outerjoin(
+        reversed_ids, reversed_ids.c.charge_id == c.c.charge_id)).where(
         in_scope(c.c.encounter_id, full))
     cols = ["charge_id", "encounter_id", "facility_id", "bucket", "posted_at", "usage_id",
             "link_method", "kind", "surviving", "quantity", "amount"]

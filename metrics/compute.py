@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +26,7 @@ from chargeline.config import ChargeSla
 from metrics.charge_facts import build_charge_facts, find_duplicates
 from metrics.dirty import feed_hours, mark_dirty
 from metrics.exceptions import sync_exceptions
-from metrics.feeds import billing_horizons, erp_horizons, update_feed_sources
+from metrics.feeds import billing_horizons, erp_horizons, update_feed_sources, usage_period
 from metrics.itemdim import fill_item_dim
 from metrics.points import (
     duplicate_points,
@@ -52,6 +54,8 @@ SLA_STATE = "sla"
 INGEST_OVERLAP = timedelta(seconds=30)
 CALL_OVERLAP = 500  # API call ids re-read on each pass (ids are taken before commit)
 PG_WORK_MEM = "128MB"
+PG_MAINTENANCE_WORK_MEM = "256MB"  # index builds of a full pass
+SQLITE_CACHE_KIB = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -111,10 +115,22 @@ def to_ranges(hours: set[datetime]) -> list[tuple[datetime, datetime]]:
 
 def _tune(conn: Connection) -> None:
     """PostgreSQL: no JIT (compiling these one-off statements costs more than it saves)
-    and room for the per-usage hash aggregates, for this transaction only."""
+    and room for the per-usage hash aggregates, for this transaction only. SQLite: a page
+    cache that holds the fact indexes being written, and sorts in memory (undone by
+    ``_untune``, the connection goes back to the pool)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL jit = off")
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
+        conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{PG_MAINTENANCE_WORK_MEM}'")
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        conn.exec_driver_sql("PRAGMA temp_store = MEMORY")
+
+
+def _untune(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA cache_size = -2000")
+        conn.exec_driver_sql("PRAGMA temp_store = DEFAULT")
 
 
 def _analyze(conn: Connection, *tables: Table) -> None:
@@ -125,18 +141,34 @@ def _analyze(conn: Connection, *tables: Table) -> None:
             conn.exec_driver_sql(f"ANALYZE {table.name}")
 
 
+@contextmanager
+def _bulk(conn: Connection, table: Table) -> Iterator[None]:
+    """Empty ``table`` and fill it without its secondary indexes, then build them: a sort
+    per index instead of a million random index inserts (full passes only)."""
+    for index in table.indexes:
+        index.drop(conn)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"TRUNCATE {table.name}")  # no dead rows left behind
+    else:
+        conn.execute(table.delete())
+    yield
+    for index in table.indexes:
+        index.create(conn)
+    _analyze(conn, table)
+
+
 def _full(conn: Connection, sla: ChargeSla, now: datetime) -> None:
     update_feed_sources(conn, None)
-    fill_item_dim(conn)
+    fill_item_dim(conn, usage_period(conn))
     billing, erp = billing_horizons(conn, now), erp_horizons(conn, now)
-    build_charge_facts(conn, True)
-    _analyze(conn, metric_charge_facts)
+    with _bulk(conn, metric_charge_facts):
+        build_charge_facts(conn, True)
     link_charges(conn, True)
     find_duplicates(conn, sla, True)
     link_issues(conn, True)
     _analyze(conn, metric_links, metric_duplicates, metric_work_items)
-    build_usage_facts(conn, sla, True, billing_horizon=billing, erp_horizon=erp)
-    _analyze(conn, metric_usage_facts)
+    with _bulk(conn, metric_usage_facts):
+        build_usage_facts(conn, sla, True, billing_horizon=billing, erp_horizon=erp)
     usage_points_full(conn)
     duplicate_points(conn)
     feed_points(conn, None)
@@ -150,7 +182,7 @@ def _incremental(conn: Connection, sla: ChargeSla, now: datetime, mark: datetime
     billing, erp = billing_horizons(conn, now), erp_horizons(conn, now)
     n_encounters = mark_dirty(conn, since, mark, billing, erp, sla)
     if n_encounters:
-        fill_item_dim(conn)
+        fill_item_dim(conn, usage_period(conn))
         usage_points_delta(conn, -1)
         build_charge_facts(conn, False)
         link_charges(conn, False)
@@ -167,6 +199,31 @@ def _incremental(conn: Connection, sla: ChargeSla, now: datetime, mark: datetime
     return n_encounters, sum(int((hi - lo) / timedelta(hours=1)) for lo, hi in ranges)
 
 
+def _run(conn: Connection, sla: ChargeSla, now: datetime, full: bool
+         ) -> tuple[bool, int, int]:
+    mark_text = _state(conn, WATERMARK)
+    call_mark = int(_state(conn, CALL_WATERMARK) or 0)
+    newest = _newest_ingest(conn)
+    newest_call = conn.execute(select(func.max(api_calls.c.call_id))).scalar() or 0
+    sla_text = sla.model_dump_json()
+    if mark_text is None or _state(conn, SLA_STATE) != sla_text:
+        full = True  # first pass, or the SLA changed every status
+    if full:
+        _full(conn, sla, now)
+        n_encounters = n_hours = -1
+    else:
+        n_encounters, n_hours = _incremental(conn, sla, now,
+                                             datetime.fromisoformat(mark_text), call_mark)
+    mark = newest or datetime(1970, 1, 1, tzinfo=UTC)
+    if mark_text is not None:
+        mark = max(mark, datetime.fromisoformat(mark_text))
+    _set_state(conn, WATERMARK, mark.isoformat(), now)
+    _set_state(conn, OVERLAP_COUNTS, _overlap_counts(conn, mark), now)
+    _set_state(conn, CALL_WATERMARK, str(newest_call), now)
+    _set_state(conn, SLA_STATE, sla_text, now)
+    return full, n_encounters, n_hours
+
+
 def compute(engine: Engine, sla: ChargeSla, *, full: bool = False,
             now: datetime | None = None) -> ComputeResult:
     """Bring every metric table up to date with the canonical tables."""
@@ -174,24 +231,8 @@ def compute(engine: Engine, sla: ChargeSla, *, full: bool = False,
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
         _tune(conn)
-        mark_text = _state(conn, WATERMARK)
-        call_mark = int(_state(conn, CALL_WATERMARK) or 0)
-        newest = _newest_ingest(conn)
-        newest_call = conn.execute(select(func.max(api_calls.c.call_id))).scalar() or 0
-        sla_text = sla.model_dump_json()
-        if mark_text is None or _state(conn, SLA_STATE) != sla_text:
-            full = True  # first pass, or the SLA changed every status
-        if full:
-            _full(conn, sla, now)
-            n_encounters = n_hours = -1
-        else:
-            mark = datetime.fromisoformat(mark_text)  # type: ignore[arg-type]
-            n_encounters, n_hours = _incremental(conn, sla, now, mark, call_mark)
-        mark = newest or datetime(1970, 1, 1, tzinfo=UTC)
-        if mark_text is not None:
-            mark = max(mark, datetime.fromisoformat(mark_text))
-        _set_state(conn, WATERMARK, mark.isoformat(), now)
-        _set_state(conn, OVERLAP_COUNTS, _overlap_counts(conn, mark), now)
-        _set_state(conn, CALL_WATERMARK, str(newest_call), now)
-        _set_state(conn, SLA_STATE, sla_text, now)
+        try:
+            full, n_encounters, n_hours = _run(conn, sla, now, full)
+        finally:
+            _untune(conn)
     return ComputeResult(full, n_encounters, n_hours, time.perf_counter() - started)

@@ -8,7 +8,7 @@ posting it has delivered for a facility (never later than now).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Column, Connection, Table, delete, func, literal, select, true
 
@@ -74,3 +74,16 @@ def billing_horizons(conn: Connection, now: datetime) -> dict[str, datetime]:
 def erp_horizons(conn: Connection, now: datetime) -> dict[str, datetime]:
     return horizons(conn, inventory_transactions, inventory_transactions.c.posted_at,
                     "inventory_transaction", now)
+
+
+def usage_period(conn: Connection) -> tuple[date, date] | None:
+    """First and last usage date in the store (index seeks per facility)."""
+    lows, highs = [], []
+    for facility in facilities_of(conn, "usage_event"):
+        lo, hi = conn.execute(select(func.min(usage_events.c.used_at),
+                                     func.max(usage_events.c.used_at)).where(
+            usage_events.c.facility_id == facility)).one()
+        if lo is not None:
+            lows.append(lo)
+            highs.append(hi)
+    return (min(lows).date(), max(highs).date()) if lows else None

@@ -12,14 +12,49 @@ the ERP unit cost stands in (the least the hospital loses).
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Float, and_, case, cast, delete, func, insert, select
+from datetime import date
 
-from store.schema import cdm_entries, crosswalks, items
+from sqlalchemy import (
+    Connection,
+    Float,
+    Subquery,
+    and_,
+    case,
+    cast,
+    delete,
+    false,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    true,
+)
+
+from store.schema import cdm_entries, contract_prices, crosswalks, items
 from store.schema_metrics import metric_work_items
 
 
-def fill_item_dim(conn: Connection) -> None:
-    """Rebuild ``metric_work_items`` from the item master, crosswalk and CDM."""
+def _contracts(period: tuple[date, date] | None) -> Subquery:
+    """Per item: whether one contract price holds for the whole period, and that price."""
+    cp = contract_prices
+    if period is None:  # no usage yet: nothing to price
+        return select(cp.c.item_id, false().label("stable"),
+                      cast(null(), Float).label("price")).where(false()).subquery("ct")
+    lo, hi = period
+    inside = or_(and_(cp.c.valid_from > lo, cp.c.valid_from <= hi),
+                 and_(cp.c.valid_to.is_not(None), cp.c.valid_to >= lo, cp.c.valid_to < hi))
+    covers = and_(cp.c.valid_from <= lo, or_(cp.c.valid_to.is_(None), cp.c.valid_to >= hi))
+    return select(
+        cp.c.item_id,
+        (func.sum(case((inside, 1), else_=0)) == 0).label("stable"),
+        func.min(case((covers, cast(cp.c.price, Float)))).label("price"),
+    ).group_by(cp.c.item_id).subquery("ct")
+
+
+def fill_item_dim(conn: Connection, period: tuple[date, date] | None) -> None:
+    """Rebuild ``metric_work_items`` from the item master, crosswalk, CDM and contracts
+    (``period``: first and last usage date in the store)."""
     wi = metric_work_items
     conn.execute(delete(wi))
     by_id = select(items.c.item_id.label("ref"), items.c.item_id)
@@ -36,15 +71,17 @@ def fill_item_dim(conn: Connection) -> None:
         func.count() == 1).subquery("by_desc")
     unlinked = and_(crosswalks.c.item_id.is_(None), items.c.chargeable)
     guess = case((unlinked, unique_desc.c.code))
+    ct = _contracts(period)
     conn.execute(insert(wi).from_select(
         ["ref", "item_id", "item_class", "chargeable", "uom", "unit_cost", "cdm_code",
-         "suggested_cdm", "price", "coded"],
+         "suggested_cdm", "price", "coded", "contract_stable", "contract_price"],
         select(refs.c.ref, items.c.item_id, items.c.item_class, items.c.chargeable,
                items.c.uom, cast(items.c.unit_cost, Float), cdm.c.cdm_code, guess,
                cast(func.coalesce(cdm.c.price, case((unlinked, unique_desc.c.price))), Float),
-               func.coalesce(coded, False))
+               func.coalesce(coded, False), func.coalesce(ct.c.stable, true()), ct.c.price)
         .select_from(refs.join(items, items.c.item_id == refs.c.item_id)
                      .outerjoin(crosswalks, crosswalks.c.item_id == items.c.item_id)
                      .outerjoin(cdm, cdm.c.cdm_code == crosswalks.c.cdm_code)
+                     .outerjoin(ct, ct.c.item_id == items.c.item_id)
                      .outerjoin(unique_desc, unique_desc.c.desc == func.lower(
                          func.trim(items.c.description))))))

@@ -145,13 +145,34 @@ _SPECS = (
 
 
 def usage_points_full(conn: Connection) -> None:
-    """Rebuild every usage-derived point (hours and days) from the facts."""
+    """Rebuild every usage-derived point from the facts: hours in one scan of the facts,
+    days as sums of the hours (a few thousand rows, not the facts again)."""
     conn.execute(delete(metric_usage_points))
     conn.execute(delete(metric_points).where(metric_points.c.metric == "margin"))
     for spec in _SPECS:
-        for grain in ("hour", "day"):
-            conn.execute(insert(spec.table).from_select(
-                [*spec.keys, *spec.measures], spec.query(grain, True)))
+        conn.execute(insert(spec.table).from_select(
+            [*spec.keys, *spec.measures], spec.query("hour", True)))
+    _days_from_hours(conn, metric_usage_points, ("facility_id", "location_id", "item_class"),
+                     USAGE_POINT_COLUMNS, None)
+    _days_from_hours(conn, metric_points, POINT_COLUMNS[3:8], ("num", "den", "amount"),
+                     ("margin",))
+
+
+def _days_from_hours(conn: Connection, table: Table, dims: tuple[str, ...],
+                     measures: tuple[str, ...], metrics: tuple[str, ...] | None,
+                     days: Ranges = None) -> None:
+    """Replace the day rows of ``days`` (all when None) by the sums of their hour rows."""
+    t = table
+    keys = [t.c.metric] if metrics else []
+    scope = [t.c.metric.in_(metrics)] if metrics else []
+    conn.execute(delete(t).where(t.c.grain == "day", in_ranges(t.c.bucket, days), *scope))
+    day = day_floor(t.c.bucket)
+    group = (*keys, day, *(t.c[d] for d in dims))
+    conn.execute(insert(t).from_select(
+        [*(["metric"] if metrics else []), "grain", "bucket", *dims, *measures],
+        select(*keys, literal("day"), day, *(t.c[d] for d in dims),
+               *(func.sum(t.c[m]) for m in measures))
+        .where(t.c.grain == "hour", in_ranges(t.c.bucket, days), *scope).group_by(*group)))
 
 
 def usage_points_delta(conn: Connection, sign: int) -> None:
@@ -195,22 +216,20 @@ def duplicate_points(conn: Connection) -> None:
 
 
 def _feed_queries(ranges: Ranges) -> list[object]:
+    """msg_status (per status letter; ``den`` acknowledged, ``amount`` AE/AR) from one scan
+    of the message log, API calls, received requisitions."""
     m, a, r = interface_messages, api_calls, replenishment_documents
     hour = hour_floor(m.c.received_at)
-    mdims = (hour, m.c.facility_id, m.c.channel)
-    in_m = in_ranges(m.c.received_at, ranges)
     ahour = hour_floor(a.c.started_at)
     failed = or_(a.c.status_code >= 400, a.c.error_class != "", a.c.status_code.is_(None))
     rhour = hour_floor(r.c.received_at)
     cycle = seconds_between(r.c.received_at, r.c.created_at) / 3600.0
     return [
-        select(literal("messages"), literal("hour"), hour, m.c.facility_id, literal(""),
-               literal(""), m.c.channel, literal(""), func.count(),
-               _n(m.c.ack_code.is_not(None)), _n(m.c.ack_code.in_(("AE", "AR"))),
-               ).where(in_m).group_by(*mdims),
         select(literal("msg_status"), literal("hour"), hour, m.c.facility_id, literal(""),
-               literal(""), m.c.channel, m.c.status, func.count(), literal(0.0), literal(0.0),
-               ).where(in_m).group_by(*mdims, m.c.status),
+               literal(""), m.c.channel, m.c.status, func.count(),
+               _n(m.c.ack_code.is_not(None)), _n(m.c.ack_code.in_(("AE", "AR"))),
+               ).where(in_ranges(m.c.received_at, ranges))
+        .group_by(hour, m.c.facility_id, m.c.channel, m.c.status),
         select(literal("api_calls"), literal("hour"), ahour, literal(""), literal(""),
                literal(""), a.c.source, a.c.endpoint, func.count(), _n(failed),
                _n(a.c.status_code == 429),
@@ -222,6 +241,18 @@ def _feed_queries(ranges: Ranges) -> list[object]:
                ).where(r.c.received_at.is_not(None), in_ranges(r.c.received_at, ranges))
         .group_by(rhour, r.c.facility_id, r.c.location_id),
     ]
+
+
+def _messages_from_status(conn: Connection, ranges: Ranges) -> None:
+    """``messages`` rows (received, acknowledged, AE/AR) = sums of the status rows."""
+    mp = metric_points
+    dims = (mp.c.bucket, mp.c.facility_id, mp.c.channel)
+    conn.execute(insert(mp).from_select(list(POINT_COLUMNS), select(
+        literal("messages"), literal("hour"), mp.c.bucket, mp.c.facility_id, literal(""),
+        literal(""), mp.c.channel, literal(""), func.sum(mp.c.num), func.sum(mp.c.den),
+        func.sum(mp.c.amount),
+    ).where(mp.c.metric == "msg_status", mp.c.grain == "hour",
+            in_ranges(mp.c.bucket, ranges)).group_by(*dims)))
 
 
 def day_ranges(ranges: Ranges) -> Ranges:
@@ -243,12 +274,6 @@ def feed_points(conn: Connection, ranges: Ranges) -> None:
     conn.execute(delete(mp).where(feeds, mp.c.grain == "hour", in_ranges(mp.c.bucket, ranges)))
     for query in _feed_queries(ranges):
         conn.execute(insert(mp).from_select(list(POINT_COLUMNS), query))
-    days = day_ranges(ranges)
-    conn.execute(delete(mp).where(feeds, mp.c.grain == "day", in_ranges(mp.c.bucket, days)))
-    day = day_floor(mp.c.bucket)
-    group = (mp.c.metric, day, mp.c.facility_id, mp.c.location_id, mp.c.item_class,
-             mp.c.channel, mp.c.detail)
-    conn.execute(insert(mp).from_select(list(POINT_COLUMNS), select(
-        mp.c.metric, literal("day"), *group[1:], func.sum(mp.c.num), func.sum(mp.c.den),
-        func.sum(mp.c.amount),
-    ).where(feeds, mp.c.grain == "hour", in_ranges(mp.c.bucket, days)).group_by(*group)))
+    _messages_from_status(conn, ranges)
+    _days_from_hours(conn, mp, POINT_COLUMNS[3:8], ("num", "den", "amount"), FEED_METRICS,
+                     day_ranges(ranges))

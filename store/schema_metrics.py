@@ -244,6 +244,9 @@ metric_work_items = Table(
     Column("suggested_cdm", String(32)),
     Column("price", Float),  # of the crosswalked line, else of the suggested one
     Column("coded", Boolean, nullable=False),  # the CDM line has HCPCS and revenue code
+    # No contract starts or ends inside the data's period: one price for every usage date.
+    Column("contract_stable", Boolean, nullable=False),
+    Column("contract_price", Float),  # that price (NULL: no contract covers the period)
 )
 
 metric_work_issues = Table(

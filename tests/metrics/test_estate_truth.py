@@ -104,16 +104,12 @@ def test_dollar_figures_match(store: Store) -> None:
     rows = {(r.kind, r.facility_id, r.subject): r for r in open_exceptions(store.engine)}
     for f in k["missing_charge"]:
         assert rows["missing_charge", f["facility_id"], f["usage_id"]].amount == f["amount"], f
-    undiscoverable = []
     for f in k["no_crosswalk"]:
         row = rows["no_crosswalk", f["facility_id"], f["item_id"]]
         # The truth prices the scans at the CDM line the item should crosswalk to; the
-        # store finds that line by its description (the steward's suggested fix) ...
-        if row.detail == f"suggested CDM {f['intended_cdm_code']}":
-            assert row.amount == f["amount_at_risk"], f
-        else:  # ... unless the simulator shares it with a sibling item (another name)
-            assert row.detail == "", (f, row.detail)
-            undiscoverable.append(f["item_id"])
+        # store finds that line by its description (the steward's suggested fix).
+        assert row.detail == f"suggested CDM {f['intended_cdm_code']}", (f, row.detail)
+        assert row.amount == f["amount_at_risk"], f
     dup_rows = {frozenset([r.subject, *r.charge_ids.split(",")]): r for (kind, _, _), r in
                 rows.items() if kind == "duplicate_charge"}
     for f in k["duplicate_charge"]:
@@ -123,10 +119,6 @@ def test_dollar_figures_match(store: Store) -> None:
         fact = ff[f["usage_id"]]
         assert round(fact.charge_s / 60 - fact.sla_s / 60, 3) == pytest.approx(
             f["minutes_late_over_sla"], abs=0.002), f
-    if undiscoverable:
-        pytest.xfail(f"simulator: no_crosswalk items {undiscoverable} should crosswalk to a "
-                     "CDM line named after a sibling item; nothing served links them, so "
-                     "their $ at risk falls back to the ERP unit cost (reported to the lead)")
 
 
 def test_traps_report_nothing(store: Store) -> None:

@@ -1,7 +1,7 @@
 """metrics: facts, links, points rebuilt for the stitching and delta design (derived
 tables are dropped and recreated: ``compute`` rebuilds them on its next pass, which is full
-because the watermark is gone); work tables for stitching; exception queue gains encounter
-and usage count; indexes on canonical tables for the metric queries.
+because the watermark is gone); work tables for stitching; exception queue gains encounter,
+usage count and detail; indexes on canonical tables for the metric queries.
 
 Revision ID: 0020
 Revises: 0003
@@ -209,6 +209,8 @@ def upgrade() -> None:
     sa.Column('suggested_cdm', sa.String(length=32), nullable=True),
     sa.Column('price', sa.Float(), nullable=True),
     sa.Column('coded', sa.Boolean(), nullable=False),
+    sa.Column('contract_stable', sa.Boolean(), nullable=False),
+    sa.Column('contract_price', sa.Float(), nullable=True),
     sa.PrimaryKeyConstraint('ref', name=op.f('pk_metric_work_items'))
     )
     op.create_table('metric_work_usages',
