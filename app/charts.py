@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from app.lineage_view import Edge, Node
-from app.trace import LANES, Hop
+from app.trace_view import LANES, Hop
 
 HEALTH_COLOUR = {"ok": "#2e7d32", "degraded": "#ef6c00", "down": "#c62828", "idle": "#9e9e9e",
                  "unknown": "#9e9e9e"}

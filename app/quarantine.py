@@ -25,6 +25,11 @@ def masked_page(conn: Connection, limit: int = 50, offset: int = 0) -> list[dict
     return [{**r, "raw_payload": MASK} for r in rows]
 
 
+def count_quarantined(conn: Connection) -> int:
+    """How many records are quarantined."""
+    return int(conn.execute(select(func.count()).select_from(quarantined_records)).scalar_one())
+
+
 def reveal_payload(conn: Connection, user: User, quarantine_id: int, reason: str) -> str:
     """The raw payload, for an admin who gave a reason; the reveal is audited first."""
     if not user.has("admin"):

@@ -18,14 +18,16 @@ import streamlit as st
 
 from alerting import workflow
 from alerting.workflow import AlertRow
-from app import aggregates, exceptions_queue, kpis, records, rules_view, trace
+from app import aggregates, exceptions_queue, kpis, records, rules_view
 from app.datasets import DATASETS, shown_name
 from app.drill import DrillFilters
 from app.quarantine import masked_page
 from app.resources import engine_for, settings
 from app.users import audit_entries, list_users, roles_of
 from metrics import lineage_store
+from metrics import trace as metrics_trace
 from metrics.lineage import LineageGraph
+from metrics.trace import TraceResult
 
 LIVE_TTL = timedelta(seconds=20)
 FAST_TTL = timedelta(seconds=60)
@@ -63,6 +65,7 @@ def kpi_series(url: str, start: datetime, end: datetime, grain: str) -> pd.DataF
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)
 def margin_by_procedure(url: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Per procedure: billed, supply cost and margin $ in the window."""
     with engine_for(url).connect() as conn:
         rows = kpis.margin_by_procedure(conn, start, end)
     return _frame(rows, ["procedure", "billed_usd", "supply_cost_usd", "margin_usd"])
@@ -70,12 +73,14 @@ def margin_by_procedure(url: str, start: datetime, end: datetime) -> pd.DataFram
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)
 def facilities(url: str) -> list[str]:
+    """Every facility id the store knows."""
     with engine_for(url).connect() as conn:
         return records.facilities(conn)
 
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)
 def facility_names(url: str) -> dict[str, str]:
+    """Facility id -> name."""
     with engine_for(url).connect() as conn:
         return records.facility_names(conn)
 
@@ -84,12 +89,14 @@ def facility_names(url: str) -> dict[str, str]:
 
 @st.cache_data(ttl=FAST_TTL, show_spinner=False)
 def record_count(url: str, filters: DrillFilters) -> int:
+    """How many records the drill-down filters match."""
     with engine_for(url).connect() as conn:
         return records.count_records(conn, filters)
 
 
 @st.cache_data(ttl=FAST_TTL, show_spinner=False)
 def record_page(url: str, filters: DrillFilters, page: int, page_size: int) -> pd.DataFrame:
+    """One page of the records the drill-down filters match, newest first."""
     with engine_for(url).connect() as conn:
         rows = records.page_of_records(conn, filters, page=page, page_size=page_size)
     return _frame(rows, [shown_name(c) for c in DATASETS[filters.dataset].columns])
@@ -99,12 +106,14 @@ def record_page(url: str, filters: DrillFilters, page: int, page_size: int) -> p
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
 def channel_counts(url: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Per channel: Mirth's counters, NACKs and queue hours in the window."""
     with engine_for(url).connect() as conn:
         return _frame(aggregates.channel_counts(conn, start, end))
 
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
 def channel_hourly(url: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Per channel and hour: received and NACKed messages."""
     with engine_for(url).connect() as conn:
         return _frame(aggregates.channel_hourly(conn, start, end),
                       ["facility_id", "channel", "hour", "received", "nacks"])
@@ -112,6 +121,7 @@ def channel_hourly(url: str, start: datetime, end: datetime) -> pd.DataFrame:
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
 def api_hourly(url: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Per source, endpoint and hour: calls, failures, 429s."""
     with engine_for(url).connect() as conn:
         return _frame(aggregates.api_hourly(conn, start, end),
                       ["source", "endpoint", "hour", "calls", "failed", "throttled"])
@@ -119,18 +129,21 @@ def api_hourly(url: str, start: datetime, end: datetime) -> pd.DataFrame:
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
 def latest_channel_stats(url: str) -> pd.DataFrame:
+    """The engine's newest counter snapshot per channel."""
     with engine_for(url).connect() as conn:
         return _frame(aggregates.latest_channel_stats(conn))
 
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
 def api_health(url: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Per source and endpoint: calls, errors, 429s, p95 ms, last success."""
     with engine_for(url).connect() as conn:
         return _frame(aggregates.api_health(conn, start, end))
 
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
 def source_freshness(url: str) -> pd.DataFrame:
+    """Per collector source: last run, its status, last success, newest record."""
     with engine_for(url).connect() as conn:
         return _frame(aggregates.source_freshness(conn))
 
@@ -144,15 +157,10 @@ def system_graph(url: str, now: datetime) -> LineageGraph:
 
 
 @st.cache_data(ttl=FAST_TTL, show_spinner=False)
-def trace_usages(url: str, key: str) -> list[str]:
-    with engine_for(url).connect() as conn:
-        return trace.find_usages(conn, key)
-
-
-@st.cache_data(ttl=FAST_TTL, show_spinner=False)
-def trace_hops(url: str, usage_id: str) -> tuple[dict[str, Any], list[trace.Hop]]:
-    with engine_for(url).connect() as conn:
-        return trace.hops(conn, usage_id)
+def trace(url: str, key: str) -> TraceResult:
+    """Every hop of the usages behind a usage, encounter, charge or control id
+    (``metrics.trace``)."""
+    return metrics_trace.trace(engine_for(url), key)
 
 
 # --- alerts, exceptions, rules --------------------------------------------------------------
@@ -172,18 +180,21 @@ def alert_history(url: str, fingerprint: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
 def silences(url: str, now: datetime) -> pd.DataFrame:
+    """Silences still active at ``now``."""
     return _frame(workflow.list_silences(engine_for(url), now),
                   ["id", "matchers_json", "starts_at", "ends_at", "author", "comment"])
 
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
 def exception_summary(url: str) -> pd.DataFrame:
+    """Per exception kind and status: count and $."""
     with engine_for(url).connect() as conn:
         return _frame(exceptions_queue.summary(conn), ["kind", "status", "n", "amount"])
 
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
 def exception_count(url: str, filters: exceptions_queue.QueueFilters) -> int:
+    """How many exceptions the queue filters match."""
     with engine_for(url).connect() as conn:
         return exceptions_queue.count(conn, filters)
 
@@ -191,6 +202,7 @@ def exception_count(url: str, filters: exceptions_queue.QueueFilters) -> int:
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
 def exception_page(url: str, filters: exceptions_queue.QueueFilters, page: int,
                    size: int) -> pd.DataFrame:
+    """One page of the queue, biggest $ first."""
     with engine_for(url).connect() as conn:
         return _frame(exceptions_queue.page(conn, filters, page, size),
                       list(exceptions_queue.COLUMNS))
@@ -198,18 +210,21 @@ def exception_page(url: str, filters: exceptions_queue.QueueFilters, page: int,
 
 @st.cache_data(ttl=FAST_TTL, show_spinner=False)
 def rule_states(url: str) -> dict[str, dict[str, int]]:
+    """Per rule: how many of its alert instances are in each state."""
     with engine_for(url).connect() as conn:
         return rules_view.states_by_rule(conn)
 
 
 @st.cache_data(ttl=FAST_TTL, show_spinner=False)
 def rule_versions(url: str) -> pd.DataFrame:
+    """The rule-file versions the evaluator loaded, newest first."""
     with engine_for(url).connect() as conn:
         return _frame(rules_view.versions(conn), ["path", "sha256", "rule_ids", "loaded_at"])
 
 
 @st.cache_data(ttl=FAST_TTL, show_spinner=False)
 def rule_history(url: str, rule_id: str) -> pd.DataFrame:
+    """State changes of one rule's alert instances, newest first."""
     with engine_for(url).connect() as conn:
         return _frame(rules_view.history(conn, rule_id),
                       ["at", "fingerprint", "from_state", "to_state", "level", "value", "reason"])
@@ -232,22 +247,26 @@ def roles_for(url: str, email: str) -> list[str]:
 
 
 def users(url: str) -> pd.DataFrame:
+    """Users and roles, uncached: the admin page must show its own changes at once."""
     with engine_for(url).connect() as conn:
         return pd.DataFrame(list_users(conn))
 
 
 def audit_log(url: str, page: int = 1, size: int = 50) -> pd.DataFrame:
+    """One page of the audit log, newest first."""
     with engine_for(url).connect() as conn:
         rows = audit_entries(conn, limit=size, offset=max(0, page - 1) * size)
     return _frame(rows, ["audit_id", "at", "actor", "action", "target", "reason", "detail"])
 
 
 def quarantine_page(url: str, page: int = 1, size: int = 50) -> pd.DataFrame:
+    """One page of quarantined records, payloads masked."""
     with engine_for(url).connect() as conn:
         return _frame(masked_page(conn, limit=size, offset=max(0, page - 1) * size))
 
 
 def dead_mail(url: str) -> pd.DataFrame:
+    """Alert e-mails the outbox gave up on."""
     return _frame(workflow.outbox_rows(engine_for(url), ("dead",)),
                   ["id", "owner", "recipient", "subject", "status", "attempts", "last_error",
                    "created_at", "sent_at"])

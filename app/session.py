@@ -16,6 +16,7 @@ DEMO_PASSWORD = "demo"  # noqa: S105 - the documented demo password, demo mode o
 
 
 def demo_mode() -> bool:
+    """Whether the sign-in form offers the demo accounts (CHARGELINE_DEMO_LOGIN=1)."""
     return os.environ.get("CHARGELINE_DEMO_LOGIN", "") == "1"
 
 
@@ -119,5 +120,6 @@ def logout() -> None:
 
 
 def clear_cookie_after_logout() -> None:
+    """Expire the browser's sign-in cookie after a sign-out (once)."""
     if st.session_state.pop("logged_out", False):
         _set_cookie("", 0)

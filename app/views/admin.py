@@ -12,7 +12,7 @@ import streamlit as st
 from alerting import workflow
 from app import queries
 from app.interfaces_view import freshness_rows
-from app.quarantine import reveal_payload
+from app.quarantine import count_quarantined, reveal_payload
 from app.resources import database_url, engine, settings
 from app.tables import column_config, styled_health
 from app.ui import require_page
@@ -66,7 +66,10 @@ with tab_users:
 with tab_quarantine:
     st.caption("Records a collector could not read, kept with their reason. Payloads may "
                "carry PHI: they stay masked; revealing one needs a reason and is audited.")
-    rows = queries.quarantine_page(url, page=1, size=PAGE_SIZE)
+    with engine().connect() as conn:
+        held = count_quarantined(conn)
+    q_page = st.pagination(max(1, math.ceil(held / PAGE_SIZE)), key="adm_quarantine_page")
+    rows = queries.quarantine_page(url, page=q_page, size=PAGE_SIZE)
     st.dataframe(rows, hide_index=True, key="adm_quarantine", column_config=column_config(rows))
     if not rows.empty:
         qid = st.selectbox("Reveal the payload of", rows["quarantine_id"].tolist(),

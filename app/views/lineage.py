@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from app import charts, queries
+from app import charts, queries, trace_view
 from app.lineage_view import for_drawing, layout
 from app.resources import database_url
 from app.tables import column_config, styled_health, with_times
-from app.trace import stopped_at
 from app.ui import current_window, require_page
 
 DRILL_PAGE = "views/drilldown.py"
@@ -51,26 +50,33 @@ with tab_graph:
 with tab_trace:
     key = st.text_input("Usage, encounter, charge or control id", key="trace",
                         bind="query-params", placeholder="e.g. U-FAC01-000003 or CHG-FAC01-000010")
-    usages = queries.trace_usages(url, key) if key else []
-    if key and not usages:
-        st.warning(f"Nothing found for {key!r}. Paste an id exactly as shown in a table "
-                   "(usage U-…, encounter ENC-…, charge CHG-…, control MSG-…).")
-    if usages:
-        usage_id = st.selectbox(f"{len(usages)} usage event(s) behind {key!r}", usages,
-                                key="ln_usage") if len(usages) > 1 else usages[0]
-        info, trail = queries.trace_hops(url, usage_id)
-        lane, why = stopped_at(info, trail)
+    result = queries.trace(url, key.strip()) if key and key.strip() else None
+    if result is not None and not result.traces:
+        if result.unlinked:
+            st.warning(f"{key!r} names charges no usage event owns (no usage id, control id "
+                       "or fallback match): they cannot be traced back to a scan.")
+        else:
+            st.warning(f"Nothing found for {key!r}. Paste an id exactly as shown in a table "
+                       "(usage U-…, encounter ENC-…, charge CHG-…, control MSG-…).")
+    if result is not None and result.traces:
+        by_usage = {t.usage_id: t for t in result.traces}
+        usage_id = st.selectbox(f"{len(by_usage)} usage event(s) behind {result.kind} "
+                                f"{key!r}", list(by_usage), key="ln_usage") \
+            if len(by_usage) > 1 else next(iter(by_usage))
+        chosen = by_usage[usage_id]
+        trail = trace_view.hops(chosen)
+        lane, why = trace_view.stopped_at(chosen)
         if lane == "complete":
             st.success(f"{usage_id}: {why}.", icon=":material/check_circle:")
         else:
             st.error(f"{usage_id} stopped at **{lane}**: {why}.", icon=":material/block:")
         c1, c2, c3, c4 = st.columns(4)
-        c1.metric("Facility", info.get("facility_id", ""))
-        c2.metric("Item", info.get("item_ref", ""))
-        c3.metric("Charge capture", info.get("capture", "–"))
-        c4.metric("Inventory", info.get("inventory", "–"))
+        c1.metric("Facility", chosen.facility_id)
+        c2.metric("Charge capture", chosen.capture or "–")
+        c3.metric("Inventory", chosen.inventory or "–")
+        c4.metric("Mapping", (chosen.mapping or "ok").replace("_", " "))
         st.plotly_chart(charts.trace_timeline(trail, lane, f"Hops of {usage_id} "
-                                              f"(encounter {info.get('encounter_id', '')})"),
+                                              f"(encounter {chosen.encounter_id})"),
                         key="ln_timeline")
         hops = with_times(pd.DataFrame([{"lane": h.lane, "at": h.at, "status": h.status,
                                          "id": h.key, "detail": h.detail} for h in trail]))

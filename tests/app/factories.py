@@ -41,6 +41,7 @@ from chargeline.model import (
 )
 from metrics.compute import compute
 from rules.evaluate import fingerprint
+from store.engine import make_engine
 from store.schema import api_calls, collector_runs
 from store.schema_alerting import alert_outbox
 from store.upsert import quarantine, upsert_records
@@ -351,6 +352,11 @@ def seed_estate(engine: Engine, *, hours: int = 48, per_hour: int = 3, seed: int
                    now=truth.end)
     truth.quarantine_ids = 2
     collector_activity(engine, truth.start, truth.end)
-    compute(engine, ChargeSla(), now=truth.end)
+    # A fresh engine, as the collector process has: metrics.compute sets SQLite's
+    # temp_store inside its transaction, which fails on a connection whose temporary
+    # database is already open (our upserts opened it).
+    fresh = make_engine(engine.url.render_as_string(hide_password=False))
+    compute(fresh, ChargeSla(), now=truth.end)
+    fresh.dispose()
     alerts(engine, truth)
     return truth

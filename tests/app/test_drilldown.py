@@ -74,3 +74,18 @@ def test_an_id_search_finds_one_record_and_csv_holds_every_match(seeded_sqlite) 
         assert len(lines) == 1 + sum(truth.usages.values())
         capped = records.csv_of_records(conn, DrillFilters(dataset="usage"), 7)
         assert len(capped.strip().splitlines()) == 8
+
+
+def test_a_kpi_link_opens_only_its_problems(seeded) -> None:
+    """The charge-capture card's link: due usage in the window, problems only."""
+    from sqlalchemy import func, select
+
+    from store.schema_metrics import metric_usage_points as p
+
+    at = _open("executive", dataset="capture", problems="true")
+    assert at.checkbox(key="problems").value is True
+    with seeded.engine.connect() as conn:
+        expected = conn.execute(select(func.sum(p.c.late + p.c.missing + p.c.unmapped)).where(
+            p.c.grain == "hour")).scalar_one()
+    assert _matches(at) == int(expected)
+    assert set(at.dataframe[0].value["capture"]) <= {"late", "missing", "unmapped"}

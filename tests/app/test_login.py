@@ -74,3 +74,25 @@ def test_users_add_hashes_the_password_and_users_list_shows_roles(seeded_sqlite)
     at.text_input(key="login_password").input("s3cret-pass")
     at.button[0].click().run()
     assert at.title[0].value == "Interfaces"
+
+
+OIDC = {"auth": {"redirect_uri": "http://127.0.0.1:8501/oauth2callback",
+                 "cookie_secret": "x" * 32, "client_id": "chargeline",
+                 "client_secret": "s", "server_metadata_url":
+                 "https://idp.example.org/.well-known/openid-configuration"}}
+
+
+def test_single_sign_on_maps_the_identity_to_the_store_roles(seeded_sqlite) -> None:
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    at.secrets = OIDC
+    at.user = {"is_logged_in": True, "email": "steward@test", "name": "A Steward"}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Alerts"  # roles come from the store, not the IdP
+    stranger = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    stranger.secrets = OIDC
+    stranger.user = {"is_logged_in": True, "email": "nobody@example.org"}
+    stranger.run()
+    assert [t.value for t in stranger.title] == ["Chargeline"]
+    assert "nobody@example.org has no Chargeline role" in stranger.error[0].value
+    assert stranger.button(key="login_sso")

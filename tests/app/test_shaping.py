@@ -11,8 +11,9 @@ from alerting.workflow import AlertRow
 from app.alerts_view import from_link, inbox, silence_matchers
 from app.interfaces_view import api_health_label, channel_health_label
 from app.kpis import KPI_BY_KEY
-from app.trace import Hop, stopped_at
+from app.trace_view import hops, stopped_at
 from app.ui import delta_text
+from metrics.trace import Hop, Trace
 
 T = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 
@@ -57,27 +58,44 @@ def test_api_health(rate, p95, failing, label) -> None:
     assert api_health_label(rate, p95, failing) == label
 
 
-SCAN = Hop("EHR scan", T, "ok", "U1", "")
-RECV = Hop("Engine received", T, "ok", "M1", "")
-SENT = Hop("Engine sent", T, "ok", "M1", "ACK AA")
-NACK = Hop("Engine sent", T, "error", "M1", "NACK AE bad code")
+SCAN = Hop("usage", "U1", T, detail={"item": "IMP1", "quantity": "1 EA", "location": "OR1"})
+RECV = Hop("received", "M1", T, "usage_id", "S", {"channel": "FAC01_CHG_OUT"})
+SENT = Hop("sent", "M1", T, "usage_id", "AA")
+NACK = Hop("sent", "M1", T, "usage_id", "AE", {"error": "bad code"})
+DUP = Hop("charge", "C2", T, "usage_id", "posted", {"cdm": "C1", "amount": "9.00",
+                                                    "duplicate_of": "C1",
+                                                    "duplicate_key": "usage_id"})
 
 
-@pytest.mark.parametrize(("info", "trail", "lane", "words"), [
-    ({"mapping_reason": "unknown_item", "mapping_subject": "GTIN-1"}, [SCAN], "EHR scan",
+def _trace(stopped: str, hops_: tuple[Hop, ...], capture: str = "", inventory: str = "",
+           mapping: str = "") -> Trace:
+    return Trace("U1", "E1", "FAC01", hops_, stopped, (), capture, inventory, mapping)
+
+
+@pytest.mark.parametrize(("trace", "lane", "words"), [
+    (_trace("received", (SCAN,), "unmapped", mapping="unknown_item"), "EHR scan",
      "unknown item"),
-    ({"mapping_reason": "cdm_without_hcpcs", "mapping_subject": "C3", "capture": "missing"},
-     [SCAN, RECV, SENT], "Billing charge", "no HCPCS"),
-    ({"capture": "missing"}, [SCAN], "Engine received", "never received"),
-    ({"capture": "missing"}, [SCAN, RECV, NACK], "Engine sent", "NACK AE"),
-    ({"capture": "pending"}, [SCAN, RECV, SENT], "Billing charge", "inside the SLA"),
-    ({"capture": "on_time", "inventory": "missing"}, [SCAN, RECV, SENT], "ERP issue",
-     "no inventory issue"),
-    ({"capture": "late", "inventory": "issued"}, [SCAN, RECV, SENT], "complete", "late"),
+    (_trace("charge", (SCAN, RECV, SENT), "missing", mapping="cdm_without_hcpcs"),
+     "Billing charge", "no HCPCS"),
+    (_trace("received", (SCAN,), "missing"), "Engine received", "never received"),
+    (_trace("sent", (SCAN, RECV, NACK), "missing"), "Engine sent", "NACK AE bad code"),
+    (_trace("charge", (SCAN, RECV, SENT), "pending"), "Billing charge", "inside the SLA"),
+    (_trace("", (SCAN, RECV, SENT), "on_time", "missing"), "ERP issue", "no inventory issue"),
+    (_trace("", (SCAN, RECV, SENT), "late", "issued"), "complete", "late"),
+    (_trace("received", (SCAN,), "not_chargeable", "issued"), "complete", "not chargeable"),
 ])
-def test_where_a_transaction_stopped(info, trail, lane, words) -> None:
-    where, why = stopped_at(info, trail)
+def test_where_a_transaction_stopped(trace: Trace, lane: str, words: str) -> None:
+    where, why = stopped_at(trace)
     assert where == lane and words in why
+
+
+def test_hops_get_lanes_statuses_and_words() -> None:
+    drawn = hops(_trace("", (SCAN, RECV, NACK, DUP), "on_time"))
+    assert [(h.lane, h.status) for h in drawn] == [
+        ("EHR scan", "ok"), ("Engine received", "ok"), ("Engine sent", "error"),
+        ("Billing charge", "duplicate")]
+    assert drawn[0].detail == "IMP1 × 1 EA at OR1"
+    assert "repeats C1 (same usage_id)" in drawn[3].detail
 
 
 def _alert(rule: str, scope: dict[str, str], state: str = "firing", hours: int = 0) -> AlertRow:

@@ -1,0 +1,104 @@
+"""A transaction trace from ``metrics.trace`` shaped for the Lineage page (pure): a lane and
+a status colour per hop, a one-line detail, and where the chain stopped in words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from metrics.trace import Hop as TraceHop
+from metrics.trace import Trace
+
+LANES = ("EHR scan", "Engine received", "Engine sent", "Billing charge", "ERP issue",
+         "Replenishment")
+LANE_OF = {"usage": "EHR scan", "received": "Engine received", "sent": "Engine sent",
+           "charge": "Billing charge", "credit": "Billing charge", "inventory": "ERP issue",
+           "replenishment": "Replenishment"}
+BLOCKING_REASONS = ("unknown_item", "no_crosswalk", "unit_not_convertible")
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One hop as drawn: its lane, time, status colour key, record id and detail."""
+
+    lane: str
+    at: datetime | None
+    status: str  # ok | late | error | queued | duplicate | credit | missing | pending
+    key: str
+    detail: str
+
+
+def _status(hop: TraceHop) -> str:
+    if hop.hop == "sent" and hop.status in ("AE", "AR"):
+        return "error"
+    if hop.hop == "received" and hop.status == "Q":
+        return "queued"
+    if hop.hop == "received" and hop.status == "E":
+        return "error"
+    if hop.hop == "charge" and "duplicate_of" in hop.detail:
+        return "duplicate"
+    if hop.hop == "credit":
+        return "credit"
+    return "ok"
+
+
+def _detail(hop: TraceHop) -> str:
+    d = hop.detail
+    if hop.hop == "usage":
+        return f"{d.get('item', '')} × {d.get('quantity', '')} at {d.get('location', '')}"
+    if hop.hop == "received":
+        return f"{d.get('channel', '')} status {hop.status}"
+    if hop.hop == "sent":
+        if hop.status in ("AE", "AR"):
+            return f"NACK {hop.status} {d.get('error', '')}".strip()
+        return f"ACK {hop.status}".strip()
+    if hop.hop in ("charge", "credit"):
+        text = f"CDM {d.get('cdm', '')} ${d.get('amount', '')} {hop.status}"
+        if "duplicate_of" in d:
+            text += f" — repeats {d['duplicate_of']} (same {d.get('duplicate_key', '')})"
+        if "reverses" in d:
+            text += f" — reverses {d['reverses']}"
+        return text + (f" · linked by {hop.method}" if hop.method not in ("", "usage_id") else "")
+    if hop.hop == "inventory":
+        return f"{hop.status} {d.get('quantity', '')} {d.get('item', '')}" + (
+            f" · linked by {hop.method}" if hop.method not in ("", "usage_id") else "")
+    if hop.hop == "replenishment":
+        received = d.get("received_at", "")
+        return f"requisition {hop.status}" + (f", received {received[:16]}" if received else "")
+    return ""
+
+
+def hops(trace: Trace) -> list[Hop]:
+    """The trace's hops for drawing, in time order."""
+    out = [Hop(LANE_OF.get(h.hop, h.hop), h.at, _status(h), h.record_id, _detail(h))
+           for h in trace.hops]
+    return sorted(out, key=lambda h: (h.at is None, h.at or datetime.min))
+
+
+def stopped_at(trace: Trace) -> tuple[str, str]:
+    """Where the chain stopped (a lane, or ``complete``) and why, in words. A mapping that
+    blocks charging stops it at the scan; a CDM line without HCPCS does not stop the
+    charge, so it is only noted."""
+    if trace.mapping in BLOCKING_REASONS:
+        return "EHR scan", f"failed mapping: {trace.mapping.replace('_', ' ')}"
+    note = " (and its CDM line has no HCPCS)" if trace.mapping == "cdm_without_hcpcs" else ""
+    sent = [h for h in trace.hops if h.hop == "sent"]
+    charge_path = trace.capture != "not_chargeable"  # nothing to bill: no message, no charge
+    if not charge_path:
+        note += " (not chargeable: only the inventory path applies)"
+    elif trace.stopped_at == "received":
+        return "Engine received", "the engine never received a message for this scan" + note
+    elif trace.stopped_at == "sent":
+        if sent:
+            return "Engine sent", "the engine could not deliver it: " + _detail(sent[-1]) + note
+        return "Engine sent", "queued in the engine, not delivered yet" + note
+    elif trace.stopped_at == "charge":
+        if trace.capture == "pending":
+            return "Billing charge", "charge not posted yet (still inside the SLA)" + note
+        return "Billing charge", "no charge posted within the SLA" + note
+    if trace.inventory == "missing":
+        return "ERP issue", "no inventory issue posted within the SLA" + note
+    if trace.inventory == "pending":
+        return "ERP issue", "inventory issue not posted yet (still inside the SLA)" + note
+    late = " (charge was late)" if trace.capture == "late" else ""
+    return "complete", "every hop arrived" + late + note
