@@ -101,6 +101,8 @@ def load_store(url: str, args: argparse.Namespace) -> dict[str, Any]:
     upgrade(engine)
     info = generate(engine, args.rows, seed=args.seed, facilities=args.facilities,
                     days=args.days)
+    engine.dispose()
+    engine = make_engine(url)  # a fresh pool, as the collector process has
     started = time.perf_counter()
     report = after_collection(Settings(database_url=url, data_dir=args.workdir / "data"),
                               engine, full=True)
