@@ -103,15 +103,18 @@ def find_duplicates(conn: Connection, sla: ChargeSla, full: bool) -> None:
     window functions run over the few charges that share a key, not over every charge."""
     md, cf, c = metric_duplicates, metric_charge_facts, charges
     conn.execute(delete(md) if full else delete(md).where(in_scope(md.c.encounter_id, False)))
-    shared_usage = select(cf.c.usage_id).where(cf.c.usage_id != "").group_by(
+    shared_usage = select(cf.c.usage_id).where(
+        cf.c.usage_id != "", in_scope(cf.c.encounter_id, full)).group_by(
         cf.c.usage_id).having(func.count() > 1)
     _insert_extras(conn, _live(full).where(cf.c.usage_id.in_(shared_usage)),
                    ("usage_id",), "usage_id")
-    shared_control = select(c.c.control_id).where(c.c.control_id != "").group_by(
+    shared_control = select(c.c.control_id).where(
+        c.c.control_id != "", in_scope(c.c.encounter_id, full)).group_by(
         c.c.control_id).having(func.count() > 1)
     _insert_extras(conn, _live(full).where(c.c.control_id.in_(shared_control)),
                    ("control_id", "cdm_code", "carried_usage"), "control_id")
-    shared_serial = select(c.c.serial).where(c.c.serial != "").group_by(c.c.serial).having(
+    shared_serial = select(c.c.serial).where(
+        c.c.serial != "", in_scope(c.c.encounter_id, full)).group_by(c.c.serial).having(
         func.count() > 1)
     _insert_extras(conn, _live(full).where(c.c.serial.in_(shared_serial)),
                    ("encounter_id", "cdm_code", "serial"), "serial",
