@@ -12,8 +12,9 @@ Workers are plain child processes (``python -m collectors.hl7_workers``) fed pic
 chunks over a pipe, not a ``multiprocessing`` pool: the collector process runs scheduler
 threads (a forked copy of a threaded process can deadlock), and ``spawn``/``forkserver``
 would re-run an embedding script's unguarded ``__main__`` in every worker. Chunk i goes
-to worker i mod N and at most one chunk waits per worker, so neither side can block the
-other on a full pipe. A worker that dies is replaced by in-process conversion.
+to worker i mod N and at most one chunk waits per worker (its result is taken before it
+gets another), so neither side can block the other on a full pipe. A worker that dies is
+replaced by in-process conversion.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def _read(stream: IO[bytes]) -> Any:
 
 class _Worker:
     def __init__(self, args: tuple[str, str, str, str]) -> None:
+        self.outstanding: _Sent | None = None  # at most one: no pipe can fill both ways
         self.proc = subprocess.Popen([sys.executable, "-m", __name__],  # noqa: S603
                                      stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE)
@@ -127,13 +129,18 @@ class _Sent:
 
     def __init__(self, owner: ChunkConverter, worker: _Worker, chunk: Chunk) -> None:
         self.owner, self.worker, self.chunk = owner, worker, chunk
+        self.value: PreparedChunk | None = None
 
     def result(self) -> PreparedChunk:
-        try:
-            return self.worker.receive()
-        except (EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
-            self.owner.give_up(exc)
-            return self.owner.convert_here(self.chunk)
+        if self.value is None:
+            try:
+                self.value = self.worker.receive()
+            except (EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+                self.owner.give_up(exc)
+                self.value = self.owner.convert_here(self.chunk)
+            if self.worker.outstanding is self:
+                self.worker.outstanding = None
+        return self.value
 
 
 class ChunkConverter:
@@ -177,11 +184,15 @@ class ChunkConverter:
         if self.workers:
             worker = self.workers[self.submitted % len(self.workers)]
             self.submitted += 1
-            try:
-                worker.send(chunk)
-                return _Sent(self, worker, chunk)
-            except OSError as exc:
-                self.give_up(exc)
+            if worker.outstanding is not None:
+                worker.outstanding.result()  # take (and keep) its last result first
+            if self.workers:  # still there: taking that result may have given up on them
+                try:
+                    worker.send(chunk)
+                    worker.outstanding = _Sent(self, worker, chunk)
+                    return worker.outstanding
+                except OSError as exc:
+                    self.give_up(exc)
         return _Done(self.convert_here(chunk))
 
     def __enter__(self) -> ChunkConverter:
