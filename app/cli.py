@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -40,9 +39,11 @@ def dashboard(
     = "127.0.0.1",
 ) -> None:
     """Serve the Streamlit dashboard on the store named by CHARGELINE_DATABASE_URL."""
-    typer.echo(f"Chargeline dashboard: http://{address}:{port}")
+    typer.echo(f"Chargeline dashboard: http://{address}:{port}", nl=True)
+    sys.stdout.flush()
     command = streamlit_command(port, address)  # our own argv, no shell
-    raise typer.Exit(subprocess.call(command, env=os.environ.copy()))  # noqa: S603
+    # Become the Streamlit server (no wrapper process), so a stop signal reaches it.
+    os.execv(command[0], command)  # noqa: S606
 
 
 def _engine():

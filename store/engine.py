@@ -26,6 +26,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Sorts and temporary indexes of the metric passes in memory; this can only be set
+    # before a connection's first transaction, so it is set here, for every connection.
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 
