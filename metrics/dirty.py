@@ -21,10 +21,10 @@ from sqlalchemy import (
     and_,
     delete,
     func,
-    insert,
     literal,
     select,
     text,
+    true,
     union,
 )
 
@@ -48,6 +48,7 @@ from store.schema import (
 )
 from store.schema_metrics import metric_dirty_encounters, metric_links, metric_usage_facts
 from store.types import UtcDateTime
+from store.upsert import dialect_insert
 
 WINDOW_S = FALLBACK_ISSUE_DAYS * 86400.0
 
@@ -105,7 +106,8 @@ def _encounter_sources(since: datetime, master_since: datetime) -> list[Select]:
         .where(unref.c.ingested_at > since, unref.c.usage_id == ""),
         select(u.c.encounter_id).select_from(new_u.join(u, _spot_neighbours(
             new_u.c.location_id, new_u.c.item_ref, new_u.c.used_at)))
-        .where(new_u.c.ingested_at > since,
+        .where(new_u.c.ingested_at > since,  # only a scan no transaction names pairs
+               ~select(t.c.document_id).where(t.c.usage_id == new_u.c.usage_id).exists(),
                ~select(t.c.document_id).where(t.c.usage_id == u.c.usage_id).exists()),
         select(encounters.c.encounter_id).where(encounters.c.ingested_at > since),
         select(u.c.encounter_id).where(u.c.item_ref.in_(_changed_items(master_since))),
@@ -144,11 +146,13 @@ def mark_dirty(conn: Connection, since: datetime, master_since: datetime,
     ``master_since`` is the exact watermark: master data comes from one ERP sync at a
     time, and a change to a popular item dirties every encounter that used it, so the
     overlap that guards fact rows against late commits is not repeated there."""
-    parts = union(*_encounter_sources(since, master_since),
-                  *_due_pending(billing, erp, sla)).subquery()
     conn.execute(delete(metric_dirty_encounters))
-    conn.execute(insert(metric_dirty_encounters).from_select(
-        ["encounter_id"], select(parts.c.encounter_id).distinct()))
+    # One statement per source: each is planned on its own (a UNION of all of them is
+    # planned worse), and duplicates fall away on the primary key.
+    for source in (*_encounter_sources(since, master_since), *_due_pending(billing, erp, sla)):
+        stmt = dialect_insert(conn, metric_dirty_encounters).from_select(
+            ["encounter_id"], source.where(true()).distinct())
+        conn.execute(stmt.on_conflict_do_nothing())
     return conn.execute(select(func.count()).select_from(metric_dirty_encounters)).scalar_one()
 
 
