@@ -172,9 +172,15 @@ def bench_hl7(args: argparse.Namespace) -> dict[str, Any]:
 
 # --- part 2: the simulator over HTTP --------------------------------------------------
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def simulator(args: argparse.Namespace) -> Iterator[str]:
-    """``chargeline simulate`` in its own process; yields its base URL."""
+def simulator(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
+    """``chargeline simulate`` in its own process; yields its base URL and pid."""
     out = Path(args.workdir) / "estate"
     cmd = [sys.executable, "-m", "chargeline", "simulate", "--faults", "none", "--port", "0",
            "--facilities", str(args.facilities), "--days", str(args.days), "--out", str(out),
@@ -194,7 +200,7 @@ def simulator(args: argparse.Namespace) -> Iterator[str]:
         if not base:
             raise RuntimeError("the simulator did not start:\n" + "".join(lines))
         print("  " + "  ".join(line for line in lines if line.startswith("estate")), end="")
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         proc.wait(30)
@@ -205,7 +211,7 @@ def bench_http(args: argparse.Namespace) -> dict[str, Any]:
     from collectors.runner import run_source
 
     out: dict[str, Any] = {}
-    with simulator(args) as base, fresh_store(args, "http") as engine:
+    with simulator(args) as (base, server_pid), fresh_store(args, "http") as engine:
         billing = SourceConfig(name="billing", kind="fhir_billing",
                                base_url=f"{base}/billing/fhir",
                                oauth2=OAuth2Client(token_url=f"{base}/oauth/token",
@@ -216,12 +222,14 @@ def bench_http(args: argparse.Namespace) -> dict[str, Any]:
         settings = _settings(engine, [billing, usage, erp])
         for label, sources in (("fhir", [billing, usage]), ("odata", [erp])):
             records, t0, cpu0 = 0, time.perf_counter(), time.process_time()
+            server0 = process_cpu(server_pid)
             for source in sources:
                 result = run_source(settings, engine, source)
                 assert result is not None and result.status.value == "ok", result
                 records += result.records
             wall = time.perf_counter() - t0
             out[label] = {"records": records, "wall": wall, "cpu": time.process_time() - cpu0,
+                          "server_cpu": process_cpu(server_pid) - server0,
                           "records_per_s": records / wall}
     return out
 
@@ -400,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label.upper():<6} HTTP {h['records']:>9,} records in {h['wall']:6.1f}s "
                       f"= {h['records_per_s']:>8,.0f} records/s   "
                       f"{_ratio(h['records_per_s'], GOALS[label])}  "
-                      f"[collector CPU {h['cpu']:.1f}s]")
+                      f"[CPU: collector {h['cpu']:.1f}s, simulator {h['server_cpu']:.1f}s]")
         if "idle" in parts:
             h = figures["idle"] = bench_idle(args)
             print(f"FHIR load  {h['records']:>9,} records in {h['load_wall']:6.1f}s "
