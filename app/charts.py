@@ -128,7 +128,10 @@ def lineage_graph(nodes: Sequence[Node], edges: Sequence[Edge],
     fig.update_layout(dragmode="select", legend_title_text="health", clickmode="event+select")
     # About 80 px per row of nodes, so a label never sits on the node above.
     height = int(160 + 80 * (max(ys) - min(ys) + 1))
-    return _base(fig, "System graph (live health) — click a node for its records", height)
+    fig = _base(fig, "System graph (live health) — click a node for its records", height)
+    fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1,
+                              "xanchor": "right"})
+    return fig
 
 
 def trace_timeline(trail: Sequence[Hop], stop_lane: str, title: str) -> go.Figure:
