@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, Table, func, literal, select, union_a
 
 from chargeline.config import ChargeSla
 from metrics.charge_facts import build_charge_facts, find_duplicates
-from metrics.dirty import feed_hours, mark_dirty
+from metrics.dirty import feed_hours, mark_dirty, master_changed
 from metrics.exceptions import sync_exceptions
 from metrics.feeds import billing_horizons, erp_horizons, update_feed_sources, usage_period
 from metrics.itemdim import fill_item_dim
@@ -52,6 +52,7 @@ WATERMARK = "ingested_watermark"
 OVERLAP_COUNTS = "ingested_overlap_counts"
 CALL_WATERMARK = "api_call_watermark"
 SLA_STATE = "sla"
+ITEM_DIM_PERIOD = "item_dim_period"
 INGEST_OVERLAP = timedelta(seconds=30)
 CALL_OVERLAP = 50  # API call ids re-read on each pass (ids are taken before commit)
 PG_WORK_MEM = "128MB"
@@ -160,9 +161,21 @@ def _bulk(conn: Connection, table: Table) -> Iterator[None]:
     _analyze(conn, table)
 
 
+def _refresh_item_dim(conn: Connection, mark: datetime | None, now: datetime) -> None:
+    """Rebuild the item dimension when master data changed since ``mark`` (always when
+    None) or the usage period it was priced for moved; else keep it."""
+    period = usage_period(conn)
+    key = json.dumps([str(d) for d in period] if period else None)
+    if mark is not None and _state(conn, ITEM_DIM_PERIOD) == key and not master_changed(
+            conn, mark):
+        return
+    fill_item_dim(conn, period)
+    _set_state(conn, ITEM_DIM_PERIOD, key, now)
+
+
 def _full(conn: Connection, sla: ChargeSla, now: datetime) -> None:
     update_feed_sources(conn, None)
-    fill_item_dim(conn, usage_period(conn))
+    _refresh_item_dim(conn, None, now)
     billing, erp = billing_horizons(conn, now), erp_horizons(conn, now)
     with _bulk(conn, metric_charge_facts):
         build_charge_facts(conn, True)
@@ -186,7 +199,7 @@ def _incremental(conn: Connection, sla: ChargeSla, now: datetime, mark: datetime
     n_encounters = mark_dirty(conn, since, mark, billing, erp, sla)
     _analyze(conn, metric_dirty_encounters)
     if n_encounters:
-        fill_item_dim(conn, usage_period(conn))
+        _refresh_item_dim(conn, mark, now)
         usage_points_delta(conn, -1)
         build_charge_facts(conn, False)
         link_charges(conn, False)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    tuple_,
     union,
 )
 
@@ -67,6 +68,12 @@ def _changed_items(since: datetime) -> Select:
     )
 
 
+def master_changed(conn: Connection, since: datetime) -> bool:
+    """Whether any item, unit, crosswalk, CDM line or contract was ingested since."""
+    return conn.execute(select(_changed_items(since).subquery().c[0]).limit(1)).first() \
+        is not None
+
+
 def _spot_neighbours(location: ColumnElement[str], item: ColumnElement[str],
                      at: ColumnElement[datetime]) -> ColumnElement[bool]:
     """A usage at the same location and item within the fallback window of ``at``."""
@@ -91,19 +98,19 @@ def _encounter_sources(since: datetime, master_since: datetime) -> list[Select]:
             c.join(orig, orig.c.charge_id == c.c.reverses_charge_id))
         .where(c.c.ingested_at > since),
         select(m.c.encounter_id).where(m.c.ingested_at > since, m.c.encounter_id != ""),
-        select(u.c.encounter_id).select_from(
-            m.join(mu, and_(mu.c.channel == m.c.channel, mu.c.control_id == m.c.control_id))
-            .join(u, u.c.usage_id == mu.c.usage_id)).where(m.c.ingested_at > since),
+        select(u.c.encounter_id).select_from(mu.join(u, u.c.usage_id == mu.c.usage_id))
+        .where(tuple_(mu.c.channel, mu.c.control_id).in_(
+            select(m.c.channel, m.c.control_id).where(m.c.ingested_at > since))),
         select(u.c.encounter_id).select_from(t.join(u, u.c.usage_id == t.c.usage_id))
         .where(t.c.ingested_at > since),
-        select(ml.c.encounter_id).select_from(t.join(ml, and_(
-            ml.c.hop == "inventory", ml.c.target_id == t.c.document_id)))
-        .where(t.c.ingested_at > since),
+        select(ml.c.encounter_id).where(ml.c.hop == "inventory", ml.c.target_id.in_(
+            select(t.c.document_id).where(t.c.ingested_at > since))),
         # An unreferenced issue may pair with any scan at its spot nearby in time, and a
         # new scan may take an unreferenced issue from a neighbour.
         select(u.c.encounter_id).select_from(unref.join(u, _spot_neighbours(
             unref.c.location_id, unref.c.item_id, unref.c.posted_at)))
-        .where(unref.c.ingested_at > since, unref.c.usage_id == ""),
+        .where(unref.c.document_id.in_(select(t.c.document_id).where(t.c.ingested_at > since)),
+               func.coalesce(unref.c.usage_id, "") == ""),  # not via the usage_id index
         select(u.c.encounter_id).select_from(new_u.join(u, _spot_neighbours(
             new_u.c.location_id, new_u.c.item_ref, new_u.c.used_at)))
         .where(new_u.c.ingested_at > since,  # only a scan no transaction names pairs
@@ -148,10 +155,11 @@ def mark_dirty(conn: Connection, since: datetime, master_since: datetime,
     overlap that guards fact rows against late commits is not repeated there."""
     conn.execute(delete(metric_dirty_encounters))
     # One statement per source: each is planned on its own (a UNION of all of them is
-    # planned worse), and duplicates fall away on the primary key.
+    # planned worse), and duplicates fall away on the primary key (a DISTINCT would make
+    # SQLite walk a whole encounter index instead of the ingested_at range).
     for source in (*_encounter_sources(since, master_since), *_due_pending(billing, erp, sla)):
         stmt = dialect_insert(conn, metric_dirty_encounters).from_select(
-            ["encounter_id"], source.where(true()).distinct())
+            ["encounter_id"], source.where(true()))
         conn.execute(stmt.on_conflict_do_nothing())
     return conn.execute(select(func.count()).select_from(metric_dirty_encounters)).scalar_one()
 

@@ -79,10 +79,13 @@ def erp_horizons(conn: Connection, now: datetime) -> dict[str, datetime]:
 def usage_period(conn: Connection) -> tuple[date, date] | None:
     """First and last usage date in the store (index seeks per facility)."""
     lows, highs = [], []
+    u = usage_events
     for facility in facilities_of(conn, "usage_event"):
-        lo, hi = conn.execute(select(func.min(usage_events.c.used_at),
-                                     func.max(usage_events.c.used_at)).where(
-            usage_events.c.facility_id == facility)).one()
+        # min and max apart: SQLite answers each from the (facility, used_at) index alone
+        lo = conn.execute(select(func.min(u.c.used_at)).where(u.c.facility_id == facility)
+                          ).scalar()
+        hi = conn.execute(select(func.max(u.c.used_at)).where(u.c.facility_id == facility)
+                          ).scalar()
         if lo is not None:
             lows.append(lo)
             highs.append(hi)

@@ -190,8 +190,8 @@ def link_charges(conn: Connection, full: bool) -> None:
 # --- inventory ----------------------------------------------------------------------------
 
 def _fill_work_for_issues(conn: Connection, full: bool) -> None:
-    """Unreferenced ISSUEs (near the scans in scope that no transaction names) and the
-    free scans at their location and item in the window before them."""
+    """Unreferenced ISSUEs (all, or those near the dirty encounters' scans that no
+    transaction names) and the free scans at their location and item before them."""
     t, wi, wu = inventory_transactions, metric_work_issues, metric_work_usages
     conn.execute(delete(wi))
     conn.execute(delete(wu).where(wu.c.hop == "inventory"))
@@ -199,17 +199,26 @@ def _fill_work_for_issues(conn: Connection, full: bool) -> None:
     t_key = inventory_transactions.alias("t_key")
     free = ~exists().where(t_key.c.usage_id == usages.c.usage_id)
     cols = ["document_id", "location_id", "item_id", "serial", "posted_at"]
+    issue_cols = (t.c.document_id, t.c.location_id, t.c.item_id, t.c.serial, t.c.posted_at)
     if full:
-        rows = select(t.c.document_id, t.c.location_id, t.c.item_id, t.c.serial,
-                      t.c.posted_at).where(unref)
+        conn.execute(insert(wi).from_select(cols, select(*issue_cols).where(unref)))
     else:
-        near = and_(t.c.location_id == usages.c.location_id, t.c.item_id == usages.c.item_ref,
-                    t.c.posted_at >= usages.c.used_at,
-                    t.c.posted_at <= add_seconds(usages.c.used_at, WINDOW_S))
-        rows = select(t.c.document_id, t.c.location_id, t.c.item_id, t.c.serial,
-                      t.c.posted_at).select_from(usages.join(t, near)).where(
-            unref, in_scope(usages.c.encounter_id, False), free).distinct()
-    conn.execute(insert(wi).from_select(cols, rows))
+        # The dirty encounters' free scans first (few), then the unreferenced issues near
+        # them: each issue probes that small set, instead of each scan the issue index.
+        conn.execute(insert(wu).from_select(_WORK_USAGE_COLS, select(
+            literal("inventory"), usages.c.usage_id, usages.c.encounter_id,
+            usages.c.location_id, usages.c.item_ref, literal(""), usages.c.serial,
+            usages.c.used_at).where(in_scope(usages.c.encounter_id, False), free)))
+        near = and_(t.c.location_id == wu.c.location_id, t.c.item_id == wu.c.item_id,
+                    t.c.posted_at >= wu.c.used_at,
+                    t.c.posted_at <= add_seconds(wu.c.used_at, WINDOW_S))
+        # coalesce(): not through the usage_id index, so the scans drive the spot index
+        unreferenced = and_(func.coalesce(t.c.usage_id, "") == "", t.c.txn_type == "ISSUE")
+        rows = select(*issue_cols).select_from(wu.join(t, near)).where(
+            wu.c.hop == "inventory", unreferenced)
+        conn.execute(dialect_insert(conn, wi).from_select(cols, rows.where(true()))
+                     .on_conflict_do_nothing())
+        conn.execute(delete(wu).where(wu.c.hop == "inventory"))
     g = items.alias("by_gtin")
     for ref in (wi.c.item_id, g.c.gtin):
         spot = and_(usages.c.location_id == wi.c.location_id, usages.c.item_ref == ref,

@@ -288,8 +288,7 @@ Index("ix_metric_messages_received", interface_messages.c.received_at)
 Index("ix_metric_message_usages_control", message_usages.c.control_id)
 Index("ix_metric_api_calls_started", api_calls.c.started_at)
 Index("ix_metric_replenishment_received", replenishment_documents.c.received_at)
-Index("ix_metric_inventory_unreferenced", inventory_transactions.c.usage_id,
-      inventory_transactions.c.location_id, inventory_transactions.c.item_id,
-      inventory_transactions.c.posted_at)
+Index("ix_metric_inventory_spot", inventory_transactions.c.location_id,
+      inventory_transactions.c.item_id, inventory_transactions.c.posted_at)
 Index("ix_metric_usage_events_spot", usage_events.c.location_id, usage_events.c.item_ref,
       usage_events.c.used_at)
