@@ -64,8 +64,11 @@ def _scope_block(sums: dict[str, float] | None, vals: dict[str, dict[str, Metric
         return vals[metric].get(scope)
 
     due = s.get("due", 0.0)
-    by_proc = {v.scope.get("procedure", ""): round(v.value or 0.0, 2) for v in margin
-               if scope == "*" or v.scope.get("facility") == scope}
+    by_proc: dict[str, float] = {}
+    for v in margin:  # the network sums each procedure over its facilities
+        if scope == "*" or v.scope.get("facility") == scope:
+            key = v.scope.get("procedure", "")
+            by_proc[key] = round(by_proc.get(key, 0.0) + (v.value or 0.0), 2)
     dup = get("duplicate_groups")
     return {
         "usage_events": int(n("usages")),

@@ -182,4 +182,10 @@ def test_report_json_matches_truth(store: Store, monkeypatch: pytest.MonkeyPatch
         assert block["inventory"]["quantity_mismatches"] == 0
     usage_total = sum(store.truth["counts"]["by_facility"][f]["usage_events"]
                       for f in store.truth["facilities"])
-    assert (doc["network"] or {}).get("usage_events", usage_total) == usage_total
+    net, facs = doc["network"], doc["facilities"].values()
+    assert net["usage_events"] == usage_total
+    assert net["margin_usd"]["total"] == pytest.approx(
+        sum(f["margin_usd"]["total"] for f in facs), abs=0.05)
+    assert net["duplicates"]["overcharge_usd"] == pytest.approx(
+        sum(f["duplicates"]["overcharge_usd"] for f in facs), abs=0.01)
+    assert net["charge_capture"]["due"] == sum(f["charge_capture"]["due"] for f in facs)
