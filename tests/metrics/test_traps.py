@@ -16,7 +16,7 @@ from store.schema_metrics import (
     metric_usage_facts,
 )
 from store.upsert import upsert_records
-from tests.metrics.factories import EXPECTED, T0, charge, master_data, trap_estate
+from tests.metrics.factories import EXPECTED, T0, charge, master_data, trap_estate, usage
 
 NOW = T0 + timedelta(days=2)
 
@@ -93,3 +93,33 @@ def test_out_of_order_charge_is_picked_up_incrementally(engine: Engine) -> None:
         capture = conn.execute(select(metric_usage_facts.c.capture).where(
             metric_usage_facts.c.usage_id == "u7")).scalar_one()
     assert (status, capture) == ("resolved", "on_time")
+
+
+def test_charge_after_the_window_is_pending_then_on_time(engine: Engine) -> None:
+    # A consumable scanned near the end of the data: its charge is not due yet.
+    _load(engine, [*master_data(), *trap_estate(), usage("u20", "CON1", 1990)])
+    compute(engine, ChargeSla(), now=NOW)
+    with engine.connect() as conn:
+        first = conn.execute(select(metric_usage_facts.c.capture).where(
+            metric_usage_facts.c.usage_id == "u20")).scalar_one()
+    assert first == "pending" and "u20" not in _open_exceptions(engine).get(
+        "missing_charge", set())
+    # It posts after the window (live mode), within the 24 h consumable SLA.
+    _load(engine, [charge("c20", "C2", 2100, amount=5, uid="u20", used_minute=1990)], 120)
+    assert not compute(engine, ChargeSla(), now=NOW + timedelta(days=1)).full
+    with engine.connect() as conn:
+        later = conn.execute(select(metric_usage_facts.c.capture).where(
+            metric_usage_facts.c.usage_id == "u20")).scalar_one()
+    assert later == "on_time"
+    assert _open_exceptions(engine) == EXPECTED
+
+
+def test_pending_turns_missing_when_the_feed_moves_past_the_deadline(engine: Engine) -> None:
+    _load(engine, [*master_data(), *trap_estate(), usage("u21", "IMP1", 1990, serial="S21")])
+    compute(engine, ChargeSla(), now=NOW)
+    assert "u21" not in _open_exceptions(engine).get("missing_charge", set())
+    # Billing delivers a later charge elsewhere: the implant's 2 h deadline has passed.
+    _load(engine, [charge("cy", "C2", 2200, amount=5, enc="ENC9")], 120)
+    result = compute(engine, ChargeSla(), now=NOW + timedelta(days=1))
+    assert not result.full and result.encounters >= 1
+    assert "u21" in _open_exceptions(engine)["missing_charge"]
