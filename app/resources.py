@@ -26,8 +26,9 @@ def _dispose(engine: Engine) -> None:
 
 @st.cache_resource(show_spinner=False, on_release=_dispose)
 def engine_for(url: str) -> Engine:
-    """One pooled engine per store URL, shared by every session."""
-    return make_engine(url)
+    """One pooled engine per store URL, shared by every session (reads never wait on the
+    collector's writes)."""
+    return make_engine(url, read_mostly=True)
 
 
 def engine() -> Engine:

@@ -33,11 +33,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front, so a transaction that reads and then writes
+    # waits for the other writer (busy timeout) instead of failing with "database is
+    # locked" when that writer committed in between (SQLITE_BUSY_SNAPSHOT). Read-mostly
+    # engines (the dashboard) ask for DEFERRED so readers never wait on the collector.
+    mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``url``; raise ``StoreError`` when it cannot be used."""
+def make_engine(url: str, *, read_mostly: bool = False, **kwargs: Any) -> Engine:
+    """Create an engine for ``url``; raise ``StoreError`` when it cannot be used.
+
+    ``read_mostly`` (the dashboard): SQLite transactions begin DEFERRED, so reads run
+    beside the collector's writes; writers' transactions begin IMMEDIATE."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -52,7 +60,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
+        return engine.execution_options(sqlite_begin="DEFERRED") if read_mostly else engine
     if parsed.drivername != "postgresql+psycopg":
         raise StoreError(
             f"database driver {parsed.drivername!r} is not supported — "
@@ -75,3 +83,15 @@ def check_connection(engine: Engine) -> None:
             f"cannot open the store at {safe_url}: {reason} — check that the server is "
             "running and CHARGELINE_DATABASE_URL is right"
         ) from None
+
+
+def checkpoint_wal(engine: Engine) -> None:
+    """SQLite: fold the write-ahead log into the database file (so the file alone is a
+    complete copy). Runs outside any transaction, as SQLite requires; no-op elsewhere."""
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()
+    try:
+        raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()

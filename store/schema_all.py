@@ -1,7 +1,7 @@
 """Imports every module that defines tables, so ``metadata`` is complete for Alembic."""
 
-import store.schema  # noqa: F401
-import store.schema_app  # noqa: F401
+import store.schema
+import store.schema_alerting
+import store.schema_app
+import store.schema_collectors
 import store.schema_metrics  # noqa: F401
-import store.schema_collectors  # noqa: F401
-import store.schema_alerting  # noqa: F401

@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.session import USER_KEY
 from app.users import User, add_user
-from store.engine import make_engine
+from store.engine import checkpoint_wal, make_engine
 from store.migrate import upgrade
 from tests.app.factories import Truth, seed_estate
 from tests.conftest import IN_CI, PG_ADMIN_URL, _pg_available
@@ -57,8 +57,7 @@ def _sqlite_seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Trut
     path = tmp_path_factory.mktemp("app-store") / "seeded.db"
     engine = make_engine(f"sqlite:///{path}")
     truth = _seed(engine)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    checkpoint_wal(engine)
     engine.dispose()
     return path, truth
 
