@@ -15,11 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import streamlit.logger
 from sqlalchemy import Engine, create_engine, text
 
 from store.engine import checkpoint_wal, make_engine
 from store.migrate import upgrade
 from store.schema import metadata
+
+# Importing the app's cached query functions outside a Streamlit runtime warns once per
+# function ("No runtime found"); AppTest provides the runtime where it matters.
+streamlit.logger.set_log_level("error")
 
 PG_ADMIN_URL = os.environ.get(
     "CHARGELINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
