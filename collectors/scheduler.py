@@ -195,6 +195,7 @@ def run_scheduler(settings: Settings, engine: Engine, *, after_pass: Hook | None
                   extra_jobs: Sequence[ExtraJob] = ()) -> None:
     """Run until SIGTERM/SIGINT. On SQLite only one collector process may run."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # our call log says more, once
     lock = SingleCollectorLock(settings.database_url)
     lock.acquire()
     holder = settings.collector_id or default_holder()
@@ -202,8 +203,10 @@ def run_scheduler(settings: Settings, engine: Engine, *, after_pass: Hook | None
                                 after_pass=after_pass, extra_jobs=extra_jobs)
 
     def stop(_signum: int, _frame: Any) -> None:
-        # passes in flight finish their page (each page is its own transaction)
-        scheduler.shutdown(wait=False)
+        # passes in flight finish their page (each page is its own transaction); a second
+        # signal (Ctrl+C reaches the whole process group) finds it already stopping
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
