@@ -32,9 +32,11 @@ test: $(STAMP) setup-system
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# Every benchmark in turn (each prints its figures and ratios); `python -m bench` lists them.
+BENCHES ?= simulator ingest rules metrics pages
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
-	$(PY) -m bench
+	for name in $(BENCHES); do $(PY) -m bench $$name || exit 1; done
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
