@@ -25,6 +25,7 @@ from chargeline.model import RunStatus
 from collectors import leases
 from collectors.base import CollectContext, collector_for, make_client, needs_http
 from collectors.circuit import circuit_for
+from collectors.gc_window import fewer_collections
 from collectors.http import SourceHttp
 from metrics.openlineage_events import emit_stored_run
 from store.schema import collector_runs
@@ -129,7 +130,8 @@ def _run_source(settings: Settings, engine: Engine, source: SourceConfig, holder
                 raise LeaseLost(f"lease on {source.name} lost to another collector")
 
         ctx.on_commit.insert(0, renew_lease)
-        collector_for(source.kind).poll(ctx)
+        with fewer_collections():
+            collector_for(source.kind).poll(ctx)
         totals = ctx.totals
         if totals.stream_errors:
             error = "; ".join(totals.stream_errors)
