@@ -10,7 +10,6 @@ one DEBUG line on the ``chargeline.collectors.http`` logger (WARNING when it fai
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -29,6 +28,7 @@ from sqlalchemy import Connection, insert
 
 from chargeline.config import OAuth2Client, SourceConfig
 from chargeline.errors import SourceError, SourceUnavailable
+from collectors import jsonio
 from store.schema import api_calls
 
 log = logging.getLogger("chargeline.collectors.http")
@@ -223,7 +223,7 @@ class SourceHttp:
                     return response
                 else:
                     try:
-                        body = json.loads(response.content)
+                        body = jsonio.loads(response.content)
                     except ValueError:
                         self._log(url, started, time.perf_counter() - t0, status, 0,
                                   "TruncatedJson", attempt)

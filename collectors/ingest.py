@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from chargeline.config import Settings, SourceConfig
 from chargeline.errors import RecordError, SourceError
+from collectors import jsonio
 from collectors.base import CollectContext, Reject
 from collectors.fhir_records import parse_bundle
 from collectors.mapping import load_mapping
@@ -98,7 +99,7 @@ def ingest_json(ctx: CollectContext, path: Path, raw: bytes) -> None:
     """One JSON file: a FHIR Bundle or an OData page."""
     where = str(path)
     try:
-        body = json.loads(raw)
+        body = jsonio.loads(raw)
     except ValueError:
         ctx.commit_page("backfill", [], None, [Reject(where, "invalid or truncated JSON", raw)])
         return
@@ -126,7 +127,7 @@ def ingest_ndjson(ctx: CollectContext, path: Path, raw: bytes) -> None:
         if not line.strip():
             continue
         try:
-            entries.append({"resource": json.loads(line)})
+            entries.append({"resource": jsonio.loads(line)})
         except ValueError:
             rejects.append(Reject(f"{path}:{number}", "invalid JSON line", line))
     if rejects:

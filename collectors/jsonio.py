@@ -1,0 +1,29 @@
+"""Reading JSON at orjson's speed with exactly the standard library's result.
+
+orjson parses a page several times faster than ``json``, but not always to the same
+values: an integer literal outside 64 bits becomes a float (``json`` keeps every digit),
+and it refuses what ``json`` accepts (``NaN``, lone surrogates, a UTF-8 BOM). So orjson
+reads a document only when no run of 19 digits appears anywhere in it (found in one C
+pass over the bytes, far cheaper than parsing), and ``json`` reads whatever orjson
+refuses, with its own errors. Floats and strings parse identically in both.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19  # int64 has 19 digits; orjson turns some of those into floats
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse JSON as ``json.loads`` would (raising ``ValueError`` when it is not JSON)."""
+    if isinstance(raw, bytes) and raw.translate(_DIGITS_AS_ZERO).find(_LONG_NUMBER) < 0:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # json.loads decides, with its own reading and its own error
+    return json.loads(raw)
