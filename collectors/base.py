@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine
 from chargeline.config import Settings, SourceConfig
 from chargeline.model import CanonicalRecord
 from collectors.mapping import RecordMapping, load_mapping
+from collectors.workers import WorkerPool
 from store.upsert import (
     PreparedRows,
     quarantine,
@@ -78,6 +79,18 @@ class CollectContext:
     run_id: str
     totals: RunTotals = field(default_factory=RunTotals)
     on_commit: list[Callable[[Connection], None]] = field(default_factory=list)
+    pool: WorkerPool | None = None  # the pass's worker processes, made on first use
+
+    def worker_pool(self) -> WorkerPool:
+        """The pass's worker pool (its workers start when a backlog asks for them)."""
+        if self.pool is None:
+            self.pool = WorkerPool()
+        return self.pool
+
+    def close(self) -> None:
+        """End the pass's worker processes, if any started."""
+        if self.pool is not None:
+            self.pool.close()
 
     @property
     def phi_secret(self) -> str:

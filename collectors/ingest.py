@@ -22,6 +22,7 @@ from chargeline.errors import RecordError, SourceError
 from collectors import jsonio
 from collectors.base import CollectContext, Reject
 from collectors.fhir_records import parse_bundle
+from collectors.gc_window import fewer_collections
 from collectors.mapping import load_mapping
 from collectors.odata_records import parse_odata_page
 from collectors.plugins.fhir import apply_claim_outcomes
@@ -145,26 +146,29 @@ def ingest_paths(settings: Settings, engine: Engine, paths: list[Path], *,
     ctx = CollectContext(source, settings, engine, None, str(uuid.uuid4()))
     summary = IngestSummary(files=len(files))
     total = sum(p.stat().st_size for p in files)
-    with tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
-              desc="ingest") as bar:
-        for path in files:
-            kind = sniff(path)
-            if kind == "hl7":
-                channel = path.parent.name or path.stem.split("-")[0]
-                rel = path.as_posix()[-64:]
-                ingest_log_file(ctx, LogFile(path, channel, rel, rotated=True), None,
-                                final=True)
-            elif kind in ("json", "ndjson"):
-                raw = path.read_bytes()
-                try:
-                    (ingest_json if kind == "json" else ingest_ndjson)(ctx, path, raw)
-                except RecordError as exc:
-                    ctx.commit_page("backfill", [], None, [Reject(str(path), exc.reason, raw)])
-            else:
-                ctx.commit_page("backfill", [], None, [Reject(
-                    str(path), "not an HL7 log, FHIR or OData JSON file",
-                    path.read_bytes()[:65536])])
-            bar.update(path.stat().st_size)
+    try:
+        with fewer_collections(), tqdm(total=total, unit="B", unit_scale=True,
+                                       disable=not progress, desc="ingest") as bar:
+            for path in files:
+                kind = sniff(path)
+                if kind == "hl7":
+                    channel = path.parent.name or path.stem.split("-")[0]
+                    rel = path.as_posix()[-64:]
+                    ingest_log_file(ctx, LogFile(path, channel, rel, rotated=True), None,
+                                    final=True)
+                elif kind in ("json", "ndjson"):
+                    raw = path.read_bytes()
+                    try:
+                        (ingest_json if kind == "json" else ingest_ndjson)(ctx, path, raw)
+                    except RecordError as exc:
+                        ctx.commit_page("backfill", [], None, [Reject(str(path), exc.reason, raw)])
+                else:
+                    ctx.commit_page("backfill", [], None, [Reject(
+                        str(path), "not an HL7 log, FHIR or OData JSON file",
+                        path.read_bytes()[:65536])])
+                bar.update(path.stat().st_size)
+    finally:
+        ctx.close()  # the worker processes of a long HL7 backfill
     summary.records = ctx.totals.fetched
     summary.written = ctx.totals.written
     summary.quarantined = ctx.totals.quarantined

@@ -112,6 +112,7 @@ def _run_source(settings: Settings, engine: Engine, source: SourceConfig, holder
     circuit = circuit_for(source.name)
     http: SourceHttp | None = None
     client: httpx.Client | None = None
+    ctx: CollectContext | None = None
     try:
         if not circuit.allows():
             raise CircuitOpen(f"circuit open after {circuit.failures} failed passes; next try "
@@ -156,6 +157,8 @@ def _run_source(settings: Settings, engine: Engine, source: SourceConfig, holder
                                  "error": str(exc)[:4000]}, http)
         return RunResult(source.name, run_id, RunStatus.ERROR, 0, 0, 0, str(exc))
     finally:
+        if ctx is not None:
+            ctx.close()
         if client is not None:
             client.close()
         leases.release(engine, source.name, holder)

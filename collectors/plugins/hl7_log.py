@@ -127,7 +127,7 @@ def ingest_log_file(ctx: CollectContext, log: LogFile, cursor: str | None,
             return
         parallel = size - offset >= PARALLEL_MIN_BYTES
         with ChunkConverter(ctx.source.mapping, log.channel, ctx.phi_secret, ctx.source.name,
-                            parallel) as converter:
+                            parallel, pool=ctx.worker_pool()) as converter:
             pending: deque[tuple[Any, int]] = deque()
             carry = b""
             scheduled = offset
