@@ -117,16 +117,14 @@ def _first_pass(env: dict[str, str]) -> None:
     from chargeline.pipeline import after_collection
     from collectors.leases import SingleCollectorLock
     from collectors.runner import run_source
-    from store.engine import make_engine
-    from store.migrate import upgrade
+    from store.migrate import open_store
 
     os.environ.update(env)
     settings = load_settings()
     # Retries of injected API faults are logged; keep them in a file, not between the lines.
     logging.basicConfig(filename=settings.data_dir / "first-pass.log", level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
+    engine = open_store(settings.database_url)
     lock = SingleCollectorLock(settings.database_url)
     lock.acquire()
     try:

@@ -12,14 +12,10 @@ from chargeline.cli import app
 
 def _settings_and_engine():  # type: ignore[no-untyped-def]
     from chargeline.config import load_settings
-    from store.engine import check_connection, make_engine
-    from store.migrate import upgrade
+    from store.migrate import open_store
 
     settings = load_settings()
-    engine = make_engine(settings.database_url)
-    check_connection(engine)
-    upgrade(engine)
-    return settings, engine
+    return settings, open_store(settings.database_url)
 
 
 def _pipeline_hooks(settings, engine, enabled: bool):  # type: ignore[no-untyped-def]

@@ -48,3 +48,14 @@ def current_revision(engine: Engine) -> str:
 
 def head_revision() -> str:
     return ",".join(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
+
+
+def open_store(url: str) -> Engine:
+    """An engine on the store at ``url``, reachable and migrated to the newest schema
+    (what every command that writes does first); ``StoreError`` says what is wrong."""
+    from store.engine import check_connection, make_engine
+
+    engine = make_engine(url)
+    check_connection(engine)
+    upgrade(engine)
+    return engine
