@@ -44,20 +44,25 @@ def build_charge_facts(conn: Connection, full: bool) -> None:
     cf, c, u = metric_charge_facts, charges, usage_events
     conn.execute(delete(cf) if full else delete(cf).where(in_scope(cf.c.encounter_id, False)))
     credit = charges.alias("credit")
-    # The few reversed charge ids, joined once (not a lookup per charge).
-    reversed_ids = select(credit.c.reverses_charge_id.label("charge_id")).where(
-        credit.c.reverses_charge_id != "", credit.c.status != "voided").distinct().subquery()
     kind = case((c.c.reverses_charge_id != "", "credit"), (c.c.status == "voided", "voided"),
                 else_="charge")
+    source = c.outerjoin(u, u.c.usage_id == c.c.usage_id)
+    if full:
+        # The few reversed charge ids, joined once (not a lookup per charge).
+        reversed_ids = select(credit.c.reverses_charge_id.label("charge_id")).where(
+            credit.c.reverses_charge_id != "", credit.c.status != "voided").distinct().subquery()
+        source = source.outerjoin(reversed_ids, reversed_ids.c.charge_id == c.c.charge_id)
+        not_reversed = reversed_ids.c.charge_id.is_(None)
+    else:  # a few charges: one probe each of the reversal index
+        not_reversed = ~exists().where(credit.c.reverses_charge_id == c.c.charge_id,
+                                       credit.c.status != "voided")
     query = select(
         c.c.charge_id, c.c.encounter_id, c.c.facility_id, hour_floor(c.c.posted_at),
         c.c.posted_at, func.coalesce(u.c.usage_id, ""),
         case((u.c.usage_id.is_not(None), "usage_id"), else_=""),
-        kind, and_(kind == "charge", reversed_ids.c.charge_id.is_(None)),
+        kind, and_(kind == "charge", not_reversed),
         cast(c.c.quantity, Float), cast(c.c.amount, Float),
-    ).select_from(c.outerjoin(u, u.c.usage_id == c.c.usage_id).outerjoin(
-        reversed_ids, reversed_ids.c.charge_id == c.c.charge_id)).where(
-        in_scope(c.c.encounter_id, full))
+    ).select_from(source).where(in_scope(c.c.encounter_id, full))
     cols = ["charge_id", "encounter_id", "facility_id", "bucket", "posted_at", "usage_id",
             "link_method", "kind", "surviving", "quantity", "amount"]
     conn.execute(insert(cf).from_select(cols, query))

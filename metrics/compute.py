@@ -15,19 +15,26 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, Table, func, literal, select, union_all
+from sqlalchemy import Connection, Engine, func, literal, select, union_all
 
 from chargeline.config import ChargeSla
 from metrics.charge_facts import build_charge_facts, find_duplicates
+from metrics.dbtune import StageClock, analyze, bulk, tune, untune
 from metrics.dirty import feed_hours, mark_dirty, master_changed
 from metrics.exceptions import sync_exceptions
 from metrics.feeds import billing_horizons, erp_horizons, update_feed_sources, usage_period
 from metrics.itemdim import fill_item_dim
+from metrics.pass_tables import (
+    pass_charges,
+    pass_dirty_encounters,
+    pass_issues,
+    pass_messages,
+    pass_tables,
+    pass_usages,
+)
 from metrics.points import (
     duplicate_points,
     feed_points,
@@ -35,11 +42,10 @@ from metrics.points import (
     usage_points_full,
 )
 from metrics.stitching import link_charges, link_issues
-from metrics.usage_facts import build_usage_facts
+from metrics.usage_facts import build_usage_facts, map_usages, summarise_hops
 from store.schema import FACT_TABLES, api_calls
 from store.schema_metrics import (
     metric_charge_facts,
-    metric_dirty_encounters,
     metric_duplicates,
     metric_links,
     metric_state,
@@ -55,20 +61,24 @@ SLA_STATE = "sla"
 ITEM_DIM_PERIOD = "item_dim_period"
 INGEST_OVERLAP = timedelta(seconds=30)
 CALL_OVERLAP = 50  # API call ids re-read on each pass (ids are taken before commit)
-PG_WORK_MEM = "128MB"
-PG_MAINTENANCE_WORK_MEM = "256MB"  # index builds of a full pass
-SQLITE_CACHE_KIB = 256 * 1024
 
 
 @dataclass(frozen=True)
 class ComputeResult:
     """What one pass did: full or incremental, encounters and feed hours redone (-1 on a
-    full pass), and how long it took."""
+    full pass), how long it took, and the seconds of each stage (``STAGES``)."""
 
     full: bool
     encounters: int
     hours: int
     seconds: float
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+# The stages a pass is timed by, in order; ``duplicates`` and ``mapping`` are the two
+# checks the benchmark's peers run (duplicate charges, failed mappings).
+STAGES = ("dirty", "feeds", "item_dim", "charge_facts", "charge_links", "duplicates",
+          "issue_links", "mapping", "hops", "usage_facts", "points", "exceptions", "commit")
 
 
 def _state(conn: Connection, name: str) -> str | None:
@@ -116,51 +126,6 @@ def to_ranges(hours: set[datetime]) -> list[tuple[datetime, datetime]]:
     return out
 
 
-def _tune(conn: Connection) -> None:
-    """PostgreSQL: no JIT (compiling these one-off statements costs more than it saves)
-    and room for the per-usage hash aggregates, for this transaction only. SQLite: a page
-    cache that holds the fact indexes being written (undone by
-    ``_untune``, the connection goes back to the pool)."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL jit = off")
-        conn.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
-        conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{PG_MAINTENANCE_WORK_MEM}'")
-        # The store's working set is cached: an index probe costs little more than a
-        # sequential page, so scoped passes use the encounter indexes, not full scans.
-        conn.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
-    elif conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-
-
-def _untune(conn: Connection) -> None:
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("PRAGMA cache_size = -2000")
-
-
-def _analyze(conn: Connection, *tables: Table) -> None:
-    """PostgreSQL: fresh statistics for tables just rebuilt, so the next joins are planned
-    on their real size (autovacuum would come too late)."""
-    if conn.dialect.name == "postgresql":
-        for table in tables:
-            conn.exec_driver_sql(f"ANALYZE {table.name}")
-
-
-@contextmanager
-def _bulk(conn: Connection, table: Table) -> Iterator[None]:
-    """Empty ``table`` and fill it without its secondary indexes, then build them: a sort
-    per index instead of a million random index inserts (full passes only)."""
-    for index in table.indexes:
-        index.drop(conn)
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"TRUNCATE {table.name}")  # no dead rows left behind
-    else:
-        conn.execute(table.delete())
-    yield
-    for index in table.indexes:
-        index.create(conn)
-    _analyze(conn, table)
-
-
 def _refresh_item_dim(conn: Connection, mark: datetime | None, now: datetime) -> None:
     """Rebuild the item dimension when master data changed since ``mark`` (always when
     None) or the usage period it was priced for moved; else keep it."""
@@ -173,50 +138,84 @@ def _refresh_item_dim(conn: Connection, mark: datetime | None, now: datetime) ->
     _set_state(conn, ITEM_DIM_PERIOD, key, now)
 
 
-def _full(conn: Connection, sla: ChargeSla, now: datetime) -> None:
-    update_feed_sources(conn, None)
-    _refresh_item_dim(conn, None, now)
-    billing, erp = billing_horizons(conn, now), erp_horizons(conn, now)
-    with _bulk(conn, metric_charge_facts):
+def _full(conn: Connection, sla: ChargeSla, now: datetime, clock: StageClock) -> None:
+    with clock("feeds"):
+        update_feed_sources(conn, None)
+        billing, erp = billing_horizons(conn, now), erp_horizons(conn, now)
+    with clock("item_dim"):
+        _refresh_item_dim(conn, None, now)
+    with clock("charge_facts"), bulk(conn, metric_charge_facts):
         build_charge_facts(conn, True)
-    link_charges(conn, True)
-    find_duplicates(conn, sla, True)
-    link_issues(conn, True)
-    _analyze(conn, metric_links, metric_duplicates, metric_work_items)
-    with _bulk(conn, metric_usage_facts):
-        build_usage_facts(conn, sla, True, billing_horizon=billing, erp_horizon=erp)
-    usage_points_full(conn)
-    duplicate_points(conn)
-    feed_points(conn, None)
-    sync_exceptions(conn, now, True)
+    with clock("charge_links"):
+        link_charges(conn, True)
+    with clock("duplicates"):
+        find_duplicates(conn, sla, True)
+    with clock("issue_links"):
+        link_issues(conn, True)
+        analyze(conn, metric_links, metric_duplicates, metric_work_items)
+    _usage_facts(conn, sla, True, billing, erp, clock)
+    with clock("points"):
+        usage_points_full(conn)
+        duplicate_points(conn)
+        feed_points(conn, None)
+    with clock("exceptions"):
+        sync_exceptions(conn, now, True)
+
+
+def _usage_facts(conn: Connection, sla: ChargeSla, full: bool, billing: dict[str, datetime],
+                 erp: dict[str, datetime], clock: StageClock) -> None:
+    """The usage facts in their stages: mapping, hop summaries, facts."""
+    with clock("mapping"):
+        map_usages(conn, sla, full)
+        analyze(conn, pass_usages)
+    with clock("hops"):
+        summarise_hops(conn, full)
+        analyze(conn, pass_messages, pass_charges, pass_issues)
+    with clock("usage_facts"):
+        if full:
+            with bulk(conn, metric_usage_facts):
+                build_usage_facts(conn, sla, True, billing_horizon=billing, erp_horizon=erp)
+        else:
+            build_usage_facts(conn, sla, False, billing_horizon=billing, erp_horizon=erp)
 
 
 def _incremental(conn: Connection, sla: ChargeSla, now: datetime, mark: datetime,
-                 call_mark: int) -> tuple[int, int]:
+                 call_mark: int, clock: StageClock) -> tuple[int, int]:
     since = _since(conn, mark)
-    update_feed_sources(conn, since)
-    billing, erp = billing_horizons(conn, now), erp_horizons(conn, now)
-    n_encounters = mark_dirty(conn, since, mark, billing, erp, sla)
-    _analyze(conn, metric_dirty_encounters)
+    with clock("feeds"):
+        update_feed_sources(conn, since)
+        billing, erp = billing_horizons(conn, now), erp_horizons(conn, now)
+    with clock("dirty"):
+        n_encounters = mark_dirty(conn, since, mark, billing, erp, sla)
+        analyze(conn, pass_dirty_encounters)
     if n_encounters:
-        _refresh_item_dim(conn, mark, now)
-        usage_points_delta(conn, -1)
-        build_charge_facts(conn, False)
-        link_charges(conn, False)
-        find_duplicates(conn, sla, False)
-        link_issues(conn, False)
-        build_usage_facts(conn, sla, False, billing_horizon=billing, erp_horizon=erp)
-        usage_points_delta(conn, 1)
-        duplicate_points(conn)
-    ranges = to_ranges(feed_hours(conn, since, max(0, call_mark - CALL_OVERLAP)))
-    if ranges:
-        feed_points(conn, ranges)
+        with clock("item_dim"):
+            _refresh_item_dim(conn, mark, now)
+        with clock("points"):
+            usage_points_delta(conn, -1)
+        with clock("charge_facts"):
+            build_charge_facts(conn, False)
+        with clock("charge_links"):
+            link_charges(conn, False)
+        with clock("duplicates"):
+            find_duplicates(conn, sla, False)
+        with clock("issue_links"):
+            link_issues(conn, False)
+        _usage_facts(conn, sla, False, billing, erp, clock)
+        with clock("points"):
+            usage_points_delta(conn, 1)
+            duplicate_points(conn)
+    with clock("points"):
+        ranges = to_ranges(feed_hours(conn, since, max(0, call_mark - CALL_OVERLAP)))
+        if ranges:
+            feed_points(conn, ranges)
     if n_encounters:
-        sync_exceptions(conn, now, False)
+        with clock("exceptions"):
+            sync_exceptions(conn, now, False)
     return n_encounters, sum(int((hi - lo) / timedelta(hours=1)) for lo, hi in ranges)
 
 
-def _run(conn: Connection, sla: ChargeSla, now: datetime, full: bool
+def _run(conn: Connection, sla: ChargeSla, now: datetime, full: bool, clock: StageClock
          ) -> tuple[bool, int, int]:
     mark_text = _state(conn, WATERMARK)
     call_mark = int(_state(conn, CALL_WATERMARK) or 0)
@@ -226,11 +225,11 @@ def _run(conn: Connection, sla: ChargeSla, now: datetime, full: bool
     if mark_text is None or _state(conn, SLA_STATE) != sla_text:
         full = True  # first pass, or the SLA changed every status
     if full:
-        _full(conn, sla, now)
+        _full(conn, sla, now, clock)
         n_encounters = n_hours = -1
     else:
-        n_encounters, n_hours = _incremental(conn, sla, now,
-                                             datetime.fromisoformat(mark_text), call_mark)
+        n_encounters, n_hours = _incremental(conn, sla, now, datetime.fromisoformat(mark_text),
+                                             call_mark, clock)
     mark = newest or datetime(1970, 1, 1, tzinfo=UTC)
     if mark_text is not None:
         mark = max(mark, datetime.fromisoformat(mark_text))
@@ -246,10 +245,15 @@ def compute(engine: Engine, sla: ChargeSla, *, full: bool = False,
     """Bring every metric table up to date with the canonical tables."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
-    with engine.begin() as conn:
-        _tune(conn)
+    clock = StageClock()
+    with engine.connect() as conn, conn.begin() as transaction:
+        tune(conn)
         try:
-            full, n_encounters, n_hours = _run(conn, sla, now, full)
+            with pass_tables(conn):
+                full, n_encounters, n_hours = _run(conn, sla, now, full, clock)
         finally:
-            _untune(conn)
-    return ComputeResult(full, n_encounters, n_hours, time.perf_counter() - started)
+            untune(conn)
+        with clock("commit"):
+            transaction.commit()
+    return ComputeResult(full, n_encounters, n_hours, time.perf_counter() - started,
+                         clock.seconds)

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 from chargeline.config import ChargeSla
+from metrics.pass_tables import pass_dirty_encounters
 from metrics.sqlfn import hour_floor, seconds_between
 from metrics.stitching import FALLBACK_ISSUE_DAYS
 from store.schema import (
@@ -47,7 +48,7 @@ from store.schema import (
     replenishment_documents,
     usage_events,
 )
-from store.schema_metrics import metric_dirty_encounters, metric_links, metric_usage_facts
+from store.schema_metrics import metric_links, metric_usage_facts
 from store.types import UtcDateTime
 from store.upsert import dialect_insert
 
@@ -148,20 +149,20 @@ def _due_pending(billing: Mapping[str, datetime], erp: Mapping[str, datetime],
 def mark_dirty(conn: Connection, since: datetime, master_since: datetime,
                billing: Mapping[str, datetime], erp: Mapping[str, datetime],
                sla: ChargeSla) -> int:
-    """Fill ``metric_dirty_encounters``; return how many encounters are dirty.
+    """Fill ``pass_dirty_encounters``; return how many encounters are dirty.
 
     ``master_since`` is the exact watermark: master data comes from one ERP sync at a
     time, and a change to a popular item dirties every encounter that used it, so the
     overlap that guards fact rows against late commits is not repeated there."""
-    conn.execute(delete(metric_dirty_encounters))
+    conn.execute(delete(pass_dirty_encounters))
     # One statement per source: each is planned on its own (a UNION of all of them is
     # planned worse), and duplicates fall away on the primary key (a DISTINCT would make
     # SQLite walk a whole encounter index instead of the ingested_at range).
     for source in (*_encounter_sources(since, master_since), *_due_pending(billing, erp, sla)):
-        stmt = dialect_insert(conn, metric_dirty_encounters).from_select(
+        stmt = dialect_insert(conn, pass_dirty_encounters).from_select(
             ["encounter_id"], source.where(true()))
         conn.execute(stmt.on_conflict_do_nothing())
-    return conn.execute(select(func.count()).select_from(metric_dirty_encounters)).scalar_one()
+    return conn.execute(select(func.count()).select_from(pass_dirty_encounters)).scalar_one()
 
 
 def feed_hours(conn: Connection, since: datetime, call_mark: int) -> set[datetime]:

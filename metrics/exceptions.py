@@ -24,7 +24,9 @@ from sqlalchemy import (
     Select,
     and_,
     case,
+    delete,
     func,
+    insert,
     literal,
     or_,
     select,
@@ -34,6 +36,7 @@ from sqlalchemy import (
     update,
 )
 
+from metrics.pass_tables import pass_problems
 from metrics.points import expected_usd, supply_cost_usd
 from metrics.sqlfn import id_list, round_money
 from metrics.stitching import in_scope
@@ -102,13 +105,23 @@ def _exception_id(kind: ColumnElement[str], facility: ColumnElement[str],
     return kind + ":" + facility + ":" + subject
 
 
-def _upsert(conn: Connection, problems: Select, now: datetime) -> None:
-    p, e = problems.subquery("problems"), metric_exceptions
+def _collect(conn: Connection, problems: Select) -> None:
+    """Replace ``pass_problems`` by these problems as exception rows (id, money to cents):
+    found once, then both merged into the queue and used to resolve the rest."""
+    pp = pass_problems
+    p = problems.subquery("problems")
     c = list(p.c)
-    rows = select(
-        _exception_id(c[0], c[1], c[2]), *c[:7], round_money(c[7]), c[8],
-        literal(now, UtcDateTime()), literal(now, UtcDateTime()), literal("open"),
-    ).where(true())
+    conn.execute(delete(pp))
+    conn.execute(insert(pp).from_select(["exception_id", *_COLS], select(
+        _exception_id(c[0], c[1], c[2]), *c[:7], round_money(c[7]), c[8])))
+
+
+def _upsert(conn: Connection, now: datetime) -> None:
+    """Insert the problems new to the queue; refresh the rest (a resolved one reopens)."""
+    pp, e = pass_problems, metric_exceptions
+    rows = select(pp.c.exception_id, *(pp.c[name] for name in _COLS),
+                  literal(now, UtcDateTime()), literal(now, UtcDateTime()), literal("open"),
+                  ).where(true())
     stmt = dialect_insert(conn, e).from_select(
         ["exception_id", *_COLS, "first_seen", "last_seen", "status"], rows)
     stmt = stmt.on_conflict_do_update(index_elements=["exception_id"], set_={
@@ -127,11 +140,10 @@ def _upsert(conn: Connection, problems: Select, now: datetime) -> None:
     conn.execute(stmt)
 
 
-def _resolve_gone(conn: Connection, scope: ColumnElement[bool], problems: Select,
-                  now: datetime) -> None:
-    p, e = problems.subquery("still"), metric_exceptions
-    c = list(p.c)
-    still = select(_exception_id(c[0], c[1], c[2]))
+def _resolve_gone(conn: Connection, scope: ColumnElement[bool], now: datetime) -> None:
+    """Resolve the queue's rows in ``scope`` that are not among the problems found now."""
+    e = metric_exceptions
+    still = select(pass_problems.c.exception_id)
     conn.execute(update(e).where(
         scope, e.c.status.not_in(KEEP_WHEN_GONE), e.c.exception_id.not_in(still),
     ).values(status="resolved", auto_resolved=True, status_changed_at=now))
@@ -140,14 +152,17 @@ def _resolve_gone(conn: Connection, scope: ColumnElement[bool], problems: Select
 def sync_exceptions(conn: Connection, now: datetime, full: bool) -> None:
     """Upsert the problems found now and resolve those that are gone."""
     e = metric_exceptions
-    mapping, usage, dups = _mapping_problems(), _usage_problems(full), _duplicate_problems(full)
-    for problems in (mapping, usage, dups):
-        _upsert(conn, problems, now)
-    _resolve_gone(conn, e.c.kind.in_(MAPPING_KINDS), mapping, now)
-    _resolve_gone(conn, and_(e.c.kind.in_(USAGE_KINDS), in_scope(e.c.encounter_id, full)),
-                  usage, now)
-    _resolve_gone(conn, and_(e.c.kind == "duplicate_charge",
-                             in_scope(e.c.encounter_id, full)), dups, now)
+    groups = (
+        (_mapping_problems(), e.c.kind.in_(MAPPING_KINDS)),
+        (_usage_problems(full), and_(e.c.kind.in_(USAGE_KINDS),
+                                     in_scope(e.c.encounter_id, full, indexed=False))),
+        (_duplicate_problems(full), and_(e.c.kind == "duplicate_charge",
+                                         in_scope(e.c.encounter_id, full, indexed=False))),
+    )
+    for problems, scope in groups:
+        _collect(conn, problems)
+        _upsert(conn, now)
+        _resolve_gone(conn, scope, now)
 
 
 def set_status(conn: Connection, exception_id: str, status: str, *, assignee: str = "",

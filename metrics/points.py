@@ -30,7 +30,8 @@ from sqlalchemy import (
     true,
 )
 
-from metrics.sqlfn import day_floor, hour_floor, seconds_between
+from metrics.pass_tables import pass_points, pass_usage_points
+from metrics.sqlfn import day_floor, hour_floor, in_rows, seconds_between
 from metrics.stitching import in_scope
 from store.schema import api_calls, interface_messages, replenishment_documents
 from store.schema_metrics import (
@@ -176,16 +177,23 @@ def _days_from_hours(conn: Connection, table: Table, dims: tuple[str, ...],
 
 
 def usage_points_delta(conn: Connection, sign: int) -> None:
-    """Add (``sign`` = 1) or subtract (-1) the dirty encounters' facts to the points."""
-    for spec in _SPECS:
-        t = spec.table
-        for grain in ("hour", "day"):
-            sub = spec.query(grain, False).subquery("delta")  # type: ignore[attr-defined]
-            columns = list(sub.c)
-            n_keys = len(spec.keys)
-            cols = [*columns[:n_keys], *(c * sign for c in columns[n_keys:])]
+    """Add (``sign`` = 1) or subtract (-1) the dirty encounters' facts to the points: one
+    scan of their facts per points table gives the hour change, which is added to the
+    hours and, summed by day, to the days."""
+    for spec, scratch in zip(_SPECS, (pass_usage_points, pass_points), strict=True):
+        conn.execute(delete(scratch))
+        conn.execute(insert(scratch).from_select([*spec.keys, *spec.measures],
+                                                 spec.query("hour", False)))
+        keys = [scratch.c[k] for k in spec.keys]
+        day_keys = [literal("day").label("grain") if k.name == "grain" else
+                    day_floor(k).label("bucket") if k.name == "bucket" else k for k in keys]
+        hours = select(*keys, *(scratch.c[m] * sign for m in spec.measures))
+        days = select(*day_keys, *(func.sum(scratch.c[m]) * sign for m in spec.measures)
+                      ).group_by(*(k for k in day_keys if k.name != "grain"))
+        for rows in (hours, days):
+            t = spec.table
             stmt = dialect_insert(conn, t).from_select([*spec.keys, *spec.measures],
-                                                       select(*cols).where(true()))
+                                                       rows.where(true()))
             stmt = stmt.on_conflict_do_update(
                 index_elements=list(spec.keys),
                 set_={m: t.c[m] + stmt.excluded[m] for m in spec.measures})
@@ -195,24 +203,26 @@ def usage_points_delta(conn: Connection, sign: int) -> None:
 
 
 def duplicate_points(conn: Connection) -> None:
-    """Duplicate groups, extra units and overcharged $ per hour and day (all of them)."""
+    """Duplicate groups, extra units and overcharged $ per hour, and the days as sums of
+    the hours (all of them: a few thousand extras)."""
     mp, md, cf, uf = metric_points, metric_duplicates, metric_charge_facts, metric_usage_facts
-    conn.execute(delete(mp).where(mp.c.metric == "duplicates"))
+    conn.execute(delete(mp).where(mp.c.metric == "duplicates", mp.c.grain == "hour"))
     extras = select(
         cf.c.bucket, cf.c.facility_id, func.coalesce(uf.c.location_id, "").label("location"),
         func.coalesce(uf.c.item_class, "").label("item_class"), cf.c.quantity, cf.c.amount,
         func.row_number().over(partition_by=md.c.dup_of,
                                order_by=(cf.c.posted_at, cf.c.charge_id)).label("nth"),
     ).select_from(md.join(cf, cf.c.charge_id == md.c.charge_id)
-                  .outerjoin(uf, uf.c.usage_id == cf.c.usage_id)).subquery("extras")
-    for grain in ("hour", "day"):
-        bucket = extras.c.bucket if grain == "hour" else day_floor(extras.c.bucket)
-        dims = (bucket, extras.c.facility_id, extras.c.location, extras.c.item_class)
-        # A group counts once, in the bucket of its first extra charge.
-        conn.execute(insert(mp).from_select(list(POINT_COLUMNS), select(
-            literal("duplicates"), literal(grain), *dims, literal(""), literal(""),
-            _n(extras.c.nth == 1), func.sum(extras.c.quantity), func.sum(extras.c.amount),
-        ).group_by(*dims)))
+                  .outerjoin(uf, uf.c.usage_id == cf.c.usage_id)).where(
+        # the extras' charge facts by their key, not a hash of every charge fact
+        in_rows(cf.c.charge_id, select(md.c.charge_id))).subquery("extras")
+    dims = (extras.c.bucket, extras.c.facility_id, extras.c.location, extras.c.item_class)
+    # A group counts once, in the bucket of its first extra charge.
+    conn.execute(insert(mp).from_select(list(POINT_COLUMNS), select(
+        literal("duplicates"), literal("hour"), *dims, literal(""), literal(""),
+        _n(extras.c.nth == 1), func.sum(extras.c.quantity), func.sum(extras.c.amount),
+    ).group_by(*dims)))
+    _days_from_hours(conn, mp, POINT_COLUMNS[3:8], ("num", "den", "amount"), ("duplicates",))
 
 
 def _feed_queries(ranges: Ranges) -> list[object]:

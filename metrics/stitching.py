@@ -38,18 +38,16 @@ from sqlalchemy import (
     update,
 )
 
-from metrics.sqlfn import add_seconds, seconds_between, to_date
+from metrics.pass_tables import (
+    pass_dirty_encounters,
+    pass_work_charges,
+    pass_work_issues,
+    pass_work_usages,
+)
+from metrics.sqlfn import add_seconds, in_rows, seconds_between, to_date
 from store.schema import charges, inventory_transactions, items, message_usages
 from store.schema import usage_events as usages
-from store.schema_metrics import (
-    metric_charge_facts,
-    metric_dirty_encounters,
-    metric_links,
-    metric_work_charges,
-    metric_work_issues,
-    metric_work_items,
-    metric_work_usages,
-)
+from store.schema_metrics import metric_charge_facts, metric_links, metric_work_items
 from store.upsert import dialect_insert
 
 FALLBACK_ISSUE_DAYS = 2  # an unreferenced ERP issue pairs with a scan at most this late
@@ -59,11 +57,14 @@ _WORK_USAGE_COLS = ["hop", "usage_id", "encounter_id", "location_id", "item_id",
                     "serial", "used_at"]
 
 
-def in_scope(column: ColumnElement[str], full: bool) -> ColumnElement[bool]:
-    """``column`` is one of the dirty encounters (always true on a full recompute)."""
+def in_scope(column: ColumnElement[str], full: bool, *, indexed: bool = True
+             ) -> ColumnElement[bool]:
+    """``column`` is one of the dirty encounters (always true on a full recompute); an
+    ``indexed`` column is reached by index probes (``sqlfn.in_rows``)."""
     if full:
         return true()
-    return column.in_(select(metric_dirty_encounters.c.encounter_id))
+    dirty = select(pass_dirty_encounters.c.encounter_id)
+    return in_rows(column, dirty) if indexed else column.in_(dirty)
 
 
 def _insert_links(conn: Connection, query: Select) -> None:
@@ -84,7 +85,7 @@ def _not_linked(hop: str, *, usage_id: ColumnElement[str] | None = None,
 def _fill_work_for_charges(conn: Connection, full: bool) -> None:
     """Charges the usage id did not link (from the charge facts), and the usages of
     their encounters that no charge names."""
-    cf, c, wc, wu = metric_charge_facts, charges, metric_work_charges, metric_work_usages
+    cf, c, wc, wu = metric_charge_facts, charges, pass_work_charges, pass_work_usages
     conn.execute(delete(wc))
     conn.execute(delete(wu).where(wu.c.hop == "charge"))
     conn.execute(insert(wc).from_select(
@@ -130,7 +131,7 @@ def _pair_in_order(conn: Connection, scans: Subquery, charges_: Subquery,
 
 
 def _pair_charges_by_control_id(conn: Connection) -> None:
-    wc, wu, mu = metric_work_charges, metric_work_usages, message_usages
+    wc, wu, mu = pass_work_charges, pass_work_usages, message_usages
     scans = select(wu.c.usage_id, wu.c.used_at.label("at"), mu.c.control_id,
                    wu.c.cdm_code).select_from(wu.join(mu, mu.c.usage_id == wu.c.usage_id)).where(
         wu.c.hop == "charge", mu.c.control_id.in_(select(wc.c.control_id))).subquery("fu")
@@ -140,7 +141,7 @@ def _pair_charges_by_control_id(conn: Connection) -> None:
 
 
 def _pair_charges_by_fallback(conn: Connection) -> None:
-    wc, wu = metric_work_charges, metric_work_usages
+    wc, wu = pass_work_charges, pass_work_usages
     scans = select(wu.c.usage_id, wu.c.used_at.label("at"), wu.c.encounter_id.label("enc"),
                    wu.c.cdm_code, to_date(wu.c.used_at).label("day")).where(
         wu.c.hop == "charge", _not_linked("charge", usage_id=wu.c.usage_id)).subquery("fu")
@@ -192,7 +193,7 @@ def link_charges(conn: Connection, full: bool) -> None:
 def _fill_work_for_issues(conn: Connection, full: bool) -> None:
     """Unreferenced ISSUEs (all, or those near the dirty encounters' scans that no
     transaction names) and the free scans at their location and item before them."""
-    t, wi, wu = inventory_transactions, metric_work_issues, metric_work_usages
+    t, wi, wu = inventory_transactions, pass_work_issues, pass_work_usages
     conn.execute(delete(wi))
     conn.execute(delete(wu).where(wu.c.hop == "inventory"))
     unref = and_(t.c.usage_id == "", t.c.txn_type == "ISSUE")
@@ -234,7 +235,7 @@ def _fill_work_for_issues(conn: Connection, full: bool) -> None:
 
 
 def _pair_issues_by_serial(conn: Connection) -> None:
-    wi, wu = metric_work_issues, metric_work_usages
+    wi, wu = pass_work_issues, pass_work_usages
     _insert_links(conn, select(
         wu.c.usage_id, literal("inventory"), wi.c.document_id, literal("serial"),
         wu.c.encounter_id, wi.c.posted_at,
@@ -245,7 +246,7 @@ def _pair_issues_by_serial(conn: Connection) -> None:
 
 
 def _pair_issues_by_fallback(conn: Connection) -> None:
-    wi, wu = metric_work_issues, metric_work_usages
+    wi, wu = pass_work_issues, pass_work_usages
     delay = seconds_between(wi.c.posted_at, wu.c.used_at)
     pairs = select(
         wu.c.usage_id, wu.c.encounter_id, wi.c.document_id, wi.c.posted_at,

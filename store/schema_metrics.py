@@ -6,9 +6,10 @@ facility / location / item class / channel; percentiles are read from the facts)
 *exception queue* a steward works. ``metric_state`` keeps the compute watermark.
 
 Everything but ``metric_exceptions`` (which carries steward work) is derived and can be
-rebuilt with ``compute(full=True)``. Links by the shared usage id are implied by the key
-and recorded as ``link_method = 'usage_id'`` in the facts; ``metric_links`` holds only
-the links that needed another key or the fallback match.
+rebuilt with ``compute(full=True)``. The scratch sets of one pass are temporary tables
+(``metrics.pass_tables``), not part of this schema. Links by the shared usage id are
+implied by the key and recorded as ``link_method = 'usage_id'`` in the facts;
+``metric_links`` holds only the links that needed another key or the fallback match.
 
 The indexes on canonical tables at the bottom serve the metric queries (reversal lookup,
 hour-range scans of feeds, the inventory fallback match).
@@ -19,7 +20,6 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
-    Date,
     Float,
     Index,
     Integer,
@@ -216,19 +216,6 @@ metric_state = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
-# Scratch sets of one pass (cleared each time): the charges and issues the shared usage id
-# does not link, and the usages they may belong to. Small, so the pairing joins stay cheap.
-metric_work_charges = Table(
-    "metric_work_charges",
-    metadata,
-    Column("charge_id", String(64), primary_key=True),
-    Column("encounter_id", String(64), nullable=False, index=True),
-    Column("cdm_code", String(32), nullable=False),
-    Column("control_id", String(64), nullable=False, index=True),
-    Column("service_date", Date, nullable=False),
-    Column("posted_at", UtcDateTime, nullable=False),
-)
-
 # Scanned reference -> everything the facts need about its item, one probe per usage.
 metric_work_items = Table(
     "metric_work_items",
@@ -247,38 +234,6 @@ metric_work_items = Table(
     # No contract starts or ends inside the data's period: one price for every usage date.
     Column("contract_stable", Boolean, nullable=False),
     Column("contract_price", Float),  # that price (NULL: no contract covers the period)
-)
-
-metric_work_issues = Table(
-    "metric_work_issues",
-    metadata,
-    Column("document_id", String(64), primary_key=True),
-    Column("location_id", String(64), nullable=False),
-    Column("item_id", String(64), nullable=False),
-    Column("serial", String(64), nullable=False),
-    Column("posted_at", UtcDateTime, nullable=False),
-    Index("ix_metric_work_issues_spot", "location_id", "item_id"),
-)
-
-metric_work_usages = Table(
-    "metric_work_usages",
-    metadata,
-    Column("hop", String(16), primary_key=True),  # charge | inventory
-    Column("usage_id", String(64), primary_key=True),
-    Column("encounter_id", String(64), nullable=False),
-    Column("location_id", String(64), nullable=False),
-    Column("item_id", String(64), nullable=False),
-    Column("cdm_code", String(32), nullable=False),
-    Column("serial", String(64), nullable=False),
-    Column("used_at", UtcDateTime, nullable=False),
-    Index("ix_metric_work_usages_encounter", "hop", "encounter_id", "cdm_code"),
-    Index("ix_metric_work_usages_spot", "hop", "location_id", "item_id"),
-)
-
-metric_dirty_encounters = Table(
-    "metric_dirty_encounters",
-    metadata,
-    Column("encounter_id", String(64), primary_key=True),
 )
 
 # --- indexes on canonical tables that the metric queries need ----------------------------

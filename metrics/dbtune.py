@@ -1,0 +1,96 @@
+"""How a compute pass talks to each database: session settings, statistics, bulk fills,
+and the clock that times each stage.
+
+The statements are the same on SQLite and PostgreSQL; only these few settings differ.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Table, text
+
+PG_WORK_MEM = "128MB"
+PG_MAINTENANCE_WORK_MEM = "256MB"  # index builds of a full pass
+SQLITE_CACHE_KIB = 256 * 1024
+
+
+class StageClock:
+    """Seconds spent per named stage of one pass (a repeated name adds up)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def tune(conn: Connection) -> None:
+    """PostgreSQL: no JIT (compiling these one-off statements costs more than it saves)
+    and room for the per-usage hash aggregates, for this transaction only. SQLite: a page
+    cache that holds the fact indexes being written (undone by ``untune``, the connection
+    goes back to the pool)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
+        conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{PG_MAINTENANCE_WORK_MEM}'")
+        # The store's working set is cached: an index probe costs little more than a
+        # sequential page, so scoped passes use the encounter indexes, not full scans.
+        conn.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+
+
+def untune(conn: Connection) -> None:
+    """Give the pooled connection its default page cache back (SQLite)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA cache_size = -2000")
+
+
+def analyze(conn: Connection, *tables: Table) -> None:
+    """PostgreSQL: fresh statistics for tables just rebuilt, so the next joins are planned
+    on their real size (autovacuum would come too late, and never sees temporary tables)."""
+    if conn.dialect.name == "postgresql":
+        for table in tables:
+            conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+
+def secondary_indexes(conn: Connection, table: Table) -> dict[str, str]:
+    """Name -> ``CREATE INDEX`` statement of every index on ``table`` in the database
+    that no constraint owns: also those other packages' migrations added (the dashboard's
+    drill-down index), which the ``Table`` object here does not know."""
+    if conn.dialect.name == "sqlite":
+        rows = conn.execute(text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t "
+            "AND sql IS NOT NULL"), {"t": table.name})
+    else:
+        rows = conn.execute(text(
+            "SELECT c.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
+            "JOIN pg_class c ON c.oid = x.indexrelid WHERE x.indrelid = CAST(:t AS regclass) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid)"),
+            {"t": table.name})
+    return dict(rows.all())
+
+
+@contextmanager
+def bulk(conn: Connection, table: Table) -> Iterator[None]:
+    """Empty ``table`` and fill it without its secondary indexes, then build them: a sort
+    per index instead of a million random index inserts (full passes only)."""
+    indexes = secondary_indexes(conn, table)
+    for name in indexes:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"TRUNCATE {table.name}")  # no dead rows left behind
+    else:
+        conn.execute(table.delete())
+    yield
+    for ddl in indexes.values():
+        conn.exec_driver_sql(ddl)
+    analyze(conn, table)
