@@ -14,7 +14,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Subquery,
+    Table,
+    and_,
+    null,
+    select,
+    union_all,
+)
 
 from store.schema import (
     charges,
@@ -130,15 +140,25 @@ def _message_hops(conn: Connection, ids: Sequence[str]) -> dict[str, list[Hop]]:
     return out
 
 
+def _owned(table: Table, key: Column[str], hop: str, ids: Sequence[str]) -> Subquery:
+    """Rows of ``table`` that name one of the usages ``ids`` by usage id, and rows linked to
+    one of them in ``metric_links`` (with the link's usage and method), as one UNION ALL of
+    two indexed selects: an OR across the outer join would keep either index from being
+    used and scan the whole table."""
+    ml = metric_links
+    named = select(table, null().label("owner"), null().label("method")).where(
+        table.c.usage_id.in_(ids))
+    linked = select(table, ml.c.usage_id.label("owner"), ml.c.method).select_from(
+        ml.join(table, key == ml.c.target_id)).where(
+        ml.c.hop == hop, ml.c.usage_id.in_(ids), table.c.usage_id.not_in(ids))
+    return union_all(named, linked).subquery("owned")
+
+
 def _charge_hops(conn: Connection, ids: Sequence[str]) -> dict[str, list[Hop]]:
-    c, ml, md = charges, metric_links, metric_duplicates
-    linked = select(ml.c.usage_id, ml.c.target_id, ml.c.method).where(
-        ml.c.hop == "charge", ml.c.usage_id.in_(ids)).subquery()
-    rows = conn.execute(select(c, linked.c.usage_id.label("owner"), linked.c.method,
-                               md.c.dup_of, md.c.dup_key).select_from(
-        c.outerjoin(linked, linked.c.target_id == c.c.charge_id)
-        .outerjoin(md, md.c.charge_id == c.c.charge_id)).where(
-        or_(c.c.usage_id.in_(ids), linked.c.usage_id.is_not(None))).order_by(c.c.posted_at))
+    md = metric_duplicates
+    c = _owned(charges, charges.c.charge_id, "charge", ids)
+    rows = conn.execute(select(c, md.c.dup_of, md.c.dup_key).select_from(
+        c.outerjoin(md, md.c.charge_id == c.c.charge_id)).order_by(c.c.posted_at))
     out: dict[str, list[Hop]] = {}
     for r in rows:
         owner, method = (r.usage_id, "usage_id") if r.usage_id in ids else (r.owner, r.method)
@@ -155,15 +175,10 @@ def _charge_hops(conn: Connection, ids: Sequence[str]) -> dict[str, list[Hop]]:
 
 
 def _inventory_hops(conn: Connection, ids: Sequence[str]) -> dict[str, list[Hop]]:
-    t, ml, r = inventory_transactions, metric_links, replenishment_documents
-    linked = select(ml.c.usage_id, ml.c.target_id, ml.c.method).where(
-        ml.c.hop == "inventory", ml.c.usage_id.in_(ids)).subquery()
+    r = replenishment_documents
+    t = _owned(inventory_transactions, inventory_transactions.c.document_id, "inventory", ids)
     out: dict[str, list[Hop]] = {}
-    for row in conn.execute(select(t, linked.c.usage_id.label("owner"), linked.c.method)
-                            .select_from(t.outerjoin(linked, linked.c.target_id ==
-                                                     t.c.document_id))
-                            .where(or_(t.c.usage_id.in_(ids), linked.c.usage_id.is_not(None)))
-                            .order_by(t.c.posted_at)):
+    for row in conn.execute(select(t).order_by(t.c.posted_at)):
         owner, method = ((row.usage_id, "usage_id") if row.usage_id in ids
                          else (row.owner, row.method))
         hops = out.setdefault(owner, [])
