@@ -23,7 +23,7 @@ from chargeline.model import (
 from chargeline.phi import patient_token
 from collectors.base import Reject
 from collectors.fhir_validate import FhirValidationError, validator_for
-from collectors.incremental import latest
+from collectors.incremental import Latest
 from collectors.mapping import RecordMapping
 
 
@@ -120,13 +120,14 @@ def parse_bundle(bundle: Any, resource_type: str, mapping: RecordMapping, secret
     if not isinstance(entries, list):
         raise RecordError(f"{url}: Bundle.entry is {type(entries).__name__}, not a list")
     lenient = frozenset(mapping.options.get("lenient") or ())
+    newest = Latest()
     for index, entry in enumerate(entries):
         where = f"{url}#entry{index}"
         resource = entry.get("resource") if isinstance(entry, dict) else None
         try:
             validate_resource(resource, resource_type, lenient)
             # the watermark moves only over valid resources (a junk date cannot push it)
-            page.newest = latest(page.newest, (resource.get("meta") or {}).get("lastUpdated"))  # type: ignore[union-attr]
+            newest.offer((resource.get("meta") or {}).get("lastUpdated"))  # type: ignore[union-attr]
             converted = convert_resource(resource, mapping, secret, where)  # type: ignore[arg-type]
         except RecordError as exc:
             page.rejects.append(Reject(where, exc.reason, _dump(entry), resource_type))
@@ -135,6 +136,7 @@ def parse_bundle(bundle: Any, resource_type: str, mapping: RecordMapping, secret
             page.outcomes.append(converted)
         else:
             page.records.append(converted)
+    page.newest = newest.value
     return page
 
 

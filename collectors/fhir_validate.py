@@ -47,36 +47,40 @@ class FhirValidationError(ValueError):
 
 
 _OPEN_OBJECT, _OPEN_LIST, _CLOSE = object(), object(), object()
-_NESTED = (dict, list)
 
 
 def _shape(value: Any, tokens: list[Any], leaves: list[Any]) -> None:
     """Append the shape of a JSON value to ``tokens`` (element names, nesting marks and
     leaf types) and its leaf values to ``leaves``, in document order."""
+    _walk(value, tokens.append, leaves.append)
+
+
+def _walk(value: Any, token: Callable[[Any], None], leaf: Callable[[Any], None]) -> None:
+    # the appends are bound once: this runs for every element of every resource
     if type(value) is dict:
-        tokens.append(_OPEN_OBJECT)
+        token(_OPEN_OBJECT)
         for key, item in value.items():
-            tokens.append(key)
+            token(key)
             kind = type(item)
-            if kind in _NESTED:
-                _shape(item, tokens, leaves)
+            if kind is dict or kind is list:
+                _walk(item, token, leaf)
             else:  # most elements are leaves: no call for them
-                tokens.append(kind)
-                leaves.append(item)
+                token(kind)
+                leaf(item)
     elif type(value) is list:
-        tokens.append(_OPEN_LIST)
+        token(_OPEN_LIST)
         for item in value:
             kind = type(item)
-            if kind in _NESTED:
-                _shape(item, tokens, leaves)
+            if kind is dict or kind is list:
+                _walk(item, token, leaf)
             else:
-                tokens.append(kind)
-                leaves.append(item)
+                token(kind)
+                leaf(item)
     else:
-        tokens.append(type(value))
-        leaves.append(value)
+        token(type(value))
+        leaf(value)
         return
-    tokens.append(_CLOSE)
+    token(_CLOSE)
 
 
 def _leaf_paths(value: Any, path: tuple[str, ...], out: list[tuple[str, ...]]) -> None:
@@ -143,7 +147,7 @@ class PageValidator:
         self.shapes: OrderedDict[Any, Any] = OrderedDict()
         # (check, type, value) already found valid: codes, systems, units, facility ids
         # repeat on every resource; ids and times do not
-        self.known_values: dict[Any, None] = {}
+        self.known_values: set[tuple[Any, type, Any]] = set()
         self.lock = threading.Lock()  # sources are polled on several scheduler threads
 
     def _is_type(self, value: Any) -> None:
@@ -182,16 +186,18 @@ class PageValidator:
             self.full(resource)
             return
         known = self.known_values
+        # (check, type, value) of every leaf (the type: 1 == True == 1.0 as keys), made
+        # and compared with the known ones in C; only the new ones are checked
+        new = set(zip(checks, map(type, leaves), leaves, strict=True)) - known  # walks the few
         try:
-            for check, value in zip(checks, leaves, strict=True):
-                key = (check, type(value), value)  # type: 1 == True == 1.0 as keys
-                if key not in known:
-                    check(value)
-                    known[key] = None
+            for check, _kind, value in new:
+                check(value)
         except (ValidationError, ValueError, TypeError):
             self.full(resource)  # the authoritative error (or, if it passes, no error)
+            return
         if len(known) > MAX_KNOWN_VALUES:
             known.clear()
+        known |= new
 
 
 def _problems(exc: Exception) -> list[str]:

@@ -49,3 +49,25 @@ def latest(current: str, candidate: object) -> str:
     if not current or parsed > parse_instant(current):
         return candidate
     return current
+
+
+class Latest:
+    """The latest of many wire instants: ``latest`` applied in turn, each instant parsed
+    once (a page offers one per record)."""
+
+    __slots__ = ("_at", "value")
+
+    def __init__(self) -> None:
+        self.value = ""
+        self._at: datetime | None = None
+
+    def offer(self, candidate: object) -> None:
+        """Keep ``candidate`` when it is a later instant; ignore what does not parse."""
+        if not isinstance(candidate, str) or not candidate:
+            return
+        try:
+            parsed = parse_instant(candidate)
+        except ValueError:
+            return
+        if self._at is None or parsed > self._at:
+            self.value, self._at = candidate, parsed

@@ -102,7 +102,20 @@ def compile_path(path: str) -> Getter:
         segment, field, component = hl7.group(1), int(hl7.group(2)), hl7.group(3)
         comp = int(component) if component else 0
         return lambda msg: msg.field(segment, field, comp)
-    steps = [_json_step(p) for p in _split_path(path)]
+    parts = _split_path(path)
+    if not any(_INDEX.match(p) or _EXT.match(p) for p in parts):
+        keys = tuple(parts)
+
+        def get_keys(obj: Any) -> Any:
+            # plain element names (most paths): one loop, no call per step
+            for key in keys:
+                if not isinstance(obj, dict):
+                    return None
+                obj = obj.get(key)
+            return obj
+
+        return get_keys
+    steps = [_json_step(p) for p in parts]
 
     def get_path(obj: Any) -> Any:
         for step in steps:
@@ -191,7 +204,7 @@ class RecordMapping:
             except (ArithmeticError, ValueError, TypeError) as exc:  # e.g. negate_if on text
                 raise RecordError(f"{self.name}.{field}: {type(exc).__name__} reading the "
                                   "source value") from None
-            if not _empty(value):
+            if not (value is None or value == "" or value == []):  # _empty, inlined
                 if type(value) is str and "\x00" in value:
                     # PostgreSQL text cannot hold it, and no real identifier contains one
                     raise RecordError(f"{self.name}.{field}: contains a NUL character")

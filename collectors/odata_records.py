@@ -9,7 +9,7 @@ from typing import Any
 from chargeline.errors import RecordError
 from chargeline.model import RECORD_TYPE_BY_KIND, CanonicalRecord, build_record
 from collectors.base import Reject
-from collectors.incremental import latest
+from collectors.incremental import Latest
 from collectors.mapping import RecordMapping
 
 
@@ -31,6 +31,7 @@ def parse_odata_page(body: Any, entity_set: str, mapping: RecordMapping, url: st
         raise RecordError(f"mapping {entity_set}: unknown record kind {kind!r}")
     modified = mapping.options.get("modified", "ModifiedAt")
     page = ODataPage(next_url=body.get("@odata.nextLink"))
+    newest = Latest()
     for index, row in enumerate(body["value"]):
         where = f"{url}#row{index}"
         if not isinstance(row, dict):
@@ -38,7 +39,8 @@ def parse_odata_page(body: Any, entity_set: str, mapping: RecordMapping, url: st
             continue
         try:
             page.records.append(build_record(record_type, mapping.apply(row), where=where))
-            page.newest = latest(page.newest, row.get(modified))
+            newest.offer(row.get(modified))
         except RecordError as exc:
             page.rejects.append(Reject(where, exc.reason, json.dumps(row, default=str), kind))
+    page.newest = newest.value
     return page

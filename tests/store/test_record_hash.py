@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from chargeline.model import (
     CanonicalRecord,
-    Charge,
     ChannelStats,
+    Charge,
     InterfaceMessage,
     MessageStatus,
 )
