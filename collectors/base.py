@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 import httpx
@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine
 from chargeline.config import Settings, SourceConfig
 from chargeline.model import CanonicalRecord
 from collectors.mapping import RecordMapping, load_mapping
-from collectors.workers import WorkerPool
+from collectors.workers import WorkerPool, borrow_pool, give_back
 from store.upsert import (
     PreparedRows,
     quarantine,
@@ -82,15 +82,17 @@ class CollectContext:
     pool: WorkerPool | None = None  # the pass's worker processes, made on first use
 
     def worker_pool(self) -> WorkerPool:
-        """The pass's worker pool (its workers start when a backlog asks for them)."""
+        """The pass's worker pool (its workers start when a backlog asks for them, or
+        were left running by an earlier pass)."""
         if self.pool is None:
-            self.pool = WorkerPool()
+            self.pool = borrow_pool()
         return self.pool
 
     def close(self) -> None:
-        """End the pass's worker processes, if any started."""
+        """End the pass's use of its worker pool (kept warm a while for the next)."""
         if self.pool is not None:
-            self.pool.close()
+            give_back(self.pool)
+            self.pool = None
 
     @property
     def phi_secret(self) -> str:
@@ -121,8 +123,8 @@ class CollectContext:
         with self.engine.begin() as conn:
             if prepared is None:
                 written = upsert_records(conn, records, source=self.source.name)
-            else:
-                written = write_prepared(conn, prepared)
+            else:  # rows made by a worker: ingested now, as if made here
+                written = write_prepared(conn, prepared, datetime.now(UTC))
             for reject in rejects:
                 quarantine(conn, source=self.source.name, position=reject.position,
                            reason=reject.reason, raw_payload=printable_payload(reject.raw),

@@ -18,7 +18,7 @@ from typing import Any
 from collectors.hl7_parse import split_blocks
 from collectors.hl7_records import Hl7Converter, LateAck, Rejected
 from collectors.mapping import load_mapping
-from collectors.workers import WorkerPool
+from collectors.workers import Done, WorkerPool
 from store.upsert import PreparedRows, prepare_records
 
 TASK = "collectors.hl7_workers:convert_chunk_task"
@@ -73,8 +73,7 @@ class ChunkConverter:
         self.setup = (mapping_file, channel, secret, source)
         self.own_pool = pool is None
         self.pool = pool if pool is not None else WorkerPool()
-        if parallel:
-            self.pool.start()
+        self.parallel = parallel and self.pool.start()
 
     @property
     def workers(self) -> list[Any]:
@@ -83,9 +82,11 @@ class ChunkConverter:
     @property
     def in_flight(self) -> int:
         """How many chunks may be out before the oldest result must be taken."""
-        return self.pool.in_flight
+        return self.pool.in_flight if self.parallel else 1
 
     def submit(self, chunk: Chunk) -> Any:
+        if not self.parallel:
+            return Done(convert_chunk_task(self.setup, chunk))
         return self.pool.submit(TASK, self.setup, chunk)
 
     def __enter__(self) -> ChunkConverter:

@@ -142,11 +142,12 @@ class SourceHttp:
             conn.execute(insert(api_calls), [
                 {k: v for k, v in c.items() if k != "_pending"} for c in ready])
 
-    def fetch_json(self, url: str, params: dict[str, str] | None = None
-                   ) -> tuple[Any, dict[str, Any] | None]:
-        """GET ``url``: its JSON and the call-log row to count its records on."""
-        body = self.get_json(url, params)
-        return body, self._last
+    def fetch_page(self, url: str, params: dict[str, str] | None = None
+                   ) -> tuple[Any, bytes, dict[str, Any] | None]:
+        """GET ``url``: its JSON, its raw bytes (for a worker process to read again) and
+        the call-log row to count its records on."""
+        body, raw = self._get(url, params)
+        return body, raw, self._last
 
     # --- OAuth2 -----------------------------------------------------------------------
     def _token(self, force: bool = False) -> str:
@@ -178,6 +179,9 @@ class SourceHttp:
     # --- requests ---------------------------------------------------------------------
     def get_json(self, url: str, params: dict[str, str] | None = None) -> Any:
         """GET ``url`` and return its JSON, retrying transient failures."""
+        return self._get(url, params)[0]
+
+    def _get(self, url: str, params: dict[str, str] | None) -> tuple[Any, bytes]:
         refreshed = False
         while True:
             headers = {}
@@ -232,7 +236,7 @@ class SourceHttp:
                     else:
                         self._last = self._log(url, started, time.perf_counter() - t0, status,
                                                0, "", attempt, pending=True)
-                        return body
+                        return body, response.content
             except TRANSIENT_ERRORS as exc:
                 self._log(url, started, time.perf_counter() - t0, None, 0,
                           type(exc).__name__, attempt)

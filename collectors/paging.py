@@ -25,6 +25,8 @@ class Fetched:
     url: str  # the URL asked for, query included (for quarantine positions)
     body: Any
     call: dict[str, Any] | None  # its api_calls row, to count its records on
+    raw: bytes = b""  # the body as received, for a worker process to read again
+    next_url: str | None = None  # the page after it, as its body links it
 
 
 def walk(http: Any, url: str, params: dict[str, str] | None,
@@ -34,8 +36,8 @@ def walk(http: Any, url: str, params: dict[str, str] | None,
     def fetch(target: str, query: dict[str, str] | None) -> Fetched:
         shown = target if query is None else str(http.client.build_request(
             "GET", target, params=query).url)
-        body, call = http.fetch_json(target, query)
-        return Fetched(shown, body, call)
+        body, raw, call = http.fetch_page(target, query)
+        return Fetched(shown, body, call, raw)
 
     with ThreadPoolExecutor(1, thread_name_prefix="prefetch") as pool:
         pending: Future[Fetched] | None = pool.submit(fetch, url, params)
@@ -49,7 +51,8 @@ def walk(http: Any, url: str, params: dict[str, str] | None,
                     following = None  # the caller's parser rejects the page with its reason
                 if following:
                     # a relative link is read against the page that gave it
-                    pending = pool.submit(fetch, urljoin(page.url, following), None)
+                    page.next_url = urljoin(page.url, following)
+                    pending = pool.submit(fetch, page.next_url, None)
                 yield page
         finally:
             if pending is not None:

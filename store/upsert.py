@@ -99,8 +99,10 @@ def record_row(record: CanonicalRecord, source: str, now: datetime) -> dict[str,
     return row
 
 
-def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert or update ``rows`` on the table's primary key; return rows written."""
+def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
+                fixed: dict[str, Any] | None = None) -> int:
+    """Insert or update ``rows`` on the table's primary key; return rows written.
+    ``fixed`` gives columns the same value in every row (it replaces the rows' own)."""
     if not rows:
         return 0
     key = tuple(c.name for c in table.primary_key.columns)
@@ -108,7 +110,9 @@ def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     hashed = "record_hash" in table.c
     writer = _writer(conn.dialect, table, tuple(rows[0]), "upsert") if changing else None
     if writer is not None:
-        return writer.write(conn, rows)
+        return writer.write(conn, rows, fixed)
+    if fixed:
+        rows = [{**row, **fixed} for row in rows]
     stmt = dialect_insert(conn, table)
     if hashed:
         stmt = stmt.on_conflict_do_update(
@@ -208,12 +212,18 @@ class _Writer:
     converters: tuple[tuple[int, Callable[[Any], Any]], ...]
     postgresql: bool
 
-    def write(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
-        """Write ``rows`` (all with ``columns``); return how many were new or changed."""
+    def write(self, conn: Connection, rows: Sequence[dict[str, Any]],
+              fixed: dict[str, Any] | None = None) -> int:
+        """Write ``rows`` (all with ``columns``, ``fixed`` replacing some with one value);
+        return how many were new or changed."""
         # column by column: C-level maps instead of a Python loop over every value
-        columns = [list(map(itemgetter(name), rows)) for name in self.columns]
+        columns = [list(map(itemgetter(name), rows)) if not fixed or name not in fixed
+                   else [fixed[name]] * len(rows) for name in self.columns]
         for index, convert in self.converters:
-            columns[index] = list(map(convert, columns[index]))
+            if fixed and self.columns[index] in fixed:
+                columns[index] = [convert(fixed[self.columns[index]])] * len(rows)
+            else:
+                columns[index] = list(map(convert, columns[index]))
         if self.postgresql:
             # one statement, one array per column: its text never changes, so psycopg
             # prepares it once, however many rows a page holds
@@ -286,11 +296,14 @@ def prepare_records(records: Sequence[CanonicalRecord], *, source: str,
     return prepared
 
 
-def write_prepared(conn: Connection, prepared: PreparedRows) -> int:
-    """Upsert prepared rows; return how many were new or changed."""
+def write_prepared(conn: Connection, prepared: PreparedRows,
+                   ingested_at: datetime | None = None) -> int:
+    """Upsert prepared rows; return how many were new or changed. ``ingested_at``
+    re-stamps rows prepared earlier (in a worker) with the time of this write."""
     written = 0
+    fixed = {"ingested_at": ingested_at} if ingested_at is not None else None
     for kind, rows in prepared.tables:
-        written += upsert_rows(conn, FACT_TABLES[kind], rows)
+        written += upsert_rows(conn, FACT_TABLES[kind], rows, fixed)
     insert_ignore(conn, message_usages, prepared.links)
     return written
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 
-from chargeline.errors import RecordError, SourceError
+from chargeline.errors import SourceError
 from collectors.base import CollectContext, Reject, register
-from collectors.fhir_records import ClaimOutcome, next_link, parse_bundle
+from collectors.fhir_records import ClaimOutcome, next_link
 from collectors.http import BadPayload
 from collectors.incremental import advance, parse_instant, since
 from collectors.mapping import RecordMapping
-from collectors.paging import walk
+from collectors.page_tasks import FHIR_TASK, ConvertedPage, convert_in_order
+from collectors.paging import Fetched, walk
 from store.schema import claims
 from store.schema_collectors import claim_outcomes
 from store.upsert import dialect_insert
@@ -45,51 +46,63 @@ def apply_claim_outcomes(conn: Connection, outcomes: list[ClaimOutcome],
                   .where(claim_outcomes.c.claim_id.in_(chunk))
                   .order_by(claim_outcomes.c.claim_id, claim_outcomes.c.last_updated))
         latest = {row.claim_id: row for row in conn.execute(newest)}
-        for claim_id, row in latest.items():
-            conn.execute(update(claims).where(claims.c.claim_id == claim_id)
-                         .values(outcome=row.outcome, paid_amount=row.paid_amount))
+        if latest:  # one statement run for every claim, not a statement each
+            conn.execute(update(claims).where(claims.c.claim_id == bindparam("claim"))
+                         .values(outcome=bindparam("new_outcome"),
+                                 paid_amount=bindparam("new_paid")),
+                         [{"claim": claim_id, "new_outcome": row.outcome,
+                           "new_paid": row.paid_amount} for claim_id, row in latest.items()])
     return written
 
 
 def poll_fhir_stream(ctx: CollectContext, resource_type: str, mapping: RecordMapping) -> None:
-    """Read one resource type from its watermark on, committing page by page."""
+    """Read one resource type from its watermark on, committing page by page (pages of
+    a long stream converted on the pass's workers, committed in order)."""
     source = ctx.source
     watermark = ctx.watermark(resource_type)
     params = {"_count": str(source.page_size), "_sort": "_lastUpdated"}
     start = since(watermark, source.overlap_seconds)
     if start:
         params["_lastUpdated"] = f"ge{start}"
-    secret = ctx.phi_secret
+    setup = (source.kind, source.mapping, resource_type, ctx.phi_secret, source.name)
     pages = walk(ctx.http, f"{source.base_url}/{resource_type}", params,
                  lambda body: next_link(body) if isinstance(body, dict) else None)
+    is_claim = mapping.options.get("record") == "claim"
+
+    def commit(fetched: Fetched, page: ConvertedPage) -> None:
+        nonlocal watermark
+        if page.error:
+            ctx.commit_page(resource_type, [], None, [Reject(
+                fetched.url, page.error, str(fetched.body)[:100_000], resource_type)])
+            raise SourceError(page.error)
+        ctx.http.set_rows(page.rows.records + len(page.outcomes) + len(page.rejects),
+                          fetched.call)
+        watermark = advance(watermark, page.newest)
+        extra = None
+        if page.outcomes or (is_claim and page.rows.records):
+            outcomes, claim_ids = page.outcomes, page.claim_ids
+
+            def extra(conn: Connection) -> int:
+                return apply_claim_outcomes(conn, outcomes, claim_ids, source.name)
+
+        ctx.commit_page(resource_type, [], watermark, page.rejects, extra=extra,
+                        newest=parse_instant(page.newest) if page.newest else None,
+                        prepared=page.rows)
+        ctx.totals.fetched += len(page.outcomes)
+
     try:
-        for fetched in pages:
-            try:
-                page = parse_bundle(fetched.body, resource_type, mapping, secret, fetched.url)
-            except RecordError as exc:
-                ctx.commit_page(resource_type, [], None, [Reject(
-                    fetched.url, exc.reason, str(fetched.body)[:100_000], resource_type)])
-                raise SourceError(exc.reason) from None
-            ctx.http.set_rows(len(page.records) + len(page.outcomes) + len(page.rejects),
-                              fetched.call)
-            watermark = advance(watermark, page.newest)
-            extra = None
-            if page.outcomes or (mapping.options.get("record") == "claim" and page.records):
-                claim_ids = {r.key()[0] for r in page.records if r.kind == "claim"}
-                outcomes = page.outcomes
-
-                def extra(conn: Connection, outcomes=outcomes, claim_ids=claim_ids) -> int:
-                    return apply_claim_outcomes(conn, outcomes, claim_ids, source.name)
-
-            ctx.commit_page(resource_type, page.records, watermark, page.rejects, extra=extra,
-                            newest=parse_instant(page.newest) if page.newest else None)
-            if page.outcomes:
-                ctx.totals.fetched += len(page.outcomes)
+        convert_in_order(ctx, pages, FHIR_TASK, setup, commit, _bundle_total)
     except BadPayload as exc:
         reject = Reject(exc.url, "truncated or invalid JSON page (still bad after retries)",
                         exc.raw, resource_type)
         ctx.commit_page(resource_type, [], None, [reject])
         raise
+
+
+def _bundle_total(body: object) -> int | None:
+    """Bundle.total, the source's count of matching resources (a backlog's size)."""
+    total = body.get("total") if isinstance(body, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 
 class FhirCollector:

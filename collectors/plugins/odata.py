@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from chargeline.errors import RecordError, SourceError
+from chargeline.errors import SourceError
 from collectors.base import CollectContext, Reject, register
 from collectors.http import BadPayload
 from collectors.incremental import advance, parse_instant, since
 from collectors.mapping import RecordMapping
-from collectors.odata_records import parse_odata_page
-from collectors.paging import walk
+from collectors.page_tasks import ODATA_TASK, ConvertedPage, convert_in_order
+from collectors.paging import Fetched, walk
 
 
 def poll_entity_set(ctx: CollectContext, entity_set: str, mapping: RecordMapping) -> None:
-    """Read one entity set from its watermark on, committing page by page."""
+    """Read one entity set from its watermark on, committing page by page (pages of a
+    long stream converted on the pass's workers, committed in order)."""
     source = ctx.source
     modified = mapping.options.get("modified", "ModifiedAt")
     keys = [k.strip() for k in str(mapping.options.get("key", "")).split(",") if k.strip()]
@@ -25,18 +26,23 @@ def poll_entity_set(ctx: CollectContext, entity_set: str, mapping: RecordMapping
     if start:
         params["$filter"] = f"{modified} ge {start}"
     pages = walk(ctx.http, f"{source.base_url}/{entity_set}", params, _next_link)
+
+    def commit(fetched: Fetched, page: ConvertedPage) -> None:
+        nonlocal watermark
+        if page.error:
+            ctx.commit_page(entity_set, [], None, [Reject(
+                fetched.url, page.error, str(fetched.body)[:100_000], entity_set)])
+            raise SourceError(page.error)
+        ctx.http.set_rows(page.rows.records + len(page.rejects), fetched.call)
+        watermark = advance(watermark, page.newest)
+        ctx.commit_page(entity_set, [], watermark, page.rejects,
+                        newest=parse_instant(page.newest) if page.newest else None,
+                        prepared=page.rows)
+
     try:
-        for fetched in pages:
-            try:
-                page = parse_odata_page(fetched.body, entity_set, mapping, fetched.url)
-            except RecordError as exc:
-                ctx.commit_page(entity_set, [], None, [Reject(
-                    fetched.url, exc.reason, str(fetched.body)[:100_000], entity_set)])
-                raise SourceError(exc.reason) from None
-            ctx.http.set_rows(len(page.records) + len(page.rejects), fetched.call)
-            watermark = advance(watermark, page.newest)
-            ctx.commit_page(entity_set, page.records, watermark, page.rejects,
-                            newest=parse_instant(page.newest) if page.newest else None)
+        # in-process: an OData row costs about as much to convert as to send to a worker
+        convert_in_order(ctx, pages, ODATA_TASK,
+                         (source.kind, source.mapping, entity_set, source.name), commit)
     except BadPayload as exc:
         reject = Reject(exc.url, "truncated or invalid JSON page (still bad after retries)",
                         exc.raw, entity_set)

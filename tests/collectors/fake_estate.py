@@ -52,6 +52,7 @@ class FakeEstate:
     requests: list[str] = field(default_factory=list)
     on_request: Callable[[str], None] | None = None
     base_url: str = ""
+    bundle_total: int | None = None  # Bundle.total to report (FHIR allows an estimate)
 
     # --- the app ------------------------------------------------------------------------
     def app(self) -> Starlette:
@@ -132,7 +133,9 @@ class FakeEstate:
         rows, more = self._page(self.fhir.get(rtype, []), lambda r: r["meta"]["lastUpdated"],
                                 filters, offset, size)
         bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
-                                  "total": len(rows), "entry": [{"resource": r} for r in rows],
+                                  "total": len(rows) if self.bundle_total is None
+                                  else self.bundle_total,
+                                  "entry": [{"resource": r} for r in rows],
                                   "link": []}
         if more:
             q = {k: v for k, v in query.items() if k != "_offset"}
