@@ -49,8 +49,9 @@ def build_charge_facts(conn: Connection, full: bool) -> None:
     source = c.outerjoin(u, u.c.usage_id == c.c.usage_id)
     if full:
         # The few reversed charge ids, joined once (not a lookup per charge).
+        # "> ''" (every id is) rather than "!= ''": a range of the reversal index
         reversed_ids = select(credit.c.reverses_charge_id.label("charge_id")).where(
-            credit.c.reverses_charge_id != "", credit.c.status != "voided").distinct().subquery()
+            credit.c.reverses_charge_id > "", credit.c.status != "voided").distinct().subquery()
         source = source.outerjoin(reversed_ids, reversed_ids.c.charge_id == c.c.charge_id)
         not_reversed = reversed_ids.c.charge_id.is_(None)
     else:  # a few charges: one probe each of the reversal index

@@ -14,8 +14,9 @@
 They cost no log writes and are gone with the transaction if it fails; each database
 gets the kind it joins fastest:
 
-- SQLite: ``TEMPORARY`` (in memory: the engine sets ``temp_store``) and ``WITHOUT
-  ROWID``, clustered on the usage id, so each probe of the facts stage is one descent;
+- SQLite: ``TEMPORARY`` (in memory: the engine sets ``temp_store``) and, where they
+  are probed by key, ``WITHOUT ROWID``: clustered on the key, so each probe is one
+  descent;
 - PostgreSQL: ``UNLOGGED`` (a temporary table would live in the small per-session
   ``temp_buffers`` and shut out parallel scans), and the usage stages without a key:
   they are hash-joined, and a key index filled in hash order costs more than the
@@ -50,7 +51,9 @@ from store.types import UtcDateTime
 pass_metadata = MetaData()
 
 
-def _table(name: str, *columns: Column | Index) -> Table:
+def _table(name: str, *columns: Column | Index, clustered: bool = True) -> Table:
+    if not clustered:
+        return Table(name, pass_metadata, *columns, prefixes=["TEMPORARY"])
     return Table(name, pass_metadata, *columns, prefixes=["TEMPORARY"],
                  sqlite_with_rowid=False)
 
@@ -131,14 +134,18 @@ pass_problems = _table(
 )
 
 # The mapping stage: each usage in scope with its item resolved and what follows from it.
-pass_usages = _usage_table(
+# Only ever scanned (the facts stage drives from it), so a plain heap on both databases:
+# filled in scan order, with no key to keep sorted.
+pass_usages = _table(
     "metric_pass_usages",
+    Column("usage_id", String(64), nullable=False),
     Column("encounter_id", String(64), nullable=False),
     Column("facility_id", String(32), nullable=False),
     Column("location_id", String(64), nullable=False),
     Column("item_ref", String(64), nullable=False),
     Column("uom", String(8), nullable=False),
     Column("used_at", UtcDateTime, nullable=False),
+    Column("used_day", Float),  # sqlfn.day_number(used_at): SQLite's julianday, parsed once
     Column("item_id", String(64)),  # NULL: the reference names no item
     Column("item_class", String(16)),
     Column("chargeable", Boolean),
@@ -151,7 +158,9 @@ pass_usages = _usage_table(
     Column("no_xwalk", Integer, nullable=False),
     Column("no_hcpcs", Integer, nullable=False),
     Column("sla_s", Float),
+    clustered=False,
 )
+pass_usages.info["keyless_on_postgresql"] = True
 
 # First received and first accepted (sent) message, and the channel, per usage.
 pass_messages = _usage_table(

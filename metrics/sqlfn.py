@@ -230,3 +230,45 @@ def _ir_default(element: Any, compiler: Any, **kw: Any) -> str:
 def _ir_pg(element: Any, compiler: Any, **kw: Any) -> str:
     column, rows = compiler.process(element.column, **kw), compiler.process(element.rows, **kw)
     return f"{column} = ANY(ARRAY({rows}))"
+
+
+class day_number(FunctionElement[float]):
+    """SQLite: the Julian day of a timestamp (``julianday``), kept so that later
+    ``seconds_after`` calls parse one timestamp text, not two. PostgreSQL subtracts
+    timestamps directly and needs none: NULL."""
+
+    type = Float()
+    inherit_cache = True
+    name = "day_number"
+
+
+@compiles(day_number, "sqlite")
+def _dn_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    (arg,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"julianday({arg})"
+
+
+@compiles(day_number, "postgresql")
+def _dn_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    return "CAST(NULL AS double precision)"
+
+
+class seconds_after(FunctionElement[float]):
+    """``seconds_between(later, earlier)`` given also ``day_number(earlier)`` (the same
+    float: SQLite's julianday of ``earlier`` is what the subtraction would compute)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "seconds_after"
+
+
+@compiles(seconds_after, "sqlite")
+def _sa_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    later, _earlier, earlier_day = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({later}) - {earlier_day}) * 86400.0)"
+
+
+@compiles(seconds_after, "postgresql")
+def _sa_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    later, earlier, _earlier_day = (compiler.process(c, **kw) for c in element.clauses)
+    return f"date_part('epoch', {later} - {earlier})"
