@@ -54,7 +54,7 @@ def _seconds_to_horizon(horizon: Mapping[str, datetime],
     """Seconds from the usage to its facility's feed horizon (NULL when it has none); each
     branch subtracts a constant, which the database reads once, not once per row."""
     if not horizon:
-        return null()
+        return cast(null(), Float)  # typed: PostgreSQL compares it with floats
     return case(*((w.c.facility_id == f,
                    seconds_after(literal(h, UtcDateTime()), w.c.used_at, w.c.used_day))
                   for f, h in sorted(horizon.items())), else_=null())
