@@ -1,0 +1,73 @@
+"""A pass reports the time of each stage (the benchmark compares its duplicate and mapping
+stages with the peers' two checks), and leaves none of its scratch tables behind."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, inspect
+
+from bench.metrics import CHECK_STAGES, checks_part, report
+from chargeline.config import ChargeSla
+from metrics.compute import STAGES, compute
+from metrics.pass_tables import pass_metadata
+from store.upsert import upsert_records
+from tests.metrics.factories import T0, master_data, trap_estate, usage
+
+NOW = T0 + timedelta(days=2)
+
+
+def _load(engine: Engine, records: list[Any], minute: float = 0) -> None:
+    with engine.begin() as conn:
+        upsert_records(conn, records, source="test", now=T0 + timedelta(days=1, minutes=minute))
+
+
+def test_full_and_incremental_passes_time_their_stages(engine: Engine) -> None:
+    _load(engine, master_data() + trap_estate())
+    full = compute(engine, ChargeSla(), now=NOW)
+    assert full.full and set(CHECK_STAGES) <= set(full.stages) <= set(STAGES)
+    assert "dirty" not in full.stages and all(s >= 0 for s in full.stages.values())
+    assert sum(full.stages.values()) <= full.seconds
+    _load(engine, [usage("u-late", "IMP1", 90)], minute=5)
+    incremental = compute(engine, ChargeSla(), now=NOW)
+    assert not incremental.full and incremental.encounters >= 1
+    assert {"dirty", *CHECK_STAGES} <= set(incremental.stages) <= set(STAGES)
+    assert checks_part(incremental.stages) == sum(incremental.stages[s] for s in CHECK_STAGES)
+
+
+def test_no_scratch_table_outlives_its_pass(engine: Engine) -> None:
+    _load(engine, master_data() + trap_estate())
+    compute(engine, ChargeSla(), now=NOW)
+    with engine.connect() as conn:
+        names = set(inspect(conn).get_table_names())
+        if conn.dialect.name == "sqlite":
+            names |= set(conn.exec_driver_sql(
+                "SELECT name FROM sqlite_temp_master WHERE type = 'table'").scalars())
+    assert not names & set(pass_metadata.tables)
+    assert not {n for n in names if n.startswith("metric_work_") and n != "metric_work_items"}
+
+
+def _run(full: float, full_checks: float, incr: float, incr_checks: float) -> dict[str, Any]:
+    stages = {"duplicates": full_checks / 2, "mapping": full_checks / 2}
+    return {"load": {"load_seconds": 1.0, "rows": {"usage_events": 10}},
+            "compute": {"full_s": [full], "full_checks_s": [full_checks],
+                        "full_stages": [stages], "full_peak_mb": 1.0, "incr_s": [incr],
+                        "incr_checks_s": [incr_checks], "incr_stages": [stages],
+                        "incr_peak_mb": 1.0, "incr_results": [{}]}}
+
+
+def test_benchmark_ratios_compare_like_with_like() -> None:
+    class Args:
+        rows, seed, facilities, days, repeat, new_rows = 10, 1, 1, 1, 1, 5
+
+    peers = {"gx_sqlite": {"seconds": 6.0, "checks": {}, "found": {}, "peak_mb": 1.0},
+             "duckdb": {"seconds": 0.5, "checks": {}, "found": {}, "peak_mb": 1.0}}
+    text = report(Args(), {"sqlite": _run(30.0, 0.5, 1.0, 0.05)}, peers,  # type: ignore[arg-type]
+                  {"gx_sqlite": {"seconds": 6.0}})
+    lines = {ln.split("  ")[1].strip(): ln for ln in text.splitlines() if "goal" in ln}
+    assert "12.00x" in lines["GX SQLite / Chargeline checks, full (sqlite)"]
+    assert "1.00x" in lines["Chargeline checks, full (sqlite) / DuckDB floor"]
+    assert "120.00x" in lines["GX SQLite rescan / Chargeline checks, incremental (sqlite)"]
+    assert "0.20x" in lines["GX SQLite / Chargeline whole full pass (sqlite)"]
+    assert "duplicates + mapping" in text
