@@ -41,7 +41,6 @@ from chargeline.model import (
 )
 from metrics.compute import compute
 from rules.evaluate import fingerprint
-from store.engine import make_engine
 from store.schema import api_calls, collector_runs
 from store.schema_alerting import alert_outbox
 from store.upsert import quarantine, upsert_records
@@ -352,11 +351,6 @@ def seed_estate(engine: Engine, *, hours: int = 48, per_hour: int = 3, seed: int
                    now=truth.end)
     truth.quarantine_ids = 2
     collector_activity(engine, truth.start, truth.end)
-    # A fresh engine, as the collector process has: metrics.compute sets SQLite's
-    # temp_store inside its transaction, which fails on a connection whose temporary
-    # database is already open (our upserts opened it).
-    fresh = make_engine(engine.url.render_as_string(hide_password=False))
-    compute(fresh, ChargeSla(), now=truth.end)
-    fresh.dispose()
+    compute(engine, ChargeSla(), now=truth.end)
     alerts(engine, truth)
     return truth
