@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import tempfile
@@ -234,6 +235,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Outside AppTest's script runs Streamlit warns once per cached query ("No runtime
+    # found", "missing ScriptRunContext"), again after every cache clear; errors still show.
+    logging.disable(logging.WARNING)
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     unknown = set(backends) - {"sqlite", "postgresql"}
     if unknown:
