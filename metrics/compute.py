@@ -242,18 +242,23 @@ def _run(conn: Connection, sla: ChargeSla, now: datetime, full: bool, clock: Sta
 
 def compute(engine: Engine, sla: ChargeSla, *, full: bool = False,
             now: datetime | None = None) -> ComputeResult:
-    """Bring every metric table up to date with the canonical tables."""
+    """Bring every metric table up to date with the canonical tables, in one transaction.
+
+    On SQLite the pass leaves its pages in the write-ahead log; the next write elsewhere
+    checkpoints them, or call ``store.engine.checkpoint_wal(engine, "PASSIVE")`` (the
+    pipeline does, after the rules have run)."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     clock = StageClock()
-    with engine.connect() as conn, conn.begin() as transaction:
-        tune(conn)
+    with engine.connect() as conn:
         try:
-            with pass_tables(conn):
-                full, n_encounters, n_hours = _run(conn, sla, now, full, clock)
+            with conn.begin() as transaction:
+                tune(conn)
+                with pass_tables(conn):
+                    full, n_encounters, n_hours = _run(conn, sla, now, full, clock)
+                with clock("commit"):
+                    transaction.commit()
         finally:
             untune(conn)
-        with clock("commit"):
-            transaction.commit()
     return ComputeResult(full, n_encounters, n_hours, time.perf_counter() - started,
                          clock.seconds)

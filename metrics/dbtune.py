@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Table, text
 PG_WORK_MEM = "128MB"
 PG_MAINTENANCE_WORK_MEM = "256MB"  # index builds of a full pass
 SQLITE_CACHE_KIB = 256 * 1024
+SQLITE_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 
 
 class StageClock:
@@ -46,12 +47,21 @@ def tune(conn: Connection) -> None:
         conn.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
     elif conn.dialect.name == "sqlite":
         conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        # No checkpoint inside the pass's commit: copying the pages the pass wrote from
+        # the WAL into the database file (and syncing it) would double the commit of an
+        # incremental pass. The caller checkpoints after it (``store.engine``).
+        conn.info["wal_autocheckpoint"] = conn.exec_driver_sql(
+            "PRAGMA wal_autocheckpoint").scalar()
+        conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
 
 
 def untune(conn: Connection) -> None:
-    """Give the pooled connection its default page cache back (SQLite)."""
+    """Give the pooled connection its defaults back (SQLite): page cache, automatic
+    checkpoints as they were. Called after the pass's commit."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("PRAGMA cache_size = -2000")
+        pages = int(conn.info.pop("wal_autocheckpoint", SQLITE_AUTOCHECKPOINT_PAGES))
+        conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {pages}")
 
 
 def analyze(conn: Connection, *tables: Table) -> None:

@@ -85,13 +85,17 @@ def check_connection(engine: Engine) -> None:
         ) from None
 
 
-def checkpoint_wal(engine: Engine) -> None:
-    """SQLite: fold the write-ahead log into the database file (so the file alone is a
-    complete copy). Runs outside any transaction, as SQLite requires; no-op elsewhere."""
+def checkpoint_wal(engine: Engine, mode: str = "TRUNCATE") -> None:
+    """SQLite: fold the write-ahead log into the database file. ``TRUNCATE`` (the file
+    alone is then a complete copy) waits for readers; ``PASSIVE`` copies what it can
+    without waiting, for routine upkeep. Runs outside any transaction, as SQLite
+    requires; no-op elsewhere."""
     if engine.dialect.name != "sqlite":
         return
+    if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
+        raise ValueError(f"unknown WAL checkpoint mode {mode!r}")
     raw = engine.raw_connection()
     try:
-        raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        raw.cursor().execute(f"PRAGMA wal_checkpoint({mode})")
     finally:
         raw.close()
