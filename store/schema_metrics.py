@@ -99,7 +99,10 @@ metric_duplicates = Table(
 )
 
 PARTIAL_INDEXES = (
-    ("mapping", ("mapping_reason", "facility_id"), "mapping_reason != ''"),
+    # Covers the exception queue's regrouping of every failed mapping on each pass (no
+    # visit to the fact rows, which lie scattered over the whole table).
+    ("mapping", ("mapping_reason", "facility_id", "mapping_subject", "usage_id", "base_qty",
+                 "price"), "mapping_reason != ''"),
     ("capture_pending", ("facility_id", "used_at"), "capture = 'pending'"),
     ("inventory_pending", ("facility_id", "used_at"), "inventory = 'pending'"),
 )

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, event, func, inspect, select
 from bench.metrics import CHECK_STAGES, checks_part, report
 from chargeline.config import ChargeSla
 from metrics.compute import STAGES, compute
+from metrics.exceptions import _mapping_problems
 from metrics.pass_tables import pass_metadata
 from store.engine import checkpoint_wal, make_engine
 from store.migrate import upgrade
@@ -109,3 +110,18 @@ def test_the_pass_leaves_its_checkpoint_to_the_pipeline(tmp_path: Path) -> None:
     checkpoint_wal(engine, "PASSIVE")
     assert _rows_in_file_alone(db) == facts
     engine.dispose()
+
+
+def test_failed_mappings_are_regrouped_from_their_index_alone(engine: Engine) -> None:
+    # Every pass regroups all failed mappings for the exception queue; the rows lie
+    # scattered over the fact table, so the index must hold every column the query reads.
+    with engine.connect() as conn:
+        columns = {ix["name"]: ix["column_names"]
+                   for ix in inspect(conn).get_indexes("metric_usage_facts")}
+        if conn.dialect.name == "sqlite":
+            sql = str(_mapping_problems().compile(conn, compile_kwargs={"literal_binds": True}))
+            plan = " | ".join(row[-1] for row in conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {sql}"))
+            assert "COVERING INDEX ix_metric_usage_facts_mapping" in plan, plan
+    assert columns["ix_metric_usage_facts_mapping"] == [
+        "mapping_reason", "facility_id", "mapping_subject", "usage_id", "base_qty", "price"]
