@@ -7,6 +7,10 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from metrics.lineage import Thresholds
+
+THRESHOLDS = Thresholds()
+
 HEALTH_ORDER = ("down", "degraded", "ok", "idle")
 HEALTH_ICON = {"down": ":material/error:", "degraded": ":material/warning:",
                "ok": ":material/check_circle:", "idle": ":material/radio_button_unchecked:"}
@@ -36,16 +40,19 @@ def worst(labels: list[str]) -> str:
 
 
 def channel_health_label(errored: int, received: int, nack_pct: float | None,
-                         queue_age_min: float | None) -> str:
-    """``down`` when most traffic errors or the queue is stuck an hour, ``degraded`` on
-    any errors, NACKs over 2 % or a 15-minute queue, else ``ok`` (``idle`` = no traffic)."""
+                         queue_age_min: float | None, th: Thresholds = THRESHOLDS) -> str:
+    """By the lineage graph's thresholds: ``down`` when half the traffic errors, half the
+    acknowledgements are NACKs or the queue is stuck an hour; ``degraded`` from 5 %
+    errored, 2 % NACKs or a 15-minute queue; else ``ok`` (``idle`` = no traffic)."""
     if received == 0:
         return "idle"
-    age = 0.0 if queue_age_min is None or pd.isna(queue_age_min) else float(queue_age_min)
-    nack = 0.0 if nack_pct is None or pd.isna(nack_pct) else float(nack_pct)
-    if errored * 2 > received or age >= 60:
+    age = timedelta(minutes=0.0 if queue_age_min is None or pd.isna(queue_age_min)
+                    else float(queue_age_min))
+    nack = 0.0 if nack_pct is None or pd.isna(nack_pct) else float(nack_pct) / 100.0
+    share = errored / received
+    if share >= th.errored_down or nack >= th.nack_down or age >= th.queue_down:
         return "down"
-    if errored or nack > 2 or age >= 15:
+    if share >= th.errored_degraded or nack >= th.nack_degraded or age >= th.queue_degraded:
         return "degraded"
     return "ok"
 
@@ -101,12 +108,14 @@ def channel_rows(counts: pd.DataFrame, engine_now: pd.DataFrame, hourly: pd.Data
     return df[CHANNEL_COLUMNS].sort_values(["facility_id", "channel"]).reset_index(drop=True)
 
 
-def api_health_label(error_rate: float, p95_ms: float | None, failing: bool) -> str:
-    """``down`` when the source's last run failed, ``degraded`` on >5 % errors or a p95
-    over 2 s, else ``ok``."""
+def api_health_label(error_rate: float, p95_ms: float | None, failing: bool,
+                     th: Thresholds = THRESHOLDS) -> str:
+    """``down`` when the source's last run failed, ``degraded`` from 5 % errors or a p95
+    over 2 s (the lineage graph's thresholds), else ``ok``."""
     if failing:
         return "down"
-    if error_rate > 5 or (p95_ms is not None and not pd.isna(p95_ms) and p95_ms > 2000):
+    slow = p95_ms is not None and not pd.isna(p95_ms) and p95_ms > th.api_p95_degraded_ms
+    if error_rate / 100.0 >= th.api_error_degraded or slow:
         return "degraded"
     return "ok"
 

@@ -65,12 +65,14 @@ _TARGET_OF_MESSAGE = {"MFN": "erp", "OMS": "erp", "RQ": "erp"}  # else billing (
 
 @dataclass(frozen=True)
 class Thresholds:
-    """When an edge turns degraded or down. Defaults follow the shipped rule pack."""
+    """When an edge turns degraded or down. Defaults follow the shipped rule pack (its
+    ``warn`` levels are *degraded*); the Interfaces page labels its rows by the same."""
 
     window: timedelta = timedelta(hours=1)
     stale_after: timedelta = timedelta(minutes=15)
     down_after: timedelta = timedelta(minutes=60)
-    api_error_degraded: float = 0.25
+    api_error_degraded: float = 0.05
+    api_p95_degraded_ms: float = 2000.0
     errored_degraded: float = 0.05
     errored_down: float = 0.5
     nack_degraded: float = 0.02

@@ -9,7 +9,7 @@ import pytest
 
 from alerting.workflow import AlertRow
 from app.alerts_view import from_link, inbox, silence_matchers
-from app.interfaces_view import api_health_label, channel_health_label
+from app.interfaces_view import THRESHOLDS, api_health_label, channel_health_label
 from app.kpis import KPI_BY_KEY
 from app.trace_view import hops, stopped_at
 from app.ui import delta_text
@@ -42,17 +42,18 @@ def test_trend_labels(now, before, unit, text) -> None:
 
 
 @pytest.mark.parametrize(("errored", "received", "nack", "age", "label"), [
-    (0, 0, None, None, "idle"), (0, 100, 0.0, 0.0, "ok"), (1, 100, 0.0, 0.0, "degraded"),
-    (0, 100, 2.5, 0.0, "degraded"), (0, 100, 0.0, 15.0, "degraded"),
-    (51, 100, 0.0, 0.0, "down"), (0, 100, 0.0, 60.0, "down"),
+    (0, 0, None, None, "idle"), (0, 100, 0.0, 0.0, "ok"), (4, 100, 0.0, 0.0, "ok"),
+    (5, 100, 0.0, 0.0, "degraded"), (0, 100, 1.9, 0.0, "ok"), (0, 100, 2.5, 0.0, "degraded"),
+    (0, 100, 0.0, 14.9, "ok"), (0, 100, 0.0, 15.0, "degraded"), (50, 100, 0.0, 0.0, "down"),
+    (0, 100, 50.0, 0.0, "down"), (0, 100, 0.0, 60.0, "down"),
 ])
 def test_channel_health(errored, received, nack, age, label) -> None:
     assert channel_health_label(errored, received, nack, age) == label
 
 
 @pytest.mark.parametrize(("rate", "p95", "failing", "label"), [
-    (0.0, 120.0, False, "ok"), (6.0, 120.0, False, "degraded"), (0.0, 2500.0, False, "degraded"),
-    (0.0, 120.0, True, "down"), (0.0, None, False, "ok"),
+    (0.0, 120.0, False, "ok"), (4.9, 120.0, False, "ok"), (5.0, 120.0, False, "degraded"),
+    (0.0, 2500.0, False, "degraded"), (0.0, 120.0, True, "down"), (0.0, None, False, "ok"),
 ])
 def test_api_health(rate, p95, failing, label) -> None:
     assert api_health_label(rate, p95, failing) == label
@@ -114,3 +115,20 @@ def test_inbox_order_links_and_silences() -> None:
     assert linked is rows[3]
     assert from_link(rows, {"rule": "zzz"}) is None
     assert silence_matchers(rows[2]) == ["rule=c", "channel=X", "facility=F1"]
+
+
+def test_interfaces_page_and_lineage_label_alike() -> None:
+    # One channel, one source, the same numbers: the Interfaces page and the lineage graph
+    # must not call it healthy in one place and degraded in the other.
+    from datetime import timedelta
+
+    from metrics.lineage import ChannelObservation, SourceObservation, _inbound, source_health
+
+    for errored in (0, 4, 5, 49, 50):
+        inbound = ChannelObservation("CHG_OUT", "FAC01", messages=100, errored=errored)
+        assert _inbound(inbound, THRESHOLDS)[0] == channel_health_label(errored, 100, 0.0, 0.0)
+    for failed in (0, 4, 5, 30):
+        source = SourceObservation("erp", "ok", T - timedelta(minutes=1), last_success_at=T,
+                                   calls=100, failed_calls=failed)
+        assert source_health(source, None, T, THRESHOLDS)[0] == api_health_label(
+            float(failed), 100.0, False)
