@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,26 +47,41 @@ def _pg_available() -> str | None:
         return str(exc).splitlines()[0]
 
 
-@pytest.fixture(scope="session")
-def pg_database_url() -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database for this test session (or worker)."""
+def require_pg() -> None:
+    """Skip when no PostgreSQL server answers; under ``CI=true`` fail instead."""
     problem = _pg_available()
     if problem:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required under CI=true but unreachable: {problem}")
         pytest.skip(f"PostgreSQL not reachable: {problem}")
-    name = f"chargeline_test_{uuid.uuid4().hex[:10]}"
+
+
+@contextmanager
+def scratch_pg_database(prefix: str, *, template: str = "") -> Iterator[str]:
+    """A new PostgreSQL database (a copy of ``template`` when given) for the block: its
+    URL; dropped after, even with sessions still open on it."""
+    require_pg()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    copy_of = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy_of}'))
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session (or worker)."""
+    with scratch_pg_database("chargeline_test") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")

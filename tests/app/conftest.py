@@ -10,15 +10,14 @@ each other.
 from __future__ import annotations
 
 import shutil
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import streamlit as st
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, make_url
 from streamlit.testing.v1 import AppTest
 
 from app.session import USER_KEY
@@ -26,7 +25,7 @@ from app.users import User, add_user
 from store.engine import checkpoint_wal, make_engine
 from store.migrate import upgrade
 from tests.app.factories import Truth, seed_estate
-from tests.conftest import IN_CI, PG_ADMIN_URL, _pg_available
+from tests.conftest import scratch_pg_database
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 TIMEOUT = 30
@@ -64,37 +63,11 @@ def _sqlite_seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Trut
 
 @pytest.fixture(scope="session")
 def _pg_seeded() -> Iterator[tuple[str, Truth]]:
-    problem = _pg_available()
-    if problem:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required under CI=true but unreachable: {problem}")
-        pytest.skip(f"PostgreSQL not reachable: {problem}")
-    name = f"chargeline_app_tpl_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(admin.url.set(database=name).render_as_string(hide_password=False))
-    truth = _seed(engine)
-    engine.dispose()
-    yield name, truth
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def _pg_copy(template: str) -> tuple[str, Callable[[], None]]:
-    name = f"chargeline_app_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url, drop
+    with scratch_pg_database("chargeline_app_tpl") as url:
+        engine = make_engine(url)
+        truth = _seed(engine)
+        engine.dispose()
+        yield make_url(url).database or "", truth
 
 
 def _seeded_copy(request: pytest.FixtureRequest, backend: str,
@@ -106,11 +79,8 @@ def _seeded_copy(request: pytest.FixtureRequest, backend: str,
         yield f"sqlite:///{copy}", truth
         return
     template, truth = request.getfixturevalue("_pg_seeded")
-    url, drop = _pg_copy(template)
-    try:
+    with scratch_pg_database("chargeline_app", template=template) as url:
         yield url, truth
-    finally:
-        drop()
 
 
 def _point_app_at(url: str, monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 import metrics.cli  # noqa: F401 - registers ``chargeline report``
@@ -30,7 +29,7 @@ from metrics.compute import compute
 from metrics.reader import StoreMetricReader
 from store.engine import make_engine
 from store.migrate import upgrade
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import scratch_pg_database
 from tests.metrics.truth_check import TRAPS, by_kind, expected, facts, found, open_exceptions
 
 HTTP_OFF = {"http_5xx": 0.0, "http_429": 0.0, "truncated_json": 0.0, "timeout": 0.0}
@@ -52,21 +51,11 @@ def _new_store(backend: str, tmp: Path, template: Path) -> Iterator[str]:
         shutil.copy(template, path)
         yield f"sqlite:///{path}"
         return
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            name = f"chargeline_truth_{uuid.uuid4().hex[:10]}"
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no server: skip like the shared fixtures do
-        pytest.skip(f"PostgreSQL not reachable: {str(exc).splitlines()[0]}")
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_pg_database("chargeline_truth") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(scope="module", params=[(b, *e) for b in ("sqlite", "postgresql")

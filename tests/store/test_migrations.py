@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect
 
 from chargeline.errors import StoreError
 from store.engine import make_engine
 from store.migrate import current_revision, head_revision, upgrade
 from store.schema import metadata
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import scratch_pg_database
 
 
 def _assert_schema_matches_metadata(engine) -> None:
@@ -36,19 +35,11 @@ def test_upgrade_empty_sqlite_to_head(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_upgrade_empty_postgresql_to_head(pg_database_url: str) -> None:
-    name = f"chargeline_mig_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        engine = make_engine(admin.url.set(database=name).render_as_string(hide_password=False))
+    with scratch_pg_database("chargeline_mig") as url:
+        engine = make_engine(url)
         upgrade(engine)
         _assert_schema_matches_metadata(engine)
         engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_unreachable_postgresql_gives_store_error() -> None:
