@@ -35,7 +35,7 @@ from chargeline.config import ChargeSla
 from metrics.sqlfn import hour_floor, seconds_between
 from metrics.stitching import in_scope
 from store.schema import charges, usage_events
-from store.schema_metrics import metric_charge_facts, metric_duplicates
+from store.schema_metrics import metric_charge_facts, metric_duplicates, metric_work_items
 
 
 def build_charge_facts(conn: Connection, full: bool) -> None:
@@ -73,7 +73,8 @@ def _live(full: bool) -> Select:
     """Surviving charges in scope that are not yet an extra of some group."""
     cf, c = metric_charge_facts, charges
     return select(
-        cf.c.charge_id, cf.c.encounter_id, cf.c.usage_id, cf.c.posted_at,
+        cf.c.charge_id, cf.c.encounter_id, cf.c.usage_id, cf.c.posted_at, cf.c.facility_id,
+        cf.c.bucket, cf.c.quantity, cf.c.amount,
         c.c.control_id, c.c.cdm_code, c.c.usage_id.label("carried_usage"), c.c.serial,
     ).select_from(cf.join(c, c.c.charge_id == cf.c.charge_id)).where(
         cf.c.surviving, in_scope(cf.c.encounter_id, full),
@@ -86,7 +87,8 @@ def _insert_extras(conn: Connection, live: Select, keys: tuple[str, ...], dup_ke
     part = tuple(sub.c[k] for k in keys)
     order = (sub.c.posted_at, sub.c.charge_id)
     ranked = select(
-        sub.c.charge_id, sub.c.encounter_id, sub.c.posted_at,
+        sub.c.charge_id, sub.c.encounter_id, sub.c.usage_id, sub.c.facility_id, sub.c.bucket,
+        sub.c.posted_at, sub.c.quantity, sub.c.amount,
         func.row_number().over(partition_by=part, order_by=order).label("nth"),
         func.first_value(sub.c.charge_id).over(partition_by=part, order_by=order)
         .label("first_id"),
@@ -96,9 +98,18 @@ def _insert_extras(conn: Connection, live: Select, keys: tuple[str, ...], dup_ke
     cond = [ranked.c.nth > 1]
     if window_s is not None:
         cond.append(seconds_between(ranked.c.posted_at, ranked.c.first_at) <= window_s)
+    # The extra's usage gives the location and item class its usage fact will have (the
+    # facts stage resolves the item the same way, from the same item dimension).
+    u, d = usage_events, metric_work_items
     conn.execute(insert(metric_duplicates).from_select(
-        ["charge_id", "dup_of", "dup_key", "encounter_id"],
-        select(ranked.c.charge_id, ranked.c.first_id, literal(dup_key), ranked.c.encounter_id)
+        ["charge_id", "dup_of", "dup_key", "encounter_id", "usage_id", "facility_id",
+         "location_id", "item_class", "bucket", "posted_at", "quantity", "amount"],
+        select(ranked.c.charge_id, ranked.c.first_id, literal(dup_key), ranked.c.encounter_id,
+               ranked.c.usage_id, ranked.c.facility_id, func.coalesce(u.c.location_id, ""),
+               func.coalesce(d.c.item_class, ""), ranked.c.bucket, ranked.c.posted_at,
+               ranked.c.quantity, ranked.c.amount)
+        .select_from(ranked.outerjoin(u, u.c.usage_id == ranked.c.usage_id)
+                     .outerjoin(d, d.c.ref == u.c.item_ref))
         .where(*cond)))
 
 

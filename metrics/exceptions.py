@@ -41,7 +41,6 @@ from metrics.points import expected_usd, supply_cost_usd
 from metrics.sqlfn import id_list, round_money
 from metrics.stitching import in_scope
 from store.schema_metrics import (
-    metric_charge_facts,
     metric_duplicates,
     metric_exceptions,
     metric_usage_facts,
@@ -91,13 +90,12 @@ def _usage_problems(full: bool) -> Select:
 
 
 def _duplicate_problems(full: bool) -> Select:
-    md, cf = metric_duplicates, metric_charge_facts
+    md = metric_duplicates
     return select(
-        literal("duplicate_charge"), func.min(cf.c.facility_id), md.c.dup_of,
-        func.min(md.c.encounter_id), func.min(cf.c.usage_id), id_list(md.c.charge_id),
-        func.count(), func.sum(cf.c.amount), "same " + func.min(md.c.dup_key),
-    ).select_from(md.join(cf, cf.c.charge_id == md.c.charge_id)).where(
-        in_scope(md.c.encounter_id, full)).group_by(md.c.dup_of)
+        literal("duplicate_charge"), func.min(md.c.facility_id), md.c.dup_of,
+        func.min(md.c.encounter_id), func.min(md.c.usage_id), id_list(md.c.charge_id),
+        func.count(), func.sum(md.c.amount), "same " + func.min(md.c.dup_key),
+    ).where(in_scope(md.c.encounter_id, full)).group_by(md.c.dup_of)
 
 
 def _exception_id(kind: ColumnElement[str], facility: ColumnElement[str],

@@ -31,12 +31,11 @@ from sqlalchemy import (
 )
 
 from metrics.pass_tables import pass_points, pass_usage_points
-from metrics.sqlfn import day_floor, hour_floor, in_rows, seconds_between
+from metrics.sqlfn import day_floor, hour_floor, seconds_between
 from metrics.stitching import in_scope
 from store.schema import api_calls, interface_messages, replenishment_documents
 from store.schema_metrics import (
     USAGE_POINT_COLUMNS,
-    metric_charge_facts,
     metric_duplicates,
     metric_points,
     metric_usage_facts,
@@ -204,19 +203,16 @@ def usage_points_delta(conn: Connection, sign: int) -> None:
 
 def duplicate_points(conn: Connection) -> None:
     """Duplicate groups, extra units and overcharged $ per hour, and the days as sums of
-    the hours (all of them: a few thousand extras)."""
-    mp, md, cf, uf = metric_points, metric_duplicates, metric_charge_facts, metric_usage_facts
+    the hours: from the extras alone, which carry their dimensions (a few thousand rows)."""
+    mp, md = metric_points, metric_duplicates
     conn.execute(delete(mp).where(mp.c.metric == "duplicates", mp.c.grain == "hour"))
     extras = select(
-        cf.c.bucket, cf.c.facility_id, func.coalesce(uf.c.location_id, "").label("location"),
-        func.coalesce(uf.c.item_class, "").label("item_class"), cf.c.quantity, cf.c.amount,
-        func.row_number().over(partition_by=md.c.dup_of,
-                               order_by=(cf.c.posted_at, cf.c.charge_id)).label("nth"),
-    ).select_from(md.join(cf, cf.c.charge_id == md.c.charge_id)
-                  .outerjoin(uf, uf.c.usage_id == cf.c.usage_id)).where(
-        # the extras' charge facts by their key, not a hash of every charge fact
-        in_rows(cf.c.charge_id, select(md.c.charge_id))).subquery("extras")
-    dims = (extras.c.bucket, extras.c.facility_id, extras.c.location, extras.c.item_class)
+        md.c.bucket, md.c.facility_id, md.c.location_id, md.c.item_class, md.c.quantity,
+        md.c.amount, func.row_number().over(partition_by=md.c.dup_of,
+                                            order_by=(md.c.posted_at, md.c.charge_id)
+                                            ).label("nth"),
+    ).subquery("extras")
+    dims = (extras.c.bucket, extras.c.facility_id, extras.c.location_id, extras.c.item_class)
     # A group counts once, in the bucket of its first extra charge.
     conn.execute(insert(mp).from_select(list(POINT_COLUMNS), select(
         literal("duplicates"), literal("hour"), *dims, literal(""), literal(""),

@@ -89,6 +89,10 @@ metric_charge_facts = Table(
 )
 
 # One row per extra charge of a duplicate group; the group is named by its original.
+# The extra carries what the duplicate points and the exception queue count it by (its
+# charge's bucket, quantity and $, its usage's location and item class), copied when it is
+# found: they then read these few rows alone, not a probe into the charge and usage facts
+# per extra on every pass.
 metric_duplicates = Table(
     "metric_duplicates",
     metadata,
@@ -96,6 +100,14 @@ metric_duplicates = Table(
     Column("dup_of", String(64), nullable=False, index=True),
     Column("dup_key", String(16), nullable=False),  # usage_id | control_id | serial
     Column("encounter_id", String(64), nullable=False, index=True),
+    Column("usage_id", String(64), nullable=False, server_default=""),  # linked usage
+    Column("facility_id", String(32), nullable=False, server_default=""),
+    Column("location_id", String(64), nullable=False, server_default=""),
+    Column("item_class", String(16), nullable=False, server_default=""),
+    Column("bucket", UtcDateTime, nullable=False),
+    Column("posted_at", UtcDateTime, nullable=False),
+    Column("quantity", Float, nullable=False),
+    Column("amount", Float, nullable=False),
 )
 
 PARTIAL_INDEXES = (
