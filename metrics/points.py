@@ -197,8 +197,12 @@ def usage_points_delta(conn: Connection, sign: int) -> None:
                 index_elements=list(spec.keys),
                 set_={m: t.c[m] + stmt.excluded[m] for m in spec.measures})
             conn.execute(stmt)
-    # Buckets whose every fact moved elsewhere: drop them rather than keep zero rows.
-    conn.execute(delete(metric_usage_points).where(metric_usage_points.c.usages <= 0.5))
+    # Buckets whose every fact moved elsewhere: drop them rather than keep zero rows. Only
+    # the hours and days this change touched can have emptied (a range of the key each).
+    up, scratch = metric_usage_points, pass_usage_points
+    for grain, bucket in (("hour", scratch.c.bucket), ("day", day_floor(scratch.c.bucket))):
+        conn.execute(delete(up).where(up.c.grain == grain, up.c.usages <= 0.5,
+                                      up.c.bucket.in_(select(bucket).distinct())))
 
 
 def duplicate_points(conn: Connection) -> None:
