@@ -99,17 +99,21 @@ def _insert_extras(conn: Connection, live: Select, keys: tuple[str, ...], dup_ke
     if window_s is not None:
         cond.append(seconds_between(ranked.c.posted_at, ranked.c.first_at) <= window_s)
     # The extra's usage gives the location and item class its usage fact will have (the
-    # facts stage resolves the item the same way, from the same item dimension).
+    # facts stage resolves the item the same way, from the same item dimension). A lookup
+    # per extra: a join would let PostgreSQL, which expects far more extras than there
+    # are, hash every usage event.
     u, d = usage_events, metric_work_items
+    location = select(u.c.location_id).where(u.c.usage_id == ranked.c.usage_id)
+    item_class = select(d.c.item_class).select_from(u.join(d, d.c.ref == u.c.item_ref)).where(
+        u.c.usage_id == ranked.c.usage_id)
     conn.execute(insert(metric_duplicates).from_select(
         ["charge_id", "dup_of", "dup_key", "encounter_id", "usage_id", "facility_id",
          "location_id", "item_class", "bucket", "posted_at", "quantity", "amount"],
         select(ranked.c.charge_id, ranked.c.first_id, literal(dup_key), ranked.c.encounter_id,
-               ranked.c.usage_id, ranked.c.facility_id, func.coalesce(u.c.location_id, ""),
-               func.coalesce(d.c.item_class, ""), ranked.c.bucket, ranked.c.posted_at,
-               ranked.c.quantity, ranked.c.amount)
-        .select_from(ranked.outerjoin(u, u.c.usage_id == ranked.c.usage_id)
-                     .outerjoin(d, d.c.ref == u.c.item_ref))
+               ranked.c.usage_id, ranked.c.facility_id,
+               func.coalesce(location.scalar_subquery(), ""),
+               func.coalesce(item_class.scalar_subquery(), ""), ranked.c.bucket,
+               ranked.c.posted_at, ranked.c.quantity, ranked.c.amount)
         .where(*cond)))
 
 
