@@ -36,8 +36,10 @@ per stage.
 
 Options: ``--seed``, ``--facilities``, ``--days``, ``--repeat`` (timed runs per figure),
 ``--workdir`` (SQLite files; default a temporary folder), ``--pg-url`` (an admin URL; a
-scratch database is created and dropped), ``--no-peers``, ``--json FILE`` (all figures).
-Timings on a shared machine are noisy: compare the ratios of one run.
+scratch database is created and dropped), ``--no-peers``, ``--no-calibrate``, ``--json
+FILE`` (all figures). Timings on a shared machine are noisy: compare the ratios of one run.
+The last line calibrates the machine against the perf anchors (``bench/calibrate.py``): how
+many times their time the anchors' own plain-SQL checks take here today.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.calibrate import describe as describe_calibration
+from bench.calibrate import measure as measure_calibration
 from bench.metrics_peers import DUP_KEYS, PEERS
 
 PG_ADMIN_URL = os.environ.get("CHARGELINE_BENCH_PG_URL",
@@ -257,7 +261,8 @@ def _stage_medians(stages: list[dict[str, float]]) -> str:
 
 
 def report(args: argparse.Namespace, runs: dict[str, dict[str, Any]],
-           peers: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> str:
+           peers: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]],
+           calibration: dict[str, Any] | None = None) -> str:
     """The printed figures: per backend, per peer, and the ratios next to their goals."""
     lines = []
     any_info = next((r["load"] for r in runs.values() if "rows" in r.get("load", {})), None)
@@ -359,6 +364,8 @@ def report(args: argparse.Namespace, runs: dict[str, dict[str, Any]],
     lines.append("A whole pass covers every metric (stitching, facts, points, exception queue); "
                  "the peers' figures only these two checks. Shared machine: compare ratios "
                  "within one run.")
+    if calibration:
+        lines.append(describe_calibration(calibration))
     return "\n".join(lines)
 
 
@@ -375,6 +382,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default="", help="folder for SQLite files (default: temp)")
     p.add_argument("--pg-url", default=PG_ADMIN_URL, help="PostgreSQL admin URL")
     p.add_argument("--no-peers", action="store_true", help="skip GX, pandas and DuckDB")
+    p.add_argument("--no-calibrate", action="store_true",
+                   help="skip the machine calibration (bench/calibrate.py)")
     p.add_argument("--keep", action="store_true", help="keep the stores afterwards")
     p.add_argument("--json", default="", help="also write every figure to this file")
     p.add_argument("--worker", default="", help=argparse.SUPPRESS)
@@ -395,6 +404,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown backend(s) {', '.join(sorted(unknown))}; use sqlite,postgresql",
               file=sys.stderr)
         return 2
+    calibration = None
+    if not args.no_calibrate:
+        print("[calibrate] the perf anchors' plain-SQL checks on this machine ...", flush=True)
+        calibration = measure_calibration()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="chargeline-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     runs: dict[str, dict[str, Any]] = {}
@@ -429,10 +442,11 @@ def main(argv: list[str] | None = None) -> int:
                     after[name] = _spawn(args, f"peer:{name}", str(db_file), workdir)
         elif backend in backends:
             runs[backend] = run
-    text = report(args, runs, peers, after)
+    text = report(args, runs, peers, after, calibration)
     print(text)
     if args.json:
-        Path(args.json).write_text(json.dumps({"runs": runs, "peers": peers, "after": after},
+        Path(args.json).write_text(json.dumps({"runs": runs, "peers": peers, "after": after,
+                                               "calibration": calibration},
                                               default=str, indent=1))
     if not args.keep:
         if "postgresql" in backends:

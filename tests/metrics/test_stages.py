@@ -82,6 +82,21 @@ def test_benchmark_ratios_compare_like_with_like() -> None:
     assert "duplicates + mapping" in text
     # The SQLite WAL checkpoint the pipeline runs after a pass is shown, not hidden.
     assert "full 0.250 s, incremental 0.125 s" in text
+    calibrated = report(Args(), {"sqlite": _run(30.0, 0.5, 1.0, 0.05)}, peers,  # type: ignore[arg-type]
+                        {}, {"rows": 10, "total": 2.0, "anchor_total": 1.0, "factor": 2.0})
+    assert calibrated.splitlines()[-1].endswith("2.00x their time today (no figure is "
+                                                "scaled by it)")
+
+
+def test_calibration_rebuilds_the_anchors_table() -> None:
+    """The anchors' data: 1 % of the rows copied (one extra each), about 4 % unmapped."""
+    from bench.calibrate import measure
+
+    result = measure(rows=20_000, repeat=1)
+    groups, extras = result["found"]["duplicates"]
+    assert extras == 200 and 190 <= groups <= 200
+    assert 0.03 * 20_000 < result["found"]["unmapped"][0] < 0.05 * 20_000
+    assert result["factor"] == result["total"] / result["anchor_total"] > 0
 
 
 def _rows_in_file_alone(db: Path) -> int:
