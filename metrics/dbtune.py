@@ -53,24 +53,15 @@ def tune(conn: Connection) -> None:
         conn.info["wal_autocheckpoint"] = conn.exec_driver_sql(
             "PRAGMA wal_autocheckpoint").scalar()
         conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
-        # Debian builds SQLite with SECURE_DELETE on: every page a pass frees (a full pass
-        # empties every derived table, hundreds of MB) would be zero-filled into the WAL and
-        # then checkpointed. FAST still zeroes deleted rows inside the pages the pass writes
-        # anyway. The pass only deletes derived metric rows, whose ids are all still live in
-        # the canonical tables, so a freed page keeps nothing that is not in the file anyway.
-        conn.info["secure_delete"] = conn.exec_driver_sql("PRAGMA secure_delete").scalar()
-        conn.exec_driver_sql("PRAGMA secure_delete = FAST")
 
 
 def untune(conn: Connection) -> None:
     """Give the pooled connection its defaults back (SQLite): page cache, automatic
-    checkpoints and secure delete as they were. Called after the pass's commit."""
+    checkpoints as they were. Called after the pass's commit."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("PRAGMA cache_size = -2000")
         pages = int(conn.info.pop("wal_autocheckpoint", SQLITE_AUTOCHECKPOINT_PAGES))
         conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {pages}")
-        secure = int(conn.info.pop("secure_delete", 1))  # 0 off, 1 on, 2 fast
-        conn.exec_driver_sql(f"PRAGMA secure_delete = {('OFF', 'ON', 'FAST')[secure]}")
 
 
 def analyze(conn: Connection, *tables: Table) -> None:

@@ -110,25 +110,16 @@ def _rows_in_file_alone(db: Path) -> int:
 def test_the_pass_leaves_its_checkpoint_to_the_pipeline(tmp_path: Path) -> None:
     # Every commit would checkpoint (1 page) but the pass's own: its pages stay in the WAL
     # until the pipeline checkpoints after the rules, and the setting is given back.
-    # The same for secure delete: FAST while the pass frees its derived pages, then ON.
     db = tmp_path / "store.db"
     engine = make_engine(f"sqlite:///{db}")
     event.listen(engine, "connect",
                  lambda dbapi, _rec: dbapi.execute("PRAGMA wal_autocheckpoint = 1"))
-    event.listen(engine, "connect",
-                 lambda dbapi, _rec: dbapi.execute("PRAGMA secure_delete = ON"))
-    during: list[int] = []
-    event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *_: (
-        during.append(cursor.connection.execute("PRAGMA secure_delete").fetchone()[0])
-        if statement.startswith("DELETE FROM metric_usage_facts") else None))
     upgrade(engine)
     _load(engine, master_data() + trap_estate())
     compute(engine, ChargeSla(), now=NOW)
     assert _rows_in_file_alone(db) == 0
-    assert during and set(during) == {2}  # FAST
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1
-        assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
         facts = conn.execute(select(func.count()).select_from(metric_usage_facts)).scalar()
     assert facts and facts > 0
     checkpoint_wal(engine, "PASSIVE")
