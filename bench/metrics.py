@@ -136,6 +136,24 @@ def _checkpoint(engine: Any) -> float:
     return time.perf_counter() - t if engine.dialect.name == "sqlite" else 0.0
 
 
+SERVER_SETTINGS = ("shared_buffers", "max_wal_size")
+
+
+def _server(engine: Any) -> dict[str, Any]:
+    """PostgreSQL: the server settings the figures were measured under, and how many
+    checkpoints WAL volume has forced so far (a full pass writes GBs of WAL; with the
+    default ``max_wal_size`` the server checkpoints in the middle of it; 4 GB measured no
+    faster here). Empty on SQLite."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    with engine.connect() as conn:
+        out: dict[str, Any] = {name: conn.exec_driver_sql(f"SHOW {name}").scalar()
+                               for name in SERVER_SETTINGS}
+        out["wal_checkpoints"] = conn.exec_driver_sql(
+            "SELECT checkpoints_req FROM pg_stat_bgwriter").scalar()
+    return out
+
+
 def work_compute(url: str, args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
     """Full computation ``repeat`` times, then ``repeat`` x (append new rows; incremental)."""
     from bench.datagen import append
@@ -144,6 +162,7 @@ def work_compute(url: str, args: argparse.Namespace, base: dict[str, Any]) -> di
 
     engine, sla = _engine(url), ChargeSla()
     info = _decode(base)
+    server = _server(engine)
     reset_peak()
     full, full_checks, full_stages, full_ckpt = [], [], [], []
     for _ in range(args.repeat):
@@ -168,12 +187,14 @@ def work_compute(url: str, args: argparse.Namespace, base: dict[str, Any]) -> di
         incr_stages.append(res.stages)
         incr_peaks.append(peak_mb())
         results.append({"full": res.full, "encounters": res.encounters, "hours": res.hours})
+    if server:
+        server["wal_checkpoints"] = _server(engine)["wal_checkpoints"] - server["wal_checkpoints"]
     engine.dispose()
     return {"full_s": full, "full_checks_s": full_checks, "full_stages": full_stages,
             "full_peak_mb": full_peak, "full_checkpoint_s": full_ckpt,
             "incr_checkpoint_s": incr_ckpt, "incr_s": incr, "incr_checks_s": incr_checks,
             "incr_stages": incr_stages, "incr_peak_mb": max(incr_peaks), "append_s": appends,
-            "incr_results": results, "state": _encode(info)}
+            "incr_results": results, "state": _encode(info), "server": server}
 
 
 def work_peer(name: str, db_path: str, repeat: int) -> dict[str, Any]:
@@ -289,6 +310,10 @@ def report(args: argparse.Namespace, runs: dict[str, dict[str, Any]],
                      f"incremental touched {c['incr_results'][-1]}")
         lines.append(f"  full stages s: {_stage_medians(c['full_stages'])}")
         lines.append(f"  incremental stages s: {_stage_medians(c['incr_stages'])}")
+        if c.get("server"):
+            lines.append("  server: " + ", ".join(f"{k} {c['server'][k]}" for k in SERVER_SETTINGS)
+                         + f"; checkpoints forced by WAL volume during the passes: "
+                         f"{c['server']['wal_checkpoints']}")
         if backend == "sqlite":
             ckpt_full = statistics.median(c["full_checkpoint_s"])
             ckpt_incr = statistics.median(c["incr_checkpoint_s"])

@@ -82,10 +82,27 @@ def test_benchmark_ratios_compare_like_with_like() -> None:
     assert "duplicates + mapping" in text
     # The SQLite WAL checkpoint the pipeline runs after a pass is shown, not hidden.
     assert "full 0.250 s, incremental 0.125 s" in text
-    calibrated = report(Args(), {"sqlite": _run(30.0, 0.5, 1.0, 0.05)}, peers,  # type: ignore[arg-type]
-                        {}, {"rows": 10, "total": 2.0, "anchor_total": 1.0, "factor": 2.0})
+    pg = _run(40.0, 0.5, 2.0, 0.05)
+    pg["compute"]["server"] = {"shared_buffers": "128MB", "max_wal_size": "1GB",
+                               "wal_checkpoints": 7}
+    calibrated = report(Args(), {"sqlite": _run(30.0, 0.5, 1.0, 0.05), "postgresql": pg},  # type: ignore[arg-type]
+                        peers, {}, {"rows": 10, "total": 2.0, "anchor_total": 1.0,
+                                    "factor": 2.0})
     assert calibrated.splitlines()[-1].endswith("2.00x their time today (no figure is "
                                                 "scaled by it)")
+    assert ("  server: shared_buffers 128MB, max_wal_size 1GB; checkpoints forced by WAL "
+            "volume during the passes: 7") in calibrated.splitlines()
+
+
+def test_benchmark_records_the_postgresql_settings(engine: Engine) -> None:
+    from bench.metrics import SERVER_SETTINGS, _server
+
+    server = _server(engine)
+    if engine.dialect.name == "sqlite":
+        assert server == {}
+    else:
+        assert set(server) == {*SERVER_SETTINGS, "wal_checkpoints"}
+        assert isinstance(server["wal_checkpoints"], int) and server["shared_buffers"]
 
 
 def test_calibration_rebuilds_the_anchors_table() -> None:
