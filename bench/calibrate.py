@@ -50,7 +50,7 @@ def _rows(n: int) -> tuple[list[tuple[Any, ...]], list[tuple[str]]]:
     order = rng.permutation(n)
     source = np.concatenate([np.arange(base), copies])[order]
     rows = [(f"CH{i:08d}", f"E{encounter[s]:06d}", f"C1713-{cdm[s]:04d}",
-             f"2026-10-{1 + day[s] % 30:02d}", f"L{lot[s]:05d}", int(qty[s]), float(amount[s]))
+             f"2026-10-{1 + day[s]:02d}", f"L{lot[s]:05d}", int(qty[s]), float(amount[s]))
             for i, s in enumerate(source.tolist())]
     mapped = [(f"C1713-{c:04d}",) for c in rng.permutation(np.arange(1, 5001))[:4800].tolist()]
     return rows, mapped
