@@ -24,7 +24,7 @@ from chargeline.config import ChargeSla
 from metrics.charge_facts import build_charge_facts, find_duplicates
 from metrics.dbtune import StageClock, analyze, bulk, tune, untune
 from metrics.dirty import feed_hours, mark_dirty, master_changed
-from metrics.exceptions import sync_exceptions
+from metrics.exceptions import note_mapping_subjects, sync_exceptions
 from metrics.feeds import billing_horizons, erp_horizons, update_feed_sources, usage_period
 from metrics.itemdim import fill_item_dim
 from metrics.pass_tables import (
@@ -126,16 +126,19 @@ def to_ranges(hours: set[datetime]) -> list[tuple[datetime, datetime]]:
     return out
 
 
-def _refresh_item_dim(conn: Connection, mark: datetime | None, now: datetime) -> None:
+def _refresh_item_dim(conn: Connection, mark: datetime | None, now: datetime) -> bool:
     """Rebuild the item dimension when master data changed since ``mark`` (always when
-    None) or the usage period it was priced for moved; else keep it."""
+    None) or the usage period it was priced for moved; else keep it. Return whether
+    master data changed: a moved period changes no outcome (a contract price that holds
+    over it only spares the lookup by date), a changed CDM line may change any item's
+    suggested fix."""
     period = usage_period(conn)
     key = json.dumps([str(d) for d in period] if period else None)
-    if mark is not None and _state(conn, ITEM_DIM_PERIOD) == key and not master_changed(
-            conn, mark):
-        return
-    fill_item_dim(conn, period)
-    _set_state(conn, ITEM_DIM_PERIOD, key, now)
+    changed = mark is None or master_changed(conn, mark)
+    if changed or _state(conn, ITEM_DIM_PERIOD) != key:
+        fill_item_dim(conn, period)
+        _set_state(conn, ITEM_DIM_PERIOD, key, now)
+    return changed
 
 
 def _full(conn: Connection, sla: ChargeSla, now: datetime, clock: StageClock) -> None:
@@ -188,9 +191,12 @@ def _incremental(conn: Connection, sla: ChargeSla, now: datetime, mark: datetime
     with clock("dirty"):
         n_encounters = mark_dirty(conn, since, mark, billing, erp, sla)
         analyze(conn, pass_dirty_encounters)
+    every_mapping = False
     if n_encounters:
         with clock("item_dim"):
-            _refresh_item_dim(conn, mark, now)
+            every_mapping = _refresh_item_dim(conn, mark, now)
+        with clock("exceptions"):
+            note_mapping_subjects(conn)  # the failed mappings named before the rebuild
         with clock("points"):
             usage_points_delta(conn, -1)
         with clock("charge_facts"):
@@ -211,7 +217,8 @@ def _incremental(conn: Connection, sla: ChargeSla, now: datetime, mark: datetime
             feed_points(conn, ranges)
     if n_encounters:
         with clock("exceptions"):
-            sync_exceptions(conn, now, False)
+            note_mapping_subjects(conn)  # and those named after it
+            sync_exceptions(conn, now, False, every_mapping=every_mapping)
     return n_encounters, sum(int((hi - lo) / timedelta(hours=1)) for lo, hi in ranges)
 
 

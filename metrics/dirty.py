@@ -31,7 +31,7 @@ from sqlalchemy import (
 
 from chargeline.config import ChargeSla
 from metrics.pass_tables import pass_dirty_encounters
-from metrics.sqlfn import hour_floor, seconds_between
+from metrics.sqlfn import add_seconds, hour_floor, in_rows, seconds_between
 from metrics.stitching import FALLBACK_ISSUE_DAYS
 from store.schema import (
     api_calls,
@@ -77,11 +77,14 @@ def master_changed(conn: Connection, since: datetime) -> bool:
 
 def _spot_neighbours(location: ColumnElement[str], item: ColumnElement[str],
                      at: ColumnElement[datetime]) -> ColumnElement[bool]:
-    """A usage at the same location and item within the fallback window of ``at``."""
+    """A usage at the same location and item within the fallback window of ``at`` (a
+    second wider, so rounding never leaves out a pair the stitching makes): a range of
+    the spot index ``(location_id, item_ref, used_at)``, not a filter on every scan of
+    the spot."""
     u = usage_events
-    gap = seconds_between(at, u.c.used_at)
     return and_(u.c.location_id == location, u.c.item_ref == item,
-                gap >= -WINDOW_S, gap <= WINDOW_S)
+                u.c.used_at >= add_seconds(at, -WINDOW_S - 1.0),
+                u.c.used_at <= add_seconds(at, WINDOW_S + 1.0))
 
 
 def _encounter_sources(since: datetime, master_since: datetime) -> list[Select]:
@@ -104,8 +107,8 @@ def _encounter_sources(since: datetime, master_since: datetime) -> list[Select]:
             select(m.c.channel, m.c.control_id).where(m.c.ingested_at > since))),
         select(u.c.encounter_id).select_from(t.join(u, u.c.usage_id == t.c.usage_id))
         .where(t.c.ingested_at > since),
-        select(ml.c.encounter_id).where(ml.c.hop == "inventory", ml.c.target_id.in_(
-            select(t.c.document_id).where(t.c.ingested_at > since))),
+        select(ml.c.encounter_id).where(ml.c.hop == "inventory", in_rows(
+            ml.c.target_id, select(t.c.document_id).where(t.c.ingested_at > since))),
         # An unreferenced issue may pair with any scan at its spot nearby in time, and a
         # new scan may take an unreferenced issue from a neighbour.
         select(u.c.encounter_id).select_from(unref.join(u, _spot_neighbours(
@@ -156,11 +159,15 @@ def mark_dirty(conn: Connection, since: datetime, master_since: datetime,
     overlap that guards fact rows against late commits is not repeated there."""
     conn.execute(delete(pass_dirty_encounters))
     # One statement per source: each is planned on its own (a UNION of all of them is
-    # planned worse), and duplicates fall away on the primary key (a DISTINCT would make
-    # SQLite walk a whole encounter index instead of the ingested_at range).
+    # planned worse), and duplicates fall away on the primary key. On SQLite a DISTINCT
+    # would walk a whole encounter index instead of the ingested_at range; PostgreSQL
+    # hashes the few thousand rows, and each duplicate it drops there is an index probe
+    # of the conflict check saved (most rows of a source name an encounter already in).
+    distinct = conn.dialect.name == "postgresql"
     for source in (*_encounter_sources(since, master_since), *_due_pending(billing, erp, sla)):
+        rows = source.where(true())
         stmt = dialect_insert(conn, pass_dirty_encounters).from_select(
-            ["encounter_id"], source.where(true()))
+            ["encounter_id"], rows.distinct() if distinct else rows)
         conn.execute(stmt.on_conflict_do_nothing())
     return conn.execute(select(func.count()).select_from(pass_dirty_encounters)).scalar_one()
 

@@ -10,8 +10,14 @@ usage event); a duplicate charge group (per original charge). The id is
 
 A steward's status survives a recompute. A problem no longer found is resolved
 automatically unless the steward marked it ``expected`` or ``false_positive``; one that
-comes back is reopened. Incremental passes touch the usage- and charge-level rows of the
-dirty encounters only; master-data rows are few and always recomputed.
+comes back is reopened.
+
+Incremental passes touch the rows of the dirty encounters only: their usage- and
+charge-level rows, and the failed-mapping rows their usages name before or after the
+pass (``note_mapping_subjects``), each regrouped over all its usages. A pass that rebuilt
+the item dimension (master data changed) regroups every failed mapping: a CDM line can
+change the suggested fix of an item no usage of the pass names. So ``last_seen`` is the
+last pass that recomputed the row's evidence.
 """
 
 from __future__ import annotations
@@ -32,11 +38,12 @@ from sqlalchemy import (
     select,
     text,
     true,
+    tuple_,
     union_all,
     update,
 )
 
-from metrics.pass_tables import pass_problems
+from metrics.pass_tables import pass_mapping_subjects, pass_problems
 from metrics.points import expected_usd, supply_cost_usd
 from metrics.sqlfn import id_list, round_money
 from metrics.stitching import in_scope
@@ -60,8 +67,22 @@ _COLS = ("kind", "facility_id", "subject", "encounter_id", "usage_ids", "charge_
          "usage_count", "amount", "detail")
 
 
-def _mapping_problems() -> Select:
-    f, d = metric_usage_facts, metric_work_items
+def note_mapping_subjects(conn: Connection) -> None:
+    """Add the failed mappings the dirty encounters' facts name to the rows this
+    incremental pass regroups: call it before their facts are rebuilt and after."""
+    f, ms = metric_usage_facts, pass_mapping_subjects
+    rows = select(_exception_id(f.c.mapping_reason, f.c.facility_id, f.c.mapping_subject),
+                  f.c.mapping_reason, f.c.facility_id, f.c.mapping_subject).where(
+        text(MAPPED_WHERE), in_scope(f.c.encounter_id, False))
+    stmt = dialect_insert(conn, ms).from_select(
+        ["exception_id", "kind", "facility_id", "subject"], rows)
+    conn.execute(stmt.on_conflict_do_nothing())
+
+
+def _mapping_problems(every: bool) -> Select:
+    """The failed-mapping rows, each grouped over all its usages: every one, or those
+    ``note_mapping_subjects`` noted (a range of the partial mapping index each)."""
+    f, d, ms = metric_usage_facts, metric_work_items, pass_mapping_subjects
     suggestion = case((d.c.suggested_cdm.is_not(None), "suggested CDM " + d.c.suggested_cdm),
                       else_="")
     return select(
@@ -70,7 +91,10 @@ def _mapping_problems() -> Select:
         func.coalesce(func.min(suggestion), ""),
     ).select_from(f.outerjoin(d, and_(f.c.mapping_reason == "no_crosswalk",
                                       d.c.ref == f.c.mapping_subject))).where(
-        text(MAPPED_WHERE)).group_by(f.c.mapping_reason, f.c.facility_id, f.c.mapping_subject)
+        text(MAPPED_WHERE),
+        true() if every else tuple_(f.c.mapping_reason, f.c.facility_id, f.c.mapping_subject)
+        .in_(select(ms.c.kind, ms.c.facility_id, ms.c.subject)),
+    ).group_by(f.c.mapping_reason, f.c.facility_id, f.c.mapping_subject)
 
 
 def _usage_problems(full: bool) -> Select:
@@ -147,11 +171,17 @@ def _resolve_gone(conn: Connection, scope: ColumnElement[bool], now: datetime) -
     ).values(status="resolved", auto_resolved=True, status_changed_at=now))
 
 
-def sync_exceptions(conn: Connection, now: datetime, full: bool) -> None:
-    """Upsert the problems found now and resolve those that are gone."""
+def sync_exceptions(conn: Connection, now: datetime, full: bool, *,
+                    every_mapping: bool = False) -> None:
+    """Upsert the problems found now and resolve those that are gone: all of them on a
+    full pass; else those of the dirty encounters, and every failed mapping when
+    ``every_mapping`` (else those ``note_mapping_subjects`` noted)."""
     e = metric_exceptions
+    every = full or every_mapping
+    noted = select(pass_mapping_subjects.c.exception_id)
     groups = (
-        (_mapping_problems(), e.c.kind.in_(MAPPING_KINDS)),
+        (_mapping_problems(every), and_(e.c.kind.in_(MAPPING_KINDS),
+                                        true() if every else e.c.exception_id.in_(noted))),
         (_usage_problems(full), and_(e.c.kind.in_(USAGE_KINDS),
                                      in_scope(e.c.encounter_id, full, indexed=False))),
         (_duplicate_problems(full), and_(e.c.kind == "duplicate_charge",

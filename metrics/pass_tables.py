@@ -133,6 +133,16 @@ pass_problems = _table(
     Column("detail", Text),
 )
 
+# The failed-mapping exception rows an incremental pass regroups: those its dirty
+# encounters' usages name, before their facts are rebuilt or after.
+pass_mapping_subjects = _table(
+    "metric_pass_mapping_subjects",
+    Column("exception_id", String(200), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("facility_id", String(32), nullable=False),
+    Column("subject", String(80), nullable=False),
+)
+
 # The mapping stage: each usage in scope with its item resolved and what follows from it.
 # Only ever scanned (the facts stage drives from it), so a plain heap on both databases:
 # filled in scan order, with no key to keep sorted.

@@ -16,7 +16,7 @@ from bench.metrics import CHECK_STAGES, checks_part, report
 from chargeline.config import ChargeSla
 from metrics.compute import STAGES, compute
 from metrics.exceptions import _mapping_problems
-from metrics.pass_tables import pass_metadata
+from metrics.pass_tables import pass_metadata, pass_tables
 from store.engine import checkpoint_wal, make_engine
 from store.migrate import upgrade
 from store.schema_metrics import metric_usage_facts
@@ -145,15 +145,18 @@ def test_the_pass_leaves_its_checkpoint_to_the_pipeline(tmp_path: Path) -> None:
 
 
 def test_failed_mappings_are_regrouped_from_their_index_alone(engine: Engine) -> None:
-    # Every pass regroups all failed mappings for the exception queue; the rows lie
-    # scattered over the fact table, so the index must hold every column the query reads.
-    with engine.connect() as conn:
+    # A pass regroups failed mappings for the exception queue (all, or those its usages
+    # name); the rows lie scattered over the fact table, so the index must hold every
+    # column the query reads.
+    with engine.begin() as conn, pass_tables(conn):
         columns = {ix["name"]: ix["column_names"]
                    for ix in inspect(conn).get_indexes("metric_usage_facts")}
-        if conn.dialect.name == "sqlite":
-            sql = str(_mapping_problems().compile(conn, compile_kwargs={"literal_binds": True}))
+        for every in (True, False) if conn.dialect.name == "sqlite" else ():
+            sql = str(_mapping_problems(every).compile(
+                conn, compile_kwargs={"literal_binds": True}))
             plan = " | ".join(row[-1] for row in conn.exec_driver_sql(
                 f"EXPLAIN QUERY PLAN {sql}"))
             assert "COVERING INDEX ix_metric_usage_facts_mapping" in plan, plan
+            assert every or "SEARCH metric_usage_facts" in plan, plan  # a range per subject
     assert columns["ix_metric_usage_facts_mapping"] == [
         "mapping_reason", "facility_id", "mapping_subject", "usage_id", "base_qty", "price"]

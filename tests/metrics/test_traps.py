@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Engine, select
 
 from chargeline.config import ChargeSla
 from metrics.compute import compute
+from metrics.exceptions import MAPPING_KINDS
 from store.schema_metrics import (
     metric_charge_facts,
     metric_duplicates,
@@ -123,3 +125,35 @@ def test_pending_turns_missing_when_the_feed_moves_past_the_deadline(engine: Eng
     result = compute(engine, ChargeSla(), now=NOW + timedelta(days=1))
     assert not result.full and result.encounters >= 1
     assert "u21" in _open_exceptions(engine)["missing_charge"]
+
+
+def _queue(engine: Engine) -> dict[str, tuple[str, frozenset[str], float, Any]]:
+    e = metric_exceptions
+    with engine.connect() as conn:
+        return {r.exception_id: (r.status, frozenset(r.usage_ids.split(",")), r.amount,
+                                 r.last_seen)
+                for r in conn.execute(select(e).where(e.c.kind.in_(MAPPING_KINDS)))}
+
+
+def test_failed_mappings_regrouped_by_the_subjects_a_pass_touches(engine: Engine) -> None:
+    """An incremental pass regroups the failed mappings its usages name, before their
+    facts are rebuilt (a subject they leave) and after (one they join), over all the
+    subject's usages; one no usage of the pass names keeps its row as it was."""
+    # NOPE-9's scan is ingested well before the rest (and the watermark's overlap).
+    _load(engine, [*master_data(), usage("u31", "NOPE-9", 150, enc="ENC7")], -10)
+    _load(engine, trap_estate())
+    compute(engine, ChargeSla(), now=NOW)
+    before = _queue(engine)
+    assert before["no_crosswalk:FAC01:IMP2"][:2] == ("open", frozenset({"u10"}))
+    # u10's scan is corrected to an item with a crosswalk; a new scan of NOPE-1 (ENC1).
+    _load(engine, [usage("u10", "IMP1", 141, serial="S10"), usage("u30", "NOPE-1", 144)], 60)
+    later = NOW + timedelta(hours=1)
+    assert not compute(engine, ChargeSla(), now=later).full
+    after = _queue(engine)
+    assert after["no_crosswalk:FAC01:IMP2"][0] == "resolved"
+    assert after["unknown_item:FAC01:NOPE-1"][:2] == ("open", frozenset({"u9", "u30"}))
+    assert after["unknown_item:FAC01:NOPE-1"][3] == later
+    assert after["unknown_item:FAC01:NOPE-9"] == before["unknown_item:FAC01:NOPE-9"]
+    # The same queue as a full pass gives (but for when each row was last recomputed).
+    compute(engine, ChargeSla(), full=True, now=later)
+    assert {k: v[:3] for k, v in _queue(engine).items()} == {k: v[:3] for k, v in after.items()}
