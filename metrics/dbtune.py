@@ -66,10 +66,14 @@ def untune(conn: Connection) -> None:
 
 def analyze(conn: Connection, *tables: Table) -> None:
     """PostgreSQL: fresh statistics for tables just rebuilt, so the next joins are planned
-    on their real size (autovacuum would come too late, and never sees temporary tables)."""
+    on their real size (autovacuum would come too late, and never sees temporary tables).
+    A table whose ``info["analyze_columns"]`` names the columns later statements join or
+    filter on gets statistics for those alone (the row count comes with any ANALYZE)."""
     if conn.dialect.name == "postgresql":
         for table in tables:
-            conn.exec_driver_sql(f"ANALYZE {table.name}")
+            columns = table.info.get("analyze_columns")
+            listed = f" ({', '.join(columns)})" if columns else ""
+            conn.exec_driver_sql(f"ANALYZE {table.name}{listed}")
 
 
 def secondary_indexes(conn: Connection, table: Table) -> dict[str, str]:
