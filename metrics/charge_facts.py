@@ -17,6 +17,7 @@ credit are not duplicates, and a re-charge after a credit is the one surviving c
 from __future__ import annotations
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Float,
     Select,
@@ -32,6 +33,7 @@ from sqlalchemy import (
 )
 
 from chargeline.config import ChargeSla
+from metrics.pass_tables import pass_live_charges
 from metrics.sqlfn import hour_floor, seconds_between
 from metrics.stitching import in_scope
 from store.schema import charges, usage_events
@@ -69,16 +71,44 @@ def build_charge_facts(conn: Connection, full: bool) -> None:
     conn.execute(insert(cf).from_select(cols, query))
 
 
-def _live(full: bool) -> Select:
-    """Surviving charges in scope that are not yet an extra of some group."""
+def _surviving(full: bool) -> Select:
+    """Surviving charges in scope with their duplicate keys."""
     cf, c = metric_charge_facts, charges
     return select(
         cf.c.charge_id, cf.c.encounter_id, cf.c.usage_id, cf.c.posted_at, cf.c.facility_id,
         cf.c.bucket, cf.c.quantity, cf.c.amount,
         c.c.control_id, c.c.cdm_code, c.c.usage_id.label("carried_usage"), c.c.serial,
     ).select_from(cf.join(c, c.c.charge_id == cf.c.charge_id)).where(
-        cf.c.surviving, in_scope(cf.c.encounter_id, full),
-        ~exists().where(metric_duplicates.c.charge_id == cf.c.charge_id))
+        cf.c.surviving, in_scope(cf.c.encounter_id, full))
+
+
+def _not_extra(charge_id: ColumnElement[str]) -> ColumnElement[bool]:
+    return ~exists().where(metric_duplicates.c.charge_id == charge_id)
+
+
+def _key_searches(conn: Connection, full: bool) -> list[tuple[Select, str]]:
+    """Per key, in order: the charges not yet an extra that share the key with another
+    charge, and the key's name.
+
+    A full pass finds the candidate keys with a cheap GROUP BY over an index of the
+    charges, so the window functions run over the few charges that share a key, not
+    over every charge. An incremental pass first copies its surviving charges into
+    ``pass_live_charges`` (a few thousand) and works on those: a group needs two
+    surviving members, so no candidate is lost by counting only them."""
+    if full:
+        cf, c = metric_charge_facts, charges
+        live = _surviving(True).where(_not_extra(cf.c.charge_id))
+        keys = {"usage_id": cf.c.usage_id, "control_id": c.c.control_id, "serial": c.c.serial}
+        shared = {name: select(col).where(col != "").group_by(col).having(func.count() > 1)
+                  for name, col in keys.items()}
+        return [(live.where(keys[name].in_(shared[name])), name) for name in keys]
+    pl = pass_live_charges
+    conn.execute(delete(pl))
+    conn.execute(insert(pl).from_select([c.name for c in pl.c], _surviving(False)))
+    live = select(*pl.c).where(_not_extra(pl.c.charge_id))
+    return [(live.where(pl.c[name].in_(
+        select(pl.c[name]).where(pl.c[name] != "").group_by(pl.c[name])
+        .having(func.count() > 1))), name) for name in ("usage_id", "control_id", "serial")]
 
 
 def _insert_extras(conn: Connection, live: Select, keys: tuple[str, ...], dup_key: str,
@@ -118,25 +148,13 @@ def _insert_extras(conn: Connection, live: Select, keys: tuple[str, ...], dup_ke
 
 
 def find_duplicates(conn: Connection, sla: ChargeSla, full: bool) -> None:
-    """Rebuild ``metric_duplicates`` for the dirty encounters (or all).
-
-    Each key first finds candidate groups with a cheap GROUP BY over an index, so the
-    window functions run over the few charges that share a key, not over every charge."""
-    md, cf, c = metric_duplicates, metric_charge_facts, charges
+    """Rebuild ``metric_duplicates`` for the dirty encounters (or all), key by key: a
+    charge already an extra by one key is not grouped again by the next."""
+    md = metric_duplicates
     conn.execute(delete(md) if full else delete(md).where(in_scope(md.c.encounter_id, False)))
-    shared_usage = select(cf.c.usage_id).where(
-        cf.c.usage_id != "", in_scope(cf.c.encounter_id, full)).group_by(
-        cf.c.usage_id).having(func.count() > 1)
-    _insert_extras(conn, _live(full).where(cf.c.usage_id.in_(shared_usage)),
-                   ("usage_id",), "usage_id")
-    shared_control = select(c.c.control_id).where(
-        c.c.control_id != "", in_scope(c.c.encounter_id, full)).group_by(
-        c.c.control_id).having(func.count() > 1)
-    _insert_extras(conn, _live(full).where(c.c.control_id.in_(shared_control)),
-                   ("control_id", "cdm_code", "carried_usage"), "control_id")
-    shared_serial = select(c.c.serial).where(
-        c.c.serial != "", in_scope(c.c.encounter_id, full)).group_by(c.c.serial).having(
-        func.count() > 1)
-    _insert_extras(conn, _live(full).where(c.c.serial.in_(shared_serial)),
-                   ("encounter_id", "cdm_code", "serial"), "serial",
-                   window_s=sla.duplicate_window_days * 86400.0)
+    partitions = {"usage_id": ("usage_id",),
+                  "control_id": ("control_id", "cdm_code", "carried_usage"),
+                  "serial": ("encounter_id", "cdm_code", "serial")}
+    for live, key in _key_searches(conn, full):
+        _insert_extras(conn, live, partitions[key], key, window_s=(
+            sla.duplicate_window_days * 86400.0 if key == "serial" else None))

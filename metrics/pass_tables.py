@@ -69,6 +69,24 @@ pass_dirty_encounters = _table(
     Column("encounter_id", String(64), primary_key=True),
 )
 
+# The surviving charges of an incremental pass's dirty encounters with their duplicate
+# keys: the three key statements read these few rows, not the charge facts and charges.
+pass_live_charges = _table(
+    "metric_pass_live_charges",
+    Column("charge_id", String(64), primary_key=True),
+    Column("encounter_id", String(64), nullable=False),
+    Column("usage_id", String(64), nullable=False),
+    Column("posted_at", UtcDateTime, nullable=False),
+    Column("facility_id", String(32), nullable=False),
+    Column("bucket", UtcDateTime, nullable=False),
+    Column("quantity", Float),
+    Column("amount", Float),
+    Column("control_id", String(64), nullable=False),
+    Column("cdm_code", String(32), nullable=False),
+    Column("carried_usage", String(64), nullable=False),
+    Column("serial", String(64), nullable=False),
+)
+
 # Charges the usage id did not link, and the usages (and issues) they may pair with.
 pass_work_charges = _table(
     "metric_pass_work_charges",
