@@ -36,6 +36,7 @@ from metrics.pass_tables import (
     pass_usages,
 )
 from metrics.points import (
+    duplicate_hours,
     duplicate_points,
     feed_points,
     usage_points_delta,
@@ -203,6 +204,8 @@ def _incremental(conn: Connection, sla: ChargeSla, now: datetime, mark: datetime
             build_charge_facts(conn, False)
         with clock("charge_links"):
             link_charges(conn, False)
+        with clock("points"):
+            dup_hours = duplicate_hours(conn)  # the hours the old extras counted in
         with clock("duplicates"):
             find_duplicates(conn, sla, False)
         with clock("issue_links"):
@@ -210,7 +213,7 @@ def _incremental(conn: Connection, sla: ChargeSla, now: datetime, mark: datetime
         _usage_facts(conn, sla, False, billing, erp, clock)
         with clock("points"):
             usage_points_delta(conn, 1)
-            duplicate_points(conn)
+            duplicate_points(conn, to_ranges(dup_hours | duplicate_hours(conn)))
     with clock("points"):
         ranges = to_ranges(feed_hours(conn, since, max(0, call_mark - CALL_OVERLAP)))
         if ranges:

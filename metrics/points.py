@@ -205,24 +205,43 @@ def usage_points_delta(conn: Connection, sign: int) -> None:
                                       up.c.bucket.in_(select(bucket).distinct())))
 
 
-def duplicate_points(conn: Connection) -> None:
+def duplicate_hours(conn: Connection) -> set[datetime]:
+    """The hours the dirty encounters' extras fall in: an incremental pass notes them
+    before its duplicates are found again and after, and recomputes those hours alone."""
+    md = metric_duplicates
+    return set(conn.execute(select(md.c.bucket).where(
+        in_scope(md.c.encounter_id, False)).distinct()).scalars())
+
+
+def duplicate_points(conn: Connection, hours: Ranges = None) -> None:
     """Duplicate groups, extra units and overcharged $ per hour, and the days as sums of
-    the hours: from the extras alone, which carry their dimensions (a few thousand rows)."""
+    the hours: from the extras alone, which carry their dimensions (a few thousand rows).
+    ``hours`` (half-open ranges; None = all) limits the work to the hours an incremental
+    pass touched and their days; every extra of a group with one there is ranked, so a
+    group still counts once."""
     mp, md = metric_points, metric_duplicates
-    conn.execute(delete(mp).where(mp.c.metric == "duplicates", mp.c.grain == "hour"))
-    extras = select(
+    if hours is not None and not hours:
+        return
+    conn.execute(delete(mp).where(mp.c.metric == "duplicates", mp.c.grain == "hour",
+                                  in_ranges(mp.c.bucket, hours)))
+    ranked = select(
         md.c.bucket, md.c.facility_id, md.c.location_id, md.c.item_class, md.c.quantity,
         md.c.amount, func.row_number().over(partition_by=md.c.dup_of,
                                             order_by=(md.c.posted_at, md.c.charge_id)
                                             ).label("nth"),
-    ).subquery("extras")
+    )
+    if hours is not None:
+        ranked = ranked.where(md.c.dup_of.in_(
+            select(md.c.dup_of).where(in_ranges(md.c.bucket, hours))))
+    extras = ranked.subquery("extras")
     dims = (extras.c.bucket, extras.c.facility_id, extras.c.location_id, extras.c.item_class)
     # A group counts once, in the bucket of its first extra charge.
     conn.execute(insert(mp).from_select(list(POINT_COLUMNS), select(
         literal("duplicates"), literal("hour"), *dims, literal(""), literal(""),
         _n(extras.c.nth == 1), func.sum(extras.c.quantity), func.sum(extras.c.amount),
-    ).group_by(*dims)))
-    _days_from_hours(conn, mp, POINT_COLUMNS[3:8], ("num", "den", "amount"), ("duplicates",))
+    ).where(in_ranges(extras.c.bucket, hours)).group_by(*dims)))
+    _days_from_hours(conn, mp, POINT_COLUMNS[3:8], ("num", "den", "amount"), ("duplicates",),
+                     day_ranges(hours))
 
 
 def _feed_queries(ranges: Ranges) -> list[object]:

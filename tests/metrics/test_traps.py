@@ -15,6 +15,7 @@ from store.schema_metrics import (
     metric_duplicates,
     metric_exceptions,
     metric_links,
+    metric_points,
     metric_usage_facts,
 )
 from store.upsert import upsert_records
@@ -157,3 +158,27 @@ def test_failed_mappings_regrouped_by_the_subjects_a_pass_touches(engine: Engine
     # The same queue as a full pass gives (but for when each row was last recomputed).
     compute(engine, ChargeSla(), full=True, now=later)
     assert {k: v[:3] for k, v in _queue(engine).items()} == {k: v[:3] for k, v in after.items()}
+
+
+def _duplicate_points(engine: Engine) -> set[tuple[Any, ...]]:
+    mp = metric_points
+    with engine.connect() as conn:
+        return {tuple(r) for r in conn.execute(select(
+            mp.c.grain, mp.c.bucket, mp.c.location_id, mp.c.num, mp.c.den, mp.c.amount).where(
+            mp.c.metric == "duplicates"))}
+
+
+def test_a_reversed_extra_leaves_the_duplicate_points_of_its_hour(engine: Engine) -> None:
+    """An incremental pass recomputes the hours its extras counted in before (a reversed
+    extra is no duplicate any more) as well as after."""
+    _load(engine, master_data() + trap_estate())
+    compute(engine, ChargeSla(), now=NOW)
+    hour = (T0 + timedelta(minutes=126)).replace(minute=0)  # c8b, the extra of u8
+    assert any(p[:2] == ("hour", hour) for p in _duplicate_points(engine))
+    _load(engine, [charge("c8r", "C1", 200, qty=-1, amount=-1250, uid="u8", reverses="c8b",
+                          serial="S8", used_minute=120)], 60)
+    assert not compute(engine, ChargeSla(), now=NOW).full
+    after = _duplicate_points(engine)
+    assert not any(p[:2] == ("hour", hour) for p in after)
+    compute(engine, ChargeSla(), full=True, now=NOW)
+    assert after == _duplicate_points(engine)
