@@ -48,9 +48,12 @@ from store.schema import FACT_TABLES, api_calls
 from store.schema_metrics import (
     metric_charge_facts,
     metric_duplicates,
+    metric_exceptions,
     metric_links,
+    metric_points,
     metric_state,
     metric_usage_facts,
+    metric_usage_points,
     metric_work_items,
 )
 from store.upsert import upsert_rows
@@ -162,8 +165,11 @@ def _full(conn: Connection, sla: ChargeSla, now: datetime, clock: StageClock) ->
         usage_points_full(conn)
         duplicate_points(conn)
         feed_points(conn, None)
+        # Planned on their real size, the next passes find their touched buckets by key.
+        analyze(conn, metric_usage_points, metric_points)
     with clock("exceptions"):
         sync_exceptions(conn, now, True)
+        analyze(conn, metric_exceptions)
 
 
 def _usage_facts(conn: Connection, sla: ChargeSla, full: bool, billing: dict[str, datetime],

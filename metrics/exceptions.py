@@ -98,17 +98,26 @@ def _mapping_problems(every: bool) -> Select:
 
 
 def _usage_problems(full: bool) -> Select:
+    """Per usage: a missing or late charge, a missing issue, a quantity mismatch. The
+    facts in scope with any of them are read once (a CTE both databases materialise),
+    then split by kind: a fact may hold two problems."""
     f = metric_usage_facts
+    missing, late = f.c.capture == "missing", f.c.capture == "late"
+    no_issue = f.c.inventory == "missing"
+    facts = select(
+        f.c.facility_id, f.c.usage_id, f.c.encounter_id, f.c.capture, f.c.inventory,
+        f.c.qty_mismatch, expected_usd().label("expected"), supply_cost_usd().label("supply"),
+    ).where(or_(missing, late, no_issue, f.c.qty_mismatch),
+            in_scope(f.c.encounter_id, full)).cte("usage_problem_facts")
     parts = [
-        (f.c.capture == "missing", "missing_charge", expected_usd()),
-        (f.c.capture == "late", "late_charge", expected_usd()),
-        (f.c.inventory == "missing", "missing_inventory_issue", supply_cost_usd()),
-        (f.c.qty_mismatch, "quantity_mismatch", supply_cost_usd()),
+        (facts.c.capture == "missing", "missing_charge", facts.c.expected),
+        (facts.c.capture == "late", "late_charge", facts.c.expected),
+        (facts.c.inventory == "missing", "missing_inventory_issue", facts.c.supply),
+        (facts.c.qty_mismatch, "quantity_mismatch", facts.c.supply),
     ]
     return union_all(*(
-        select(literal(kind), f.c.facility_id, f.c.usage_id, f.c.encounter_id, f.c.usage_id,
-               literal(""), literal(1), amount, literal("")).where(
-            cond, in_scope(f.c.encounter_id, full))
+        select(literal(kind), facts.c.facility_id, facts.c.usage_id, facts.c.encounter_id,
+               facts.c.usage_id, literal(""), literal(1), amount, literal("")).where(cond)
         for cond, kind, amount in parts
     ))
 
