@@ -25,7 +25,8 @@ def build_claims(
             continue
         last = max(c.posted_ms for c in lines)
         created = max(last, enc.end_ms) + rng.randint(2 * HOUR, DAY)
-        total = round(sum(c.amount for c in lines if c.posted_ms <= created), 2)
+        total = round(sum(c.amount for c in lines if c.posted_ms <= created
+                          and c.status != "entered-in-error"), 2)
         claim = Claim(f"CLM-{facility_id}-{len(claims) + 1:06d}", facility_id, enc, total,
                       created)
         claims.append(claim)

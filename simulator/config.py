@@ -23,6 +23,8 @@ USAGE_FAULT_KINDS = (
     "trap_distinct_scans",
     "trap_bx_conversion",
     "trap_charge_after_window",
+    "trap_voided_recharge",
+    "trap_issue_return",
 )
 # Master-data faults: a share of items (no_crosswalk) or of CDM lines (cdm_without_hcpcs).
 ITEM_FAULT_KINDS = ("no_crosswalk", "cdm_without_hcpcs")
@@ -51,6 +53,10 @@ class FaultRates(BaseModel):
     trap_distinct_scans: float = Field(0.003, ge=0, le=1)
     trap_bx_conversion: float = Field(0.01, ge=0, le=1)
     trap_charge_after_window: float = Field(0.002, ge=0, le=1)
+    # billing voids a charge as entered in error and posts it again
+    trap_voided_recharge: float = Field(0.002, ge=0, le=1)
+    # the ERP issues too many units and takes the surplus back with a RETURN
+    trap_issue_return: float = Field(0.002, ge=0, le=1)
     no_crosswalk: float = Field(0.01, ge=0, le=1)
     cdm_without_hcpcs: float = Field(0.01, ge=0, le=1)
     malformed_hl7: float = Field(0.001, ge=0, le=1)

@@ -33,6 +33,8 @@ _MARGIN_MS = {
     "trap_reversal_recharge": 10 * HOUR,
     "trap_distinct_scans": 4 * HOUR,
     "trap_bx_conversion": 4 * HOUR,
+    "trap_voided_recharge": 4 * HOUR,
+    "trap_issue_return": 6 * HOUR,
 }
 
 
@@ -63,10 +65,12 @@ def eligible(kind: str, u: Usage, crosswalk: dict[str, str], end_ms: int, limit_
         return item.chargeable  # only chargeable scans travel to billing as DFT^P03
     if kind == "trap_distinct_scans":
         return mapped and not item.serialised
+    if kind == "trap_issue_return":  # a serialised implant is never issued twice over
+        return not item.serialised and u.uom in item.units
     if kind == "trap_bx_conversion":
         return mapped and item.item_class == "CONSUMABLE" and "BX" in item.units
     if kind in ("duplicate_charge", "unit_not_convertible", "out_of_order",
-                "trap_reversal_recharge"):
+                "trap_reversal_recharge", "trap_voided_recharge"):
         return mapped
     raise ValueError(f"unknown fault kind {kind}")
 

@@ -19,6 +19,7 @@ class Trail:
     messages: list[Message] = field(default_factory=list)
     charges: list[Charge] = field(default_factory=list)
     issue: InventoryTxn | None = None
+    returned: InventoryTxn | None = None  # the surplus of an over-issue, taken back
 
 
 @dataclass(slots=True)
@@ -98,6 +99,8 @@ class FacilityFlow:
             self._charges(trail, u, final)
         if convertible and fault != "missing_inventory_issue":
             trail.issue = self._issue(u)
+            if fault == "trap_issue_return":
+                trail.returned = self._return_surplus(trail.issue, rng.randint(1, 3))
         if fault == "out_of_order":
             target: Charge | InventoryTxn
             target = trail.charges[0] if rng.random() < 0.6 or trail.issue is None else trail.issue
@@ -130,6 +133,9 @@ class FacilityFlow:
             credit.part_of = first.charge_id
             recharge = self._charge(u, None, credit.posted_ms + rng.randint(5, 60) * MINUTE)
             trail.charges += [credit, recharge]
+        elif fault == "trap_voided_recharge":
+            first.status = "entered-in-error"  # FHIR ChargeItem.status: never billed
+            trail.charges.append(self._charge(u, final, posted + rng.randint(2, 15) * MINUTE))
 
     def _issue(self, u: Usage) -> InventoryTxn:
         rng = self.rng
@@ -138,6 +144,19 @@ class FacilityFlow:
         txn = InventoryTxn(self.next_id("INV"), self.facility_id, u.location_id,
                            u.item.item_id, "ISSUE", u.quantity, u.uom, u.lot, u.serial,
                            u.usage_id, u.item.unit_cost, posted, posted + rng.randint(0, 5000))
+        txn.visible_ms = txn.modified_ms
+        self.issues.append(txn)
+        return txn
+
+    def _return_surplus(self, issue: InventoryTxn, surplus: int) -> InventoryTxn:
+        """Make ``issue`` take ``surplus`` units too many and post their RETURN later,
+        naming the same usage: the net issue is what was used."""
+        rng = self.rng
+        issue.quantity += surplus
+        posted = issue.posted_ms + rng.randint(10, 90) * MINUTE + rng.randint(0, 59_999)
+        txn = InventoryTxn(self.next_id("INV"), self.facility_id, issue.location_id,
+                           issue.item_id, "RETURN", surplus, issue.uom, issue.lot, issue.serial,
+                           issue.usage_ref, issue.unit_cost, posted, posted + rng.randint(0, 5000))
         txn.visible_ms = txn.modified_ms
         self.issues.append(txn)
         return txn

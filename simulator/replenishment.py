@@ -20,7 +20,8 @@ def replenish(
     end_ms: int,
     next_doc_id: Callable[[str], str],
 ) -> tuple[list[RequisitionVersion], list[InventoryTxn]]:
-    """Walk the issues in posting order; return requisition versions and RECEIPT txns."""
+    """Walk the issues (and returns) in posting order; return requisition versions and
+    RECEIPT txns."""
     stock: dict[tuple[str, str], int] = {}
     open_req: set[tuple[str, str]] = set()
     arrivals: list[tuple[int, int, tuple[str, str], int]] = []  # (time, seq, key, qty)
@@ -37,7 +38,11 @@ def replenish(
         if rp is None:
             continue
         item = items[txn.item_id]
-        level = stock.setdefault(key, rp.par_level) - txn.quantity * item.units[txn.uom]
+        taken = txn.quantity * item.units[txn.uom]
+        if txn.txn_type == "RETURN":  # a surplus back on the shelf
+            stock[key] = stock.setdefault(key, rp.par_level) + taken
+            continue
+        level = stock.setdefault(key, rp.par_level) - taken
         stock[key] = level
         if level > rp.reorder_point or key in open_req:
             continue

@@ -172,6 +172,14 @@ def _usage_faults(fac: FacilityData, prices: dict[str, float]) -> list[dict[str,
             assert item is not None
             row.update(usage_id=u.usage_id, uom=u.uom, factor=item.units[u.uom],
                        charge_id=ids[0])
+        elif kind == "trap_voided_recharge":
+            row.update(usage_id=u.usage_id, voided_charge_id=ids[0], charge_id=ids[1])
+        elif kind == "trap_issue_return":
+            issue, back = t.issue, t.returned
+            assert issue is not None and back is not None
+            row.update(usage_id=u.usage_id, issue_id=issue.document_id,
+                       return_id=back.document_id, issued=issue.quantity,
+                       returned=back.quantity)
         elif kind == "trap_charge_after_window":
             row.update(usage_id=u.usage_id, charge_id=ids[0],
                        posted_at=iso(t.charges[0].posted_ms))

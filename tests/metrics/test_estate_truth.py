@@ -118,8 +118,12 @@ def test_traps_report_nothing(store: Store) -> None:
             usages = f.get("usage_ids") or [f["usage_id"]]
             assert not reported & set(usages), f
             verdicts = {ff[u].capture for u in usages}
-            allowed = {"pending"} if kind == "trap_charge_after_window" else {"on_time"}
+            allowed = {"pending"} if kind == "trap_charge_after_window" else \
+                {"on_time", "not_chargeable"} if kind == "trap_issue_return" else {"on_time"}
             assert verdicts <= allowed and not any(ff[u].qty_mismatch for u in usages), f
+    for f in k["trap_issue_return"]:  # the net issue (ISSUE minus RETURN) is the usage's
+        fact = ff[f["usage_id"]]
+        assert fact.inventory == "issued" and fact.issued_qty == fact.base_qty, f
     for f in k["out_of_order"]:  # the late-visible record was collected and stitched
         assert ff[f["usage_id"]].capture == "on_time" and ff[f["usage_id"]].inventory == \
             "issued", f

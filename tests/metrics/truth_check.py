@@ -16,7 +16,7 @@ from store.schema_metrics import metric_exceptions, metric_usage_facts
 
 OPEN = ("open", "acknowledged", "investigating")
 TRAPS = ("trap_reversal_recharge", "trap_distinct_scans", "trap_bx_conversion",
-         "trap_charge_after_window")
+         "trap_charge_after_window", "trap_voided_recharge", "trap_issue_return")
 
 
 def by_kind(truth: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

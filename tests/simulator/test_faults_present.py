@@ -18,7 +18,7 @@ ALL_KINDS = {"duplicate_charge", "unknown_item", "no_crosswalk", "cdm_without_hc
              "unit_not_convertible", "late_charge", "missing_charge",
              "missing_inventory_issue", "nack", "malformed_hl7", "out_of_order",
              "trap_reversal_recharge", "trap_distinct_scans", "trap_bx_conversion",
-             "trap_charge_after_window"}
+             "trap_charge_after_window", "trap_voided_recharge", "trap_issue_return"}
 
 
 @dataclass
@@ -246,6 +246,18 @@ def test_traps_are_served_as_described(served: Served) -> None:
         scan = served.usages[f["usage_id"]]
         assert scan["suppliedItem"]["quantity"] == {"value": 1, "unit": "BX"}
         assert served.charges[f["charge_id"]]["quantity"] == {"value": f["factor"], "unit": "EA"}
+    for f in _faults(served, "trap_voided_recharge"):
+        voided, charge = served.charges[f["voided_charge_id"]], served.charges[f["charge_id"]]
+        assert (voided["status"], charge["status"]) == ("entered-in-error", "billable")
+        assert ext(voided, "usage-id") == ext(charge, "usage-id") == f["usage_id"]
+        assert voided["quantity"] == charge["quantity"] and "partOf" not in charge
+    for f in _faults(served, "trap_issue_return"):
+        issue, back = served.inventory[f["issue_id"]], served.inventory[f["return_id"]]
+        assert (issue["TransactionType"], back["TransactionType"]) == ("ISSUE", "RETURN")
+        assert issue["UsageRef"] == back["UsageRef"] == f["usage_id"]
+        used = served.usages[f["usage_id"]]["suppliedItem"]["quantity"]["value"]
+        assert issue["Quantity"] - back["Quantity"] == used and back["Quantity"] >= 1
+        assert parse_iso_ms(back["PostedAt"]) > parse_iso_ms(issue["PostedAt"])
     end = datetime.fromisoformat(served.truth["end"])
     for f in _faults(served, "trap_charge_after_window"):
         assert f["charge_id"] not in served.charges  # posted after the end: not served yet
