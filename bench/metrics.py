@@ -136,6 +136,15 @@ def _checkpoint(engine: Any) -> float:
     return time.perf_counter() - t if engine.dialect.name == "sqlite" else 0.0
 
 
+def _vacuum(engine: Any) -> float:
+    """Seconds of the VACUUM the pipeline runs after a full pass (PostgreSQL; 0 else)."""
+    from metrics.dbtune import vacuum_refilled
+
+    t = time.perf_counter()
+    vacuum_refilled(engine)
+    return time.perf_counter() - t if engine.dialect.name == "postgresql" else 0.0
+
+
 SERVER_SETTINGS = ("shared_buffers", "max_wal_size")
 
 
@@ -164,7 +173,7 @@ def work_compute(url: str, args: argparse.Namespace, base: dict[str, Any]) -> di
     info = _decode(base)
     server = _server(engine)
     reset_peak()
-    full, full_checks, full_stages, full_ckpt = [], [], [], []
+    full, full_checks, full_stages, full_ckpt, full_vacuum = [], [], [], [], []
     for _ in range(args.repeat):
         t = time.perf_counter()
         res = compute(engine, sla, full=True)
@@ -172,6 +181,7 @@ def work_compute(url: str, args: argparse.Namespace, base: dict[str, Any]) -> di
         full_checks.append(checks_part(res.stages))
         full_stages.append(res.stages)
         full_ckpt.append(_checkpoint(engine))
+        full_vacuum.append(_vacuum(engine))
     full_peak = peak_mb()
     incr, incr_checks, incr_stages, incr_peaks, appends, results = [], [], [], [], [], []
     incr_ckpt: list[float] = []
@@ -192,6 +202,7 @@ def work_compute(url: str, args: argparse.Namespace, base: dict[str, Any]) -> di
     engine.dispose()
     return {"full_s": full, "full_checks_s": full_checks, "full_stages": full_stages,
             "full_peak_mb": full_peak, "full_checkpoint_s": full_ckpt,
+            "full_vacuum_s": full_vacuum,
             "incr_checkpoint_s": incr_ckpt, "incr_s": incr, "incr_checks_s": incr_checks,
             "incr_stages": incr_stages, "incr_peak_mb": max(incr_peaks), "append_s": appends,
             "incr_results": results, "state": _encode(info), "server": server}
@@ -320,6 +331,10 @@ def report(args: argparse.Namespace, runs: dict[str, dict[str, Any]],
             lines.append(f"  WAL checkpoint after the pass (the pipeline runs it once the "
                          f"rules have run; not in the pass's time): full {ckpt_full:.3f} s, "
                          f"incremental {ckpt_incr:.3f} s")
+        if backend == "postgresql" and c.get("full_vacuum_s"):
+            lines.append(f"  VACUUM of the refilled fact tables after a full pass (the "
+                         f"pipeline runs it; not in the pass's time): "
+                         f"{statistics.median(c['full_vacuum_s']):.3f} s")
     lines.append(f"  'checks' = the part of the pass that runs the peers' two checks: the "
                  f"stages {' + '.join(CHECK_STAGES)} (duplicate groups by the three keys over "
                  "the surviving charges; every usage's item resolved); the peers too get the "

@@ -50,12 +50,15 @@ def after_collection(settings: Settings, engine: Engine, now: datetime | None = 
     """Metrics (incremental unless ``full``), then rule evaluation and mail, at ``now``."""
     from alerting.service import run_pass
     from metrics.compute import compute
+    from metrics.dbtune import vacuum_refilled
     from store.engine import checkpoint_wal
 
     now = now or datetime.now(UTC)
     computed = compute(engine, settings.sla, full=full, now=now)
     notified, dispatched = run_pass(engine, settings, now)
     checkpoint_wal(engine, "PASSIVE")  # the pass's pages into the file, off its path
+    if computed.full:
+        vacuum_refilled(engine)  # PostgreSQL: the next passes read the fact indexes alone
     return PipelineReport(
         metrics_seconds=computed.seconds, metrics_full=computed.full,
         encounters=computed.encounters, alerts_evaluated=notified.evaluated,

@@ -78,10 +78,13 @@ def compute_cmd(
 ) -> None:
     """Bring the metric tables up to date with the store (incremental unless --full)."""
     from metrics.compute import compute
+    from metrics.dbtune import vacuum_refilled
 
     settings, engine = _settings_and_engine()
     try:
         result = compute(engine, settings.sla, full=full)
+        if result.full:
+            vacuum_refilled(engine)
     finally:
         engine.dispose()
     what = "full" if result.full else (f"incremental: {result.encounters} encounters, "

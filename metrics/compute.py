@@ -262,7 +262,8 @@ def compute(engine: Engine, sla: ChargeSla, *, full: bool = False,
 
     On SQLite the pass leaves its pages in the write-ahead log; the next write elsewhere
     checkpoints them, or call ``store.engine.checkpoint_wal(engine, "PASSIVE")`` (the
-    pipeline does, after the rules have run)."""
+    pipeline does, after the rules have run). After a full pass on PostgreSQL, call
+    ``metrics.dbtune.vacuum_refilled(engine)`` (the pipeline does)."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     clock = StageClock()

@@ -10,7 +10,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Table, text
+from sqlalchemy import Connection, Engine, Table, text
+
+from store.schema_metrics import metric_charge_facts, metric_usage_facts
 
 PG_WORK_MEM = "128MB"
 PG_MAINTENANCE_WORK_MEM = "256MB"  # index builds of a full pass
@@ -91,6 +93,24 @@ def secondary_indexes(conn: Connection, table: Table) -> dict[str, str]:
             "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid)"),
             {"t": table.name})
     return dict(rows.all())
+
+
+# The fact tables a full pass empties and refills in bulk (``bulk``).
+REFILLED = (metric_usage_facts, metric_charge_facts)
+
+
+def vacuum_refilled(engine: Engine) -> None:
+    """PostgreSQL, once a full pass has committed: VACUUM the fact tables it refilled.
+
+    Freshly written pages are not marked all-visible until a VACUUM, so until then every
+    index-only scan of the next passes visits the table too (the exception queue's regroup
+    of failed mappings: thousands of heap pages per pass). Autovacuum would get there
+    within a minute where it is on; this does not depend on it. Outside any transaction,
+    as VACUUM requires; a no-op on SQLite."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"VACUUM {', '.join(t.name for t in REFILLED)}")
 
 
 @contextmanager
