@@ -36,10 +36,11 @@ from metrics.pass_tables import (
     pass_usages,
 )
 from metrics.points import (
+    apply_usage_points_change,
     duplicate_hours,
     duplicate_points,
     feed_points,
-    usage_points_delta,
+    usage_points_change,
     usage_points_full,
 )
 from metrics.stitching import link_charges, link_issues
@@ -205,7 +206,7 @@ def _incremental(conn: Connection, sla: ChargeSla, now: datetime, mark: datetime
         with clock("exceptions"):
             note_mapping_subjects(conn)  # the failed mappings named before the rebuild
         with clock("points"):
-            usage_points_delta(conn, -1)
+            usage_points_change(conn, -1)  # the old facts of the dirty encounters
         with clock("charge_facts"):
             build_charge_facts(conn, False)
         with clock("charge_links"):
@@ -218,7 +219,8 @@ def _incremental(conn: Connection, sla: ChargeSla, now: datetime, mark: datetime
             link_issues(conn, False)
         _usage_facts(conn, sla, False, billing, erp, clock)
         with clock("points"):
-            usage_points_delta(conn, 1)
+            usage_points_change(conn, 1)  # and their new facts
+            apply_usage_points_change(conn)
             duplicate_points(conn, to_ranges(dup_hours | duplicate_hours(conn)))
     with clock("points"):
         ranges = to_ranges(feed_hours(conn, since, max(0, call_mark - CALL_OVERLAP)))

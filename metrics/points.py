@@ -2,11 +2,12 @@
 
 Every stored number is a sum, so a window is the sum of its buckets and ratios are formed
 at read time from numerator and denominator. Usage-derived points are maintained by
-*delta* on an incremental pass: the old facts of the dirty encounters are subtracted
-before they are rebuilt and the new ones added after, so an inpatient encounter that spans
-a week costs its own rows, not a week of buckets. Feed points (messages, API calls,
-replenishment) are recomputed for the hours new rows fall in; duplicate points are
-recomputed whole (a few rows).
+*delta* on an incremental pass: the dirty encounters' old facts, subtracted before they
+are rebuilt, and their new facts, added after, make one change per hour, which is applied
+to the hours and days once; so an inpatient encounter that spans a week costs its own
+rows, not a week of buckets. Feed points (messages, API calls,
+replenishment) are recomputed for the hours new rows fall in; duplicate points for the
+hours the pass's extras fall in.
 """
 
 from __future__ import annotations
@@ -175,19 +176,31 @@ def _days_from_hours(conn: Connection, table: Table, dims: tuple[str, ...],
         .where(t.c.grain == "hour", in_ranges(t.c.bucket, days), *scope).group_by(*group)))
 
 
-def usage_points_delta(conn: Connection, sign: int) -> None:
-    """Add (``sign`` = 1) or subtract (-1) the dirty encounters' facts to the points: one
-    scan of their facts per points table gives the hour change, which is added to the
-    hours and, summed by day, to the days."""
+def usage_points_change(conn: Connection, sign: int) -> None:
+    """Add the dirty encounters' facts times ``sign`` to this pass's change of the hour
+    points (one scan of their facts per points table): -1 before the facts are rebuilt,
+    +1 after. ``apply_usage_points_change`` then adds the change to the points once."""
     for spec, scratch in zip(_SPECS, (pass_usage_points, pass_points), strict=True):
-        conn.execute(delete(scratch))
-        conn.execute(insert(scratch).from_select([*spec.keys, *spec.measures],
-                                                 spec.query("hour", False)))
+        change = spec.query("hour", False).subquery("change")
+        n = len(spec.keys)
+        rows = select(*list(change.c)[:n], *(c * sign for c in list(change.c)[n:]))
+        stmt = dialect_insert(conn, scratch).from_select([*spec.keys, *spec.measures],
+                                                         rows.where(true()))
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=list(spec.keys),
+            set_={m: scratch.c[m] + stmt.excluded[m] for m in spec.measures}))
+
+
+def apply_usage_points_change(conn: Connection) -> None:
+    """Add this pass's change (``usage_points_change``) to the hour points and, summed by
+    day, to the day points; then drop the buckets it emptied. Only the hours and days the
+    change names can have emptied (a range of the key each)."""
+    for spec, scratch in zip(_SPECS, (pass_usage_points, pass_points), strict=True):
         keys = [scratch.c[k] for k in spec.keys]
         day_keys = [literal("day").label("grain") if k.name == "grain" else
                     day_floor(k).label("bucket") if k.name == "bucket" else k for k in keys]
-        hours = select(*keys, *(scratch.c[m] * sign for m in spec.measures))
-        days = select(*day_keys, *(func.sum(scratch.c[m]) * sign for m in spec.measures)
+        hours = select(*keys, *(scratch.c[m] for m in spec.measures))
+        days = select(*day_keys, *(func.sum(scratch.c[m]) for m in spec.measures)
                       ).group_by(*(k for k in day_keys if k.name != "grain"))
         for rows in (hours, days):
             t = spec.table
@@ -197,8 +210,6 @@ def usage_points_delta(conn: Connection, sign: int) -> None:
                 index_elements=list(spec.keys),
                 set_={m: t.c[m] + stmt.excluded[m] for m in spec.measures})
             conn.execute(stmt)
-    # Buckets whose every fact moved elsewhere: drop them rather than keep zero rows. Only
-    # the hours and days this change touched can have emptied (a range of the key each).
     up, scratch = metric_usage_points, pass_usage_points
     for grain, bucket in (("hour", scratch.c.bucket), ("day", day_floor(scratch.c.bucket))):
         conn.execute(delete(up).where(up.c.grain == grain, up.c.usages <= 0.5,
