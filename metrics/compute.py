@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, func, literal, select, union_all
 
@@ -131,13 +131,24 @@ def to_ranges(hours: set[datetime]) -> list[tuple[datetime, datetime]]:
     return out
 
 
+def priced_period(period: tuple[date, date] | None) -> tuple[date, date] | None:
+    """The period the item dimension prices contracts over: the usage period, its end
+    carried to the end of its month. A contract price that holds over it only spares the
+    lookup by date, so a wider period changes no outcome, and the dimension is rebuilt
+    when the usage period enters a new month, not every day."""
+    if period is None:
+        return None
+    lo, hi = period
+    next_month = (hi.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return lo, next_month - timedelta(days=1)
+
+
 def _refresh_item_dim(conn: Connection, mark: datetime | None, now: datetime) -> bool:
     """Rebuild the item dimension when master data changed since ``mark`` (always when
-    None) or the usage period it was priced for moved; else keep it. Return whether
-    master data changed: a moved period changes no outcome (a contract price that holds
-    over it only spares the lookup by date), a changed CDM line may change any item's
-    suggested fix."""
-    period = usage_period(conn)
+    None) or the period it was priced for (``priced_period``) moved; else keep it. Return
+    whether master data changed: a moved period changes no outcome, a changed CDM line
+    may change any item's suggested fix."""
+    period = priced_period(usage_period(conn))
     key = json.dumps([str(d) for d in period] if period else None)
     changed = mark is None or master_changed(conn, mark)
     if changed or _state(conn, ITEM_DIM_PERIOD) != key:

@@ -182,3 +182,16 @@ def test_failed_mappings_are_regrouped_from_their_index_alone(engine: Engine) ->
             assert every or "SEARCH metric_usage_facts" in plan, plan  # a range per subject
     assert columns["ix_metric_usage_facts_mapping"] == [
         "mapping_reason", "facility_id", "mapping_subject", "usage_id", "base_qty", "price"]
+
+
+def test_contracts_are_priced_to_the_end_of_the_usage_periods_month() -> None:
+    from datetime import date
+
+    from metrics.compute import priced_period
+
+    assert priced_period(None) is None
+    assert priced_period((date(2026, 10, 26), date(2026, 11, 25))) == (
+        date(2026, 10, 26), date(2026, 11, 30))
+    assert priced_period((date(2026, 12, 1), date(2026, 12, 31))) == (
+        date(2026, 12, 1), date(2026, 12, 31))
+    assert priced_period((date(2028, 1, 5), date(2028, 2, 1)))[1] == date(2028, 2, 29)
