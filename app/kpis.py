@@ -159,13 +159,17 @@ def margin_by_procedure(conn: Connection, start: datetime, end: datetime,
 
 
 def latest_bucket(conn: Connection) -> datetime | None:
-    """The newest hour any usage or message was counted in (primary-key look-ups)."""
+    """The newest hour any KPI input was counted in (primary-key look-ups).
+
+    Every KPI's points count, not only usage: a duplicate charge posts after its usage,
+    so the hour of the newest extra may follow the newest usage's, and a window ending
+    with the usage would leave it out of the card."""
     newest = [
         conn.execute(select(func.max(metric_usage_points.c.bucket)).where(
             metric_usage_points.c.grain == "hour")).scalar_one_or_none(),
-        conn.execute(select(func.max(metric_points.c.bucket)).where(
-            metric_points.c.metric == "messages", metric_points.c.grain == "hour")
-        ).scalar_one_or_none(),
+        *(conn.execute(select(func.max(metric_points.c.bucket)).where(
+            metric_points.c.metric == metric, metric_points.c.grain == "hour")
+        ).scalar_one_or_none() for metric in POINT_METRICS),
     ]
     present = [n for n in newest if n is not None]
     return max(present) if present else None

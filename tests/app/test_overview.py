@@ -68,3 +68,21 @@ def test_trend_chart_carries_the_facility_for_a_box_selection(seeded_sqlite) -> 
         assert {c[0] for c in trace["customdata"]} == {trace["name"]}
     margin = json.loads(at.get("plotly_chart")[1].proto.spec)
     assert {y for d in margin["data"] for y in d["y"]} == {"27130", "92928", "29827"}
+
+
+def test_the_default_window_keeps_extras_posted_after_the_newest_usage(engine) -> None:
+    """Seeded at 21:10, the newest usage is in the 20:00 hour but a duplicate charge
+    posts at 21:xx: the window must end after the extra, or the card loses its $."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.kpis import kpi_sums, latest_bucket
+    from app.window import window_ending
+    from tests.app.factories import seed_estate
+
+    truth = seed_estate(engine, end=datetime(2026, 11, 25, 21, 10, tzinfo=UTC))
+    with engine.connect() as conn:
+        latest = latest_bucket(conn)
+        window = window_ending(latest, timedelta(days=7))
+        sums = kpi_sums(conn, window.start, window.end)
+    assert latest == datetime(2026, 11, 25, 21, tzinfo=UTC)
+    assert sum(r["dup_usd"] for r in sums) == pytest.approx(sum(truth.duplicate_usd.values()))
