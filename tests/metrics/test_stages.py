@@ -166,6 +166,29 @@ def test_the_pass_leaves_its_checkpoint_to_the_pipeline(tmp_path: Path) -> None:
     engine.dispose()
 
 
+def test_the_pass_frees_pages_without_zeroing_them_and_gives_the_setting_back(
+        tmp_path: Path) -> None:
+    # Debian's SQLite zeroes every freed page (secure_delete on): a full pass's refill
+    # would write the old facts' pages twice. The pass deletes with FAST, then restores.
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    event.listen(engine, "connect",
+                 lambda dbapi, _rec: dbapi.execute("PRAGMA secure_delete = 1"))
+    upgrade(engine)
+    _load(engine, master_data() + trap_estate())
+    during: list[int] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("DELETE FROM metric_usage_facts"):
+            during.append(cursor.connection.execute("PRAGMA secure_delete").fetchone()[0])
+
+    event.listen(engine, "before_cursor_execute", note)
+    compute(engine, ChargeSla(), now=NOW, full=True)
+    assert during and set(during) == {2}  # FAST
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+    engine.dispose()
+
+
 def test_failed_mappings_are_regrouped_from_their_index_alone(engine: Engine) -> None:
     # A pass regroups failed mappings for the exception queue (all, or those its usages
     # name); the rows lie scattered over the fact table, so the index must hold every
