@@ -18,6 +18,11 @@ from simulator.timefmt import HOUR, MINUTE
 SLA_MINUTES = {"IMPLANT": 120, "CONSUMABLE": 1440, "DRUG": 1440}
 INVENTORY_SLA_MINUTES = 240
 DUPLICATE_SUBTYPES = ("same_usage", "same_message", "serial_repeat")
+# Of the missing inventory issues at shelf stock (not serialised), this share is later found
+# by a cycle count: the ERP posts an ADJUST of the item at the scan's location, naming no
+# usage. A matcher by location + item + time that took any transaction would call the
+# scan issued; the issue is still missing.
+CYCLE_COUNT_SHARE = 0.5
 # Serialised implants are where duplicates cost most and audits look first: they draw a
 # serial-repeat duplicate at this multiple of the duplicate rate, on top of the usual draw.
 SERIAL_REPEAT_BOOST = 8
@@ -132,6 +137,10 @@ def assign_faults(
             u.fault = f"duplicate_charge:{sub}"
             if sub == "serial_repeat":
                 extras.append((u, _extra(u, rng.randint(2, 20))))
+        elif kind == "missing_inventory_issue":
+            if (not item.serialised and u.uom in item.units
+                    and rng.random() < CYCLE_COUNT_SHARE):
+                u.fault = "missing_inventory_issue:cycle_count"
         elif kind == "trap_distinct_scans":
             extra = _extra(u, rng.randint(5, 60))
             extra.quantity = rng.randint(1, max(1, item.max_qty))

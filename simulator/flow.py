@@ -20,6 +20,7 @@ class Trail:
     charges: list[Charge] = field(default_factory=list)
     issue: InventoryTxn | None = None
     returned: InventoryTxn | None = None  # the surplus of an over-issue, taken back
+    adjusted: InventoryTxn | None = None  # a cycle count's ADJUST of a never-issued scan
 
 
 @dataclass(slots=True)
@@ -97,10 +98,12 @@ class FacilityFlow:
                       and convertible)
         if chargeable and final is not None and fault != "missing_charge":
             self._charges(trail, u, final)
-        if convertible and fault != "missing_inventory_issue":
+        if convertible and not fault.startswith("missing_inventory_issue"):
             trail.issue = self._issue(u)
             if fault == "trap_issue_return":
                 trail.returned = self._return_surplus(trail.issue, rng.randint(1, 3))
+        elif fault == "missing_inventory_issue:cycle_count":
+            trail.adjusted = self._cycle_count(u)
         if fault == "out_of_order":
             target: Charge | InventoryTxn
             target = trail.charges[0] if rng.random() < 0.6 or trail.issue is None else trail.issue
@@ -157,6 +160,20 @@ class FacilityFlow:
         txn = InventoryTxn(self.next_id("INV"), self.facility_id, issue.location_id,
                            issue.item_id, "RETURN", surplus, issue.uom, issue.lot, issue.serial,
                            issue.usage_ref, issue.unit_cost, posted, posted + rng.randint(0, 5000))
+        txn.visible_ms = txn.modified_ms
+        self.issues.append(txn)
+        return txn
+
+    def _cycle_count(self, u: Usage) -> InventoryTxn:
+        """The shelf count that finds the scan's units gone: an ADJUST (negative, in the
+        scan's unit) of the item at its location, naming no usage, within the hours the
+        issue was due."""
+        rng = self.rng
+        assert u.item is not None
+        posted = u.used_ms + rng.randint(15, 200) * MINUTE + rng.randint(0, 59_999)
+        txn = InventoryTxn(self.next_id("INV"), self.facility_id, u.location_id,
+                           u.item.item_id, "ADJUST", -u.quantity, u.uom, "", "", "",
+                           u.item.unit_cost, posted, posted + rng.randint(0, 5000))
         txn.visible_ms = txn.modified_ms
         self.issues.append(txn)
         return txn

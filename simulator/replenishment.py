@@ -20,8 +20,8 @@ def replenish(
     end_ms: int,
     next_doc_id: Callable[[str], str],
 ) -> tuple[list[RequisitionVersion], list[InventoryTxn]]:
-    """Walk the issues (and returns) in posting order; return requisition versions and
-    RECEIPT txns."""
+    """Walk the issues (and returns, and count adjustments) in posting order; return
+    requisition versions and RECEIPT txns."""
     stock: dict[tuple[str, str], int] = {}
     open_req: set[tuple[str, str]] = set()
     arrivals: list[tuple[int, int, tuple[str, str], int]] = []  # (time, seq, key, qty)
@@ -42,6 +42,8 @@ def replenish(
         if txn.txn_type == "RETURN":  # a surplus back on the shelf
             stock[key] = stock.setdefault(key, rp.par_level) + taken
             continue
+        if txn.txn_type == "ADJUST":  # a count's shortfall (negative) leaves the shelf too
+            taken = -taken
         level = stock.setdefault(key, rp.par_level) - taken
         stock[key] = level
         if level > rp.reorder_point or key in open_req:

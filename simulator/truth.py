@@ -145,6 +145,10 @@ def _usage_faults(fac: FacilityData, prices: dict[str, float]) -> list[dict[str,
                        quantity=base, amount=_money(base * prices[cdm]))
         elif kind == "missing_inventory_issue":
             row.update(usage_id=u.usage_id, item_id=u.item_ref, quantity=u.quantity, uom=u.uom)
+            if t.adjusted is not None:  # found by a cycle count: not an issue all the same
+                row.update(subtype=sub, adjust_id=t.adjusted.document_id,
+                           location_id=t.adjusted.location_id,
+                           adjusted=t.adjusted.quantity)
         elif kind == "nack":
             first, resend = t.messages[0], t.messages[1]
             row.update(channel=first.channel, control_id=first.control_id,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 import metrics.cli  # noqa: F401 - registers ``chargeline report``
@@ -29,6 +29,7 @@ from metrics.compute import compute
 from metrics.reader import StoreMetricReader
 from store.engine import make_engine
 from store.migrate import upgrade
+from store.schema_metrics import metric_links
 from tests.conftest import scratch_pg_database
 from tests.metrics.truth_check import TRAPS, by_kind, expected, facts, found, open_exceptions
 
@@ -127,6 +128,19 @@ def test_traps_report_nothing(store: Store) -> None:
     for f in k["out_of_order"]:  # the late-visible record was collected and stitched
         assert ff[f["usage_id"]].capture == "on_time" and ff[f["usage_id"]].inventory == \
             "issued", f
+
+
+def test_a_cycle_count_is_not_the_scans_issue(store: Store) -> None:
+    # The ERP never issued these scans; a shelf count later posted an ADJUST of the item
+    # at their location, inside the fallback match window. The scan stays without issue.
+    counted = [f for f in by_kind(store.truth)["missing_inventory_issue"]
+               if f.get("subtype") == "cycle_count"]
+    ff = facts(store.engine)
+    with store.engine.connect() as conn:
+        linked = set(conn.execute(select(metric_links.c.target_id).where(
+            metric_links.c.hop == "inventory")).scalars())
+    for f in counted:
+        assert ff[f["usage_id"]].inventory == "missing" and f["adjust_id"] not in linked, f
 
 
 def test_nack_rate_counts_every_nack(store: Store) -> None:
