@@ -19,7 +19,9 @@ store). A system's ``sources`` are the collector sources that read it (from
 
 Edges, each with ``health`` in ``ok | degraded | down | unknown`` and a ``reason``:
 
-- ``flow`` — the estate's own hops: device tracking -> EHR (no direct signal: unknown);
+- ``flow`` — the estate's own hops: device tracking -> EHR (the p95 lag from scan to EHR
+  record over each facility's newest scans: above ``stale_after`` degraded, above
+  ``down_after`` down; unknown where the EHR does not say when it recorded a scan);
   EHR -> channel (errored share of the channel's messages in the window); channel ->
   billing (NACK rate, queue age of the newest ``channel_stats`` snapshot, and billing
   posting nothing for longer than the implant charge SLA after the engine delivered);
@@ -37,6 +39,7 @@ a collector failure must not hide (or fake) a problem downstream.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -118,12 +121,14 @@ class ChannelObservation:
 
 @dataclass(frozen=True)
 class FacilityFlow:
-    """Newest posting per feed in one facility (for hop lag)."""
+    """Newest posting per feed in one facility (for hop lag), and the seconds from scan to
+    EHR record of its newest scans that carry a record time."""
 
     facility_id: str
     newest_usage_at: datetime | None = None
     newest_issue_at: datetime | None = None
     newest_charge_at: datetime | None = None
+    record_lags: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -283,6 +288,30 @@ def _issue_lag(flows: Mapping[str, FacilityFlow], th: Thresholds) -> tuple[str, 
     return ("degraded" if lag > limit else "ok"), text
 
 
+def nearest_rank(values: Sequence[float], p: float) -> float:
+    """The smallest value with at least ``p`` (0..1) of the values at or below it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p * len(ordered)) - 1)]
+
+
+def _record_lag(flows: Mapping[str, FacilityFlow], th: Thresholds) -> tuple[str, str]:
+    """Device tracking -> EHR: how long scans take to be recorded in the EHR. A p95, not
+    the worst scan: one scan documented by hand an hour later is not a broken feed."""
+    scanning = [f for f in flows.values() if f.newest_usage_at is not None]
+    if not scanning:
+        return "unknown", "no scans seen"
+    timed = [f for f in scanning if f.record_lags]
+    if not timed:
+        return "unknown", "the EHR does not say when it recorded the scans"
+    lag, facility = max((nearest_rank(f.record_lags, 0.95), f.facility_id) for f in timed)
+    n = sum(len(f.record_lags) for f in timed)
+    text = (f"p95 scan-to-EHR lag {_minutes(timedelta(seconds=max(lag, 0.0)))} over the "
+            f"newest {n} scans (worst: {facility})")
+    if lag > th.down_after.total_seconds():
+        return "down", text
+    return ("degraded" if lag > th.stale_after.total_seconds() else "ok"), text
+
+
 def _order_lag(obs: Observations, th: Thresholds) -> tuple[str, str]:
     if obs.newest_requisition_at is None:
         return "unknown", "no requisitions seen"
@@ -321,8 +350,9 @@ def build_graph(sources: Sequence[SourceConfig], obs: Observations, now: datetim
                          tuple(readers.get(sid, ())))
              for sid, (label, column) in SYSTEMS.items()
              if sid != "other" or readers.get("other")]
-    edges = [LineageEdge("device_tracking", "ehr", "flow", "scans", "unknown",
-                         "no direct signal; device scans are seen through the EHR feed")]
+    hidden = blind("ehr")
+    edges = [LineageEdge("device_tracking", "ehr", "flow", "scans",
+                         *(("unknown", hidden) if hidden else _record_lag(obs.facilities, th)))]
     for ch in sorted(obs.channels.values(), key=lambda c: c.channel):
         node_id = f"channel:{ch.channel}"
         nodes.append(LineageNode(node_id, "channel", ch.channel, 2, parent="engine",

@@ -34,6 +34,7 @@ from store.schema import (
 )
 
 SEEN_SOURCES_DAYS = 7  # a source not run for a week and not configured is left out
+RECORD_LAG_SCANS = 200  # newest scans per facility the scan-to-EHR lag is read over
 
 
 def distinct_values(conn: Connection, table: Table, column: str) -> list[str]:
@@ -104,6 +105,16 @@ def _newest(conn: Connection, table: Table, column: str, facility: str, **where:
     return conn.execute(query).scalar()
 
 
+def _record_lags(conn: Connection, facility: str) -> tuple[float, ...]:
+    """Seconds from scan to EHR record of the facility's newest ``RECORD_LAG_SCANS`` scans
+    that carry a record time (an index range on (facility, used_at), newest first)."""
+    u = usage_events
+    rows = conn.execute(select(u.c.used_at, u.c.recorded_at).where(
+        u.c.facility_id == facility, u.c.recorded_at.is_not(None))
+        .order_by(u.c.used_at.desc()).limit(RECORD_LAG_SCANS)).all()
+    return tuple((recorded - used).total_seconds() for used, recorded in rows)
+
+
 def observe(conn: Connection, settings: Settings, now: datetime,
             th: Thresholds) -> Observations:
     """Everything ``build_graph`` needs, read with indexed look-ups only (the
@@ -125,7 +136,8 @@ def observe(conn: Connection, settings: Settings, now: datetime,
     flows = {f: FacilityFlow(
         f, newest_usage_at=_newest(conn, usage_events, "used_at", f),
         newest_issue_at=_newest(conn, inventory_transactions, "posted_at", f),
-        newest_charge_at=_newest(conn, charges, "posted_at", f)) for f in facility_ids}
+        newest_charge_at=_newest(conn, charges, "posted_at", f),
+        record_lags=_record_lags(conn, f)) for f in facility_ids}
     r = replenishment_documents
     req, order = conn.execute(select(func.max(r.c.created_at), func.max(r.c.ordered_at))).one()
     return Observations(

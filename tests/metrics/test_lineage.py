@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import Engine, insert
 
 from alerting.policy import downstream
@@ -20,8 +21,10 @@ from chargeline.model import (
     MessageStatus,
     UsageEvent,
 )
+from metrics import lineage_store
 from metrics.lineage import (
     ChannelObservation,
+    FacilityFlow,
     Observations,
     SourceObservation,
     build_graph,
@@ -121,7 +124,9 @@ def test_graph_from_config_and_traffic_shows_the_failing_source_down(engine: Eng
     assert "NACK rate 10.0% of 10" in delivery.reason and "queue 1, oldest 4 min" in \
         delivery.reason
     assert graph.edge("ehr", "erp").health == "ok"  # issue 15 min after the newest scan
-    assert graph.edge("device_tracking", "ehr").health == "unknown"
+    device = graph.edge("device_tracking", "ehr")  # the one scan carries no record time
+    assert (device.health, device.reason) == (
+        "unknown", "the EHR does not say when it recorded the scans")
     assert graph.node("billing").sources == ("billing",)
     assert graph.node("engine").sources == ("engine-logs", "engine-stats")
 
@@ -185,3 +190,48 @@ def test_collect_health_rules() -> None:
     throttled = SourceObservation("erp", "ok", ago(1), last_success_at=ago(1), calls=10,
                                   failed_calls=4, throttled=4)
     assert health(throttled)[0] == "degraded" and "4 throttled" in health(throttled)[1]
+
+
+def test_scans_reach_the_ehr_health_is_the_p95_lag_of_the_newest_scans() -> None:
+    ehr = [SourceConfig(name="ehr-usage", kind="fhir_usage", base_url="http://ehr.test")]
+
+    def health(*lags: tuple[float, ...]) -> tuple[str, str]:
+        flows = {f"FAC0{i}": FacilityFlow(f"FAC0{i}", newest_usage_at=NOW, record_lags=one)
+                 for i, one in enumerate(lags, start=1)}
+        edge = build_graph(ehr, Observations(facilities=flows), NOW).edge("device_tracking",
+                                                                          "ehr")
+        return edge.health, edge.reason
+
+    quick = tuple([60.0] * 19 + [3600.0])  # one scan documented an hour late: not a fault
+    assert health(quick) == ("ok", "p95 scan-to-EHR lag 1 min over the newest 20 scans "
+                                   "(worst: FAC01)")
+    slow = tuple([1200.0] * 20)
+    assert health(quick, slow) == ("degraded", "p95 scan-to-EHR lag 20 min over the newest "
+                                               "40 scans (worst: FAC02)")
+    assert health(tuple([4000.0] * 20))[0] == "down"
+    assert health(()) == ("unknown", "the EHR does not say when it recorded the scans")
+    assert build_graph(ehr, Observations(), NOW).edge("device_tracking", "ehr").reason == \
+        "no scans seen"
+    assert build_graph([], Observations(), NOW).edge("device_tracking", "ehr").reason == \
+        "no source reads the EHR"
+
+
+def test_the_scan_to_ehr_lag_is_read_from_the_newest_scans(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lineage_store, "RECORD_LAG_SCANS", 30)
+    usages = [UsageEvent(usage_id=f"U{i}", facility_id="FAC01", location_id="FAC01-OR1",
+                         encounter_id="ENC1", item_ref="ITM1", quantity=Decimal(1),
+                         used_at=ago(300 - i), recorded_at=ago(300 - i - 3))
+              for i in range(30)]
+    usages += [UsageEvent(usage_id=f"U-old{i}", facility_id="FAC01", location_id="FAC01-OR1",
+                          encounter_id="ENC1", item_ref="ITM1", quantity=Decimal(1),
+                          used_at=ago(900 + i), recorded_at=ago(600))  # not among the 30
+               for i in range(5)]
+    with engine.begin() as conn:
+        upsert_records(conn, [Facility(facility_id="FAC01", name="General")], source="erp")
+        upsert_records(conn, usages, source="ehr-usage")
+    sources = [SourceConfig(name="ehr-usage", kind="fhir_usage", base_url="http://ehr.test")]
+    graph = system_graph(engine, Settings(database_url=str(engine.url), sources=sources), NOW)
+    edge = graph.edge("device_tracking", "ehr")
+    assert (edge.health, edge.reason) == (
+        "ok", "p95 scan-to-EHR lag 3 min over the newest 30 scans (worst: FAC01)")
