@@ -26,9 +26,10 @@ tab_graph, tab_trace = st.tabs(["System graph", "Transaction trace"], key="ln_ta
                                else "System graph")
 
 with tab_graph:
-    st.caption("Edges: the estate's own hops, coloured by their live health (errored share, "
-               "NACKs, queue age, postings lagging the SLA); nodes: the collectors that read "
-               "each system. Grey is unknown — a failing collector never shows a hop as ok.")
+    st.caption("Edges: the estate's own hops, coloured by their live health (scan-to-EHR "
+               "lag, errored share, NACKs, queue age, postings lagging the SLA); nodes: the "
+               "collectors that read each system. Grey is unknown — a failing collector never "
+               "shows a hop as ok.")
     graph = queries.system_graph(url, datetime.now(UTC).replace(second=0, microsecond=0))
     nodes, edges = for_drawing(graph)
     event = st.plotly_chart(charts.lineage_graph(nodes, edges, layout(nodes, edges)),
