@@ -5,6 +5,7 @@ channel, procedure or node), which ``app.drill.selection_to_filters`` reads back
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -29,22 +30,32 @@ def _base(fig: go.Figure, title: str, height: int) -> go.Figure:
     return fig
 
 
-def kpi_trend(df: pd.DataFrame, value: str, unit: str, title: str) -> go.Figure:
+def kpi_trend(df: pd.DataFrame, value: str, unit: str, title: str,
+              partial: datetime | None = None) -> go.Figure:
     """A KPI per facility over time: bars for dollars, lines with markers for rates (the
-    markers make points selectable). ``df`` has facility_id, bucket and ``value``."""
+    markers make points selectable). ``df`` has facility_id, bucket and ``value``. The
+    bucket starting at ``partial`` is still filling: a hollow marker (a faded bar) and
+    "so far" on hover."""
     fig = go.Figure()
     for i, (facility, part) in enumerate(df.groupby("facility_id", sort=True)):
         x = pd.to_datetime(part["bucket"])
+        filling = [partial is not None and b == pd.Timestamp(partial)
+                   for b in pd.to_datetime(part["bucket"], utc=True)]
         colour = PALETTE[i % len(PALETTE)]
-        custom = [[facility]] * len(part)
-        hover = f"%{{customdata[0]}} %{{x|%d %b %H:00}}: %{{y:,.1f}} {unit}<extra></extra>"
+        custom = [[facility, " (so far)" if f else ""] for f in filling]
+        hover = (f"%{{customdata[0]}} %{{x|%d %b %H:00}}%{{customdata[1]}}: %{{y:,.1f}} "
+                 f"{unit}<extra></extra>")
         if unit == "$":
             fig.add_bar(x=x, y=part[value], name=str(facility), customdata=custom,
-                        hovertemplate=hover, marker_color=colour)
+                        hovertemplate=hover, marker={
+                            "color": colour, "opacity": [0.4 if f else 1.0 for f in filling]})
         else:
+            symbols = ["circle-open" if f else "circle" for f in filling]
             fig.add_scatter(x=x, y=part[value], name=str(facility), mode="lines+markers",
                             customdata=custom, hovertemplate=hover,
-                            marker={"size": 9, "color": colour}, line={"color": colour})
+                            marker={"size": 9, "color": colour, "symbol": symbols,
+                                    "line": {"width": 2, "color": colour}},
+                            line={"color": colour})
     fig.update_layout(barmode="stack", dragmode="select", yaxis_title=unit)
     return _base(fig, title, 340)
 

@@ -4,6 +4,7 @@ table, per-bucket series for trends, and the drill-down behind each number."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 import pandas as pd
 
@@ -49,8 +50,12 @@ def kpi_series(series: pd.DataFrame, kpi: Kpi) -> pd.DataFrame:
     return out.sort_values(["bucket", "facility_id"]).reset_index(drop=True)
 
 
-def network_series(series: pd.DataFrame, kpi: Kpi) -> list[float]:
-    """The network's KPI per bucket, oldest first (a card's sparkline)."""
+def network_series(series: pd.DataFrame, kpi: Kpi, before: datetime | None = None
+                   ) -> list[float]:
+    """The network's KPI per bucket, oldest first (a card's sparkline); only the buckets
+    that start before ``before`` (the bucket still filling would read as a collapse)."""
+    if before is not None and not series.empty:
+        series = series[pd.to_datetime(series["bucket"], utc=True) < pd.Timestamp(before)]
     if series.empty:
         return []
     summed = series.groupby("bucket", sort=True)[list(SUM_COLUMNS)].sum()

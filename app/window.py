@@ -39,6 +39,20 @@ def grain_of(window: Window) -> tuple[str, timedelta]:
     return "day", timedelta(days=1)
 
 
+def partial_bucket(window: Window, step: timedelta, now: datetime) -> datetime | None:
+    """The start of the window's last bucket when it is still filling (its period runs
+    past the present or past the window's end), else ``None``. A trend point for 2 hours of
+    a day reads like a day that collapsed; the chart marks it as "so far"."""
+    edge = min(now, window.end)
+    if edge <= window.start:
+        return None
+    last = edge - timedelta(microseconds=1)
+    start = last.replace(minute=0, second=0, microsecond=0)
+    if step >= timedelta(days=1):
+        start = start.replace(hour=0)
+    return start if start + step > edge else None
+
+
 def window_caption(window: Window) -> str:
     """``18 Nov 2026 09:00 – 25 Nov 2026 09:00 UTC``."""
     return f"{window.start:%d %b %Y %H:%M} – {window.end:%d %b %Y %H:%M} UTC"

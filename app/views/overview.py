@@ -4,6 +4,8 @@ records behind it (links, a facility row, or a box-selection on a chart)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import streamlit as st
 
 from app import charts, overview_view, queries
@@ -18,6 +20,7 @@ from app.ui import (
     selected_rows,
     window_caption,
 )
+from app.window import partial_bucket
 
 DRILL_PAGE = "views/drilldown.py"
 
@@ -25,6 +28,7 @@ require_page("views/overview.py")
 url = database_url()
 window = current_window()
 grain, bucket = grain_of(window)
+filling = partial_bucket(window, bucket, datetime.now(UTC))
 st.title("Overview")
 st.caption(f"{window_caption(window)} · trends versus the previous period of the same length")
 
@@ -49,7 +53,8 @@ for row in (KPIS[:4], KPIS[4:]):
             st.metric(kpi.label, kpi.format(values[kpi.key]),
                       delta_text(values[kpi.key], previous[kpi.key], kpi.unit),
                       delta_color="normal" if kpi.good_high else "inverse", help=kpi.help,
-                      border=True, chart_data=overview_view.network_series(series, kpi) or None,
+                      border=True,
+                      chart_data=overview_view.network_series(series, kpi, filling) or None,
                       chart_type="bar" if kpi.unit == "$" else "line")
             st.page_link(DRILL_PAGE, label="Records", icon=":material/arrow_forward:",
                          query_params=to_query_params(overview_view.drill_for(kpi, window)))
@@ -78,8 +83,12 @@ trend = overview_view.kpi_series(series, kpi)
 label = "hour" if grain == "hour" else "day"
 event = st.plotly_chart(
     charts.kpi_trend(trend, "value", kpi.unit,
-                     f"{kpi.label} per {label} and facility — box-select to see the records"),
+                     f"{kpi.label} per {label} and facility — box-select to see the records",
+                     partial=filling),
     key="ov_trend", on_select="rerun", selection_mode=("box", "points"))
+if filling is not None:
+    st.caption(f"The {label} from {filling:%d %b %H:00} is not over: its points are hollow "
+               "(its bars faded) and the cards' sparklines leave it out.")
 drill = selection_to_filters(event.selection.points, bucket=bucket,
                              base=overview_view.drill_for(kpi, window))
 if drill is not None:

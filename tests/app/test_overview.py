@@ -86,3 +86,17 @@ def test_the_default_window_keeps_extras_posted_after_the_newest_usage(engine) -
         sums = kpi_sums(conn, window.start, window.end)
     assert latest == datetime(2026, 11, 25, 21, tzinfo=UTC)
     assert sum(r["dup_usd"] for r in sums) == pytest.approx(sum(truth.duplicate_usd.values()))
+
+
+def test_the_day_not_yet_over_is_hollow_on_the_trend(seeded_sqlite) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    at = signed_in("executive").run()  # 7 days: day points, and today is not over
+    assert not at.exception, at.exception
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    hollow = [(x.startswith(today), symbol == "circle-open") for trace in spec["data"]
+              for x, symbol in zip(trace["x"], trace["marker"]["symbol"], strict=True)]
+    assert hollow and all(is_today == is_hollow for is_today, is_hollow in hollow)
+    assert any("is not over" in c.value for c in at.caption)

@@ -10,7 +10,7 @@ import pytest
 from alerting.workflow import AlertRow
 from app.alerts_view import from_link, inbox, silence_matchers
 from app.interfaces_view import THRESHOLDS, api_health_label, channel_health_label
-from app.kpis import KPI_BY_KEY
+from app.kpis import KPI_BY_KEY, SUM_COLUMNS
 from app.trace_view import hops, stopped_at
 from app.ui import delta_text
 from metrics.trace import Hop, Trace
@@ -132,3 +132,38 @@ def test_interfaces_page_and_lineage_label_alike() -> None:
                                    calls=100, failed_calls=failed)
         assert source_health(source, None, T, THRESHOLDS)[0] == api_health_label(
             float(failed), 100.0, False)
+
+
+def test_the_bucket_still_filling_is_found_and_marked() -> None:
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from app.charts import kpi_trend
+    from app.overview_view import network_series
+    from app.window import Window, partial_bucket
+
+    day, hour = timedelta(days=1), timedelta(hours=1)
+    week = Window(datetime(2026, 11, 19, 3, tzinfo=UTC), datetime(2026, 11, 26, 3, tzinfo=UTC))
+    now = datetime(2026, 11, 26, 2, 40, tzinfo=UTC)
+    assert partial_bucket(week, day, now) == datetime(2026, 11, 26, tzinfo=UTC)
+    assert partial_bucket(week, hour, now) == datetime(2026, 11, 26, 2, tzinfo=UTC)
+    midnight = Window(datetime(2026, 11, 19, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC))
+    assert partial_bucket(midnight, day, now) is None  # the window ends with a whole day
+    assert partial_bucket(midnight, hour, now) is None
+
+    buckets = ["2026-11-24 00:00:00.000000", "2026-11-25 00:00:00.000000",
+               "2026-11-26 00:00:00.000000"]  # as SQLite returns them
+    df = pd.DataFrame({"facility_id": ["FAC01"] * 3, "bucket": buckets,
+                       "value": [95.0, 96.0, 40.0]})
+    filling = datetime(2026, 11, 26, tzinfo=UTC)
+    trace = kpi_trend(df, "value", "%", "t", partial=filling).data[0]
+    assert list(trace.marker.symbol) == ["circle", "circle", "circle-open"]
+    assert [c[1] for c in trace.customdata] == ["", "", " (so far)"]
+    bars = kpi_trend(df, "value", "$", "t", partial=filling).data[0]
+    assert list(bars.marker.opacity) == [1.0, 1.0, 0.4]
+    sums = pd.DataFrame({"bucket": buckets, **{c: [0.0] * 3 for c in SUM_COLUMNS}})
+    sums["usages"] = [10.0, 12.0, 1.0]
+    usage = KPI_BY_KEY["volume"]
+    assert network_series(sums, usage, filling) == [10.0, 12.0]
+    assert network_series(sums, usage) == [10.0, 12.0, 1.0]
