@@ -38,6 +38,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from metrics.lineage import nearest_rank
+
 PG_ADMIN_URL = os.environ.get("CHARGELINE_BENCH_PG_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MAIN = Path(__file__).resolve().parents[1] / "app" / "main.py"
@@ -156,8 +158,7 @@ def time_case(case: Case, repeat: int, cold: bool) -> list[float]:
 
 def p95(values: list[float]) -> float:
     """Nearest-rank 95th percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
+    return nearest_rank(values, 0.95)
 
 
 def measure(url: str, info: dict[str, Any], repeat: int) -> list[dict[str, Any]]:
