@@ -37,7 +37,8 @@ Preset = Literal["none", "default", "high"]
 class FaultRates(BaseModel):
     """Fault rates. Per-usage kinds are shares of usage events; ``no_crosswalk`` is a share
     of chargeable items, ``cdm_without_hcpcs`` of CDM lines (at least one when above 0);
-    ``malformed_hl7`` a share of HL7 messages; HTTP kinds a share of first attempts."""
+    ``malformed_hl7`` a share of HL7 messages; ``channel_outage`` a chance per facility
+    and day; HTTP kinds a share of first attempts."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -60,6 +61,9 @@ class FaultRates(BaseModel):
     no_crosswalk: float = Field(0.01, ge=0, le=1)
     cdm_without_hcpcs: float = Field(0.01, ge=0, le=1)
     malformed_hl7: float = Field(0.001, ge=0, le=1)
+    # chance per facility and day that billing goes down for 30-60 minutes and the charge
+    # channel queues (simulator.outages)
+    channel_outage: float = Field(0.05, ge=0, le=1)
     http_5xx: float = Field(0.02, ge=0, le=1)
     timeout: float = Field(0.0, ge=0, le=1)
     http_429: float = Field(0.02, ge=0, le=1)

@@ -35,6 +35,7 @@ from simulator.faults import assign_faults
 from simulator.flow import FacilityFlow, Trail, adt_messages
 from simulator.hl7render import make_malformed
 from simulator.index import Collection
+from simulator.outages import Outage, draw_outages
 from simulator.records import (
     Charge,
     Claim,
@@ -71,6 +72,7 @@ class FacilityData:
     requisitions: list[RequisitionVersion]
     claims: list[Claim]
     responses: list[ClaimResponse]
+    outages: list[Outage]  # billing down: the charge channel queued
 
 
 @dataclass(slots=True)
@@ -174,7 +176,9 @@ def _build_facility(config: EstateConfig, fac: Facility, locations: list, picker
                         key=lambda e: e.start_ms)
     for n, enc in enumerate(encounters, start=1):
         enc.encounter_id = f"ENC-{fid}-{n:06d}"
-    flow = FacilityFlow(_rng(config, "flow", fid), fid, xw, prices, end)
+    outages = draw_outages(_rng(config, "outages", fid), f"{fid}_CHG_OUT", start, end,
+                           config.faults.channel_outage)
+    flow = FacilityFlow(_rng(config, "flow", fid), fid, xw, prices, end, outages=outages)
     for u in usages:
         flow.run(u)
     flow.messages.sort(key=lambda m: (m.received_ms, m.control_id))
@@ -190,7 +194,7 @@ def _build_facility(config: EstateConfig, fac: Facility, locations: list, picker
                                        points, horizon, flow.next_id)
     return FacilityData(fac, encounters, usages, flow.trails, extras, flow.messages, adt,
                         malformed, sorted(flow.filtered), flow.charges,
-                        flow.issues + receipts, requisitions, claims, responses)
+                        flow.issues + receipts, requisitions, claims, responses, outages)
 
 
 def _malformed(rng: random.Random, fid: str, messages: list[Message], share: float,

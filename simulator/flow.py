@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass, field
 
 from simulator.faults import SLA_MINUTES
+from simulator.outages import Outage, outage_at
 from simulator.records import Charge, Encounter, InventoryTxn, Message, Usage
 from simulator.timefmt import DAY, HOUR, MINUTE
 
@@ -33,6 +34,7 @@ class FacilityFlow:
     prices: dict[str, float]
     end_ms: int  # the estate end (charges of the after-window trap post past it)
     framed_share: float = 0.2
+    outages: list[Outage] = field(default_factory=list)  # billing down: messages queue
     messages: list[Message] = field(default_factory=list)
     filtered: list[int] = field(default_factory=list)  # engine filter times (not chargeable)
     charges: list[Charge] = field(default_factory=list)
@@ -55,6 +57,9 @@ class FacilityFlow:
                       "DFT^P03", received, u.encounter, [u], [cdm], [amount],
                       ack_ms=received + rng.randint(150, 3000),
                       framed=rng.random() < self.framed_share)
+        outage = outage_at(self.outages, received)
+        if outage is not None:  # queued until billing is back (the draws above still made)
+            msg.ack_ms = outage.ack_after(received)
         self.messages.append(msg)
         return msg
 

@@ -51,6 +51,7 @@ def build_truth(estate: Estate) -> dict[str, Any]:
         "fault_rates": config.faults.model_dump(),
         "counts": counts(estate, as_of),
         "faults": faults,
+        "outages": [row for fac in estate.facilities for row in _outages(fac)],
         "http_faults": [],
     }
 
@@ -95,6 +96,23 @@ def counts(estate: Estate, as_of: int) -> dict[str, Any]:
             by_facility[t.facility_id]["inventory_issues"] += 1
     total["by_facility"] = {fid: dict(v) for fid, v in sorted(by_facility.items())}
     return total
+
+
+def _outages(fac: FacilityData) -> list[dict[str, Any]]:
+    """Each billing outage: its channel, when billing was down, and the messages the
+    engine queued meanwhile (the first of them is the oldest queued until it ended)."""
+    out = []
+    for o in fac.outages:
+        queued = sorted(m.received_ms for m in fac.messages
+                        if m.channel == o.channel and o.holds(m.received_ms))
+        out.append({"facility_id": fac.facility.facility_id, "channel": o.channel,
+                    "start": iso(o.start_ms), "end": iso(o.end_ms), "queued": len(queued),
+                    "first_queued_at": iso(queued[0]) if queued else None,
+                    "last_ack_at": iso(max((m.ack_ms or 0) for m in fac.messages
+                                           if m.channel == o.channel
+                                           and o.holds(m.received_ms)))
+                    if queued else None})
+    return out
 
 
 def _usage_faults(fac: FacilityData, prices: dict[str, float]) -> list[dict[str, Any]]:

@@ -3,7 +3,9 @@ from the simulator over HTTP, computed, and compared with ``truth.json``. Every 
 duplicate, unmapped item, missing crosswalk, missing and late charge and missing inventory
 issue is found and nothing else is reported (precision and recall 1.0); dollar figures
 match; the traps report nothing; ``chargeline report --json`` matches. SQLite and
-PostgreSQL, several seeds, fault presets none, default and high."""
+PostgreSQL, several seeds, fault presets none, default and high. Billing outages: the
+messages the engine queued are exactly those received while billing was down, and their
+usages' latency carries the wait."""
 
 from __future__ import annotations
 
@@ -29,13 +31,16 @@ from metrics.compute import compute
 from metrics.reader import StoreMetricReader
 from store.engine import make_engine
 from store.migrate import upgrade
+from store.schema import interface_messages, message_usages
 from store.schema_metrics import metric_links
 from tests.conftest import scratch_pg_database
 from tests.metrics.truth_check import TRAPS, by_kind, expected, facts, found, open_exceptions
 
 HTTP_OFF = {"http_5xx": 0.0, "http_429": 0.0, "truncated_json": 0.0, "timeout": 0.0}
-ESTATES = [(7, "none", 1), (7, "default", 1), (2, "default", 1), (2, "high", 1),
-           (3, "high", 2)]  # (seed, fault preset, facilities)
+# (seed, fault preset, facilities, fault-rate overrides); the last one has a billing
+# outage on every day it can (the charge channel queues, its charges post late).
+ESTATES = [(7, "none", 1, {}), (7, "default", 1, {}), (2, "default", 1, {}),
+           (2, "high", 1, {}), (3, "high", 2, {"channel_outage": 1.0})]
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,9 @@ def _new_store(backend: str, tmp: Path, template: Path) -> Iterator[str]:
                 ids=lambda p: f"{p[0]}-seed{p[1]}-{p[2]}-f{p[3]}")
 def store(request: pytest.FixtureRequest, estate_factory: Any,
           tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Store]:
-    backend, seed, preset, facilities = request.param
-    running = estate_factory(seed=seed, facilities=facilities, faults=preset, **HTTP_OFF)
+    backend, seed, preset, facilities, overrides = request.param
+    running = estate_factory(seed=seed, facilities=facilities, faults=preset,
+                             **HTTP_OFF, **overrides)
     stores = _new_store(backend, tmp_path_factory.mktemp("truth"), sqlite_template)
     url = next(stores)
     engine = make_engine(url)
@@ -128,6 +134,41 @@ def test_traps_report_nothing(store: Store) -> None:
     for f in k["out_of_order"]:  # the late-visible record was collected and stitched
         assert ff[f["usage_id"]].capture == "on_time" and ff[f["usage_id"]].inventory == \
             "issued", f
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_billing_outages_delay_exactly_the_messages_they_queued(store: Store) -> None:
+    m, mu = interface_messages, message_usages
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(m.c.channel, m.c.control_id, m.c.received_at,
+                                   m.c.sent_at)).all()
+        usage_of = {(r.channel, r.control_id): r.usage_id for r in conn.execute(select(mu))}
+    outages = store.truth["outages"]
+    ff = facts(store.engine)
+
+    def outage_of(channel: str, received: datetime) -> dict[str, Any] | None:
+        return next((o for o in outages if o["channel"] == channel
+                     and _at(o["start"]) <= received < _at(o["end"])), None)
+
+    queued: Counter[tuple[str, str]] = Counter()
+    for r in rows:
+        outage = outage_of(r.channel, r.received_at)
+        waited = (r.sent_at - r.received_at).total_seconds() if r.sent_at else None
+        if outage is None:  # billing up: acknowledged within seconds
+            assert waited is None or waited < 60, r
+            continue
+        queued[outage["channel"], outage["start"]] += 1
+        end = _at(outage["end"])
+        assert end <= r.sent_at <= _at(outage["last_ack_at"]), (r, outage)
+        usage = ff.get(usage_of.get((r.channel, r.control_id), ""))
+        if usage is not None and usage.sent_s is not None and not r.control_id.endswith("-R1"):
+            # the usage's hop to "sent" includes the wait for billing to come back
+            assert usage.sent_s >= (end - usage.used_at).total_seconds() - 1e-3, (r, usage)
+    assert queued == Counter({(o["channel"], o["start"]): o["queued"]
+                              for o in outages if o["queued"]})
 
 
 def test_a_cycle_count_is_not_the_scans_issue(store: Store) -> None:
