@@ -1,7 +1,7 @@
 """A billing outage seen as the integration team sees it: the interface engine's channel
 statistics polled over HTTP every five minutes of estate time, through the simulator's
 outages and past them, with the shipped ``interface-queue-age`` rule evaluated at each
-poll.
+poll and the system graph drawn.
 
 What must be seen comes from ``truth.json`` alone (each outage's channel, start, end and
 first queued message): the queue age of every channel at every poll is what the truth
@@ -22,6 +22,7 @@ from alerting.workflow import list_alerts
 from chargeline.config import Settings
 from chargeline.model import RunStatus
 from collectors.runner import run_source
+from metrics.lineage import Thresholds, system_graph
 from metrics.reader import StoreMetricReader
 from rules.loader import PACK_DIR, RuleSet, load_rules
 from tests.collectors.estate_check import sources_for
@@ -79,6 +80,7 @@ def test_billing_outage_raises_queue_age_for_its_channel_alone(engine, store_url
                 for kind in ("CHG_OUT", "ADT_IN")}
 
     polls = _polls(outages, rule.keep_firing)
+    th = Thresholds()
     fired: dict[str, list[tuple[datetime, float, str]]] = {c: [] for c in channels}
     try:
         for t in polls:
@@ -93,6 +95,16 @@ def test_billing_outage_raises_queue_age_for_its_channel_alone(engine, store_url
                 if want is not None:  # billing up: acknowledged within seconds
                     assert ages[channel] == pytest.approx(want, abs=0.1 if want else 0.06), \
                         (t, channel)
+            delivery = {e.source.removeprefix("channel:"): e.health
+                        for e in system_graph(engine, settings, t).edges
+                        if e.source.endswith("_CHG_OUT") and e.target == "billing"}
+            assert set(delivery) == {c for c in channels if c.endswith("_CHG_OUT")}
+            for channel, health in delivery.items():
+                want = _expected_age(outages, channel, t)
+                if want is not None:
+                    level = "down" if want >= th.queue_down.total_seconds() / 60 else \
+                        "degraded" if want >= th.queue_degraded.total_seconds() / 60 else "ok"
+                    assert health == level, (t, channel, want, health)
             report = evaluate_and_notify(engine, settings, store_reader(engine, settings), t,
                                          rules=rules, policy=policy)
             assert report.rule_errors == {}
