@@ -118,6 +118,8 @@ CATALOG: dict[str, MetricSpec] = {
         _spec("messages_errored", "count", "messages in status E", _CHANNEL_SCOPES),
         _spec("messages_filtered", "count", "messages in status F", _CHANNEL_SCOPES),
         _spec("messages_sent", "count", "messages in status S", _CHANNEL_SCOPES),
+        _spec("messages_held", "count", "messages the receiver acknowledged more than 5 "
+              "minutes after the engine received them (it was down or slow)", _CHANNEL_SCOPES),
         _spec("message_rate_per_hour", "msg/h", "received messages per hour of window",
               _CHANNEL_SCOPES),
         _spec("nack_rate_pct", "%", "AE/AR acknowledgements over acknowledged messages",

@@ -48,7 +48,10 @@ Ranges = Sequence[tuple[datetime, datetime]] | None  # half-open hour ranges; No
 REASONS = ("unknown_item", "no_crosswalk", "cdm_without_hcpcs", "unit_not_convertible")
 POINT_COLUMNS = ("metric", "grain", "bucket", "facility_id", "location_id", "item_class",
                  "channel", "detail", "num", "den", "amount")
-FEED_METRICS = ("messages", "msg_status", "api_calls", "replenishment")
+FEED_METRICS = ("messages", "msg_status", "msg_held", "api_calls", "replenishment")
+# A message is *held* when the receiver acknowledged it more than this long after the
+# engine received it: the receiver was down or slow. A healthy receiver ACKs in seconds.
+HELD_AFTER_S = 300.0
 
 
 def in_ranges(column: ColumnElement[datetime], ranges: Ranges) -> ColumnElement[bool]:
@@ -257,19 +260,26 @@ def duplicate_points(conn: Connection, hours: Ranges = None) -> None:
 
 def _feed_queries(ranges: Ranges) -> list[object]:
     """msg_status (per status letter; ``den`` acknowledged, ``amount`` AE/AR) from one scan
-    of the message log, API calls, received requisitions."""
+    of the message log; msg_held (``num`` held messages, ``den`` their minutes waited for
+    the ACK) from the few the filter keeps; API calls; received requisitions."""
     m, a, r = interface_messages, api_calls, replenishment_documents
     hour = hour_floor(m.c.received_at)
     ahour = hour_floor(a.c.started_at)
     failed = or_(a.c.status_code >= 400, a.c.error_class != "", a.c.status_code.is_(None))
     rhour = hour_floor(r.c.received_at)
     cycle = seconds_between(r.c.received_at, r.c.created_at) / 3600.0
+    wait = seconds_between(m.c.sent_at, m.c.received_at)
     return [
         select(literal("msg_status"), literal("hour"), hour, m.c.facility_id, literal(""),
                literal(""), m.c.channel, m.c.status, func.count(),
                _n(m.c.ack_code.is_not(None)), _n(m.c.ack_code.in_(("AE", "AR"))),
                ).where(in_ranges(m.c.received_at, ranges))
         .group_by(hour, m.c.facility_id, m.c.channel, m.c.status),
+        select(literal("msg_held"), literal("hour"), hour, m.c.facility_id, literal(""),
+               literal(""), m.c.channel, literal(""), func.count(), func.sum(wait) / 60.0,
+               literal(0.0),
+               ).where(in_ranges(m.c.received_at, ranges), wait > HELD_AFTER_S)
+        .group_by(hour, m.c.facility_id, m.c.channel),
         select(literal("api_calls"), literal("hour"), ahour, literal(""), literal(""),
                literal(""), a.c.source, a.c.endpoint, func.count(), _n(failed),
                _n(a.c.status_code == 429),

@@ -123,15 +123,16 @@ CHANNEL_SCOPE = {"facility": "facility_id", "channel": "channel"}
 
 
 def read_messages(conn: Connection, read: Read) -> list[MetricValue]:
-    """Counts from the message logs: received, per status, NACK rate, hourly rate."""
+    """Counts from the message logs: received, per status, held, NACK rate, hourly rate."""
     status = {"messages_errored": "E", "messages_filtered": "F", "messages_sent": "S"}
-    if read.metric in status:
+    if read.metric in status or read.metric == "messages_held":
         p = metric_points
         scope = scope_columns(read, p, CHANNEL_SCOPE)
+        which = (p.c.metric == "msg_held",) if read.metric == "messages_held" else (
+            p.c.metric == "msg_status", p.c.detail == status[read.metric])
         counts = {tuple(r[:-1]): float(r[-1] or 0) for r in conn.execute(
             select(*scope, func.sum(p.c.num)).where(
-                p.c.metric == "msg_status", p.c.detail == status[read.metric],
-                bucket_window(p, read.start, read.now)).group_by(*scope))}
+                *which, bucket_window(p, read.start, read.now)).group_by(*scope))}
     out = []
     hours = read.window.total_seconds() / 3600.0
     for scope, received, acked, nacked in _points(conn, read, "messages", CHANNEL_SCOPE):
@@ -164,6 +165,6 @@ READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
     "margin_usd": read_margin,
     "replenishment_cycle_hours": read_replenishment,
     **dict.fromkeys(("messages_received", "messages_errored", "messages_filtered",
-                     "messages_sent", "message_rate_per_hour", "nack_rate_pct"),
-                    read_messages),
+                     "messages_sent", "messages_held", "message_rate_per_hour",
+                     "nack_rate_pct"), read_messages),
 }

@@ -28,11 +28,12 @@ from chargeline.config import ChargeSla, Settings
 from chargeline.model import RunStatus
 from collectors.runner import run_source
 from metrics.compute import compute
+from metrics.points import HELD_AFTER_S
 from metrics.reader import StoreMetricReader
 from store.engine import make_engine
 from store.migrate import upgrade
 from store.schema import interface_messages, message_usages
-from store.schema_metrics import metric_links
+from store.schema_metrics import metric_links, metric_points
 from tests.conftest import scratch_pg_database
 from tests.metrics.truth_check import TRAPS, by_kind, expected, facts, found, open_exceptions
 
@@ -169,6 +170,30 @@ def test_billing_outages_delay_exactly_the_messages_they_queued(store: Store) ->
             assert usage.sent_s >= (end - usage.used_at).total_seconds() - 1e-3, (r, usage)
     assert queued == Counter({(o["channel"], o["start"]): o["queued"]
                               for o in outages if o["queued"]})
+
+    # The held-message points: per channel and hour of receipt, the messages acknowledged
+    # more than HELD_AFTER_S after receipt (all of them inside an outage, as above).
+    held: Counter[tuple[str, datetime]] = Counter()
+    waited: defaultdict[tuple[str, datetime], float] = defaultdict(float)
+    for r in rows:
+        if r.sent_at is not None and (r.sent_at - r.received_at).total_seconds() > HELD_AFTER_S:
+            key = (r.channel, r.received_at.replace(minute=0, second=0, microsecond=0))
+            held[key] += 1
+            waited[key] += (r.sent_at - r.received_at).total_seconds() / 60
+    mp = metric_points
+    with store.engine.connect() as conn:
+        points = {(p.channel, p.bucket): (p.num, p.den) for p in conn.execute(select(mp).where(
+            mp.c.metric == "msg_held", mp.c.grain == "hour"))}
+    assert {k: n for k, (n, _) in points.items()} == dict(held)
+    for key, (_, minutes) in points.items():
+        assert minutes == pytest.approx(waited[key], abs=1e-3), key
+    if outages:
+        assert held, "an outage of this estate held messages"
+    window = store.as_of - _at(store.truth["start"])
+    per_channel = {v.scope["channel"]: v.value for v in StoreMetricReader(store.engine).values(
+        "messages_held", window=window, scope_keys=("channel",), now=store.as_of)}
+    for channel, count in per_channel.items():
+        assert count == sum(n for (c, _), n in held.items() if c == channel), channel
 
 
 def test_a_cycle_count_is_not_the_scans_issue(store: Store) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, Table, func, select
 
 from chargeline.config import ChargeSla
 from metrics.compute import compute
@@ -67,7 +67,7 @@ def test_incremental_equals_full(estate_factory: Any, engine: Engine, tmp_path: 
     from store.migrate import upgrade
 
     running = estate_factory(seed=5, faults="high", http_5xx=0.0, http_429=0.0,
-                             truncated_json=0.0, timeout=0.0)
+                             truncated_json=0.0, timeout=0.0, channel_outage=1.0)
     source_url = f"sqlite:///{tmp_path / 'collected.db'}"
     collected = make_engine(source_url)
     upgrade(collected)
@@ -106,6 +106,9 @@ def test_incremental_equals_full(estate_factory: Any, engine: Engine, tmp_path: 
         lo = hi
     full = _assert_same_as_full(engine, sla, as_of)
     assert full["metric_duplicates"], "the estate exercised nothing"
+    with engine.connect() as conn:  # billing outages held messages in some hours
+        assert conn.execute(select(func.count()).select_from(metric_points).where(
+            metric_points.c.metric == "msg_held")).scalar_one() > 0
 
 
 def _assert_same_as_full(engine: Engine, sla: ChargeSla, now: datetime
