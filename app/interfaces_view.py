@@ -16,7 +16,7 @@ HEALTH_ICON = {"down": ":material/error:", "degraded": ":material/warning:",
                "ok": ":material/check_circle:", "idle": ":material/radio_button_unchecked:"}
 HEALTH_COLOUR = {"down": "red", "degraded": "orange", "ok": "green", "idle": "gray"}
 CHANNEL_COLUMNS = ["health", "facility_id", "channel", "route", "received", "filtered", "queued",
-                   "sent", "errored", "nack_rate_pct", "queue_age_min", "trend"]
+                   "sent", "errored", "held", "nack_rate_pct", "queue_age_min", "trend"]
 API_COLUMNS = ["health", "source", "endpoint", "calls", "error_rate_pct", "throttled", "p95_ms",
                "last_success", "trend"]
 FRESH_COLUMNS = ["health", "source", "last_status", "last_error", "min_since_success",
@@ -84,7 +84,9 @@ def channel_rows(counts: pd.DataFrame, engine_now: pd.DataFrame, hourly: pd.Data
     if counts.empty:
         return pd.DataFrame(columns=CHANNEL_COLUMNS)
     df = counts.copy()
-    for col in ("received", "errored", "queued", "filtered", "sent", "nacks", "acked"):
+    if "held" not in df:
+        df["held"] = 0
+    for col in ("received", "errored", "queued", "filtered", "sent", "held", "nacks", "acked"):
         df[col] = df[col].fillna(0).astype(int)
     acked = df["acked"].astype(float)
     df["nack_rate_pct"] = (100.0 * df["nacks"].astype(float) / acked.where(acked > 0)).round(1)

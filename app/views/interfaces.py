@@ -35,6 +35,8 @@ kinds = {s.name: s.kind for s in settings().sources}
 
 CHANNEL_CONFIG = {
     "facility_id": st.column_config.TextColumn("facility"),
+    "held": st.column_config.NumberColumn(
+        "held", help="acknowledged more than 5 minutes after the engine received them"),
     "nack_rate_pct": st.column_config.NumberColumn("NACK %", format="%.1f"),
     "queue_age_min": st.column_config.NumberColumn("queue age (min)", format="%.0f"),
     "trend": st.column_config.LineChartColumn("received / hour (48 h)", y_min=0,
@@ -123,6 +125,17 @@ def live_view() -> None:
     hourly = queries.channel_hourly(url, window.start, window.end)
     st.plotly_chart(charts.channel_trend(hourly, "Received per channel, NACKs in red"),
                     key="if_hourly")
+    st.subheader("Held messages per hour")
+    held = queries.channel_held(url, window.start, window.end)
+    if held.empty:
+        st.caption("No message waited more than 5 minutes for its acknowledgement in this "
+                   "window.")
+    else:
+        st.caption(f"{int(held['held'].sum()):,} messages waited more than 5 minutes for the "
+                   "receiver's acknowledgement: it was down or slow. Hours of them in a row "
+                   "are an outage.")
+        st.plotly_chart(charts.held_trend(held, "Acknowledged more than 5 minutes late, "
+                                                "per hour received"), key="if_held")
 
 
 def _channel_tree(channels: pd.DataFrame, window: Window) -> None:

@@ -94,6 +94,7 @@ class Truth:
     unknown_item: set[str] = field(default_factory=set)
     nacked: set[str] = field(default_factory=set)  # control ids answered AE
     queued: set[str] = field(default_factory=set)
+    held: set[str] = field(default_factory=set)  # control ids billing ACKed HELD_WAIT later
     charges: dict[str, list[str]] = field(default_factory=dict)  # usage id -> charge ids
     messages: dict[str, str] = field(default_factory=dict)  # usage id -> first control id
     encounters: dict[str, str] = field(default_factory=dict)  # usage id -> encounter id
@@ -168,9 +169,13 @@ def _one_usage(rng: random.Random, fac: str, n: int, at: datetime, truth: Truth,
         out.append(_message(fac, control, enc, uid, at + timedelta(seconds=40),
                             MessageStatus.ERROR, AckCode.AE, "FT1-7 charge code not found"))
         control = f"MSG-{fac}-{n:06d}R"
+    held = f % 37 == 6 and not queued  # billing was down: the ACK came HELD_WAIT later
+    if held:
+        truth.held.add(control)
     out.append(_message(fac, control, enc, uid, at + timedelta(minutes=2),
                         MessageStatus.QUEUED if queued else MessageStatus.SENT,
-                        None if queued else AckCode.AA, ""))
+                        None if queued else AckCode.AA, "",
+                        wait=HELD_WAIT if held else ACK_WAIT))
     _desc, cls, cost, chargeable, _serial, cdm = ITEMS[item]
     if chargeable and cdm:
         minutes = rng.randint(8, 50) if cls is ItemClass.IMPLANT else rng.randint(60, 300)
@@ -205,12 +210,15 @@ def _one_usage(rng: random.Random, fac: str, n: int, at: datetime, truth: Truth,
     return out
 
 
+ACK_WAIT, HELD_WAIT = timedelta(seconds=20), timedelta(minutes=40)
+
+
 def _message(fac: str, control: str, enc: str, uid: str, at: datetime, status: MessageStatus,
-             ack: AckCode | None, error: str) -> InterfaceMessage:
+             ack: AckCode | None, error: str, wait: timedelta = ACK_WAIT) -> InterfaceMessage:
     return InterfaceMessage(
         channel=f"{fac}_CHG_OUT", control_id=control, message_type="DFT^P03", facility_id=fac,
         encounter_id=enc, usage_ids=(uid,), received_at=at,
-        sent_at=at + timedelta(seconds=20) if status is not MessageStatus.QUEUED else None,
+        sent_at=at + wait if status is not MessageStatus.QUEUED else None,
         status=status, ack_code=ack, error=error,
         resend_of=control[:-1] if control.endswith("R") else "")
 

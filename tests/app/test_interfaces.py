@@ -3,6 +3,13 @@ and freshness, the failing source called out, links to the failing messages."""
 
 from __future__ import annotations
 
+import base64
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
 from tests.app.conftest import links, signed_in
 
 
@@ -27,6 +34,7 @@ def test_channel_counters_match_the_seeded_traffic(seeded) -> None:
         assert row["received"] == len(sent) + len(nacked)
         assert row["errored"] == len(nacked)
         assert row["queued"] == len({q for q in truth.queued if fac in q})
+        assert row["held"] == len({h for h in truth.held if fac in h}) > 0
         assert row["health"] == "degraded"  # NACK rate over 2 %
         assert rows[f"{fac}_ADT_IN"]["health"] == "ok"
     assert any("erp: last run failed" in e.value for e in at.error)
@@ -42,3 +50,28 @@ def test_api_endpoints_show_p95_and_the_down_source(seeded_sqlite) -> None:
     assert endpoints[("erp", "InventoryTransactions")]["health"] == "down"
     assert endpoints[("billing", "ChargeItem")]["p95_ms"] > 100
     assert len(endpoints[("billing", "ChargeItem")]["trend"]) == 48
+
+
+def _values(array: Any) -> list[Any]:
+    """A Plotly spec's data array: a list, or a typed array ({dtype, bdata})."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def test_held_messages_per_hour_show_when_billing_acknowledged_late(seeded) -> None:
+    """The seeded messages billing acknowledged 40 minutes late, counted in the hour they
+    were received, per channel; the caption gives their number."""
+    truth = seeded.truth
+    at = signed_in("interface_owner").run()
+    assert not at.exception, at.exception
+    assert any(f"{len(truth.held):,} messages waited more than 5 minutes" in c.value
+               for c in at.caption)
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    held = next(c for c in charts if c["layout"]["yaxis"]["title"]["text"]
+                == "messages held / hour")
+    shown = {(trace["name"], pd.Timestamp(x).floor("h")): y for trace in held["data"]
+             for x, y in zip(_values(trace["x"]), _values(trace["y"]), strict=True)}
+    assert sum(shown.values()) == len(truth.held)
+    assert {channel for channel, _ in shown} == {f"{c.split('-')[1]}_CHG_OUT"
+                                                 for c in truth.held}
