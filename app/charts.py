@@ -19,6 +19,7 @@ STATUS_COLOUR = {"ok": "#2e7d32", "late": "#ef6c00", "queued": "#ef6c00", "pendi
                  "credit": "#1565c0", "duplicate": "#c62828", "error": "#c62828",
                  "missing": "#c62828"}
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+HOUR_MS = 3_600_000
 HELD_SHADES = ("#ef6c00", "#ffa726", "#e65100", "#ffcc80", "#bf360c", "#ffb74d")
 # Series colours without red, which means "problem" on every chart here.
 PALETTE = ("#1565c0", "#64b5f6", "#2e7d32", "#81c784", "#6a1b9a", "#ba68c8", "#00838f",
@@ -99,18 +100,21 @@ def channel_trend(df: pd.DataFrame, title: str) -> go.Figure:
     return _base(fig, title, 320)
 
 
-def held_trend(df: pd.DataFrame, title: str) -> go.Figure:
-    """Messages held per hour per channel (stacked bars in the warning colour's shades),
-    the mean wait for the ACK on hover. ``df`` has channel, hour, held, wait_minutes."""
+def held_trend(df: pd.DataFrame, title: str, start: datetime, end: datetime) -> go.Figure:
+    """Messages held per hour per channel over the window ``start``..``end`` (stacked bars
+    an hour wide, in the warning colour's shades), the mean wait for the ACK on hover.
+    ``df`` has channel, hour, held, wait_minutes. The axis spans the whole window: an
+    outage is a few bars, and alone it would be stretched across the chart."""
     fig = go.Figure()
     for i, (channel, part) in enumerate(df.groupby("channel", sort=True)):
         mean = (part["wait_minutes"] / part["held"]).round(0)
-        fig.add_bar(x=pd.to_datetime(part["hour"]), y=part["held"], name=str(channel),
-                    customdata=[[channel, m] for m in mean],
+        fig.add_bar(x=pd.to_datetime(part["hour"]) + pd.Timedelta(minutes=30), y=part["held"],
+                    width=HOUR_MS, name=str(channel), customdata=[[channel, m] for m in mean],
                     marker_color=HELD_SHADES[i % len(HELD_SHADES)],
                     hovertemplate="%{customdata[0]} %{x|%d %b %H:00}: %{y} held, waited "
                                   "%{customdata[1]:.0f} min on average<extra></extra>")
-    fig.update_layout(barmode="stack", yaxis_title="messages held / hour")
+    fig.update_layout(barmode="stack", yaxis_title="messages held / hour", showlegend=True)
+    fig.update_xaxes(type="date", range=[start, end])
     return _base(fig, title, 280)
 
 

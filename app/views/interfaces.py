@@ -135,7 +135,8 @@ def live_view() -> None:
                    "receiver's acknowledgement: it was down or slow. Hours of them in a row "
                    "are an outage.")
         st.plotly_chart(charts.held_trend(held, "Acknowledged more than 5 minutes late, "
-                                                "per hour received"), key="if_held")
+                                                "per hour received", window.start, window.end),
+                        key="if_held")
 
 
 def _channel_tree(channels: pd.DataFrame, window: Window) -> None:
