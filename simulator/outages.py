@@ -5,11 +5,12 @@ billing comes back the queue drains (about 60x faster than it filled) and every 
 message is acknowledged then. So the channel's queue depth and oldest-queued age grow for
 the length of the outage, and its charges post later by as much.
 
-An outage lasts 30 to 60 minutes and ends at least six hours before the window end. That
-bound keeps the truth file exact: a charge delayed by an outage still posts inside the
-tightest charge SLA (implants, 120 minutes: at most ~32 minutes of normal delay, 60 of
-outage and a NACK's re-send on top), so an outage adds no late charge the truth does not
-list, and by the window end every queued message has been sent.
+An outage lasts 30 to 60 minutes and ends at least six hours before the truth's as-of time
+(the window end, or the live horizon in live mode). That bound keeps the truth file exact:
+a charge delayed by an outage still posts inside the tightest charge SLA (implants, 120
+minutes: at most ~32 minutes of normal delay, 60 of outage and a NACK's re-send on top),
+so an outage adds no late charge the truth does not list, and by the as-of time every
+queued message has been sent.
 """
 
 from __future__ import annotations
