@@ -2,7 +2,7 @@
 
 Channel counts and hourly trends come from the metric points (``messages``: received,
 acknowledged, NACKs; ``msg_status``: count per final status; ``msg_held``: messages the
-receiver acknowledged more than 5 minutes late, and their wait); the engine's counters from
+receiver acknowledged late, and their wait); the engine's counters from
 the newest ``channel_stats`` snapshot; API p95 from the raw calls of the window (one
 indexed ORDER BY per endpoint); freshness from the collector runs.
 """
@@ -29,9 +29,8 @@ STATUS_NAMES = {"F": "filtered", "Q": "queued", "S": "sent", "E": "errored"}
 
 def channel_counts(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Per channel in the window: received, acknowledged, NACKs, the count per final
-    status (filtered, queued, sent, errored; R and T count as ``in_flight``), the messages
-    held (acknowledged more than 5 minutes late), the oldest hour holding queued messages
-    and the last hour with traffic."""
+    status (filtered, queued, sent, errored; R and T count as ``in_flight``), the oldest
+    hour holding queued messages and the last hour with traffic."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     rows = conn.execute(
         select(mp.facility_id, mp.channel, func.sum(mp.num), func.sum(mp.den),
@@ -41,7 +40,7 @@ def channel_counts(conn: Connection, start: datetime, end: datetime) -> list[dic
         out[(fac, channel)] = {"facility_id": fac, "channel": channel,
                                "received": int(received or 0), "acked": int(acked or 0),
                                "nacks": int(nacks or 0), "last_hour": last,
-                               "oldest_queued_hour": None, "held": 0,
+                               "oldest_queued_hour": None,
                                **{name: 0 for name in (*STATUS_NAMES.values(), "in_flight")}}
     rows = conn.execute(
         select(mp.facility_id, mp.channel, mp.detail, func.sum(mp.num), func.min(mp.bucket))
@@ -55,16 +54,13 @@ def channel_counts(conn: Connection, start: datetime, end: datetime) -> list[dic
         row[name] += int(n or 0)
         if status == "Q":
             row["oldest_queued_hour"] = first
-    for held in channel_held(conn, start, end):
-        row = out.get((held["facility_id"], held["channel"]))
-        if row is not None:
-            row["held"] += held["held"]
     return sorted(out.values(), key=lambda r: (r["facility_id"], r["channel"]))
 
 
 def channel_held(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Per channel and hour of receipt: the messages the receiver acknowledged more than
-    5 minutes late and the minutes they waited (hours without any are not stored)."""
+    """Per channel and hour of receipt: the messages the receiver acknowledged late
+    (``metrics.catalog.HELD_AFTER_S``) and the minutes they waited (hours without any are
+    not stored)."""
     rows = conn.execute(
         select(mp.facility_id, mp.channel, mp.bucket, mp.num, mp.den)
         .where(*_points("msg_held", start, end)).order_by(mp.bucket, mp.channel))

@@ -78,14 +78,16 @@ def hours_of(start: datetime, end: datetime, limit: int = TREND_HOURS) -> list[d
 
 
 def channel_rows(counts: pd.DataFrame, engine_now: pd.DataFrame, hourly: pd.DataFrame,
-                 start: datetime, end: datetime, now: datetime | None = None) -> pd.DataFrame:
-    """One row per channel: Mirth's counters, NACK %, queue age in minutes at ``now``
-    (at most the window's end), hourly trend."""
+                 start: datetime, end: datetime, now: datetime | None = None,
+                 held: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per channel: Mirth's counters, messages held (``held``: per channel and
+    hour, as ``app.aggregates.channel_held``), NACK %, queue age in minutes at ``now`` (at
+    most the window's end), hourly trend."""
     if counts.empty:
         return pd.DataFrame(columns=CHANNEL_COLUMNS)
     df = counts.copy()
-    if "held" not in df:
-        df["held"] = 0
+    per_channel = {} if held is None or held.empty else held.groupby("channel")["held"].sum()
+    df["held"] = df["channel"].map(per_channel)
     for col in ("received", "errored", "queued", "filtered", "sent", "held", "nacks", "acked"):
         df[col] = df[col].fillna(0).astype(int)
     acked = df["acked"].astype(float)

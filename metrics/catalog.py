@@ -44,6 +44,11 @@ class MetricSpec:
     higher_is_better: bool = False
 
 
+# A message is *held* when the receiver acknowledged it more than this long after the
+# engine received it: the receiver was down or slow. A healthy receiver ACKs in seconds.
+HELD_AFTER_S = 300.0
+
+
 def _spec(name: str, unit: str, description: str, scopes: frozenset[str], *,
           params: tuple[str, ...] = (), good_high: bool = False) -> MetricSpec:
     return MetricSpec(name, unit, description, scopes, params, good_high)
@@ -118,8 +123,9 @@ CATALOG: dict[str, MetricSpec] = {
         _spec("messages_errored", "count", "messages in status E", _CHANNEL_SCOPES),
         _spec("messages_filtered", "count", "messages in status F", _CHANNEL_SCOPES),
         _spec("messages_sent", "count", "messages in status S", _CHANNEL_SCOPES),
-        _spec("messages_held", "count", "messages the receiver acknowledged more than 5 "
-              "minutes after the engine received them (it was down or slow)", _CHANNEL_SCOPES),
+        _spec("messages_held", "count", "messages the receiver acknowledged more than "
+              f"{HELD_AFTER_S / 60:g} minutes after the engine received them (it was down or "
+              "slow)", _CHANNEL_SCOPES),
         _spec("message_rate_per_hour", "msg/h", "received messages per hour of window",
               _CHANNEL_SCOPES),
         _spec("nack_rate_pct", "%", "AE/AR acknowledgements over acknowledged messages",

@@ -31,6 +31,7 @@ from sqlalchemy import (
     true,
 )
 
+from metrics.catalog import HELD_AFTER_S
 from metrics.pass_tables import pass_points, pass_usage_points
 from metrics.sqlfn import day_floor, hour_floor, seconds_between
 from metrics.stitching import in_scope
@@ -49,9 +50,6 @@ REASONS = ("unknown_item", "no_crosswalk", "cdm_without_hcpcs", "unit_not_conver
 POINT_COLUMNS = ("metric", "grain", "bucket", "facility_id", "location_id", "item_class",
                  "channel", "detail", "num", "den", "amount")
 FEED_METRICS = ("messages", "msg_status", "msg_held", "api_calls", "replenishment")
-# A message is *held* when the receiver acknowledged it more than this long after the
-# engine received it: the receiver was down or slow. A healthy receiver ACKs in seconds.
-HELD_AFTER_S = 300.0
 
 
 def in_ranges(column: ColumnElement[datetime], ranges: Ranges) -> ColumnElement[bool]:

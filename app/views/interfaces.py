@@ -23,9 +23,11 @@ from app.interfaces_view import (
 from app.resources import database_url, settings
 from app.tables import column_config, styled_health, with_times
 from app.ui import Window, current_window, require_page, window_caption
+from metrics.catalog import HELD_AFTER_S
 from metrics.lineage import SYSTEMS, system_of
 
 DRILL_PAGE = "views/drilldown.py"
+HELD_LATE = f"more than {HELD_AFTER_S / 60:g} minutes"
 REFRESH = "30s"
 
 require_page("views/interfaces.py")
@@ -36,7 +38,7 @@ kinds = {s.name: s.kind for s in settings().sources}
 CHANNEL_CONFIG = {
     "facility_id": st.column_config.TextColumn("facility"),
     "held": st.column_config.NumberColumn(
-        "held", help="acknowledged more than 5 minutes after the engine received them"),
+        "held", help=f"acknowledged {HELD_LATE} after the engine received them"),
     "nack_rate_pct": st.column_config.NumberColumn("NACK %", format="%.1f"),
     "queue_age_min": st.column_config.NumberColumn("queue age (min)", format="%.0f"),
     "trend": st.column_config.LineChartColumn("received / hour (48 h)", y_min=0,
@@ -68,10 +70,11 @@ def live_view() -> None:
     now = datetime.now(UTC)
     st.caption(f"{window_caption(window)} · refreshed {datetime.now(UTC):%H:%M:%S} UTC, "
                f"every {REFRESH}")
+    held = queries.channel_held(url, window.start, window.end)
     channels = channel_rows(queries.channel_counts(url, window.start, window.end),
                             queries.latest_channel_stats(url),
                             queries.channel_hourly(url, window.start, window.end),
-                            window.start, window.end, now)
+                            window.start, window.end, now, held)
     fresh = freshness_rows(queries.source_freshness(url), now)
     apis = api_rows(queries.api_health(url, window.start, window.end),
                     queries.api_hourly(url, window.start, window.end), fresh,
@@ -126,16 +129,14 @@ def live_view() -> None:
     st.plotly_chart(charts.channel_trend(hourly, "Received per channel, NACKs in red"),
                     key="if_hourly")
     st.subheader("Held messages per hour")
-    held = queries.channel_held(url, window.start, window.end)
     if held.empty:
-        st.caption("No message waited more than 5 minutes for its acknowledgement in this "
-                   "window.")
+        st.caption(f"No message waited {HELD_LATE} for its acknowledgement in this window.")
     else:
-        st.caption(f"{int(held['held'].sum()):,} messages waited more than 5 minutes for the "
+        st.caption(f"{int(held['held'].sum()):,} messages waited {HELD_LATE} for the "
                    "receiver's acknowledgement: it was down or slow. Hours of them in a row "
                    "are an outage.")
-        st.plotly_chart(charts.held_trend(held, "Acknowledged more than 5 minutes late, "
-                                                "per hour received", window.start, window.end),
+        st.plotly_chart(charts.held_trend(held, f"Acknowledged {HELD_LATE} late, per hour "
+                                                "received", window.start, window.end),
                         key="if_held")
 
 

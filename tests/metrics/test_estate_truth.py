@@ -27,8 +27,8 @@ from chargeline.cli import app
 from chargeline.config import ChargeSla, Settings
 from chargeline.model import RunStatus
 from collectors.runner import run_source
+from metrics.catalog import HELD_AFTER_S
 from metrics.compute import compute
-from metrics.points import HELD_AFTER_S
 from metrics.reader import StoreMetricReader
 from store.engine import make_engine
 from store.migrate import upgrade
