@@ -103,15 +103,12 @@ def _outages(fac: FacilityData) -> list[dict[str, Any]]:
     engine queued meanwhile (the first of them is the oldest queued until it ended)."""
     out = []
     for o in fac.outages:
-        queued = sorted(m.received_ms for m in fac.messages
-                        if m.channel == o.channel and o.holds(m.received_ms))
+        queued = [m for m in fac.messages if m.channel == o.channel and o.holds(m.received_ms)]
         out.append({"facility_id": fac.facility.facility_id, "channel": o.channel,
                     "start": iso(o.start_ms), "end": iso(o.end_ms), "queued": len(queued),
-                    "first_queued_at": iso(queued[0]) if queued else None,
-                    "last_ack_at": iso(max((m.ack_ms or 0) for m in fac.messages
-                                           if m.channel == o.channel
-                                           and o.holds(m.received_ms)))
-                    if queued else None})
+                    "first_queued_at": iso(min(m.received_ms for m in queued))
+                    if queued else None,
+                    "last_ack_at": iso(max(m.ack_ms or 0 for m in queued)) if queued else None})
     return out
 
 
