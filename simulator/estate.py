@@ -178,8 +178,8 @@ def _build_facility(config: EstateConfig, fac: Facility, locations: list, picker
         enc.encounter_id = f"ENC-{fid}-{n:06d}"
     # Up to the truth's as-of time: the window end, or the live horizon (live mode), so
     # a live estate has outages while it runs too.
-    outages = draw_outages(_rng(config, "outages", fid), f"{fid}_CHG_OUT", start,
-                           max(end, horizon), config.faults.channel_outage)
+    outages = draw_outages(_rng(config, "outages", fid), f"{fid}_CHG_OUT", start, horizon,
+                           config.faults.channel_outage)
     flow = FacilityFlow(_rng(config, "flow", fid), fid, xw, prices, end, outages=outages)
     for u in usages:
         flow.run(u)
