@@ -23,6 +23,7 @@ REQUIRED = {
     "stock-posting-delay": "stock_posting_delay_p95_minutes",
     "nack-rate": "nack_rate_pct",
     "interface-queue-age": "queue_age_minutes",
+    "messages-held": "messages_held",
     "api-error-rate": "api_error_rate_pct",
     "api-response-time": "api_p95_ms",
     "source-freshness": "freshness_minutes",
