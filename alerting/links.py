@@ -44,7 +44,7 @@ _RECORDS: dict[str, tuple[str, str, bool]] = {
     "messages_errored": ("messages", "E", False),
     "messages_filtered": ("messages", "F", False),
     "messages_sent": ("messages", "S", False),
-    "messages_held": ("messages", "", False),
+    "messages_held": ("held", "", False),
     "message_rate_per_hour": ("messages", "", False),
     "nack_rate_pct": ("messages", "", False),
     "queue_depth": ("messages", "Q", False),

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, FromClause, Table, and_, func, or_, true
 
+from metrics.catalog import HELD_AFTER_S
+from metrics.sqlfn import seconds_between
 from store.schema import (
     api_calls,
     charges,
@@ -135,6 +137,16 @@ DATASETS: dict[str, Dataset] = {
          "ack_code", "received_at", "sent_at", "error", "resend_of"),
         ("control_id", "encounter_id"), status_column="status",
         status_values=("R", "F", "T", "S", "Q", "E"), channel_column="channel"),
+    # The messages the receiver acknowledged late (metric messages_held): an outage's.
+    "held": Dataset(
+        "held", "Held messages", (interface_messages,), "received_at",
+        ("channel", "control_id", "facility_id", "encounter_id", "status", "ack_code",
+         "received_at", "sent_at", "wait_s"),
+        ("control_id", "encounter_id"), channel_column="channel",
+        where=seconds_between(interface_messages.c.sent_at, interface_messages.c.received_at)
+        > HELD_AFTER_S,
+        computed={"wait_s": lambda: seconds_between(interface_messages.c.sent_at,
+                                                    interface_messages.c.received_at)}),
     "charges": Dataset(
         "charges", "Charges", (charges,), "posted_at",
         ("charge_id", "facility_id", "encounter_id", "cdm_code", "quantity", "amount",
@@ -161,7 +173,7 @@ DATASETS: dict[str, Dataset] = {
 }
 
 # Fact columns in seconds are shown in minutes.
-SECONDS_COLUMNS = frozenset({"charge_s", "inventory_s", "received_s", "sent_s"})
+SECONDS_COLUMNS = frozenset({"charge_s", "inventory_s", "received_s", "sent_s", "wait_s"})
 
 
 def shown_name(column: str) -> str:

@@ -154,6 +154,10 @@ def _channel_tree(channels: pd.DataFrame, window: Window) -> None:
                   DrillFilters(dataset="messages", channel=row.channel,
                                status="E" if row.errored else "Q",
                                since=window.start, until=window.end))
+        if row.held:
+            _link(f"{row.channel}: {row.held} held {HELD_LATE}",
+                  DrillFilters(dataset="held", channel=row.channel, since=window.start,
+                               until=window.end))
 
 
 def _minutes(value: float) -> str:

@@ -48,6 +48,11 @@ def test_kpi_record_sets_hold_exactly_the_seeded_faults(seeded) -> None:
     assert _matches(at) == len(truth.unknown_item)
     at = _open("steward", dataset="messages", status="Q")
     assert set(at.dataframe[0].value["control_id"]) == truth.queued
+    at = _open("interface_owner", dataset="held")  # acknowledged 40 minutes late
+    assert _matches(at) == len(truth.held)
+    table = at.dataframe[0].value
+    assert set(table["control_id"]) == truth.held
+    assert set(table["wait_min"]) == {40.0}
 
 
 def test_paging_happens_in_the_store(seeded_sqlite) -> None:

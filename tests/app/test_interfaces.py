@@ -41,6 +41,10 @@ def test_channel_counters_match_the_seeded_traffic(seeded) -> None:
     errored = [p for label, page, p in links(at) if page == "drilldown"
                and p.get("status") == ["E"]]
     assert {p["channel"][0] for p in errored} == {"FAC01_CHG_OUT", "FAC02_CHG_OUT"}
+    held = [p for label, page, p in links(at) if page == "drilldown"
+            and p.get("dataset") == ["held"]]
+    assert {p["channel"][0] for p in held} == {f"{c.split('-')[1]}_CHG_OUT"
+                                               for c in truth.held}
 
 
 def test_api_endpoints_show_p95_and_the_down_source(seeded_sqlite) -> None:
