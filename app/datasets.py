@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, FromClause, Table, and_, func, or_, true
 
-from metrics.catalog import HELD_AFTER_S
-from metrics.sqlfn import seconds_between
+from metrics.points import ack_wait_s, held
 from store.schema import (
     api_calls,
     charges,
@@ -143,10 +142,7 @@ DATASETS: dict[str, Dataset] = {
         ("channel", "control_id", "facility_id", "encounter_id", "status", "ack_code",
          "received_at", "sent_at", "wait_s"),
         ("control_id", "encounter_id"), channel_column="channel",
-        where=seconds_between(interface_messages.c.sent_at, interface_messages.c.received_at)
-        > HELD_AFTER_S,
-        computed={"wait_s": lambda: seconds_between(interface_messages.c.sent_at,
-                                                    interface_messages.c.received_at)}),
+        where=held(), computed={"wait_s": ack_wait_s}),
     "charges": Dataset(
         "charges", "Charges", (charges,), "posted_at",
         ("charge_id", "facility_id", "encounter_id", "cdm_code", "quantity", "amount",

@@ -121,7 +121,7 @@ def channel_hourly(url: str, start: datetime, end: datetime) -> pd.DataFrame:
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
 def channel_held(url: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """Per channel and hour: messages acknowledged more than 5 minutes late, their wait."""
+    """Per channel and hour: held messages (acknowledged late), their wait."""
     with engine_for(url).connect() as conn:
         return _frame(aggregates.channel_held(conn, start, end),
                       ["facility_id", "channel", "hour", "held", "wait_minutes"])

@@ -52,6 +52,18 @@ POINT_COLUMNS = ("metric", "grain", "bucket", "facility_id", "location_id", "ite
 FEED_METRICS = ("messages", "msg_status", "msg_held", "api_calls", "replenishment")
 
 
+def ack_wait_s() -> ColumnElement[float]:
+    """Seconds from the engine's receipt of a message to the receiver's ACK (NULL while
+    it is queued)."""
+    m = interface_messages
+    return seconds_between(m.c.sent_at, m.c.received_at)
+
+
+def held() -> ColumnElement[bool]:
+    """The message is *held*: acknowledged more than ``HELD_AFTER_S`` after receipt."""
+    return ack_wait_s() > HELD_AFTER_S
+
+
 def in_ranges(column: ColumnElement[datetime], ranges: Ranges) -> ColumnElement[bool]:
     """``column`` falls in one of the half-open ranges (true when ``ranges`` is None)."""
     if ranges is None:
@@ -266,7 +278,6 @@ def _feed_queries(ranges: Ranges) -> list[object]:
     failed = or_(a.c.status_code >= 400, a.c.error_class != "", a.c.status_code.is_(None))
     rhour = hour_floor(r.c.received_at)
     cycle = seconds_between(r.c.received_at, r.c.created_at) / 3600.0
-    wait = seconds_between(m.c.sent_at, m.c.received_at)
     return [
         select(literal("msg_status"), literal("hour"), hour, m.c.facility_id, literal(""),
                literal(""), m.c.channel, m.c.status, func.count(),
@@ -274,9 +285,9 @@ def _feed_queries(ranges: Ranges) -> list[object]:
                ).where(in_ranges(m.c.received_at, ranges))
         .group_by(hour, m.c.facility_id, m.c.channel, m.c.status),
         select(literal("msg_held"), literal("hour"), hour, m.c.facility_id, literal(""),
-               literal(""), m.c.channel, literal(""), func.count(), func.sum(wait) / 60.0,
-               literal(0.0),
-               ).where(in_ranges(m.c.received_at, ranges), wait > HELD_AFTER_S)
+               literal(""), m.c.channel, literal(""), func.count(),
+               func.sum(ack_wait_s()) / 60.0, literal(0.0),
+               ).where(in_ranges(m.c.received_at, ranges), held())
         .group_by(hour, m.c.facility_id, m.c.channel),
         select(literal("api_calls"), literal("hour"), ahour, literal(""), literal(""),
                literal(""), a.c.source, a.c.endpoint, func.count(), _n(failed),
