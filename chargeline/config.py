@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from datetime import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -29,6 +29,11 @@ DEFAULT_DATABASE_URL = "sqlite:///./data/chargeline.db"
 DEMO_PHI_SECRET = "chargeline-demo-secret-change-me"  # noqa: S105 - documented demo value
 
 SourceKind = Literal["fhir_billing", "fhir_usage", "odata_erp", "hl7_log", "engine_stats"]
+# Systems of ``metrics.lineage.SYSTEMS`` a channel can deliver to (the engine, device
+# tracking and the store are never a channel's destination); spelled out here because
+# metrics imports this module, not the other way round.
+ChannelTarget = Literal["billing", "erp", "ehr", "supplier", "other"]
+CHANNEL_TARGETS: tuple[str, ...] = get_args(ChannelTarget)
 
 FIXES: dict[str, str] = {
     "database_url": "CHARGELINE_DATABASE_URL=sqlite:///./data/chargeline.db or "
@@ -38,6 +43,7 @@ FIXES: dict[str, str] = {
     "port": "port: 587",
     "security": "security: starttls (or ssl, none)",
     "kind": "kind: fhir_billing (or fhir_usage, odata_erp, hl7_log, engine_stats)",
+    "channel_targets": "channel_targets: {FAC01_CHG_OUT: billing, '*_SUP_OUT': erp}",
 }
 
 
@@ -118,10 +124,32 @@ class QuietHours(_Strict):
 
 
 class LineageConfig(_Strict):
+    """OpenLineage export, and where interface-engine channels deliver in the system graph.
+
+    ``channel_targets`` maps a channel id or an fnmatch glob (``*_SUP_OUT``) to the system
+    it delivers to; an exact id wins, then the first matching glob in file order."""
+
     transport: Literal["none", "file", "http"] = "none"
     path: str = "./data/openlineage.ndjson"
     url: str = ""
     namespace: str = "chargeline"
+    channel_targets: dict[str, ChannelTarget] = {}
+
+    @field_validator("channel_targets", mode="before")
+    @classmethod
+    def _known_systems(cls, value: Any) -> Any:
+        # Checked here rather than left to the Literal so that one line names every bad key
+        # and the allowed systems, under the setting's own name (a dict key is no env var).
+        if not isinstance(value, dict):
+            return value
+        empty = [k for k in value if not isinstance(k, str) or not k.strip()]
+        if empty:
+            raise ValueError("a channel id or glob must not be empty")
+        bad = [f"{k!r}: {v!r}" for k, v in value.items() if v not in CHANNEL_TARGETS]
+        if bad:
+            raise ValueError(f"unknown system for {', '.join(bad)}; a channel delivers to "
+                             f"one of {', '.join(CHANNEL_TARGETS)}")
+        return value
 
 
 class Settings(BaseSettings):

@@ -23,8 +23,9 @@ Edges, each with ``health`` in ``ok | degraded | down | unknown`` and a ``reason
   record over each facility's newest scans: above ``stale_after`` degraded, above
   ``down_after`` down; unknown where the EHR does not say when it recorded a scan);
   EHR -> channel (errored share of the channel's messages in the window); channel ->
-  billing (NACK rate, queue age of the newest ``channel_stats`` snapshot, and billing
-  posting nothing for longer than the implant charge SLA after the engine delivered);
+  its destination, labelled ``delivery`` (NACK rate, queue age of the newest
+  ``channel_stats`` snapshot, and, when the destination is billing, billing posting
+  nothing for longer than the implant charge SLA after the engine delivered);
   EHR -> ERP (the newest inventory issue lagging the newest scan, per facility, by more
   than the inventory SLA); ERP -> supplier (requisitions waiting for an order).
 - ``collect`` — one per collector source, system -> ``chargeline``: the latest finished
@@ -35,14 +36,33 @@ Edges, each with ``health`` in ``ok | degraded | down | unknown`` and a ``reason
 
 A flow edge whose evidence comes from a source that is down is ``unknown``, never ``ok``:
 a collector failure must not hide (or fake) a problem downstream.
+
+A channel's destination (``route_of``), first that applies:
+
+1. ``lineage.channel_targets`` in the settings: the channel id exactly, else the first
+   fnmatch glob (``*_SUP_OUT``) that matches, in file order;
+2. the HL7 type of its newest message: ``MFN``, ``OMS``, ``RQ`` -> ``erp``, any other ->
+   ``billing``;
+3. a whole ``_``/``-``/``.``-separated token of its id: ``ERP``, ``SUP``, ``SUPPLY``,
+   ``MM``, ``INV``, ``INVENTORY``, ``MFN``, ``OMS``, ``RQ`` -> ``erp``; ``CHG``, ``DFT``,
+   ``BAR``, ``ADT``, ``BILL``, ``BILLING``, ``RCM`` -> ``billing`` (tokens naming both say
+   nothing);
+4. else ``billing``, *assumed*: the edge is labelled ``delivery (destination assumed)``,
+   its reason says so and names the setting, and the billing-only no-charge check is not
+   applied, so the guess alone never makes the edge worse.
+
+Rules 3 and 4 decide only where no message type is known: typically when the engine
+statistics source is collected without the message log.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
 
 from sqlalchemy import Engine
 
@@ -58,12 +78,22 @@ SYSTEMS: dict[str, tuple[str, int]] = {  # node id -> (label, column)
     "billing": ("Billing (RCM)", 3),
     "erp": ("ERP supply chain", 3),
     "supplier": ("Supplier portal", 4),
-    "other": ("Other source", 3),
+    "other": ("Other system", 3),  # an unplaced source, or a configured channel target
     "chargeline": ("Chargeline store", 5),
 }
 _NAME_HINTS = (("bill", "billing"), ("rcm", "billing"), ("erp", "erp"), ("ehr", "ehr"),
                ("usage", "ehr"), ("engine", "engine"), ("hl7", "engine"), ("mirth", "engine"))
 _TARGET_OF_MESSAGE = {"MFN": "erp", "OMS": "erp", "RQ": "erp"}  # else billing (DFT, ADT, BAR)
+# Whole tokens only, so that "MM" does not fire inside "COMM" nor "INV" inside "INVOICE".
+# The message types among them agree with _TARGET_OF_MESSAGE, so a channel lands on the
+# same system whether or not its message log is collected.
+_CHANNEL_HINTS = {
+    **dict.fromkeys(("ERP", "SUP", "SUPPLY", "MM", "INV", "INVENTORY", "MFN", "OMS", "RQ"),
+                    "erp"),
+    **dict.fromkeys(("CHG", "DFT", "BAR", "ADT", "BILL", "BILLING", "RCM"), "billing"),
+}
+_TOKEN_SPLIT = re.compile(r"[_\-.\s]+")
+ASSUMED_TARGET = "billing"
 
 
 @dataclass(frozen=True)
@@ -238,8 +268,43 @@ def _inbound(ch: ChannelObservation, th: Thresholds) -> tuple[str, str]:
     return ("degraded" if share >= th.errored_degraded else "ok"), text
 
 
+@dataclass(frozen=True)
+class ChannelRoute:
+    """Where a channel delivers, and on what grounds."""
+
+    target: str  # a system id of SYSTEMS
+    by: str  # config | message type | name | assumed
+    why: str = ""  # for an assumed route: what was missing
+
+    @property
+    def assumed(self) -> bool:
+        return self.by == "assumed"
+
+
+def route_of(ch: ChannelObservation, targets: Mapping[str, str] | None = None
+             ) -> ChannelRoute:
+    """The destination of a channel: configured, else by message type, else by a name
+    hint, else billing assumed (see the module docstring)."""
+    targets = targets or {}
+    if ch.channel in targets:
+        return ChannelRoute(targets[ch.channel], "config")
+    for pattern, target in targets.items():
+        if fnmatchcase(ch.channel, pattern):
+            return ChannelRoute(target, "config")
+    head = ch.message_type.split("^")[0].strip().upper()
+    if head:
+        return ChannelRoute(_TARGET_OF_MESSAGE.get(head, "billing"), "message type")
+    hinted = {_CHANNEL_HINTS[t] for t in _TOKEN_SPLIT.split(ch.channel.upper())
+              if t in _CHANNEL_HINTS}
+    if len(hinted) == 1:
+        return ChannelRoute(hinted.pop(), "name")
+    why = (f"its id hints at both {' and '.join(sorted(hinted))}" if hinted
+           else "no message type seen and its id names no system")
+    return ChannelRoute(ASSUMED_TARGET, "assumed", why)
+
+
 def _outbound(ch: ChannelObservation, flow: FacilityFlow | None, now: datetime,
-              th: Thresholds, billing_seen: bool) -> tuple[str, str]:
+              th: Thresholds, check_charges: bool) -> tuple[str, str]:
     found: list[tuple[str, str]] = []
     if ch.acked:
         rate = ch.nacks / ch.acked
@@ -251,7 +316,7 @@ def _outbound(ch: ChannelObservation, flow: FacilityFlow | None, now: datetime,
         level = "down" if age >= th.queue_down else "degraded" if age >= th.queue_degraded \
             else "ok"
         found.append((level, f"queue {ch.queued or 0}, oldest {_minutes(age)}"))
-    if billing_seen and _target_of(ch) == "billing" and ch.newest_received_at is not None:
+    if check_charges and ch.newest_received_at is not None:
         newest_charge = flow.newest_charge_at if flow else None
         limit = timedelta(minutes=th.sla.implant_charge_minutes)
         where = ch.facility_id or "the facility"
@@ -264,11 +329,6 @@ def _outbound(ch: ChannelObservation, flow: FacilityFlow | None, now: datetime,
     if not found:
         return "unknown", "no acknowledgements or counters seen"
     return worst(h for h, _ in found), "; ".join(text for _, text in found)
-
-
-def _target_of(ch: ChannelObservation) -> str:
-    head = ch.message_type.split("^")[0].upper()
-    return _TARGET_OF_MESSAGE.get(head, "billing")
 
 
 def _issue_lag(flows: Mapping[str, FacilityFlow], th: Thresholds) -> tuple[str, str]:
@@ -325,8 +385,10 @@ def _order_lag(obs: Observations, th: Thresholds) -> tuple[str, str]:
 
 
 def build_graph(sources: Sequence[SourceConfig], obs: Observations, now: datetime,
-                th: Thresholds = Thresholds()) -> LineageGraph:
-    """The system graph from configuration and observed traffic, each edge with health."""
+                th: Thresholds = Thresholds(),
+                channel_targets: Mapping[str, str] | None = None) -> LineageGraph:
+    """The system graph from configuration and observed traffic, each edge with health.
+    ``channel_targets`` is ``settings.lineage.channel_targets`` (see ``route_of``)."""
     configured = {s.name: s for s in sources}
     names = list(dict.fromkeys([*configured, *sorted(obs.sources)]))
     readers: dict[str, list[str]] = {}
@@ -346,23 +408,39 @@ def build_graph(sources: Sequence[SourceConfig], obs: Observations, now: datetim
                 f"{s} down" for s in seen)
         return ""
 
+    channels = sorted(obs.channels.values(), key=lambda c: c.channel)
+    routes = {ch.channel: route_of(ch, channel_targets) for ch in channels}
+    # every edge needs both its nodes (lineage_map looks them up), so "other" is drawn once
+    # a source or a channel's configured destination uses it
+    drawn_other = bool(readers.get("other")) or any(r.target == "other"
+                                                     for r in routes.values())
     nodes = [LineageNode(sid, "store" if sid == "chargeline" else "system", label, column,
                          tuple(readers.get(sid, ())))
              for sid, (label, column) in SYSTEMS.items()
-             if sid != "other" or readers.get("other")]
+             if sid != "other" or drawn_other]
     hidden = blind("ehr")
     edges = [LineageEdge("device_tracking", "ehr", "flow", "scans",
                          *(("unknown", hidden) if hidden else _record_lag(obs.facilities, th)))]
-    for ch in sorted(obs.channels.values(), key=lambda c: c.channel):
+    for ch in channels:
         node_id = f"channel:{ch.channel}"
+        route = routes[ch.channel]
         nodes.append(LineageNode(node_id, "channel", ch.channel, 2, parent="engine",
                                  facility_id=ch.facility_id))
         hidden = blind("engine")
         inbound = ("unknown", hidden) if hidden else _inbound(ch, th)
-        outbound = ("unknown", hidden) if hidden else _outbound(
-            ch, obs.facilities.get(ch.facility_id), now, th, not blind("billing"))
+        # judging a channel by billing's charges is only fair once billing is known to be
+        # where it delivers: a supply-chain channel posts no charges by design
+        check_charges = route.target == "billing" and not route.assumed \
+            and not blind("billing")
+        health, reason = ("unknown", hidden) if hidden else _outbound(
+            ch, obs.facilities.get(ch.facility_id), now, th, check_charges)
+        label = "delivery"
+        if route.assumed:
+            label = "delivery (destination assumed)"
+            reason += (f"; destination assumed: {route.target} ({route.why}); set "
+                       "lineage.channel_targets")
         edges.append(LineageEdge("ehr", node_id, "flow", ch.message_type or "HL7", *inbound))
-        edges.append(LineageEdge(node_id, _target_of(ch), "flow", "delivery", *outbound))
+        edges.append(LineageEdge(node_id, route.target, "flow", label, health, reason))
     hidden = blind("erp")
     edges.append(LineageEdge("ehr", "erp", "flow", "inventory issues",
                              *(("unknown", hidden) if hidden else _issue_lag(obs.facilities,

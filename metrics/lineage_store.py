@@ -152,4 +152,4 @@ def system_graph(engine: Engine, settings: Settings, now: datetime | None = None
     th = thresholds or Thresholds(sla=settings.sla)
     with engine.connect() as conn:
         obs = observe(conn, settings, now, th)
-    return build_graph(settings.sources, obs, now, th)
+    return build_graph(settings.sources, obs, now, th, settings.lineage.channel_targets)

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import Engine, insert
 
 from alerting.policy import downstream
-from chargeline.config import Settings, SourceConfig
+from chargeline.config import (
+    CHANNEL_TARGETS,
+    LineageConfig,
+    Settings,
+    SourceConfig,
+    format_validation_error,
+)
 from chargeline.model import (
     ChannelStats,
     Charge,
@@ -23,12 +31,15 @@ from chargeline.model import (
 )
 from metrics import lineage_store
 from metrics.lineage import (
+    SYSTEMS,
     ChannelObservation,
     FacilityFlow,
+    LineageGraph,
     Observations,
     SourceObservation,
     build_graph,
     lineage_map,
+    route_of,
 )
 from metrics.lineage_store import system_graph
 from store.schema import api_calls, collector_runs
@@ -235,3 +246,132 @@ def test_the_scan_to_ehr_lag_is_read_from_the_newest_scans(
     edge = graph.edge("device_tracking", "ehr")
     assert (edge.health, edge.reason) == (
         "ok", "p95 scan-to-EHR lag 3 min over the newest 30 scans (worst: FAC01)")
+
+
+# Where channels deliver: configured, else by message type, else by a name hint, else
+# billing assumed (and then never judged by billing's charges).
+
+STATS_ONLY = [SourceConfig(name="billing", kind="fhir_billing", base_url="http://rcm.test"),
+              SourceConfig(name="engine-stats", kind="engine_stats",
+                           base_url="http://engine.test")]
+
+
+def channel_graph(channel: str, message_type: str = "",
+                  targets: dict[str, Any] | None = None) -> LineageGraph:
+    """One channel of FAC01 that delivered just now, its queue empty, while billing has
+    posted no charge in FAC01: the no-charge check degrades it whenever it is applied."""
+    ch = ChannelObservation(channel, "FAC01", message_type, newest_received_at=ago(1),
+                            queued=0, snapshot_at=ago(1))
+    obs = Observations(channels={channel: ch},
+                       facilities={"FAC01": FacilityFlow("FAC01", newest_usage_at=ago(5))})
+    return build_graph(STATS_ONLY, obs, NOW, channel_targets=targets)
+
+
+def delivery_of(graph: LineageGraph, channel: str) -> tuple[str, str, str, str]:
+    edge = next(e for e in graph.edges if e.source == f"channel:{channel}")
+    return edge.target, edge.label, edge.health, edge.reason
+
+
+def test_a_stats_only_channel_goes_where_its_id_points() -> None:
+    for channel, target in (("FAC01_SUP_OUT", "erp"), ("FAC01_ERP_OUT", "erp"),
+                            ("FAC01-MM-ORDERS", "erp"), ("FAC01_INV_OUT", "erp"),
+                            ("FAC01_CHG_OUT", "billing"), ("FAC01_ADT_IN", "billing")):
+        assert delivery_of(channel_graph(channel), channel)[:2] == (target, "delivery"), \
+            channel
+    supply = delivery_of(channel_graph("FAC01_SUP_OUT"), "FAC01_SUP_OUT")
+    assert supply[2:] == ("ok", "queue 0, oldest 0 min")  # not judged by charges
+    # a named charge channel is billing's, so billing's silence counts against it
+    charge = delivery_of(channel_graph("FAC01_CHG_OUT"), "FAC01_CHG_OUT")
+    assert charge[2] == "degraded" and "no charge posted in FAC01 yet" in charge[3]
+    # whole tokens only: "MM" inside "COMM" and "INV" inside "INVOICE" are no hint
+    for channel in ("FAC01_COMM_OUT", "FAC01_INVOICE_OUT"):
+        assert delivery_of(channel_graph(channel), channel)[1] == \
+            "delivery (destination assumed)", channel
+
+
+def test_an_unknown_channel_is_assumed_billing_and_not_judged_by_charges() -> None:
+    graph = channel_graph("FAC01_XYZ_OUT")
+    target, label, health, reason = delivery_of(graph, "FAC01_XYZ_OUT")
+    assert (target, label, health) == ("billing", "delivery (destination assumed)", "ok")
+    assert reason == ("queue 0, oldest 0 min; destination assumed: billing (no message type "
+                      "seen and its id names no system); set lineage.channel_targets")
+    assert "no charge" not in reason
+    # an id that names two systems says nothing either
+    mixed = delivery_of(channel_graph("FAC01_CHG_ERP"), "FAC01_CHG_ERP")
+    assert mixed[1:3] == ("delivery (destination assumed)", "ok")
+    assert "its id hints at both billing and erp" in mixed[3]
+    # with no counters at all the edge stays unknown, the assumption still stated
+    bare = build_graph(STATS_ONLY, Observations(channels={"X": ChannelObservation("X")}), NOW)
+    assert delivery_of(bare, "X")[2:] == (
+        "unknown", "no acknowledgements or counters seen; destination assumed: billing (no "
+        "message type seen and its id names no system); set lineage.channel_targets")
+
+
+def test_configured_targets_win_over_message_type_and_name() -> None:
+    glob = {"*_CHG_OUT": "erp"}
+    assert delivery_of(channel_graph("FAC01_CHG_OUT", "DFT^P03", glob),
+                       "FAC01_CHG_OUT")[:3] == ("erp", "delivery", "ok")
+    # an exact id wins over a glob listed before it; globs match in file order
+    targets = {"FAC0*": "supplier", "FAC01_CHG_OUT": "erp", "*_OUT": "ehr"}
+    assert delivery_of(channel_graph("FAC01_CHG_OUT", "", targets), "FAC01_CHG_OUT")[0] == \
+        "erp"
+    assert delivery_of(channel_graph("FAC02_CHG_OUT", "", targets), "FAC02_CHG_OUT")[0] == \
+        "supplier"
+    assert delivery_of(channel_graph("XFAC_CHG_OUT", "", targets), "XFAC_CHG_OUT")[0] == "ehr"
+    # configured as billing, an unknown id is judged by billing's charges after all
+    billing = delivery_of(channel_graph("FAC01_XYZ_OUT", "", {"FAC01_XYZ_OUT": "billing"}),
+                          "FAC01_XYZ_OUT")
+    assert billing[1:3] == ("delivery", "degraded")
+    # "other" is drawn once a channel delivers there, so the lineage map can place it
+    other = channel_graph("FAC01_XYZ_OUT", "", {"FAC01_*": "other"})
+    assert other.node("other").label == "Other system"
+    assert lineage_map(other)["channel=FAC01_XYZ_OUT"] == ["facility=FAC01"]
+
+
+def test_the_message_type_still_decides_without_configuration() -> None:
+    for message_type, target in (("OMS^O05", "erp"), ("RQ^I12", "erp"), ("MFN^M16", "erp"),
+                                 ("DFT^P03", "billing"), ("ADT^A08", "billing"),
+                                 ("ORU^R01", "billing")):
+        ch = ChannelObservation("FAC01_SUP_OUT", message_type=message_type)
+        route = route_of(ch)
+        assert (route.target, route.by) == (target, "message type"), message_type
+    # the message type beats the name hint, and its billing target is judged by charges
+    target, label, health, reason = delivery_of(channel_graph("FAC01_SUP_OUT", "DFT^P03"),
+                                                "FAC01_SUP_OUT")
+    assert (target, label, health) == ("billing", "delivery", "degraded")
+    assert reason == "queue 0, oldest 0 min; no charge posted in FAC01 yet"
+    assert delivery_of(channel_graph("FAC01_CHG_OUT", "OMS^O05"), "FAC01_CHG_OUT")[:3] == (
+        "erp", "delivery", "ok")
+
+
+def test_a_channel_target_must_be_a_system_of_the_graph() -> None:
+    assert set(CHANNEL_TARGETS) <= set(SYSTEMS)
+    with pytest.raises(ValidationError) as caught:
+        Settings(lineage={"channel_targets": {"FAC01_CHG_OUT": "billing",
+                                              "*_SUP_OUT": "supply-chain"}})
+    assert format_validation_error(caught.value) == (
+        "config lineage.channel_targets (CHARGELINE_LINEAGE__CHANNEL_TARGETS): unknown "
+        "system for '*_SUP_OUT': 'supply-chain'; a channel delivers to one of billing, erp, "
+        "ehr, supplier, other — e.g. channel_targets: {FAC01_CHG_OUT: billing, "
+        "'*_SUP_OUT': erp}")
+    with pytest.raises(ValidationError, match="must not be empty"):
+        LineageConfig(channel_targets={"": "erp"})
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        LineageConfig(channel_target={"X": "erp"})  # type: ignore[call-arg]
+    assert LineageConfig(channel_targets={"*_SUP_OUT": "erp"}).channel_targets == {
+        "*_SUP_OUT": "erp"}
+
+
+def test_the_store_graph_routes_stats_only_channels_by_the_settings(engine: Engine) -> None:
+    stats = [ChannelStats(channel=name, facility_id="FAC01", observed_at=ago(2), received=5,
+                          filtered=0, queued=0, sent=5, errored=0)
+             for name in ("FAC01_SUP_OUT", "FAC01_ORD_OUT", "FAC01_XYZ_OUT")]
+    with engine.begin() as conn:
+        upsert_records(conn, stats, source="engine-stats")
+    settings = Settings(database_url=str(engine.url), sources=STATS_ONLY,
+                        lineage={"channel_targets": {"*_ORD_OUT": "supplier"}})
+    graph = system_graph(engine, settings, NOW)
+    assert {name: delivery_of(graph, name)[:2] for name in (
+        "FAC01_SUP_OUT", "FAC01_ORD_OUT", "FAC01_XYZ_OUT")} == {
+        "FAC01_SUP_OUT": ("erp", "delivery"), "FAC01_ORD_OUT": ("supplier", "delivery"),
+        "FAC01_XYZ_OUT": ("billing", "delivery (destination assumed)")}
