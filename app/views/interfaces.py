@@ -68,12 +68,12 @@ def live_view() -> None:
     """Everything on the page that moves; reruns alone on the timer."""
     window = current_window()
     now = datetime.now(UTC)
-    st.caption(f"{window_caption(window)} · refreshed {datetime.now(UTC):%H:%M:%S} UTC, "
+    st.caption(f"{window_caption(window)} · refreshed {now:%H:%M:%S} UTC, "
                f"every {REFRESH}")
+    hourly = queries.channel_hourly(url, window.start, window.end)
     held = queries.channel_held(url, window.start, window.end)
     channels = channel_rows(queries.channel_counts(url, window.start, window.end),
-                            queries.latest_channel_stats(url),
-                            queries.channel_hourly(url, window.start, window.end),
+                            queries.latest_channel_stats(url), hourly,
                             window.start, window.end, now, held)
     fresh = freshness_rows(queries.source_freshness(url), now)
     apis = api_rows(queries.api_health(url, window.start, window.end),
@@ -125,7 +125,6 @@ def live_view() -> None:
     st.subheader("Collector freshness")
     st.dataframe(styled_health(fresh), hide_index=True, key="if_fresh")
     st.subheader("Messages per hour")
-    hourly = queries.channel_hourly(url, window.start, window.end)
     st.plotly_chart(charts.channel_trend(hourly, "Received per channel, NACKs in red"),
                     key="if_hourly")
     st.subheader("Held messages per hour")
