@@ -20,7 +20,8 @@ gets the kind it joins fastest:
 - PostgreSQL: ``UNLOGGED`` (a temporary table would live in the small per-session
   ``temp_buffers`` and shut out parallel scans), and the usage stages without a key:
   they are hash-joined, and a key index filled in hash order costs more than the
-  aggregate that fills it.
+  aggregate that fills it. Their text columns take the store's byte order
+  (``store.types.byte_ordered``).
 
 They live in their own ``MetaData``, outside the migrated schema.
 """
@@ -46,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 
 from store.schema_metrics import metric_points, metric_usage_points
-from store.types import UtcDateTime
+from store.types import UtcDateTime, byte_ordered
 
 pass_metadata = MetaData()
 
@@ -224,7 +225,8 @@ def _for_dialect(table: Table, dialect: str) -> Table:
         return table
     keyed = not table.info.get("keyless_on_postgresql")
     copy = Table(table.name, MetaData(),
-                 *(Column(c.name, c.type, primary_key=keyed and c.primary_key) for c in table.c),
+                 *(Column(c.name, byte_ordered(c.type), primary_key=keyed and c.primary_key)
+                   for c in table.c),
                  prefixes=["UNLOGGED"])
     for index in table.indexes:  # the stitching sets are probed by these
         Index(index.name, *(copy.c[c.name] for c in index.columns))

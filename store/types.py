@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from copy import copy
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import DateTime, Dialect, String
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+# PostgreSQL: the collation of every text column of the store (migration 0050). Its text is
+# ids and codes, joined, grouped and indexed by every metrics pass; "C" compares bytes,
+# where a linguistic collation calls strcoll per comparison and sorts 2-3x slower.
+PG_TEXT_COLLATION = "C"
+
+
+def byte_ordered(type_: TypeEngine[Any]) -> TypeEngine[Any]:
+    """``type_`` as a PostgreSQL table of the store declares it: text with the ``"C"``
+    collation (any other type as it is). Tables created at run time use it so that they
+    join the store's columns under one collation (a mix would keep PostgreSQL from using
+    the store's indexes)."""
+    if isinstance(type_, String) and type_.collation is None:
+        collated = copy(type_)
+        collated.collation = PG_TEXT_COLLATION
+        return collated
+    return type_
 
 
 class UtcDateTime(TypeDecorator[datetime]):
