@@ -40,7 +40,8 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
 
 def current_revision(engine: Engine) -> str:
     """The store's revision(s), comma-joined: each package's migrations are a branch
-    off ``0001`` (metrics, alerting, app), so a migrated store has several heads."""
+    off ``0001`` (metrics, alerting, app), so a store part-way up has several heads;
+    ``0050`` (the text collation, which spans every package's tables) merges them."""
     with engine.connect() as conn:
         heads = MigrationContext.configure(conn).get_current_heads()
     return ",".join(sorted(heads))
