@@ -63,6 +63,14 @@ def network_series(series: pd.DataFrame, kpi: Kpi, before: datetime | None = Non
     return [round(float(v), 2) for v in values if v is not None]
 
 
+def holds_bucket(series: pd.DataFrame, start: datetime | None) -> bool:
+    """Whether ``series`` has a point in the bucket starting at ``start`` (the bucket
+    still filling holds none until its first record lands, just after midnight)."""
+    if start is None or series.empty:
+        return False
+    return bool((pd.to_datetime(series["bucket"], utc=True) == pd.Timestamp(start)).any())
+
+
 def drill_for(kpi: Kpi, window: Window, facilities: tuple[str, ...] = (),
               status: str = "") -> DrillFilters:
     """The records behind ``kpi`` in ``window`` (optionally one facility, one status)."""

@@ -86,7 +86,7 @@ event = st.plotly_chart(
                      f"{kpi.label} per {label} and facility — box-select to see the records",
                      partial=filling),
     key="ov_trend", on_select="rerun", selection_mode=("box", "points"))
-if filling is not None:
+if overview_view.holds_bucket(trend, filling):
     st.caption(f"The {label} from {filling:%d %b %H:00} is not over: its points are hollow "
                "(its bars faded) and the cards' sparklines leave it out.")
 drill = selection_to_filters(event.selection.points, bucket=bucket,

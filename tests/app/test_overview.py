@@ -99,6 +99,6 @@ def test_the_day_not_yet_over_is_hollow_on_the_trend(seeded_sqlite) -> None:
     hollow = [(x.startswith(today), symbol == "circle-open") for trace in spec["data"]
               for x, symbol in zip(trace["x"], trace["marker"]["symbol"], strict=True)]
     assert hollow and all(is_today == is_hollow for is_today, is_hollow in hollow)
-    # the caption comes with the hollow points (none only just after midnight, when the
-    # window ends with a whole day)
+    # the caption comes with the hollow points (none just after midnight, when the window
+    # ends with a whole day or today has no record yet)
     assert any(h for _, h in hollow) == any("is not over" in c.value for c in at.caption)

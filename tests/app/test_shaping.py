@@ -140,7 +140,7 @@ def test_the_bucket_still_filling_is_found_and_marked() -> None:
     import pandas as pd
 
     from app.charts import kpi_trend
-    from app.overview_view import network_series
+    from app.overview_view import holds_bucket, network_series
     from app.window import Window, partial_bucket
 
     day, hour = timedelta(days=1), timedelta(hours=1)
@@ -167,3 +167,7 @@ def test_the_bucket_still_filling_is_found_and_marked() -> None:
     usage = KPI_BY_KEY["volume"]
     assert network_series(sums, usage, filling) == [10.0, 12.0]
     assert network_series(sums, usage) == [10.0, 12.0, 1.0]
+    # the caption about the filling bucket only where the chart draws it
+    assert holds_bucket(df, filling)
+    assert not holds_bucket(df.iloc[:2], filling)  # just after midnight: no record yet
+    assert not holds_bucket(df, None)
