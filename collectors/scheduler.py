@@ -203,10 +203,14 @@ def run_scheduler(settings: Settings, engine: Engine, *, after_pass: Hook | None
                                 after_pass=after_pass, extra_jobs=extra_jobs)
 
     def stop(_signum: int, _frame: Any) -> None:
-        # passes in flight finish their page (each page is its own transaction); a second
-        # signal (Ctrl+C reaches the whole process group) finds it already stopping
+        # No new pass starts; the passes in flight end before the process does. Left to
+        # run on while the interpreter shut down, a pass could no longer start the thread
+        # that prefetches its next page, and its run stayed "running". A stop that cannot
+        # wait (SIGKILL) loses nothing either: each page is its own transaction, and the
+        # next pass marks the run interrupted and resumes after the last page. A second
+        # signal (Ctrl+C reaches the whole process group) finds it already stopping.
         if scheduler.running:
-            scheduler.shutdown(wait=False)
+            scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
