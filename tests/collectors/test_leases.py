@@ -203,3 +203,44 @@ def test_two_collector_processes_share_the_sources_on_postgresql(
             assert before.finished_at <= after.started_at  # never two passes at once
     assert len({r.collector_id for r in runs}) == 2  # both processes did work
     assert "slot taken by another collector" in output  # they did compete for slots
+
+
+@pytest.mark.slow
+def test_a_stopped_collector_finishes_the_pass_in_flight(estate: FakeEstate,
+                                                         tmp_path: Path) -> None:
+    """SIGTERM while a pass walks its pages: the process waits for the pass, which ends
+    ``ok`` with every page, instead of dying half-way at interpreter shutdown."""
+    import threading
+
+    n = 21  # three pages of 7
+    estate.fhir["ChargeItem"] = [
+        p.resource(p.CHARGE_ITEM, i, f"2026-11-18T10:00:{i:02d}.000Z") for i in range(n)]
+    in_flight = threading.Event()
+
+    def slow_charge_pages(key: str) -> None:
+        if "ChargeItem" in key:
+            in_flight.set()
+            time.sleep(1.0)  # the stop lands while the pass waits for this page
+
+    estate.on_request = slow_charge_pages
+    source = SourceConfig(name="billing", kind="fhir_billing",
+                          base_url=f"{estate.base_url}/billing/fhir",
+                          oauth2={"token_url": f"{estate.base_url}/oauth/token",
+                                  "client_id": "chargeline", "client_secret": "demo-secret"},
+                          page_size=7, schedule=Schedule(interval_seconds=3600))
+    db = tmp_path / "store.db"
+    proc = _collector(_config(tmp_path, f"sqlite:///{db}", [source]), tmp_path / "c.log")
+    try:
+        assert in_flight.wait(60), (tmp_path / "c.log").read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    output = (tmp_path / "c.log").read_text()
+    assert proc.returncode == 0, output
+    engine = make_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        runs = conn.execute(select(collector_runs.c.status, collector_runs.c.error)).all()
+        stored = conn.execute(select(func.count()).select_from(charges)).scalar_one()
+    engine.dispose()
+    assert [r.status for r in runs] == ["ok"], (runs, output)
+    assert stored == n
