@@ -47,8 +47,10 @@ def _set_collation(collation: str, shown_as: str) -> None:
         return
     per_table: dict[str, list[str]] = defaultdict(list)
     for table, column, data_type, length in bind.execute(COLUMNS, {'collation': shown_as}):
-        sql_type = f'varchar({length})' if data_type == 'character varying' and length else (
-            'varchar' if data_type == 'character varying' else 'text')
+        if data_type == 'text':
+            sql_type = 'text'
+        else:  # character varying, with its length when it has one
+            sql_type = f'varchar({length})' if length else 'varchar'
         per_table[table].append(f'ALTER COLUMN "{column}" TYPE {sql_type} COLLATE {collation}')
     # One statement per table: its indexes are rebuilt once, not once per column.
     for table, changes in per_table.items():
