@@ -208,6 +208,9 @@ class UsageEvent(_Timestamped):
     serial: str = ""
     clinician_id: str = ""
     used_at: datetime
+    # the facility's local calendar date of the scan; derived from ``used_at`` when not
+    # given (chargeline.localtime)
+    used_on: date | None = None
     recorded_at: datetime | None = None
     source: str = ""
 
@@ -269,7 +272,8 @@ class InventoryTransaction(_Timestamped):
     serial: str = ""
     usage_id: str = ""
     unit_cost: Decimal | None = None
-    posted_at: datetime
+    posted_at: datetime  # when the ERP booked the document
+    moved_at: datetime | None = None  # when the stock moved, where the ERP says apart
     modified_at: datetime
 
 

@@ -163,6 +163,9 @@ usage_events = Table(
     Column("serial", String(64), nullable=False, server_default=""),
     Column("clinician_id", String(64), nullable=False, server_default=""),
     Column("used_at", UtcDateTime, nullable=False),
+    # the facility's local calendar date of the scan (the day a charge's service date
+    # names): its configured time zone, else the offset the source wrote
+    Column("used_on", Date),
     Column("recorded_at", UtcDateTime),
     *_lineage_columns(),
     Index("ix_usage_events_facility_used", "facility_id", "used_at"),
@@ -236,6 +239,8 @@ inventory_transactions = Table(
     Column("usage_id", String(64), nullable=False, server_default="", index=True),
     Column("unit_cost", Money),
     Column("posted_at", UtcDateTime, nullable=False),
+    # when the stock moved, where the ERP records it apart from the (later) posting time
+    Column("moved_at", UtcDateTime),
     Column("modified_at", UtcDateTime, nullable=False),
     *_lineage_columns(),
     Index("ix_inventory_transactions_facility_posted", "facility_id", "posted_at"),
