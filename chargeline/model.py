@@ -219,7 +219,9 @@ class InterfaceMessage(_Timestamped):
     """One message through an interface-engine channel, with its acknowledgement."""
 
     kind = "interface_message"
-    natural_key = ("channel", "control_id")
+    # A channel is named per engine: two facilities' DFT_OUT are two channels, and their
+    # MSH-10 control ids may repeat. The facility is MSH-4 ("" when the message has none).
+    natural_key = ("facility_id", "channel", "control_id")
     channel: str
     control_id: str  # MSH-10
     message_type: str  # e.g. DFT^P03
@@ -314,7 +316,7 @@ class ChannelStats(_Timestamped):
     """One snapshot of an interface-engine channel's counters (since engine start)."""
 
     kind = "channel_stats"
-    natural_key = ("channel", "observed_at")
+    natural_key = ("facility_id", "channel", "observed_at")
     channel: str
     facility_id: str = ""
     observed_at: datetime

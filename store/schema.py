@@ -171,13 +171,15 @@ usage_events = Table(
     Index("ix_usage_events_facility_used", "facility_id", "used_at"),
 )
 
+# A channel is (facility, channel name): two facilities' engines may both have a DFT_OUT,
+# and their MSH-10 control ids may repeat. An unknown facility (MSH-4 empty) is "".
 interface_messages = Table(
     "interface_messages",
     metadata,
     Column("channel", String(64), primary_key=True),
     Column("control_id", String(64), primary_key=True),
     Column("message_type", String(16), nullable=False),
-    Column("facility_id", String(32), nullable=False, server_default=""),
+    Column("facility_id", String(32), primary_key=True, server_default=""),
     Column("encounter_id", String(64), nullable=False, server_default=""),
     Column("patient_token", String(32), nullable=False, server_default=""),
     Column("received_at", UtcDateTime, nullable=False),
@@ -192,12 +194,14 @@ interface_messages = Table(
 )
 
 # FT1-2 usage references of each message: the key that stitches usage -> message.
+# facility_id is the message's (its key is facility, channel and control id).
 message_usages = Table(
     "message_usages",
     metadata,
     Column("channel", String(64), primary_key=True),
     Column("control_id", String(64), primary_key=True),
     Column("usage_id", String(64), primary_key=True),
+    Column("facility_id", String(32), primary_key=True, server_default=""),
     Index("ix_message_usages_usage_id", "usage_id"),
 )
 
@@ -284,7 +288,7 @@ channel_stats = Table(
     metadata,
     Column("channel", String(64), primary_key=True),
     Column("observed_at", UtcDateTime, primary_key=True),
-    Column("facility_id", String(32), nullable=False, server_default=""),
+    Column("facility_id", String(32), primary_key=True, server_default=""),  # see above
     Column("received", BigInteger, nullable=False),
     Column("filtered", BigInteger, nullable=False),
     Column("queued", BigInteger, nullable=False),

@@ -288,7 +288,8 @@ def prepare_records(records: Sequence[CanonicalRecord], *, source: str,
         prepared.tables.append((kind, [record_row(r, source, now) for r in latest.values()]))
         if kind == InterfaceMessage.kind:
             prepared.links += [
-                {"channel": m.channel, "control_id": m.control_id, "usage_id": u}
+                {"channel": m.channel, "control_id": m.control_id, "usage_id": u,
+                 "facility_id": m.facility_id}
                 for m in latest.values()
                 if isinstance(m, InterfaceMessage)
                 for u in m.usage_ids
