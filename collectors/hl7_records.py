@@ -5,6 +5,13 @@ inbound message is when the engine received it, MSH-7 of the ACK when the receiv
 acknowledged it (sent), MSA-1 the ACK code. No ACK yet means queued. An ACK whose
 message was stored by an earlier read comes back as a ``LateAck`` for the store to
 apply. A message re-sent after a NACK carries ``<control id>-R<n>``.
+
+A message is known by its facility (MSH-4, "" when empty) and control id: two
+facilities' engines may both log to a channel of the same name, with control ids that
+repeat. An ACK names its message's facility as its receiving facility (MSH-6); it pairs
+with the message of that facility and control id, else with the one message of that
+control id when only one is waiting (an ACK without MSH-6, or one that spells the
+facility otherwise).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ class LateAck:
     sent_at: datetime
     ack_code: str
     error: str
+    facility_id: str = ""  # the ACK's MSH-6: the acknowledged message's facility
 
 
 @dataclass(slots=True)
@@ -87,7 +95,7 @@ class Hl7Converter:
     def convert(self, blocks: Iterable[Block], file_label: str) -> Hl7Batch:
         """Pair messages with ACKs and build records; bad blocks are rejected, not raised."""
         batch = Hl7Batch()
-        pending: dict[str, dict[str, Any]] = {}
+        pending = _Waiting()
         for block in blocks:
             where = f"{file_label}@{block.offset}"
             try:
@@ -98,10 +106,10 @@ class Hl7Converter:
                 else:
                     data = self._inbound(msg, where)
                     data["_raw"] = block.raw
-                    pending[data["control_id"]] = data
+                    pending.add(data)
             except RecordError as exc:
                 batch.rejected.append(Rejected(where, exc.reason, block.raw))
-        for data in pending.values():
+        for data in pending.messages.values():
             self._emit(data, batch)
         return batch
 
@@ -134,7 +142,7 @@ class Hl7Converter:
         values["_where"] = where
         return values
 
-    def _apply_ack(self, msg: Hl7Message, pending: dict[str, dict[str, Any]],
+    def _apply_ack(self, msg: Hl7Message, pending: _Waiting,
                    batch: Hl7Batch, where: str) -> None:
         values = self.ack.apply(msg)
         acked = values.get("acked_control_id", "")
@@ -143,9 +151,10 @@ class Hl7Converter:
             raise RecordError("ACK without MSA-1 (code) or MSA-2 (control id acknowledged)")
         sent_at = parse_hl7_time(values.get("sent_at", ""), "ACK MSH-7")
         error = values.get("error", "") if code not in ("AA", "CA") else ""
-        inbound = pending.get(acked)
+        facility = values.get("facility_id", "")
+        inbound = pending.find(facility, acked)
         if inbound is None:
-            batch.late_acks.append(LateAck(acked, sent_at, code, error))
+            batch.late_acks.append(LateAck(acked, sent_at, code, error, facility))
             return
         inbound.update(sent_at=sent_at, ack_code=code, error=error,
                        status=_ACK_STATUS.get(code, MessageStatus.ERROR))
@@ -185,6 +194,31 @@ class Hl7Converter:
             batch.messages.append(build_record(InterfaceMessage, data, where=where))
         except RecordError as exc:
             batch.rejected.append(Rejected(where, exc.reason, raw))
+
+
+class _Waiting:
+    """Inbound messages of one read by (facility, control id), in log order, with the
+    facilities seen per control id (so an ACK finds its message in constant time)."""
+
+    __slots__ = ("by_control", "messages")
+
+    def __init__(self) -> None:
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self.by_control: dict[str, set[str]] = {}
+
+    def add(self, data: dict[str, Any]) -> None:
+        facility, control = data.get("facility_id", ""), data["control_id"]
+        self.messages[(facility, control)] = data  # a repeat of the key replaces it
+        self.by_control.setdefault(control, set()).add(facility)
+
+    def find(self, facility: str, control: str) -> dict[str, Any] | None:
+        """The message this ACK acknowledges: same facility and control id, else the
+        only one of that control id (none when two facilities' messages could be it)."""
+        exact = self.messages.get((facility, control))
+        if exact is not None:
+            return exact
+        facilities = self.by_control.get(control, set())
+        return self.messages[(next(iter(facilities)), control)] if len(facilities) == 1 else None
 
 
 class _Repeat:

@@ -5,7 +5,8 @@ Layout: ``<path>/<channel>/<anything>.hl7`` (one folder per channel; a file dire
 file is ``<byte offset>:<fingerprint>``: the offset just after the last complete message
 read, and a hash of the file's first bytes (up to 256, never past the offset) so a file
 replaced under the same name (a logrotate ``copytruncate``, a rename and re-create) is
-read again from the start; the upserts on (channel, control id) make that harmless.
+read again from the start; the upserts on (channel, control id, facility) make that
+harmless.
 
 Rotation: a file that is not the newest of its channel (a new daily file appeared), or
 whose name ends in a rotation number (``x.hl7.1``), is complete, so its last message is
@@ -87,15 +88,23 @@ def parse_cursor(cursor: str | None) -> tuple[int, str]:
 
 
 def apply_late_acks(conn: Connection, channel: str, acks: list[LateAck]) -> int:
-    """Set sent time, ACK code and status on messages stored by an earlier read."""
+    """Set sent time, ACK code and status on messages stored by an earlier read: the
+    message of the ACK's facility (MSH-6) and control id, else the only message of the
+    channel with that control id (an ACK that names no facility, or names it otherwise);
+    never one of two facilities' messages by guess."""
+    m = interface_messages
     done = 0
     for ack in acks:
-        result = conn.execute(
-            update(interface_messages)
-            .where(and_(interface_messages.c.channel == channel,
-                        interface_messages.c.control_id == ack.control_id))
-            .values(sent_at=ack.sent_at, ack_code=ack.ack_code, error=ack.error,
-                    status=status_for_ack(ack.ack_code).value))
+        same = and_(m.c.channel == channel, m.c.control_id == ack.control_id)
+        values = {"sent_at": ack.sent_at, "ack_code": ack.ack_code, "error": ack.error,
+                  "status": status_for_ack(ack.ack_code).value}
+        result = conn.execute(update(m).where(same, m.c.facility_id == ack.facility_id)
+                              .values(**values))
+        if not result.rowcount:
+            facilities = conn.execute(select(m.c.facility_id).where(same).limit(2)).all()
+            if len(facilities) == 1:
+                result = conn.execute(update(m).where(
+                    same, m.c.facility_id == facilities[0][0]).values(**values))
         done += result.rowcount or 0
     return done
 
