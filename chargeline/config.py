@@ -8,15 +8,17 @@ A bad value raises ``ConfigError`` naming the key, the problem and an example fi
 
 from __future__ import annotations
 
+import base64
 import os
 from datetime import time
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -44,6 +46,8 @@ FIXES: dict[str, str] = {
     "security": "security: starttls (or ssl, none)",
     "kind": "kind: fhir_billing (or fhir_usage, odata_erp, hl7_log, engine_stats)",
     "channel_targets": "channel_targets: {FAC01_CHG_OUT: billing, '*_SUP_OUT': erp}",
+    "quarantine_keys": "CHARGELINE_QUARANTINE_KEYS=<new key>,<old key>, each made by "
+    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'",
 }
 
 
@@ -164,6 +168,10 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     phi_secret: SecretStr = SecretStr(DEMO_PHI_SECRET)
+    # Fernet keys of quarantined payloads, the first encrypts, all decrypt (rotation);
+    # none: one derived from phi_secret (chargeline/sealing.py). The environment gives
+    # them comma-separated, so pydantic-settings must not read the value as JSON.
+    quarantine_keys: Annotated[list[SecretStr], NoDecode] = []
     dashboard_url: str = "http://127.0.0.1:8501"
     data_dir: Path = Path("./data")
     sources: list[SourceConfig] = []
@@ -184,6 +192,24 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"driver {url.drivername!r} is not supported; use sqlite or postgresql+psycopg"
             )
+        return value
+
+    @field_validator("quarantine_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("quarantine_keys")
+    @classmethod
+    def _fernet_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        # the key itself is never echoed: the message names its place in the list only
+        bad = [str(i) for i, key in enumerate(value, 1)
+               if not is_fernet_key(key.get_secret_value())]
+        if bad:
+            raise ValueError(f"key {', '.join(bad)} of {len(value)} is not a Fernet key "
+                             "(32 bytes in url-safe base64)")
         return value
 
     @field_validator("sources")
@@ -226,6 +252,14 @@ class _YamlFileSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return dict(self.data)
+
+
+def is_fernet_key(key: str) -> bool:
+    """True when ``key`` is a Fernet key: 32 bytes in url-safe base64."""
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+    except (ValueError, UnicodeEncodeError):
+        return False
 
 
 def config_file_path() -> Path | None:
