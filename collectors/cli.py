@@ -89,12 +89,31 @@ def collector(
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="HL7 logs, FHIR Bundles/NDJSON, OData "
                                                      "JSON pages (files or folders).")],
-    source: Annotated[str, typer.Option(help="Source name to record rows under.")] = "backfill",
+    source: Annotated[str | None, typer.Option(
+        "--source", help="A configured source: rows are recorded under its name and read "
+                         "with its kind and mapping: file, as polling reads them; files of "
+                         "another kind are refused. Default: every kind, as 'backfill'.")
+    ] = None,
+    mapping: Annotated[list[str] | None, typer.Option(
+        "--mapping", metavar="KIND=FILE",
+        help="A field-mapping file for one kind (fhir_billing, fhir_usage, odata_erp, "
+             "hl7_log), merged over the defaults; in place of the source's mapping: for "
+             "its kind. Repeat for several kinds.")] = None,
 ) -> None:
     """Backfill the store from files, with a progress bar and a summary."""
+    from chargeline.config import load_settings
     from collectors.ingest import ingest_paths
+    from collectors.ingest_plan import plan_ingest
+    from store.migrate import open_store
 
-    settings, engine = _settings_and_engine()
-    summary = ingest_paths(settings, engine, paths, source_name=source, progress=True)
+    settings = load_settings()
+    # mapping files are compiled before the store is opened: a bad one writes nothing
+    plan = plan_ingest(settings, source, mapping or [])
+    engine = open_store(settings.database_url)
+    typer.echo(f"ingesting as {plan.describe()}")
+    try:
+        summary = ingest_paths(settings, engine, paths, plan=plan, progress=True)
+    finally:
+        engine.dispose()
     typer.echo(f"ingested {summary.records} records ({summary.written} new or changed), "
                f"quarantined {summary.quarantined}, from {summary.files} files")

@@ -1,8 +1,10 @@
 """Backfill from files: HL7 v2 logs, FHIR Bundles or NDJSON, OData JSON pages.
 
 The kind of each file is recognised from its content, not its name. Records go through
-the same pure converters and the same per-page transactions as live collection, so a
-backfill and a poll of the same data give the same store.
+the same pure converters, the same field mappings (``collectors.ingest_plan``: a
+configured source's ``mapping:`` or ``--mapping KIND=FILE``) and the same per-page
+transactions as live collection, so a backfill and a poll of the same data give the same
+store.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from sqlalchemy import Engine
 from tqdm import tqdm
 
 from chargeline.config import Settings, SourceConfig
-from chargeline.errors import RecordError, SourceError
+from chargeline.errors import ConfigError, RecordError, SourceError
 from collectors import jsonio
 from collectors.base import CollectContext, Reject
 from collectors.fhir_records import parse_bundle
 from collectors.gc_window import fewer_collections
-from collectors.mapping import load_mapping
+from collectors.ingest_plan import FHIR_KINDS, IngestPlan
+from collectors.mapping import RecordMapping
 from collectors.odata_records import parse_odata_page
 from collectors.plugins.fhir import apply_claim_outcomes
 from collectors.plugins.hl7_log import LogFile, ingest_log_file
@@ -63,24 +66,49 @@ def sniff(path: Path) -> str:
     return "unknown"
 
 
-def _fhir_mappings() -> dict[str, Any]:
-    return {**load_mapping("fhir_billing"), **load_mapping("fhir_usage")}
+# the file family ``sniff`` sees -> the source kinds such a file can hold
+_FAMILY_KINDS = {"hl7": ("hl7_log",), "ndjson": FHIR_KINDS, "json": (*FHIR_KINDS, "odata_erp")}
+_FAMILY_NAMES = {"hl7": "an HL7 log", "ndjson": "FHIR NDJSON", "json": "JSON"}
 
 
-def _ingest_bundle(ctx: CollectContext, body: Any, where: str) -> None:
+def foreign_files(plan: IngestPlan, sniffed: list[tuple[Path, str]]) -> list[str]:
+    """Files that cannot hold the plan's source kind, as ``path (what it is)``; empty
+    without ``--source``. Unrecognised files are not listed: they are quarantined."""
+    if not plan.source_kind:
+        return []
+    return [f"{path} ({_FAMILY_NAMES[family]})" for path, family in sniffed
+            if family in _FAMILY_KINDS and plan.source_kind not in _FAMILY_KINDS[family]]
+
+
+def _stream_mapping(mappings: dict[str, RecordMapping], stream: str, plan: IngestPlan,
+                    what: str) -> tuple[RecordMapping | None, str]:
+    """The mapping of one stream, or None and the reason a page of it is refused."""
+    mapping = mappings.get(stream)
+    if mapping is None:
+        read = f"source {plan.source_name} ({plan.source_kind}) maps " if plan.source_kind \
+            else "the mappings map "
+        return None, (f"no mapping for {what} {stream!r}; {read}{', '.join(sorted(mappings))}"
+                      " — add a section for it to the mapping file")
+    if mapping.options.get("enabled", True) is False:
+        return None, (f"{what} {stream!r} is disabled in the mapping (enabled: false), as "
+                      "polling skips it — remove that line to read it")
+    return mapping, ""
+
+
+def _ingest_bundle(ctx: CollectContext, plan: IngestPlan, body: Any, where: str) -> None:
     entries = body.get("entry") or []
     types = sorted({(e.get("resource") or {}).get("resourceType", "") for e in entries
                     if isinstance(e, dict)})
-    mappings = _fhir_mappings()
+    mappings = plan.fhir_mappings()
     for resource_type in types:
-        mapping = mappings.get(resource_type)
+        mapping, refused = _stream_mapping(mappings, resource_type, plan,
+                                           "FHIR resource type")
         subset = {**body, "entry": [e for e in entries if isinstance(e, dict) and
                                     (e.get("resource") or {}).get("resourceType")
                                     == resource_type]}
         if mapping is None:
             ctx.commit_page("backfill", [], None, [Reject(
-                where, f"no mapping for FHIR resource type {resource_type!r}",
-                json.dumps(subset)[:100_000])])
+                where, refused, json.dumps(subset)[:100_000], resource_type)])
             continue
         page = parse_bundle(subset, resource_type, mapping, ctx.phi_secret, where)
         claim_ids = {r.key()[0] for r in page.records if r.kind == "claim"}
@@ -96,7 +124,15 @@ def _entity_set(body: dict[str, Any], path: Path) -> str:
     return name.split("(")[0].split("/")[0]
 
 
-def ingest_json(ctx: CollectContext, path: Path, raw: bytes) -> None:
+def _wrong_kind(plan: IngestPlan, what: str, kinds: tuple[str, ...]) -> str:
+    """Why a page of ``kinds`` is refused under the plan's source, or ''."""
+    if any(plan.reads(k) for k in kinds):
+        return ""
+    return (f"{what}, but source {plan.source_name} is {plan.source_kind} — ingest it under "
+            f"a {' or '.join(kinds)} source, or without --source")
+
+
+def ingest_json(ctx: CollectContext, plan: IngestPlan, path: Path, raw: bytes) -> None:
     """One JSON file: a FHIR Bundle or an OData page."""
     where = str(path)
     try:
@@ -105,13 +141,20 @@ def ingest_json(ctx: CollectContext, path: Path, raw: bytes) -> None:
         ctx.commit_page("backfill", [], None, [Reject(where, "invalid or truncated JSON", raw)])
         return
     if isinstance(body, dict) and body.get("resourceType") == "Bundle":
-        _ingest_bundle(ctx, body, where)
+        refused = _wrong_kind(plan, "a FHIR Bundle", FHIR_KINDS)
+        if refused:
+            ctx.commit_page("backfill", [], None, [Reject(where, refused, raw)])
+            return
+        _ingest_bundle(ctx, plan, body, where)
     elif isinstance(body, dict) and "value" in body:
         entity_set = _entity_set(body, path)
-        mapping = load_mapping("odata_erp").get(entity_set)
+        refused = _wrong_kind(plan, "an OData page", ("odata_erp",))
+        mapping = None
+        if not refused:
+            mapping, refused = _stream_mapping(plan.mappings("odata_erp"), entity_set, plan,
+                                               "OData entity set")
         if mapping is None:
-            ctx.commit_page("backfill", [], None, [Reject(
-                where, f"no mapping for OData entity set {entity_set!r}", raw)])
+            ctx.commit_page("backfill", [], None, [Reject(where, refused, raw)])
             return
         page = parse_odata_page(body, entity_set, mapping, where)
         ctx.commit_page("backfill", page.records, None, page.rejects)
@@ -120,7 +163,7 @@ def ingest_json(ctx: CollectContext, path: Path, raw: bytes) -> None:
             where, "JSON is neither a FHIR Bundle nor an OData page", raw)])
 
 
-def ingest_ndjson(ctx: CollectContext, path: Path, raw: bytes) -> None:
+def ingest_ndjson(ctx: CollectContext, plan: IngestPlan, path: Path, raw: bytes) -> None:
     """FHIR bulk NDJSON: one resource a line; bad lines are quarantined."""
     entries: list[dict[str, Any]] = []
     rejects: list[Reject] = []
@@ -134,23 +177,36 @@ def ingest_ndjson(ctx: CollectContext, path: Path, raw: bytes) -> None:
     if rejects:
         ctx.commit_page("backfill", [], None, rejects)
     for start in range(0, len(entries), 1000):
-        _ingest_bundle(ctx, {"resourceType": "Bundle", "entry": entries[start:start + 1000]},
-                       f"{path}")
+        _ingest_bundle(ctx, plan, {"resourceType": "Bundle",
+                                   "entry": entries[start:start + 1000]}, f"{path}")
 
 
 def ingest_paths(settings: Settings, engine: Engine, paths: list[Path], *,
-                 source_name: str = "backfill", progress: bool = False) -> IngestSummary:
-    """Ingest every file under ``paths``; return counts of records and quarantined."""
-    files = list(iter_files(paths))
-    source = SourceConfig(name=source_name, kind="hl7_log", path=".")
+                 source_name: str = "backfill", plan: IngestPlan | None = None,
+                 progress: bool = False) -> IngestSummary:
+    """Ingest every file under ``paths`` as ``plan`` says (default: every kind with its
+    default mapping, rows recorded under ``source_name``); return counts of records and
+    quarantined. Under a source, files that cannot be of its kind are refused before
+    anything is written."""
+    plan = plan or IngestPlan(source_name=source_name)
+    sniffed = [(path, sniff(path)) for path in iter_files(paths)]
+    foreign = foreign_files(plan, sniffed)
+    if foreign:
+        shown = "; ".join(foreign[:5]) + (f"; and {len(foreign) - 5} more"
+                                          if len(foreign) > 5 else "")
+        raise ConfigError(f"--source {plan.source_name} is a {plan.source_kind} source, and "
+                          f"these files cannot be: {shown} — ingest them under a source of "
+                          "their kind, or without --source")
+    # the HL7 converter reads its mapping file from the context's source
+    source = SourceConfig(name=plan.source_name, kind="hl7_log", path=".",
+                          mapping=plan.mapping_file("hl7_log"))
     ctx = CollectContext(source, settings, engine, None, str(uuid.uuid4()))
-    summary = IngestSummary(files=len(files))
-    total = sum(p.stat().st_size for p in files)
+    summary = IngestSummary(files=len(sniffed))
+    total = sum(p.stat().st_size for p, _ in sniffed)
     try:
         with fewer_collections(), tqdm(total=total, unit="B", unit_scale=True,
                                        disable=not progress, desc="ingest") as bar:
-            for path in files:
-                kind = sniff(path)
+            for path, kind in sniffed:
                 if kind == "hl7":
                     channel = path.parent.name or path.stem.split("-")[0]
                     rel = path.as_posix()[-64:]
@@ -159,7 +215,8 @@ def ingest_paths(settings: Settings, engine: Engine, paths: list[Path], *,
                 elif kind in ("json", "ndjson"):
                     raw = path.read_bytes()
                     try:
-                        (ingest_json if kind == "json" else ingest_ndjson)(ctx, path, raw)
+                        (ingest_json if kind == "json" else ingest_ndjson)(ctx, plan, path,
+                                                                           raw)
                     except RecordError as exc:
                         ctx.commit_page("backfill", [], None, [Reject(str(path), exc.reason, raw)])
                 else:
