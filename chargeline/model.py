@@ -13,9 +13,17 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from chargeline.errors import RecordError
+from chargeline.localtime import local_date
 
 
 class ItemClass(StrEnum):
@@ -213,6 +221,17 @@ class UsageEvent(_Timestamped):
     used_on: date | None = None
     recorded_at: datetime | None = None
     source: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_date_as_written(cls, data: Any) -> Any:
+        # A collector's mapping gives used_on (in the facility's zone when configured);
+        # a record built otherwise takes the date in the offset its time was written in.
+        if isinstance(data, dict) and data.get("used_on") is None and data.get("used_at"):
+            day = local_date(data["used_at"])
+            if day is not None:
+                data = {**data, "used_on": day}
+        return data
 
 
 class InterfaceMessage(_Timestamped):

@@ -10,8 +10,16 @@ field spec is one of:
   ``=TEXT`` is a constant;
 - a list of specs: the first non-empty value wins;
 - a mapping with ``path`` (or ``paths``) and optional ``regex`` (keep the first group),
-  ``map`` (translate values), ``as: date`` (keep the calendar date), ``negate_if``
-  (``{path: TransactionType, in: [ISSUE]}``) and ``default``.
+  ``map`` (translate values), ``as: date`` (the facility's local calendar date of the
+  value, see below), ``times`` (multiply by another field: ``{path: priceOverride.value,
+  times: quantity.value}`` where the source sends a unit price and the canonical amount is
+  the line total), ``negate_if`` (``{path: TransactionType, in: [ISSUE]}``) and
+  ``default``.
+
+Local dates. A file may hold a top-level ``facility_time_zones:`` section (``{FAC01:
+America/New_York, "*": UTC}``). A field mapped ``as: date`` from an instant, and a usage's
+``used_on`` (derived from its ``used_at``), take the facility's local date: in the
+configured zone, else in the offset the source wrote (``chargeline.localtime``).
 
 Defaults for the standard formats live in ``collectors/mappings/<kind>.yaml``; a
 source's own file is merged over them, section by section.
@@ -29,8 +37,11 @@ from typing import Any
 import yaml
 
 from chargeline.errors import ConfigError, RecordError
+from chargeline.localtime import Zones, local_date, parse_zones, zone_for
 
 MAPPINGS_DIR = Path(__file__).with_name("mappings")
+ZONES_SECTION = "facility_time_zones"
+_OPTIONS = ("path", "paths", "regex", "map", "as", "times", "negate_if", "default")
 _INDEX = re.compile(r"^([^\[]+)\[(\d+)\]$")
 _EXT = re.compile(r"^ext\((.+)\)$")
 _HL7_REF = re.compile(r"^([A-Z][A-Z0-9]{2})-(\d+)(?:\.(\d+))?$")
@@ -152,16 +163,19 @@ def compile_spec(spec: Any, where: str) -> Getter:
 
 
 def _compile_options(spec: Mapping[str, Any], where: str) -> Getter:
-    unknown = set(spec) - {"path", "paths", "regex", "map", "as", "negate_if", "default"}
+    unknown = set(spec) - set(_OPTIONS)
     if unknown:
         raise ConfigError(f"mapping {where}: unknown option(s) {sorted(unknown)}; "
-                          "use path, paths, regex, map, as, negate_if, default")
+                          f"use {', '.join(_OPTIONS)}")
+    if spec.get("as") not in (None, "date"):
+        raise ConfigError(f"mapping {where}: as: {spec['as']!r} is not known; use as: date")
     if "path" not in spec and "paths" not in spec:
         raise ConfigError(f"mapping {where}: give path: (e.g. path: ItemId)")
     base = compile_spec(spec.get("path", spec.get("paths")), where)
     regex = re.compile(spec["regex"]) if "regex" in spec else None
     table = {str(k): v for k, v in (spec.get("map") or {}).items()}
     as_date = spec.get("as") == "date"
+    times = compile_spec(spec["times"], where) if "times" in spec else None
     default = spec.get("default")
     negate = spec.get("negate_if")
     negate_get = compile_spec(negate["path"], where) if negate else None
@@ -174,8 +188,11 @@ def _compile_options(spec: Mapping[str, Any], where: str) -> Getter:
             value = (match.group(1) if match.groups() else match.group(0)) if match else None
         if table and value is not None:
             value = table.get(str(value), value)
-        if as_date and isinstance(value, str):
-            value = value[:10]
+        if as_date and isinstance(value, str) and len(value) <= 10:
+            value = value[:10]  # a date already; an instant is localised in apply()
+        if times is not None and value is not None:
+            factor = times(obj)
+            value = None if _empty(factor) else Decimal(str(value)) * Decimal(str(factor))
         if negate_get is not None and str(negate_get(obj)) in negate_in and value is not None:
             value = -Decimal(str(value))
         return default if _empty(value) else value
@@ -186,14 +203,38 @@ def _compile_options(spec: Mapping[str, Any], where: str) -> Getter:
 class RecordMapping:
     """The compiled field mapping of one stream (an entity set, a FHIR resource type)."""
 
-    def __init__(self, name: str, section: Mapping[str, Any]) -> None:
+    def __init__(self, name: str, section: Mapping[str, Any],
+                 zones: Zones | None = None) -> None:
         self.name = name
+        if not isinstance(section, Mapping):
+            raise ConfigError(f"mapping {name} must be a mapping with fields:")
         self.options = {k: v for k, v in section.items() if k != "fields"}
         fields = section.get("fields") or {}
         if not isinstance(fields, Mapping):
             raise ConfigError(f"mapping {name}.fields must be a mapping of field: spec")
         self.raw_fields = dict(fields)
         self.getters = {f: compile_spec(s, f"{name}.{f}") for f, s in fields.items()}
+        self.zones = dict(zones or {})
+        self.date_fields = tuple(f for f, s in fields.items()
+                                 if isinstance(s, Mapping) and s.get("as") == "date")
+        self.derives_used_on = "used_at" in self.getters and "used_on" not in self.getters
+
+    def _localise(self, out: dict[str, Any]) -> None:
+        """Instants mapped ``as: date`` become the facility's local date, and a usage's
+        ``used_on`` is the local date of its ``used_at`` (module docstring)."""
+        facility_zone = zone_for(self.zones, out.get("facility_id"))
+        for name in self.date_fields:
+            value = out.get(name)
+            if isinstance(value, str) and len(value) > 10:
+                day = local_date(value, facility_zone)
+                if day is None:
+                    raise RecordError(f"{self.name}.{name}: {value[:40]!r} is not a date "
+                                      "or a time")
+                out[name] = day
+        if self.derives_used_on and "used_at" in out:
+            day = local_date(out["used_at"], facility_zone)
+            if day is not None:
+                out["used_on"] = day
 
     def apply(self, payload: Any) -> dict[str, Any]:
         """The canonical field values this mapping extracts from one payload."""
@@ -209,6 +250,8 @@ class RecordMapping:
                     # PostgreSQL text cannot hold it, and no real identifier contains one
                     raise RecordError(f"{self.name}.{field}: contains a NUL character")
                 out[field] = value
+        if self.date_fields or self.derives_used_on:
+            self._localise(out)
         return out
 
 
@@ -242,4 +285,6 @@ def load_mapping(kind: str, override_file: str = "") -> dict[str, RecordMapping]
     data = _read_yaml(MAPPINGS_DIR / f"{kind}.yaml")
     if override_file:
         data = _merge(data, _read_yaml(Path(override_file)))
-    return {name: RecordMapping(name, section) for name, section in data.items()}
+    zones = parse_zones(data.pop(ZONES_SECTION, None),
+                        f"mapping file {override_file or kind}")
+    return {name: RecordMapping(name, section, zones) for name, section in data.items()}

@@ -112,7 +112,8 @@ def _encounter_sources(since: datetime, master_since: datetime) -> list[Select]:
         # An unreferenced issue may pair with any scan at its spot nearby in time, and a
         # new scan may take an unreferenced issue from a neighbour.
         select(u.c.encounter_id).select_from(unref.join(u, _spot_neighbours(
-            unref.c.location_id, unref.c.item_id, unref.c.posted_at)))
+            unref.c.location_id, unref.c.item_id,
+            func.coalesce(unref.c.moved_at, unref.c.posted_at))))
         .where(unref.c.document_id.in_(select(t.c.document_id).where(t.c.ingested_at > since)),
                func.coalesce(unref.c.usage_id, "") == ""),  # not via the usage_id index
         select(u.c.encounter_id).select_from(new_u.join(u, _spot_neighbours(

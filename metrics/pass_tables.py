@@ -97,6 +97,7 @@ pass_work_charges = _table(
     Column("control_id", String(64), nullable=False),
     Column("service_date", Date, nullable=False),
     Column("posted_at", UtcDateTime, nullable=False),
+    Column("quantity", Float, nullable=False),
     Index("ix_metric_pass_work_charges_encounter", "encounter_id"),
     Index("ix_metric_pass_work_charges_control", "control_id"),
 )
@@ -107,7 +108,11 @@ pass_work_issues = _table(
     Column("location_id", String(64), nullable=False),
     Column("item_id", String(64), nullable=False),
     Column("serial", String(64), nullable=False),
+    Column("lot", String(64), nullable=False),
+    Column("quantity", Float, nullable=False),  # ISSUE quantity in base units
     Column("posted_at", UtcDateTime, nullable=False),
+    # when the stock moved (the ERP's transaction time, else its posting time)
+    Column("moved_at", UtcDateTime, nullable=False),
     Index("ix_metric_pass_work_issues_spot", "location_id", "item_id"),
 )
 
@@ -120,7 +125,11 @@ pass_work_usages = _table(
     Column("item_id", String(64), nullable=False),
     Column("cdm_code", String(32), nullable=False),
     Column("serial", String(64), nullable=False),
+    Column("lot", String(64), nullable=False, server_default=""),
+    Column("quantity", Float),  # scanned quantity in base units (NULL: not convertible)
     Column("used_at", UtcDateTime, nullable=False),
+    Column("used_on", Date),  # the facility's local date of the scan
+    Column("claimed", Integer, nullable=False, server_default="0"),  # a charge names it
     Index("ix_metric_pass_work_usages_encounter", "hop", "encounter_id", "cdm_code"),
     Index("ix_metric_pass_work_usages_spot", "hop", "location_id", "item_id"),
 )

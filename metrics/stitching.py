@@ -24,10 +24,13 @@ from __future__ import annotations
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Float,
     Select,
     Subquery,
+    Table,
     and_,
     case,
+    cast,
     delete,
     exists,
     func,
@@ -45,7 +48,7 @@ from metrics.pass_tables import (
     pass_work_usages,
 )
 from metrics.sqlfn import add_seconds, in_rows, seconds_between, to_date
-from store.schema import charges, inventory_transactions, items, message_usages
+from store.schema import charges, inventory_transactions, item_uoms, items, message_usages
 from store.schema import usage_events as usages
 from store.schema_metrics import metric_charge_facts, metric_links, metric_work_items
 from store.upsert import dialect_insert
@@ -54,7 +57,11 @@ FALLBACK_ISSUE_DAYS = 2  # an unreferenced ERP issue pairs with a scan at most t
 WINDOW_S = FALLBACK_ISSUE_DAYS * 86400.0
 _LINK_COLS = ["usage_id", "hop", "target_id", "method", "encounter_id", "at"]
 _WORK_USAGE_COLS = ["hop", "usage_id", "encounter_id", "location_id", "item_id", "cdm_code",
-                    "serial", "used_at"]
+                    "serial", "lot", "quantity", "used_at", "used_on", "claimed"]
+# Extra copies of one scan linked by the fallback, at most (each round links one per scan).
+MAX_EXTRA_ROUNDS = 4
+# Rounds of mutual-nearest issue pairing (each pairs what the last one freed).
+MAX_ISSUE_ROUNDS = 4
 
 
 def in_scope(column: ColumnElement[str], full: bool, *, indexed: bool = True
@@ -67,10 +74,11 @@ def in_scope(column: ColumnElement[str], full: bool, *, indexed: bool = True
     return in_rows(column, dirty) if indexed else column.in_(dirty)
 
 
-def _insert_links(conn: Connection, query: Select) -> None:
+def _insert_links(conn: Connection, query: Select) -> int:
+    """Insert the links ``query`` yields (a link already made stays); how many were new."""
     # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT.
     stmt = dialect_insert(conn, metric_links).from_select(_LINK_COLS, query.where(true()))
-    conn.execute(stmt.on_conflict_do_nothing())
+    return conn.execute(stmt.on_conflict_do_nothing()).rowcount or 0
 
 
 def _not_linked(hop: str, *, usage_id: ColumnElement[str] | None = None,
@@ -82,30 +90,52 @@ def _not_linked(hop: str, *, usage_id: ColumnElement[str] | None = None,
 
 # --- charges ------------------------------------------------------------------------------
 
+def _base_quantity(quantity: ColumnElement, uom: ColumnElement[str], item_id: ColumnElement[str],
+                   base_uom: ColumnElement[str]) -> ColumnElement[float]:
+    """``quantity`` in ``uom`` as base units of the item (NULL when the unit does not
+    convert)."""
+    conversion = select(cast(item_uoms.c.factor, Float)).where(
+        item_uoms.c.item_id == item_id, item_uoms.c.uom == uom).scalar_subquery()
+    factor = case((uom == base_uom, 1.0), else_=conversion)
+    return func.abs(cast(quantity, Float)) * factor
+
+
 def _fill_work_for_charges(conn: Connection, full: bool) -> None:
-    """Charges the usage id did not link (from the charge facts), and the usages of
-    their encounters that no charge names."""
+    """Charges the usage id did not link (from the charge facts), and every usage of their
+    encounters, marked ``claimed`` when a charge names it: a billing system that carries
+    the usage reference on one copy of a duplicate and not on the other still billed that
+    usage twice."""
     cf, c, wc, wu = metric_charge_facts, charges, pass_work_charges, pass_work_usages
     conn.execute(delete(wc))
     conn.execute(delete(wu).where(wu.c.hop == "charge"))
     conn.execute(insert(wc).from_select(
-        ["charge_id", "encounter_id", "cdm_code", "control_id", "service_date", "posted_at"],
+        ["charge_id", "encounter_id", "cdm_code", "control_id", "service_date", "posted_at",
+         "quantity"],
         select(cf.c.charge_id, cf.c.encounter_id, c.c.cdm_code, c.c.control_id,
-               c.c.service_date, c.c.posted_at)
+               c.c.service_date, c.c.posted_at, func.abs(cast(c.c.quantity, Float)))
         .select_from(cf.join(c, c.c.charge_id == cf.c.charge_id))
         .where(cf.c.usage_id == "", cf.c.kind == "charge", in_scope(cf.c.encounter_id, full))))
     d, cf2 = metric_work_items, metric_charge_facts.alias("by_key")
+    claimed = exists().where(cf2.c.usage_id == usages.c.usage_id, cf2.c.kind == "charge")
     conn.execute(insert(wu).from_select(_WORK_USAGE_COLS, select(
         literal("charge"), usages.c.usage_id, usages.c.encounter_id, usages.c.location_id,
-        d.c.item_id, d.c.cdm_code, usages.c.serial, usages.c.used_at,
+        d.c.item_id, d.c.cdm_code, usages.c.serial, usages.c.lot,
+        _base_quantity(usages.c.quantity, usages.c.uom, d.c.item_id, d.c.uom),
+        usages.c.used_at, _local_day(usages), case((claimed, 1), else_=0),
     ).select_from(usages.join(d, and_(d.c.ref == usages.c.item_ref, d.c.cdm_code.is_not(None))))
-        .where(usages.c.encounter_id.in_(select(wc.c.encounter_id).distinct()),
-               ~exists().where(cf2.c.usage_id == usages.c.usage_id, cf2.c.kind == "charge"))))
+        .where(usages.c.encounter_id.in_(select(wc.c.encounter_id).distinct()))))
+
+
+def _local_day(u: Table) -> ColumnElement:
+    """The scan's local calendar date (the day its charge's service date names); the UTC
+    date for rows stored before the store kept it."""
+    return func.coalesce(u.c.used_on, to_date(u.c.used_at))
 
 
 def _pair_in_order(conn: Connection, scans: Subquery, charges_: Subquery,
-                   part: tuple[str, ...], method: str) -> None:
-    """Link the n-th scan to the n-th charge of each partition, both in time order.
+                   part: tuple[str, ...], method: str) -> int:
+    """Link the n-th scan to the n-th charge of each partition, both in time order; the
+    number of links made.
 
     Both sides are ranked in one UNION ALL and paired by GROUP BY (partition, rank): one
     sort, where a join of two ranked subqueries would scan one for every row of the other.
@@ -126,30 +156,52 @@ def _pair_in_order(conn: Connection, scans: Subquery, charges_: Subquery,
         func.max(case((is_c, both.c.at))).label("at"),
     ).group_by(*(both.c[k] for k in part), both.c.rank).having(func.count() == 2
                                                                ).subquery("pairs")
-    _insert_links(conn, select(pairs.c.usage_id, literal("charge"), pairs.c.charge_id,
-                               literal(method), pairs.c.encounter_id, pairs.c.at))
+    return _insert_links(conn, select(pairs.c.usage_id, literal("charge"), pairs.c.charge_id,
+                                      literal(method), pairs.c.encounter_id, pairs.c.at))
 
 
 def _pair_charges_by_control_id(conn: Connection) -> None:
     wc, wu, mu = pass_work_charges, pass_work_usages, message_usages
     scans = select(wu.c.usage_id, wu.c.used_at.label("at"), mu.c.control_id,
                    wu.c.cdm_code).select_from(wu.join(mu, mu.c.usage_id == wu.c.usage_id)).where(
-        wu.c.hop == "charge", mu.c.control_id.in_(select(wc.c.control_id))).subquery("fu")
+        wu.c.hop == "charge", wu.c.claimed == 0,
+        mu.c.control_id.in_(select(wc.c.control_id))).subquery("fu")
     charges_ = select(wc.c.charge_id, wc.c.encounter_id, wc.c.posted_at.label("at"),
                       wc.c.control_id, wc.c.cdm_code).where(wc.c.control_id != "").subquery("fc")
     _pair_in_order(conn, scans, charges_, ("control_id", "cdm_code"), "control_id")
 
 
-def _pair_charges_by_fallback(conn: Connection) -> None:
+def _fallback_sides(*, free_only: bool) -> tuple[Subquery, Subquery]:
     wc, wu = pass_work_charges, pass_work_usages
+    scan_filter = [wu.c.hop == "charge"]
+    if free_only:
+        scan_filter += [wu.c.claimed == 0, _not_linked("charge", usage_id=wu.c.usage_id)]
     scans = select(wu.c.usage_id, wu.c.used_at.label("at"), wu.c.encounter_id.label("enc"),
-                   wu.c.cdm_code, to_date(wu.c.used_at).label("day")).where(
-        wu.c.hop == "charge", _not_linked("charge", usage_id=wu.c.usage_id)).subquery("fu")
+                   wu.c.cdm_code, wu.c.used_on.label("day"),
+                   func.round(func.coalesce(wu.c.quantity, -1.0), 6).label("qty")
+                   ).where(*scan_filter).subquery("fu")
     charges_ = select(wc.c.charge_id, wc.c.encounter_id, wc.c.posted_at.label("at"),
                       wc.c.encounter_id.label("enc"), wc.c.cdm_code,
-                      wc.c.service_date.label("day")).where(
+                      wc.c.service_date.label("day"),
+                      func.round(wc.c.quantity, 6).label("qty")).where(
         _not_linked("charge", target_id=wc.c.charge_id)).subquery("fc")
-    _pair_in_order(conn, scans, charges_, ("enc", "cdm_code", "day"), "fallback")
+    return scans, charges_
+
+
+def _pair_charges_by_fallback(conn: Connection) -> None:
+    """Same encounter, CDM and local service date, in time order: first among the scans
+    no charge names, those of equal quantity first (two scans of one item a day apart in
+    quantity keep their own charges); then what is left pairs with any scan of the key,
+    so an unlinked copy of a linked charge is seen as the duplicate it is. A key with
+    more charges than scans leaves the rest unlinked."""
+    for part, free_only in ((("enc", "cdm_code", "day", "qty"), True),
+                            (("enc", "cdm_code", "day"), True)):
+        scans, charges_ = _fallback_sides(free_only=free_only)
+        _pair_in_order(conn, scans, charges_, part, "fallback")
+    for _round in range(MAX_EXTRA_ROUNDS):  # one more copy per scan each round
+        scans, charges_ = _fallback_sides(free_only=False)
+        if not _pair_in_order(conn, scans, charges_, ("enc", "cdm_code", "day"), "fallback"):
+            break
 
 
 def _link_credits(conn: Connection, full: bool) -> None:
@@ -190,6 +242,12 @@ def link_charges(conn: Connection, full: bool) -> None:
 
 # --- inventory ----------------------------------------------------------------------------
 
+def _moved(t: Table) -> ColumnElement:
+    """When the stock moved: the ERP's transaction time where it records one apart from
+    its (often hours later) posting time."""
+    return func.coalesce(t.c.moved_at, t.c.posted_at)
+
+
 def _fill_work_for_issues(conn: Connection, full: bool) -> None:
     """Unreferenced ISSUEs (all, or those near the dirty encounters' scans that no
     transaction names) and the free scans at their location and item before them."""
@@ -199,37 +257,49 @@ def _fill_work_for_issues(conn: Connection, full: bool) -> None:
     unref = and_(t.c.usage_id == "", t.c.txn_type == "ISSUE")
     t_key = inventory_transactions.alias("t_key")
     free = ~exists().where(t_key.c.usage_id == usages.c.usage_id)
-    cols = ["document_id", "location_id", "item_id", "serial", "posted_at"]
-    issue_cols = (t.c.document_id, t.c.location_id, t.c.item_id, t.c.serial, t.c.posted_at)
+    cols = ["document_id", "location_id", "item_id", "serial", "lot", "quantity", "posted_at",
+            "moved_at"]
+    base = items.alias("issue_item")
+    issue_cols = (t.c.document_id, t.c.location_id, t.c.item_id, t.c.serial, t.c.lot,
+                  func.coalesce(_base_quantity(t.c.quantity, t.c.uom, t.c.item_id,
+                                               base.c.uom), -1.0),
+                  t.c.posted_at, _moved(t))
+    with_item = t.outerjoin(base, base.c.item_id == t.c.item_id)
     if full:
-        conn.execute(insert(wi).from_select(cols, select(*issue_cols).where(unref)))
+        conn.execute(insert(wi).from_select(cols, select(*issue_cols).select_from(with_item)
+                                            .where(unref)))
     else:
         # The dirty encounters' free scans first (few), then the unreferenced issues near
         # them: each issue probes that small set, instead of each scan the issue index.
         conn.execute(insert(wu).from_select(_WORK_USAGE_COLS, select(
             literal("inventory"), usages.c.usage_id, usages.c.encounter_id,
             usages.c.location_id, usages.c.item_ref, literal(""), usages.c.serial,
-            usages.c.used_at).where(in_scope(usages.c.encounter_id, False), free)))
+            usages.c.lot, literal(None), usages.c.used_at, literal(None), literal(0),
+        ).where(in_scope(usages.c.encounter_id, False), free)))
         near = and_(t.c.location_id == wu.c.location_id, t.c.item_id == wu.c.item_id,
-                    t.c.posted_at >= wu.c.used_at,
-                    t.c.posted_at <= add_seconds(wu.c.used_at, WINDOW_S))
+                    _moved(t) >= wu.c.used_at,
+                    _moved(t) <= add_seconds(wu.c.used_at, WINDOW_S))
         # coalesce(): not through the usage_id index, so the scans drive the spot index
         unreferenced = and_(func.coalesce(t.c.usage_id, "") == "", t.c.txn_type == "ISSUE")
-        rows = select(*issue_cols).select_from(wu.join(t, near)).where(
+        rows = select(*issue_cols).select_from(wu.join(with_item, near)).where(
             wu.c.hop == "inventory", unreferenced)
         conn.execute(dialect_insert(conn, wi).from_select(cols, rows.where(true()))
                      .on_conflict_do_nothing())
         conn.execute(delete(wu).where(wu.c.hop == "inventory"))
     g = items.alias("by_gtin")
+    it = items.alias("scan_item")
     for ref in (wi.c.item_id, g.c.gtin):
         spot = and_(usages.c.location_id == wi.c.location_id, usages.c.item_ref == ref,
-                    usages.c.used_at <= wi.c.posted_at,
-                    usages.c.used_at >= add_seconds(wi.c.posted_at, -WINDOW_S))
+                    usages.c.used_at <= wi.c.moved_at,
+                    usages.c.used_at >= add_seconds(wi.c.moved_at, -WINDOW_S))
         source = wi.join(usages, spot) if ref is wi.c.item_id else wi.join(
             g, and_(g.c.item_id == wi.c.item_id, g.c.gtin != "")).join(usages, spot)
+        source = source.outerjoin(it, it.c.item_id == wi.c.item_id)
         stmt = dialect_insert(conn, wu).from_select(_WORK_USAGE_COLS, select(
             literal("inventory"), usages.c.usage_id, usages.c.encounter_id,
-            usages.c.location_id, wi.c.item_id, literal(""), usages.c.serial, usages.c.used_at,
+            usages.c.location_id, wi.c.item_id, literal(""), usages.c.serial, usages.c.lot,
+            _base_quantity(usages.c.quantity, usages.c.uom, wi.c.item_id, it.c.uom),
+            usages.c.used_at, literal(None), literal(0),
         ).select_from(source).where(free))
         conn.execute(stmt.on_conflict_do_nothing())
 
@@ -245,16 +315,24 @@ def _pair_issues_by_serial(conn: Connection) -> None:
         .where(wi.c.serial != ""))
 
 
-def _pair_issues_by_fallback(conn: Connection) -> None:
+def _pair_issues_by_fallback(conn: Connection) -> int:
+    """One round of mutual nearest neighbours between free scans and free issues at the
+    same spot (the issue moved 0 to ``FALLBACK_ISSUE_DAYS`` after the scan); a pair whose
+    quantity (and lot, where both carry one) agrees is preferred to a nearer one that
+    does not. Returns the links made."""
     wi, wu = pass_work_issues, pass_work_usages
-    delay = seconds_between(wi.c.posted_at, wu.c.used_at)
+    delay = seconds_between(wi.c.moved_at, wu.c.used_at)
+    agree = (case((func.abs(func.coalesce(wu.c.quantity, -2.0) - wi.c.quantity) < 1e-6, 2),
+                  else_=0)
+             + case((and_(wu.c.lot != "", wu.c.lot == wi.c.lot), 1), else_=0))
     pairs = select(
         wu.c.usage_id, wu.c.encounter_id, wi.c.document_id, wi.c.posted_at,
         func.row_number().over(partition_by=wi.c.document_id,
-                               order_by=(wu.c.used_at.desc(), wu.c.usage_id.desc()))
+                               order_by=(agree.desc(), wu.c.used_at.desc(),
+                                         wu.c.usage_id.desc()))
         .label("nearest_scan"),
         func.row_number().over(partition_by=wu.c.usage_id,
-                               order_by=(wi.c.posted_at, wi.c.document_id))
+                               order_by=(agree.desc(), wi.c.moved_at, wi.c.document_id))
         .label("nearest_issue"),
     ).select_from(wi.join(wu, and_(wu.c.hop == "inventory",
                                    wu.c.location_id == wi.c.location_id,
@@ -262,7 +340,7 @@ def _pair_issues_by_fallback(conn: Connection) -> None:
         delay >= 0, delay <= WINDOW_S,
         _not_linked("inventory", usage_id=wu.c.usage_id),
         _not_linked("inventory", target_id=wi.c.document_id)).subquery("pairs")
-    _insert_links(conn, select(
+    return _insert_links(conn, select(
         pairs.c.usage_id, literal("inventory"), pairs.c.document_id, literal("fallback"),
         pairs.c.encounter_id, pairs.c.posted_at,
     ).where(pairs.c.nearest_scan == 1, pairs.c.nearest_issue == 1))
@@ -274,4 +352,8 @@ def link_issues(conn: Connection, full: bool) -> None:
     conn.execute(delete(ml).where(ml.c.hop == "inventory", in_scope(ml.c.encounter_id, full)))
     _fill_work_for_issues(conn, full)
     _pair_issues_by_serial(conn)
-    _pair_issues_by_fallback(conn)
+    # Two scans of one item close together can each be the other's issue's nearest; a
+    # second round pairs the two the first one left.
+    for _round in range(MAX_ISSUE_ROUNDS):
+        if not _pair_issues_by_fallback(conn):
+            break

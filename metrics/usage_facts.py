@@ -148,20 +148,29 @@ def build_usage_facts(conn: Connection, sla: ChargeSla, full: bool, *,
     b = _base(billing_horizon, erp_horizon)
     unknown, no_unit, no_xwalk, no_hcpcs = (b.c.unknown == 1, b.c.no_unit == 1,
                                             b.c.no_xwalk == 1, b.c.no_hcpcs == 1)
-    reason = case((unknown, "unknown_item"), (no_unit, "unit_not_convertible"),
+    chargeable = b.c.chargeable == true()
+    # A unit that does not convert is a billing mapping failure on a chargeable item
+    # only; on a non-chargeable scan it is an inventory-quantity problem (below).
+    no_billing_unit = and_(no_unit, chargeable)
+    reason = case((unknown, "unknown_item"), (no_billing_unit, "unit_not_convertible"),
                   (no_xwalk, "no_crosswalk"), (no_hcpcs, "cdm_without_hcpcs"), else_="")
-    subject = case((unknown, b.c.item_ref), (no_unit, b.c.item_id + "/" + b.c.uom),
+    subject = case((unknown, b.c.item_ref), (no_billing_unit, b.c.item_id + "/" + b.c.uom),
                    (no_xwalk, b.c.item_id), (no_hcpcs, b.c.cdm_code), else_="")
+    due = func.coalesce(b.c.billing_s, -1.0) > b.c.sla_s
     capture = case(
         (unknown, "unknown"),
         (b.c.chargeable == false(), "not_chargeable"),
         (or_(no_unit, no_xwalk), "unmapped"),
         (b.c.survives == 1, case((b.c.charge_s <= b.c.sla_s, "on_time"), else_="late")),
-        (func.coalesce(b.c.billing_s, -1.0) > b.c.sla_s, "missing"),
+        # One problem, one bucket: a CDM line without HCPCS whose charge never posted is
+        # that failed mapping's $ (revenue at risk counts it once), not also leakage.
+        (and_(no_hcpcs, due), "unmapped"),
+        (due, "missing"),
         else_="pending",
     )
     inventory = case(
-        (or_(unknown, no_unit), "n/a"),
+        (unknown, "n/a"),
+        (no_billing_unit, "n/a"),
         (b.c.inventory_s.is_not(None), "issued"),
         (func.coalesce(b.c.erp_s, -1.0) > 60.0 * sla.inventory_issue_minutes, "missing"),
         else_="pending",
@@ -170,7 +179,10 @@ def build_usage_facts(conn: Connection, sla: ChargeSla, full: bool, *,
         func.abs(b.c.issued_qty - b.c.base_qty), 1.0) > QTY_TOLERANCE)
     charged_off = and_(b.c.survives == 1, func.coalesce(
         func.abs(b.c.charged_qty - b.c.base_qty), 1.0) > QTY_TOLERANCE)
-    mismatch = func.coalesce(and_(~unknown, ~no_unit, or_(issued_off, charged_off)), false())
+    # A non-chargeable scan in a unit the item master cannot convert: whatever was
+    # issued cannot be reconciled with it (issued_off compares with a NULL quantity).
+    mismatch = func.coalesce(and_(~unknown, ~no_billing_unit, or_(issued_off, charged_off)),
+                             false())
     query = select(
         b.c.usage_id, b.c.encounter_id, b.c.facility_id, b.c.location_id,
         func.coalesce(b.c.item_id, ""), func.coalesce(b.c.item_class, ""),

@@ -117,10 +117,13 @@ def summarise_charges(conn: Connection, full: bool) -> None:
 
 
 def summarise_issues(conn: Connection, full: bool) -> None:
-    """First ISSUE posted and net issued base quantity (ISSUE minus RETURN) per usage,
-    over the transactions naming the usage and those linked to it."""
+    """First ISSUE (when the stock moved, else when it was posted) and net issued base
+    quantity (ISSUE minus RETURN) per usage, over the transactions naming the usage and
+    those linked to it."""
     t, ml, d = inventory_transactions, metric_links, metric_work_items
-    fields = (t.c.txn_type, t.c.posted_at, t.c.quantity, t.c.uom, t.c.item_id)
+    # the stock-movement time where the ERP records one apart from its posting time
+    moved = func.coalesce(t.c.moved_at, t.c.posted_at).label("posted_at")
+    fields = (t.c.txn_type, moved, t.c.quantity, t.c.uom, t.c.item_id)
     direct = select(t.c.usage_id, literal("usage_id").label("method"), *fields).where(
         in_pass(t.c.usage_id, full))
     linked = select(ml.c.usage_id, ml.c.method, *fields).select_from(
