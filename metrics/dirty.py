@@ -103,8 +103,9 @@ def _encounter_sources(since: datetime, master_since: datetime) -> list[Select]:
         .where(c.c.ingested_at > since),
         select(m.c.encounter_id).where(m.c.ingested_at > since, m.c.encounter_id != ""),
         select(u.c.encounter_id).select_from(mu.join(u, u.c.usage_id == mu.c.usage_id))
-        .where(tuple_(mu.c.channel, mu.c.control_id).in_(
-            select(m.c.channel, m.c.control_id).where(m.c.ingested_at > since))),
+        .where(tuple_(mu.c.channel, mu.c.control_id, mu.c.facility_id).in_(
+            select(m.c.channel, m.c.control_id, m.c.facility_id)
+            .where(m.c.ingested_at > since))),
         select(u.c.encounter_id).select_from(t.join(u, u.c.usage_id == t.c.usage_id))
         .where(t.c.ingested_at > since),
         select(ml.c.encounter_id).where(ml.c.hop == "inventory", in_rows(

@@ -64,6 +64,17 @@ def bucket_window(table: Table, start: datetime, now: datetime) -> ColumnElement
     )
 
 
+def channel_identity(scope_keys: Sequence[str]) -> tuple[str, ...]:
+    """The scope keys with ``facility`` before ``channel`` whenever ``channel`` is asked
+    for: a channel is named per engine, so two facilities' ``DFT_OUT`` are two channels
+    and a per-channel value always says whose it is."""
+    keys = tuple(scope_keys)
+    if "channel" not in keys or "facility" in keys:
+        return keys
+    at = keys.index("channel")
+    return (*keys[:at], "facility", *keys[at:])
+
+
 def scope_columns(read: Read, table: Table, mapping: Mapping[str, str]
                   ) -> list[ColumnElement[str]]:
     """The table columns for the requested scope keys; refuse keys the metric lacks."""

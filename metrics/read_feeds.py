@@ -96,24 +96,25 @@ def read_runs(conn: Connection, read: Read) -> list[MetricValue]:
 
 def read_queue(conn: Connection, read: Read) -> list[MetricValue]:
     """Depth and age of each channel's queue at its newest engine snapshot in the window;
-    from the message log (status Q) for channels without engine statistics."""
+    from the message log (status Q) for channels without engine statistics. A channel is
+    (facility, channel name)."""
     cs = channel_stats
     scope_columns(read, cs, {"facility": "facility_id", "channel": "channel"})
     newest = select(cs.c.channel, cs.c.facility_id, cs.c.queued, cs.c.oldest_queued_at,
-                    func.row_number().over(partition_by=cs.c.channel,
+                    func.row_number().over(partition_by=(cs.c.facility_id, cs.c.channel),
                                            order_by=cs.c.observed_at.desc()).label("rn")).where(
         cs.c.observed_at >= read.start, cs.c.observed_at <= read.now).subquery()
-    snap = {ch: (fac, q, oldest) for ch, fac, q, oldest in conn.execute(select(
+    snap = {(fac, ch): (q, oldest) for ch, fac, q, oldest in conn.execute(select(
         newest.c.channel, newest.c.facility_id, newest.c.queued, newest.c.oldest_queued_at)
         .where(newest.c.rn == 1))}
     m = interface_messages
     for ch, fac, q, oldest in conn.execute(select(
-            m.c.channel, func.min(m.c.facility_id), func.count(), func.min(m.c.received_at))
+            m.c.channel, m.c.facility_id, func.count(), func.min(m.c.received_at))
             .where(m.c.status == "Q", m.c.received_at >= read.now - timedelta(days=7),
-                   m.c.received_at < read.now).group_by(m.c.channel)):
-        snap.setdefault(ch, (fac, q, oldest))
+                   m.c.received_at < read.now).group_by(m.c.facility_id, m.c.channel)):
+        snap.setdefault((fac, ch), (q, oldest))
     per_scope: dict[tuple[str, ...], tuple[float, float]] = {}
-    for ch, (fac, queued, oldest) in snap.items():
+    for (fac, ch), (queued, oldest) in snap.items():
         age = _minutes(read.now - oldest) if queued and oldest is not None else 0.0
         key = tuple({"facility": fac, "channel": ch}[k] for k in read.scope_keys)
         depth0, age0 = per_scope.get(key, (0.0, 0.0))

@@ -19,7 +19,7 @@ from chargeline.metric_values import MetricValue
 from metrics import read_facts, read_feeds, read_points
 from metrics.catalog import CATALOG, METRIC_NAMES, spec
 from metrics.health import load_health
-from metrics.read_common import Read
+from metrics.read_common import Read, channel_identity
 
 _READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
     **read_points.READERS, **read_facts.READERS, **read_feeds.READERS,
@@ -40,11 +40,12 @@ class StoreMetricReader:
 
     def values(self, metric: str, *, window: timedelta, scope_keys: tuple[str, ...],
                now: datetime, params: Mapping[str, str] | None = None) -> list[MetricValue]:
-        """The metric over ``[now - window, now)`` for every scope of ``scope_keys``."""
+        """The metric over ``[now - window, now)`` for every scope of ``scope_keys``; a
+        ``channel`` scope always carries its ``facility`` too (``channel_identity``)."""
         spec(metric)  # unknown names fail with the close ones listed
         with self.engine.connect() as conn:
-            read = Read(metric, window, tuple(scope_keys), now, dict(params or {}),
-                        load_health(conn), self.sla)
+            read = Read(metric, window, channel_identity(scope_keys), now,
+                        dict(params or {}), load_health(conn), self.sla)
             return _READERS[metric](conn, read)
 
     def many(self, metrics: list[str], *, window: timedelta, scope_keys: tuple[str, ...],
@@ -55,7 +56,8 @@ class StoreMetricReader:
             health = load_health(conn)
             for metric in metrics:
                 spec(metric)
-                scoped = tuple(k for k in scope_keys if k in CATALOG[metric].scopes)
+                scoped = channel_identity(
+                    [k for k in scope_keys if k in CATALOG[metric].scopes])
                 read = Read(metric, window, scoped, now, {}, health, self.sla)
                 out[metric] = _READERS[metric](conn, read)
         return out

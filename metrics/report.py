@@ -67,7 +67,7 @@ def to_text(doc: dict[str, Any]) -> str:
     if doc["channels"]:
         out += ["", "INTERFACES"]
         for channel, c in doc["channels"].items():
-            out.append(f"  {channel:<22} received {_n(c.get('messages_received'))}  errored "
+            out.append(f"  {channel:<28} received {_n(c.get('messages_received'))}  errored "
                        f"{_n(c.get('messages_errored'))}  NACK {_n(c.get('nack_rate_pct'), ' %')}"
                        f"  queue {_n(c.get('queue_depth'))} "
                        f"({_n(c.get('queue_age_minutes'), ' min')})")

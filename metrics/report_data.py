@@ -21,7 +21,7 @@ from metrics.read_points import usage_sums
 from metrics.reader import StoreMetricReader
 from store.schema_metrics import metric_exceptions, metric_state
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: a channel is keyed "<facility>/<channel>"
 OPEN_STATUSES = ("open", "acknowledged", "investigating")
 _SCOPE_METRICS = (
     "charge_within_sla_pct", "duplicate_groups", "inventory_accuracy_pct",
@@ -161,13 +161,21 @@ def build_report(engine: Engine, sla: ChargeSla, *, since: datetime, until: date
     }
 
 
+def channel_key(facility: str, channel: str) -> str:
+    """A channel's key in the report: ``FAC01/DFT_OUT`` (``/DFT_OUT`` when its messages
+    name no facility). Channel names repeat across facilities' engines; the pair does
+    not."""
+    return f"{facility}/{channel}"
+
+
 def _channels(values: dict[str, list[MetricValue]], facility: str) -> dict[str, Any]:
     out: dict[str, dict[str, Any]] = {}
     for metric, vs in values.items():
         for v in vs:
-            if facility and v.scope.get("facility") != facility:
+            fac, name = v.scope.get("facility", ""), v.scope["channel"]
+            if facility and fac != facility:
                 continue
-            row = out.setdefault(v.scope["channel"], {"facility": v.scope.get("facility")})
+            row = out.setdefault(channel_key(fac, name), {"facility": fac, "channel": name})
             row[metric] = _num(v)
             if v.status is ValueStatus.ERROR:
                 row.setdefault("errors", {})[metric] = v.error

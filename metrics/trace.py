@@ -127,16 +127,19 @@ def _message_hops(conn: Connection, ids: Sequence[str]) -> dict[str, list[Hop]]:
     m, mu = interface_messages, message_usages
     out: dict[str, list[Hop]] = {}
     for r in conn.execute(select(mu.c.usage_id, m).select_from(mu.join(m, and_(
-            m.c.channel == mu.c.channel, m.c.control_id == mu.c.control_id)))
+            m.c.channel == mu.c.channel, m.c.control_id == mu.c.control_id,
+            m.c.facility_id == mu.c.facility_id)))
             .where(mu.c.usage_id.in_(ids)).order_by(m.c.received_at)):
-        detail = {"channel": r.channel, "message_type": r.message_type}
+        detail = {"facility": r.facility_id, "channel": r.channel,
+                  "message_type": r.message_type}
         if r.resend_of:
             detail["resend_of"] = r.resend_of
         hops = out.setdefault(r.usage_id, [])
         hops.append(Hop("received", r.control_id, r.received_at, "usage_id", r.status, detail))
         if r.sent_at is not None:
             hops.append(Hop("sent", r.control_id, r.sent_at, "usage_id", r.ack_code or "",
-                            {"channel": r.channel, **({"error": r.error} if r.error else {})}))
+                            {"facility": r.facility_id, "channel": r.channel,
+                             **({"error": r.error} if r.error else {})}))
     return out
 
 

@@ -74,8 +74,9 @@ def test_duplicates_inventory_and_latency(reader: StoreMetricReader) -> None:
     assert one(reader, "charge_latency_p50_minutes").value == 10.0
     assert one(reader, "charge_latency_p95_minutes").value == 200.0
     assert one(reader, "implant_charge_latency_p95_minutes").value == 200.0
+    # a channel is known with its facility, even when only the channel is asked for
     assert one(reader, "received_latency_p50_minutes", ("channel",)).scope == {
-        "channel": "FAC01_CHG_OUT"}
+        "facility": "FAC01", "channel": "FAC01_CHG_OUT"}
 
 
 def test_nodata_for_nothing_to_measure(reader: StoreMetricReader) -> None:

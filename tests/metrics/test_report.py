@@ -38,7 +38,7 @@ def cli(engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch):
 def test_report_json_and_text(cli) -> None:
     assert cli("metrics", "compute").startswith("metrics computed (full)")
     doc = json.loads(cli("report", "--json", "--since", "2026-11-17"))
-    assert (doc["report"], doc["version"], doc["facility"]) == ("chargeline-metrics", 1, None)
+    assert (doc["report"], doc["version"], doc["facility"]) == ("chargeline-metrics", 2, None)
     net = doc["network"]
     assert net["charge_capture"] == {
         "capture_pct": 75.0, "due": 16, "on_time": 12, "late": 1, "missing": 1, "pending": 0,
@@ -50,7 +50,8 @@ def test_report_json_and_text(cli) -> None:
     assert net["latency_minutes"]["charge"]["p95"] == 200.0
     assert doc["facilities"]["FAC01"]["usage_events"] == 17
     assert doc["exceptions"]["missing_charge"] == {"open": 1, "usd": 1250.0}
-    assert doc["channels"]["FAC01_CHG_OUT"]["messages_received"] == 3
+    assert doc["channels"]["FAC01/FAC01_CHG_OUT"]["messages_received"] == 3
+    assert doc["channels"]["FAC01/FAC01_CHG_OUT"]["facility"] == "FAC01"
     text = cli("report", "--since", "2026-11-17", "--facility", "FAC01")
     assert "FACILITY FAC01  (17 usage events)" in text and "NETWORK" not in text
     assert "Charge capture     75 %  (12 of 16 due charged within SLA" in text
