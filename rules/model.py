@@ -84,10 +84,32 @@ class _Strict(BaseModel):
 
 
 class Scope(_Strict):
-    """Which scopes to evaluate per (``by``) and which to keep (``match``, equality)."""
+    """Which scopes to evaluate per (``by``) and which to keep (``match``, equality).
+
+    A channel is named per engine, so two facilities' ``DFT_OUT`` are two channels: a
+    scope that names ``channel`` (in ``by`` or ``match``) is evaluated per facility and
+    channel, each its own alert instance; ``match: {facility: FAC1, channel: DFT_OUT}``
+    keeps one of them."""
 
     by: tuple[str, ...] = ()
     match: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _channel_identity(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        by, match = data.get("by", ()), data.get("match") or {}
+        if not isinstance(by, list | tuple) or not isinstance(match, dict):
+            return data  # the field validators say what is wrong
+        if "channel" not in by and "channel" not in match:
+            return data
+        keys = list(by)
+        if "channel" not in keys:
+            keys.append("channel")
+        if "facility" not in keys:
+            keys.insert(keys.index("channel"), "facility")
+        return {**data, "by": keys}
 
     @field_validator("by")
     @classmethod

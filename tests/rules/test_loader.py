@@ -165,3 +165,20 @@ def test_a_colon_in_the_path_keeps_line_order(tmp_path: Path) -> None:
                   .replace("    metric: nack_rate\n", "    metric: nope\n"))
     assert [p.split(" — ")[0] for p in _problems(path)] == [
         f"{path}:4: rules[0].metric", f"{path}:8: rules[0].fail"]
+
+
+@pytest.mark.parametrize(("scope", "by"), [
+    ("{by: [channel]}", ("facility", "channel")),
+    ("{match: {channel: DFT_OUT}}", ("facility", "channel")),
+    ("{by: [item_class, channel], match: {facility: FAC1}}",
+     ("item_class", "facility", "channel")),
+    ("{by: [channel, facility]}", ("channel", "facility")),
+    ("{by: [facility]}", ("facility",)),
+])
+def test_a_channel_scope_is_evaluated_per_facility(tmp_path: Path, scope: str,
+                                                   by: tuple[str, ...]) -> None:
+    """Two facilities' engines may both have a DFT_OUT: a rule naming a channel reads it
+    per facility and channel."""
+    text = GOOD.replace("scope: {by: [facility, channel]}", f"scope: {scope}")
+    rule = load_rules([_write(tmp_path, "r.yaml", text)], METRICS).rules[0]
+    assert rule.scope.by == by
