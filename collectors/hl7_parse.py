@@ -26,9 +26,16 @@ BOM = b"\xef\xbb\xbf"
 MLLP_END = b"\x1c"
 _SEGMENT_END = re.compile(r"\r\n|\r|\n")
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
-# Inside one LF-ended line of a CR-segment log, another message starts at an MLLP start
-# byte or at an MSH segment (an MSH can only open a message).
-_CR_MESSAGE_START = re.compile(rb"\x0b|(?<=\r)MSH")
+# Inside a line, another message starts at an MSH segment (an MSH can only open a
+# message): after a segment's CR, or in the middle of a segment when a writer cut a
+# message short and the next one follows at once. Mid-segment, only a whole MSH header
+# counts (MSH, the field separator, 3-5 encoding characters, the field separator again),
+# so a field value holding "MSH" does not.
+_INNER_MSH = (rb"(?<=\r)MSH"
+              rb"|(?<![\r\x0b\xbf])MSH(?=([^A-Za-z0-9\s])[^A-Za-z0-9\s]{3,5}\1)")
+_INNER_MESSAGE_START = re.compile(_INNER_MSH)
+# In a CR-segment log, an MLLP start byte opens a message as well.
+_CR_MESSAGE_START = re.compile(rb"\x0b|" + _INNER_MSH)
 # A line that can be an ER7 segment: three letters/digits then a separator (or nothing).
 _SEGMENT_LINE = re.compile(rb"^\x0b?(?:\xef\xbb\xbf)?[A-Z][A-Z0-9]{2}(?:[^A-Za-z0-9\r\n]|$)")
 _JUNK = b"\r\n\t \x00"
@@ -45,12 +52,20 @@ class Block:
     offset: int
     end: int  # offset just after its terminator: where the next read may resume
     raw: bytes
+    # the next message started inside this one's last segment: cut short by its writer
+    cut: bool = False
 
 
 def _cr_segments(data: bytes) -> bool:
-    """True when segments end with a bare CR, so a LF ends a message (the usual log)."""
-    cr = data.count(b"\r") - data.count(b"\x1c\r")  # a frame end's CR is not a segment end
-    return cr > 0 and data.count(b"\r\n") * 2 < cr
+    """True when segments end with a bare CR, so a LF ends a message (the usual log).
+
+    Only the CRs not followed by LF (nor ending an MLLP frame) tell: a CR+LF may end a
+    message's last segment and its line at once, so an ACK log of two-segment messages
+    (``MSH...\\rMSA...\\r\\n``) has as many CR+LFs as bare CRs, and a log whose
+    segments end with CR+LF has no bare CR at all."""
+    crlf = data.count(b"\r\n")
+    bare = data.count(b"\r") - crlf - data.count(b"\x1c\r") + data.count(b"\x1c\r\n")
+    return bare > 0 and bare * 2 >= crlf
 
 
 def split_blocks(data: bytes, base: int = 0, *, final: bool = False,
@@ -66,7 +81,7 @@ def split_blocks(data: bytes, base: int = 0, *, final: bool = False,
         blocks, consumed = _split_cr(data, start, final)
     else:
         blocks, consumed = _split_lines(data, start, final)
-    return [Block(base + b.offset, base + b.end, b.raw) for b in blocks], base + consumed
+    return [Block(base + b.offset, base + b.end, b.raw, b.cut) for b in blocks], base + consumed
 
 
 def complete_end(data: bytes, base: int = 0, *, final: bool = False) -> tuple[int, bool]:
@@ -94,7 +109,7 @@ def _split_cr(data: bytes, start: int, final: bool) -> tuple[list[Block], int]:
         nl = data.find(b"\n", pos)
         line_end = n if nl < 0 else nl
         cuts = [pos]
-        if data.find(b"\x0b", pos + 1, line_end) >= 0 or data.find(b"\rMSH", pos, line_end) >= 0:
+        if data.find(b"\x0b", pos + 1, line_end) >= 0 or data.find(b"MSH", pos + 1, line_end) >= 0:
             cuts += [m.start() for m in _CR_MESSAGE_START.finditer(data, pos + 1, line_end)]
         cuts.append(line_end)
         for i in range(len(cuts) - 1):
@@ -106,7 +121,11 @@ def _split_cr(data: bytes, start: int, final: bool) -> tuple[list[Block], int]:
                     _add_block(blocks, data[s:e], s, e)
                     return blocks, e
                 return blocks, s
-            _add_block(blocks, data[s:e], s, e + 1 if last_piece and nl >= 0 else e)
+            # a piece the next message cuts off ends neither with a segment's CR nor
+            # with an MLLP frame's end
+            cut = not last_piece and not data[s:e].rstrip(b"\r").endswith(MLLP_END) \
+                and data[e - 1:e] != b"\r"
+            _add_block(blocks, data[s:e], s, e + 1 if last_piece and nl >= 0 else e, cut)
         pos = line_end + 1
     return blocks, n
 
@@ -120,29 +139,41 @@ def _split_lines(data: bytes, start: int, final: bool) -> tuple[list[Block], int
     msg_start = -1  # offset of the open message, -1 when none
     consumed = start
     for match in _LF_LINE_END.finditer(data, start):
-        line, nxt = data[pos:match.start()], match.end()
-        frame_end = match.group()[:1] == MLLP_END
-        body = line.rstrip(b"\r").strip(b"\t \x00")
-        if not body:
-            if msg_start >= 0:
-                _add_block(blocks, data[msg_start:nxt], msg_start, nxt)
-                msg_start = -1
-            consumed = nxt
-        elif _SEGMENT_LINE.match(body):
-            if msg_start >= 0 and body.lstrip(b"\x0b").lstrip(BOM).startswith(b"MSH"):
-                _add_block(blocks, data[msg_start:pos], msg_start, pos)
-                consumed, msg_start = pos, -1
-            if msg_start < 0:
-                msg_start = pos  # a message (or a message without MSH, rejected whole)
-            if frame_end:
-                _add_block(blocks, data[msg_start:nxt], msg_start, nxt)
-                msg_start, consumed = -1, nxt
-        elif msg_start >= 0:
-            pass  # a broken line inside a message: the whole message is rejected as one
-        else:
-            _add_block(blocks, line, pos, nxt)  # garbage between messages: its own block
-            consumed = nxt
-        pos = nxt
+        line_end, line_next = match.start(), match.end()
+        # a line is read as pieces: another message may start inside it (see _INNER_MSH)
+        starts = [pos]
+        if data.find(b"MSH", pos + 1, line_end) >= 0:
+            starts += [m.start() for m in _INNER_MESSAGE_START.finditer(data, pos + 1, line_end)]
+        for j, piece_start in enumerate(starts):
+            last_piece = j == len(starts) - 1
+            piece_end = line_end if last_piece else starts[j + 1]
+            nxt = line_next if last_piece else piece_end
+            # a piece starting inside a line cuts the message before it short, unless
+            # that message's segment ended with its CR
+            cut = j > 0 and data[piece_start - 1:piece_start] != b"\r"
+            line = data[piece_start:piece_end]
+            frame_end = last_piece and match.group()[:1] == MLLP_END
+            body = line.rstrip(b"\r").strip(b"\t \x00")
+            if not body:
+                if msg_start >= 0:
+                    _add_block(blocks, data[msg_start:nxt], msg_start, nxt)
+                    msg_start = -1
+                consumed = nxt
+            elif _SEGMENT_LINE.match(body):
+                if msg_start >= 0 and body.lstrip(b"\x0b").lstrip(BOM).startswith(b"MSH"):
+                    _add_block(blocks, data[msg_start:piece_start], msg_start, piece_start, cut)
+                    consumed, msg_start = piece_start, -1
+                if msg_start < 0:
+                    msg_start = piece_start  # a message (or one without MSH, rejected whole)
+                if frame_end:
+                    _add_block(blocks, data[msg_start:nxt], msg_start, nxt)
+                    msg_start, consumed = -1, nxt
+            elif msg_start >= 0:
+                pass  # a broken line inside a message: the whole message is rejected as one
+            else:
+                _add_block(blocks, line, piece_start, nxt)  # garbage between messages
+                consumed = nxt
+        pos = line_next
     if final:
         begin = msg_start if msg_start >= 0 else pos
         if begin < len(data):
@@ -151,7 +182,8 @@ def _split_lines(data: bytes, start: int, final: bool) -> tuple[list[Block], int
     return blocks, consumed
 
 
-def _add_block(blocks: list[Block], raw: bytes, offset: int, end: int) -> None:
+def _add_block(blocks: list[Block], raw: bytes, offset: int, end: int,
+               cut: bool = False) -> None:
     stripped = raw.strip(_JUNK)
     lead = len(raw) - len(raw.lstrip(_JUNK))
     if stripped[:1] == b"\x0b":
@@ -166,7 +198,7 @@ def _add_block(blocks: list[Block], raw: bytes, offset: int, end: int) -> None:
             seg[:3] in _ENVELOPE for seg in re.split(rb"[\r\n]+", stripped) if seg):
         return
     if stripped:
-        blocks.append(Block(offset + lead, end, stripped))
+        blocks.append(Block(offset + lead, end, stripped, cut))
 
 
 @dataclass(slots=True)
@@ -180,6 +212,7 @@ class Hl7Message:
     escape: str
     segments: dict[str, list[str]] = field(default_factory=dict)
     _split: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    last: str = ""  # the last segment: where a message cut short shows it
 
     def fields(self, segment: str, index: int = 0) -> list[str] | None:
         """The fields of the index-th such segment, split once per message."""
@@ -226,13 +259,21 @@ def _unescape(value: str, msg: Hl7Message) -> str:
 
 
 def parse_message(raw: bytes) -> Hl7Message:
-    """Parse one block; raise ``RecordError`` saying why it is not a usable message."""
+    """Parse one block; raise ``RecordError`` saying why it is not a usable message.
+
+    The reasons are stored beside the quarantined payload in clear, so they name
+    segment IDs, field numbers and byte positions, never the text of a field (a name,
+    an MRN)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RecordError(f"not UTF-8 text (byte {exc.start}): check the log encoding") from None
     if not text.startswith("MSH"):
-        raise RecordError(f"no MSH segment at the start (starts with {text[:8]!r})")
+        first = text[:3]
+        what = (f"its first segment is {first}" if _SEGMENT_ID.match(first)
+                and text[3:4] in ("|", "") else "it starts with no segment ID")
+        raise RecordError(f"no MSH segment at the start ({what}): a message without its "
+                          "header, or not HL7")
     header = text[:9] if len(text) > 8 and text[8] == text[3:4] else text[:10]
     seps = _separators.get(header)
     if seps is None:
@@ -242,17 +283,22 @@ def parse_message(raw: bytes) -> Hl7Message:
     field_sep, component, repetition, escape = seps
     msg = Hl7Message(text, field_sep, component, repetition, escape)
     segments = msg.segments
-    for segment in _SEGMENT_END.split(text):
+    last = ""
+    for number, segment in enumerate(_SEGMENT_END.split(text), 1):
         if not segment:
             continue
         name = segment[:3]
         if (len(segment) > 3 and segment[3] != field_sep) or not _SEGMENT_ID.match(name):
-            raise RecordError(f"malformed segment {segment[:12]!r}: not SEG{field_sep}...")
+            raise RecordError(f"malformed segment: segment {number} of the message does not "
+                              "start with a segment ID (3 upper-case letters or digits) "
+                              f"and {field_sep!r}")
         found = segments.get(name)
         if found is None:
             segments[name] = [segment]
         else:
             found.append(segment)
+        last = segment
+    msg.last = last
     return msg
 
 
@@ -264,8 +310,10 @@ _separators: dict[str, tuple[str, str, str, str]] = {}
 def _separators_of(text: str) -> tuple[str, str, str, str]:
     try:
         plan = create_parse_plan(text)
-    except (ParseException, IndexError) as exc:
-        raise RecordError(f"bad MSH header: {exc}") from None
+    except (ParseException, IndexError):
+        # python-hl7's message may quote the text: the reason must not
+        raise RecordError("bad MSH header: no field separator and encoding characters "
+                          "after MSH") from None
     seps = plan.separators  # "\r" + field, repetition, component, sub-component
     encoding = text[4 : text.find(seps[1], 4)] if len(text) > 4 else ""
     chars = seps[1:] + plan.esc
@@ -287,6 +335,7 @@ _DTM = re.compile(r"^\d{12}(?:\d{2}(?:\.\d{1,4})?)?(?:[+-]\d{4})?$")
 _DTM_FAST = re.compile(r"^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?(?:\.(\d{1,4}))?"
                        r"(?:([+-])(\d\d)(\d\d))?$")
 _OFFSETS: dict[str, timezone] = {}
+_TS_CHARS = re.compile(r"^[0-9+\-.]{0,40}$")
 
 
 def parse_hl7_time(value: str, what: str) -> datetime:
@@ -310,5 +359,8 @@ def parse_hl7_time(value: str, what: str) -> datetime:
         except (ValueError, TypeError):
             parsed = None
     if parsed is None:
-        raise RecordError(f"{what} {value!r} is not an HL7 timestamp")
+        # quoted only when it holds nothing but a timestamp's characters: a field
+        # shifted by a broken message may hold a name here
+        shown = repr(value) if _TS_CHARS.match(value) else f"(a value of {len(value)} characters)"
+        raise RecordError(f"{what} {shown} is not an HL7 timestamp")
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

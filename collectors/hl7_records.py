@@ -26,6 +26,7 @@ from chargeline.errors import RecordError
 from chargeline.model import InterfaceMessage, MessageStatus, UsageEvent, build_record
 from chargeline.phi import patient_token
 from collectors.hl7_parse import Block, Hl7Message, parse_hl7_time, parse_message
+from collectors.hl7_structure import check_whole
 from collectors.mapping import RecordMapping, compile_path
 
 _RESEND = re.compile(r"^(.+)-R\d+$")
@@ -33,7 +34,6 @@ _HL7_REF = re.compile(r"^([A-Z][A-Z0-9]{2})-(\d+)(?:\.(\d+))?$")
 _ACK_STATUS = {"AA": MessageStatus.SENT, "CA": MessageStatus.SENT,
                "AE": MessageStatus.ERROR, "AR": MessageStatus.ERROR,
                "CE": MessageStatus.ERROR, "CR": MessageStatus.ERROR}
-_REQUIRED = {"DFT": ("PID", "PV1", "FT1"), "ADT": ("PID", "PV1")}
 
 
 @dataclass(slots=True, frozen=True)
@@ -100,6 +100,7 @@ class Hl7Converter:
             where = f"{file_label}@{block.offset}"
             try:
                 msg = parse_message(block.raw)
+                check_whole(msg, block.cut)  # a message cut short is never stored
                 kind = msg.field("MSH", 9, 1)
                 if kind == "ACK":
                     self._apply_ack(msg, pending, batch, where)
@@ -116,9 +117,6 @@ class Hl7Converter:
     def _inbound(self, msg: Hl7Message, where: str) -> dict[str, Any]:
         values = self.message.apply(msg)
         kind = msg.field("MSH", 9, 1)
-        for segment in _REQUIRED.get(kind, ()):
-            if segment not in msg.segments:
-                raise RecordError(f"{kind} message without {segment} segment (truncated?)")
         control_id = values.get("control_id", "")
         if not control_id:
             raise RecordError("MSH-10 (message control id) is empty")
