@@ -95,12 +95,19 @@ def simulate(
                                            metavar="INTEGER")] = "1",
     serve: Annotated[bool, typer.Option("--serve/--no-serve",
                                         help="Serve over HTTP, or only write the files.")] = True,
+    rendering: Annotated[str, typer.Option(
+        help="Write the same estate the way other systems do: plain, local, mixed_zones, "
+             "unlinked, erp_lag, unit_price, crlf_acks or world (docs/wire-formats.md). "
+             "The collectors' mapping overrides go to <out>/mappings.",
+        metavar="NAME")] = "plain",
 ) -> None:
     """Build the demo estate, write its HL7 logs and truth.json, and serve its APIs."""
     from simulator.config import EstateConfig, FaultRates
     from simulator.estate import build_estate
     from simulator.files import write_estate_files, write_truth
+    from simulator.rendering import get_rendering
 
+    chosen = get_rendering(rendering)
     rates = FaultRates.preset(faults, **_overrides(fault or []))
     try:
         config = EstateConfig(
@@ -119,7 +126,8 @@ def simulate(
     sock = _bind(host, listen_port) if serve else None
     started = time.perf_counter()
     estate = build_estate(config)
-    writer = write_estate_files(estate, out, int(time.time() * 1000) if live else None)
+    writer = write_estate_files(estate, out, int(time.time() * 1000) if live else None,
+                                rendering=chosen)
     cols = estate.collections
     typer.echo(f"estate: {config.facilities} facilities x {config.days} days, "
                f"{cols['ehr/SupplyDelivery'].count(estate.end_ms)} usage events, "
@@ -128,10 +136,14 @@ def simulate(
                f", built in {time.perf_counter() - started:.1f}s")
     typer.echo(f"HL7 logs:   {out / 'hl7'}")
     typer.echo(f"truth:      {out / 'truth.json'}")
+    if not chosen.is_plain:
+        mappings = sorted(p.name for p in (out / "mappings").glob("*.yaml"))
+        typer.echo(f"rendering:  {rendering} ({out / 'rendering.json'}); source mappings: "
+                   + (", ".join(str(out / "mappings" / m) for m in mappings) or "none needed"))
     if sock is None:
         return
     try:
-        _serve(estate, sock, host, live, wait, writer)
+        _serve(estate, sock, host, live, wait, writer, chosen)
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the Ctrl+C it handled: a normal stop
     finally:
@@ -140,7 +152,7 @@ def simulate(
                    f"listed in {out / 'truth.json'}")
 
 
-def _serve(estate, sock, host, live, wait, writer) -> None:  # type: ignore[no-untyped-def]
+def _serve(estate, sock, host, live, wait, writer, rendering) -> None:  # type: ignore[no-untyped-def]
     import uvicorn
 
     from simulator.files import LiveLogs
@@ -155,7 +167,7 @@ def _serve(estate, sock, host, live, wait, writer) -> None:  # type: ignore[no-u
     typer.echo("live mode: records appear as the clock passes; Ctrl+C stops" if live
                else "serving a fixed snapshot at the window end; Ctrl+C stops")
     sys.stdout.flush()
-    state = EstateServer(estate, live=live, timeout_fault_seconds=wait)
+    state = EstateServer(estate, live=live, timeout_fault_seconds=wait, rendering=rendering)
     freeze_heap()
     server = uvicorn.Server(uvicorn.Config(state.app(), log_level="warning", lifespan="off",
                                            access_log=False, timeout_graceful_shutdown=2))

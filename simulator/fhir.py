@@ -7,6 +7,7 @@ must tokenise or drop them. Every resource validates against the R4 models
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from simulator.records import Charge, Claim, ClaimResponse, Encounter, Patient, Usage
@@ -17,6 +18,9 @@ _CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
 _ENC_CLASS = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 _CLASS_NAMES = {"IMP": "inpatient encounter", "AMB": "ambulatory", "EMER": "emergency"}
 _PAYERS = ("Blue Shield of the Valley", "Medicare Part A", "Aetna Commercial", "Medicaid")
+# How a resource writes a time (epoch ms): ``iso`` (UTC ``Z``) unless a rendering says
+# otherwise (simulator.rendering: the facility's local offset).
+TimeWriter = Callable[[int], str]
 
 
 def _patient(p: Patient, facility_id: str, reference: bool = True) -> dict[str, Any]:
@@ -32,12 +36,16 @@ def _ext(name: str, value: str) -> dict[str, str]:
     return {"url": _EXT + name, "valueString": value}
 
 
-def charge_item(c: Charge) -> dict[str, Any]:
-    """A billing line; a credit has ``partOf``, negative quantity and amount."""
+def charge_item(c: Charge, ts: TimeWriter = iso, links: bool = True,
+                unit_price: bool = False) -> dict[str, Any]:
+    """A billing line; a credit has ``partOf``, negative quantity and amount. Without
+    ``links`` the usage-id and hl7-control-id extensions are left out (a billing system
+    that does not carry them); ``unit_price`` sends the price of one unit instead of
+    the line total (the same for a quantity of 1)."""
     res: dict[str, Any] = {
         "resourceType": "ChargeItem",
         "id": c.charge_id,
-        "meta": {"lastUpdated": iso(c.posted_ms)},
+        "meta": {"lastUpdated": ts(c.posted_ms)},
         "identifier": [{"system": _EXT + "charge", "value": c.charge_id}],
         "status": c.status,
     }
@@ -47,16 +55,16 @@ def charge_item(c: Charge) -> dict[str, Any]:
         "code": {"coding": [{"system": _EXT + "cdm", "code": c.cdm_code}]},
         "subject": _patient(c.encounter.patient, c.facility_id),
         "context": {"reference": f"Encounter/{c.encounter.encounter_id}"},
-        "occurrenceDateTime": iso(c.service_ms),
-        "enteredDate": iso(c.posted_ms),
+        "occurrenceDateTime": ts(c.service_ms),
+        "enteredDate": ts(c.posted_ms),
         "quantity": {"value": c.quantity, "unit": "EA"},
-        "priceOverride": {"value": c.amount, "currency": "USD"},
+        "priceOverride": {"value": _unit(c) if unit_price else c.amount, "currency": "USD"},
         "costCenter": {"identifier": {"value": c.location_id}},
     })
     ext = []
-    if c.usage_id:
+    if c.usage_id and links:
         ext.append(_ext("usage-id", c.usage_id))
-    if c.control_id:
+    if c.control_id and links:
         ext.append(_ext("hl7-control-id", c.control_id))
     if c.lot:
         ext.append(_ext("lot", c.lot))
@@ -67,16 +75,21 @@ def charge_item(c: Charge) -> dict[str, Any]:
     return res
 
 
-def encounter(version: tuple[Encounter, int]) -> dict[str, Any]:
+def _unit(c: Charge) -> float:
+    """The price of one unit, to the cent (a credit's is positive: both signs flip)."""
+    return round(c.amount / c.quantity, 2) if c.quantity else c.amount
+
+
+def encounter(version: tuple[Encounter, int], ts: TimeWriter = iso) -> dict[str, Any]:
     """Version 1 at registration (in progress), version 2 at discharge (finished)."""
     enc, number = version
-    period = {"start": iso(enc.start_ms)}
+    period = {"start": ts(enc.start_ms)}
     if number == 2:
-        period["end"] = iso(enc.end_ms)
+        period["end"] = ts(enc.end_ms)
     return {
         "resourceType": "Encounter",
         "id": enc.encounter_id,
-        "meta": {"lastUpdated": iso(encounter_updated(enc, number)), "versionId": str(number)},
+        "meta": {"lastUpdated": ts(encounter_updated(enc, number)), "versionId": str(number)},
         "status": "finished" if number == 2 else "in-progress",
         "class": {"system": _ENC_CLASS, "code": enc.encounter_class,
                   "display": _CLASS_NAMES[enc.encounter_class]},
@@ -93,18 +106,18 @@ def encounter_updated(enc: Encounter, number: int) -> int:
     return enc.last_updated_ms if number == 1 else enc.end_ms + 90_000
 
 
-def claim(c: Claim) -> dict[str, Any]:
+def claim(c: Claim, ts: TimeWriter = iso) -> dict[str, Any]:
     """An institutional claim for one encounter."""
     enc = c.encounter
     return {
         "resourceType": "Claim",
         "id": c.claim_id,
-        "meta": {"lastUpdated": iso(c.created_ms)},
+        "meta": {"lastUpdated": ts(c.created_ms)},
         "status": "active",
         "type": {"coding": [{"system": _CLAIM_TYPE, "code": "institutional"}]},
         "use": "claim",
         "patient": _patient(enc.patient, c.facility_id),
-        "created": iso(c.created_ms),
+        "created": ts(c.created_ms),
         "provider": {"identifier": {"value": c.facility_id}},
         "priority": {"coding": [{"code": "normal"}]},
         "insurance": [{"sequence": 1, "focal": True,
@@ -118,18 +131,18 @@ def claim(c: Claim) -> dict[str, Any]:
     }
 
 
-def claim_response(r: ClaimResponse) -> dict[str, Any]:
+def claim_response(r: ClaimResponse, ts: TimeWriter = iso) -> dict[str, Any]:
     """The payer's adjudication of a claim."""
     c = r.claim
     return {
         "resourceType": "ClaimResponse",
         "id": r.response_id,
-        "meta": {"lastUpdated": iso(r.last_updated_ms)},
+        "meta": {"lastUpdated": ts(r.last_updated_ms)},
         "status": "active",
         "type": {"coding": [{"system": _CLAIM_TYPE, "code": "institutional"}]},
         "use": "claim",
         "patient": _patient(c.encounter.patient, c.facility_id),
-        "created": iso(r.last_updated_ms),
+        "created": ts(r.last_updated_ms),
         "insurer": {"display": _PAYERS[len(c.encounter.patient.mrn) % 4]},
         "request": {"reference": f"Claim/{c.claim_id}"},
         "outcome": r.outcome,
@@ -138,7 +151,7 @@ def claim_response(r: ClaimResponse) -> dict[str, Any]:
     }
 
 
-def supply_delivery(u: Usage) -> dict[str, Any]:
+def supply_delivery(u: Usage, ts: TimeWriter = iso) -> dict[str, Any]:
     """One scan at the point of care (``supplier`` is a list, as the contract says)."""
     ext = [_ext("encounter", u.encounter.encounter_id), _ext("facility", u.facility_id)]
     if u.lot:
@@ -148,7 +161,7 @@ def supply_delivery(u: Usage) -> dict[str, Any]:
     return {
         "resourceType": "SupplyDelivery",
         "id": u.usage_id,
-        "meta": {"lastUpdated": iso(u.recorded_ms)},
+        "meta": {"lastUpdated": ts(u.recorded_ms)},
         "identifier": [{"system": _EXT + "usage", "value": u.usage_id}],
         "status": "completed",
         "patient": _patient(u.encounter.patient, u.facility_id, reference=False),
@@ -156,7 +169,7 @@ def supply_delivery(u: Usage) -> dict[str, Any]:
             "quantity": {"value": u.quantity, "unit": u.uom},
             "itemCodeableConcept": {"coding": [{"system": _EXT + "item", "code": u.item_ref}]},
         },
-        "occurrenceDateTime": iso(u.used_ms),
+        "occurrenceDateTime": ts(u.used_ms),
         "destination": {"identifier": {"value": u.location_id}},
         "supplier": [{"identifier": {"value": u.clinician}}],
         "extension": ext,

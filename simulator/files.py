@@ -1,5 +1,11 @@
 """What the estate writes to disk: the engine's HL7 logs and ``truth.json``, and the live
-loop that keeps appending logs as the clock passes."""
+loop that keeps appending logs as the clock passes.
+
+Under a rendering other than ``plain`` (simulator.rendering) the logs are written its way,
+``truth.json`` stays the estate's, and two more things are written: ``mappings/<source>.yaml``,
+the field-mapping overrides its collectors need (``simulator.sources.demo_sources`` points
+the sources at them), and ``rendering.json``: the rendering's settings and, where the
+rendered logs moved a malformed message (CR LF after ACKs adds bytes), its offset there."""
 
 from __future__ import annotations
 
@@ -11,10 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simulator.hl7log import Hl7LogWriter
+import yaml
+
+from simulator.hl7log import Hl7Layout, Hl7LogWriter, build_layout
+from simulator.renderer import EstateRenderer
+from simulator.rendering import SOURCES, Rendering, rendering_name
 
 if TYPE_CHECKING:
     from simulator.estate import Estate
+
+MAPPINGS_DIR = "mappings"
 
 
 def write_truth(truth: dict[str, Any], out: Path) -> Path:
@@ -27,12 +39,59 @@ def write_truth(truth: dict[str, Any], out: Path) -> Path:
     return path
 
 
-def write_estate_files(estate: Estate, out: Path, now_ms: int | None = None) -> Hl7LogWriter:
-    """Write fresh HL7 logs up to ``now_ms`` (default: the estate end) and the truth.
+def mapping_path(out: Path, source: str) -> Path:
+    """Where the mapping override of demo source ``source`` is written."""
+    return Path(out) / MAPPINGS_DIR / f"{source}.yaml"
+
+
+def write_mappings(estate: Estate, rendering: Rendering, out: Path) -> dict[str, Path]:
+    """Write the mapping override each demo source needs for ``rendering``; by source."""
+    ids = [f.facility.facility_id for f in estate.facilities]
+    written = {}
+    for source, override in rendering.mapping_overrides(ids).items():
+        path = mapping_path(out, source)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = (f"# {source}: field mapping for the '{rendering_name(rendering)}' rendering "
+                  "(only what differs from collectors/mappings)\n")
+        path.write_text(header + yaml.safe_dump(override, sort_keys=False), encoding="utf-8")
+        written[source] = path
+    return written
+
+
+def _moved_offsets(plain: Hl7Layout, rendered: Hl7Layout) -> list[dict[str, Any]]:
+    """The malformed messages whose byte offset the rendering moved (file, truth offset,
+    offset in the rendered log)."""
+    out = []
+    for channel, entries in plain.channels.items():
+        for a, b in zip(entries, rendered.channels[channel], strict=True):
+            if a.malformed is not None and (a.file, a.offset) != (b.file, b.offset):
+                out.append({"file": a.file, "offset": a.offset, "rendered_offset": b.offset})
+    return out
+
+
+def write_estate_files(estate: Estate, out: Path, now_ms: int | None = None,
+                       rendering: Rendering | None = None) -> Hl7LogWriter:
+    """Write fresh HL7 logs up to ``now_ms`` (default: the estate end) and the truth,
+    and for a rendering other than plain its mapping overrides and ``rendering.json``.
 
     Returns the log writer, positioned to append what comes later (live mode)."""
     out = Path(out)
-    writer = Hl7LogWriter(estate.hl7, out / "hl7")
+    layout = estate.hl7
+    # what an earlier run under another rendering left would misconfigure the sources
+    for source in SOURCES:
+        mapping_path(out, source).unlink(missing_ok=True)
+    (out / "rendering.json").unlink(missing_ok=True)
+    if rendering is not None and not rendering.is_plain:
+        layout = build_layout(estate, EstateRenderer(estate, rendering))
+        mappings = write_mappings(estate, rendering, out)
+        (out / "rendering.json").write_text(json.dumps({
+            "rendering": rendering_name(rendering),
+            "settings": rendering.model_dump(mode="json"),
+            "mappings": {source: path.relative_to(out).as_posix()
+                         for source, path in mappings.items()},
+            "malformed_hl7_offsets": _moved_offsets(estate.hl7, layout),
+        }, indent=1) + "\n", encoding="utf-8")
+    writer = Hl7LogWriter(layout, out / "hl7")
     writer.reset()
     (out / "hl7").mkdir(parents=True, exist_ok=True)
     writer.write_until(estate.end_ms if now_ms is None else now_ms)

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from simulator.hl7render import render_ack, render_message
+from simulator.hl7render import broken_copy, render_ack, render_message
 from simulator.records import Malformed, Message
-from simulator.timefmt import day_stamp
+from simulator.timefmt import day_stamp, hl7_ts
 
 if TYPE_CHECKING:
     from simulator.estate import Estate
+    from simulator.renderer import EstateRenderer
 
 
 @dataclass(slots=True)
@@ -55,11 +56,16 @@ def _file(channel: str, ms: int) -> str:
     return f"{channel}/{channel}-{day_stamp(ms)}.hl7"
 
 
-def build_layout(estate: Estate) -> Hl7Layout:
-    """Render every log entry up to the end (or the live horizon) and place it."""
+def build_layout(estate: Estate, renderer: EstateRenderer | None = None) -> Hl7Layout:
+    """Render every log entry up to the end (or the live horizon) and place it, as
+    ``renderer`` writes it (default: the estate's own conventions; the truth's offsets
+    are those of this default layout)."""
     as_of = estate.horizon_ms if estate.live else estate.end_ms
     layout = Hl7Layout(as_of)
+    crlf = renderer is not None and renderer.rendering.ack_crlf
     for fac in estate.facilities:
+        ts = renderer.hl7_of(fac.facility.facility_id) if renderer is not None else hl7_ts
+        zoned = ts is not hl7_ts
         bad_after: dict[str, list[Malformed]] = {}
         for bad, after in fac.malformed:
             bad_after.setdefault(after.control_id, []).append(bad)
@@ -72,18 +78,22 @@ def build_layout(estate: Estate) -> Hl7Layout:
             for msg in messages:
                 if msg.received_ms >= as_of:
                     break
-                data = render_message(msg)
+                data = render_message(msg, ts)
                 ready = msg.received_ms
                 if msg.ack_ms is not None and msg.ack_ms <= as_of:
-                    data += render_ack(msg)
+                    data += render_ack(msg, ts, crlf)
                     ready = msg.ack_ms
                 name = _file(channel, msg.received_ms)
                 entries.append(LogEntry(name, sizes.get(name, 0), ready, data, message=msg))
                 sizes[name] = sizes.get(name, 0) + len(data)
                 for bad in bad_after.get(msg.control_id, ()):
-                    entries.append(LogEntry(name, sizes[name], ready, bad.payload,
+                    # a zoned copy of a broken message breaks the zoned message (garbage
+                    # is garbage in any zone)
+                    payload = (broken_copy(msg, bad.control_id, bad.reason, ts)
+                               if zoned and bad.reason != "garbage" else bad.payload)
+                    entries.append(LogEntry(name, sizes[name], ready, payload,
                                             malformed=bad))
-                    sizes[name] += len(bad.payload)
+                    sizes[name] += len(payload)
             # head of line: an entry is written no earlier than the one before it
             latest = 0
             for e in entries:

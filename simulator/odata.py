@@ -18,6 +18,10 @@ from simulator.records import (
 )
 from simulator.timefmt import iso
 
+# How an entity writes a time (epoch ms): ``iso`` (UTC ``Z``) unless a rendering says
+# otherwise (simulator.rendering: a local offset).
+TimeWriter = Callable[[int], str]
+
 # The key fields of each entity set: ties in $orderby and the paging cursor.
 KEYS: dict[str, tuple[str, ...]] = {
     "Facilities": ("FacilityId",),
@@ -33,62 +37,71 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def facility(f: Facility) -> dict[str, Any]:
-    return {"FacilityId": f.facility_id, "Name": f.name, "ModifiedAt": iso(f.modified_ms)}
+def facility(f: Facility, ts: TimeWriter = iso) -> dict[str, Any]:
+    return {"FacilityId": f.facility_id, "Name": f.name, "ModifiedAt": ts(f.modified_ms)}
 
 
-def location(loc: Location) -> dict[str, Any]:
+def location(loc: Location, ts: TimeWriter = iso) -> dict[str, Any]:
     return {"LocationId": loc.location_id, "FacilityId": loc.facility_id, "Name": loc.name,
-            "CostCentre": loc.cost_centre, "ModifiedAt": iso(loc.modified_ms)}
+            "CostCentre": loc.cost_centre, "ModifiedAt": ts(loc.modified_ms)}
 
 
-def item(i: Item) -> dict[str, Any]:
+def item(i: Item, ts: TimeWriter = iso) -> dict[str, Any]:
     return {"ItemId": i.item_id, "Description": i.description, "BaseUom": "EA",
             "UnitCost": i.unit_cost, "ItemClass": i.item_class, "Chargeable": i.chargeable,
-            "Serialised": i.serialised, "Gtin": i.gtin, "ModifiedAt": iso(i.modified_ms)}
+            "Serialised": i.serialised, "Gtin": i.gtin, "ModifiedAt": ts(i.modified_ms)}
 
 
-def item_unit(row: tuple[Item, str]) -> dict[str, Any]:
+def item_unit(row: tuple[Item, str], ts: TimeWriter = iso) -> dict[str, Any]:
     i, uom = row
     return {"ItemId": i.item_id, "Uom": uom, "Factor": i.units[uom],
-            "ModifiedAt": iso(i.modified_ms)}
+            "ModifiedAt": ts(i.modified_ms)}
 
 
-def reorder_point(r: ReorderPoint) -> dict[str, Any]:
+def reorder_point(r: ReorderPoint, ts: TimeWriter = iso) -> dict[str, Any]:
     return {"ItemId": r.item_id, "LocationId": r.location_id, "ReorderPoint": r.reorder_point,
-            "ParLevel": r.par_level, "ModifiedAt": iso(r.modified_ms)}
+            "ParLevel": r.par_level, "ModifiedAt": ts(r.modified_ms)}
 
 
-def charge_master(c: CdmEntry) -> dict[str, Any]:
+def charge_master(c: CdmEntry, ts: TimeWriter = iso) -> dict[str, Any]:
     return {"CdmCode": c.cdm_code, "Description": c.description, "Hcpcs": c.hcpcs,
-            "RevenueCode": c.revenue_code, "Price": c.price, "ModifiedAt": iso(c.modified_ms)}
+            "RevenueCode": c.revenue_code, "Price": c.price, "ModifiedAt": ts(c.modified_ms)}
 
 
-def crosswalk(x: Crosswalk) -> dict[str, Any]:
-    return {"ItemId": x.item_id, "CdmCode": x.cdm_code, "ModifiedAt": iso(x.modified_ms)}
+def crosswalk(x: Crosswalk, ts: TimeWriter = iso) -> dict[str, Any]:
+    return {"ItemId": x.item_id, "CdmCode": x.cdm_code, "ModifiedAt": ts(x.modified_ms)}
 
 
-def contract_price(c: ContractPrice) -> dict[str, Any]:
+def contract_price(c: ContractPrice, ts: TimeWriter = iso) -> dict[str, Any]:
     return {"ContractId": c.contract_id, "ItemId": c.item_id, "Supplier": c.supplier,
             "Price": c.price, "ValidFrom": c.valid_from, "ValidTo": c.valid_to,
-            "ModifiedAt": iso(c.modified_ms)}
+            "ModifiedAt": ts(c.modified_ms)}
 
 
-def inventory_transaction(t: InventoryTxn) -> dict[str, Any]:
-    return {"DocumentId": t.document_id, "FacilityId": t.facility_id,
-            "LocationId": t.location_id, "ItemId": t.item_id, "TransactionType": t.txn_type,
-            "Quantity": t.quantity, "Uom": t.uom, "Lot": t.lot, "Serial": t.serial,
-            "UsageRef": t.usage_ref, "UnitCost": t.unit_cost, "PostedAt": iso(t.posted_ms),
-            "ModifiedAt": iso(t.modified_ms)}
+def inventory_transaction(t: InventoryTxn, ts: TimeWriter = iso, usage_ref: bool = True,
+                          lag_ms: int | None = None) -> dict[str, Any]:
+    """A stock movement. Without ``usage_ref`` the UsageRef is empty (the ERP lost the
+    link); with ``lag_ms`` the ERP posted it that long after the movement: PostedAt and
+    ModifiedAt move by the lag and MovedAt carries the movement time."""
+    shift = lag_ms or 0
+    row = {"DocumentId": t.document_id, "FacilityId": t.facility_id,
+           "LocationId": t.location_id, "ItemId": t.item_id, "TransactionType": t.txn_type,
+           "Quantity": t.quantity, "Uom": t.uom, "Lot": t.lot, "Serial": t.serial,
+           "UsageRef": t.usage_ref if usage_ref else "", "UnitCost": t.unit_cost,
+           "PostedAt": ts(t.posted_ms + shift)}
+    if lag_ms is not None:
+        row["MovedAt"] = ts(t.posted_ms)
+    row["ModifiedAt"] = ts(t.modified_ms + shift)
+    return row
 
 
-def purchase_requisition(r: RequisitionVersion) -> dict[str, Any]:
+def purchase_requisition(r: RequisitionVersion, ts: TimeWriter = iso) -> dict[str, Any]:
     return {"RequisitionId": r.requisition_id, "FacilityId": r.facility_id,
             "LocationId": r.location_id, "ItemId": r.item_id, "Quantity": r.quantity,
-            "Status": r.status, "CreatedAt": iso(r.created_ms),
-            "OrderedAt": iso(r.ordered_ms) if r.ordered_ms is not None else None,
-            "ReceivedAt": iso(r.received_ms) if r.received_ms is not None else None,
-            "ModifiedAt": iso(r.modified_ms)}
+            "Status": r.status, "CreatedAt": ts(r.created_ms),
+            "OrderedAt": ts(r.ordered_ms) if r.ordered_ms is not None else None,
+            "ReceivedAt": ts(r.received_ms) if r.received_ms is not None else None,
+            "ModifiedAt": ts(r.modified_ms)}
 
 
 RENDERERS: dict[str, Callable[[Any], dict[str, Any]]] = {

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 from simulator import fhir, odata
 from simulator.index import Collection, Entry
 from simulator.records import NEVER
+from simulator.renderer import EstateRenderer
 
 if TYPE_CHECKING:
     from simulator.estate import Estate
+    from simulator.rendering import Rendering
 
 BILLING = ("ChargeItem", "Encounter", "Claim", "ClaimResponse")
 EHR = ("SupplyDelivery",)
@@ -24,14 +26,19 @@ def _key(*parts: str) -> str:
     return "\x00".join(parts)  # sorts like the tuple of its parts
 
 
-def build_collections(estate: Estate) -> dict[str, Collection]:
-    """Index every served record by (last updated, id) with its visibility."""
+def build_collections(estate: Estate, rendering: Rendering | None = None
+                      ) -> dict[str, Collection]:
+    """Index every served record by (last updated, id) with its visibility, rendered as
+    ``rendering`` says (default: the estate's own conventions)."""
     cat = estate.catalog
     facs = estate.facilities
     out: dict[str, Collection] = {}
+    renderer = None if rendering is None or rendering.is_plain else EstateRenderer(estate,
+                                                                                   rendering)
+    renders = renderer.renderers() if renderer is not None else {}
 
     def add(name: str, entries: list[Entry], render) -> None:  # type: ignore[no-untyped-def]
-        out[name] = Collection.build(name.split("/")[1], entries, render)
+        out[name] = Collection.build(name.split("/")[1], entries, renders.get(name, render))
 
     add("billing/ChargeItem",
         [(c.posted_ms, c.charge_id, c.visible_ms or c.posted_ms, NEVER, c)
@@ -66,9 +73,14 @@ def build_collections(estate: Estate) -> dict[str, Collection]:
     static("ChargeMaster", cat.cdm, lambda r: r.modified_ms, lambda r: r.cdm_code)
     static("Crosswalk", cat.crosswalk, lambda r: r.modified_ms, lambda r: r.item_id)
     static("ContractPrices", cat.contracts, lambda r: r.modified_ms, lambda r: r.contract_id)
-    add("erp/InventoryTransactions",
-        [(t.modified_ms, t.document_id, t.visible_ms or t.modified_ms, NEVER, t)
-         for f in facs for t in f.inventory], odata.inventory_transaction)
+    txns: list[Entry] = []
+    for f in facs:
+        for t in f.inventory:
+            # a rendering's posting lag moves when a transaction is modified and visible
+            modified, visible = (renderer.inventory_times(t) if renderer is not None
+                                 else (t.modified_ms, t.visible_ms or t.modified_ms))
+            txns.append((modified, t.document_id, visible, NEVER, t))
+    add("erp/InventoryTransactions", txns, odata.inventory_transaction)
     add("erp/PurchaseRequisitions",
         [(r.modified_ms, r.requisition_id, r.modified_ms, r.hidden_ms, r)
          for f in facs for r in f.requisitions], odata.purchase_requisition)

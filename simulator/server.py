@@ -39,7 +39,8 @@ from simulator.httpfaults import FaultInjector, HttpFault
 from simulator.index import Collection, Page
 from simulator.odata import KEYS
 from simulator.query import QueryError, Search, parse_fhir, parse_odata
-from simulator.served import BILLING, EHR
+from simulator.rendering import Rendering
+from simulator.served import BILLING, EHR, build_collections
 
 DEMO_CLIENT_ID = "chargeline"
 DEMO_CLIENT_SECRET = "demo-secret"  # noqa: S105 - the documented demo client
@@ -68,15 +69,20 @@ def _odata_error(status: int, code: str, message: str, target: str = "") -> Resp
 
 @dataclass
 class EstateServer:
-    """The state behind the app: estate, clock, tokens and the HTTP fault injector."""
+    """The state behind the app: estate, clock, tokens and the HTTP fault injector;
+    ``rendering`` says how records are written (simulator.rendering; default plain)."""
 
     estate: Estate
     live: bool = False
     clock: Callable[[], int] | None = None
     token_ttl_seconds: float = 300.0
     timeout_fault_seconds: float = 15.0
+    rendering: Rendering | None = None
 
     def __post_init__(self) -> None:
+        plain = self.rendering is None or self.rendering.is_plain
+        self.collections = (self.estate.collections if plain
+                            else build_collections(self.estate, self.rendering))
         self.timelines = build_timelines(self.estate)
         self.faults = FaultInjector(self.estate.seed, self.estate.config.faults,
                                     served=self.estate.truth.setdefault("http_faults", []))
@@ -138,7 +144,7 @@ class EstateServer:
     async def fhir(self, request: Request) -> Response:
         system = request.url.path.split("/")[1]
         name = request.path_params["resource"]
-        col = self.estate.collections.get(f"{system}/{name}")
+        col = self.collections.get(f"{system}/{name}")
         if col is None:
             served = ", ".join(BILLING if system == "billing" else EHR)
             return _outcome(404, "not-supported", f"{name} is not served here; try {served}")
@@ -166,7 +172,7 @@ class EstateServer:
 
     async def odata(self, request: Request) -> Response:
         name = request.path_params["entity"]
-        col = self.estate.collections.get(f"erp/{name}")
+        col = self.collections.get(f"erp/{name}")
         if col is None:
             return _odata_error(404, "NotFound", f"no entity set {name!r}; the service has "
                                                  f"{', '.join(KEYS)}")
@@ -256,7 +262,7 @@ def serve_in_thread(estate: Estate, host: str = "127.0.0.1", port: int = 0,
                     freeze: bool = True, **options: Any) -> Iterator[RunningServer]:
     """Serve ``estate`` under uvicorn in a daemon thread (``port=0``: a free port); stop
     it on exit. ``options`` go to ``EstateServer`` (live, clock, token_ttl_seconds,
-    timeout_fault_seconds). ``freeze`` freezes the process heap first (``freeze_heap``):
+    timeout_fault_seconds, rendering). ``freeze`` freezes the process heap first (``freeze_heap``):
     right for benchmarks and the demo, a process-wide side effect tests may not want."""
     state = EstateServer(estate, **options)
     if freeze:

@@ -1,7 +1,9 @@
 """The ``sources:`` configuration of the five demo sources, for a running estate.
 
 Each dict validates as ``chargeline.config.SourceConfig``; paste them under ``sources:``
-in a config file or pass them to ``Settings(sources=...)``.
+in a config file or pass them to ``Settings(sources=...)``. For an estate served under a
+rendering (simulator.rendering), the sources that need a field-mapping override to read
+it get ``mapping:`` pointing at the file ``write_estate_files`` wrote under ``out_dir``.
 """
 
 from __future__ import annotations
@@ -9,16 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from chargeline.errors import ConfigError
+from simulator.files import mapping_path
+from simulator.rendering import Rendering, get_rendering
 from simulator.server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 
-def demo_sources(base_url: str, out_dir: str | Path, interval_seconds: int = 60
-                 ) -> list[dict[str, Any]]:
+def demo_sources(base_url: str, out_dir: str | Path, interval_seconds: int = 60,
+                 rendering: str | Rendering | None = None) -> list[dict[str, Any]]:
     """billing, ehr-usage, erp, engine-logs and engine-stats of the estate at ``base_url``
-    whose files are under ``out_dir``."""
+    whose files are under ``out_dir``, written as ``rendering`` (a preset name or a
+    ``Rendering``; default plain) says."""
     base = base_url.rstrip("/")
     every = {"interval_seconds": interval_seconds}
-    return [
+    sources: list[dict[str, Any]] = [
         {"name": "billing", "kind": "fhir_billing", "base_url": f"{base}/billing/fhir",
          "oauth2": {"token_url": f"{base}/oauth/token", "client_id": DEMO_CLIENT_ID,
                     "client_secret": DEMO_CLIENT_SECRET},
@@ -31,3 +37,14 @@ def demo_sources(base_url: str, out_dir: str | Path, interval_seconds: int = 60
         {"name": "engine-stats", "kind": "engine_stats", "base_url": f"{base}/engine/api",
          "schedule": every},
     ]
+    chosen = get_rendering(rendering)
+    # which sources need an override does not depend on the facilities, only its content
+    needed = chosen.mapping_overrides(["FAC01"])
+    for source in sources:
+        if source["name"] in needed:
+            path = mapping_path(Path(out_dir), source["name"])
+            if not path.is_file():
+                raise ConfigError(f"{path} is missing: write the estate's files with the same "
+                                  "rendering first (simulator.files.write_estate_files)")
+            source["mapping"] = str(path)
+    return sources

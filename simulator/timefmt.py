@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -73,3 +73,29 @@ def parse_iso_us(text: str) -> int:
 def parse_iso_ms(text: str) -> int:
     """Epoch ms of an ISO 8601 time (finer fractions truncated); see ``parse_iso_us``."""
     return parse_iso_us(text) // 1000
+
+
+def _offset(dt: datetime, sep: str) -> str:
+    """``-05:00`` / ``+0530`` of an aware datetime (``sep`` between hours and minutes)."""
+    offset = dt.utcoffset()
+    assert offset is not None
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}{sep}{mins:02d}"
+
+
+def iso_in(ms: int, zone: tzinfo) -> str:
+    """``2026-11-18T05:15:32.123-05:00``: epoch ms as local time in ``zone`` with the
+    offset that zone had at that instant (DST included)."""
+    secs, rest = divmod(ms, 1000)
+    local = datetime.fromtimestamp(secs, zone)
+    return local.strftime("%Y-%m-%dT%H:%M:%S") + f".{rest:03d}" + _offset(local, ":")
+
+
+def hl7_ts_in(ms: int, zone: tzinfo) -> str:
+    """``20261118051532.123-0500``: the HL7 DTM of ``hl7_ts`` as local time in ``zone``
+    (as long as the UTC form, so a log's byte offsets do not move)."""
+    secs, rest = divmod(ms, 1000)
+    local = datetime.fromtimestamp(secs, zone)
+    return local.strftime("%Y%m%d%H%M%S") + f".{rest:03d}" + _offset(local, "")

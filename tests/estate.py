@@ -11,11 +11,15 @@ Fixture ``estate_factory`` (session scope) builds an estate, writes its HL7 logs
         estate.sources       # the five demo sources: dicts valid as SourceConfig
         estate.estate        # the simulator.estate.Estate behind it
         estate.server        # the simulator.server.EstateServer (clock, faults, tokens)
+        estate.rendering     # the simulator.rendering.Rendering it is served and logged in
 
 ``estate_factory(seed=7, facilities=1, days=2, faults="default", volume_scale=0.2,
 end=END, fresh=False, live=False, token_ttl_seconds=300, timeout_fault_seconds=15,
-**fault_overrides)``: ``faults`` is a preset (none/default/high), ``fault_overrides`` set
-single rates (``http_429=0.5``). ``end`` defaults to a fixed date (2026-11-20 UTC) so
+rendering="plain", **fault_overrides)``: ``faults`` is a preset (none/default/high),
+``fault_overrides`` set single rates (``http_429=0.5``). ``rendering`` names a preset of
+``simulator.rendering.RENDERINGS`` (or is a ``Rendering``): the same estate and truth,
+written the way other systems write it, and ``sources`` set up (mapping overrides under
+``out_dir/mappings``) to read it. ``end`` defaults to a fixed date (2026-11-20 UTC) so
 payloads are reproducible; the served clock is then fixed at ``end``. ``live=True`` is
 the real-time estate of ``chargeline simulate --live``: the window ends now (unless
 ``end`` is given), a day ahead is generated and revealed by the wall clock (APIs, engine
@@ -42,6 +46,7 @@ import pytest
 from simulator.config import EstateConfig, FaultRates
 from simulator.estate import Estate, build_estate
 from simulator.files import LiveLogs, write_estate_files
+from simulator.rendering import PLAIN, Rendering, get_rendering, rendering_name
 from simulator.server import EstateServer, serve_in_thread
 from simulator.sources import demo_sources
 
@@ -64,6 +69,7 @@ class RunningEstate:
     sources: list[dict[str, Any]]
     estate: Estate
     server: EstateServer
+    rendering: Rendering = PLAIN
 
 
 def estate_config(seed: int = 7, facilities: int = 1, days: int = 2, faults: str = "default",
@@ -85,10 +91,11 @@ def estate_factory(tmp_path_factory: pytest.TempPathFactory
         def make(seed: int = 7, facilities: int = 1, days: int = 2, faults: str = "default",
                  volume_scale: float = 0.2, end: datetime = END, fresh: bool = False,
                  live: bool = False, token_ttl_seconds: float = 300.0,
-                 timeout_fault_seconds: float = 15.0,
+                 timeout_fault_seconds: float = 15.0, rendering: str | Rendering = "plain",
                  **fault_overrides: float) -> RunningEstate:
+            chosen = get_rendering(rendering)
             key = (seed, facilities, days, faults, volume_scale, end, live, token_ttl_seconds,
-                   timeout_fault_seconds, tuple(sorted(fault_overrides.items())))
+                   timeout_fault_seconds, chosen, tuple(sorted(fault_overrides.items())))
             if not fresh and key in cache:
                 return cache[key]
             config = estate_config(seed, facilities, days, faults, volume_scale,
@@ -97,15 +104,17 @@ def estate_factory(tmp_path_factory: pytest.TempPathFactory
             if live:
                 config = config.model_copy(update={"live_horizon_days": 1})
             estate = build_estate(config, progress=False)
-            out = tmp_path_factory.mktemp(f"estate-s{seed}-f{facilities}-d{days}")
-            writer = write_estate_files(estate, out, _wall_ms() if live else None)
+            out = tmp_path_factory.mktemp(f"estate-s{seed}-f{facilities}-d{days}"
+                                          f"-{rendering_name(chosen)}")
+            writer = write_estate_files(estate, out, _wall_ms() if live else None, chosen)
             if live:
                 stack.enter_context(LiveLogs(writer))
             running = stack.enter_context(serve_in_thread(
                 estate, freeze=False, live=live, token_ttl_seconds=token_ttl_seconds,
-                timeout_fault_seconds=timeout_fault_seconds))
+                timeout_fault_seconds=timeout_fault_seconds, rendering=chosen))
             result = RunningEstate(running.base_url, out, estate.truth,
-                                   demo_sources(running.base_url, out), estate, running.server)
+                                   demo_sources(running.base_url, out, rendering=chosen), estate,
+                                   running.server, chosen)
             if not fresh:
                 cache[key] = result
             return result
