@@ -1,5 +1,8 @@
 """Quarantined records for the admin page: listed without their raw payloads (they may
-carry PHI), and one payload revealed only with a reason, written to the audit log."""
+carry PHI), and one payload revealed only with a reason, written to the audit log.
+
+Payloads are stored encrypted (``chargeline.sealing``); the list shows each one's size
+from the ciphertext's prefix, without a key, and only the reveal decrypts."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from app.users import User, audit
+from chargeline.config import load_settings
+from chargeline.sealing import PayloadSealer, is_sealed, sealed_size, sealer_for
 from store.schema import quarantined_records
 
 MASK = "•••• hidden: may contain PHI"
@@ -15,14 +20,22 @@ MIN_REASON = 8
 
 
 def masked_page(conn: Connection, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-    """Newest quarantined records with the payload replaced by its length."""
+    """Newest quarantined records with the payload replaced by its size in bytes (of a
+    row stored before encryption, its length in characters)."""
     q = quarantined_records.c
     rows = conn.execute(
         select(q.quarantine_id, q.source, q.record_kind, q.position, q.reason, q.status,
-               q.quarantined_at, func.length(q.raw_payload).label("payload_chars"))
+               q.quarantined_at, func.length(q.raw_payload).label("chars"),
+               func.substr(q.raw_payload, 1, 32).label("head"))  # "fernet:<size>:..."
         .order_by(q.quarantine_id.desc()).limit(limit).offset(offset)
     ).mappings()
-    return [{**r, "raw_payload": MASK} for r in rows]
+    out = []
+    for r in rows:
+        row = {k: v for k, v in r.items() if k not in ("chars", "head")}
+        head = r["head"] or ""
+        row["payload_bytes"] = sealed_size(head) if is_sealed(head) else r["chars"]
+        out.append({**row, "raw_payload": MASK})
+    return out
 
 
 def count_quarantined(conn: Connection) -> int:
@@ -30,8 +43,20 @@ def count_quarantined(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(quarantined_records)).scalar_one())
 
 
-def reveal_payload(conn: Connection, user: User, quarantine_id: int, reason: str) -> str:
-    """The raw payload, for an admin who gave a reason; the reveal is audited first."""
+def reveal_payload(conn: Connection, user: User, quarantine_id: int, reason: str,
+                   sealer: PayloadSealer | None = None) -> str:
+    """The raw payload as text (bytes that are not UTF-8 shown as ``\\xff``), for an
+    admin who gave a reason; the reveal is audited first."""
+    raw = reveal_raw(conn, user, quarantine_id, reason, sealer)
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def reveal_raw(conn: Connection, user: User, quarantine_id: int, reason: str,
+               sealer: PayloadSealer | None = None) -> bytes:
+    """The raw payload's original bytes, decrypted with ``sealer`` (by default the
+    configured keys'), for an admin who gave a reason; the reveal is audited first, in
+    the caller's transaction (a payload no key opens raises ``SealError``, and the
+    caller's rollback drops the audit row of a reveal that showed nothing)."""
     if not user.has("admin"):
         raise PermissionError("only the admin role may reveal quarantined payloads")
     reason = reason.strip()
@@ -46,4 +71,4 @@ def reveal_payload(conn: Connection, user: User, quarantine_id: int, reason: str
         raise LookupError(f"no quarantined record {quarantine_id}")
     audit(conn, user.email, "reveal_phi", target=f"quarantined_records/{quarantine_id}",
           reason=reason)
-    return str(payload)
+    return (sealer or sealer_for(load_settings())).open(str(payload))

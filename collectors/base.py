@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine
 
 from chargeline.config import Settings, SourceConfig
 from chargeline.model import CanonicalRecord
+from chargeline.sealing import sealer_for
 from collectors.mapping import RecordMapping, load_mapping
 from collectors.workers import WorkerPool, borrow_pool, give_back
 from store.upsert import (
@@ -120,15 +121,18 @@ class CollectContext:
         ``extra`` writes what is not a record (a late ACK, a claim outcome) in the same
         transaction and returns how many rows it changed. ``prepared`` holds records
         already turned into rows (by a worker process) instead of ``records``."""
+        sealer = sealer_for(self.settings)  # cached: derives its keys once a process
         with self.engine.begin() as conn:
             if prepared is None:
                 written = upsert_records(conn, records, source=self.source.name)
             else:  # rows made by a worker: ingested now, as if made here
                 written = write_prepared(conn, prepared, datetime.now(UTC))
             for reject in rejects:
+                # the payload may carry a name, an MRN, an SSN: stored only encrypted
+                raw = reject.raw.encode("utf-8") if isinstance(reject.raw, str) else reject.raw
                 quarantine(conn, source=self.source.name, position=reject.position,
-                           reason=reject.reason, raw_payload=printable_payload(reject.raw),
-                           record_kind=reject.record_kind)
+                           reason=reject.reason, raw_payload=sealer.seal(raw),
+                           payload_hash=sealer.digest(raw), record_kind=reject.record_kind)
             if extra is not None:
                 written += extra(conn) or 0
             for hook in self.on_commit:

@@ -340,8 +340,11 @@ def quarantine(
     raw_payload: str | bytes,
     record_kind: str = "",
     now: datetime | None = None,
+    payload_hash: str = "",
 ) -> bool:
-    """Keep a bad record aside with its reason; the same payload twice is kept once."""
+    """Keep a bad record aside with its reason; the same payload twice is kept once.
+    ``payload_hash`` identifies the payload when ``raw_payload`` is its ciphertext (which
+    differs at each encryption); by default the SHA-256 of ``raw_payload``."""
     raw = raw_payload.decode("utf-8", "replace") if isinstance(raw_payload, bytes) else raw_payload
     row = {
         "source": source,
@@ -349,7 +352,7 @@ def quarantine(
         "position": position[:300],
         "reason": reason,
         "raw_payload": raw,
-        "payload_hash": hashlib.sha256(raw.encode()).hexdigest(),
+        "payload_hash": payload_hash or hashlib.sha256(raw.encode()).hexdigest(),
         "quarantined_at": now or datetime.now(UTC),
         "status": "open",
     }

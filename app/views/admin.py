@@ -18,6 +18,7 @@ from app.tables import column_config, styled_health
 from app.ui import require_page
 from app.users import add_user, audit, count_audit
 from chargeline.errors import ChargelineError, ConfigError
+from chargeline.sealing import SealError, sealer_for
 from store.schema_app import ROLES
 
 PAGE_SIZE = 50
@@ -79,8 +80,9 @@ with tab_quarantine:
             try:
                 with engine().begin() as conn:
                     st.session_state["adm_revealed"] = (
-                        qid, reveal_payload(conn, user, int(qid), reason))
-            except (ValueError, PermissionError, LookupError) as exc:
+                        qid, reveal_payload(conn, user, int(qid), reason,
+                                            sealer_for(settings())))
+            except (ValueError, PermissionError, LookupError, SealError) as exc:
                 st.error(str(exc))
         revealed = st.session_state.get("adm_revealed")
         if revealed and revealed[0] == qid:

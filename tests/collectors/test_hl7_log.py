@@ -11,6 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from chargeline.config import Settings, SourceConfig
 from chargeline.model import RunStatus
+from chargeline.sealing import sealer_for
 from collectors.runner import run_source
 from store.schema import (
     collector_runs,
@@ -144,7 +145,8 @@ def test_quarantine_and_phi(engine: Engine, tmp_path: Path) -> None:
         run = conn.execute(select(collector_runs)).one()
         rows = [tuple(r) for r in conn.execute(select(interface_messages))]
     assert q.position == f"{log.name}@{text.index(broken) + 3}"  # after the BOM
-    assert "MRN0099999" in q.raw_payload and q.reason
+    assert "MRN0099999" not in q.raw_payload and q.reason  # encrypted at rest
+    assert b"MRN0099999" in sealer_for(Settings()).open(q.raw_payload)
     assert run.status == "ok" and run.quarantined == 1
     assert "MRN0012345" not in str(rows) and "DOE" not in str(rows)
 
