@@ -18,9 +18,10 @@ _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def parse_since(text: str, now: datetime) -> datetime:
-    """``7d`` / ``24h`` / ``90m`` / ``2w`` before ``now``, or an ISO date or date-time (UTC
-    when it has no offset); raise ``ConfigError`` naming the accepted forms."""
+def parse_instant(text: str, now: datetime, option: str = "--since") -> datetime:
+    """``7d`` / ``24h`` / ``90m`` / ``2w`` before ``now``, or an ISO date (its midnight) or
+    date-time (UTC when it has no offset); raise ``ConfigError`` naming ``option`` and
+    the accepted forms."""
     text = text.strip()
     match = _DURATION.match(text)
     if match:
@@ -30,9 +31,31 @@ def parse_since(text: str, now: datetime) -> datetime:
                   or " " in text else datetime.combine(date.fromisoformat(text),
                                                        datetime.min.time()))
     except ValueError:
-        raise ConfigError(f"--since {text!r} is not understood; write 7d, 24h, 90m, 2w, a "
+        raise ConfigError(f"{option} {text!r} is not understood; write 7d, 24h, 90m, 2w, a "
                           "date (2026-11-18) or a date-time (2026-11-18T06:00Z)") from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_window(since: str, until: str, now: datetime) -> tuple[datetime, datetime]:
+    """The report window ``[since, until)``: ``until`` empty means ``now``; a date as
+    ``until`` is that day's midnight, so the day itself is left out. ``since`` must come
+    first, else ``ConfigError`` with both instants."""
+    start = parse_instant(since, now, "--since")
+    end = parse_instant(until, now, "--until") if until.strip() else now
+    if start >= end:
+        raise ConfigError(
+            f"--since {since!r} ({start:%Y-%m-%d %H:%M} UTC) is not before --until "
+            f"{until or 'now'!r} ({end:%Y-%m-%d %H:%M} UTC) — the report covers [since, "
+            "until): give an earlier --since or a later --until, e.g. --since 2024-01-01 "
+            "--until 2024-01-20")
+    return start, end
+
+
+def store_label(url: str) -> str:
+    """The database URL as the report names it: any password masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _settings_and_engine():  # type: ignore[no-untyped-def]
@@ -49,27 +72,29 @@ def report(
     facility: Annotated[str, typer.Option("--facility", help="Only this facility.")] = "",
     since: Annotated[str, typer.Option(
         "--since", help="Start of the window: 7d, 24h, a date or a date-time.")] = "7d",
+    until: Annotated[str, typer.Option(
+        "--until", help="End of the window, left out (a date: its midnight); the same forms "
+                        "as --since. Default: now.")] = "",
     compute_first: Annotated[bool, typer.Option(
         "--compute/--no-compute", help="Bring the metrics up to date first (incremental).")
     ] = False,
 ) -> None:
-    """Print the current metric values per facility, interface and source."""
+    """Print the metric values of a window per facility, interface and source."""
     from metrics.compute import compute
     from metrics.report import to_json, to_text
     from metrics.report_data import build_report
 
     now = datetime.now(UTC)
-    start = parse_since(since, now)
-    if start >= now:
-        raise ConfigError(f"--since {since!r} is not in the past")
+    start, end = parse_window(since, until, now)
     settings, engine = _settings_and_engine()
     try:
         if compute_first:
             compute(engine, settings.sla, now=now)
-        doc = build_report(engine, settings.sla, since=start, until=now, facility=facility)
+        doc = build_report(engine, settings.sla, since=start, until=end, facility=facility)
     finally:
         engine.dispose()
-    typer.echo(to_json(doc) if as_json else to_text(doc))
+    typer.echo(to_json(doc) if as_json else to_text(doc, store=store_label(
+        settings.database_url)))
 
 
 @metrics_app.command("compute")

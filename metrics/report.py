@@ -54,11 +54,39 @@ def _scope_lines(block: dict[str, Any]) -> list[str]:
     return lines
 
 
-def to_text(doc: dict[str, Any]) -> str:
-    """The document as the human report."""
+_SPAN_NAMES = {"usage_events": "usage events", "messages": "messages", "charges": "charges"}
+
+
+def _span_lines(doc: dict[str, Any]) -> list[str]:
+    """What an empty window says instead of zeros: where the store's data lies."""
+    where = f" for facility {doc['facility']}" if doc["facility"] else ""
+    suggested = doc["suggested_window"]
+    if suggested is None:
+        return ["", f"The store holds no usage events, messages or charges{where} yet: "
+                "collect (`chargeline collect --once`) or backfill (`chargeline ingest`) "
+                "first."]
+    out = ["", f"No usage events, messages or charges{where} in this window (since "
+           "included, until left out). The store holds:"]
+    for kind, name in _SPAN_NAMES.items():
+        span = doc["data_span"][kind]
+        out.append(f"  {name:<14} " + (f"{span['first']} .. {span['last']}"
+                                       if span["first"] else "none"))
+    out.append(f"Try: chargeline report --since {suggested['since']} "
+               f"--until {suggested['until']}"
+               + (f" --facility {doc['facility']}" if doc["facility"] else ""))
+    return out
+
+
+def to_text(doc: dict[str, Any], *, store: str = "") -> str:
+    """The document as the human report; ``store`` names the database it was read from
+    (its password masked by the caller)."""
     out = [f"Chargeline metrics  {doc['since']} -> {doc['until']}"
            + (f"  (computed {doc['computed_at']})" if doc["computed_at"] else
               "  (metrics not computed yet: run `chargeline metrics compute`)")]
+    if store:
+        out.append(f"store: {store}")
+    if doc["empty_window"]:
+        return "\n".join(out + _span_lines(doc))
     if doc["network"] is not None:
         out += ["", "NETWORK", *_scope_lines(doc["network"])]
     for facility, block in doc["facilities"].items():

@@ -3,6 +3,8 @@
 The dict is the ``chargeline report --json`` document (fields in ``metrics/README.md``):
 one block for the network and one per facility (or only ``--facility``), the interface
 channels, the collector sources and the open exception queue. Money is rounded to cents.
+It also says where the store's data lies (``data_span``) and whether the window misses it
+all (``empty_window``), so a window over no data reads as that, not as zeros.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import Connection, Engine, func, select
 from chargeline.config import ChargeSla
 from chargeline.metric_values import MetricValue, ValueStatus
 from metrics.catalog import FAILED_MAPPING_REASONS, HOPS
+from metrics.data_span import data_span, suggested_window, window_has_data
 from metrics.health import load_health
 from metrics.read_common import Read
 from metrics.read_points import usage_sums
@@ -132,6 +135,8 @@ def build_report(engine: Engine, sla: ChargeSla, *, since: datetime, until: date
         exceptions = _exceptions(conn, facility)
         computed = conn.execute(select(metric_state.c.updated_at).where(
             metric_state.c.name == "ingested_watermark")).scalar_one_or_none()
+        span = data_span(conn, facility)
+        has_data = window_has_data(conn, since, until, facility)
     vals: dict[str, dict[str, MetricValue]] = {}
     for keys in ((), ("facility",)):
         for metric, values in reader.many(list(_SCOPE_METRICS), window=window,
@@ -153,6 +158,10 @@ def build_report(engine: Engine, sla: ChargeSla, *, since: datetime, until: date
         "until": until.isoformat(),
         "facility": facility or None,
         "computed_at": computed.isoformat() if computed else None,
+        "empty_window": not has_data,
+        "data_span": {kind: {edge: t.isoformat() if t else None for edge, t in ends.items()}
+                      for kind, ends in span.items()},
+        "suggested_window": suggested_window(span),
         "network": None if facility else _scope_block(sums["*"], vals, margin, "*"),
         "facilities": {f: _scope_block(sums.get(f), vals, margin, f) for f in facilities},
         "channels": _channels(channels, facility),

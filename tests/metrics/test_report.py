@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -12,9 +13,26 @@ from typer.testing import CliRunner
 import metrics.cli  # noqa: F401 - registers report, metrics and trace
 from chargeline.cli import app
 from chargeline.errors import ChargelineError, ConfigError
-from metrics.cli import parse_since
+from metrics.cli import parse_instant, parse_window, store_label
+from metrics.report import to_text
 from store.upsert import upsert_records
 from tests.metrics.factories import T0, master_data, trap_estate
+
+JANUARY = datetime(2024, 1, 10, 8, 0, tzinfo=UTC)  # a backfilled estate's T0
+
+
+def moved(records: list[Any], delta: timedelta) -> list[Any]:
+    """The records with every time and date moved by ``delta`` (whole days)."""
+    out = []
+    for record in records:
+        data = record.model_dump()
+        for key, value in data.items():
+            if isinstance(value, datetime):
+                data[key] = value + delta
+            elif isinstance(value, date):
+                data[key] = value + timedelta(days=delta.days)
+        out.append(type(record).model_validate(data))
+    return out
 
 
 @pytest.fixture
@@ -23,6 +41,20 @@ def cli(engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch):
     with engine.begin() as conn:
         upsert_records(conn, master_data() + trap_estate(), source="test",
                        now=T0 + timedelta(days=1))
+    return _invoker(store_url)
+
+
+@pytest.fixture
+def january_cli(engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch):
+    """A store holding the trap estate as a January 2024 backfill, ingested today."""
+    monkeypatch.delenv("CHARGELINE_CONFIG", raising=False)
+    with engine.begin() as conn:
+        upsert_records(conn, master_data() + moved(trap_estate(), JANUARY - T0),
+                       source="backfill")
+    return _invoker(store_url)
+
+
+def _invoker(store_url: str):  # type: ignore[no-untyped-def]
     runner = CliRunner()
 
     def invoke(*args: str) -> str:
@@ -72,9 +104,100 @@ def test_trace_command(cli) -> None:
         cli("trace", "nope")
 
 
-def test_parse_since() -> None:
+def test_parse_instant() -> None:
     now = datetime(2026, 11, 25, 12, tzinfo=UTC)
-    assert parse_since("7d", now) == now - timedelta(days=7)
-    assert parse_since("90m", now) == now - timedelta(minutes=90)
-    assert parse_since("2026-11-18", now) == datetime(2026, 11, 18, tzinfo=UTC)
-    assert parse_since("2026-11-18T06:00Z", now) == datetime(2026, 11, 18, 6, tzinfo=UTC)
+    assert parse_instant("7d", now) == now - timedelta(days=7)
+    assert parse_instant("90m", now) == now - timedelta(minutes=90)
+    assert parse_instant("2026-11-18", now) == datetime(2026, 11, 18, tzinfo=UTC)
+    assert parse_instant("2026-11-18T06:00Z", now) == datetime(2026, 11, 18, 6, tzinfo=UTC)
+    assert parse_instant("2026-11-18 06:00", now) == datetime(2026, 11, 18, 6, tzinfo=UTC)
+    assert parse_instant("2026-11-18T07:00+01:00", now) == datetime(2026, 11, 18, 6,
+                                                                    tzinfo=UTC)
+    with pytest.raises(ConfigError, match="--until 'yesterday' is not understood"):
+        parse_instant("yesterday", now, "--until")
+
+
+def test_parse_window() -> None:
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    assert parse_window("2024-01-01", "2024-01-20", now) == (
+        datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 20, tzinfo=UTC))
+    assert parse_window("7d", "", now) == (now - timedelta(days=7), now)
+    assert parse_window("48h", "24h", now) == (now - timedelta(hours=48),
+                                               now - timedelta(hours=24))
+    with pytest.raises(ConfigError, match=r"--since '2024-01-20' \(2024-01-20 00:00 UTC\) "
+                                          r"is not before --until '2024-01-01'"):
+        parse_window("2024-01-20", "2024-01-01", now)
+    with pytest.raises(ConfigError, match="is not before --until 'now'"):
+        parse_window("2027-01-01", "", now)
+    with pytest.raises(ConfigError, match="is not before"):
+        parse_window("2024-01-01", "2024-01-01", now)  # an empty window
+
+
+def test_store_label_masks_the_password() -> None:
+    assert store_label("postgresql+psycopg://chargeline:s3cret@db.example:5432/cl") == (
+        "postgresql+psycopg://chargeline:***@db.example:5432/cl")
+    assert store_label("sqlite:///./data/chargeline.db") == "sqlite:///./data/chargeline.db"
+
+
+def test_report_over_a_january_backfill(january_cli, store_url: str) -> None:
+    january_cli("metrics", "compute")
+    doc = json.loads(january_cli("report", "--json", "--since", "2024-01-01",
+                                 "--until", "2024-01-20"))
+    assert (doc["since"], doc["until"]) == ("2024-01-01T00:00:00+00:00",
+                                            "2024-01-20T00:00:00+00:00")
+    assert doc["empty_window"] is False
+    # the same figures as the estate gives in its own week (test_report_json_and_text)
+    net = doc["network"]
+    assert (net["charge_capture"]["capture_pct"], net["charge_capture"]["due"],
+            net["charge_capture"]["missing"]) == (75.0, 16, 1)
+    assert net["duplicates"] == {"groups": 2, "extra_units": 2.0, "overcharge_usd": 2500.0}
+    assert net["latency_minutes"]["charge"]["p95"] == 200.0
+    assert doc["facilities"]["FAC01"]["usage_events"] == 17
+    assert doc["channels"]["FAC01/FAC01_CHG_OUT"]["messages_received"] == 3
+    assert doc["data_span"] == {
+        "usage_events": {"first": "2024-01-10T08:00:00+00:00",
+                         "last": "2024-01-10T11:40:00+00:00"},
+        "messages": {"first": "2024-01-10T08:01:00+00:00",
+                     "last": "2024-01-10T11:21:00+00:00"},
+        "charges": {"first": "2024-01-10T08:10:00+00:00",
+                    "last": "2024-01-11T17:20:00+00:00"}}
+    assert doc["suggested_window"] == {"since": "2024-01-10", "until": "2024-01-12"}
+    # until is left out: a window ending at the first scan's minute holds no usage
+    before = json.loads(january_cli("report", "--json", "--since", "2024-01-01",
+                                    "--until", "2024-01-10T08:00Z"))
+    assert before["empty_window"] is True
+    text = january_cli("report", "--since", "2024-01-01", "--until", "2024-01-20")
+    assert f"store: {store_label(store_url)}" in text.splitlines()[1]
+    assert "Charge capture     75 %  (12 of 16 due charged within SLA" in text
+
+
+def test_report_over_an_empty_window_names_the_span(january_cli) -> None:
+    january_cli("metrics", "compute")
+    doc = json.loads(january_cli("report", "--json", "--since", "7d"))
+    assert doc["empty_window"] is True
+    assert doc["data_span"]["usage_events"]["first"] == "2024-01-10T08:00:00+00:00"
+    assert doc["suggested_window"] == {"since": "2024-01-10", "until": "2024-01-12"}
+    assert doc["network"]["usage_events"] == 0  # the figures keep their shape for scripts
+    text = january_cli("report", "--since", "2024-02-01", "--until", "2024-03-01")
+    assert "No usage events, messages or charges in this window" in text
+    assert "usage events   2024-01-10T08:00:00+00:00 .. 2024-01-10T11:40:00+00:00" in text
+    assert "charges        2024-01-10T08:10:00+00:00 .. 2024-01-11T17:20:00+00:00" in text
+    assert text.rstrip().endswith("Try: chargeline report --since 2024-01-10 --until 2024-01-12")
+    assert "Charge capture" not in text and "NETWORK" not in text
+    other = january_cli("report", "--since", "2024-01-01", "--facility", "FAC99")
+    assert "No usage events, messages or charges for facility FAC99 yet" not in other
+    assert "The store holds no usage events, messages or charges for facility FAC99 yet" in other
+
+
+def test_empty_store_report_says_to_collect_first() -> None:
+    doc: dict[str, Any] = {
+        "since": "2024-01-01T00:00:00+00:00", "until": "2024-01-20T00:00:00+00:00",
+        "computed_at": None, "facility": None, "empty_window": True,
+        "data_span": {k: {"first": None, "last": None}
+                      for k in ("usage_events", "messages", "charges")},
+        "suggested_window": None}
+    text = to_text(doc, store="sqlite:///x.db")
+    assert text.splitlines()[1:] == [
+        "store: sqlite:///x.db", "",
+        "The store holds no usage events, messages or charges yet: collect (`chargeline "
+        "collect --once`) or backfill (`chargeline ingest`) first."]
