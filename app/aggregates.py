@@ -87,17 +87,19 @@ def api_hourly(conn: Connection, start: datetime, end: datetime) -> list[dict[st
 
 
 def latest_channel_stats(conn: Connection) -> list[dict[str, Any]]:
-    """The newest engine-statistics snapshot of each channel (cumulative counters)."""
+    """The newest engine-statistics snapshot of each channel (cumulative counters); a
+    channel is (facility, channel name)."""
+    cs = channel_stats.c
     newest = (
-        select(channel_stats.c.channel, func.max(channel_stats.c.observed_at).label("at"))
-        .group_by(channel_stats.c.channel)
+        select(cs.facility_id, cs.channel, func.max(cs.observed_at).label("at"))
+        .group_by(cs.facility_id, cs.channel)
         .subquery()
     )
-    cs = channel_stats.c
     rows = conn.execute(
         select(cs.channel, cs.facility_id, cs.observed_at, cs.received, cs.filtered, cs.queued,
                cs.sent, cs.errored, cs.oldest_queued_at)
-        .join(newest, (newest.c.channel == cs.channel) & (newest.c.at == cs.observed_at))
+        .join(newest, (newest.c.channel == cs.channel) & (newest.c.at == cs.observed_at)
+              & (newest.c.facility_id == cs.facility_id))
     ).mappings()
     return [dict(r) for r in rows]
 

@@ -10,6 +10,7 @@ from datetime import datetime
 import pandas as pd
 import plotly.graph_objects as go
 
+from app.interfaces_view import channel_label
 from app.lineage_view import Edge, Node
 from app.trace_view import LANES, Hop
 
@@ -84,14 +85,18 @@ def margin_bars(df: pd.DataFrame, title: str) -> go.Figure:
 
 
 def channel_trend(df: pd.DataFrame, title: str) -> go.Figure:
-    """Messages received per hour per channel (stacked) with NACKs as a red line."""
+    """Messages received per hour per channel (stacked) with NACKs as a red line; a
+    channel is (facility, channel name), ``customdata`` [facility, label]."""
     fig = go.Figure()
     if df.empty:
         return _base(fig, title, 320)
-    for i, (channel, part) in enumerate(df.groupby("channel", sort=True)):
-        fig.add_bar(x=pd.to_datetime(part["hour"]), y=part["received"], name=str(channel),
-                    customdata=[[channel]] * len(part), marker_color=PALETTE[i % len(PALETTE)],
-                    hovertemplate="%{customdata[0]} %{x|%d %b %H:00}: %{y}<extra></extra>")
+    for i, ((fac, channel), part) in enumerate(df.groupby(["facility_id", "channel"],
+                                                          sort=True)):
+        label = channel_label(str(fac), str(channel))
+        fig.add_bar(x=pd.to_datetime(part["hour"]), y=part["received"], name=label,
+                    customdata=[[fac, label]] * len(part),
+                    marker_color=PALETTE[i % len(PALETTE)],
+                    hovertemplate="%{customdata[1]} %{x|%d %b %H:00}: %{y}<extra></extra>")
     nacks = df.groupby("hour", as_index=False)["nacks"].sum()
     fig.add_scatter(x=pd.to_datetime(nacks["hour"]), y=nacks["nacks"], name="NACKs",
                     mode="lines+markers", line={"color": "#c62828"},
@@ -103,13 +108,15 @@ def channel_trend(df: pd.DataFrame, title: str) -> go.Figure:
 def held_trend(df: pd.DataFrame, title: str, start: datetime, end: datetime) -> go.Figure:
     """Messages held per hour per channel over the window ``start``..``end`` (stacked bars
     an hour wide, in the warning colour's shades), the mean wait for the ACK on hover.
-    ``df`` has channel, hour, held, wait_minutes. The axis spans the whole window: an
-    outage is a few bars, and alone it would be stretched across the chart."""
+    ``df`` has facility_id, channel, hour, held, wait_minutes. The axis spans the whole
+    window: an outage is a few bars, and alone it would be stretched across the chart."""
     fig = go.Figure()
-    for i, (channel, part) in enumerate(df.groupby("channel", sort=True)):
+    for i, ((fac, channel), part) in enumerate(df.groupby(["facility_id", "channel"],
+                                                          sort=True)):
         mean = (part["wait_minutes"] / part["held"]).round(0)
+        label = channel_label(str(fac), str(channel))
         fig.add_bar(x=pd.to_datetime(part["hour"]) + pd.Timedelta(minutes=30), y=part["held"],
-                    width=HOUR_MS, name=str(channel), customdata=[[channel, m] for m in mean],
+                    width=HOUR_MS, name=label, customdata=[[label, m] for m in mean],
                     marker_color=HELD_SHADES[i % len(HELD_SHADES)],
                     hovertemplate="%{customdata[0]} %{x|%d %b %H:00}: %{y} held, waited "
                                   "%{customdata[1]:.0f} min on average<extra></extra>")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -22,6 +23,15 @@ API_COLUMNS = ["health", "source", "endpoint", "calls", "error_rate_pct", "throt
 FRESH_COLUMNS = ["health", "source", "last_status", "last_error", "min_since_success",
                  "min_since_newest_record", "runs", "failed_runs"]
 TREND_HOURS = 48
+
+
+def channel_label(facility: str, channel: str) -> str:
+    """How a channel is named on the page: ``FAC1/DFT_OUT``, or the name alone when it
+    already starts with its facility (``FAC01_CHG_OUT``) or its messages name none.
+    Channel names repeat across facilities' engines; the page keys rows by both."""
+    if not facility or re.match(rf"{re.escape(facility)}[_\-.]", channel):
+        return channel
+    return f"{facility}/{channel}"
 
 
 def channel_route(channel: str) -> str:
@@ -80,14 +90,16 @@ def hours_of(start: datetime, end: datetime, limit: int = TREND_HOURS) -> list[d
 def channel_rows(counts: pd.DataFrame, engine_now: pd.DataFrame, hourly: pd.DataFrame,
                  start: datetime, end: datetime, now: datetime | None = None,
                  held: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per channel: Mirth's counters, messages held (``held``: per channel and
-    hour, as ``app.aggregates.channel_held``), NACK %, queue age in minutes at ``now`` (at
-    most the window's end), hourly trend."""
+    """One row per channel, a channel being (facility, channel name): Mirth's counters,
+    messages held (``held``: per channel and hour, as ``app.aggregates.channel_held``),
+    NACK %, queue age in minutes at ``now`` (at most the window's end), hourly trend."""
     if counts.empty:
         return pd.DataFrame(columns=CHANNEL_COLUMNS)
     df = counts.copy()
-    per_channel = {} if held is None or held.empty else held.groupby("channel")["held"].sum()
-    df["held"] = df["channel"].map(per_channel)
+    keys = list(zip(df["facility_id"], df["channel"], strict=True))
+    per_channel = {} if held is None or held.empty else held.groupby(
+        ["facility_id", "channel"])["held"].sum().to_dict()
+    df["held"] = [per_channel.get(k) for k in keys]
     for col in ("received", "errored", "queued", "filtered", "sent", "held", "nacks", "acked"):
         df[col] = df[col].fillna(0).astype(int)
     acked = df["acked"].astype(float)
@@ -95,15 +107,17 @@ def channel_rows(counts: pd.DataFrame, engine_now: pd.DataFrame, hourly: pd.Data
     oldest = pd.to_datetime(df["oldest_queued_hour"], utc=True)
     # The engine's own snapshot knows the exact oldest queued message; points know the hour.
     if not engine_now.empty and "oldest_queued_at" in engine_now:
-        exact = engine_now.set_index("channel")["oldest_queued_at"]
-        snap = pd.to_datetime(df["channel"].map(exact), utc=True)
+        exact = dict(zip(zip(engine_now["facility_id"], engine_now["channel"], strict=True),
+                         engine_now["oldest_queued_at"], strict=True))
+        snap = pd.to_datetime(pd.Series([exact.get(k) for k in keys], index=df.index,
+                                        dtype=object), utc=True)
         oldest = snap.where(snap.notna() | oldest.isna(), oldest)
     # An empty queue has age 0 (the catalog's definition), not "unknown".
     at = min(now, end) if now is not None else end
     age = ((pd.Timestamp(at) - oldest).dt.total_seconds() / 60).round(0)
     df["queue_age_min"] = age.where(df["queued"] > 0, 0.0).clip(lower=0)
-    trends = _trend(hourly, ["channel"], "received", hours_of(start, end))
-    df["trend"] = [trends.get((c,), []) for c in df["channel"]]
+    trends = _trend(hourly, ["facility_id", "channel"], "received", hours_of(start, end))
+    df["trend"] = [trends.get(k, []) for k in keys]
     df["route"] = df["channel"].map(channel_route)
     df["health"] = [
         channel_health_label(int(r.errored), int(r.received), r.nack_rate_pct, r.queue_age_min)

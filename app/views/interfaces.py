@@ -16,6 +16,7 @@ from app.interfaces_view import (
     HEALTH_COLOUR,
     HEALTH_ICON,
     api_rows,
+    channel_label,
     channel_rows,
     freshness_rows,
     worst,
@@ -148,15 +149,18 @@ def _channel_tree(channels: pd.DataFrame, window: Window) -> None:
     st.dataframe(styled_health(ordered), hide_index=True, key="if_channels",
                  column_config=CHANNEL_CONFIG)
     for row in ordered.itertuples():
+        # a channel is (facility, name): the link narrows to both
+        name = channel_label(row.facility_id, row.channel)
+        facilities = (row.facility_id,) if row.facility_id else ()
         if row.errored or row.queued:
-            _link(f"{row.channel}: {row.errored} errored, {row.queued} queued",
-                  DrillFilters(dataset="messages", channel=row.channel,
+            _link(f"{name}: {row.errored} errored, {row.queued} queued",
+                  DrillFilters(dataset="messages", facilities=facilities, channel=row.channel,
                                status="E" if row.errored else "Q",
                                since=window.start, until=window.end))
         if row.held:
-            _link(f"{row.channel}: {row.held} held {HELD_LATE}",
-                  DrillFilters(dataset="held", channel=row.channel, since=window.start,
-                               until=window.end))
+            _link(f"{name}: {row.held} held {HELD_LATE}",
+                  DrillFilters(dataset="held", facilities=facilities, channel=row.channel,
+                               since=window.start, until=window.end))
 
 
 def _minutes(value: float) -> str:

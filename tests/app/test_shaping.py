@@ -3,13 +3,20 @@ stopped, which alert an e-mail link names."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from alerting.workflow import AlertRow
 from app.alerts_view import from_link, inbox, silence_matchers
-from app.interfaces_view import THRESHOLDS, api_health_label, channel_health_label
+from app.interfaces_view import (
+    THRESHOLDS,
+    api_health_label,
+    channel_health_label,
+    channel_label,
+    channel_rows,
+)
 from app.kpis import KPI_BY_KEY, SUM_COLUMNS
 from app.trace_view import hops, stopped_at
 from app.ui import delta_text
@@ -171,3 +178,29 @@ def test_the_bucket_still_filling_is_found_and_marked() -> None:
     assert holds_bucket(df, filling)
     assert not holds_bucket(df.iloc[:2], filling)  # just after midnight: no record yet
     assert not holds_bucket(df, None)
+
+
+def test_channel_rows_keep_two_facilities_channels_of_one_name_apart() -> None:
+    """FAC1's and FAC2's DFT_OUT are two rows, each with its own held messages, engine
+    queue age and hourly trend; the page names them with their facility."""
+    start, end = datetime(2026, 11, 18, 0, tzinfo=UTC), datetime(2026, 11, 18, 12, tzinfo=UTC)
+    counts = pd.DataFrame([
+        {"facility_id": fac, "channel": "DFT_OUT", "received": n, "errored": 0, "queued": q,
+         "filtered": 0, "sent": n - q, "nacks": 0, "acked": n - q,
+         "oldest_queued_hour": None}
+        for fac, n, q in (("FAC1", 10, 0), ("FAC2", 4, 2))])
+    engine_now = pd.DataFrame([{"facility_id": "FAC2", "channel": "DFT_OUT",
+                                "oldest_queued_at": end - timedelta(minutes=45)}])
+    hourly = pd.DataFrame([{"facility_id": fac, "channel": "DFT_OUT",
+                            "hour": end - timedelta(hours=1), "received": n, "nacks": 0}
+                           for fac, n in (("FAC1", 10), ("FAC2", 4))])
+    held = pd.DataFrame([{"facility_id": "FAC1", "channel": "DFT_OUT",
+                          "hour": end - timedelta(hours=1), "held": 3, "wait_minutes": 60.0}])
+    rows = channel_rows(counts, engine_now, hourly, start, end, end, held)
+    by_fac = {r["facility_id"]: r for r in rows.to_dict("records")}
+    assert (by_fac["FAC1"]["held"], by_fac["FAC2"]["held"]) == (3, 0)
+    assert (by_fac["FAC1"]["queue_age_min"], by_fac["FAC2"]["queue_age_min"]) == (0, 45)
+    assert (by_fac["FAC1"]["trend"][-1], by_fac["FAC2"]["trend"][-1]) == (10, 4)
+    assert channel_label("FAC1", "DFT_OUT") == "FAC1/DFT_OUT"
+    assert channel_label("FAC01", "FAC01_CHG_OUT") == "FAC01_CHG_OUT"
+    assert channel_label("", "DFT_OUT") == "DFT_OUT"
