@@ -25,6 +25,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Float,
+    Numeric,
     Select,
     Subquery,
     Table,
@@ -171,6 +172,12 @@ def _pair_charges_by_control_id(conn: Connection) -> None:
     _pair_in_order(conn, scans, charges_, ("control_id", "cdm_code"), "control_id")
 
 
+def _quantity_key(quantity: ColumnElement) -> ColumnElement:
+    """A quantity rounded to a millionth, so float noise does not split a key (NUMERIC:
+    PostgreSQL rounds no double precision to places)."""
+    return func.round(cast(quantity, Numeric(20, 6)), 6)
+
+
 def _fallback_sides(*, free_only: bool) -> tuple[Subquery, Subquery]:
     wc, wu = pass_work_charges, pass_work_usages
     scan_filter = [wu.c.hop == "charge"]
@@ -178,12 +185,12 @@ def _fallback_sides(*, free_only: bool) -> tuple[Subquery, Subquery]:
         scan_filter += [wu.c.claimed == 0, _not_linked("charge", usage_id=wu.c.usage_id)]
     scans = select(wu.c.usage_id, wu.c.used_at.label("at"), wu.c.encounter_id.label("enc"),
                    wu.c.cdm_code, wu.c.used_on.label("day"),
-                   func.round(func.coalesce(wu.c.quantity, -1.0), 6).label("qty")
+                   _quantity_key(func.coalesce(wu.c.quantity, -1.0)).label("qty")
                    ).where(*scan_filter).subquery("fu")
     charges_ = select(wc.c.charge_id, wc.c.encounter_id, wc.c.posted_at.label("at"),
                       wc.c.encounter_id.label("enc"), wc.c.cdm_code,
                       wc.c.service_date.label("day"),
-                      func.round(wc.c.quantity, 6).label("qty")).where(
+                      _quantity_key(wc.c.quantity).label("qty")).where(
         _not_linked("charge", target_id=wc.c.charge_id)).subquery("fc")
     return scans, charges_
 
