@@ -100,12 +100,15 @@ def test_incremental_polls_catch_records_that_become_visible_late(
 
 def test_names_mrns_and_birth_dates_never_reach_the_store_or_the_logs(
         engine: Engine, estate_factory: Any, caplog: pytest.LogCaptureFixture) -> None:
-    running = estate_factory(faults="none")
+    # malformed HL7 on: the quarantine holds whole messages, names and MRNs included,
+    # encrypted (chargeline/sealing.py), so its payloads are searched too
+    running = estate_factory(faults="none", malformed_hl7=0.05)
     settings = Settings(database_url=str(engine.url),
                         sources=sources_for(running, 5.0, page_size=200))
     with caplog.at_level(logging.DEBUG):
         results = collect_all(engine, settings)
     assert all(r.status is RunStatus.OK for r in results)
+    assert sum(r.quarantined for r in results) > 0
     patients = {enc.patient.patient_id: enc.patient
                 for fac in running.estate.facilities for enc in fac.encounters}
     needles, family_names = set(), set()
@@ -121,9 +124,7 @@ def test_names_mrns_and_birth_dates_never_reach_the_store_or_the_logs(
         for table in metadata.sorted_tables:
             if not inspect(conn).has_table(table.name):
                 continue
-            columns = [c for c in table.columns
-                       if not (table.name == "quarantined_records" and c.name == "raw_payload")]
-            rows = conn.execute(select(*columns)).all()
+            rows = conn.execute(select(table)).all()
             haystacks[table.name] = "\n".join("|".join(map(str, r)) for r in rows).upper()
         tokens = conn.execute(text("SELECT count(DISTINCT patient_token) FROM encounters")
                               ).scalar_one()
