@@ -13,8 +13,10 @@ agree with ``hl7.parse``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from typing import NamedTuple
 
 import hl7
 from hl7.exceptions import ParseException
@@ -45,9 +47,9 @@ _LF_LINE_END = re.compile(rb"\x1c\r?\n?|\n")
 _ENVELOPE = (b"FHS", b"BHS", b"BTS", b"FTS")
 
 
-@dataclass(slots=True, frozen=True)
-class Block:
-    """One message's bytes as found in the log, with its byte offsets."""
+class Block(NamedTuple):
+    """One message's bytes as found in the log, with its byte offsets. (A named tuple:
+    millions are made per log, and a frozen dataclass's __init__ costs twice as much.)"""
 
     offset: int
     end: int  # offset just after its terminator: where the next read may resume
@@ -141,18 +143,13 @@ def _split_lines(data: bytes, start: int, final: bool) -> tuple[list[Block], int
     for match in _LF_LINE_END.finditer(data, start):
         line_end, line_next = match.start(), match.end()
         # a line is read as pieces: another message may start inside it (see _INNER_MSH)
-        starts = [pos]
-        if data.find(b"MSH", pos + 1, line_end) >= 0:
-            starts += [m.start() for m in _INNER_MESSAGE_START.finditer(data, pos + 1, line_end)]
-        for j, piece_start in enumerate(starts):
-            last_piece = j == len(starts) - 1
-            piece_end = line_end if last_piece else starts[j + 1]
-            nxt = line_next if last_piece else piece_end
-            # a piece starting inside a line cuts the message before it short, unless
-            # that message's segment ended with its CR
-            cut = j > 0 and data[piece_start - 1:piece_start] != b"\r"
+        pieces: Iterable[tuple[int, int, int, bool]] = (
+            ((pos, line_end, line_next, False),)
+            if data.find(b"MSH", pos + 1, line_end) < 0
+            else _pieces(data, pos, line_end, line_next))
+        for piece_start, piece_end, nxt, cut in pieces:
             line = data[piece_start:piece_end]
-            frame_end = last_piece and match.group()[:1] == MLLP_END
+            frame_end = nxt == line_next and match.group()[:1] == MLLP_END
             body = line.rstrip(b"\r").strip(b"\t \x00")
             if not body:
                 if msg_start >= 0:
@@ -180,6 +177,20 @@ def _split_lines(data: bytes, start: int, final: bool) -> tuple[list[Block], int
             _add_block(blocks, data[begin:], begin, len(data))
         return blocks, len(data)
     return blocks, consumed
+
+
+def _pieces(data: bytes, pos: int, line_end: int, line_next: int
+            ) -> list[tuple[int, int, int, bool]]:
+    """A line holding the start of another message, as (start, end, where the next read
+    resumes, cut) pieces: a piece starting mid-line cuts the message before it short,
+    unless that message's last segment ended with its CR."""
+    starts = [pos] + [m.start() for m in _INNER_MESSAGE_START.finditer(data, pos + 1, line_end)]
+    out = []
+    for j, start in enumerate(starts):
+        end = starts[j + 1] if j + 1 < len(starts) else line_end
+        out.append((start, end, line_next if end == line_end else end,
+                    j > 0 and data[start - 1:start] != b"\r"))
+    return out
 
 
 def _add_block(blocks: list[Block], raw: bytes, offset: int, end: int,
@@ -283,12 +294,13 @@ def parse_message(raw: bytes) -> Hl7Message:
     field_sep, component, repetition, escape = seps
     msg = Hl7Message(text, field_sep, component, repetition, escape)
     segments = msg.segments
-    last = ""
-    for number, segment in enumerate(_SEGMENT_END.split(text), 1):
+    parts = _SEGMENT_END.split(text)
+    for segment in parts:
         if not segment:
             continue
         name = segment[:3]
         if (len(segment) > 3 and segment[3] != field_sep) or not _SEGMENT_ID.match(name):
+            number = [p for p in parts if p].index(segment) + 1
             raise RecordError(f"malformed segment: segment {number} of the message does not "
                               "start with a segment ID (3 upper-case letters or digits) "
                               f"and {field_sep!r}")
@@ -297,8 +309,7 @@ def parse_message(raw: bytes) -> Hl7Message:
             segments[name] = [segment]
         else:
             found.append(segment)
-        last = segment
-    msg.last = last
+    msg.last = parts[-1] or next((p for p in reversed(parts) if p), "")
     return msg
 
 
