@@ -17,6 +17,7 @@ from alerting.digest import Digest, DigestItem
 from alerting.links import alert_url, records_url
 from alerting.redact import redact_text, safe_scope
 from chargeline.config import Settings, SmtpConfig
+from chargeline.keys import patient_token_key
 
 TEMPLATES = Path(__file__).with_name("templates")
 _env = Environment(
@@ -59,7 +60,7 @@ def _subject(digest: Digest) -> str:
 
 
 def _row(item: DigestItem, settings: Settings, now: datetime) -> dict[str, Any]:
-    secret = settings.phi_secret.get_secret_value()
+    secret = patient_token_key(settings)
     scope = safe_scope(item.state.scope, secret)
     base = settings.dashboard_url
     state = item.state

@@ -167,7 +167,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str = DEFAULT_DATABASE_URL
-    phi_secret: SecretStr = SecretStr(DEMO_PHI_SECRET)
+    # The deployment secret behind patient tokens and session keys; unset, one generated
+    # into data_dir is used (chargeline/keys.py), never the public demo value.
+    phi_secret: SecretStr | None = None
     # Fernet keys of quarantined payloads, the first encrypts, all decrypt (rotation);
     # none: one derived from phi_secret (chargeline/sealing.py). The environment gives
     # them comma-separated, so pydantic-settings must not read the value as JSON.
@@ -311,8 +313,21 @@ def format_validation_error(exc: ValidationError) -> str:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings, or raise ``ConfigError`` with one line per bad key."""
+    """Read the settings, or raise ``ConfigError`` with one line per bad key. With no
+    ``phi_secret`` configured, the one of the data directory is filled in (generated on
+    the first run; ``chargeline.keys``), so no reader of the settings sees none; when
+    that file cannot be written, it stays unset and the commands that need a key say
+    why (``chargeline.keys.deployment_secret``)."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+    from chargeline.keys import deployment_secret  # keys imports this module
+
+    try:
+        secret = deployment_secret(settings)
+    except ConfigError:
+        return settings  # e.g. a read-only data_dir: only commands that need a key fail
+    if settings.phi_secret is None or settings.phi_secret.get_secret_value() != secret:
+        settings = settings.model_copy(update={"phi_secret": SecretStr(secret)})
+    return settings

@@ -26,6 +26,7 @@ import typer
 import yaml
 
 from chargeline.cli import app
+from chargeline.config import DEMO_PHI_SECRET
 from chargeline.errors import ChargelineError, ConfigError
 
 DEMO_PASSWORD = "chargeline-demo"  # noqa: S105 - printed on the console for the demo
@@ -186,7 +187,10 @@ def demo(
     try:
         with MailSink(out / "mail") as sink:
             config = _write_config(out, sim_url, dashboard_url, sink.port)
-            env = {**base_env, "CHARGELINE_CONFIG": str(config.resolve())}
+            # the demo, and only the demo, runs on the documented public secret (every
+            # process that uses it logs a warning; chargeline.keys)
+            env = {**base_env, "CHARGELINE_CONFIG": str(config.resolve()),
+                   "CHARGELINE_PHI_SECRET": DEMO_PHI_SECRET}
             typer.echo(f"Demo estate: {facilities} hospitals x {days} days, seed {seed}, "
                        f"faults {faults} (building, then live) ...")
             children.start("simulator", _cli(

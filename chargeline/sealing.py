@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from chargeline.config import Settings
 from chargeline.errors import ChargelineError
+from chargeline.keys import deployment_secret
 
 log = logging.getLogger("chargeline.sealing")
 
@@ -109,4 +110,4 @@ def make_sealer(keys: tuple[str, ...], phi_secret: str) -> PayloadSealer:
 def sealer_for(settings: Settings) -> PayloadSealer:
     """The sealer of a deployment's settings."""
     return make_sealer(tuple(k.get_secret_value() for k in settings.quarantine_keys),
-                       settings.phi_secret.get_secret_value())
+                       deployment_secret(settings))

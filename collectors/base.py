@@ -23,6 +23,7 @@ import httpx
 from sqlalchemy import Connection, Engine
 
 from chargeline.config import Settings, SourceConfig
+from chargeline.keys import patient_token_key
 from chargeline.model import CanonicalRecord
 from chargeline.sealing import sealer_for
 from collectors.mapping import RecordMapping, load_mapping
@@ -97,7 +98,8 @@ class CollectContext:
 
     @property
     def phi_secret(self) -> str:
-        return self.settings.phi_secret.get_secret_value()
+        """The patient token key (``chargeline.keys``; never the public demo default)."""
+        return patient_token_key(self.settings)
 
     def mappings(self, kind: str | None = None) -> dict[str, RecordMapping]:
         return load_mapping(kind or self.source.kind, self.source.mapping)
