@@ -44,6 +44,31 @@ app_audit_log = Table(
     Index("ix_app_audit_log_at", "at"),
 )
 
+# A signed-in browser: the cookie carries a random id whose SHA-256 is kept here, so
+# sign-out and an admin's "end all sessions" revoke it server-side, and an idle one lapses.
+app_sessions = Table(
+    "app_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("email", String(254), nullable=False, index=True),
+    Column("address", String(64), nullable=False, server_default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
+)
+
+# Wrong passwords, per account and per address, read to throttle further attempts.
+app_login_failures = Table(
+    "app_login_failures",
+    metadata,
+    Column("failure_id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("address", String(64), nullable=False, server_default=""),
+    Index("ix_app_login_failures_email", "email", "at"),
+    Index("ix_app_login_failures_address", "address", "at"),
+)
+
 # --- indexes the dashboard's drill-down needs on other packages' tables --------------------
 # The drill-down pages records newest first within a window and counts them; without a time
 # index both scan the whole table (1.2-1.6 s at 1M usage events on SQLite). Declared here,
