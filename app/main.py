@@ -9,6 +9,7 @@ link from an e-mail opens its view right after signing in.
 from __future__ import annotations
 
 import streamlit as st
+from sqlalchemy.exc import OperationalError
 
 from app import session
 from app.access import PAGES, home_for, sections_for
@@ -24,6 +25,10 @@ try:
     user = session.current_user()
 except ChargelineError as exc:
     st.error(str(exc))
+    st.stop()
+except OperationalError as exc:
+    st.error(f"The store did not answer ({str(exc.orig or exc).strip()}); reload the page "
+             "in a minute.", icon=":material/database:")
     st.stop()
 
 if user is None:
@@ -52,4 +57,11 @@ with st.sidebar:
     st.selectbox("Window", list(WINDOWS), index=1, key="window", bind="query-params")
     st.caption(f"Signed in as `{user.email}`  \n{', '.join(sorted(user.roles))}")
     st.button("Sign out", on_click=session.logout, key="logout")
-nav.run()
+try:
+    nav.run()
+except OperationalError as exc:
+    # No page shows a traceback: a store that stayed locked or went away is said in words.
+    st.error(f"The store did not answer ({str(exc.orig or exc).strip()}): nothing was "
+             "changed. Reload the page in a minute; if it persists, check that the database "
+             "is reachable.", icon=":material/database:")
+

@@ -1,18 +1,34 @@
-"""Who is signed in: local login form, the signed cookie, and OIDC through ``st.login``."""
+"""Who is signed in: local login form, the signed session cookie, and OIDC through
+``st.login`` (the production path: the identity provider enforces its own password and
+MFA policy; local accounts are for small sites and the demo).
+
+A form sign-in opens a server-side session (``app.signin``); the cookie names it, signed
+with a key derived from the deployment secret. Every run re-checks the session, so a
+sign-out or an admin's "end all sessions" signs the browser out everywhere, and a session
+idle for ``signin.IDLE`` lapses. Sign-in writes wait for the collector (``app.writes``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from datetime import UTC, datetime
 
 import streamlit as st
 
-from app import queries, session_token
+from app import queries, session_token, signin
 from app.resources import database_url, engine, settings
-from app.users import User, audit, authenticate
+from app.users import User
+from app.writes import write
+from chargeline import keys
+from chargeline.errors import StoreError
 
 USER_KEY = "auth_user"
-DEMO_USERS = ("admin@demo", "exec@demo", "owner@demo", "steward@demo")
-DEMO_PASSWORD = "demo"  # noqa: S105 - the documented demo password, demo mode only
+SESSION_KEY = "auth_session"
+# The accounts ``make demo`` creates (chargeline.demo; a test keeps the two the same).
+DEMO_USERS = (("cfo@demo.example", "executive"), ("interfaces@demo.example", "interface_owner"),
+              ("steward@demo.example", "steward"), ("admin@demo.example", "admin"))
+DEMO_PASSWORD = "chargeline-demo"  # noqa: S105 - the documented demo password, demo mode only
 
 
 def demo_mode() -> bool:
@@ -28,8 +44,8 @@ def oidc_configured() -> bool:
         return False
 
 
-def _secret() -> str:
-    return settings().phi_secret.get_secret_value()
+def _key() -> bytes:
+    return keys.session_key(settings())
 
 
 def _with_current_roles(email: str) -> User | None:
@@ -37,21 +53,47 @@ def _with_current_roles(email: str) -> User | None:
     return User(email, roles) if roles else None
 
 
+def _address() -> str:
+    """The browser's address as the server sees it ("" when unknown)."""
+    try:
+        return str(st.context.ip_address or "")
+    except Exception:  # no client (a test runtime): unknown
+        return ""
+
+
+def _session_email(session_id: str) -> str | None:
+    """The owner of a live session, refreshing its last-seen time now and then (a failed
+    refresh only shortens the session: the page is still shown)."""
+    now = datetime.now(UTC)
+    with engine().connect() as conn:
+        live = signin.live_session(conn, session_id, now)
+    if live is not None and live.stale:
+        with contextlib.suppress(StoreError):
+            write(lambda conn: signin.touch(conn, session_id, now))
+    return live.email if live is not None else None
+
+
 def current_user() -> User | None:
     """The signed-in user with roles re-read from the store, or ``None``."""
     user = st.session_state.get(USER_KEY)
+    session_id = st.session_state.get(SESSION_KEY, "")
     if isinstance(user, User):
-        user = _with_current_roles(user.email)
+        # A form sign-in carries its session: ended or idle, the user is signed out.
+        live = _session_email(session_id) if session_id else user.email
+        user = _with_current_roles(user.email) if live == user.email else None
     if user is None and not st.session_state.get("cookie_blocked"):
         # Cookies are those the browser sent when this session connected.
         token = st.context.cookies.get(session_token.COOKIE_NAME)
-        email = session_token.verify(_secret(), token) if isinstance(token, str) else None
+        session_id = session_token.verify(_key(), token) if isinstance(token, str) else ""
+        email = _session_email(session_id) if session_id else None
         if email:
             user = _with_current_roles(email)
+            st.session_state[SESSION_KEY] = session_id
     if user is None and oidc_configured() and st.user.is_logged_in and st.user.get("email"):
         user = _with_current_roles(str(st.user.get("email")))
     if user is None:
         st.session_state.pop(USER_KEY, None)
+        st.session_state.pop(SESSION_KEY, None)
     else:
         st.session_state[USER_KEY] = user
     return user
@@ -77,26 +119,29 @@ def login_page() -> None:
             st.error(f"{st.user.get('email')} has no Chargeline role; ask an administrator.")
     demo = demo_mode()
     if demo:
-        st.info(
-            "Demo accounts: " + ", ".join(DEMO_USERS) + f" — password **{DEMO_PASSWORD}**"
-        )
+        st.info("Demo accounts, password **" + DEMO_PASSWORD + "**:  \n" + "  \n".join(
+            f"`{email}` — {role.replace('_', ' ')}" for email, role in DEMO_USERS))
     with st.form("login_form"):
-        email = st.text_input("E-mail", value="admin@demo" if demo else "", key="login_email")
+        email = st.text_input("E-mail", value=DEMO_USERS[0][0] if demo else "",
+                              key="login_email")
         password = st.text_input(
             "Password", type="password", value=DEMO_PASSWORD if demo else "", key="login_password"
         )
         submitted = st.form_submit_button("Sign in")
     if submitted:
-        with engine().begin() as conn:
-            user = authenticate(conn, email, password)
-            if user is not None:
-                audit(conn, user.email, "login")
-        if user is None or not user.roles:
-            st.error("E-mail or password is wrong, or the account has no role.")
+        try:
+            outcome = write(lambda conn: signin.sign_in(conn, email, password, _address(),
+                                                        datetime.now(UTC)))
+        except StoreError as exc:
+            st.error(str(exc))
             return
-        st.session_state[USER_KEY] = user
+        if outcome.user is None:
+            st.error(outcome.message)
+            return
+        st.session_state[USER_KEY] = outcome.user
+        st.session_state[SESSION_KEY] = outcome.session_id
         st.session_state.pop("cookie_blocked", None)
-        st.session_state["set_cookie"] = session_token.issue(_secret(), user.email)
+        st.session_state["set_cookie"] = session_token.issue(_key(), outcome.session_id)
         st.rerun()
 
 
@@ -110,7 +155,13 @@ def persist_login() -> None:
 
 
 def logout() -> None:
-    """Forget the user here, in the browser cookie and at the identity provider."""
+    """End the session in the store, forget the user here, in the browser cookie and at
+    the identity provider."""
+    session_id = st.session_state.pop(SESSION_KEY, "")
+    if session_id:
+        # A store that stayed busy leaves the session to lapse after signin.IDLE.
+        with contextlib.suppress(StoreError):
+            write(lambda conn: signin.end_session(conn, session_id, datetime.now(UTC)))
     st.session_state.pop(USER_KEY, None)
     st.session_state.pop("set_cookie", None)
     st.session_state["logged_out"] = True

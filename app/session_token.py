@@ -1,8 +1,10 @@
 """A signed sign-in cookie, so a browser reload or a deep link keeps the user signed in.
 
-The token is ``email|expiry|hmac``; the key is derived from the deployment secret, so
-nobody can forge one without it. Roles are not in the token: they are re-read from the
-store on every run, so revoking a role takes effect at once.
+The token is ``session id|expiry|hmac``, signed with ``chargeline.keys.session_key`` (HKDF
+from the deployment secret, a label of its own), so nobody can forge one without it. The
+session id names a server-side session (``app.signin``), which sign-out and an admin can
+end; neither the e-mail nor the roles are in the token: roles are re-read from the store
+on every run, so revoking a role takes effect at once.
 """
 
 from __future__ import annotations
@@ -16,24 +18,20 @@ COOKIE_NAME = "chargeline_session"
 LIFETIME_SECONDS = 12 * 3600
 
 
-def _key(secret: str) -> bytes:
-    return hashlib.sha256(b"chargeline-dashboard-session|" + secret.encode()).digest()
-
-
-def issue(secret: str, email: str, now: float | None = None) -> str:
-    """A token for ``email`` valid for ``LIFETIME_SECONDS``."""
+def issue(key: bytes, email: str, now: float | None = None) -> str:
+    """A token naming ``email`` (the session id) valid for ``LIFETIME_SECONDS``."""
     expiry = int((now if now is not None else time.time()) + LIFETIME_SECONDS)
     body = f"{email}|{expiry}"
-    mac = hmac.new(_key(secret), body.encode(), hashlib.sha256).hexdigest()[:32]
+    mac = hmac.new(key, body.encode(), hashlib.sha256).hexdigest()[:32]
     return base64.urlsafe_b64encode(f"{body}|{mac}".encode()).decode().rstrip("=")
 
 
-def verify(secret: str, token: str, now: float | None = None) -> str | None:
-    """The e-mail inside a valid, unexpired token, else ``None``."""
+def verify(key: bytes, token: str, now: float | None = None) -> str | None:
+    """The session id inside a valid, unexpired token, else ``None``."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         email, expiry, mac = raw.rsplit("|", 2)
-        expected = hmac.new(_key(secret), f"{email}|{expiry}".encode(), hashlib.sha256)
+        expected = hmac.new(key, f"{email}|{expiry}".encode(), hashlib.sha256)
         if not hmac.compare_digest(mac, expected.hexdigest()[:32]):
             return None
         if int(expiry) < (now if now is not None else time.time()):

@@ -202,8 +202,9 @@ def demo(
             typer.echo(f"First collection pass from {sim_url}:")
             _first_pass(env)
             children.start("collector", _cli("collector"), env, out / "collector.log")
-            children.start("dashboard", _cli("dashboard", "--port", str(port)), env,
-                           out / "dashboard.log")
+            # The sign-in page lists the demo accounts (app.session.demo_mode).
+            children.start("dashboard", _cli("dashboard", "--port", str(port)),
+                           {**env, "CHARGELINE_DEMO_LOGIN": "1"}, out / "dashboard.log")
             _wait_http(f"{dashboard_url}/_stcore/health", "dashboard", children)
             _print_ready(out, sim_url, dashboard_url)
             while True:

@@ -8,20 +8,30 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy import Connection
 
 from alerting import workflow
-from app import queries
+from app import queries, signin
 from app.interfaces_view import freshness_rows
 from app.quarantine import count_quarantined, reveal_payload
 from app.resources import database_url, engine, settings
 from app.tables import column_config, styled_health
 from app.ui import require_page
-from app.users import add_user, audit, count_audit
-from chargeline.errors import ChargelineError, ConfigError
-from chargeline.sealing import SealError, sealer_for
+from app.users import User, add_user, audit, count_audit
+from app.writes import retrying, write, writer
+from chargeline.errors import ChargelineError
+from chargeline.sealing import sealer_for
 from store.schema_app import ROLES
 
 PAGE_SIZE = 50
+
+
+
+def _save_user(conn: Connection, email: str, roles: list[str], password: str) -> User:
+    saved = add_user(conn, email, roles, password=password or None)
+    audit(conn, user.email, "user_saved", target=saved.email, detail=",".join(sorted(saved.roles)))
+    return saved
+
 
 user = require_page("views/admin.py")
 url = database_url()
@@ -55,14 +65,25 @@ with tab_users:
                                  key="adm_new_password")
         if st.form_submit_button("Save user"):
             try:
-                with engine().begin() as conn:
-                    saved = add_user(conn, email, roles, password=password or None)
-                    audit(conn, user.email, "user_saved", target=saved.email,
-                          detail=",".join(sorted(saved.roles)))
+                saved = write(lambda conn: _save_user(conn, email, roles, password))
                 queries.roles_for.clear()
                 st.success(f"Saved {saved.email}: {', '.join(sorted(saved.roles))}")
-            except ConfigError as exc:
+            except ChargelineError as exc:
                 st.error(str(exc))
+    st.markdown("**Sessions**")
+    st.caption(f"A sign-in lasts {signin.IDLE.seconds // 60} minutes without a page view "
+               f"and {signin.ABSOLUTE.seconds // 3600} hours at most. Ending sessions signs "
+               "the browsers out at their next click (yours too when it is among them).")
+    s1, s2 = st.columns([2, 1], vertical_alignment="bottom")
+    whose = s1.selectbox("Whose sessions", ["", *people["email"].tolist()] if not people.empty
+                         else [""], key="adm_end_whose", format_func=lambda e: e or "everybody")
+    if s2.button("End sessions", key="adm_end_sessions"):
+        try:
+            n = write(lambda conn: signin.end_all_sessions(conn, user.email, datetime.now(UTC),
+                                                           email=whose))
+            st.success(f"{n} session(s) ended.")
+        except ChargelineError as exc:
+            st.error(str(exc))
 
 with tab_quarantine:
     st.caption("Records a collector could not read, kept with their reason. Payloads may "
@@ -78,11 +99,9 @@ with tab_quarantine:
         reason = st.text_input("Reason (written to the audit log)", key="adm_reveal_reason")
         if st.button("Reveal payload", key="adm_reveal"):
             try:
-                with engine().begin() as conn:
-                    st.session_state["adm_revealed"] = (
-                        qid, reveal_payload(conn, user, int(qid), reason,
-                                            sealer_for(settings())))
-            except (ValueError, PermissionError, LookupError, SealError) as exc:
+                st.session_state["adm_revealed"] = (qid, write(lambda conn: reveal_payload(
+                    conn, user, int(qid), reason, sealer_for(settings()))))
+            except (ValueError, PermissionError, LookupError, ChargelineError) as exc:
                 st.error(str(exc))
         revealed = st.session_state.get("adm_revealed")
         if revealed and revealed[0] == qid:
@@ -106,9 +125,9 @@ with tab_mail:
         st.dataframe(dead, hide_index=True, key="adm_dead", column_config=column_config(dead))
         if st.button("Queue them again", key="adm_retry"):
             try:
-                n = workflow.retry_dead(engine(), user.email)
-                with engine().begin() as conn:
-                    audit(conn, user.email, "mail_requeued", detail=f"{n} e-mails")
+                n = retrying(lambda: workflow.retry_dead(writer(), user.email))
+                write(lambda conn: audit(conn, user.email, "mail_requeued",
+                                         detail=f"{n} e-mails"))
                 st.success(f"{n} e-mail(s) queued again.")
             except ChargelineError as exc:
                 st.error(str(exc))

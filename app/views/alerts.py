@@ -10,13 +10,16 @@ import streamlit as st
 
 from alerting import workflow
 from app import alerts_view, queries
-from app.resources import database_url, engine
+from app.resources import database_url
 from app.tables import column_config, styled_health, with_times
 from app.ui import require_page, selected_rows
+from app.writes import retrying, writer
 from chargeline.errors import ChargelineError
 
 DRILL_PAGE = "views/drilldown.py"
 FLASH = "al_flash"
+# An action's inputs: cleared after it ran, so a comment is stamped on one action only.
+INPUTS = ("al_comment", "al_assignee", "al_status", "al_silence_hours")
 
 user = require_page("views/alerts.py")
 url = database_url()
@@ -24,6 +27,8 @@ now = datetime.now(UTC)
 st.title("Alerts")
 if FLASH in st.session_state:
     st.success(st.session_state.pop(FLASH), icon=":material/check:")
+    for name in INPUTS:  # before the widgets exist: they start empty again
+        st.session_state.pop(name, None)
 
 rows = queries.alerts(url)
 c1, c2, c3, c4 = st.columns(4)
@@ -69,7 +74,7 @@ alert = next(r for r in inbox if r.fingerprint == focus)
 def _act(message: str, action: object, *args: object) -> None:
     """Run one workflow action; on success remember a message and redraw with fresh data."""
     try:
-        action(engine(), *args)  # type: ignore[operator]
+        retrying(lambda: action(writer(), *args))  # type: ignore[operator]
     except ChargelineError as exc:
         st.error(str(exc))
         return

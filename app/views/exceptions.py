@@ -11,19 +11,24 @@ import streamlit as st
 
 from app import queries
 from app.exceptions_queue import OPEN_STATUSES, QUEUES, QueueFilters, change_status
-from app.resources import database_url, engine
+from app.resources import database_url
 from app.tables import column_config
 from app.ui import require_page, selected_rows
+from app.writes import write
+from chargeline.errors import ChargelineError
 from metrics.exceptions import STEWARD_STATUSES
 
 PAGE_SIZE = 25
 FLASH = "ex_flash"
+INPUTS = ("ex_new_status", "ex_assignee", "ex_comment")  # cleared after a save
 
 user = require_page("views/exceptions.py")
 url = database_url()
 st.title("Exceptions")
 if FLASH in st.session_state:
     st.success(st.session_state.pop(FLASH), icon=":material/check:")
+    for name in INPUTS:  # before the widgets exist: they start empty again
+        st.session_state.pop(name, None)
 
 summary = queries.exception_summary(url)
 open_rows = summary[summary["status"].isin(OPEN_STATUSES)] if not summary.empty else summary
@@ -86,8 +91,12 @@ with st.container(border=True):
                                  key="ex_assignee")
         comment = st.text_input("Comment", key="ex_comment")
         if st.button("Save", key="ex_save", type="primary"):
-            with engine().begin() as conn:
-                done = change_status(conn, user.email, focus, status, assignee.strip(), comment)
+            try:
+                done = write(lambda conn: change_status(conn, user.email, focus, status,
+                                                        assignee.strip(), comment))
+            except ChargelineError as exc:
+                st.error(str(exc))
+                st.stop()
             if not done:
                 st.error(f"{focus} is gone (recomputed meanwhile); reload the page.")
             else:

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from app import session_token
+from app import session, session_token, signin
 from app.session import USER_KEY
-from chargeline.config import DEMO_PHI_SECRET
+from chargeline import keys
+from chargeline.config import load_settings
 from store.schema_app import app_audit_log
 from tests.app.conftest import MAIN, PASSWORD, TIMEOUT
+
+
+def _key() -> bytes:
+    return keys.session_key(load_settings())
 
 
 def _signed_out() -> AppTest:
@@ -47,10 +53,98 @@ def test_a_local_account_signs_in_and_gets_a_cookie(seeded_sqlite) -> None:
     assert not at.exception, at.exception
     assert at.title[0].value == "Alerts"  # the steward's landing page
     token = at.session_state["set_cookie"]
-    assert session_token.verify(DEMO_PHI_SECRET, token) == "steward@test"
+    session_id = session_token.verify(_key(), token)
+    assert session_id and "steward" not in session_id  # names a session, not the user
     with seeded_sqlite.engine.connect() as conn:
         actions = conn.execute(select(app_audit_log.c.actor, app_audit_log.c.action)).all()
+        assert signin.live_session(conn, session_id, datetime.now(UTC)).email == "steward@test"
     assert ("steward@test", "login") in actions
+
+
+def _sign_in(email: str, password: str) -> AppTest:
+    at = _signed_out()
+    at.text_input(key="login_email").input(email)
+    at.text_input(key="login_password").input(password)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_wrong_passwords_are_audited_and_throttle_the_account(seeded_sqlite) -> None:
+    from sqlalchemy import select
+
+    for _ in range(signin.ACCOUNT_LIMIT):
+        at = _sign_in("steward@test", "not-it")
+        assert "wrong" in at.error[0].value
+    at = _sign_in("steward@test", PASSWORD)  # even the right password waits now
+    assert USER_KEY not in at.session_state
+    assert "Too many wrong passwords for this account" in at.error[0].value
+    other = _sign_in("executive@test", PASSWORD)  # another account is not held up
+    assert other.title[0].value == "Overview"
+    with seeded_sqlite.engine.connect() as conn:
+        rows = conn.execute(select(app_audit_log.c.action, app_audit_log.c.target)).all()
+    assert rows.count(("login_failed", "steward@test")) == signin.ACCOUNT_LIMIT
+    assert ("login_throttled", "steward@test") in rows
+    later = datetime.now(UTC) + signin.FAILURE_WINDOW + timedelta(minutes=1)
+    with seeded_sqlite.engine.connect() as conn:
+        assert signin.throttled(conn, "steward@test", "", later) == ""
+
+
+def test_an_address_is_throttled_across_accounts(seeded_sqlite) -> None:
+    now = datetime.now(UTC)
+    with seeded_sqlite.engine.begin() as conn:
+        for n in range(signin.ADDRESS_LIMIT):
+            signin.sign_in(conn, f"guess{n}@test", "x", "10.0.0.9", now)
+        assert "from this address" in signin.throttled(conn, "admin@test", "10.0.0.9", now)
+        assert signin.throttled(conn, "admin@test", "10.0.0.10", now) == ""
+
+
+def test_sign_out_ends_the_session_in_the_store(seeded_sqlite) -> None:
+    at = _sign_in("steward@test", PASSWORD)
+    session_id = session_token.verify(_key(), at.session_state["set_cookie"])
+    at.sidebar.button(key="logout").click().run()
+    assert [t.value for t in at.title] == ["Chargeline"]
+    with seeded_sqlite.engine.connect() as conn:
+        assert signin.live_session(conn, session_id, datetime.now(UTC)) is None
+
+
+def test_an_admin_ends_every_session_and_the_browsers_are_signed_out(seeded_sqlite) -> None:
+    steward = _sign_in("steward@test", PASSWORD)
+    admin = _sign_in("admin@test", PASSWORD)
+    admin.switch_page("views/admin.py").run()
+    admin.selectbox(key="adm_end_whose").select("steward@test")
+    admin.button(key="adm_end_sessions").click().run()
+    assert not admin.exception, admin.exception
+    assert "1 session(s) ended" in admin.success[0].value
+    steward.run()  # the steward's next click
+    assert [t.value for t in steward.title] == ["Chargeline"]
+    admin.run()  # the admin's own session is not among them
+    assert admin.title[0].value == "Admin"
+    admin.selectbox(key="adm_end_whose").select("")
+    admin.button(key="adm_end_sessions").click().run()
+    admin.run()
+    assert [t.value for t in admin.title] == ["Chargeline"]
+
+
+def test_an_idle_session_lapses(seeded_sqlite) -> None:
+    now = datetime.now(UTC)
+    with seeded_sqlite.engine.begin() as conn:
+        session_id = signin.open_session(conn, "steward@test", "", now)
+    with seeded_sqlite.engine.connect() as conn:
+        assert signin.live_session(conn, session_id, now + signin.IDLE / 2) is not None
+        assert signin.live_session(conn, session_id, now + signin.IDLE * 1.1) is None
+
+
+def test_the_demo_sign_in_lists_the_accounts_make_demo_creates(seeded_sqlite,
+                                                               monkeypatch) -> None:
+    from chargeline import demo
+
+    assert session.DEMO_USERS == demo.DEMO_USERS
+    assert session.DEMO_PASSWORD == demo.DEMO_PASSWORD
+    monkeypatch.setenv("CHARGELINE_DEMO_LOGIN", "1")
+    at = _signed_out()
+    shown = at.info[0].value
+    assert all(email in shown for email, _ in demo.DEMO_USERS) and demo.DEMO_PASSWORD in shown
 
 
 def _chargeline(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
