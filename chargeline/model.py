@@ -268,7 +268,8 @@ class Charge(_Timestamped):
     cdm_code: str
     quantity: Decimal
     amount: Decimal
-    service_date: date
+    service_date: date  # the facility's local calendar date of the service
+    service_at: datetime | None = None  # the service instant, where the source has one
     posted_at: datetime
     status: ChargeStatus = ChargeStatus.POSTED
     reverses_charge_id: str = ""
@@ -277,6 +278,15 @@ class Charge(_Timestamped):
     lot: str = ""
     serial: str = ""
     last_updated: datetime
+
+
+    @field_validator("service_at", mode="before")
+    @classmethod
+    def _instant_only(cls, value: Any) -> Any:
+        # a source that sends the service as a date gives no instant: nothing to compare
+        if isinstance(value, str) and len(value.strip()) <= 10:
+            return None
+        return value
 
 
 class InventoryTransaction(_Timestamped):

@@ -96,6 +96,7 @@ pass_work_charges = _table(
     Column("cdm_code", String(32), nullable=False),
     Column("control_id", String(64), nullable=False),
     Column("service_date", Date, nullable=False),
+    Column("service_at", UtcDateTime),
     Column("posted_at", UtcDateTime, nullable=False),
     Column("quantity", Float, nullable=False),
     Index("ix_metric_pass_work_charges_encounter", "encounter_id"),
@@ -105,6 +106,7 @@ pass_work_charges = _table(
 pass_work_issues = _table(
     "metric_pass_work_issues",
     Column("document_id", String(64), primary_key=True),
+    Column("txn_type", String(16), nullable=False),  # ISSUE | RETURN
     Column("location_id", String(64), nullable=False),
     Column("item_id", String(64), nullable=False),
     Column("serial", String(64), nullable=False),

@@ -61,8 +61,12 @@ _WORK_USAGE_COLS = ["hop", "usage_id", "encounter_id", "location_id", "item_id",
                     "serial", "lot", "quantity", "used_at", "used_on", "claimed"]
 # Extra copies of one scan linked by the fallback, at most (each round links one per scan).
 MAX_EXTRA_ROUNDS = 4
-# Rounds of mutual-nearest issue pairing (each pairs what the last one freed).
-MAX_ISSUE_ROUNDS = 4
+# Rounds of mutual-nearest issue pairing, at most (each pairs what the last one left: a
+# busy spot, one surgery scanning an item dozens of times, takes several).
+MAX_ISSUE_ROUNDS = 64
+# ERP transactions without a usage reference that are paired to scans (a RECEIPT or a
+# cycle count's ADJUST belongs to no scan)
+_PAIRED_TYPES = ("ISSUE", "RETURN")
 
 
 def in_scope(column: ColumnElement[str], full: bool, *, indexed: bool = True
@@ -110,10 +114,11 @@ def _fill_work_for_charges(conn: Connection, full: bool) -> None:
     conn.execute(delete(wc))
     conn.execute(delete(wu).where(wu.c.hop == "charge"))
     conn.execute(insert(wc).from_select(
-        ["charge_id", "encounter_id", "cdm_code", "control_id", "service_date", "posted_at",
-         "quantity"],
+        ["charge_id", "encounter_id", "cdm_code", "control_id", "service_date", "service_at",
+         "posted_at", "quantity"],
         select(cf.c.charge_id, cf.c.encounter_id, c.c.cdm_code, c.c.control_id,
-               c.c.service_date, c.c.posted_at, func.abs(cast(c.c.quantity, Float)))
+               c.c.service_date, c.c.service_at, c.c.posted_at,
+               func.abs(cast(c.c.quantity, Float)))
         .select_from(cf.join(c, c.c.charge_id == cf.c.charge_id))
         .where(cf.c.usage_id == "", cf.c.kind == "charge", in_scope(cf.c.encounter_id, full))))
     d, cf2 = metric_work_items, metric_charge_facts.alias("by_key")
@@ -134,30 +139,37 @@ def _local_day(u: Table) -> ColumnElement:
 
 
 def _pair_in_order(conn: Connection, scans: Subquery, charges_: Subquery,
-                   part: tuple[str, ...], method: str) -> int:
+                   part: tuple[str, ...], method: str, hop: str = "charge") -> int:
     """Link the n-th scan to the n-th charge of each partition, both in time order; the
     number of links made.
 
     Both sides are ranked in one UNION ALL and paired by GROUP BY (partition, rank): one
     sort, where a join of two ranked subqueries would scan one for every row of the other.
-    ``scans`` has (usage_id, at, *part); ``charges_`` (charge_id, encounter_id, at, *part)."""
+    ``scans`` has (usage_id, at, *part); ``charges_`` (charge_id, encounter_id, at, *part):
+    a charge, or for ``hop="inventory"`` an issue under the same column names. A side with
+    an ``order_at`` column is ranked by it instead of ``at``."""
     def side(sub: Subquery, name: str, id_col: str, enc: ColumnElement[str]) -> Select:
         keys = tuple(sub.c[k] for k in part)
+        order = sub.c.order_at if "order_at" in sub.c else sub.c.at
         return select(literal(name).label("side"), sub.c[id_col].label("id"),
                       enc.label("encounter_id"), sub.c.at, *keys,
-                      func.row_number().over(partition_by=keys, order_by=(sub.c.at, sub.c[id_col]))
+                      func.row_number().over(partition_by=keys, order_by=(order, sub.c[id_col]))
                       .label("rank"))
-    both = side(scans, "u", "usage_id", literal("")).union_all(
+    scan_enc = scans.c.encounter_id if "encounter_id" in scans.c else literal("")
+    both = side(scans, "u", "usage_id", scan_enc).union_all(
         side(charges_, "c", "charge_id", charges_.c.encounter_id)).subquery("both_sides")
     is_u, is_c = both.c.side == "u", both.c.side == "c"
+    # the charge's encounter; an ERP issue has none, so its scan's
+    encounter = func.coalesce(func.nullif(func.max(case((is_c, both.c.encounter_id))), ""),
+                              func.max(case((is_u, both.c.encounter_id))))
     pairs = select(
         func.max(case((is_u, both.c.id))).label("usage_id"),
         func.max(case((is_c, both.c.id))).label("charge_id"),
-        func.max(case((is_c, both.c.encounter_id))).label("encounter_id"),
+        encounter.label("encounter_id"),
         func.max(case((is_c, both.c.at))).label("at"),
     ).group_by(*(both.c[k] for k in part), both.c.rank).having(func.count() == 2
                                                                ).subquery("pairs")
-    return _insert_links(conn, select(pairs.c.usage_id, literal("charge"), pairs.c.charge_id,
+    return _insert_links(conn, select(pairs.c.usage_id, literal(hop), pairs.c.charge_id,
                                       literal(method), pairs.c.encounter_id, pairs.c.at))
 
 
@@ -187,7 +199,10 @@ def _fallback_sides(*, free_only: bool) -> tuple[Subquery, Subquery]:
                    wu.c.cdm_code, wu.c.used_on.label("day"),
                    _quantity_key(func.coalesce(wu.c.quantity, -1.0)).label("qty")
                    ).where(*scan_filter).subquery("fu")
+    # Scans in time order pair with charges in service-time order where billing sends the
+    # service instant (the scan's time), else in posting order.
     charges_ = select(wc.c.charge_id, wc.c.encounter_id, wc.c.posted_at.label("at"),
+                      func.coalesce(wc.c.service_at, wc.c.posted_at).label("order_at"),
                       wc.c.encounter_id.label("enc"), wc.c.cdm_code,
                       wc.c.service_date.label("day"),
                       _quantity_key(wc.c.quantity).label("qty")).where(
@@ -261,13 +276,15 @@ def _fill_work_for_issues(conn: Connection, full: bool) -> None:
     t, wi, wu = inventory_transactions, pass_work_issues, pass_work_usages
     conn.execute(delete(wi))
     conn.execute(delete(wu).where(wu.c.hop == "inventory"))
-    unref = and_(t.c.usage_id == "", t.c.txn_type == "ISSUE")
+    unref = and_(t.c.usage_id == "", t.c.txn_type.in_(_PAIRED_TYPES))
     t_key = inventory_transactions.alias("t_key")
-    free = ~exists().where(t_key.c.usage_id == usages.c.usage_id)
-    cols = ["document_id", "location_id", "item_id", "serial", "lot", "quantity", "posted_at",
-            "moved_at"]
+    # A scan no ISSUE names (a RETURN naming it does not issue it: its ISSUE may be the
+    # one that lost the link)
+    free = ~exists().where(t_key.c.usage_id == usages.c.usage_id, t_key.c.txn_type == "ISSUE")
+    cols = ["document_id", "txn_type", "location_id", "item_id", "serial", "lot", "quantity",
+            "posted_at", "moved_at"]
     base = items.alias("issue_item")
-    issue_cols = (t.c.document_id, t.c.location_id, t.c.item_id, t.c.serial, t.c.lot,
+    issue_cols = (t.c.document_id, t.c.txn_type, t.c.location_id, t.c.item_id, t.c.serial, t.c.lot,
                   func.coalesce(_base_quantity(t.c.quantity, t.c.uom, t.c.item_id,
                                                base.c.uom), -1.0),
                   t.c.posted_at, _moved(t))
@@ -287,7 +304,8 @@ def _fill_work_for_issues(conn: Connection, full: bool) -> None:
                     _moved(t) >= wu.c.used_at,
                     _moved(t) <= add_seconds(wu.c.used_at, WINDOW_S))
         # coalesce(): not through the usage_id index, so the scans drive the spot index
-        unreferenced = and_(func.coalesce(t.c.usage_id, "") == "", t.c.txn_type == "ISSUE")
+        unreferenced = and_(func.coalesce(t.c.usage_id, "") == "",
+                            t.c.txn_type.in_(_PAIRED_TYPES))
         rows = select(*issue_cols).select_from(wu.join(with_item, near)).where(
             wu.c.hop == "inventory", unreferenced)
         conn.execute(dialect_insert(conn, wi).from_select(cols, rows.where(true()))
@@ -305,21 +323,72 @@ def _fill_work_for_issues(conn: Connection, full: bool) -> None:
         stmt = dialect_insert(conn, wu).from_select(_WORK_USAGE_COLS, select(
             literal("inventory"), usages.c.usage_id, usages.c.encounter_id,
             usages.c.location_id, wi.c.item_id, literal(""), usages.c.serial, usages.c.lot,
-            _base_quantity(usages.c.quantity, usages.c.uom, wi.c.item_id, it.c.uom),
+            _base_quantity(usages.c.quantity, usages.c.uom, wi.c.item_id, it.c.uom)
+            + _returned(usages.c.usage_id, it),
             usages.c.used_at, literal(None), literal(0),
-        ).select_from(source).where(free))
+        ).select_from(source).where(free, wi.c.txn_type == "ISSUE"))
         conn.execute(stmt.on_conflict_do_nothing())
 
 
+def _returned(usage_id: ColumnElement[str], item: Table) -> ColumnElement[float]:
+    """Base units the RETURNs naming a usage gave back: an ISSUE of the scanned quantity
+    plus those is the usage's over-issue, not another scan's issue."""
+    r = inventory_transactions.alias("named_return")
+    return func.coalesce(select(func.sum(_base_quantity(r.c.quantity, r.c.uom, r.c.item_id,
+                                                        item.c.uom)))
+                         .where(r.c.usage_id == usage_id, r.c.txn_type == "RETURN")
+                         .scalar_subquery(), 0.0)
+
+
+def _pair_returns(conn: Connection) -> int:
+    """An unreferenced RETURN gives back an over-issue: it belongs to the usage of the
+    latest ISSUE at its spot (named or linked) before it, within the window, whose
+    quantity less the return is what that usage scanned (else the latest one). One
+    RETURN per ISSUE."""
+    wi, ml = pass_work_issues, metric_links
+    i, u = inventory_transactions.alias("issue"), usages.alias("owner")
+    it = items.alias("return_item")
+    link = ml.alias("issue_link")
+    owner = func.coalesce(func.nullif(i.c.usage_id, ""), link.c.usage_id)
+    delay = seconds_between(wi.c.moved_at, _moved(i))
+    surplus = (_base_quantity(i.c.quantity, i.c.uom, i.c.item_id, it.c.uom) - wi.c.quantity
+               - _base_quantity(u.c.quantity, u.c.uom, i.c.item_id, it.c.uom))
+    fits = case((func.abs(func.coalesce(surplus, 1.0)) < 1e-6, 1), else_=0)
+    ranked = select(
+        owner.label("usage_id"), u.c.encounter_id, wi.c.document_id, wi.c.posted_at,
+        func.row_number().over(partition_by=wi.c.document_id,
+                               order_by=(fits.desc(), _moved(i).desc(), i.c.document_id))
+        .label("best_issue"),
+        func.row_number().over(partition_by=i.c.document_id,
+                               order_by=(fits.desc(), wi.c.moved_at, wi.c.document_id))
+        .label("best_return"),
+    ).select_from(
+        wi.join(i, and_(i.c.location_id == wi.c.location_id, i.c.item_id == wi.c.item_id,
+                        i.c.txn_type == "ISSUE"))
+        .outerjoin(link, and_(link.c.hop == "inventory", link.c.target_id == i.c.document_id))
+        .join(u, u.c.usage_id == owner)
+        .outerjoin(it, it.c.item_id == i.c.item_id)
+    ).where(wi.c.txn_type == "RETURN", delay >= 0, delay <= WINDOW_S,
+            _not_linked("inventory", target_id=wi.c.document_id)).subquery("returns")
+    return _insert_links(conn, select(
+        ranked.c.usage_id, literal("inventory"), ranked.c.document_id, literal("return"),
+        ranked.c.encounter_id, ranked.c.posted_at,
+    ).where(ranked.c.best_issue == 1, ranked.c.best_return == 1))
+
+
 def _pair_issues_by_serial(conn: Connection) -> None:
+    """Same location, item and serial number; a device scanned twice (and issued twice)
+    pairs first scan with first issue."""
     wi, wu = pass_work_issues, pass_work_usages
-    _insert_links(conn, select(
-        wu.c.usage_id, literal("inventory"), wi.c.document_id, literal("serial"),
-        wu.c.encounter_id, wi.c.posted_at,
-    ).select_from(wi.join(wu, and_(wu.c.hop == "inventory",
-                                   wu.c.location_id == wi.c.location_id,
-                                   wu.c.item_id == wi.c.item_id, wu.c.serial == wi.c.serial)))
-        .where(wi.c.serial != ""))
+    scans = select(wu.c.usage_id, wu.c.encounter_id, wu.c.used_at.label("at"),
+                   wu.c.location_id, wu.c.item_id,
+                   wu.c.serial).where(wu.c.hop == "inventory", wu.c.serial != "",
+                                      wu.c.serial.in_(select(wi.c.serial))).subquery("su")
+    issues = select(wi.c.document_id.label("charge_id"), literal("").label("encounter_id"),
+                    wi.c.moved_at.label("at"), wi.c.location_id, wi.c.item_id, wi.c.serial
+                    ).where(wi.c.serial != "", wi.c.txn_type == "ISSUE").subquery("si")
+    _pair_in_order(conn, scans, issues, ("location_id", "item_id", "serial"), "serial",
+                   hop="inventory")
 
 
 def _pair_issues_by_fallback(conn: Connection) -> int:
@@ -344,7 +413,7 @@ def _pair_issues_by_fallback(conn: Connection) -> int:
     ).select_from(wi.join(wu, and_(wu.c.hop == "inventory",
                                    wu.c.location_id == wi.c.location_id,
                                    wu.c.item_id == wi.c.item_id))).where(
-        delay >= 0, delay <= WINDOW_S,
+        wi.c.txn_type == "ISSUE", delay >= 0, delay <= WINDOW_S,
         _not_linked("inventory", usage_id=wu.c.usage_id),
         _not_linked("inventory", target_id=wi.c.document_id)).subquery("pairs")
     return _insert_links(conn, select(
@@ -364,3 +433,4 @@ def link_issues(conn: Connection, full: bool) -> None:
     for _round in range(MAX_ISSUE_ROUNDS):
         if not _pair_issues_by_fallback(conn):
             break
+    _pair_returns(conn)

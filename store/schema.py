@@ -215,7 +215,9 @@ charges = Table(
     Column("cdm_code", String(32), nullable=False),
     Column("quantity", Qty, nullable=False),
     Column("amount", Money, nullable=False),
-    Column("service_date", Date, nullable=False),
+    Column("service_date", Date, nullable=False),  # the facility's local date
+    # the service instant, where the billing system sends one (FHIR occurrenceDateTime)
+    Column("service_at", UtcDateTime),
     Column("posted_at", UtcDateTime, nullable=False),
     Column("status", String(16), nullable=False),
     Column("reverses_charge_id", String(64), nullable=False, server_default=""),
