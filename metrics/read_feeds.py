@@ -81,8 +81,10 @@ def read_runs(conn: Connection, read: Read) -> list[MetricValue]:
     for source, last_ok, first_run, newest in rows:
         scope = {"source": source} if read.scope_keys else {}
         if read.metric == "minutes_since_success":
-            # Never succeeded: it has been failing since its first run.
-            out.append(value(read, scope, _minutes(read.now - (last_ok or first_run))))
+            # Never succeeded: it has been failing since its first run (what a rule
+            # compares); the detail says "never", so nobody reads it as a recent success.
+            out.append(value(read, scope, _minutes(read.now - (last_ok or first_run)),
+                             extra={"never_succeeded": 1.0} if last_ok is None else None))
             continue
         number = None if newest is None else max(0.0, _minutes(read.now - newest))
         failing = read.health.failing.get(source, "")

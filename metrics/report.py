@@ -102,8 +102,9 @@ def to_text(doc: dict[str, Any], *, store: str = "") -> str:
     if doc["sources"]:
         out += ["", "SOURCES"]
         for source, s in doc["sources"].items():
-            line = (f"  {source:<22} {s['status']:<6} last success "
-                    f"{_n(s.get('minutes_since_success'), ' min')} ago, newest record "
+            success = ("never" if s.get("never_succeeded") else
+                       f"{_n(s.get('minutes_since_success'), ' min')} ago")
+            line = (f"  {source:<22} {s['status']:<6} last success {success}, newest record "
                     f"{_n(s.get('freshness_minutes'), ' min')} old")
             if s.get("api_p95_ms") is not None:
                 line += (f", API p95 {_n(s['api_p95_ms'], ' ms', 0)}, errors "

@@ -186,6 +186,8 @@ def _channels(values: dict[str, list[MetricValue]], facility: str) -> dict[str, 
                 continue
             row = out.setdefault(channel_key(fac, name), {"facility": fac, "channel": name})
             row[metric] = _num(v)
+            if metric == "minutes_since_success":
+                row["never_succeeded"] = bool(v.detail.get("never_succeeded"))
             if v.status is ValueStatus.ERROR:
                 row.setdefault("errors", {})[metric] = v.error
     return dict(sorted(out.items()))
@@ -197,6 +199,8 @@ def _sources(values: dict[str, list[MetricValue]]) -> dict[str, Any]:
         for v in vs:
             row = out.setdefault(v.scope["source"], {"status": "ok"})
             row[metric] = _num(v)
+            if metric == "minutes_since_success":
+                row["never_succeeded"] = bool(v.detail.get("never_succeeded"))
             if v.status is ValueStatus.ERROR:
                 row["status"], row["error"] = "error", v.error
     return dict(sorted(out.items()))
