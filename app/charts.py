@@ -5,7 +5,7 @@ channel, procedure or node), which ``app.drill.selection_to_filters`` reads back
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -190,4 +190,9 @@ def trace_timeline(trail: Sequence[Hop], stop_lane: str, title: str) -> go.Figur
                       fillcolor="#c62828", opacity=0.12, line_width=0,
                       annotation_text="stopped here", annotation_position="top left")
     fig.update_yaxes(categoryorder="array", categoryarray=list(LANES), range=[-0.5, 5.5])
+    if timed:
+        # Hops seconds apart would get a sub-millisecond axis: show at least an hour.
+        first, last = min(h.at for h in timed), max(h.at for h in timed)
+        pad = max(timedelta(minutes=30) - (last - first) / 2, timedelta(minutes=5))
+        fig.update_xaxes(range=[first - pad, last + pad])
     return _base(fig, title, 360)

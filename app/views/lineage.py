@@ -16,6 +16,8 @@ from app.tables import column_config, styled_health, with_times
 from app.ui import current_window, require_page
 
 DRILL_PAGE = "views/drilldown.py"
+VERDICT_ICON = {"ok": ":material/check_circle:", "waiting": ":material/schedule:",
+                "late": ":material/schedule:"}
 
 require_page("views/lineage.py")
 url = database_url()
@@ -60,25 +62,34 @@ with tab_trace:
             st.warning(f"Nothing found for {key!r}. Paste an id exactly as shown in a table "
                        "(usage U-…, encounter ENC-…, charge CHG-…, control MSG-…).")
     if result is not None and result.traces:
-        by_usage = {t.usage_id: t for t in result.traces}
-        usage_id = st.selectbox(f"{len(by_usage)} usage event(s) behind {result.kind} "
-                                f"{key!r}", list(by_usage), key="ln_usage") \
-            if len(by_usage) > 1 else next(iter(by_usage))
-        chosen = by_usage[usage_id]
-        trail = trace_view.hops(chosen)
-        lane, why = trace_view.stopped_at(chosen)
-        if lane == "complete":
-            st.success(f"{usage_id}: {why}.", icon=":material/check_circle:")
+        traces = list(result.traces)
+        verdicts = {t.usage_id: trace_view.verdict(t) for t in traces}
+        if len(traces) > 1:
+            # An encounter (or a charge shared by scans) has several usages: all of them,
+            # problems first, then one opened below.
+            summary = with_times(pd.DataFrame(trace_view.usages_table(traces)))
+            st.markdown(f"**{len(traces)} usage events** behind {result.kind} `{key}`")
+            st.dataframe(summary, hide_index=True, key="ln_usages",
+                         column_config=column_config(summary))
+            order = [r["Usage"] for r in trace_view.usages_table(traces)]
+            usage_id = st.selectbox("Open the hops of", order, key="ln_usage")
         else:
-            st.error(f"{usage_id} stopped at **{lane}**: {why}.", icon=":material/block:")
+            usage_id = traces[0].usage_id
+        chosen = next(t for t in traces if t.usage_id == usage_id)
+        trail = trace_view.hops(chosen)
+        verdict = verdicts[usage_id]
+        headline = trace_view.headline(usage_id, verdict)
+        show = {"ok": st.success, "waiting": st.info, "late": st.warning}.get(
+            verdict.level, st.error)
+        show(headline, icon=VERDICT_ICON.get(verdict.level, ":material/block:"))
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Facility", chosen.facility_id)
-        c2.metric("Charge capture", chosen.capture or "–")
-        c3.metric("Inventory", chosen.inventory or "–")
+        c2.metric("Charge capture", (chosen.capture or "–").replace("_", " "))
+        c3.metric("Inventory", (chosen.inventory or "–").replace("_", " "))
         c4.metric("Mapping", (chosen.mapping or "ok").replace("_", " "))
-        st.plotly_chart(charts.trace_timeline(trail, lane, f"Hops of {usage_id} "
-                                              f"(encounter {chosen.encounter_id})"),
-                        key="ln_timeline")
+        st.plotly_chart(charts.trace_timeline(
+            trail, verdict.lane if verdict.level == "problem" else "",
+            f"Hops of {usage_id} (encounter {chosen.encounter_id})"), key="ln_timeline")
         hops = with_times(pd.DataFrame([{"lane": h.lane, "at": h.at, "status": h.status,
                                          "id": h.key, "detail": h.detail} for h in trail]))
         st.dataframe(hops, hide_index=True, key="ln_hops", column_config=column_config(hops))

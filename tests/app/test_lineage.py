@@ -73,3 +73,25 @@ def test_system_graph_colours_the_failing_erp(seeded_sqlite) -> None:
     assert nodes["erp"] == "degraded" or nodes["erp"] == "down"
     assert nodes["channel:FAC01_CHG_OUT"] in ("ok", "degraded")
     assert {"ehr", "billing", "supplier"} <= set(nodes)
+
+
+def test_a_duplicate_trace_names_the_charge_to_credit(seeded) -> None:
+    truth = seeded.truth
+    usage_id = _early(truth.duplicated)
+    original, extra = truth.charges[usage_id][:2]
+    at = _trace(extra)
+    assert not at.success  # never "every hop arrived" in green
+    said = " ".join(e.value for e in at.error)
+    assert f"charged twice: credit {extra}" in said and f"repeats {original}" in said
+
+
+def test_an_encounter_trace_shows_every_usage(seeded_sqlite) -> None:
+    truth = seeded_sqlite.truth
+    usage_id = _early(truth.duplicated)
+    encounter = truth.encounters[usage_id]
+    mine = {u for u, e in truth.encounters.items() if e == encounter}
+    at = _trace(encounter)
+    usages = next(df.value for df in at.dataframe if "Verdict" in df.value.columns)
+    assert set(usages["Usage"]) == mine
+    assert usages.iloc[0]["Verdict"] == "problem"  # problems first, opened first
+    assert at.selectbox(key="ln_usage").value == usages.iloc[0]["Usage"]

@@ -18,7 +18,7 @@ from app.interfaces_view import (
     channel_rows,
 )
 from app.kpis import KPI_BY_KEY, SUM_COLUMNS
-from app.trace_view import hops, stopped_at
+from app.trace_view import headline, hops, stopped_at, verdict
 from app.ui import delta_text
 from metrics.trace import Hop, Trace
 
@@ -95,6 +95,25 @@ def _trace(stopped: str, hops_: tuple[Hop, ...], capture: str = "", inventory: s
 def test_where_a_transaction_stopped(trace: Trace, lane: str, words: str) -> None:
     where, why = stopped_at(trace)
     assert where == lane and words in why
+
+
+@pytest.mark.parametrize(("trace", "level", "words"), [
+    # Still inside the SLA is waiting, not failed (issue 19 item 5).
+    (_trace("", (SCAN, RECV, SENT), "on_time", "pending"), "waiting", "not posted yet"),
+    (_trace("received", (SCAN,), "pending", "pending"), "waiting", "no message"),
+    (_trace("charge", (SCAN, RECV, SENT), "pending"), "waiting", "inside the SLA"),
+    (_trace("", (SCAN, RECV, SENT), "late", "issued"), "late", "charge was late"),
+    (_trace("", (SCAN, RECV, SENT), "on_time", "issued"), "ok", "every hop arrived"),
+    (_trace("received", (SCAN,), "missing"), "problem", "never received"),
+    # A duplicate names the extra charge to credit, never "every hop arrived" (item 2).
+    (_trace("", (SCAN, RECV, SENT, DUP), "on_time", "issued"), "problem",
+     "charged twice: credit C2 ($9.00), which repeats C1"),
+])
+def test_a_verdict_says_how_bad(trace: Trace, level: str, words: str) -> None:
+    v = verdict(trace)
+    assert v.level == level and words in v.why
+    if level == "waiting":
+        assert "stopped" not in headline("U1", v)
 
 
 def test_hops_get_lanes_statuses_and_words() -> None:
