@@ -61,12 +61,34 @@ def client_secret(source: SourceConfig) -> str:
 
 
 class BadPayload(SourceError):
-    """The answer arrived but is not valid JSON even after retries."""
+    """The answer arrived but is not valid JSON even after retries. ``reason`` says what
+    it was, for the quarantine row; ``error_class`` is the call log's class."""
 
-    def __init__(self, message: str, url: str, raw: bytes) -> None:
+    def __init__(self, message: str, url: str, raw: bytes,
+                 reason: str = "truncated or invalid JSON page",
+                 error_class: str = "TruncatedJson") -> None:
         super().__init__(message)
         self.url = url
         self.raw = raw
+        self.reason = reason
+        self.error_class = error_class
+
+
+def _not_json(url: str, response: httpx.Response) -> BadPayload:
+    """The failure of an answer that did not parse: a web page or XML said as such,
+    with its status and type (a sign-in or maintenance page is not a cut-off page)."""
+    content_type = response.headers.get("content-type", "")
+    markup = jsonio.markup_kind(response.content, content_type)
+    if not markup:
+        return BadPayload(f"{url}: the JSON answer is cut off or invalid", str(response.url),
+                          response.content)
+    return BadPayload(
+        f"{url}: the answer is {markup}, not JSON (HTTP {response.status_code}, Content-Type "
+        f"{content_type or 'not given'}) — a sign-in, proxy or maintenance page? check the "
+        "source's base_url and credentials", str(response.url), response.content,
+        reason=f"{markup} answer instead of JSON (HTTP {response.status_code}, "
+               f"{content_type or 'no Content-Type'})",
+        error_class=f"{markup.title()}Answer")
 
 
 @dataclass
@@ -229,10 +251,9 @@ class SourceHttp:
                     try:
                         body = jsonio.loads(response.content)
                     except ValueError:
+                        failure = _not_json(url, response)
                         self._log(url, started, time.perf_counter() - t0, status, 0,
-                                  "TruncatedJson", attempt)
-                        failure = BadPayload(f"{url}: the JSON answer is cut off or invalid",
-                                             str(response.url), response.content)
+                                  failure.error_class, attempt)
                     else:
                         self._last = self._log(url, started, time.perf_counter() - t0, status,
                                                0, "", attempt, pending=True)

@@ -27,3 +27,19 @@ def loads(raw: bytes | str) -> Any:
         except orjson.JSONDecodeError:
             pass  # json.loads decides, with its own reading and its own error
     return json.loads(raw)
+
+
+def markup_kind(raw: bytes, content_type: str = "") -> str:
+    """What an answer that is not JSON is when it is markup: ``"HTML"`` (a proxy, sign-in
+    or maintenance page), ``"XML"`` (an OData or SOAP fault), else ``""`` (JSON cut off
+    or invalid). By its Content-Type, else its first bytes: error pages often come as
+    text/plain or with no type at all."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind in ("text/html", "application/xhtml+xml"):
+        return "HTML"
+    if kind in ("application/xml", "text/xml") or kind.endswith("+xml"):
+        return "XML"
+    start = raw[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if start.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return "HTML"
+    return "XML" if start.startswith(b"<") else ""

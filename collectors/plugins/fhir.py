@@ -93,7 +93,7 @@ def poll_fhir_stream(ctx: CollectContext, resource_type: str, mapping: RecordMap
     try:
         convert_in_order(ctx, pages, FHIR_TASK, setup, commit, _bundle_total)
     except BadPayload as exc:
-        reject = Reject(exc.url, "truncated or invalid JSON page (still bad after retries)",
+        reject = Reject(exc.url, f"{exc.reason} (still bad after retries)",
                         exc.raw, resource_type)
         ctx.commit_page(resource_type, [], None, [reject])
         raise

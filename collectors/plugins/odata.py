@@ -44,7 +44,7 @@ def poll_entity_set(ctx: CollectContext, entity_set: str, mapping: RecordMapping
         convert_in_order(ctx, pages, ODATA_TASK,
                          (source.kind, source.mapping, entity_set, source.name), commit)
     except BadPayload as exc:
-        reject = Reject(exc.url, "truncated or invalid JSON page (still bad after retries)",
+        reject = Reject(exc.url, f"{exc.reason} (still bad after retries)",
                         exc.raw, entity_set)
         ctx.commit_page(entity_set, [], None, [reject])
         raise
