@@ -1,6 +1,12 @@
-"""The steward's exception queue in SQL: failed mappings, duplicates, missing charges and
-issues, paged and filtered (no Streamlit here). Status changes go through
-``metrics.exceptions.set_status`` and are written to the dashboard's audit log."""
+"""The steward's exception queue in SQL: failed mappings, duplicates, missing and late
+charges, inventory, paged, filtered and sorted by $ or by age (no Streamlit here). Status
+changes go through ``metrics.exceptions.set_status`` and are written to the dashboard's
+audit log.
+
+A row names what to act on: a duplicate group names its extra charge(s) — the ones to
+credit — not the original it repeats. Each row carries its date of service (the scan
+behind it; for a failed mapping, its oldest scan), so a row's age is the problem's age,
+not when the queue first saw it."""
 
 from __future__ import annotations
 
@@ -8,23 +14,45 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, select
+from sqlalchemy import ColumnElement, Connection, case, func, select
 
 from app.users import audit
 from metrics.exceptions import set_status
-from store.schema_metrics import metric_exceptions
+from store.schema_metrics import metric_duplicates, metric_exceptions, metric_usage_facts
 
+# "Missing charges" means what it means on the Overview (no charge within the SLA); a late
+# charge did post, so it has a queue of its own.
 QUEUES: dict[str, tuple[str, ...]] = {
     "Failed mappings": ("unknown_item", "no_crosswalk", "cdm_without_hcpcs",
                         "unit_not_convertible"),
     "Duplicate charges": ("duplicate_charge",),
-    "Missing charges": ("missing_charge", "late_charge"),
+    "Missing charges": ("missing_charge",),
+    "Late charges": ("late_charge",),
     "Inventory": ("missing_inventory_issue", "quantity_mismatch"),
 }
+USAGE_KINDS = ("missing_charge", "late_charge", "missing_inventory_issue", "quantity_mismatch")
 OPEN_STATUSES = ("open", "acknowledged", "investigating")
-COLUMNS = ("exception_id", "kind", "facility_id", "subject", "amount", "status", "assignee",
-           "first_seen", "last_seen", "usage_ids")
+SORTS = ("amount", "age")  # biggest $ first, or oldest date of service first
+COLUMNS = ("exception_id", "kind", "facility_id", "subject", "charge_ids", "amount",
+           "service_at", "status", "assignee", "detail", "first_seen", "usage_ids")
 e = metric_exceptions.c
+uf = metric_usage_facts.c
+md = metric_duplicates.c
+
+
+def service_at() -> ColumnElement:
+    """When the scan behind a row happened: its usage (a usage-level row), the usage the
+    duplicate charged (else the extra's posting), the oldest usage of a failed mapping.
+    Primary-key or index look-ups per row."""
+    of_usage = select(uf.used_at).where(uf.usage_id == e.subject).scalar_subquery()
+    of_duplicate = func.coalesce(
+        select(uf.used_at).where(uf.usage_id == e.usage_ids).scalar_subquery(),
+        select(func.min(md.posted_at)).where(md.dup_of == e.subject).scalar_subquery())
+    of_mapping = select(func.min(uf.used_at)).where(
+        uf.mapping_reason == e.kind, uf.facility_id == e.facility_id,
+        uf.mapping_subject == e.subject).scalar_subquery()
+    return case((e.kind.in_(USAGE_KINDS), of_usage),
+                (e.kind == "duplicate_charge", of_duplicate), else_=of_mapping)
 
 
 @dataclass(frozen=True)
@@ -35,6 +63,7 @@ class QueueFilters:
     statuses: tuple[str, ...] = OPEN_STATUSES
     facility: str = ""
     assignee: str = ""
+    sort: str = "amount"
 
 
 def _where(f: QueueFilters) -> list[ColumnElement[bool]]:
@@ -63,10 +92,12 @@ def count(conn: Connection, f: QueueFilters) -> int:
 
 
 def page(conn: Connection, f: QueueFilters, number: int, size: int) -> list[dict[str, Any]]:
-    """One page (1-based) of matching exceptions, biggest $ first."""
-    cols = [e[c] for c in COLUMNS if c in e]
-    rows = conn.execute(select(*cols).where(*_where(f))
-                        .order_by(e.amount.desc(), e.exception_id)
+    """One page (1-based) of matching exceptions, biggest $ first or oldest first."""
+    served = service_at().label("service_at")
+    cols = [served if c == "service_at" else e[c] for c in COLUMNS]
+    order = ([served.asc(), e.amount.desc()] if f.sort == "age"
+             else [e.amount.desc(), served.asc()])
+    rows = conn.execute(select(*cols).where(*_where(f)).order_by(*order, e.exception_id)
                         .limit(size).offset(max(0, number - 1) * size)).mappings()
     return [dict(r) for r in rows]
 
