@@ -59,8 +59,6 @@ WINDOW_S = FALLBACK_ISSUE_DAYS * 86400.0
 _LINK_COLS = ["usage_id", "hop", "target_id", "method", "encounter_id", "at"]
 _WORK_USAGE_COLS = ["hop", "usage_id", "encounter_id", "location_id", "item_id", "cdm_code",
                     "serial", "lot", "quantity", "used_at", "used_on", "claimed"]
-# Extra copies of one scan linked by the fallback, at most (each round links one per scan).
-MAX_EXTRA_ROUNDS = 4
 # Rounds of mutual-nearest issue pairing, at most (each pairs what the last one left: a
 # busy spot, one surgery scanning an item dozens of times, takes several).
 MAX_ISSUE_ROUNDS = 64
@@ -211,19 +209,53 @@ def _fallback_sides(*, free_only: bool) -> tuple[Subquery, Subquery]:
 
 
 def _pair_charges_by_fallback(conn: Connection) -> None:
-    """Same encounter, CDM and local service date, in time order: first among the scans
-    no charge names, those of equal quantity first (two scans of one item a day apart in
-    quantity keep their own charges); then what is left pairs with any scan of the key,
-    so an unlinked copy of a linked charge is seen as the duplicate it is. A key with
-    more charges than scans leaves the rest unlinked."""
-    for part, free_only in ((("enc", "cdm_code", "day", "qty"), True),
-                            (("enc", "cdm_code", "day"), True)):
-        scans, charges_ = _fallback_sides(free_only=free_only)
-        _pair_in_order(conn, scans, charges_, part, "fallback")
-    for _round in range(MAX_EXTRA_ROUNDS):  # one more copy per scan each round
-        scans, charges_ = _fallback_sides(free_only=False)
-        if not _pair_in_order(conn, scans, charges_, ("enc", "cdm_code", "day"), "fallback"):
+    """Same encounter, CDM and local service date. A charge that carries its service
+    instant (the scan's time) pairs with the free scan nearest in time, mutually, equal
+    quantities first; one without pairs in time order with the free scans left, equal
+    quantities first (two scans of one item apart in quantity keep their own charges).
+    Then each charge still unpaired goes to the nearest scan of its key, free or not, so
+    an unlinked copy of a linked charge is seen as the duplicate it is."""
+    for _round in range(MAX_ISSUE_ROUNDS):
+        if not _pair_charges_nearest(conn, free_only=True):
             break
+    for part in (("enc", "cdm_code", "day", "qty"), ("enc", "cdm_code", "day")):
+        scans, charges_ = _fallback_sides(free_only=True)
+        _pair_in_order(conn, scans, charges_, part, "fallback")
+    _pair_charges_nearest(conn, free_only=False)
+
+
+def _pair_charges_nearest(conn: Connection, *, free_only: bool) -> int:
+    """One round of nearest pairing by time between unlinked charges and the scans of
+    their key (encounter, CDM, local date): ``free_only``, scans no charge names, each
+    pair the other's nearest (service instants only); else every charge still unlinked
+    to its nearest scan (by service instant, else posting time)."""
+    wc, wu = pass_work_charges, pass_work_usages
+    at = func.coalesce(wc.c.service_at, wc.c.posted_at)
+    distance = func.abs(seconds_between(at, wu.c.used_at))
+    agree = case((func.abs(func.coalesce(wu.c.quantity, -1.0) - wc.c.quantity) < 1e-6, 1),
+                 else_=0)
+    where = [wu.c.hop == "charge", _not_linked("charge", target_id=wc.c.charge_id)]
+    if free_only:
+        where += [wc.c.service_at.is_not(None), wu.c.claimed == 0,
+                  _not_linked("charge", usage_id=wu.c.usage_id)]
+    pairs = select(
+        wu.c.usage_id, wc.c.charge_id, wc.c.encounter_id, wc.c.posted_at,
+        func.row_number().over(partition_by=wc.c.charge_id,
+                               order_by=(agree.desc(), distance, wu.c.usage_id))
+        .label("nearest_scan"),
+        func.row_number().over(partition_by=wu.c.usage_id,
+                               order_by=(agree.desc(), distance, wc.c.charge_id))
+        .label("nearest_charge"),
+    ).select_from(wc.join(wu, and_(wu.c.encounter_id == wc.c.encounter_id,
+                                   wu.c.cdm_code == wc.c.cdm_code,
+                                   wu.c.used_on == wc.c.service_date))
+                  ).where(*where).subquery("nearest")
+    mutual = [pairs.c.nearest_scan == 1]
+    if free_only:
+        mutual.append(pairs.c.nearest_charge == 1)
+    return _insert_links(conn, select(
+        pairs.c.usage_id, literal("charge"), pairs.c.charge_id, literal("fallback"),
+        pairs.c.encounter_id, pairs.c.posted_at).where(*mutual))
 
 
 def _link_credits(conn: Connection, full: bool) -> None:
