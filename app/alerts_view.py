@@ -63,7 +63,13 @@ def drill_params(row: AlertRow) -> dict[str, str]:
     if "channel" in scope:
         params = {"dataset": "messages", "channel": scope["channel"]}
     elif "source" in scope:
+        # An error-rate or collector alert is about the calls that failed; a response-time
+        # alert about every call (the slow ones among them).
         params = {"dataset": "api_calls", "channel": scope["source"]}
+        if "response-time" not in row.rule_id:
+            params["problems"] = "true"
+        if "endpoint" in scope:
+            params["search"] = scope["endpoint"]
     elif "duplicate" in row.rule_id:
         params = {"dataset": "duplicates"}
     elif "mapping" in row.rule_id:

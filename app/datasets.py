@@ -177,8 +177,21 @@ def shown_name(column: str) -> str:
     return column.removesuffix("_s") + "_min" if column in SECONDS_COLUMNS else column
 
 
+def api_call_failed() -> ColumnElement[bool]:
+    """A failed API call, as the api_calls points and the Interfaces page count it: an
+    HTTP error (429 included), a client-side error class, or no answer at all."""
+    a = api_calls.c
+    return or_(a.status_code >= 400, a.error_class != "", a.status_code.is_(None))
+
+
+# Datasets where "problems only" means something (the drill-down offers the checkbox).
+PROBLEM_DATASETS = frozenset({"capture", "inventory", "api_calls"})
+
+
 def problem_only(ds: Dataset) -> ColumnElement[bool]:
     """A condition that keeps only problem rows where the dataset knows them."""
+    if ds.name == "api_calls":
+        return api_call_failed()
     if ds.name == "capture":
         return uf.capture.in_(("late", "missing", "unmapped"))
     if ds.name == "inventory":

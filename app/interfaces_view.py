@@ -18,8 +18,8 @@ HEALTH_ICON = {"down": ":material/error:", "degraded": ":material/warning:",
 HEALTH_COLOUR = {"down": "red", "degraded": "orange", "ok": "green", "idle": "gray"}
 CHANNEL_COLUMNS = ["health", "facility_id", "channel", "route", "received", "filtered", "queued",
                    "sent", "errored", "held", "nack_rate_pct", "queue_age_min", "trend"]
-API_COLUMNS = ["health", "source", "endpoint", "calls", "error_rate_pct", "throttled", "p95_ms",
-               "last_success", "trend"]
+API_COLUMNS = ["health", "source", "endpoint", "calls", "errors", "error_rate_pct", "throttled",
+               "p95_ms", "last_success", "trend"]
 FRESH_COLUMNS = ["health", "source", "last_status", "last_error", "min_since_success",
                  "min_since_newest_record", "runs", "failed_runs"]
 TREND_HOURS = 48

@@ -11,7 +11,7 @@ import math
 import streamlit as st
 
 from app import queries, records
-from app.datasets import DATASETS
+from app.datasets import DATASETS, PROBLEM_DATASETS
 from app.drill import DrillFilters, parse_time
 from app.resources import database_url, engine
 from app.tables import column_config
@@ -65,7 +65,7 @@ with st.container(border=True):
                             disabled=not ds.channel_column, on_change=_reset, args=("page",))
     problems = c8.checkbox("Problems only", key="problems", bind="query-params",
                            on_change=_reset, args=("page",),
-                           disabled=dataset not in ("capture", "inventory"))
+                           disabled=dataset not in PROBLEM_DATASETS)
 
 filters = DrillFilters(
     dataset=dataset, facilities=tuple(facility), channel=(channel or "").strip(),

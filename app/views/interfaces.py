@@ -46,6 +46,7 @@ CHANNEL_CONFIG = {
                                               color="#1565c0"),
 }
 API_CONFIG = {
+    "errors": st.column_config.NumberColumn("failed calls"),
     "error_rate_pct": st.column_config.NumberColumn("errors %", format="%.1f"),
     "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.0f"),
     "throttled": st.column_config.NumberColumn("429s"),
@@ -117,11 +118,11 @@ def live_view() -> None:
                 st.dataframe(styled_health(part), hide_index=True, key=f"if_api_{system}",
                              column_config=column_config(part, **API_CONFIG))
             for row in part.itertuples():
-                if row.error_rate_pct > 0:
-                    _link(f"{row.source} {row.endpoint}: failed calls",
+                if row.errors:
+                    _link(f"{row.source} {row.endpoint}: {row.errors:,} failed calls",
                           DrillFilters(dataset="api_calls", channel=row.source,
-                                       search=row.endpoint, since=window.start,
-                                       until=window.end))
+                                       search=row.endpoint, problems=True,
+                                       since=window.start, until=window.end))
 
     st.subheader("Collector freshness")
     st.dataframe(styled_health(fresh), hide_index=True, key="if_fresh")
@@ -152,13 +153,15 @@ def _channel_tree(channels: pd.DataFrame, window: Window) -> None:
         # a channel is (facility, name): the link narrows to both
         name = channel_label(row.facility_id, row.channel)
         facilities = (row.facility_id,) if row.facility_id else ()
-        if row.errored or row.queued:
-            _link(f"{name}: {row.errored} errored, {row.queued} queued",
-                  DrillFilters(dataset="messages", facilities=facilities, channel=row.channel,
-                               status="E" if row.errored else "Q",
-                               since=window.start, until=window.end))
+        # One link per status, each opening exactly the messages its number counts.
+        for count, words, status in ((row.errored, "errored", "E"), (row.queued, "queued", "Q")):
+            if count:
+                _link(f"{name}: {count:,} {words}",
+                      DrillFilters(dataset="messages", facilities=facilities,
+                                   channel=row.channel, status=status,
+                                   since=window.start, until=window.end))
         if row.held:
-            _link(f"{name}: {row.held} held {HELD_LATE}",
+            _link(f"{name}: {row.held:,} held {HELD_LATE}",
                   DrillFilters(dataset="held", facilities=facilities, channel=row.channel,
                                since=window.start, until=window.end))
 

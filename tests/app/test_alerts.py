@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from rules.evaluate import fingerprint
 from store.schema_alerting import alert_actions, alert_instances, alert_silences
@@ -99,3 +99,24 @@ def test_an_email_link_opens_its_alert(seeded_sqlite) -> None:
     at = _inbox("interface_owner", rule="nack-rate", facility="FAC01",
                 channel="FAC01_CHG_OUT")
     assert at.selectbox(key="al_focus").value == NACK
+
+
+def test_an_api_alerts_records_are_its_failed_calls(seeded) -> None:
+    """Issue 19 item 3: 'records behind this alert' of an API error alert opened every
+    call of the source, mostly HTTP 200."""
+    from app.drill import from_query_params
+    from store.schema import api_calls
+    from tests.app.conftest import links
+    from tests.app.test_interfaces import _drill_count
+
+    down = fingerprint("collector-down", {"source": "erp"})
+    at = _inbox(rule="collector-down", source="erp")
+    assert at.selectbox(key="al_focus").value == down
+    params = next(q for label, page, q in links(at) if label == "Records behind this alert")
+    assert from_query_params(params).problems
+    a = api_calls.c
+    with seeded.engine.connect() as conn:
+        failed = conn.execute(select(func.count()).where(
+            a.source == "erp", (a.status_code >= 400) | (a.error_class != "")
+            | a.status_code.is_(None))).scalar_one()
+    assert 0 < _drill_count(params) == failed

@@ -79,3 +79,33 @@ def test_held_messages_per_hour_show_when_billing_acknowledged_late(seeded) -> N
     assert sum(shown.values()) == len(truth.held)
     assert {channel for channel, _ in shown} == {f"{c.split('-')[1]}_CHG_OUT"
                                                  for c in truth.held}
+
+
+def _drill_count(params: dict[str, list[str]]) -> int:
+    """How many records the drill-down page shows for a link's parameters."""
+    import re
+
+    at = signed_in("interface_owner")
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page("views/drilldown.py").run()
+    assert not at.exception, at.exception
+    text = " ".join(m.value for m in at.markdown)
+    found = re.search(r"\*\*([\d,]+)\*\* ", text)
+    assert found, text
+    return int(found.group(1).replace(",", ""))
+
+
+def test_every_drill_link_opens_exactly_the_records_its_number_counts(seeded) -> None:
+    """Issue 19 item 3: 'failed calls' opened every call, mostly HTTP 200; a channel's
+    'errored, queued' opened only one of the two."""
+    import re
+
+    at = signed_in("interface_owner")
+    at.switch_page("views/interfaces.py").run()
+    assert not at.exception, at.exception
+    drills = [(label, q) for label, page, q in links(at) if page.startswith("drilldown")]
+    assert any("failed calls" in label for label, _ in drills)
+    for label, params in drills:
+        figure = int(re.search(r": ([\d,]+) ", label).group(1).replace(",", ""))
+        assert _drill_count(params) == figure, label
