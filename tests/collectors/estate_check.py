@@ -50,7 +50,9 @@ def served(estate: Estate, as_of: int | None = None) -> dict[str, set[tuple[Any,
             if e.ready_ms > as_of:
                 continue
             if e.message is not None:
-                messages.add((e.file.split("/")[0], e.message.control_id))
+                # the store's key: channel, control id and facility (MSH-4)
+                messages.add((e.file.split("/")[0], e.message.control_id,
+                              e.message.facility_id))
             else:
                 malformed.add(f"{e.file}@{e.offset}")
     out["interface_messages"] = messages

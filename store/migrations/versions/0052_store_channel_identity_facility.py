@@ -18,9 +18,8 @@ names one message before this migration). On PostgreSQL the new column is COLLAT
 like every text column of the store (0050).
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0052'
 down_revision = '0051'
