@@ -127,7 +127,7 @@ def _first_pass(env: dict[str, str]) -> None:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
     engine = open_store(settings.database_url)
     lock = SingleCollectorLock(settings.database_url)
-    lock.acquire()
+    lock.acquire(engine)
     try:
         for source in settings.sources:
             typer.echo(f"  collecting {source.name:<13}", nl=False)

@@ -49,7 +49,7 @@ def collect(
         raise ConfigError("no sources configured — add sources: to the config file "
                           "(see collectors/README.md)")
     lock = SingleCollectorLock(settings.database_url)
-    lock.acquire()
+    lock.acquire(engine)
     failed = written = 0
     try:
         for src in sources:

@@ -15,7 +15,8 @@ its (source, slot) in one transaction:
 If either claim fails the transaction rolls back and the pass is skipped.
 
 SQLite allows one writer and has no server to hold leases for machines, so one collector
-process is enforced with an exclusive lock file next to the database.
+process is enforced with an exclusive lock file next to the database; its holder takes
+over what a dead collector left (leases, running runs) at once (``collectors.recovery``).
 """
 
 from __future__ import annotations
@@ -116,8 +117,11 @@ class SingleCollectorLock:
             self.path = Path(str(url.database) + ".collector.lock")
         self._handle: IO[str] | None = None
 
-    def acquire(self) -> None:
-        """Take the lock or raise ``ConfigError`` saying who holds it and what to do."""
+    def acquire(self, engine: Engine | None = None) -> None:
+        """Take the lock or raise ``ConfigError`` saying who holds it and what to do.
+        With ``engine`` (the store it guards), what a dead collector left there is taken
+        over at once (``collectors.recovery.take_over``): holding the lock, we are the
+        only collector, so its leases and running runs cannot be a live process's."""
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +142,10 @@ class SingleCollectorLock:
         handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
         handle.flush()
         self._handle = handle
+        if engine is not None:
+            from collectors.recovery import take_over  # recovery is the lock's client
+
+            take_over(engine)
 
     def release(self) -> None:
         if self._handle is not None:

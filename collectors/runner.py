@@ -27,6 +27,7 @@ from collectors.base import CollectContext, collector_for, make_client, needs_ht
 from collectors.circuit import circuit_for
 from collectors.gc_window import fewer_collections
 from collectors.http import SourceHttp
+from collectors.recovery import close_interrupted_runs
 from metrics.openlineage_events import emit_stored_run
 from store.schema import collector_runs
 
@@ -99,13 +100,7 @@ def _run_source(settings: Settings, engine: Engine, source: SourceConfig, holder
     with engine.begin() as conn:
         # we hold the source's lease, so a pass still "running" here died mid-way (killed,
         # crashed, lease expired): say so; it resumed from its last committed page
-        conn.execute(update(collector_runs)
-                     .where(collector_runs.c.source == source.name,
-                            collector_runs.c.status == RunStatus.RUNNING.value)
-                     .values(status=RunStatus.ERROR.value, finished_at=now,
-                             error_class="Interrupted",
-                             error="the pass stopped mid-way (process killed or crashed); "
-                                   "the next pass resumed after its last committed page"))
+        close_interrupted_runs(conn, now, source.name)
         conn.execute(insert(collector_runs).values(
             run_id=run_id, source=source.name, collector_id=holder, started_at=now,
             status=RunStatus.RUNNING.value))

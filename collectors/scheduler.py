@@ -197,7 +197,7 @@ def run_scheduler(settings: Settings, engine: Engine, *, after_pass: Hook | None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # our call log says more, once
     lock = SingleCollectorLock(settings.database_url)
-    lock.acquire()
+    lock.acquire(engine)
     holder = settings.collector_id or default_holder()
     scheduler = build_scheduler(settings, settings.sources, engine, holder=holder,
                                 after_pass=after_pass, extra_jobs=extra_jobs)
