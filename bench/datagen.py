@@ -188,9 +188,11 @@ def _build(m: dict[str, Any], n: int, seed: int, t0_us: int, span_us: int,
     msg_rows = _rows(msg_cols, n) + _rows(resend_cols, len(rs))
     msg_rows = [(*r, "engine-logs", h, now) for r, h in zip(
         msg_rows, _hashes(seed, 12, nxt["usage"] * 2, n_msg), strict=True)]
-    link_rows = _rows({"channel": channel, "control_id": control, "usage_id": usage_ids}, n) + \
-        _rows({"channel": channel[rs], "control_id": resend_ctl, "usage_id": usage_ids[rs]},
-              len(rs))
+    # a link carries its message's facility (a message's key is channel, control id, facility)
+    link_rows = _rows({"channel": channel, "control_id": control, "usage_id": usage_ids,
+                       "facility_id": facs[fac]}, n) + \
+        _rows({"channel": channel[rs], "control_id": resend_ctl, "usage_id": usage_ids[rs],
+               "facility_id": facs[fac][rs]}, len(rs))
     charge_ctl = control.copy()
     charge_ctl[rs] = resend_ctl
 
@@ -288,7 +290,7 @@ def _build(m: dict[str, Any], n: int, seed: int, t0_us: int, span_us: int,
         "encounters": (tuple(enc_cols), _rows(enc_cols, n_enc)),
         "usage_events": (tuple(usage_cols), _rows(usage_cols, n)),
         "interface_messages": ((*msg_cols, *LINEAGE), msg_rows),
-        "message_usages": (("channel", "control_id", "usage_id"), link_rows),
+        "message_usages": (("channel", "control_id", "usage_id", "facility_id"), link_rows),
         "charges": (charge_cols, charge_rows),
         "inventory_transactions": (tuple(inv_cols), _rows(inv_cols, len(idx))),
         "replenishment_documents": (tuple(req_cols), _rows(req_cols, len(ridx))),
