@@ -361,6 +361,22 @@ source_watermarks = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# An ACK read before the message it acknowledges (an engine's ACK log beside its message
+# log, read first): kept until that message arrives, then applied to it and deleted.
+hl7_early_acks = Table(
+    "hl7_early_acks",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("facility_id", String(32), primary_key=True),  # the ACK's MSH-6 ("" if none)
+    Column("control_id", String(64), primary_key=True),  # MSA-2: the message acknowledged
+    Column("channel", String(64), nullable=False),  # where the ACK was read
+    Column("sent_at", UtcDateTime, nullable=False),
+    Column("ack_code", String(2), nullable=False),
+    Column("error", Text, nullable=False, server_default=""),
+    Column("received_at", UtcDateTime, nullable=False),  # when Chargeline read it
+    Index("ix_hl7_early_acks_control", "control_id"),
+)
+
 source_leases = Table(
     "source_leases",
     metadata,

@@ -21,17 +21,20 @@ import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, delete, select, update
 
 from chargeline.errors import SourceError
+from chargeline.model import InterfaceMessage
 from collectors.base import CollectContext, Reject, register
 from collectors.hl7_parse import complete_end
 from collectors.hl7_records import LateAck, status_for_ack
 from collectors.hl7_workers import Chunk, ChunkConverter
-from store.schema import interface_messages, source_watermarks
+from store.schema import hl7_early_acks, interface_messages, source_watermarks
+from store.upsert import dialect_insert
 
 CHUNK_BYTES = 4 << 20  # one transaction per ~4 MB of log (~8,000 messages)
 PARALLEL_MIN_BYTES = 3 * CHUNK_BYTES  # a backlog worth starting worker processes for
@@ -87,25 +90,73 @@ def parse_cursor(cursor: str | None) -> tuple[int, str]:
     return int(offset), mark
 
 
-def apply_late_acks(conn: Connection, channel: str, acks: list[LateAck]) -> int:
-    """Set sent time, ACK code and status on messages stored by an earlier read: the
-    message of the ACK's facility (MSH-6) and control id, else the only message of the
-    channel with that control id (an ACK that names no facility, or names it otherwise);
-    never one of two facilities' messages by guess."""
+def _ack_values(ack_code: str, sent_at: Any, error: str) -> dict[str, Any]:
+    return {"sent_at": sent_at, "ack_code": ack_code, "error": error,
+            "status": status_for_ack(ack_code).value}
+
+
+def _acknowledge(conn: Connection, channel: str, facility_id: str, control_id: str,
+                 values: dict[str, Any]) -> int:
+    """Update the message an ACK names: in its channel, the ACK's facility (MSH-6), else
+    the only message of the channel with that control id; then, for an ACK read from a
+    log of its own (another "channel"), the only message of any channel with that
+    facility and control id. Never one of two messages by guess. Rows updated."""
     m = interface_messages
+    same = and_(m.c.channel == channel, m.c.control_id == control_id)
+    result = conn.execute(update(m).where(same, m.c.facility_id == facility_id)
+                          .values(**values))
+    if result.rowcount:
+        return result.rowcount
+    for where in (same, and_(m.c.control_id == control_id, m.c.facility_id == facility_id)):
+        found = conn.execute(select(m.c.channel, m.c.facility_id).where(where).limit(2)).all()
+        if len(found) == 1:
+            return conn.execute(update(m).where(
+                m.c.channel == found[0].channel, m.c.control_id == control_id,
+                m.c.facility_id == found[0].facility_id).values(**values)).rowcount or 0
+    return 0
+
+
+def apply_late_acks(conn: Connection, channel: str, acks: list[LateAck], source: str) -> int:
+    """Set sent time, ACK code and status on messages stored by an earlier read; an ACK
+    whose message has not been read yet (an ACK log read before the message log) is kept
+    in ``hl7_early_acks`` until it comes. Rows written (messages updated, ACKs kept)."""
     done = 0
+    now = datetime.now(UTC)
     for ack in acks:
-        same = and_(m.c.channel == channel, m.c.control_id == ack.control_id)
-        values = {"sent_at": ack.sent_at, "ack_code": ack.ack_code, "error": ack.error,
-                  "status": status_for_ack(ack.ack_code).value}
-        result = conn.execute(update(m).where(same, m.c.facility_id == ack.facility_id)
-                              .values(**values))
-        if not result.rowcount:
-            facilities = conn.execute(select(m.c.facility_id).where(same).limit(2)).all()
-            if len(facilities) == 1:
-                result = conn.execute(update(m).where(
-                    same, m.c.facility_id == facilities[0][0]).values(**values))
-        done += result.rowcount or 0
+        values = _ack_values(ack.ack_code, ack.sent_at, ack.error)
+        updated = _acknowledge(conn, channel, ack.facility_id, ack.control_id, values)
+        done += updated
+        if not updated:
+            row = {"source": source, "facility_id": ack.facility_id,
+                   "control_id": ack.control_id, "channel": channel, "sent_at": ack.sent_at,
+                   "ack_code": ack.ack_code, "error": ack.error, "received_at": now}
+            done += 1  # kept: a write of its own
+            stmt = dialect_insert(conn, hl7_early_acks).values(**row)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["source", "facility_id", "control_id"],
+                set_={k: row[k] for k in ("channel", "sent_at", "ack_code", "error",
+                                          "received_at")}))
+    return done
+
+
+def apply_early_acks(conn: Connection, source: str, messages: list[dict[str, Any]]) -> int:
+    """Apply the kept ACKs that name messages this chunk stored, and forget them."""
+    e = hl7_early_acks
+    ids = sorted({m["control_id"] for m in messages})
+    done = 0
+    for start in range(0, len(ids), 500):
+        waiting = conn.execute(select(e).where(
+            e.c.source == source, e.c.control_id.in_(ids[start:start + 500]))).all()
+        for ack in waiting:
+            channels = {m["channel"] for m in messages if m["control_id"] == ack.control_id}
+            values = _ack_values(ack.ack_code, ack.sent_at, ack.error)
+            updated = sum(_acknowledge(conn, channel, ack.facility_id, ack.control_id, values)
+                          for channel in sorted(channels))
+            if updated:
+                conn.execute(delete(e).where(e.c.source == source,
+                                             e.c.facility_id == ack.facility_id,
+                                             e.c.control_id == ack.control_id))
+                done += updated
     return done
 
 
@@ -165,9 +216,16 @@ def _commit_chunk(ctx: CollectContext, log: LogFile, handle: Any, future: Any, e
     done = future.result()
     rejects = [Reject(r.position, r.reason, r.raw, "interface_message") for r in done.rejected]
     acks = done.late_acks
+    source = ctx.source.name
+    messages = next((rows for kind, rows in done.rows.tables
+                     if kind == InterfaceMessage.kind), [])
+
+    def acknowledge(conn: Connection) -> int:
+        return (apply_late_acks(conn, log.channel, acks, source)
+                + apply_early_acks(conn, source, messages))
+
     ctx.commit_page(log.stream, [], f"{end}:{fingerprint(handle, end)}", rejects,
-                    extra=lambda conn: apply_late_acks(conn, log.channel, acks),
-                    newest=done.newest, prepared=done.rows)
+                    extra=acknowledge, newest=done.newest, prepared=done.rows)
 
 
 def all_cursors(ctx: CollectContext) -> dict[str, str]:
