@@ -89,7 +89,8 @@ def summarise_messages(conn: Connection, full: bool) -> None:
         case((accepted, m.c.sent_at), else_=null()).label("sent_at"),
         m.c.channel.label("channel"),
     ).select_from(mu.join(m, and_(m.c.channel == mu.c.channel,
-                                  m.c.control_id == mu.c.control_id)))
+                                  m.c.control_id == mu.c.control_id,
+                                  m.c.facility_id == mu.c.facility_id)))
     if not full:
         rows = rows.where(in_pass(mu.c.usage_id, full))
     _summarise(conn, pass_messages, rows,

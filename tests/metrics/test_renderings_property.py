@@ -6,7 +6,7 @@ them: local offsets from a random set of zones (or UTC), an EHR in UTC beside th
 not, usage links dropped on 0-50 % of charges and of ERP issues (and on one copy of
 every duplicate, or not), ERP posting lag from none to a day, unit prices or line
 totals, CR LF after ACKs or not. Each drawn estate is served over HTTP, collected by the
-real collectors into a fresh SQLite store and computed; then
+real collectors into a fresh store (SQLite or PostgreSQL, drawn too) and computed; then
 
 - a clean estate (fault rate 0) yields no finding of any kind;
 - every injected fault is found once, and nothing else (``assert_truth``, with the one
@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator.rendering import LOCAL_ZONES, Rendering
+from tests.conftest import require_pg
 from tests.metrics.rendering_check import HTTP_OFF, assert_truth, collect, store_url
 
 EXAMPLES = int(os.environ.get("CHARGELINE_PROPERTY_EXAMPLES", "6"))
@@ -52,14 +53,18 @@ def renderings(draw: st.DrawFn) -> Rendering:
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow,
                                  HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(1, 5000), clean=st.booleans(), rendering=renderings())
+@given(seed=st.integers(1, 5000), clean=st.booleans(), rendering=renderings(),
+       backend=st.sampled_from(("sqlite", "postgresql")))
 def test_any_rendering_of_a_small_estate_reports_exactly_its_faults(
         estate_factory: Any, tmp_path_factory: pytest.TempPathFactory,
-        sqlite_template: Path, seed: int, clean: bool, rendering: Rendering) -> None:
+        sqlite_template: Path, seed: int, clean: bool, rendering: Rendering,
+        backend: str) -> None:
     running = estate_factory(seed=seed, facilities=2, days=1, volume_scale=0.15,
                              faults="none" if clean else "high", rendering=rendering,
                              **HTTP_OFF)
-    stores = store_url("sqlite", tmp_path_factory.mktemp("prop"), sqlite_template)
+    if backend == "postgresql":
+        require_pg()
+    stores = store_url(backend, tmp_path_factory.mktemp("prop"), sqlite_template)
     outcome = collect(next(stores), running)
     next(stores, None)
     if clean:
