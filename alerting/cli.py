@@ -151,7 +151,10 @@ def evaluate_cmd() -> None:
         report, sent = run_pass(engine, load_settings())
     typer.echo(f"{report.evaluated} alert instances, {report.firing} firing, "
                f"{report.transitions} changes, {report.queued} e-mail(s) queued; sent "
-               f"{sent.sent}, retrying {sent.retried}, dead {sent.dead}")
+               f"{sent.sent}, retrying {sent.retried}, dead {sent.dead}"
+               + (f", {sent.waiting} waiting for the mail relay" if sent.waiting else ""))
+    if sent.relay_error:
+        typer.echo(f"mail relay failed: {sent.relay_error}", err=True)
     for rule_id, error in sorted(report.rule_errors.items()):
         typer.echo(f"rule {rule_id}: {error}", err=True)
     for problem in report.rule_file_problems:
@@ -171,4 +174,7 @@ def send_cmd() -> None:
         queued = notify(engine, settings, now)
         report = dispatch(engine, settings, now)
     typer.echo(f"queued {queued}; sent {report.sent}, retrying {report.retried}, "
-               f"dead {report.dead}")
+               f"dead {report.dead}"
+               + (f", {report.waiting} waiting for the mail relay" if report.waiting else ""))
+    if report.relay_error:
+        typer.echo(f"mail relay failed: {report.relay_error}", err=True)

@@ -1,14 +1,26 @@
 """The e-mail outbox: digests are queued in the transaction that changed the alerts, and
-a dispatcher sends them. Each row is claimed with ``UPDATE ... WHERE status='pending'``
-and a rowcount check (portable: SQLite has no ``FOR UPDATE SKIP LOCKED``), so two
-dispatchers never send the same row. Transient failures retry with exponential backoff;
-a 5xx about the message and rows past ``MAX_ATTEMPTS`` go ``dead``, where the dashboard
-shows them and ``alerting.workflow.retry_dead`` can queue them again.
+a dispatcher sends them, oldest first. Each row is claimed with ``UPDATE ... WHERE
+status='pending'`` and a rowcount check (portable: SQLite has no ``FOR UPDATE SKIP
+LOCKED``), so two dispatchers never send the same row.
+
+Failures are told apart by what failed:
+
+- the relay (unreachable, refusing the connection even with a 5xx greeting, dropping
+  it, refusing our login or our sender): no mail is at fault, so none is charged an
+  attempt or put in backoff; the pass stops (one connection try per pass), every due
+  mail stays queued with the reason, a warning says so and when it is tried again, and
+  once the relay is back they go out in the order they were queued;
+- one mail or recipient refused for good (5xx to its RCPT or its DATA): that row goes
+  ``dead``, where the dashboard shows it and ``alerting.workflow.retry_dead`` can queue
+  it again; the others are sent;
+- one mail refused for now (4xx): that row retries with exponential backoff, and goes
+  ``dead`` after ``MAX_ATTEMPTS``.
 
     pending ──claim──> sending ──ok──> sent
-       ^                  │ 4xx / connection / timeout (attempts < max)
-       └──── backoff ─────┘
-                          │ 5xx, or attempts exhausted ──> dead (shown on the dashboard)
+       ^  ^               │ relay down: attempt not counted, stays due, pass stops
+       │  └───────────────┤
+       └──── backoff ─────┤ 4xx for this mail (attempts < max)
+                          │ 5xx for this mail or recipient, or attempts exhausted ──> dead
 
 Every e-mail carries a Message-ID derived from its dedupe key, so the rare re-send after a
 crash between the SMTP DATA and the ``sent`` mark is recognisably the same message.
@@ -16,6 +28,7 @@ crash between the SMTP DATA and the ``sent`` mark is recognisably the same messa
 
 from __future__ import annotations
 
+import logging
 import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,13 +36,15 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from sqlalchemy import Connection, Engine, and_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
 from alerting.digest import Digest
 from alerting.mail import build_message, message_id, render, send
 from chargeline.config import Settings
 from store.schema_alerting import alert_outbox
 from store.upsert import insert_ignore
+
+log = logging.getLogger("chargeline.alerting.outbox")
 
 MAX_ATTEMPTS = 12  # with the backoff below: about five hours of retries before "dead"
 BASE_BACKOFF = timedelta(seconds=30)
@@ -61,9 +76,12 @@ def enqueue(conn: Connection, digests: list[Digest], settings: Settings, now: da
 
 
 def server_failed(exc: BaseException) -> bool:
-    """True when the relay is unreachable or refuses us (connection, TLS, login, sender)."""
+    """True when the relay is unreachable or refuses us (connection, TLS, login, sender),
+    whatever the reply code: a 554 greeting refuses every mail, not one."""
     if isinstance(exc, _SERVER_LEVEL):
         return True
+    if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421:
+        return True  # "service not available, closing channel"
     return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
 
 
@@ -85,9 +103,10 @@ def backoff(attempts: int) -> timedelta:
 @dataclass
 class DispatchReport:
     sent: int = 0
-    retried: int = 0
+    retried: int = 0  # refused for now (4xx), in backoff
     dead: int = 0
-    deferred: int = 0  # failed without a try: the mail server had already failed this pass
+    waiting: int = 0  # due but kept queued: the relay is down or refuses us
+    relay_error: str = ""  # why the relay failed this pass ("" when it did not)
 
 
 def _claim(engine: Engine, row_id: int, worker: str, now: datetime) -> bool:
@@ -104,29 +123,26 @@ def _claim(engine: Engine, row_id: int, worker: str, now: datetime) -> bool:
         return result.rowcount == 1
 
 
+def _due(now: datetime):  # type: ignore[no-untyped-def]
+    c = alert_outbox.c
+    return or_(and_(c.status == "pending", c.next_attempt_at <= now),
+               and_(c.status == "sending", c.claimed_at < now - CLAIM_TIMEOUT))
+
+
 def dispatch(engine: Engine, settings: Settings, now: datetime, *, worker: str = "dispatcher",
              sender: Sender | None = None, limit: int = 200) -> DispatchReport:
-    """Send every due outbox row once; classify failures into retry or dead."""
+    """Send every due outbox row once, oldest first; classify failures (module doc)."""
     c = alert_outbox.c
     report = DispatchReport()
     deliver = sender or (lambda msg: send(settings.smtp, msg))
     with engine.connect() as conn:
-        due = conn.execute(
-            select(c.id).where(or_(and_(c.status == "pending", c.next_attempt_at <= now),
-                                   and_(c.status == "sending",
-                                        c.claimed_at < now - CLAIM_TIMEOUT)))
-            .order_by(c.id).limit(limit)).scalars().all()
-    server_error: Exception | None = None
+        due = conn.execute(select(c.id).where(_due(now))
+                           .order_by(c.created_at, c.id).limit(limit)).scalars().all()
     for row_id in due:
         if not _claim(engine, row_id, worker, now):
             continue  # another dispatcher has it
         with engine.connect() as conn:
             row = conn.execute(select(alert_outbox).where(c.id == row_id)).mappings().one()
-        if server_error is not None:
-            # The relay already failed this pass: count the attempt without another try.
-            _failed(engine, row_id, row["attempts"], server_error, now, report)
-            report.deferred += 1
-            continue
         msg = build_message(sender=settings.smtp.sender, recipient=row["recipient"],
                             subject=row["subject"], text=row["body_text"],
                             html=row["body_html"], msg_id=row["message_id"],
@@ -134,15 +150,39 @@ def dispatch(engine: Engine, settings: Settings, now: datetime, *, worker: str =
         try:
             deliver(msg)
         except Exception as exc:
-            _failed(engine, row_id, row["attempts"], exc, now, report)
             if server_failed(exc):
-                server_error = exc
+                _relay_down(engine, row_id, row["attempts"] - 1, exc, settings, now, report)
+                break  # the next mails would meet the same relay
+            _failed(engine, row_id, row["attempts"], exc, now, report)
             continue
         with engine.begin() as conn:
             conn.execute(update(alert_outbox).where(c.id == row_id)
                          .values(status="sent", sent_at=now, last_error=""))
         report.sent += 1
     return report
+
+
+def _relay_down(engine: Engine, row_id: int, attempts: int, exc: Exception,
+                settings: Settings, now: datetime, report: DispatchReport) -> None:
+    """The relay failed, not this mail: hand the row back uncharged and due, note the
+    reason on every mail that waits, and say what happens next."""
+    c = alert_outbox.c
+    smtp = settings.smtp
+    error = f"{type(exc).__name__}: {exc}"[:1900]
+    with engine.begin() as conn:
+        conn.execute(update(alert_outbox).where(c.id == row_id).values(
+            status="pending", attempts=max(attempts, 0), claimed_by=""))
+        waiting = conn.execute(update(alert_outbox).where(
+            c.status == "pending", c.next_attempt_at <= now).values(
+            last_error=f"waiting for the mail relay: {error}")).rowcount or 0
+        oldest = conn.execute(select(func.min(c.created_at)).where(
+            c.status == "pending")).scalar()
+    report.waiting, report.relay_error = waiting, error
+    since = f", the oldest queued at {oldest:%Y-%m-%d %H:%M} UTC" if oldest else ""
+    log.warning("mail relay %s:%s failed: %s — %d e-mail(s) stay queued%s, none is "
+                "charged an attempt; the next dispatch pass tries again and sends them "
+                "oldest first once the relay answers", smtp.host, smtp.port, error,
+                waiting, since)
 
 
 def _failed(engine: Engine, row_id: int, attempts: int, exc: Exception, now: datetime,

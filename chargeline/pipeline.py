@@ -36,13 +36,16 @@ class PipelineReport:
     digests_queued: int
     mails_sent: int
     mails_retrying: int
+    mails_waiting: int = 0  # kept queued: the mail relay is down (alerting.outbox logs why)
 
     def summary(self) -> str:
         scope = "full" if self.metrics_full else f"incremental ({self.encounters} encounters)"
         return (f"metrics {scope} in {self.metrics_seconds:.1f}s; "
                 f"{self.alerts_evaluated} alert instances, {self.alerts_firing} firing; "
                 f"{self.digests_queued} digests queued, {self.mails_sent} mails sent"
-                + (f", {self.mails_retrying} retrying" if self.mails_retrying else ""))
+                + (f", {self.mails_retrying} retrying" if self.mails_retrying else "")
+                + (f", {self.mails_waiting} waiting for the mail relay"
+                   if self.mails_waiting else ""))
 
 
 def after_collection(settings: Settings, engine: Engine, now: datetime | None = None, *,
@@ -63,7 +66,8 @@ def after_collection(settings: Settings, engine: Engine, now: datetime | None = 
         metrics_seconds=computed.seconds, metrics_full=computed.full,
         encounters=computed.encounters, alerts_evaluated=notified.evaluated,
         alerts_firing=notified.firing, digests_queued=notified.queued,
-        mails_sent=dispatched.sent, mails_retrying=dispatched.retried)
+        mails_sent=dispatched.sent, mails_retrying=dispatched.retried,
+        mails_waiting=dispatched.waiting)
 
 
 def evaluate_on_schedule(settings: Settings, engine: Engine) -> None:
@@ -71,8 +75,10 @@ def evaluate_on_schedule(settings: Settings, engine: Engine) -> None:
     from alerting.service import run_pass
 
     notified, dispatched = run_pass(engine, settings, datetime.now(UTC))
-    log.info("rules: %d instances, %d firing; %d mails sent", notified.evaluated,
-             notified.firing, dispatched.sent)
+    log.info("rules: %d instances, %d firing; %d mails sent%s", notified.evaluated,
+             notified.firing, dispatched.sent,
+             f", {dispatched.waiting} waiting for the mail relay" if dispatched.waiting
+             else "")
 
 
 def collector_hooks(settings: Settings, engine: Engine

@@ -88,8 +88,10 @@ def test_mail_server_outage_loses_nothing_and_doubles_nothing(engine, store_url,
     settings = _settings(store_url, smtp_port)
     evaluate_and_notify(engine, settings, READER, T0, rules=RULES, policy=POLICY)
     down = dispatch(engine, settings, T0)  # nothing listens on the port
-    assert (down.sent, down.retried, down.dead) == (0, 2, 0)
-    assert dispatch(engine, settings, T0 + timedelta(seconds=5)).retried == 0  # backing off
+    assert (down.sent, down.retried, down.dead, down.waiting) == (0, 0, 0, 2)
+    assert "ConnectionRefusedError" in down.relay_error
+    # the relay, not a mail, failed: every pass tries it again, nobody is charged for it
+    assert dispatch(engine, settings, T0 + timedelta(seconds=5)).waiting == 2
     # more alerts fire while the server is down
     later = T0 + timedelta(minutes=10)
     worse = TableReader({**READER.table, "duplicate_charge_usd": [
@@ -105,6 +107,9 @@ def test_mail_server_outage_loses_nothing_and_doubles_nothing(engine, store_url,
     finally:
         server.stop()
     assert (first.sent, second.sent, third.sent) == (3, 0, 0)
+    # oldest first: the two digests of T0, then the one of ten minutes later
+    assert handler.messages[-1]["Subject"] == \
+        "[Chargeline] revenue-cycle: 1 new, 1 firing, $8,350 at stake"
     ids = [m["Message-ID"] for m in handler.messages]
     assert len(ids) == len(set(ids)) == 3
     subjects = sorted(m["Subject"] for m in handler.messages)
@@ -133,13 +138,49 @@ def test_a_5xx_recipient_goes_dead_instead_of_retrying_forever(engine, store_url
     assert "550" in dead[0]["last_error"]
 
 
-def test_transient_failures_stop_after_the_attempt_limit(engine, store_url, smtp_port) -> None:
+def test_a_relay_that_stays_down_kills_no_mail(engine, store_url, smtp_port) -> None:
     settings = _settings(store_url, smtp_port)  # no server: connection refused every time
     evaluate_and_notify(engine, settings, READER, T0, rules=RULES, policy=POLICY)
     at = T0
     for _ in range(MAX_ATTEMPTS + 2):
-        dispatch(engine, settings, at)
+        assert dispatch(engine, settings, at).waiting == 2
         at += timedelta(hours=2)
     with engine.connect() as conn:
-        rows = conn.execute(select(alert_outbox.c.status, alert_outbox.c.attempts)).all()
-    assert sorted(rows) == [("dead", MAX_ATTEMPTS), ("dead", MAX_ATTEMPTS)]
+        rows = conn.execute(select(alert_outbox.c.status, alert_outbox.c.attempts,
+                                   alert_outbox.c.last_error)).all()
+    assert sorted((r.status, r.attempts) for r in rows) == [("pending", 0), ("pending", 0)]
+    assert all(r.last_error.startswith("waiting for the mail relay: ConnectionRefusedError")
+               for r in rows)
+
+
+class TemporarilyRefusing(RecordingHandler):
+    """Answers 451 (try again later) to one recipient's RCPT."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address == self.address:
+            return "451 4.3.0 mailbox busy, try again later"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+def test_a_mail_refused_for_now_stops_after_the_attempt_limit(engine, store_url,
+                                                               smtp_port) -> None:
+    handler = TemporarilyRefusing("rc@example.org")
+    server = start(handler, smtp_port)
+    try:
+        settings = _settings(store_url, smtp_port)
+        evaluate_and_notify(engine, settings, READER, T0, rules=RULES, policy=POLICY)
+        at = T0
+        for _ in range(MAX_ATTEMPTS + 2):
+            dispatch(engine, settings, at)
+            at += timedelta(hours=2)
+    finally:
+        server.stop()
+    with engine.connect() as conn:
+        rows = conn.execute(select(alert_outbox.c.recipient, alert_outbox.c.status,
+                                   alert_outbox.c.attempts)).all()
+    assert sorted(tuple(r) for r in rows) == [("interfaces@example.org", "sent", 1),
+                                              ("rc@example.org", "dead", MAX_ATTEMPTS)]
