@@ -168,6 +168,15 @@ DATASETS: dict[str, Dataset] = {
         channel_column="source", channel_label="Source"),
 }
 
+# The id each dataset's rows are traced by (Lineage ?trace=), and the $ column it totals.
+TRACE_COLUMN = {"capture": "usage_id", "at_risk": "usage_id", "mappings": "usage_id",
+                "inventory": "usage_id", "procedures": "usage_id", "usage": "usage_id",
+                "duplicates": "charge_id", "charges": "charge_id", "messages": "control_id",
+                "held": "control_id", "issues": "usage_id"}
+MONEY_COLUMN = {"capture": "expected_usd", "at_risk": "expected_usd",
+                "mappings": "expected_usd", "procedures": "billed_usd", "duplicates": "amount",
+                "charges": "amount"}
+
 # Fact columns in seconds are shown in minutes.
 SECONDS_COLUMNS = frozenset({"charge_s", "inventory_s", "received_s", "sent_s", "wait_s"})
 

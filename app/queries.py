@@ -95,6 +95,13 @@ def record_count(url: str, filters: DrillFilters) -> int:
 
 
 @st.cache_data(ttl=FAST_TTL, show_spinner=False)
+def record_total(url: str, filters: DrillFilters) -> float | None:
+    """The $ of the records the drill-down filters match (``None``: no $ column)."""
+    with engine_for(url).connect() as conn:
+        return records.total_amount(conn, filters)
+
+
+@st.cache_data(ttl=FAST_TTL, show_spinner=False)
 def record_page(url: str, filters: DrillFilters, page: int, page_size: int) -> pd.DataFrame:
     """One page of the records the drill-down filters match, newest first."""
     with engine_for(url).connect() as conn:

@@ -7,7 +7,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, or_, select
 
-from app.datasets import DATASETS, SECONDS_COLUMNS, Dataset, problem_only, shown_name
+from app.datasets import (
+    DATASETS,
+    MONEY_COLUMN,
+    SECONDS_COLUMNS,
+    Dataset,
+    problem_only,
+    shown_name,
+)
 from app.drill import DrillFilters
 from store.schema import facilities as facility_table
 from store.schema_metrics import metric_usage_points
@@ -41,6 +48,17 @@ def count_records(conn: Connection, f: DrillFilters) -> int:
     ds = DATASETS[f.dataset]
     stmt = select(func.count()).select_from(ds.source).where(*conditions(ds, f))
     return int(conn.execute(stmt).scalar_one())
+
+
+def total_amount(conn: Connection, f: DrillFilters) -> float | None:
+    """The $ of the matching records (``None`` for a record set without a $ column)."""
+    ds = DATASETS[f.dataset]
+    column = MONEY_COLUMN.get(f.dataset)
+    if column is None:
+        return None
+    stmt = select(func.coalesce(func.sum(ds.col(column)), 0.0)).select_from(ds.source).where(
+        *conditions(ds, f))
+    return float(conn.execute(stmt).scalar_one())
 
 
 def _shown(row: dict[str, Any]) -> dict[str, Any]:

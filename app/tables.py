@@ -17,17 +17,40 @@ MONEY = ("amount", "amount_usd", "expected_usd", "billed_usd", "cost_usd", "marg
 TIME_FORMAT = "D MMM YYYY, HH:mm"
 
 
+DURATION_SUFFIXES = ("_min", "_ms", "_s", "_h", "_pct", "_hours", "_minutes")
+
+
+def header(name: str) -> str:
+    """A column's header in words: ``usage_id`` -> ``usage id``, ``amount_usd`` -> ``amount``."""
+    return str(name).removesuffix("_usd").replace("_", " ")
+
+
 def column_config(df: pd.DataFrame, **overrides: Any) -> dict[str, Any]:
-    """Column settings for ``df``: dates as ``18 Nov 2026, 10:15``, dollars with a sign
-    and thousands separators; ``overrides`` win."""
+    """Column settings for ``df``: headers in words, dates as ``18 Nov 2026, 10:15``,
+    dollars with a sign and thousands separators, durations and rates to one decimal;
+    ``overrides`` win."""
     config: dict[str, Any] = {}
     for name in df.columns:
         dtype = df[name].dtype
+        label = header(name)
         if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(dtype):
-            config[name] = st.column_config.DatetimeColumn(name, format=TIME_FORMAT)
+            config[name] = st.column_config.DatetimeColumn(label, format=TIME_FORMAT)
         elif name in MONEY:
-            config[name] = st.column_config.NumberColumn(name, format="$%,.2f")
+            config[name] = st.column_config.NumberColumn(label, format="$%,.2f")
+        elif pd.api.types.is_float_dtype(dtype) and str(name).endswith(DURATION_SUFFIXES):
+            config[name] = st.column_config.NumberColumn(label, format="%.1f")
+        else:
+            config[name] = st.column_config.Column(label)
     return {**config, **overrides}
+
+
+def no_none(df: pd.DataFrame) -> pd.DataFrame:
+    """Text columns with their missing values as empty cells, not ``None``."""
+    out = df.copy()
+    for name in out.columns:
+        if out[name].dtype == object:
+            out[name] = out[name].where(out[name].notna(), "")
+    return out
 
 
 def with_times(df: pd.DataFrame) -> pd.DataFrame:

@@ -7,23 +7,40 @@ page) reopens exactly this view: ``/drilldown?dataset=charges&facility=FAC01&pag
 from __future__ import annotations
 
 import math
+from urllib.parse import urlencode
 
 import streamlit as st
 
 from app import queries, records
-from app.datasets import DATASETS, PROBLEM_DATASETS
+from app.datasets import DATASETS, PROBLEM_DATASETS, TRACE_COLUMN
 from app.drill import DrillFilters, parse_time
 from app.resources import database_url, engine
-from app.tables import column_config
-from app.ui import require_page
+from app.tables import column_config, no_none, with_times
+from app.ui import require_page, selected_rows
 
+TRACE_PAGE = "views/lineage.py"
 PAGE_SIZE = 50
 CSV_LIMIT = 50_000
 DEPENDENT = ("status", "channel", "page")
 
+FILTER_KEYS = ("dataset", "facility", "search", "since", "until", "status", "channel",
+               "problems", "page")
+
 require_page("views/drilldown.py")
 url = database_url()
 st.title("Drill-down")
+
+
+def _url_now() -> dict[str, list[str]]:
+    return {k: st.query_params.get_all(k) for k in st.query_params}
+
+
+# A view's filters come from its URL alone: arriving with other parameters than this page
+# last wrote (a link from another page or an e-mail), forget the previous view's widgets,
+# else a bound widget would carry its old value (status=E) into the new view.
+if st.session_state.get("dd_url") != _url_now():
+    for name in FILTER_KEYS:
+        st.session_state.pop(name, None)
 
 
 def _reset(*names: str) -> None:
@@ -78,8 +95,11 @@ pages = max(1, math.ceil(total / PAGE_SIZE))
 requested = st.session_state.get("page") or st.query_params.get("page") or 1
 if int(requested) > pages:
     st.session_state["page"] = pages
-st.markdown(f"**{total:,}** {ds.label.lower()} match", help="Counted in the store; the table "
-            f"shows {PAGE_SIZE} at a time, newest first.")
+usd = queries.record_total(url, filters)
+st.markdown(f"**{total:,}** {ds.label.lower()} match"
+            + (f" · **${usd:,.2f}**" if usd is not None else ""),
+            help="Counted and summed in the store; the table shows "
+            f"{PAGE_SIZE} at a time, newest first.")
 table = st.container()
 left, right = st.columns([3, 2])
 with left:
@@ -97,6 +117,20 @@ with right:
     st.download_button(f"Download all {min(total, CSV_LIMIT):,} as CSV", _csv,
                        file_name=f"chargeline-{dataset}.csv", mime="text/csv", key="dd_csv",
                        icon=":material/download:", disabled=total == 0)
+traced_by = TRACE_COLUMN.get(dataset)
 with table:
-    frame = queries.record_page(url, filters, page, PAGE_SIZE)
-    st.dataframe(frame, hide_index=True, key="dd_records", column_config=column_config(frame))
+    frame = no_none(with_times(queries.record_page(url, filters, page, PAGE_SIZE)))
+    if traced_by:
+        st.caption("Click a row to open its trace (every hop of its transaction).")
+    picked = st.dataframe(frame, hide_index=True, key="dd_records",
+                          column_config=column_config(frame),
+                          on_select="rerun" if traced_by else "ignore",
+                          selection_mode="single-row")
+st.session_state["dd_url"] = _url_now()
+rows = selected_rows(picked) if traced_by else []
+if rows and rows[0] < len(frame) and frame.iloc[rows[0]][traced_by]:
+    # One click from a record to its trace; the trace links back to this very view.
+    st.session_state.pop("dd_records", None)
+    st.switch_page(TRACE_PAGE, query_params={
+        "trace": str(frame.iloc[rows[0]][traced_by]),
+        "back": urlencode(_url_now(), doseq=True)})

@@ -5,6 +5,7 @@ hop on a timeline and where the chain stopped. ``?trace=<id>`` deep-links a trac
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import parse_qs
 
 import pandas as pd
 import streamlit as st
@@ -53,6 +54,11 @@ with tab_graph:
 with tab_trace:
     key = st.text_input("Usage, encounter, charge or control id", key="trace",
                         bind="query-params", placeholder="e.g. U-FAC01-000003 or CHG-FAC01-000010")
+    back = parse_qs(st.query_params.get("back", ""))
+    if back.get("dataset"):
+        # Opened from a drill-down row: the way back to that very view.
+        st.page_link(DRILL_PAGE, label="Back to the records", icon=":material/arrow_back:",
+                     query_params=back)
     result = queries.trace(url, key.strip()) if key and key.strip() else None
     if result is not None and not result.traces:
         if result.unlinked:

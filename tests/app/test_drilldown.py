@@ -6,7 +6,7 @@ import re
 
 from app import records
 from app.drill import DrillFilters
-from tests.app.conftest import signed_in
+from tests.app.conftest import links, signed_in
 
 
 def _open(role: str, **params: str | list[str]):
@@ -94,3 +94,35 @@ def test_a_kpi_link_opens_only_its_problems(seeded) -> None:
             p.c.grain == "hour")).scalar_one()
     assert _matches(at) == int(expected)
     assert set(at.dataframe[0].value["capture"]) <= {"late", "missing", "unmapped"}
+
+
+def test_each_view_takes_its_filters_from_its_url_alone(seeded_sqlite) -> None:
+    """Issue 19 item 8: a held-messages view opened after a status=E view kept status=E."""
+    truth = seeded_sqlite.truth
+    at = _open("interface_owner", dataset="messages", status="E")
+    assert at.selectbox(key="status").value == "E"
+    at.query_params.clear()
+    at.query_params["dataset"] = ["held"]
+    at.switch_page("views/drilldown.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="dataset").value == "held"
+    assert (at.selectbox(key="status").value or "") == ""
+    assert _matches(at) == len(truth.held)
+
+
+def test_a_record_opens_its_trace_in_one_click_and_the_trace_links_back(seeded) -> None:
+    """Issue 19 item 6."""
+    truth = seeded.truth
+    at = _open("steward", dataset="duplicates")
+    table = at.dataframe[0].value
+    extra = str(table.iloc[0]["charge_id"])
+    assert "$" in " ".join(m.value for m in at.markdown)  # a $ total beside the count
+    at.session_state["dd_records"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="trace").value == extra
+    said = " ".join(e.value for e in at.error)
+    assert f"credit {extra}" in said
+    back = [(label, q) for label, page, q in links(at) if page.startswith("drilldown")]
+    assert back and back[0][1]["dataset"] == ["duplicates"]
+    assert truth.duplicated
