@@ -44,6 +44,8 @@ def fmt_number(value: float | None, unit: str) -> str:
     if unit == "USD":
         return f"${value:,.2f}"
     text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    if value == 1 and unit.endswith("s") and len(unit.split()[-1]) > 3:
+        unit = unit[:-1]  # "1 usage event", "1 minute" (not "1 m" for ms)
     return f"{text}%" if unit == "%" else f"{text} {unit}".strip()
 
 
@@ -73,7 +75,9 @@ def _row(item: DigestItem, settings: Settings, now: datetime) -> dict[str, Any]:
         "records": records_url(base, item.rule.metric, scope, now - item.rule.window, now,
                                item.rule.parameters.args),
         "value": fmt_number(state.value, item.rule.unit),
-        "amount": fmt_number(state.amount, "USD") if state.amount else "",
+        # a $ rule's value is already the money: its amount would print it twice
+        "amount": fmt_number(state.amount, "USD")
+        if state.amount and item.rule.unit != "USD" else "",
         "threshold": fmt_number(state.threshold, item.rule.unit)
         if state.threshold is not None else "",
         "scope": ", ".join(f"{k} {v}" for k, v in sorted(scope.items())) or "whole network",

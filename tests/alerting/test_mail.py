@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from alerting.digest import Digest, DigestItem, Inhibitor
-from alerting.mail import build_message, render, send
+from alerting.mail import build_message, fmt_number, render, send
 from alerting.state import AlertState, State
 from app.drill import from_query_params
 from chargeline.config import load_settings
@@ -56,7 +56,9 @@ def test_counts_money_and_links_the_dashboard_can_open() -> None:
     assert "Money at stake in the open alerts: $8,350.00" in text
     assert "== New (1) ==" in text and "== Still firing (1) ==" in text
     assert "== Resolved (1) ==" in text
-    assert "value $7,450.00 (threshold $5,000.00), $7,450.00" in text
+    # the $ once (a $ rule's value is its amount), the level that fired in the tag
+    assert "value $7,450.00 (threshold $5,000.00)\n" in text
+    assert "- [FAIL] Duplicate charges" in text and "/fail]" not in text
     assert "open: http://dash.example:8501/alerts?facility=FAC01&rule=duplicate-charges-usd" in text
     # the records link is the drill-down page's own URL: app.drill reads it back
     link = next(line.split("records: ")[1] for line in text.splitlines() if "records: " in line)
@@ -68,6 +70,12 @@ def test_counts_money_and_links_the_dashboard_can_open() -> None:
                                               T0 + timedelta(minutes=5))
     assert ('<a href="http://dash.example:8501/drilldown?dataset=duplicates&amp;facility=FAC01'
             in html)
+
+
+def test_one_of_a_unit_is_singular() -> None:
+    assert fmt_number(1.0, "usage events") == "1 usage event"
+    assert fmt_number(3.0, "usage events") == "3 usage events"
+    assert fmt_number(1.0, "ms") == "1 ms"
 
 
 def test_html_part_escapes_what_rule_files_and_sources_write() -> None:

@@ -120,3 +120,16 @@ def test_an_api_alerts_records_are_its_failed_calls(seeded) -> None:
             a.source == "erp", (a.status_code >= 400) | (a.error_class != "")
             | a.status_code.is_(None))).scalar_one()
     assert 0 < _drill_count(params) == failed
+
+
+def test_an_actions_comment_is_not_stamped_on_the_next(seeded_sqlite) -> None:
+    """Issue 19 item 8: the comment box kept its text across ack, assign and status."""
+    at = _inbox()
+    at.text_input(key="al_comment").input("looking at the OR feed")
+    at.button(key="al_ack").click().run()
+    assert at.text_input(key="al_comment").value == ""
+    at.text_input(key="al_assignee").input("rc-lead@example.org")
+    at.button(key="al_assign").click().run()
+    assert not at.exception, at.exception
+    assert [a[3] for a in _actions(seeded_sqlite.engine, CAPTURE)] == [
+        "looking at the OR feed", ""]
