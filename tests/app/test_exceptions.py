@@ -78,3 +78,20 @@ def test_a_status_change_is_stored_and_audited(seeded) -> None:
     assert at.selectbox(key="ex_focus").value != focus  # no longer open
     # the inputs are cleared after the save: the next one starts empty (issue 19 item 8)
     assert at.text_input(key="ex_comment").value == ""
+
+
+def _usd(text: str) -> float:
+    return float(text.replace("$", "").replace(",", "").split()[0])
+
+
+def test_missing_charges_are_the_same_set_on_both_pages(seeded) -> None:
+    """Issue 19 item 9: Exceptions counted late charges as missing; the Overview did not.
+    Over a window holding every usage the two agree; the page says they differ otherwise."""
+    at = _queue(ex_queue="Missing charges")
+    cards = {m.label: m for m in at.metric}
+    queue_usd = _usd(cards["Missing charges"].delta)
+    assert "whatever its date of service" in " ".join(c.value for c in at.caption)
+    overview = signed_in("executive", window="30 days")
+    overview.switch_page("views/overview.py").run()
+    kpi = {m.label: m.value for m in overview.metric}
+    assert abs(_usd(kpi["Revenue at risk"]) - _usd(kpi["Failed mappings"]) - queue_usd) <= 1.0
