@@ -100,6 +100,12 @@ def simulate(
              "unlinked, erp_lag, unit_price, crlf_acks or world (docs/wire-formats.md). "
              "The collectors' mapping overrides go to <out>/mappings.",
         metavar="NAME")] = "plain",
+    export: Annotated[Path | None, typer.Option(
+        "--export", help="Write the estate at its window end as files to this folder "
+                         "instead of serving it: FHIR R4 NDJSON, OData JSON pages, HL7 logs, "
+                         "truth.json, the rendering's mappings and a README.txt with the "
+                         "'chargeline ingest' command that loads them (new, empty or an "
+                         "earlier export).", metavar="DIR")] = None,
 ) -> None:
     """Build the demo estate, write its HL7 logs and truth.json, and serve its APIs."""
     from simulator.config import EstateConfig, FaultRates
@@ -123,6 +129,11 @@ def simulate(
         raise ConfigError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     listen_port = int(_number("--port", port, int, 0, 65535))
     wait = _number("--timeout-fault-seconds", timeout_fault_seconds, float, 0.0, 3600.0)
+    if export is not None:
+        if live:
+            raise ConfigError("--export writes the estate at its window end; leave --live out")
+        _export(build_estate(config), export, chosen)
+        return
     sock = _bind(host, listen_port) if serve else None
     started = time.perf_counter()
     estate = build_estate(config)
@@ -150,6 +161,21 @@ def simulate(
         write_truth(estate.truth, out)  # now with the HTTP faults served
         typer.echo(f"stopped; {len(estate.truth['http_faults'])} HTTP faults served, "
                    f"listed in {out / 'truth.json'}")
+
+
+def _export(estate, folder: Path, rendering) -> None:  # type: ignore[no-untyped-def]
+    from simulator.export import export_estate
+
+    started = time.perf_counter()
+    summary = export_estate(estate, folder, rendering)
+    rows = summary.rows
+    typer.echo(f"exported {summary.rendering} estate as of {summary.as_of} to {folder}: "
+               f"{rows['ehr/SupplyDelivery']} usage events, {rows['billing/ChargeItem']} "
+               f"charges, {rows['erp/InventoryTransactions']} inventory transactions, "
+               f"{len(summary.files)} data files, in {time.perf_counter() - started:.1f}s")
+    typer.echo(f"truth:      {folder / 'truth.json'}")
+    typer.echo(f"load with:  {summary.ingest_command()}")
+    typer.echo(f"            (see {folder / 'README.txt'})")
 
 
 def _serve(estate, sock, host, live, wait, writer, rendering) -> None:  # type: ignore[no-untyped-def]

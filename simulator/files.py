@@ -63,7 +63,9 @@ def _moved_offsets(plain: Hl7Layout, rendered: Hl7Layout) -> list[dict[str, Any]
     offset in the rendered log)."""
     out = []
     for channel, entries in plain.channels.items():
-        for a, b in zip(entries, rendered.channels[channel], strict=True):
+        # an ACK in a log of its own (separate_ack_log) has no counterpart in the plain log
+        own = [e for e in rendered.channels[channel] if not e.ack]
+        for a, b in zip(entries, own, strict=True):
             if a.malformed is not None and (a.file, a.offset) != (b.file, b.offset):
                 out.append({"file": a.file, "offset": a.offset, "rendered_offset": b.offset})
     return out

@@ -34,6 +34,7 @@ class LogEntry:
     data: bytes
     message: Message | None = None
     malformed: Malformed | None = None
+    ack: bool = False  # the ACK of ``message`` alone, in a log of its own (separate_ack_log)
 
 
 @dataclass(slots=True)
@@ -56,6 +57,12 @@ def _file(channel: str, ms: int) -> str:
     return f"{channel}/{channel}-{day_stamp(ms)}.hl7"
 
 
+def ack_file(message_file: str) -> str:
+    """The ACK log beside a message log (``separate_ack_log``): ``<channel>/<channel>-
+    <YYYYMMDD>.ack.hl7``, which sorts before the message log ``<channel>-<YYYYMMDD>.hl7``."""
+    return message_file.removesuffix(".hl7") + ".ack.hl7"
+
+
 def build_layout(estate: Estate, renderer: EstateRenderer | None = None) -> Hl7Layout:
     """Render every log entry up to the end (or the live horizon) and place it, as
     ``renderer`` writes it (default: the estate's own conventions; the truth's offsets
@@ -63,6 +70,7 @@ def build_layout(estate: Estate, renderer: EstateRenderer | None = None) -> Hl7L
     as_of = estate.horizon_ms if estate.live else estate.end_ms
     layout = Hl7Layout(as_of)
     crlf = renderer is not None and renderer.rendering.ack_crlf
+    own_ack_log = renderer is not None and renderer.rendering.separate_ack_log
     for fac in estate.facilities:
         ts = renderer.hl7_of(fac.facility.facility_id) if renderer is not None else hl7_ts
         zoned = ts is not hl7_ts
@@ -80,12 +88,22 @@ def build_layout(estate: Estate, renderer: EstateRenderer | None = None) -> Hl7L
                     break
                 data = render_message(msg, ts)
                 ready = msg.received_ms
+                ack = b""
                 if msg.ack_ms is not None and msg.ack_ms <= as_of:
-                    data += render_ack(msg, ts, crlf)
+                    ack = render_ack(msg, ts, crlf)
                     ready = msg.ack_ms
                 name = _file(channel, msg.received_ms)
+                if not own_ack_log:
+                    data += ack
                 entries.append(LogEntry(name, sizes.get(name, 0), ready, data, message=msg))
                 sizes[name] = sizes.get(name, 0) + len(data)
+                if own_ack_log and ack:
+                    # beside the message's log, written with the message (the engine
+                    # logs both once the receiver answered)
+                    acks = ack_file(name)
+                    entries.append(LogEntry(acks, sizes.get(acks, 0), ready, ack,
+                                            message=msg, ack=True))
+                    sizes[acks] = sizes.get(acks, 0) + len(ack)
                 for bad in bad_after.get(msg.control_id, ()):
                     # a zoned copy of a broken message breaks the zoned message (garbage
                     # is garbage in any zone)

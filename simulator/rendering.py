@@ -67,6 +67,10 @@ class Rendering(BaseModel):
     price_basis: Literal["total", "unit"] = "total"
     # each ACK in the HL7 logs is followed by CR LF instead of LF
     ack_crlf: bool = False
+    # the ACKs go to a log of their own beside each message log,
+    # <channel>/<channel>-<YYYYMMDD>.ack.hl7 (which sorts before <channel>-<YYYYMMDD>.hl7:
+    # a reader of the folder meets an ACK before its message)
+    separate_ack_log: bool = False
 
     @field_validator("zones")
     @classmethod
@@ -133,6 +137,7 @@ _UNLINKED: dict[str, Any] = {"charge_link_dropout": 0.5, "issue_link_dropout": 0
 _LAG: dict[str, Any] = {"erp_posting_lag_minutes": (1, 1440)}
 _UNIT: dict[str, Any] = {"price_basis": "unit"}
 _CRLF: dict[str, Any] = {"ack_crlf": True}
+_ACK_LOG: dict[str, Any] = {"separate_ack_log": True}
 
 RENDERINGS: dict[str, Rendering] = {
     "plain": PLAIN,
@@ -142,7 +147,7 @@ RENDERINGS: dict[str, Rendering] = {
     "erp_lag": Rendering(**_LAG),
     "unit_price": Rendering(**_UNIT),
     "crlf_acks": Rendering(**_CRLF),
-    "world": Rendering(**_MIXED, **_UNLINKED, **_LAG, **_UNIT, **_CRLF),
+    "world": Rendering(**_MIXED, **_UNLINKED, **_LAG, **_UNIT, **_CRLF, **_ACK_LOG),
 }
 
 
