@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from alerting import workflow
 from chargeline.cli import app
+from chargeline.errors import RuleFileError
 
 alerts_app = typer.Typer(help="Alerts: list, ack, assign, status, history, silence, outbox.",
                          no_args_is_help=True)
@@ -155,10 +156,15 @@ def evaluate_cmd() -> None:
                + (f", {sent.waiting} waiting for the mail relay" if sent.waiting else ""))
     if sent.relay_error:
         typer.echo(f"mail relay failed: {sent.relay_error}", err=True)
+    typer.echo(f"rules in force: {report.rules_in_force}")
     for rule_id, error in sorted(report.rule_errors.items()):
         typer.echo(f"rule {rule_id}: {error}", err=True)
     for problem in report.rule_file_problems:
         typer.echo(problem, err=True)
+    if report.rule_file_problems:
+        typer.echo(f"{len(report.rule_file_problems)} rule file problem(s): the last good "
+                   "rules ran; fix the files (chargeline rules check)", err=True)
+        raise typer.Exit(RuleFileError.exit_code)
 
 
 @alerts_app.command("send")

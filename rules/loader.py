@@ -236,40 +236,89 @@ def _file_problems(path: Path, text: str, known_metrics: frozenset[str] | None,
     return problems, rules
 
 
+RULE_SUFFIXES = (".yaml", ".yml")
+
+
 def rule_files(paths: Iterable[str | Path]) -> list[Path]:
     """Expand folders to their ``*.yaml``/``*.yml`` files (sorted); keep files as given."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in RULE_SUFFIXES))
         else:
             files.append(path)
     return files
 
 
+def has_rule_files(folder: Path) -> bool:
+    return folder.is_dir() and any(p.suffix in RULE_SUFFIXES for p in folder.iterdir())
+
+
+def live_rule_paths(data_dir: str | Path) -> list[Path]:
+    """The rules a deployment runs: ``<data_dir>/rules`` when it holds rule files, else
+    the shipped pack."""
+    site = Path(data_dir) / "rules"
+    return [site] if has_rule_files(site) else [PACK_DIR]
+
+
+def _empty_folders(paths: Iterable[str | Path]) -> list[str]:
+    """A folder given to check that holds no rule file would check nothing: refused."""
+    return [f"{path}:1: (folder) — holds no rule file (*.yaml, *.yml), so nothing was "
+            f"checked — name the rule folder, e.g. {PACK_DIR} (the shipped pack) or "
+            "<data_dir>/rules" for path in map(Path, paths)
+            if path.is_dir() and not has_rule_files(path)]
+
+
 def load_rules(paths: Iterable[str | Path],
                known_metrics: frozenset[str] | None = None) -> RuleSet:
-    """Load every rule file, or raise ``RuleFileError`` holding every problem of every file."""
-    problems: list[str] = []
-    rules: list[Rule] = []
-    sources: list[RuleSource] = []
-    seen_ids: dict[str, str] = {}
+    """Load every rule file, or raise ``RuleFileError`` holding every problem of every file.
+    A folder without rule files, and a load that yields no rule at all (a lone
+    ``rules: []`` would silently replace the shipped pack), are problems too."""
+    paths = list(paths)
+    problems = _empty_folders(paths)
+    texts: list[tuple[Path, str]] = []
     for path in rule_files(paths):
         try:
-            text = path.read_text(encoding="utf-8")
+            texts.append((path, path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"{path}:1: (file) — cannot read: {exc} — check the path exists "
                             "and is UTF-8 text")
-            continue
+    return _from_texts(texts, known_metrics, problems)
+
+
+def rules_from_texts(texts: Sequence[tuple[str, str]],
+                     known_metrics: frozenset[str] | None = None) -> RuleSet:
+    """The rule set of file contents kept elsewhere (the store's last good set), checked
+    as a load from files is."""
+    return _from_texts([(Path(p), t) for p, t in texts], known_metrics, [])
+
+
+def _from_texts(texts: Sequence[tuple[Path, str]], known_metrics: frozenset[str] | None,
+                problems: list[str]) -> RuleSet:
+    rules: list[Rule] = []
+    sources: list[RuleSource] = []
+    seen_ids: dict[str, str] = {}
+    for path, text in texts:
         file_problems, file_rules = _file_problems(path, text, known_metrics, seen_ids)
         problems.extend(file_problems)
         rules.extend(file_rules)
         sources.append(RuleSource(str(path), hashlib.sha256(text.encode()).hexdigest(), text,
                                   tuple(r.id for r in file_rules)))
+    if not problems and not rules and sources:
+        problems.append(f"{sources[0].path}:1: rules — no rule in "
+                        f"{', '.join(s.path for s in sources)}: alerting would be off "
+                        "(rule files in <data_dir>/rules replace the shipped pack) — add "
+                        f"rules, e.g. copy {PACK_DIR}/*.yaml there, or remove the file(s)")
     if problems:
         raise RuleFileError(problems)
     return RuleSet(tuple(rules), tuple(sources), {r.id: r for r in rules})
+
+
+def describe(ruleset: RuleSet) -> str:
+    """``14 rules from 3 file(s): a.yaml (5), ...`` for logs and the CLI."""
+    files = ", ".join(f"{s.path} ({len(s.rule_ids)})" for s in ruleset.sources)
+    return f"{len(ruleset.rules)} rules from {len(ruleset.sources)} file(s): {files}"
 
 
 class RuleRegistry:
@@ -291,4 +340,5 @@ class RuleRegistry:
         return []
 
 
-__all__ = ["PACK_DIR", "SCOPE_KEYS", "RuleRegistry", "RuleSet", "RuleSource", "load_rules"]
+__all__ = ["PACK_DIR", "SCOPE_KEYS", "RuleRegistry", "RuleSet", "RuleSource", "describe",
+           "live_rule_paths", "load_rules", "rules_from_texts"]
