@@ -74,13 +74,20 @@ def collect(url: str, running: Any) -> Outcome:
         sla = ChargeSla(**truth["sla"])
         as_of = datetime.fromisoformat(truth["as_of"].replace("Z", "+00:00"))
         compute(engine, sla, now=as_of)
-        rows = open_exceptions(engine)
-        return Outcome(
-            truth, found(rows),
-            {(r.kind, r.facility_id, r.subject): round(r.amount, 2) for r in rows},
-            figures(engine, truth, sla), *scan_evidence(engine, running.estate))
+        return read_outcome(engine, truth, running.estate)
     finally:
         engine.dispose()
+
+
+def read_outcome(engine: Engine, truth: dict[str, Any], estate: Any) -> Outcome:
+    """What the computed metrics of a store found (flagged records, $, the report, the
+    scans' evidence), however the store was filled."""
+    sla = ChargeSla(**truth["sla"])
+    rows = open_exceptions(engine)
+    return Outcome(
+        truth, found(rows),
+        {(r.kind, r.facility_id, r.subject): round(r.amount, 2) for r in rows},
+        figures(engine, truth, sla), *scan_evidence(engine, estate))
 
 
 def scan_evidence(engine: Engine, estate: Any) -> tuple[Any, ...]:
