@@ -153,11 +153,14 @@ def test_a_zoned_dft_parses_to_the_same_utc_instants(estate: Estate) -> None:
     layout = build_layout(estate, EstateRenderer(estate, RENDERINGS["world"]))
     checked = set()
     for entries in layout.channels.values():
+        # world writes each ACK to a log of its own (separate_ack_log)
+        acks = {id(e.message): e.data for e in entries if e.ack}
+        assert acks
         for e in entries:
             m = e.message
-            if m is None or m.event != "DFT^P03" or m.ack_ms is None:
+            if e.ack or m is None or m.event != "DFT^P03" or m.ack_ms is None:
                 continue
-            blocks, _ = split_blocks(e.data, final=True)
+            blocks, _ = split_blocks(e.data + acks[id(m)], final=True)
             inbound, ack = (parse_message(b.raw) for b in blocks)
             ms = [parse_hl7_time(v, "t").timestamp() * 1000 for v in (
                 inbound.field("MSH", 7), inbound.field("EVN", 2), inbound.field("FT1", 4),
@@ -185,10 +188,39 @@ def test_the_engine_log_collector_reads_every_rendering_to_the_same_messages(
     plain_files = _log_files(estate.hl7)
     expected, rejected = _convert(plain_files)
     assert expected and rejected
-    for name in ("crlf_acks", "world"):
-        files = _log_files(build_layout(estate, EstateRenderer(estate, RENDERINGS[name])))
+    # world without its ACK logs: one converter call per file cannot join an ACK in
+    # another file to its message (the collector does, tests/collectors/test_hl7_ack_log)
+    one_log = RENDERINGS["world"].model_copy(update={"separate_ack_log": False})
+    for name, rendering in (("crlf_acks", RENDERINGS["crlf_acks"]), ("world", one_log)):
+        files = _log_files(build_layout(estate, EstateRenderer(estate, rendering)))
         assert files.keys() == plain_files.keys() and files != plain_files
         assert _convert(files) == (expected, rejected), name
+
+
+def test_separate_ack_logs_hold_each_ack_beside_its_message_log(estate: Estate) -> None:
+    """``separate_ack_log``: the blocks of <channel>-<day>.hl7 are those of the one log
+    without its ACKs, the ACKs (in order) are in <channel>-<day>.ack.hl7, which sorts
+    first; malformed messages keep their place among the messages."""
+    one_log = RENDERINGS["world"].model_copy(update={"separate_ack_log": False})
+    joined = _log_files(build_layout(estate, EstateRenderer(estate, one_log)))
+    layout = build_layout(estate, EstateRenderer(estate, RENDERINGS["world"]))
+    split = _log_files(layout)
+    ack_files = {name for name in split if name.endswith(".ack.hl7")}
+    assert ack_files and set(split) - ack_files == set(joined)
+    for name, data in joined.items():
+        ack_name = name.removesuffix(".hl7") + ".ack.hl7"
+        assert sorted([ack_name, name]) == [ack_name, name]
+        blocks = [b.raw for b in split_blocks(data, final=True)[0]]
+        acks = [b for b in blocks if b"|ACK^" in b[:120]]
+        assert [b.raw for b in split_blocks(split.get(ack_name, b""), final=True)[0]] == acks
+        assert [b.raw for b in split_blocks(split[name], final=True)[0]] == \
+            [b for b in blocks if b"|ACK^" not in b[:120]]
+    # an entry's offset is its place in its own file
+    for name, entries in layout.files().items():
+        offset = 0
+        for e in entries:
+            assert e.offset == offset and e.ack == name.endswith(".ack.hl7")
+            offset += len(e.data)
 
 
 def test_crlf_acks_end_each_ack_with_cr_lf(estate: Estate) -> None:
