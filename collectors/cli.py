@@ -117,3 +117,11 @@ def ingest(
         engine.dispose()
     typer.echo(f"ingested {summary.records} records ({summary.written} new or changed), "
                f"quarantined {summary.quarantined}, from {summary.files} files")
+    if summary.unrecognised:
+        shown = "; ".join(summary.unrecognised[:5]) + (
+            f"; and {len(summary.unrecognised) - 5} more" if len(summary.unrecognised) > 5
+            else "")
+        typer.echo(f"{len(summary.unrecognised)} file(s) are not HL7 v2, FHIR JSON or OData "
+                   f"JSON and were quarantined unread: {shown} — convert them, or leave them "
+                   "out", err=True)
+        raise typer.Exit(4)  # as a source that failed: a script must see it

@@ -8,6 +8,7 @@ the keyed token here, at the edge; names and birth dates are never read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -21,10 +22,14 @@ from chargeline.model import (
     build_record,
 )
 from chargeline.phi import patient_token
+from collectors import jsonio
 from collectors.base import Reject
 from collectors.fhir_validate import FhirValidationError, validator_for
 from collectors.incremental import Latest
 from collectors.mapping import RecordMapping
+from collectors.rejects import unexpected_reason
+from store.bounds import check_record, check_values
+from store.schema_collectors import claim_outcomes
 
 
 @dataclass(slots=True, frozen=True)
@@ -89,7 +94,7 @@ def convert_resource(resource: dict[str, Any], mapping: RecordMapping, secret: s
     kind = mapping.options.get("record", "")
     if kind == "claim_response":
         try:
-            return ClaimOutcome(
+            outcome = ClaimOutcome(
                 response_id=str(values["response_id"]), claim_id=str(values["claim_id"]),
                 outcome=str(values.get("outcome", "")),
                 paid_amount=Decimal(str(values["paid_amount"]))
@@ -97,6 +102,12 @@ def convert_resource(resource: dict[str, Any], mapping: RecordMapping, secret: s
                 last_updated=datetime.fromisoformat(values["last_updated"]))
         except (KeyError, ValueError, ArithmeticError) as exc:
             raise RecordError(f"ClaimResponse at {where}: missing or bad {exc}") from None
+        if outcome.last_updated.tzinfo is None:
+            raise RecordError(f"ClaimResponse at {where}: last_updated has no time zone")
+        check_values({"response_id": outcome.response_id, "claim_id": outcome.claim_id,
+                      "outcome": outcome.outcome, "paid_amount": outcome.paid_amount},
+                     claim_outcomes, "ClaimResponse", where)
+        return outcome
     record_type = RECORD_TYPE_BY_KIND.get(kind)
     if record_type is None:
         raise RecordError(f"mapping {mapping.name}: unknown record kind {kind!r}")
@@ -104,12 +115,14 @@ def convert_resource(resource: dict[str, Any], mapping: RecordMapping, secret: s
         values["patient_token"] = patient_token(secret, str(mrn), str(authority))
     if kind == "charge" and values.get("reverses_charge_id"):
         values["status"] = ChargeStatus.CREDIT
-    return build_record(record_type, values, where=where)
+    return check_record(build_record(record_type, values, where=where), where)
 
 
 def parse_bundle(bundle: Any, resource_type: str, mapping: RecordMapping, secret: str,
-                 url: str) -> FhirPage:
-    """Validate and convert every entry of a searchset page; bad entries are rejects."""
+                 url: str, positions: Sequence[str] | None = None) -> FhirPage:
+    """Validate and convert every entry of a searchset page; bad entries are rejects.
+    ``positions`` names each entry's place when it is not ``url#entry<index>`` (a file's
+    entries read one resource type at a time, a file of one resource)."""
     page = FhirPage()
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise RecordError(f"{url}: the answer is not a FHIR Bundle")
@@ -122,15 +135,23 @@ def parse_bundle(bundle: Any, resource_type: str, mapping: RecordMapping, secret
     lenient = frozenset(mapping.options.get("lenient") or ())
     newest = Latest()
     for index, entry in enumerate(entries):
-        where = f"{url}#entry{index}"
+        where = positions[index] if positions is not None else f"{url}#entry{index}"
         resource = entry.get("resource") if isinstance(entry, dict) else None
         try:
+            if jsonio.deeper_than(entry, jsonio.RECORD_DEPTH):
+                raise RecordError(f"entry nested deeper than {jsonio.RECORD_DEPTH} levels — "
+                                  "not a FHIR resource (a hostile or broken document)")
             validate_resource(resource, resource_type, lenient)
             # the watermark moves only over valid resources (a junk date cannot push it)
             newest.offer((resource.get("meta") or {}).get("lastUpdated"))  # type: ignore[union-attr]
             converted = convert_resource(resource, mapping, secret, where)  # type: ignore[arg-type]
         except RecordError as exc:
-            page.rejects.append(Reject(where, exc.reason, _dump(entry), resource_type))
+            page.rejects.append(Reject(where, exc.reason, jsonio.dumps_payload(entry),
+                                       resource_type))
+            continue
+        except Exception as exc:  # one entry, never its page (collectors.rejects)
+            page.rejects.append(Reject(where, unexpected_reason(exc, where),
+                                       jsonio.dumps_payload(entry), resource_type))
             continue
         if isinstance(converted, ClaimOutcome):
             page.outcomes.append(converted)
@@ -138,9 +159,3 @@ def parse_bundle(bundle: Any, resource_type: str, mapping: RecordMapping, secret
             page.records.append(converted)
     page.newest = newest.value
     return page
-
-
-def _dump(value: Any) -> str:
-    import json
-
-    return json.dumps(value, sort_keys=True, default=str)

@@ -43,8 +43,12 @@ _SEGMENT_LINE = re.compile(rb"^\x0b?(?:\xef\xbb\xbf)?[A-Z][A-Z0-9]{2}(?:[^A-Za-z
 _JUNK = b"\r\n\t \x00"
 # In LF/CRLF logs a line ends at LF or at an MLLP end byte (frames may follow each other).
 _LF_LINE_END = re.compile(rb"\x1c\r?\n?|\n")
-# Batch envelopes (FHS/BHS ... BTS/FTS) wrap messages in some logs; they carry no message.
+# Batch envelopes (FHS/BHS ... BTS/FTS) wrap messages in batch files and some logs; they
+# carry no message, so they are read as structure and left out: a header before the first
+# MSH is a block of its own, dropped; the trailers after the last message are cut from it
+# (its last segment must stay its own, for the truncation check).
 _ENVELOPE = (b"FHS", b"BHS", b"BTS", b"FTS")
+_TRAILERS = re.compile(rb"(?:[\r\n]+(?:BTS|FTS)(?:[^A-Za-z0-9\r\n][^\r\n]*)?)+[\r\n]*$")
 
 
 class Block(NamedTuple):
@@ -208,6 +212,10 @@ def _add_block(blocks: list[Block], raw: bytes, offset: int, end: int,
     if stripped[:3] in _ENVELOPE and all(
             seg[:3] in _ENVELOPE for seg in re.split(rb"[\r\n]+", stripped) if seg):
         return
+    if b"BTS" in stripped or b"FTS" in stripped:
+        trailers = _TRAILERS.search(stripped)
+        if trailers is not None:
+            stripped = stripped[:trailers.start()]
     if stripped:
         blocks.append(Block(offset + lead, end, stripped, cut))
 
@@ -374,4 +382,9 @@ def parse_hl7_time(value: str, what: str) -> datetime:
         # shifted by a broken message may hold a name here
         shown = repr(value) if _TS_CHARS.match(value) else f"(a value of {len(value)} characters)"
         raise RecordError(f"{what} {shown} is not an HL7 timestamp")
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        raise RecordError(f"{what} {value!r} is outside the years 1-9999 in UTC") from None

@@ -28,6 +28,9 @@ from chargeline.phi import patient_token
 from collectors.hl7_parse import Block, Hl7Message, parse_hl7_time, parse_message
 from collectors.hl7_structure import check_whole
 from collectors.mapping import RecordMapping, compile_path
+from collectors.rejects import unexpected_reason
+from store.bounds import check_record, check_values
+from store.schema import hl7_early_acks
 
 _RESEND = re.compile(r"^(.+)-R\d+$")
 _HL7_REF = re.compile(r"^([A-Z][A-Z0-9]{2})-(\d+)(?:\.(\d+))?$")
@@ -110,6 +113,9 @@ class Hl7Converter:
                     pending.add(data)
             except RecordError as exc:
                 batch.rejected.append(Rejected(where, exc.reason, block.raw))
+            except Exception as exc:  # one message, never its log (collectors.rejects)
+                batch.rejected.append(Rejected(where, unexpected_reason(exc, where),
+                                               block.raw))
         for data in pending.messages.values():
             self._emit(data, batch)
         return batch
@@ -150,6 +156,10 @@ class Hl7Converter:
         sent_at = parse_hl7_time(values.get("sent_at", ""), "ACK MSH-7")
         error = values.get("error", "") if code not in ("AA", "CA") else ""
         facility = values.get("facility_id", "")
+        # the ACK's values go into an acknowledged message's row or hl7_early_acks: an
+        # over-long one (a whole HD in MSH-6, a junk MSA-1) is this ACK's reject alone
+        check_values({"ack_code": code, "control_id": acked, "facility_id": facility,
+                      "error": error}, hl7_early_acks, "ACK", where)
         inbound = pending.find(facility, acked)
         if inbound is None:
             batch.late_acks.append(LateAck(acked, sent_at, code, error, facility))
@@ -175,7 +185,7 @@ class Hl7Converter:
             try:
                 if values.get("used_at"):
                     values["used_at"] = parse_hl7_time(values["used_at"], "FT1-4")
-                out.append(build_record(UsageEvent, values, where=at))
+                out.append(check_record(build_record(UsageEvent, values, where=at), at))
             except RecordError as exc:
                 out.append(Rejected(at, exc.reason, msg.text.encode()))
         return out
@@ -189,9 +199,12 @@ class Hl7Converter:
             else:
                 batch.usages.append(usage)
         try:
-            batch.messages.append(build_record(InterfaceMessage, data, where=where))
+            batch.messages.append(
+                check_record(build_record(InterfaceMessage, data, where=where), where))
         except RecordError as exc:
             batch.rejected.append(Rejected(where, exc.reason, raw))
+        except Exception as exc:  # one message, never its log (collectors.rejects)
+            batch.rejected.append(Rejected(where, unexpected_reason(exc, where), raw))
 
 
 class _Waiting:

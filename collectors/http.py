@@ -250,6 +250,13 @@ class SourceHttp:
                 else:
                     try:
                         body = jsonio.loads(response.content)
+                    except jsonio.JsonBoundError as exc:
+                        # too big or too deep: the same again on a retry, so none
+                        self._log(url, started, time.perf_counter() - t0, status, 0,
+                                  "JsonBound", attempt)
+                        raise BadPayload(f"{url}: {exc.reason}", str(response.url),
+                                         response.content, reason=exc.reason,
+                                         error_class="JsonBound") from None
                     except ValueError:
                         failure = _not_json(url, response)
                         self._log(url, started, time.perf_counter() - t0, status, 0,

@@ -6,17 +6,23 @@ from datetime import UTC, datetime, timedelta
 
 
 def parse_instant(value: str) -> datetime:
-    """An ISO 8601 instant (``...Z`` or with an offset) as aware UTC."""
+    """An ISO 8601 instant (``...Z`` or with an offset) as aware UTC; ``ValueError``
+    when it is not one, or is too long to be one (a watermark is 400 characters wide)."""
+    if len(value) > 64:
+        raise ValueError("an instant of more than 64 characters")
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        raise ValueError("an instant outside the years 1-9999 in UTC") from None
 
 
 def format_instant(value: datetime) -> str:
     """The wire format of the demo estate: UTC, millisecond precision, ``Z``."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat, not strftime: %Y writes year 1 as "1" on glibc
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def since(watermark: str | None, overlap_seconds: int) -> str | None:
@@ -25,7 +31,10 @@ def since(watermark: str | None, overlap_seconds: int) -> str | None:
     the upserts make re-reading harmless."""
     if not watermark:
         return None
-    return format_instant(parse_instant(watermark) - timedelta(seconds=overlap_seconds))
+    at = parse_instant(watermark)
+    # a watermark in year 1 (a hostile record's date) starts from the beginning of time
+    earliest = datetime.min.replace(tzinfo=UTC) + timedelta(seconds=overlap_seconds)
+    return format_instant(max(at, earliest) - timedelta(seconds=overlap_seconds))
 
 
 def advance(watermark: str | None, newest: str) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from collectors.ingest_plan import FHIR_KINDS, IngestPlan
 from collectors.mapping import RecordMapping
 from collectors.odata_records import parse_odata_page
 from collectors.plugins.fhir import apply_claim_outcomes
-from collectors.plugins.hl7_log import LogFile, ingest_log_file
+from collectors.plugins.hl7_log import LogFile, channel_name, ingest_log_file
 
 
 @dataclass
@@ -38,6 +38,18 @@ class IngestSummary:
     records: int = 0
     written: int = 0
     quarantined: int = 0
+    # files of no format Chargeline reads (X12, CSV, PDF ...): quarantined whole, and
+    # the command exits non-zero so a script sees them
+    unrecognised: list[str] = field(default_factory=list)
+
+
+HL7_STARTS = (b"MSH", b"FHS", b"BHS")  # a message, or a batch file's envelope
+# formats users feed by mistake, named so the quarantine reason says what the file is
+_KNOWN_OTHERS = ((b"ISA", "an X12 EDI interchange"), (b"UNA", "an EDIFACT interchange"),
+                 (b"UNB", "an EDIFACT interchange"), (b"%PDF", "a PDF document"),
+                 (b"PK\x03\x04", "a ZIP archive"), (b"<", "an XML or HTML document"),
+                 (b"[", "a JSON array (FHIR and OData files are JSON objects)"))
+UNRECOGNISED = "not an HL7 v2 log, FHIR JSON/NDJSON or OData JSON file"
 
 
 def iter_files(paths: list[Path]) -> Iterator[Path]:
@@ -50,11 +62,15 @@ def iter_files(paths: list[Path]) -> Iterator[Path]:
             raise SourceError(f"{path} does not exist — give files or folders to ingest")
 
 
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(4096).lstrip(b"\xef\xbb\xbf\x0b\r\n\t ")
+
+
 def sniff(path: Path) -> str:
     """``hl7``, ``json`` or ``ndjson`` from the first bytes of a file."""
-    with open(path, "rb") as handle:
-        head = handle.read(4096).lstrip(b"\xef\xbb\xbf\x0b\r\n\t ")
-    if head.startswith(b"MSH"):
+    head = _head(path)
+    if head.startswith(HL7_STARTS):
         return "hl7"
     if head.startswith(b"{"):
         first_line = head.split(b"\n", 1)[0].strip()
@@ -64,6 +80,15 @@ def sniff(path: Path) -> str:
         except ValueError:
             return "json"
     return "unknown"
+
+
+def unrecognised_reason(path: Path) -> str:
+    """Why a file is not read, naming what it looks like when that is known."""
+    head = _head(path)
+    what = next((name for start, name in _KNOWN_OTHERS if head.startswith(start)), "")
+    if not head:
+        what = "an empty file"
+    return f"{UNRECOGNISED}" + (f" (it looks like {what})" if what else "")
 
 
 # the file family ``sniff`` sees -> the source kinds such a file can hold
@@ -95,27 +120,57 @@ def _stream_mapping(mappings: dict[str, RecordMapping], stream: str, plan: Inges
     return mapping, ""
 
 
-def _ingest_bundle(ctx: CollectContext, plan: IngestPlan, body: Any, where: str) -> None:
-    entries = body.get("entry") or []
-    types = sorted({(e.get("resource") or {}).get("resourceType", "") for e in entries
-                    if isinstance(e, dict)})
+def _ingest_bundle(ctx: CollectContext, plan: IngestPlan, body: dict[str, Any], where: str,
+                   raw: bytes, positions: list[str] | None = None) -> None:
+    """The entries of a Bundle (or of NDJSON lines, or one resource), one resource type at
+    a time; every entry is stored or quarantined at its own position."""
+    entries = body.get("entry")
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list):
+        ctx.commit_page("backfill", [], None, [Reject(
+            where, f"Bundle.entry is {_json_type(entries)}, not a list of entries", raw)])
+        return
+    positions = positions or [f"{where}#entry{i}" for i in range(len(entries))]
+    by_type: dict[str, list[int]] = {}
+    rejects = []
+    for index, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
+        if isinstance(resource_type, str) and resource_type:
+            by_type.setdefault(resource_type, []).append(index)
+            continue
+        reason = (f"entry is {_json_type(entry)}, not an object" if not isinstance(entry, dict)
+                  else f"entry.resource is {_json_type(resource)}, not a resource"
+                  if not isinstance(resource, dict) else "resource has no resourceType")
+        rejects.append(Reject(positions[index], reason, jsonio.dumps_payload(entry)))
     mappings = plan.fhir_mappings()
-    for resource_type in types:
+    for resource_type, indexes in sorted(by_type.items()):
         mapping, refused = _stream_mapping(mappings, resource_type, plan,
                                            "FHIR resource type")
-        subset = {**body, "entry": [e for e in entries if isinstance(e, dict) and
-                                    (e.get("resource") or {}).get("resourceType")
-                                    == resource_type]}
+        kind = resource_type[:32]
         if mapping is None:
-            ctx.commit_page("backfill", [], None, [Reject(
-                where, refused, json.dumps(subset)[:100_000], resource_type)])
+            rejects += [Reject(positions[i], refused, jsonio.dumps_payload(entries[i]), kind)
+                        for i in indexes]
             continue
-        page = parse_bundle(subset, resource_type, mapping, ctx.phi_secret, where)
+        subset = {"resourceType": "Bundle", "entry": [entries[i] for i in indexes]}
+        page = parse_bundle(subset, resource_type, mapping, ctx.phi_secret, where,
+                            [positions[i] for i in indexes])
         claim_ids = {r.key()[0] for r in page.records if r.kind == "claim"}
         outcomes = page.outcomes
         ctx.commit_page("backfill", page.records, None, page.rejects,
                         extra=lambda c, o=outcomes, i=claim_ids: apply_claim_outcomes(
                             c, o, i, ctx.source.name))
+    if rejects:
+        ctx.commit_page("backfill", [], None, rejects)
+
+
+def _json_type(value: Any) -> str:
+    """A JSON value's type in JSON's words (for reasons)."""
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def _entity_set(body: dict[str, Any], path: Path) -> str:
@@ -133,19 +188,26 @@ def _wrong_kind(plan: IngestPlan, what: str, kinds: tuple[str, ...]) -> str:
 
 
 def ingest_json(ctx: CollectContext, plan: IngestPlan, path: Path, raw: bytes) -> None:
-    """One JSON file: a FHIR Bundle or an OData page."""
+    """One JSON file: a FHIR Bundle, a single FHIR resource, or an OData page."""
     where = str(path)
     try:
         body = jsonio.loads(raw)
+    except jsonio.JsonBoundError as exc:
+        ctx.commit_page("backfill", [], None, [Reject(where, exc.reason, raw)])
+        return
     except ValueError:
         ctx.commit_page("backfill", [], None, [Reject(where, "invalid or truncated JSON", raw)])
         return
-    if isinstance(body, dict) and body.get("resourceType") == "Bundle":
-        refused = _wrong_kind(plan, "a FHIR Bundle", FHIR_KINDS)
+    resource_type = body.get("resourceType") if isinstance(body, dict) else None
+    if isinstance(resource_type, str) and resource_type:
+        what = "a FHIR Bundle" if resource_type == "Bundle" else f"a FHIR {resource_type[:40]}"
+        refused = _wrong_kind(plan, what, FHIR_KINDS)
         if refused:
             ctx.commit_page("backfill", [], None, [Reject(where, refused, raw)])
-            return
-        _ingest_bundle(ctx, plan, body, where)
+        elif resource_type == "Bundle":
+            _ingest_bundle(ctx, plan, body, where, raw)
+        else:  # one resource a file, as the FHIR examples and many exports come
+            _ingest_bundle(ctx, plan, {"entry": [{"resource": body}]}, where, raw, [where])
     elif isinstance(body, dict) and "value" in body:
         entity_set = _entity_set(body, path)
         refused = _wrong_kind(plan, "an OData page", ("odata_erp",))
@@ -160,25 +222,39 @@ def ingest_json(ctx: CollectContext, plan: IngestPlan, path: Path, raw: bytes) -
         ctx.commit_page("backfill", page.records, None, page.rejects)
     else:
         ctx.commit_page("backfill", [], None, [Reject(
-            where, "JSON is neither a FHIR Bundle nor an OData page", raw)])
+            where, "JSON is neither a FHIR resource or Bundle (no resourceType) nor an "
+                   "OData page (no value list)", raw)])
 
 
 def ingest_ndjson(ctx: CollectContext, plan: IngestPlan, path: Path, raw: bytes) -> None:
     """FHIR bulk NDJSON: one resource a line; bad lines are quarantined."""
-    entries: list[dict[str, Any]] = []
+    entries: list[Any] = []
+    positions: list[str] = []
     rejects: list[Reject] = []
     for number, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
             continue
         try:
             entries.append({"resource": jsonio.loads(line)})
+            positions.append(f"{path}:{number}")
+        except jsonio.JsonBoundError as exc:
+            rejects.append(Reject(f"{path}:{number}", exc.reason, line))
         except ValueError:
             rejects.append(Reject(f"{path}:{number}", "invalid JSON line", line))
     if rejects:
         ctx.commit_page("backfill", [], None, rejects)
     for start in range(0, len(entries), 1000):
         _ingest_bundle(ctx, plan, {"resourceType": "Bundle",
-                                   "entry": entries[start:start + 1000]}, f"{path}")
+                                   "entry": entries[start:start + 1000]}, f"{path}", b"",
+                       positions[start:start + 1000])
+
+
+MAX_KEPT_BYTES = 64 << 20  # an unrecognised file's bytes kept in its quarantine row
+
+
+def _kept_bytes(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(MAX_KEPT_BYTES)
 
 
 def ingest_paths(settings: Settings, engine: Engine, paths: list[Path], *,
@@ -208,10 +284,14 @@ def ingest_paths(settings: Settings, engine: Engine, paths: list[Path], *,
                                        disable=not progress, desc="ingest") as bar:
             for path, kind in sniffed:
                 if kind == "hl7":
-                    channel = path.parent.name or path.stem.split("-")[0]
+                    channel = channel_name(path.parent.name or path.stem.split("-")[0])
                     rel = path.as_posix()[-64:]
-                    ingest_log_file(ctx, LogFile(path, channel, rel, rotated=True), None,
-                                    final=True)
+                    try:
+                        ingest_log_file(ctx, LogFile(path, channel, rel, rotated=True), None,
+                                        final=True)
+                    except SourceError as exc:  # this file alone; the next is read
+                        ctx.commit_page("backfill", [], None, [Reject(
+                            str(path), str(exc), _kept_bytes(path), "interface_message")])
                 elif kind in ("json", "ndjson"):
                     raw = path.read_bytes()
                     try:
@@ -220,9 +300,14 @@ def ingest_paths(settings: Settings, engine: Engine, paths: list[Path], *,
                     except RecordError as exc:
                         ctx.commit_page("backfill", [], None, [Reject(str(path), exc.reason, raw)])
                 else:
+                    # kept whole, every byte (sealed), and reported: the exit is non-zero
+                    summary.unrecognised.append(str(path))
+                    kept = _kept_bytes(path)
+                    size = path.stat().st_size
+                    cut = (f"; its first {len(kept):,} of {size:,} bytes are kept"
+                           if size > len(kept) else "")
                     ctx.commit_page("backfill", [], None, [Reject(
-                        str(path), "not an HL7 log, FHIR or OData JSON file",
-                        path.read_bytes()[:65536])])
+                        str(path), unrecognised_reason(path) + cut, kept)])
                 bar.update(path.stat().st_size)
     finally:
         ctx.close()  # the worker processes of a long HL7 backfill

@@ -6,27 +6,89 @@ and it refuses what ``json`` accepts (``NaN``, lone surrogates, a UTF-8 BOM). So
 reads a document only when no run of 19 digits appears anywhere in it (found in one C
 pass over the bytes, far cheaper than parsing), and ``json`` reads whatever orjson
 refuses, with its own errors. Floats and strings parse identically in both.
+
+Hostile input has bounds: a document over ``MAX_BYTES`` is not parsed, one nested deeper
+than ``MAX_DEPTH`` is refused (``json`` would raise ``RecursionError`` past ~1,000
+levels, and every recursive walk after it — validation, dumps — fails earlier still),
+each as a ``JsonBoundError``, a ``ValueError`` whose ``reason`` says which bound and what
+to do. Converters bound each record tighter (``RECORD_DEPTH``) so one deep resource is
+its own reject, not its page's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 import orjson
 
+MAX_BYTES = 64 << 20  # one document (a page, a file); bulk data comes as NDJSON lines
+MAX_DEPTH = 256  # nesting of a whole document; R4 resources nest about 10-20 deep
+RECORD_DEPTH = 64  # nesting of one resource or row, inside its page
+
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_NUMBER = b"0" * 19  # int64 has 19 digits; orjson turns some of those into floats
 
 
+class JsonBoundError(ValueError):
+    """A JSON document beyond a bound of this module; ``reason`` for the quarantine."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def loads(raw: bytes | str) -> Any:
-    """Parse JSON as ``json.loads`` would (raising ``ValueError`` when it is not JSON)."""
+    """Parse JSON as ``json.loads`` would (raising ``ValueError`` when it is not JSON,
+    ``JsonBoundError`` when it is too big or too deep)."""
+    if len(raw) > MAX_BYTES:
+        raise JsonBoundError(f"JSON document of {len(raw):,} bytes, over the {MAX_BYTES:,} "
+                             "bytes read at once — split it into pages or NDJSON")
+    value: Any = _NOT_PARSED
     if isinstance(raw, bytes) and raw.translate(_DIGITS_AS_ZERO).find(_LONG_NUMBER) < 0:
+        # on failure json.loads decides, with its own reading and its own error
+        with contextlib.suppress(orjson.JSONDecodeError):
+            value = orjson.loads(raw)
+    if value is _NOT_PARSED:
         try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass  # json.loads decides, with its own reading and its own error
-    return json.loads(raw)
+            value = json.loads(raw)
+        except RecursionError:
+            raise _too_deep(MAX_DEPTH) from None
+    if deeper_than(value, MAX_DEPTH):
+        raise _too_deep(MAX_DEPTH)
+    return value
+
+
+_NOT_PARSED = object()
+
+
+def _too_deep(limit: int) -> JsonBoundError:
+    return JsonBoundError(f"JSON nested deeper than {limit} levels — not a FHIR or OData "
+                          "payload (a hostile or broken document)")
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` (parsed JSON) nests objects and arrays more than ``limit`` deep,
+    walked without recursion (the point is to refuse what recursion cannot handle)."""
+    stack = [(value, 1)] if type(value) is dict or type(value) is list else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if type(node) is dict else node:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+    return False
+
+
+def dumps_payload(value: Any) -> bytes:
+    """A parsed value as JSON bytes for a quarantine row: exactly what was read, lone
+    surrogates included (kept as their escapes), never an exception."""
+    try:
+        return json.dumps(value, sort_keys=True, default=str).encode("ascii")
+    except (RecursionError, ValueError, TypeError):
+        return repr(type(value)).encode()  # unreachable for parsed JSON within MAX_DEPTH
 
 
 def markup_kind(raw: bytes, content_type: str = "") -> str:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from chargeline.errors import RecordError
 from chargeline.model import RECORD_TYPE_BY_KIND, CanonicalRecord, build_record
+from collectors import jsonio
 from collectors.base import Reject
 from collectors.incremental import Latest
 from collectors.mapping import RecordMapping
+from collectors.rejects import unexpected_reason
+from store.bounds import check_record
 
 
 @dataclass
@@ -30,17 +32,26 @@ def parse_odata_page(body: Any, entity_set: str, mapping: RecordMapping, url: st
     if record_type is None:
         raise RecordError(f"mapping {entity_set}: unknown record kind {kind!r}")
     modified = mapping.options.get("modified", "ModifiedAt")
-    page = ODataPage(next_url=body.get("@odata.nextLink"))
+    link = body.get("@odata.nextLink")
+    page = ODataPage(next_url=link if isinstance(link, str) and link else None)
     newest = Latest()
     for index, row in enumerate(body["value"]):
         where = f"{url}#row{index}"
         if not isinstance(row, dict):
-            page.rejects.append(Reject(where, "row is not a JSON object", json.dumps(row), kind))
+            page.rejects.append(Reject(where, "row is not a JSON object",
+                                       jsonio.dumps_payload(row), kind))
             continue
         try:
-            page.records.append(build_record(record_type, mapping.apply(row), where=where))
+            if jsonio.deeper_than(row, jsonio.RECORD_DEPTH):
+                raise RecordError(f"row nested deeper than {jsonio.RECORD_DEPTH} levels — "
+                                  "not an OData entity (a hostile or broken document)")
+            record = build_record(record_type, mapping.apply(row), where=where)
+            page.records.append(check_record(record, where))
             newest.offer(row.get(modified))
         except RecordError as exc:
-            page.rejects.append(Reject(where, exc.reason, json.dumps(row, default=str), kind))
+            page.rejects.append(Reject(where, exc.reason, jsonio.dumps_payload(row), kind))
+        except Exception as exc:  # one row, never its page (collectors.rejects)
+            page.rejects.append(Reject(where, unexpected_reason(exc, where),
+                                       jsonio.dumps_payload(row), kind))
     page.newest = newest.value
     return page

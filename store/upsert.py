@@ -44,6 +44,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 
 from chargeline.model import CanonicalRecord, InterfaceMessage
+from store.bounds import clean_text
 from store.schema import FACT_TABLES, message_usages, quarantined_records, source_watermarks
 from store.types import UtcDateTime
 
@@ -342,21 +343,42 @@ def quarantine(
     now: datetime | None = None,
     payload_hash: str = "",
 ) -> bool:
-    """Keep a bad record aside with its reason; the same payload twice is kept once.
-    ``payload_hash`` identifies the payload when ``raw_payload`` is its ciphertext (which
-    differs at each encryption); by default the SHA-256 of ``raw_payload``."""
+    """Keep a bad record aside with its reason; return whether a row was added.
+
+    A payload is kept once per place: a file position (``file@offset``, ``file#entry3``)
+    is part of its identity, so a bad payload repeated at ten offsets is ten rows and a
+    re-read of the same file adds none; an HTTP position (``https://...``) is not (its
+    query changes from poll to poll, and the overlap window re-reads the same resource),
+    so a re-polled bad resource stays one row. ``payload_hash`` identifies the payload
+    when ``raw_payload`` is its ciphertext (which differs at each encryption); by default
+    the SHA-256 of ``raw_payload``. Position, reason and kind are made storable (NUL,
+    lone surrogates, widths): a quarantine row must never fail the page it belongs to."""
     raw = raw_payload.decode("utf-8", "replace") if isinstance(raw_payload, bytes) else raw_payload
+    digest = payload_hash or hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
     row = {
         "source": source,
-        "record_kind": record_kind,
-        "position": position[:300],
-        "reason": reason,
-        "raw_payload": raw,
-        "payload_hash": payload_hash or hashlib.sha256(raw.encode()).hexdigest(),
+        "record_kind": clean_text(record_kind)[:_KIND_WIDTH],
+        "position": clean_text(position)[:_POSITION_WIDTH],
+        "reason": clean_text(reason),
+        "raw_payload": clean_text(raw),
+        "payload_hash": quarantine_key(position, digest),
         "quarantined_at": now or datetime.now(UTC),
         "status": "open",
     }
     return insert_ignore(conn, quarantined_records, [row]) == 1
+
+
+_KIND_WIDTH = quarantined_records.c.record_kind.type.length
+_POSITION_WIDTH = quarantined_records.c.position.type.length
+
+
+def quarantine_key(position: str, digest: str) -> str:
+    """The dedup key of a quarantined payload (see ``quarantine``): its digest alone at
+    an HTTP position, else a digest of the position and the payload's digest."""
+    if position.startswith(("http://", "https://")):
+        return digest
+    place = position.encode("utf-8", "backslashreplace")
+    return hashlib.sha256(place + b"\0" + digest.encode()).hexdigest()
 
 
 def read_watermark(conn: Connection, source: str, stream: str) -> str | None:

@@ -6,9 +6,13 @@ from typing import Any, ClassVar
 
 from chargeline.errors import RecordError, SourceError
 from chargeline.model import ChannelStats, build_record
+from collectors import jsonio
 from collectors.base import CollectContext, Reject, register
+from collectors.http import BadPayload
 from collectors.incremental import parse_instant
 from collectors.mapping import RecordMapping
+from collectors.rejects import unexpected_reason
+from store.bounds import check_record
 
 
 def parse_channels(body: Any, mapping: RecordMapping, url: str
@@ -24,11 +28,18 @@ def parse_channels(body: Any, mapping: RecordMapping, url: str
     for index, row in enumerate(channels):
         where = f"{url}#channel{index}"
         try:
-            values = mapping.apply(row) if isinstance(row, dict) else {}
+            if not isinstance(row, dict):
+                raise RecordError(f"channel is {type(row).__name__}, not a JSON object")
+            if jsonio.deeper_than(row, jsonio.RECORD_DEPTH):
+                raise RecordError(f"channel nested deeper than {jsonio.RECORD_DEPTH} levels")
+            values = mapping.apply(row)
             values["observed_at"] = observed
-            records.append(build_record(ChannelStats, values, where=where))
+            records.append(check_record(build_record(ChannelStats, values, where=where), where))
         except RecordError as exc:
-            rejects.append(Reject(where, exc.reason, str(row), "channel_stats"))
+            rejects.append(Reject(where, exc.reason, jsonio.dumps_payload(row), "channel_stats"))
+        except Exception as exc:  # one channel, never the snapshot (collectors.rejects)
+            rejects.append(Reject(where, unexpected_reason(exc, where),
+                                  jsonio.dumps_payload(row), "channel_stats"))
     return records, rejects, observed
 
 
@@ -40,11 +51,19 @@ class EngineStatsCollector:
         mapping = ctx.mappings()["channels"]
         # base_url is the engine's statistics API root, e.g. http://host:8700/engine/api
         url = f"{ctx.source.base_url}/channels"
-        body = ctx.http.get_json(url)
+        try:
+            body, raw, _call = ctx.http.fetch_page(url)
+        except BadPayload as exc:  # not JSON, too big or too deep: kept, and said
+            ctx.commit_page("channels", [], None, [Reject(
+                exc.url, exc.reason, exc.raw, "channel_stats")])
+            raise
         try:
             records, rejects, observed = parse_channels(body, mapping, url)
-        except RecordError as exc:
-            ctx.commit_page("channels", [], None, [Reject(url, exc.reason, str(body))])
-            raise SourceError(exc.reason) from None
+            parse_instant(observed)
+        except (RecordError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, RecordError) else \
+                f"{url}: generatedAt is not an ISO 8601 instant"
+            ctx.commit_page("channels", [], None, [Reject(url, reason, raw, "channel_stats")])
+            raise SourceError(reason) from None
         ctx.http.set_rows(len(records))
         ctx.commit_page("channels", records, observed, rejects, newest=parse_instant(observed))

@@ -43,6 +43,18 @@ PATTERNS = ("*.hl7", "*.er7", "*.log", "*.txt", "*.hl7.[0-9]*", "*.log.[0-9]*")
 _ROTATION_NUMBER = re.compile(r"\.\d+$")
 
 
+_CHANNEL_WIDTH = interface_messages.c.channel.type.length or 64
+
+
+def channel_name(name: str) -> str:
+    """A folder's name as a channel: as it is when the store's column holds it, else cut
+    and made unique by a hash of the whole (two long names must stay two channels)."""
+    if len(name) <= _CHANNEL_WIDTH and "\x00" not in name:
+        return name
+    digest = hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=4).hexdigest()
+    return f"{name[:_CHANNEL_WIDTH - 9].replace(chr(0), '')}~{digest}"
+
+
 @dataclass(frozen=True)
 class LogFile:
     path: Path
@@ -58,7 +70,8 @@ def discover(root: Path) -> list[LogFile]:
         for path in root.rglob(pattern):
             if not path.is_file():
                 continue
-            channel = path.parent.name if path.parent != root else path.stem.split("-")[0]
+            channel = channel_name(path.parent.name if path.parent != root
+                                   else path.stem.split("-")[0])
             by_channel.setdefault(channel, []).append(path)
     files = []
     for channel, paths in sorted(by_channel.items()):

@@ -221,7 +221,7 @@ def test_broken_fhir_entries_are_rejected_with_a_reason(page: Any, link: Any, to
     assert len(result.rejects) == bad
     for i, reject in enumerate(result.rejects):
         assert reject.reason and reject.position.startswith("http://x/ChargeItem#entry")
-        assert isinstance(reject.raw, str) and i >= 0
+        assert isinstance(reject.raw, bytes) and i >= 0  # the entry's JSON, as read
     assert result.next_url is None or isinstance(result.next_url, str)
 
 
