@@ -2,8 +2,10 @@
 quiet hours, silences, and inhibition along the lineage graph. Pure; no I/O but ``load``.
 
 The lineage graph is a mapping ``node -> dependents``; a node is ``key=value`` of an alert
-scope (``source=billing``, ``channel=FAC01_CHG_OUT``, ``facility=*`` for every facility).
-A firing alert tagged with an inhibition ``source_tags`` tag suppresses alerts tagged with
+scope (``source=billing``, ``facility=*`` for every facility) or, for a channel,
+``channel=<facility>/<name>`` (``channel=FAC01/DFT_OUT``): a channel is named per engine,
+so two facilities' ``DFT_OUT`` are two nodes, as they are two alert instances. A firing
+alert tagged with an inhibition ``source_tags`` tag suppresses alerts tagged with
 ``target_tags`` on its own nodes and everything downstream of them.
 """
 
@@ -194,7 +196,21 @@ def downstream(lineage: Mapping[str, Iterable[str]], nodes: Iterable[str]) -> se
     return seen
 
 
+def channel_node(facility: str, channel: str) -> str:
+    """The lineage node of one facility's channel (``metrics.lineage.channel_key``)."""
+    return f"channel={facility}/{channel}"
+
+
 def scope_nodes(scope: Mapping[str, str], *, wildcards: bool = False) -> set[str]:
-    """The lineage nodes of an alert scope (``key=value``; plus ``key=*`` for targets)."""
-    nodes = {f"{k}={v}" for k, v in scope.items()}
+    """The lineage nodes of an alert scope: ``key=value``, a channel as
+    ``channel=<facility>/<name>``; for targets (``wildcards``) plus ``key=*``.
+
+    An outage (not a target) also starts from ``channel=<name>``, so an edge written by
+    hand from a bare channel name applies to that name in every facility; a target never
+    answers to the bare name, or one facility's outage would reach another's channel."""
+    nodes = {f"{k}={v}" for k, v in scope.items() if k != "channel"}
+    if "channel" in scope:
+        nodes.add(channel_node(scope.get("facility", ""), scope["channel"]))
+        if not wildcards:
+            nodes.add(f"channel={scope['channel']}")
     return nodes | {f"{k}=*" for k in scope} if wildcards else nodes

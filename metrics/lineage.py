@@ -8,13 +8,15 @@ API (the dashboard draws this; ``metrics.lineage_store.system_graph`` feeds it):
     for node in graph.nodes: node.node_id, node.kind, node.label, node.column, node.sources
     for edge in graph.edges: edge.source, edge.target, edge.kind, edge.label,
                              edge.health, edge.reason
-    lineage_map(graph)  # {"source=billing": ["facility=*"], "channel=X": [...], ...}
+    lineage_map(graph)  # {"source=billing": ["facility=*"], "channel=FAC01/X": [...], ...}
 
 Nodes: the systems ``device_tracking``, ``ehr``, ``engine``, ``billing``, ``erp``,
-``supplier``; one ``channel:<id>`` per interface-engine channel seen in
-``interface_messages`` / ``channel_stats`` (``parent`` = ``engine``); ``chargeline`` (the
-store). A system's ``sources`` are the collector sources that read it (from
-``settings.sources`` by kind, plus sources seen in ``collector_runs`` / ``api_calls``).
+``supplier``; one ``channel:<facility>/<name>`` per interface-engine channel seen in
+``interface_messages`` / ``channel_stats`` (``parent`` = ``engine``): a channel is the pair
+(facility, name), as the store keys its messages and the report its channels — two
+facilities' engines each have their own ``DFT_OUT``; ``chargeline`` (the store). A
+system's ``sources`` are the collector sources that read it (from ``settings.sources`` by
+kind, plus sources seen in ``collector_runs`` / ``api_calls``).
 ``column`` orders nodes left to right as data flows.
 
 Edges, each with ``health`` in ``ok | degraded | down | unknown`` and a ``reason``:
@@ -164,6 +166,7 @@ class FacilityFlow:
 @dataclass(frozen=True)
 class Observations:
     sources: Mapping[str, SourceObservation] = field(default_factory=dict)
+    # keyed by channel_key(facility, name); build_graph reads the values alone
     channels: Mapping[str, ChannelObservation] = field(default_factory=dict)
     facilities: Mapping[str, FacilityFlow] = field(default_factory=dict)
     newest_requisition_at: datetime | None = None
@@ -221,12 +224,34 @@ def system_of(source: str, kind: str = "") -> str:
     return next((system for hint, system in _NAME_HINTS if hint in lowered), "other")
 
 
+def channel_key(facility: str, channel: str) -> str:
+    """A channel's identity: ``FAC01/DFT_OUT`` (``/DFT_OUT`` when its messages name no
+    facility), the report's key (``metrics.report_data.channel_key``) and the alert
+    scope's lineage node (``alerting.policy.scope_nodes``)."""
+    return f"{facility}/{channel}"
+
+
+def channel_node_id(facility: str, channel: str) -> str:
+    """The graph node of one facility's channel."""
+    return f"channel:{channel_key(facility, channel)}"
+
+
 def _minutes(delta: timedelta) -> str:
-    return f"{delta.total_seconds() / 60:.0f} min"
+    """Whole minutes of a duration; never ``-0 min`` (a clock a few seconds apart)."""
+    return f"{max(delta.total_seconds(), 0.0) / 60:.0f} min"
 
 
 def _age(at: datetime | None, now: datetime) -> str:
-    return "never" if at is None else f"{_minutes(now - at)} ago"
+    """``12 min ago``; a time a little ahead of ``now`` (a source's clock, or a record
+    stamped between the graph's minute and the read) is ``just now``, never ``-0 min``."""
+    if at is None:
+        return "never"
+    if now - at < timedelta(minutes=1):
+        ahead = at - now
+        if ahead > timedelta(minutes=5):
+            return f"{_minutes(ahead)} in the future (clock ahead?)"
+        return "just now"
+    return f"{_minutes(now - at)} ago"
 
 
 def source_health(obs: SourceObservation | None, config: SourceConfig | None,
@@ -408,8 +433,9 @@ def build_graph(sources: Sequence[SourceConfig], obs: Observations, now: datetim
                 f"{s} down" for s in seen)
         return ""
 
-    channels = sorted(obs.channels.values(), key=lambda c: c.channel)
-    routes = {ch.channel: route_of(ch, channel_targets) for ch in channels}
+    channels = sorted(obs.channels.values(), key=lambda c: (c.facility_id, c.channel))
+    routes = {channel_node_id(ch.facility_id, ch.channel): route_of(ch, channel_targets)
+              for ch in channels}
     # every edge needs both its nodes (lineage_map looks them up), so "other" is drawn once
     # a source or a channel's configured destination uses it
     drawn_other = bool(readers.get("other")) or any(r.target == "other"
@@ -422,8 +448,8 @@ def build_graph(sources: Sequence[SourceConfig], obs: Observations, now: datetim
     edges = [LineageEdge("device_tracking", "ehr", "flow", "scans",
                          *(("unknown", hidden) if hidden else _record_lag(obs.facilities, th)))]
     for ch in channels:
-        node_id = f"channel:{ch.channel}"
-        route = routes[ch.channel]
+        node_id = channel_node_id(ch.facility_id, ch.channel)
+        route = routes[node_id]
         nodes.append(LineageNode(node_id, "channel", ch.channel, 2, parent="engine",
                                  facility_id=ch.facility_id))
         hidden = blind("engine")
@@ -467,7 +493,7 @@ def system_graph(engine: Engine, settings: Settings, now: datetime | None = None
 
 def _scope(node: LineageNode) -> list[str]:
     if node.kind == "channel":
-        return [f"channel={node.label}"]
+        return [f"channel={channel_key(node.facility_id, node.label)}"]
     if node.kind == "store":
         return ["facility=*"]
     return [f"source={s}" for s in node.sources]
@@ -476,10 +502,16 @@ def _scope(node: LineageNode) -> list[str]:
 def lineage_map(graph: LineageGraph) -> dict[str, list[str]]:
     """Alert-scope adjacency (``node -> dependents``) for ``alerting.policy.downstream``.
 
-    Scope nodes: ``source=<collector source>`` for a system, ``channel=<id>`` for a channel,
-    ``facility=*`` for the store (every facility's metrics). A system's sources also lead to
-    the channels it hosts, so an engine collector outage covers its channels; a channel
-    leads to its facility too."""
+    Scope nodes: ``source=<collector source>`` for a system, ``channel=<facility>/<name>``
+    for a channel (the facility's own: another facility's channel of the same name is
+    another node), ``facility=*`` for the store (every facility's metrics). A system's
+    sources also lead to the channels it hosts, so an engine collector outage covers its
+    channels.
+
+    A channel leads to its facility and nowhere else. Its destination still receives every
+    other channel's messages, so a channel's outage does not blind the destination's
+    collector; linking it there would, through ``source=billing -> facility=*``, suppress
+    every facility's alerts for one facility's queue."""
     by_id = {n.node_id: n for n in graph.nodes}
     out: dict[str, list[str]] = {}
 
@@ -488,13 +520,17 @@ def lineage_map(graph: LineageGraph) -> dict[str, list[str]]:
             out[a].append(b)
 
     for edge in graph.edges:
+        if by_id[edge.source].kind == "channel":
+            continue  # see above: its facility only
         for a in _scope(by_id[edge.source]):
             for b in _scope(by_id[edge.target]):
                 link(a, b)
     for node in graph.nodes:
         if node.kind == "channel":
+            (own,) = _scope(node)
             for a in _scope(by_id[node.parent]):
-                link(a, f"channel={node.label}")
+                link(a, own)
+            out.setdefault(own, [])
             if node.facility_id:
-                link(f"channel={node.label}", f"facility={node.facility_id}")
+                link(own, f"facility={node.facility_id}")
     return out

@@ -20,6 +20,7 @@ from metrics.lineage import (
     SourceObservation,
     Thresholds,
     build_graph,
+    channel_key,
 )
 from store.schema import (
     api_calls,
@@ -75,20 +76,38 @@ def _source(conn: Connection, name: str, now: datetime, since: datetime) -> Sour
         throttled=int(calls[2]))
 
 
-def _channel(conn: Connection, name: str, since: datetime) -> ChannelObservation:
+def _facilities_of(conn: Connection, name: str, recent: datetime) -> set[str]:
+    """The facilities whose engine has a channel ``name``: those of its messages and
+    counter snapshots since ``recent`` (index ranges on (channel, time)), and of its newest
+    message and snapshot however old, so a channel quiet for a week is still drawn."""
     m, s = interface_messages, channel_stats
-    latest = conn.execute(select(m.c.facility_id, m.c.message_type, m.c.received_at).where(
-        m.c.channel == name).order_by(m.c.received_at.desc()).limit(1)).first()
+    found: set[str] = set()
+    for table, at in ((m, m.c.received_at), (s, s.c.observed_at)):
+        mine = table.c.channel == name
+        found |= set(conn.execute(select(table.c.facility_id).where(mine, at >= recent)
+                                  .distinct()).scalars())
+        found |= set(conn.execute(select(table.c.facility_id).where(mine)
+                                  .order_by(at.desc()).limit(1)).scalars())
+    return found
+
+
+def _channel(conn: Connection, name: str, facility: str, since: datetime
+             ) -> ChannelObservation:
+    """One facility's channel ``name`` (the store keys messages by channel and facility)."""
+    m, s = interface_messages, channel_stats
+    latest = conn.execute(select(m.c.message_type, m.c.received_at).where(
+        m.c.channel == name, m.c.facility_id == facility)
+        .order_by(m.c.received_at.desc()).limit(1)).first()
     counts = conn.execute(select(
         func.count(),
         func.coalesce(func.sum(case((m.c.status == "E", 1), else_=0)), 0),
         func.coalesce(func.sum(case((m.c.ack_code.in_(("AE", "AR")), 1), else_=0)), 0),
         func.coalesce(func.sum(case((m.c.ack_code.is_not(None), 1), else_=0)), 0),
-    ).where(m.c.channel == name, m.c.received_at >= since)).one()
-    snap = conn.execute(select(s.c.facility_id, s.c.queued, s.c.oldest_queued_at,
-                               s.c.observed_at).where(s.c.channel == name)
-                        .order_by(s.c.observed_at.desc()).limit(1)).first()
-    facility = (latest.facility_id if latest else "") or (snap.facility_id if snap else "")
+    ).where(m.c.channel == name, m.c.facility_id == facility,
+            m.c.received_at >= since)).one()
+    snap = conn.execute(select(s.c.queued, s.c.oldest_queued_at, s.c.observed_at).where(
+        s.c.channel == name, s.c.facility_id == facility)
+        .order_by(s.c.observed_at.desc()).limit(1)).first()
     return ChannelObservation(
         channel=name, facility_id=facility, message_type=latest.message_type if latest else "",
         messages=int(counts[0]), errored=int(counts[1]), nacks=int(counts[2]),
@@ -130,7 +149,8 @@ def observe(conn: Connection, settings: Settings, now: datetime,
             sources[name] = obs
     names = sorted(set(distinct_values(conn, interface_messages, "channel"))
                    | set(distinct_values(conn, channel_stats, "channel")))
-    channels = {n: _channel(conn, n, since) for n in names}
+    channels = {channel_key(f, n): _channel(conn, n, f, since) for n in names
+                for f in sorted(_facilities_of(conn, n, recent))}
     facility_ids = sorted(set(conn.execute(select(facilities.c.facility_id)).scalars())
                           | {c.facility_id for c in channels.values() if c.facility_id})
     flows = {f: FacilityFlow(

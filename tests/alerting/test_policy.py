@@ -9,7 +9,7 @@ import pytest
 
 from alerting.digest import GroupLog, Workflow, plan_digests
 from alerting.evaluation import evaluate
-from alerting.policy import Matcher, NotificationPolicy, Silence, StewardPrefs
+from alerting.policy import Matcher, NotificationPolicy, Silence, StewardPrefs, load_policy
 from chargeline.errors import ConfigError
 from tests.alerting.factories import T0, TableReader, make_rule, value
 
@@ -136,6 +136,49 @@ def test_outage_inhibits_downstream_freshness_and_latency_and_says_why() -> None
     table["queue_age"] = [(CH1, 1)]
     digests, _ = plan_digests(states_for(table), RULES, {}, [], policy, {}, T0)
     assert "revenue-cycle" in {d.owner for d in digests}
+
+
+def test_one_facilitys_channel_outage_leaves_the_same_named_channel_of_another_alone(
+) -> None:
+    """FAC01 and FAC02 each have a DFT_OUT (a channel is named per engine). FAC01's queue
+    is an outage: its own volume drop is suppressed, FAC02's DFT_OUT volume drop is sent —
+    along the estate's live lineage and the shipped policy's edges."""
+    from chargeline.config import SourceConfig
+    from metrics.lineage import ChannelObservation, Observations, build_graph, lineage_map
+
+    sources = [SourceConfig(name="engine-logs", kind="hl7_log", path="/x"),
+               SourceConfig(name="billing", kind="fhir_billing", base_url="http://b.test")]
+    channels = {f"{fac}/DFT_OUT": ChannelObservation("DFT_OUT", fac, "DFT^P03")
+                for fac in ("FAC01", "FAC02")}
+    graph = build_graph(sources, Observations(channels=channels), T0)
+    policy = load_policy().model_copy(update={"group_wait": timedelta(0)}).with_lineage(
+        lineage_map(graph))
+    queue = make_rule(id="queue-age", name="Interface queue age", metric="queue_age",
+                      tags=["outage"], warn=15, fail=60)
+    drop = make_rule(id="volume-drop", name="Volume drop", metric="volume", tags=["freshness"],
+                     direction="below", warn=-3, fail=-4, severity="warning")
+    one, two = ({"facility": fac, "channel": "DFT_OUT"} for fac in ("FAC01", "FAC02"))
+    states = states_for({"queue_age": [(one, 90), (two, 1)], "volume": [(one, -5), (two, -5)]},
+                        rules=[queue, drop])
+    digests, _ = plan_digests(states, {r.id: r for r in (queue, drop)}, {}, [], policy, {}, T0)
+    kinds = {(i.rule.id, i.state.scope["facility"]): (i.kind, i.inhibited_by)
+             for d in digests for i in d.items}
+    assert kinds == {
+        ("queue-age", "FAC01"): ("new", ""),
+        ("volume-drop", "FAC01"): ("inhibited", "Interface queue age is firing for channel "
+                                                "DFT_OUT, facility FAC01"),
+        ("volume-drop", "FAC02"): ("new", ""),
+    }
+
+
+def test_a_hand_written_edge_from_a_bare_channel_name_still_applies() -> None:
+    """``channel=FAC01_CHG_OUT: [...]`` written before channels were (facility, name) keeps
+    working for that name's outage, in whichever facility."""
+    policy = POLICY.model_copy(update={"lineage": {"channel=FAC01_CHG_OUT": ("source=b",)}})
+    table = {"queue_age": [(CH1, 90)], "freshness": [({"source": "b"}, 500)]}
+    digests, _ = plan_digests(states_for(table), RULES, {}, [], policy, {}, T0)
+    kinds = {i.rule.id: i.kind for d in digests for i in d.items}
+    assert kinds["freshness"] == "inhibited"
 
 
 def test_acknowledged_alerts_do_not_repeat_but_still_resolve() -> None:

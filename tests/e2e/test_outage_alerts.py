@@ -97,7 +97,8 @@ def test_billing_outage_raises_queue_age_for_its_channel_alone(engine, store_url
                 if want is not None:  # billing up: acknowledged within seconds
                     assert ages[channel] == pytest.approx(want, abs=0.1 if want else 0.06), \
                         (t, channel)
-            delivery = {e.source.removeprefix("channel:"): e.health
+            # a channel node is channel:<facility>/<name>
+            delivery = {e.source.partition("/")[2]: e.health
                         for e in system_graph(engine, settings, t).edges
                         if e.source.endswith("_CHG_OUT") and e.target == "billing"}
             assert set(delivery) == {c for c in channels if c.endswith("_CHG_OUT")}

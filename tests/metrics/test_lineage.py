@@ -38,6 +38,7 @@ from metrics.lineage import (
     Observations,
     SourceObservation,
     build_graph,
+    channel_node_id,
     lineage_map,
     route_of,
 )
@@ -47,6 +48,7 @@ from store.upsert import upsert_records
 
 NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 CHANNEL = "FAC01_CHG_OUT"
+NODE = channel_node_id("FAC01", CHANNEL)  # a channel is (facility, name)
 
 
 def ago(minutes: float) -> datetime:
@@ -127,10 +129,10 @@ def test_graph_from_config_and_traffic_shows_the_failing_source_down(engine: Eng
         assert graph.edge(*(("engine", "chargeline") if "engine" in source else (
             {"erp": "erp", "ehr-usage": "ehr"}[source], "chargeline")), source).health == "ok"
     # the channel observed in interface_messages / channel_stats is a node of the engine
-    node = graph.node(f"channel:{CHANNEL}")
+    node = graph.node(NODE)
     assert (node.parent, node.facility_id, node.kind) == ("engine", "FAC01", "channel")
-    assert graph.edge("ehr", f"channel:{CHANNEL}").health == "ok"
-    delivery = graph.edge(f"channel:{CHANNEL}", "billing")
+    assert graph.edge("ehr", NODE).health == "ok"
+    delivery = graph.edge(NODE, "billing")
     assert delivery.health == "degraded"  # 1 NACK in 10 acknowledged, above 2 %
     assert "NACK rate 10.0% of 10" in delivery.reason and "queue 1, oldest 4 min" in \
         delivery.reason
@@ -143,11 +145,13 @@ def test_graph_from_config_and_traffic_shows_the_failing_source_down(engine: Eng
 
     lineage = lineage_map(graph)
     assert lineage["source=billing"] == ["facility=*"]
-    assert lineage[f"channel={CHANNEL}"] == ["source=billing", "facility=FAC01"]
-    assert f"channel={CHANNEL}" in lineage["source=engine-logs"]
-    # an engine-log outage reaches the channel, billing and every facility
-    assert {"source=billing", "facility=FAC01", "facility=*"} <= downstream(
-        lineage, ["source=engine-logs"])
+    # the channel leads to its own facility alone (see lineage_map)
+    assert lineage[f"channel=FAC01/{CHANNEL}"] == ["facility=FAC01"]
+    assert f"channel=FAC01/{CHANNEL}" in lineage["source=engine-logs"]
+    # an engine-log outage reaches the channel and every facility, not billing's collector
+    reach = downstream(lineage, ["source=engine-logs"])
+    assert {f"channel=FAC01/{CHANNEL}", "facility=FAC01", "facility=*"} <= reach
+    assert "source=billing" not in reach
     assert "source=engine-logs" not in downstream(lineage, ["source=billing"])
 
 
@@ -174,8 +178,8 @@ def test_a_blind_engine_makes_its_channels_unknown_not_ok() -> None:
                                               acked=5, newest_received_at=NOW)})
     graph = build_graph(sources, obs, NOW)
     assert graph.edge("engine", "chargeline").health == "down"
-    for edge in (graph.edge("ehr", f"channel:{CHANNEL}"),
-                 graph.edge(f"channel:{CHANNEL}", "billing")):
+    for edge in (graph.edge("ehr", NODE),
+                 graph.edge(NODE, "billing")):
         assert edge.health == "unknown"
         assert "cannot see the Interface engine: engine-logs down" in edge.reason
 
@@ -201,6 +205,56 @@ def test_collect_health_rules() -> None:
     throttled = SourceObservation("erp", "ok", ago(1), last_success_at=ago(1), calls=10,
                                   failed_calls=4, throttled=4)
     assert health(throttled)[0] == "degraded" and "4 throttled" in health(throttled)[1]
+
+
+def test_a_time_a_little_ahead_of_now_reads_just_now_never_minus_zero() -> None:
+    config = SourceConfig(name="erp", kind="odata_erp", base_url="http://e.test")
+    ahead = SourceObservation("erp", "ok", NOW + timedelta(seconds=20),
+                              last_success_at=NOW + timedelta(seconds=20),
+                              newest_record_at=NOW + timedelta(seconds=40))
+    edge = build_graph([config], Observations(sources={"erp": ahead}), NOW).edge(
+        "erp", "chargeline", "erp")
+    assert edge.reason == "last run ok just now; newest record just now"
+    skewed = SourceObservation("erp", "ok", ago(1), last_success_at=ago(1),
+                               newest_record_at=NOW + timedelta(minutes=30))
+    edge = build_graph([config], Observations(sources={"erp": skewed}), NOW).edge(
+        "erp", "chargeline", "erp")
+    assert edge.reason.endswith("newest record 30 min in the future (clock ahead?)")
+    queued = ChannelObservation(CHANNEL, "FAC01", queued=1, snapshot_at=NOW,
+                                oldest_queued_at=NOW + timedelta(seconds=10))
+    graph = build_graph(STATS_ONLY, Observations(channels={"x": queued}), NOW)
+    assert "-0" not in delivery_of(graph, CHANNEL)[3]
+
+
+def test_two_facilities_channels_of_one_name_are_two_nodes(engine: Engine) -> None:
+    """FAC02's DFT_OUT rejects every message and its queue is two hours old; FAC01's
+    DFT_OUT is fine. Each is its own node with its own health and lineage."""
+    messages = [InterfaceMessage(
+        channel="DFT_OUT", control_id=f"MSG-{i}", message_type="DFT^P03", facility_id=fac,
+        encounter_id="ENC1", usage_ids=(f"U{fac}{i}",), received_at=ago(30 - i),
+        sent_at=ago(29.9 - i), status=MessageStatus.SENT,
+        ack_code="AR" if fac == "FAC02" else "AA")  # type: ignore[arg-type]
+        for fac in ("FAC01", "FAC02") for i in range(5)]  # the same control ids
+    stats = [ChannelStats(channel="DFT_OUT", facility_id=fac, observed_at=ago(1), received=5,
+                          filtered=0, queued=3 if fac == "FAC02" else 0, sent=5, errored=0,
+                          oldest_queued_at=ago(120) if fac == "FAC02" else None)
+             for fac in ("FAC01", "FAC02")]
+    with engine.begin() as conn:
+        upsert_records(conn, messages, source="engine-logs")
+        upsert_records(conn, stats, source="engine-stats")
+    graph = system_graph(engine, Settings(database_url=str(engine.url),
+                                          sources=estate_sources()), NOW)
+    one, two = channel_node_id("FAC01", "DFT_OUT"), channel_node_id("FAC02", "DFT_OUT")
+    assert [(n.node_id, n.label, n.facility_id) for n in graph.nodes if n.kind == "channel"] \
+        == [(one, "DFT_OUT", "FAC01"), (two, "DFT_OUT", "FAC02")]
+    assert graph.edge(one, "billing").reason.startswith("NACK rate 0.0% of 5 acknowledged")
+    assert graph.edge(two, "billing").health == "down"
+    assert "NACK rate 100.0% of 5" in graph.edge(two, "billing").reason
+    assert "5 messages" in graph.edge("ehr", one).reason  # its own five, not ten
+    lineage = lineage_map(graph)
+    assert lineage["channel=FAC01/DFT_OUT"] == ["facility=FAC01"]
+    assert lineage["channel=FAC02/DFT_OUT"] == ["facility=FAC02"]
+    assert "channel=FAC01/DFT_OUT" not in downstream(lineage, ["channel=FAC02/DFT_OUT"])
 
 
 def test_scans_reach_the_ehr_health_is_the_p95_lag_of_the_newest_scans() -> None:
@@ -268,7 +322,8 @@ def channel_graph(channel: str, message_type: str = "",
 
 
 def delivery_of(graph: LineageGraph, channel: str) -> tuple[str, str, str, str]:
-    edge = next(e for e in graph.edges if e.source == f"channel:{channel}")
+    edge = next(e for e in graph.edges if e.source.startswith("channel:")
+                and graph.node(e.source).label == channel)
     return edge.target, edge.label, edge.health, edge.reason
 
 
@@ -325,7 +380,7 @@ def test_configured_targets_win_over_message_type_and_name() -> None:
     # "other" is drawn once a channel delivers there, so the lineage map can place it
     other = channel_graph("FAC01_XYZ_OUT", "", {"FAC01_*": "other"})
     assert other.node("other").label == "Other system"
-    assert lineage_map(other)["channel=FAC01_XYZ_OUT"] == ["facility=FAC01"]
+    assert lineage_map(other)["channel=FAC01/FAC01_XYZ_OUT"] == ["facility=FAC01"]
 
 
 def test_the_message_type_still_decides_without_configuration() -> None:
