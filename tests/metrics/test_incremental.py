@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, Table, func, select
 
 from chargeline.config import ChargeSla
@@ -60,14 +61,19 @@ def _snapshot(engine: Engine) -> dict[str, set[tuple[Any, ...]]]:
     return out
 
 
-def test_incremental_equals_full(estate_factory: Any, engine: Engine, tmp_path: Any) -> None:
+@pytest.mark.parametrize("rendering", ["plain", "world"])
+def test_incremental_equals_full(estate_factory: Any, engine: Engine, tmp_path: Any,
+                                 rendering: str) -> None:
     from chargeline.config import Settings
     from collectors.runner import run_source
     from store.engine import make_engine
     from store.migrate import upgrade
 
+    # world: the same estate with local offsets, half the links dropped, ERP posting lag,
+    # unit prices: the fallback links must come out as a full pass makes them
     running = estate_factory(seed=5, faults="high", http_5xx=0.0, http_429=0.0,
-                             truncated_json=0.0, timeout=0.0, channel_outage=1.0)
+                             truncated_json=0.0, timeout=0.0, channel_outage=1.0,
+                             rendering=rendering)
     source_url = f"sqlite:///{tmp_path / 'collected.db'}"
     collected = make_engine(source_url)
     upgrade(collected)
