@@ -30,7 +30,8 @@ from chargeline.errors import ConfigError
 DEFAULT_DATABASE_URL = "sqlite:///./data/chargeline.db"
 DEMO_PHI_SECRET = "chargeline-demo-secret-change-me"  # noqa: S105 - documented demo value
 
-SourceKind = Literal["fhir_billing", "fhir_usage", "odata_erp", "hl7_log", "engine_stats"]
+SourceKind = Literal["fhir_billing", "fhir_usage", "odata_erp", "hl7_log", "engine_stats",
+                     "mllp"]
 # Systems of ``metrics.lineage.SYSTEMS`` a channel can deliver to (the engine, device
 # tracking and the store are never a channel's destination); spelled out here because
 # metrics imports this module, not the other way round.
@@ -44,7 +45,11 @@ FIXES: dict[str, str] = {
     "base_url": "base_url: http://127.0.0.1:8700/billing/fhir",
     "port": "port: 587",
     "security": "security: starttls (or ssl, none)",
-    "kind": "kind: fhir_billing (or fhir_usage, odata_erp, hl7_log, engine_stats)",
+    "kind": "kind: fhir_billing (or fhir_usage, odata_erp, hl7_log, engine_stats, mllp)",
+    "listen": "listen: 127.0.0.1:2575 (the address and port an mllp source listens on)",
+    "metrics_port": "metrics_port: 9464 (Prometheus scrapes http://<host>:9464/metrics)",
+    "receivers": "receivers: [{name: oncall, type: webhook, url_env: ONCALL_URL, "
+    "owners: [integration]}]",
     "channel_targets": "channel_targets: {FAC01_CHG_OUT: billing, '*_SUP_OUT': erp}",
     "quarantine_keys": "CHARGELINE_QUARANTINE_KEYS=<new key>,<old key>, each made by "
     "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'",
@@ -92,6 +97,10 @@ class SourceConfig(_Strict):
     max_retries: int = Field(default=4, ge=0)
     mapping: str = ""  # a YAML field-mapping file; empty means the standard defaults
     enabled: bool = True
+    # kind mllp: the HOST:PORT it listens on, and the channel its messages are stored
+    # under (default: the source's name); its schedule is how often a run row is closed
+    listen: str = ""
+    channel: str = Field(default="", max_length=64)
 
     @field_validator("base_url")
     @classmethod
@@ -99,6 +108,20 @@ class SourceConfig(_Strict):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if not value:
+            return value
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"{value!r} is not HOST:PORT")
+        return value
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.kind == "mllp" and not self.listen:
+            raise ValueError("an mllp source needs listen: HOST:PORT")
 
 
 class SmtpConfig(_Strict):
@@ -110,6 +133,52 @@ class SmtpConfig(_Strict):
     sender: str = "chargeline@localhost"
     timeout_seconds: float = Field(default=10.0, gt=0)
     ca_file: str = ""  # PEM file of a private CA to trust for TLS; empty = the system store
+
+
+class ReceiverConfig(_Strict):
+    """An on-call receiver beside e-mail (alerting/receivers.py): ``webhook`` posts the
+    Prometheus Alertmanager webhook JSON (version 4), ``teams`` an Adaptive Card message,
+    ``slack`` an incoming-webhook text message. It gets the digests of the rules whose
+    ``owner`` is in ``owners`` (empty: every owner) and, if set, whose severity is in
+    ``severity``. The URL is a secret (Slack and Teams URLs carry their token): give it in
+    ``url`` or name the environment variable that holds it in ``url_env``."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=60)
+    type: Literal["webhook", "teams", "slack"]
+    url: SecretStr = SecretStr("")
+    url_env: str = ""
+    owners: tuple[str, ...] = ()
+    severity: tuple[Literal["info", "warning", "critical"], ...] = ()
+    send_resolved: bool = True
+    max_alerts: int = Field(default=0, ge=0)  # 0: no limit (Alertmanager's max_alerts)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    headers: dict[str, SecretStr] = {}  # e.g. {Authorization: "Bearer ..."}
+    ca_file: str = ""  # PEM file of a private CA to trust for https; empty = the system store
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if url and not url.startswith(("http://", "https://")):
+            raise ValueError("the receiver URL must start with http:// or https://")
+        return value
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_set(cls, value: str) -> str:
+        if value and not os.environ.get(value, "").startswith(("http://", "https://")):
+            raise ValueError(f"environment variable {value} must hold the receiver's "
+                             "http(s) URL")
+        return value
+
+    def target(self) -> str:
+        """The URL to post to (from ``url``, else from the ``url_env`` variable)."""
+        return self.url.get_secret_value() or os.environ.get(self.url_env, "")
+
+    @property
+    def key(self) -> str:
+        """How the outbox and the notification groups name it: ``webhook:pagerduty``."""
+        return f"{self.type}:{self.name}"
 
 
 class ChargeSla(_Strict):
@@ -180,8 +249,14 @@ class Settings(BaseSettings):
     sla: ChargeSla = ChargeSla()
     smtp: SmtpConfig = SmtpConfig()
     lineage: LineageConfig = LineageConfig()
+    receivers: list[ReceiverConfig] = []
     collector_id: str = ""
     lease_seconds: int = Field(default=120, ge=5)
+    # Prometheus /metrics served by ``chargeline collector`` (metrics/prometheus.py): off
+    # unless a port is set; the KPI gauges cover the last metrics_window_hours
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    metrics_window_hours: int = Field(default=24, ge=1)
 
     @field_validator("database_url")
     @classmethod
@@ -221,6 +296,18 @@ class Settings(BaseSettings):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        return value
+
+    @field_validator("receivers")
+    @classmethod
+    def _receivers(cls, value: list[ReceiverConfig]) -> list[ReceiverConfig]:
+        names = [r.name for r in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"receiver names must be unique; repeated: {', '.join(dupes)}")
+        missing = [r.name for r in value if not r.url.get_secret_value() and not r.url_env]
+        if missing:
+            raise ValueError(f"receiver {missing[0]!r} needs url or url_env")
         return value
 
     def source(self, name: str) -> SourceConfig:
