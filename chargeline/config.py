@@ -31,7 +31,7 @@ DEFAULT_DATABASE_URL = "sqlite:///./data/chargeline.db"
 DEMO_PHI_SECRET = "chargeline-demo-secret-change-me"  # noqa: S105 - documented demo value
 
 SourceKind = Literal["fhir_billing", "fhir_usage", "odata_erp", "hl7_log", "engine_stats",
-                     "mllp"]
+                     "mllp", "mirth", "rhapsody"]
 # Systems of ``metrics.lineage.SYSTEMS`` a channel can deliver to (the engine, device
 # tracking and the store are never a channel's destination); spelled out here because
 # metrics imports this module, not the other way round.
@@ -45,7 +45,9 @@ FIXES: dict[str, str] = {
     "base_url": "base_url: http://127.0.0.1:8700/billing/fhir",
     "port": "port: 587",
     "security": "security: starttls (or ssl, none)",
-    "kind": "kind: fhir_billing (or fhir_usage, odata_erp, hl7_log, engine_stats, mllp)",
+    "kind": "kind: fhir_billing (or fhir_usage, odata_erp, hl7_log, engine_stats, mllp, mirth, "
+    "rhapsody)",
+    "login": "login: {username: chargeline, password: env:MIRTH_PASSWORD, method: session}",
     "listen": "listen: 127.0.0.1:2575 (the address and port an mllp source listens on)",
     "metrics_port": "metrics_port: 9464 (Prometheus scrapes http://<host>:9464/metrics)",
     "receivers": "receivers: [{name: oncall, type: webhook, url_env: ONCALL_URL, "
@@ -81,6 +83,17 @@ class OAuth2Client(_Strict):
     scope: str = ""
 
 
+class EngineLogin(_Strict):
+    """Credentials of an interface engine's own API (kinds mirth, rhapsody). ``password``
+    may be ``env:NAME``; ``CHARGELINE_SECRET_<SOURCE>`` overrides it. ``method``: ``session``
+    signs in once a pass (Mirth's ``POST /api/users/_login``, a JSESSIONID cookie),
+    ``basic`` sends HTTP basic credentials with every call (Rhapsody; Mirth accepts both)."""
+
+    username: str = Field(min_length=1)
+    password: SecretStr = SecretStr("")
+    method: Literal["session", "basic"] = "session"
+
+
 class SourceConfig(_Strict):
     """One polled system. ``base_url`` for HTTP sources, ``path`` for HL7 log folders."""
 
@@ -101,6 +114,15 @@ class SourceConfig(_Strict):
     # under (default: the source's name); its schedule is how often a run row is closed
     listen: str = ""
     channel: str = Field(default="", max_length=64)
+    # kinds mirth, rhapsody: the engine's API sign-in; TLS trust for its (often
+    # self-signed) certificate: a PEM CA bundle, or verify_tls: false (not advised);
+    # a channel group (Mirth) or locker (Rhapsody) name or glob -> facility id, else
+    # facility_id; Mirth's answer format (xml is the API's default, json on request)
+    login: EngineLogin | None = None
+    ca_file: str = ""
+    verify_tls: bool = True
+    facility_by_group: dict[str, str] = {}
+    api_format: Literal["xml", "json"] = "xml"
 
     @field_validator("base_url")
     @classmethod

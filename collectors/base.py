@@ -14,6 +14,7 @@ before it loses nothing (the page is fetched again) and after it duplicates noth
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ import httpx
 from sqlalchemy import Connection, Engine
 
 from chargeline.config import Settings, SourceConfig
+from chargeline.errors import ConfigError
 from chargeline.keys import patient_token_key
 from chargeline.model import CanonicalRecord
 from chargeline.sealing import sealer_for
@@ -183,6 +185,20 @@ def needs_http(kind: str) -> bool:
 
 def make_client(source: SourceConfig, transport: httpx.BaseTransport | None = None
                 ) -> httpx.Client:
-    """An HTTP client with the source's timeout on connect, read, write and pool."""
+    """An HTTP client with the source's timeout on connect, read, write and pool, trusting
+    the source's ``ca_file`` (or not verifying, ``verify_tls: false``) for TLS."""
     return httpx.Client(timeout=httpx.Timeout(source.timeout_seconds), transport=transport,
-                        headers={"Accept": "application/json"})
+                        headers={"Accept": "application/json"}, verify=tls_verify(source))
+
+
+def tls_verify(source: SourceConfig) -> ssl.SSLContext | bool:
+    """The ``verify`` of a source's client: a context trusting its ``ca_file`` (a PEM
+    bundle, e.g. an engine's self-signed certificate), else ``verify_tls``."""
+    if source.ca_file:
+        try:
+            return ssl.create_default_context(cafile=source.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"source {source.name}: ca_file {source.ca_file} cannot be read "
+                              f"as PEM certificates ({exc}) — e.g. ca_file: "
+                              "/etc/chargeline/engine-ca.pem") from None
+    return source.verify_tls

@@ -171,6 +171,19 @@ class SourceHttp:
         body, raw = self._get(url, params)
         return body, raw, self._last
 
+    def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One call with the source's retries and call log, its answer as it came (any
+        2xx, whatever its type: an engine's XML); a 4xx other than 429 raises
+        ``HttpRefused`` with its status (a 401 there is for the caller's sign-in)."""
+        try:
+            response: httpx.Response = self._send(method, url, **kwargs)
+        except _ClientRefused as exc:
+            raise HttpRefused(f"{method} {exc.url}: HTTP {exc.status} {exc.detail}",
+                              exc.status) from None
+        with self._lock:
+            self._last = self.calls[-1] if self.calls else None
+        return response
+
     # --- OAuth2 -----------------------------------------------------------------------
     def _token(self, force: bool = False) -> str:
         assert self.tokens is not None
@@ -287,6 +300,15 @@ TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProt
 
 class _Unauthorized(Exception):
     pass
+
+
+class HttpRefused(SourceError):
+    """A 4xx answer (not 429) to ``SourceHttp.send``: our request or credentials are
+    wrong, retrying will not help. ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class _ClientRefused(Exception):

@@ -1,3 +1,10 @@
 """The built-in collector plugins; importing this package registers every source kind."""
 
-from collectors.plugins import engine_stats, fhir, hl7_log, odata  # noqa: F401
+from collectors.plugins import (  # noqa: F401
+    engine_stats,
+    fhir,
+    hl7_log,
+    mirth,
+    odata,
+    rhapsody,
+)
