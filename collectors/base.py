@@ -179,8 +179,12 @@ def collector_for(kind: str) -> Collector:
         raise KeyError(f"no collector for source kind {kind!r}; known: {known}") from None
 
 
+# Kinds that are not polled: they listen while ``chargeline collector`` runs
+LISTENING_KINDS = frozenset({"mllp"})
+
+
 def needs_http(kind: str) -> bool:
-    return kind != "hl7_log"
+    return kind != "hl7_log" and kind not in LISTENING_KINDS
 
 
 def make_client(source: SourceConfig, transport: httpx.BaseTransport | None = None

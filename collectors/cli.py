@@ -40,6 +40,7 @@ def collect(
 ) -> None:
     """Run one collection pass over the configured sources (or one SOURCE) and exit."""
     from chargeline.errors import ConfigError
+    from collectors.base import LISTENING_KINDS
     from collectors.leases import SingleCollectorLock
     from collectors.runner import run_source
 
@@ -53,6 +54,10 @@ def collect(
     failed = written = 0
     try:
         for src in sources:
+            if src.kind in LISTENING_KINDS:
+                typer.echo(f"{src.name}: listens on {src.listen} while `chargeline collector` "
+                           "runs; nothing to poll")
+                continue
             result = run_source(settings, engine, src)
             if result is None:
                 typer.echo(f"{src.name}: skipped (another collector holds it)")
@@ -71,18 +76,37 @@ def collect(
         raise typer.Exit(4)
 
 
+def _expose_listeners(exposition):  # type: ignore[no-untyped-def]
+    """The MLLP listeners' own counters on /metrics, once they are started."""
+    from collectors.plugins.mllp import ListenerMetrics
+
+    return lambda listeners: exposition.add(ListenerMetrics(listeners))
+
+
 @app.command("collector")
 def collector(
     pipeline: Annotated[bool, typer.Option(
         "--pipeline/--no-pipeline",
         help="Run metrics, rules and mail after passes and on their own timers.")] = True,
 ) -> None:
-    """Run the collector process: poll every source on its schedule until stopped."""
+    """Run the collector process: poll every source on its schedule until stopped, listen
+    on the mllp sources' ports, and serve /metrics on metrics_port when it is set."""
     from collectors.scheduler import run_scheduler
 
     settings, engine = _settings_and_engine()
     after_pass, extra_jobs = _pipeline_hooks(settings, engine, pipeline)
-    run_scheduler(settings, engine, after_pass=after_pass, extra_jobs=extra_jobs)
+    exposition = None
+    if settings.metrics_port is not None:
+        from metrics.prometheus import serve_metrics
+
+        exposition = serve_metrics(settings, engine)
+        typer.echo(f"metrics: {exposition.url}")
+    try:
+        run_scheduler(settings, engine, after_pass=after_pass, extra_jobs=extra_jobs,
+                      on_listeners=_expose_listeners(exposition) if exposition else None)
+    finally:
+        if exposition is not None:
+            exposition.close()
 
 
 @app.command("ingest")

@@ -39,6 +39,7 @@ from sqlalchemy import Engine
 
 from chargeline.config import Schedule, Settings, SourceConfig
 from collectors import leases
+from collectors.base import LISTENING_KINDS
 from collectors.leases import SingleCollectorLock, default_holder
 from collectors.runner import RunResult, run_source
 
@@ -166,15 +167,17 @@ def extra_job(runtime: CollectorRuntime, job_id: str, seconds: float, func: Hook
 def build_scheduler(settings: Settings, sources: Sequence[SourceConfig],
                     engine: Engine | None = None, *, holder: str = "",
                     after_pass: Hook | None = None,
-                    extra_jobs: Sequence[ExtraJob] = ()) -> BlockingScheduler:
-    """A scheduler with one job per enabled source and one per extra job."""
-    runtime = CollectorRuntime(settings, engine, holder or settings.collector_id  # type: ignore[arg-type]
-                               or default_holder(), after_pass)
+                    extra_jobs: Sequence[ExtraJob] = (),
+                    runtime: CollectorRuntime | None = None) -> BlockingScheduler:
+    """A scheduler with one job per enabled source and one per extra job (sources that
+    listen, ``LISTENING_KINDS``, are served by ``start_listeners`` instead)."""
+    runtime = runtime or CollectorRuntime(settings, engine, holder or settings.collector_id  # type: ignore[arg-type]
+                                          or default_holder(), after_pass)
     scheduler = BlockingScheduler(timezone=UTC)
     options: dict[str, Any] = {"replace_existing": True, "coalesce": True, "max_instances": 1,
                                "misfire_grace_time": MISFIRE_GRACE_SECONDS}
     for source in sources:
-        if not source.enabled:
+        if not source.enabled or source.kind in LISTENING_KINDS:
             continue
         scheduler.add_job(poll_job, trigger_for(source.schedule), args=[runtime, source.name],
                           id=f"collect:{source.name}", name=f"collect {source.name}",
@@ -192,15 +195,26 @@ def build_scheduler(settings: Settings, sources: Sequence[SourceConfig],
 
 
 def run_scheduler(settings: Settings, engine: Engine, *, after_pass: Hook | None = None,
-                  extra_jobs: Sequence[ExtraJob] = ()) -> None:
-    """Run until SIGTERM/SIGINT. On SQLite only one collector process may run."""
+                  extra_jobs: Sequence[ExtraJob] = (),
+                  on_listeners: Callable[[list[Any]], None] | None = None) -> None:
+    """Run until SIGTERM/SIGINT. On SQLite only one collector process may run. Sources
+    that listen (``mllp``) are served from start to stop, and a message they store runs
+    ``after_pass`` as a pass would; ``on_listeners`` gets them once started (the
+    ``/metrics`` endpoint reports on them)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # our call log says more, once
     lock = SingleCollectorLock(settings.database_url)
     lock.acquire(engine)
     holder = settings.collector_id or default_holder()
+    runtime = CollectorRuntime(settings, engine, holder, after_pass)
     scheduler = build_scheduler(settings, settings.sources, engine, holder=holder,
-                                after_pass=after_pass, extra_jobs=extra_jobs)
+                                after_pass=after_pass, extra_jobs=extra_jobs, runtime=runtime)
+    from collectors.plugins.mllp import start_listeners
+
+    listeners = start_listeners(settings, engine, settings.sources, holder=holder,
+                                on_written=runtime.request_after_pass)
+    if on_listeners is not None:
+        on_listeners(listeners)
 
     def stop(_signum: int, _frame: Any) -> None:
         # No new pass starts; the passes in flight end before the process does. Left to
@@ -219,4 +233,6 @@ def run_scheduler(settings: Settings, engine: Engine, *, after_pass: Hook | None
                  sum(s.enabled for s in settings.sources))
         scheduler.start()
     finally:
+        for listener in listeners:
+            listener.stop()
         lock.release()

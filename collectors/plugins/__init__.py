@@ -5,6 +5,7 @@ from collectors.plugins import (  # noqa: F401
     fhir,
     hl7_log,
     mirth,
+    mllp,
     odata,
     rhapsody,
 )
