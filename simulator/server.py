@@ -37,6 +37,7 @@ from simulator.engine_stats import build_timelines, channels_payload
 from simulator.estate import Estate
 from simulator.httpfaults import FaultInjector, HttpFault
 from simulator.index import Collection, Page
+from simulator.mirth_api import mirth_routes
 from simulator.odata import KEYS
 from simulator.query import QueryError, Search, parse_fhir, parse_odata
 from simulator.rendering import Rendering
@@ -231,6 +232,7 @@ class EstateServer:
             Route("/erp/odata/", self.service_document),
             Route("/erp/odata/{entity}", self.odata),
             Route("/engine/api/channels", self.channels),
+            *mirth_routes(self),  # the engine as NextGen Connect serves it (/mirth/api)
             Route("/health", self.health),
             Route("/_faults", self.served_faults),
         ])

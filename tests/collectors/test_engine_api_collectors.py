@@ -1,0 +1,158 @@
+"""The engine API sources on a real store (SQLite and PostgreSQL): kind mirth over HTTP
+against the demo estate's Mirth-shaped API (session and basic sign-in, XML and JSON,
+facilities by channel group), kind rhapsody against its recorded answers; refusals said
+with what to check."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from chargeline.config import EngineLogin, Settings, SourceConfig
+from chargeline.errors import ConfigError
+from chargeline.model import RunStatus
+from collectors.base import tls_verify
+from collectors.runner import run_source
+from simulator.engine_stats import channels_payload
+from store.schema import api_calls, channel_stats
+from tests.estate import RunningEstate
+
+RHAPSODY = Path(__file__).parents[1] / "data" / "engines" / "rhapsody"
+
+
+def run(engine: Engine, source: SourceConfig, transport: httpx.BaseTransport | None = None
+        ) -> Any:
+    settings = Settings(database_url=str(engine.url), sources=[source])
+    return run_source(settings, engine, source, transport=transport, sleep=lambda s: None)
+
+
+def mirth(running: RunningEstate, **kw: Any) -> SourceConfig:
+    kw.setdefault("login", EngineLogin(username="admin", password="admin"))
+    return SourceConfig(name="mirth", kind="mirth", base_url=f"{running.base_url}/mirth/api",
+                        facility_by_group={"FAC01": "FAC01", "FAC0*": "FAC02"}, max_retries=0,
+                        **kw)
+
+
+def stored(engine: Engine) -> dict[tuple[str, str], tuple[int, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(channel_stats)).all()
+    return {(r.facility_id, r.channel): (r.received, r.filtered, r.queued, r.sent, r.errored)
+            for r in rows}
+
+
+def expected(running: RunningEstate) -> dict[tuple[str, str], tuple[int, ...]]:
+    snapshot = channels_payload(running.server.timelines, running.server.now())
+    return {(c["facilityId"], c["channelId"]): tuple(c["statistics"][k] for k in (
+        "received", "filtered", "queued", "sent", "errored")) for c in snapshot["channels"]}
+
+
+@pytest.mark.parametrize(("api_format", "method"), [("xml", "session"), ("json", "basic")])
+def test_mirth_reads_the_estates_engine(engine: Engine, estate_factory: Any, api_format: str,
+                                        method: str) -> None:
+    running = estate_factory(facilities=2)
+    source = mirth(running, api_format=api_format,
+                   login=EngineLogin(username="admin", password="admin", method=method))
+    result = run(engine, source)
+    assert result.status is RunStatus.OK, result.error
+    want = expected(running)
+    assert stored(engine) == want and {f for f, _ in want} == {"FAC01", "FAC02"}
+    with engine.connect() as conn:
+        endpoints = [r.endpoint for r in conn.execute(
+            select(api_calls).order_by(api_calls.c.call_id))]
+    calls = ["/mirth/api/channels/statuses", "/mirth/api/channels/idsAndNames",
+             "/mirth/api/channelgroups", "/mirth/api/channels/statistics"]
+    if method == "session":
+        calls = ["/mirth/api/users/_login", *calls, "/mirth/api/users/_logout"]
+    assert endpoints == calls
+
+
+def test_mirth_wrong_password_says_what_to_check(engine: Engine, estate_factory: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    running = estate_factory(facilities=2)
+    monkeypatch.setenv("MIRTH_PASSWORD", "wrong")
+    result = run(engine, mirth(running, login=EngineLogin(username="admin",
+                                                          password="env:MIRTH_PASSWORD")))
+    assert result.status is RunStatus.ERROR
+    assert "refused user 'admin' (HTTP 401)" in result.error and "password" in result.error
+    monkeypatch.setenv("CHARGELINE_SECRET_MIRTH", "admin")  # wins over the file
+    assert run(engine, mirth(running, login=EngineLogin(
+        username="admin", password="env:MIRTH_PASSWORD"))).status is RunStatus.OK
+
+
+def test_mirth_without_login_is_a_config_problem(engine: Engine, estate_factory: Any) -> None:
+    result = run(engine, mirth(estate_factory(facilities=2), login=None))
+    assert result.status is RunStatus.ERROR and "needs login:" in result.error
+
+
+def test_the_estates_mirth_api_behaves_as_mirth(estate_factory: Any) -> None:
+    base = f"{estate_factory(facilities=2).base_url}/mirth/api"
+    with httpx.Client() as client:
+        assert client.get(f"{base}/channels/statistics").status_code == 400  # X-Requested-With
+        asked = {"X-Requested-With": "test"}
+        assert client.get(f"{base}/channels/statistics", headers=asked).status_code == 401
+        login = client.post(f"{base}/users/_login", headers=asked,
+                            data={"username": "admin", "password": "admin"})
+        assert login.status_code == 200 and "JSESSIONID" in client.cookies
+        xml = client.get(f"{base}/channels/statistics", headers=asked)
+        assert xml.headers["content-type"].startswith("application/xml")
+        assert xml.text.startswith("<list><channelStatistics><serverId>")
+        body = client.get(f"{base}/channels/statistics",
+                          headers={**asked, "Accept": "application/json"}).json()
+        assert isinstance(body["list"]["channelStatistics"], list)
+
+
+# --- Rhapsody ---------------------------------------------------------------------------
+
+def rhapsody_transport(seen: list[httpx.Request]) -> httpx.MockTransport:
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.headers.get("authorization") != "Basic " + base64.b64encode(
+                b"monitor:secret").decode():
+            return httpx.Response(401)
+        path = request.url.path.removeprefix("/api/")
+        name = ("components_status.json" if path == "components/status"
+                else f"commpoint_{path.rsplit('/', 1)[-1]}.json")
+        return httpx.Response(200, json=json.loads((RHAPSODY / name).read_text()))
+    return httpx.MockTransport(answer)
+
+
+def rhapsody(password: str = "secret") -> SourceConfig:
+    return SourceConfig(name="rhapsody", kind="rhapsody", base_url="https://rh.example:8444/api",
+                        login=EngineLogin(username="monitor", password=password,
+                                          method="basic"), max_retries=0,
+                        facility_by_group={"North Campus": "FAC01", "South Campus": "FAC02"})
+
+
+def test_rhapsody_reads_communication_points(engine: Engine) -> None:
+    seen: list[httpx.Request] = []
+    result = run(engine, rhapsody(), rhapsody_transport(seen))
+    assert result.status is RunStatus.OK, result.error
+    assert stored(engine) == {("FAC01", "DFT_OUT"): (0, 0, 12, 2630, 75),
+                              ("FAC01", "ADT_IN"): (5120, 0, 4, 0, 0),
+                              ("FAC02", "DFT_OUT"): (0, 0, 40, 910, 1)}
+    assert [r.url.path for r in seen] == ["/api/components/status", "/api/commpoint/103",
+                                          "/api/commpoint/101", "/api/commpoint/201"]
+    assert {r.headers["accept"] for r in seen} == {"application/json"}
+
+
+def test_rhapsody_refusal_names_the_login(engine: Engine) -> None:
+    result = run(engine, rhapsody("wrong"), rhapsody_transport([]))
+    assert result.status is RunStatus.ERROR
+    assert "HTTP 401" in result.error and "login" in result.error
+
+
+# --- TLS ----------------------------------------------------------------------------------
+
+def test_tls_trust_per_source(tmp_path: Path) -> None:
+    assert tls_verify(rhapsody()) is True
+    assert tls_verify(rhapsody().model_copy(update={"verify_tls": False})) is False
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(ConfigError, match=r"ca_file .* cannot be read as PEM"):
+        tls_verify(rhapsody().model_copy(update={"ca_file": str(bad)}))
