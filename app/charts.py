@@ -11,7 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from app.interfaces_view import channel_label
-from app.lineage_view import Edge, Node
+from app.lineage_layout import Layout
+from app.lineage_view import Edge, Node, name_of
 from app.trace_view import LANES, Hop
 
 HEALTH_COLOUR = {"ok": "#2e7d32", "degraded": "#ef6c00", "down": "#c62828", "idle": "#9e9e9e",
@@ -125,48 +126,75 @@ def held_trend(df: pd.DataFrame, title: str, start: datetime, end: datetime) -> 
     return _base(fig, title, 280)
 
 
-def lineage_graph(nodes: Sequence[Node], edges: Sequence[Edge],
-                  pos: dict[str, tuple[float, float]]) -> go.Figure:
-    """The system graph: edges as coloured lines (labelled when not healthy), nodes as
-    coloured markers with their names; a node's ``customdata`` is its id."""
+def lineage_graph(nodes: Sequence[Node], edges: Sequence[Edge], placed: Layout
+                  ) -> go.Figure:
+    """The system graph in its layered layout: the engine's box with a box per facility's
+    channels, edges as coloured polylines routed around nodes (labelled when not healthy),
+    nodes as coloured markers. Every node and every edge (its diamond) is a point whose
+    ``customdata`` is its drill key: the node id, or ``edge:<index>``."""
     fig = go.Figure()
-    for edge in edges:
-        (x0, y0), (x1, y1) = pos[edge.source], pos[edge.target]
+    by_id = {n.node_id: n for n in nodes}
+    for box in sorted(placed.clusters, key=lambda c: len(c.key)):
+        inner = len(box.key) > 1
+        fig.add_shape(type="rect", x0=box.x0, x1=box.x1, y0=box.y0, y1=box.y1, layer="below",
+                      line={"color": "#90a4ae" if inner else "#546e7a", "width": 1,
+                            "dash": "dot" if inner else "solid"},
+                      fillcolor="rgba(236,239,241,0.55)" if inner else "rgba(250,250,250,0.6)")
+        if inner:  # the facility, at the foot of its box (its top holds a channel's name)
+            fig.add_annotation(x=box.x0, y=box.y0, text=box.key[-1], showarrow=False,
+                               xanchor="left", yanchor="bottom", font={"size": 11,
+                                                                       "color": "#546e7a"})
+    for i, edge in enumerate(edges):
+        route = placed.routes[i]
         colour = HEALTH_COLOUR[edge.health]
-        fig.add_scatter(x=[x0, x1], y=[y0, y1], mode="lines", hoverinfo="skip",
-                        line={"color": colour, "width": 4}, opacity=0.75, showlegend=False)
+        fig.add_scatter(x=[x for x, _ in route], y=[y for _, y in route], mode="lines",
+                        hoverinfo="skip", line={"color": colour, "width": 4},
+                        opacity=0.75, showlegend=False)
+        # the clickable point of the edge: halfway along its middle segment
+        k = (len(route) - 1) // 2
+        (x0, y0), (x1, y1) = route[k], route[k + 1]
+        src, dst = by_id.get(edge.source), by_id.get(edge.target)
+        name = f"{name_of(src, edge.source)} → {name_of(dst, edge.target)}"
         fig.add_scatter(x=[(x0 + x1) / 2], y=[(y0 + y1) / 2], mode="markers", showlegend=False,
-                        marker={"size": 10, "color": colour, "symbol": "diamond"},
-                        customdata=[[edge.target]],
-                        hovertemplate=edge.label + "<extra></extra>")
+                        marker={"size": 14, "color": colour, "symbol": "diamond",
+                                "line": {"width": 1, "color": "white"}},
+                        customdata=[[f"edge:{i}"]], hovertext=[f"{name}: {edge.label}"],
+                        hovertemplate="%{hovertext}<br>click for its records<extra></extra>")
         if edge.health in ("down", "degraded"):
-            # Near the edge's start, shortened: the full reason is in the table below.
+            # Beside the diamond, shortened: the full reason is in the table below.
             text = edge.label if len(edge.label) <= 36 else edge.label[:34] + "…"
-            fig.add_annotation(x=x0 + (x1 - x0) * 0.42, y=y0 + (y1 - y0) * 0.42, text=text,
-                               yshift=-14, showarrow=False, font={"size": 11, "color": colour},
+            fig.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2, text=text, yshift=-16,
+                               showarrow=False, font={"size": 11, "color": colour},
                                bgcolor="rgba(255,255,255,0.85)")
     for health, colour in HEALTH_COLOUR.items():
-        members = [n for n in nodes if n.health == health]
+        members = [n for n in nodes if n.health == health and n.node_id in placed.pos]
         if not members:
             continue
         fig.add_scatter(
-            x=[pos[n.node_id][0] for n in members], y=[pos[n.node_id][1] for n in members],
+            x=[placed.pos[n.node_id][0] for n in members],
+            y=[placed.pos[n.node_id][1] for n in members],
             mode="markers", name=health, customdata=[[n.node_id] for n in members],
-            hovertext=[f"{n.label}: {n.detail}" for n in members],
-            hovertemplate="%{hovertext}<extra></extra>",
+            hovertext=[f"{name_of(n, n.node_id)}: {n.detail}" for n in members],
+            hovertemplate="%{hovertext}<br>click for its records<extra></extra>",
             marker={"size": 30, "color": colour, "line": {"width": 3, "color": "white"}})
     for node in nodes:
-        x, y = pos[node.node_id]
-        fig.add_annotation(x=x, y=y, text=f"<b>{node.label}</b>", yshift=26, showarrow=False,
+        if node.node_id not in placed.pos:
+            continue
+        x, y = placed.pos[node.node_id]
+        fig.add_annotation(x=x, y=y, text=f"<b>{node.label}</b>", yshift=24, showarrow=False,
                            font={"size": 12}, bgcolor="rgba(255,255,255,0.9)")
-    right = max((x for x, _ in pos.values()), default=0.0)
-    ys = [y for _, y in pos.values()] or [0.0]
-    fig.update_xaxes(visible=False, range=[-0.45, right + 0.45])
-    fig.update_yaxes(visible=False, range=[min(ys) - 0.6, max(ys) + 0.8])
-    fig.update_layout(dragmode="select", legend_title_text="health", clickmode="event+select")
+    xs = [x for x, _ in placed.pos.values()] or [0.0]
+    ys = [y for _, y in placed.pos.values()] + [c.y0 for c in placed.clusters] + [
+        c.y1 for c in placed.clusters]
+    fig.update_xaxes(visible=False, range=[min(xs) - 0.5, max(xs) + 0.5], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[min(ys) - 0.5, max(ys) + 0.6], fixedrange=True)
+    # A click selects the point under the mouse and Streamlit hands it to the page.
+    fig.update_layout(dragmode=False, legend_title_text="health", clickmode="event+select",
+                      hovermode="closest")
     # About 80 px per row of nodes, so a label never sits on the node above.
     height = int(160 + 80 * (max(ys) - min(ys) + 1))
-    fig = _base(fig, "System graph (live health) — click a node for its records", height)
+    fig = _base(fig, "System graph (live health) — click a node or an edge for its records",
+                height)
     fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1,
                               "xanchor": "right"})
     return fig

@@ -1,11 +1,15 @@
 """The system graph of ``metrics.lineage`` shaped for drawing (pure): flow edges coloured
 by their health, each system coloured by its collectors (the ``collect`` edges), channels
-by their own traffic, positions along the flow, and the drill-down behind each node."""
+by their own traffic, each channel in its facility's group inside the engine's, a layered
+layout (``app.lineage_layout``), and the drill-down behind each node and edge."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from app.lineage_layout import Layout, layered
 from metrics.lineage import LineageGraph, worst
 
 DRILL = {"device_tracking": {"dataset": "usage"}, "ehr": {"dataset": "usage"},
@@ -22,6 +26,8 @@ class Node:
     health: str  # ok | degraded | down | unknown
     detail: str
     drill: dict[str, str] = field(default_factory=dict)  # drill-down query params
+    group: tuple[str, ...] = ()  # ("engine", facility) for a channel: boxed together
+    facility_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,21 @@ class Edge:
     target: str
     health: str
     label: str
+    drill: dict[str, str] = field(default_factory=dict)  # the records behind the hop
+
+
+ENGINE = "engine"  # drawn as the box around its channels, not as a node of the flow
+
+
+def edge_drill(source: Node | None, target: Node | None, health: str) -> dict[str, str]:
+    """The records behind one hop: a channel's own messages (its errored ones when the
+    hop into it is failing), else the records of the system the hop delivers to."""
+    if target is not None and target.group:  # EHR -> channel: what the channel received
+        errored = {"status": "E"} if health in ("degraded", "down") else {}
+        return {**target.drill, **errored}
+    if source is not None and source.group:  # channel -> destination: the channel's sends
+        return dict(source.drill)
+    return dict(target.drill) if target is not None else {}
 
 
 def for_drawing(graph: LineageGraph) -> tuple[list[Node], list[Edge]]:
@@ -52,36 +73,72 @@ def for_drawing(graph: LineageGraph) -> tuple[list[Node], list[Edge]]:
         if n.kind == "channel":
             health = worst(touching.get(n.node_id, ["unknown"]))
             detail = f"channel of facility {n.facility_id}" if n.facility_id else "channel"
-            drill = {"dataset": "messages", "channel": n.label}
+            # a channel is (facility, name): another facility's DFT_OUT is not its records
+            drill = {"dataset": "messages", "channel": n.label,
+                     **({"facility": n.facility_id} if n.facility_id else {})}
+            group: tuple[str, ...] = (ENGINE, n.facility_id or "(no facility)")
         else:
             found = collect.get(n.node_id, [])
             health = worst(h for h, _ in found) if found else "unknown"
             detail = "; ".join(r for _, r in found) or "no collector reads this system"
             drill = DRILL.get(n.node_id, {})
-        nodes.append(Node(n.node_id, n.label, n.column, health, detail, dict(drill)))
+            group = ()
+        nodes.append(Node(n.node_id, n.label, n.column, health, detail, dict(drill), group,
+                          n.facility_id))
+    by_id = {n.node_id: n for n in nodes}
+    edges = [Edge(e.source, e.target, e.health, e.label,
+                  edge_drill(by_id.get(e.source), by_id.get(e.target), e.health))
+             for e in edges]
     return nodes, edges
 
 
-def layout(nodes: list[Node], edges: list[Edge]) -> dict[str, tuple[float, float]]:
-    """Positions along the flow: the channels stacked in the engine's column under the
-    engine itself, billing level with the channels that deliver to it, the ERP and the
-    supplier below the channels so the scan -> ERP edge crosses no node."""
-    channels = [n for n in nodes if n.node_id.startswith("channel:")]
-    top = (len(channels) - 1) / 2.0
-    pos = {n.node_id: (float(n.column), top - i) for i, n in enumerate(channels)}
-    into_billing = [pos[e.source][1] for e in edges
-                    if e.target == "billing" and e.source in pos]
-    bottom = -top - 1.4
-    for node in nodes:
-        if node.node_id in pos:
-            continue
-        if node.node_id == "engine":
-            y = top + 1.0
-        elif node.node_id == "billing":
-            y = sum(into_billing) / len(into_billing) if into_billing else top
-        elif node.node_id in ("erp", "supplier"):
-            y = bottom
-        else:
-            y = 0.0
-        pos[node.node_id] = (float(node.column), y)
-    return pos
+def layout(nodes: list[Node], edges: list[Edge]) -> Layout:
+    """A layered layout of the flow (``app.lineage_layout``): channels boxed by facility
+    inside the engine's box, the engine's own node at the top of its box (it has no flow
+    edge of its own: its hops are its channels'), columns never left of each system's."""
+    flow = [n for n in nodes if n.node_id != ENGINE]
+    ids = [n.node_id for n in flow]
+    placed = layered(ids, [(e.source, e.target) for e in edges],
+                     {n.node_id: n.group for n in flow if n.group},
+                     {n.node_id: n.column for n in flow})
+    pos = dict(placed.pos)
+    box = next((c for c in placed.clusters if c.key == (ENGINE,)), None)
+    if any(n.node_id == ENGINE for n in nodes):
+        engine = next(n for n in nodes if n.node_id == ENGINE)
+        pos[ENGINE] = ((box.x0 + box.x1) / 2, box.y1) if box else (float(engine.column), 0.0)
+    return Layout(pos, placed.routes, placed.clusters)
+
+
+def name_of(node: Node | None, node_id: str) -> str:
+    """A node as a reader names it: a channel with its facility (``DFT_OUT (FAC01)``)."""
+    if node is None:
+        return node_id
+    return f"{node.label} ({node.facility_id})" if node.facility_id else node.label
+
+
+def chosen_drill(points: Sequence[Mapping[str, Any]], nodes: Sequence[Node],
+                 edges: Sequence[Edge], since: str, until: str) -> dict[str, str] | None:
+    """The drill-down query parameters behind the first clicked node or edge (its
+    ``customdata`` is the node id or ``edge:<index>``), or ``None``."""
+    by_id = {n.node_id: n for n in nodes}
+    for point in points:
+        custom = point.get("customdata") or ()
+        key = str(custom[0]) if custom else ""
+        drill: dict[str, str] = {}
+        if key.startswith("edge:") and key[5:].isdigit() and int(key[5:]) < len(edges):
+            drill = edges[int(key[5:])].drill
+        elif key in by_id:
+            drill = by_id[key].drill
+        if drill:
+            return {**drill, "since": since, "until": until}
+    return None
+
+
+def hop_rows(nodes: Sequence[Node], edges: Sequence[Edge]) -> list[dict[str, str]]:
+    """The table under the graph: every hop, then every system's collectors."""
+    by_id = {n.node_id: n for n in nodes}
+    rows = [{"health": e.health, "from": name_of(by_id.get(e.source), e.source),
+             "to": name_of(by_id.get(e.target), e.target), "what": e.label} for e in edges]
+    rows += [{"health": n.health, "from": n.label, "to": "Chargeline", "what": n.detail}
+             for n in nodes if not n.group]
+    return rows

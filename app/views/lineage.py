@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, queries, trace_view
-from app.lineage_view import for_drawing, layout
+from app.lineage_view import chosen_drill, for_drawing, hop_rows, layout
 from app.resources import database_url
 from app.tables import column_config, styled_health, with_times
 from app.ui import current_window, require_page
@@ -31,25 +31,19 @@ tab_graph, tab_trace = st.tabs(["System graph", "Transaction trace"], key="ln_ta
 with tab_graph:
     st.caption("Edges: the estate's own hops, coloured by their live health (scan-to-EHR "
                "lag, errored share, NACKs, queue age, postings lagging the SLA); nodes: the "
-               "collectors that read each system. Grey is unknown — a failing collector never "
-               "shows a hop as ok.")
+               "collectors that read each system; each facility's channels boxed inside the "
+               "engine's. Grey is unknown — a failing collector never shows a hop as ok. "
+               "Click a node or an edge's diamond for its records.")
     graph = queries.system_graph(url, datetime.now(UTC).replace(second=0, microsecond=0))
     nodes, edges = for_drawing(graph)
     event = st.plotly_chart(charts.lineage_graph(nodes, edges, layout(nodes, edges)),
                             key="ln_graph", on_select="rerun", selection_mode=("points",))
-    chosen = [p["customdata"][0] for p in event.selection.points if p.get("customdata")]
-    by_id = {n.node_id: n for n in nodes}
-    if chosen and chosen[0] in by_id and by_id[chosen[0]].drill:
-        params = {**by_id[chosen[0]].drill, "since": f"{window.start:%Y-%m-%dT%H:%M}",
-                  "until": f"{window.end:%Y-%m-%dT%H:%M}"}
+    params = chosen_drill(event.selection.points, nodes, edges,
+                          f"{window.start:%Y-%m-%dT%H:%M}", f"{window.end:%Y-%m-%dT%H:%M}")
+    if params is not None:
         st.switch_page(DRILL_PAGE, query_params=params)
-    table = pd.DataFrame([{"health": e.health, "from": by_id[e.source].label if e.source in by_id
-                           else e.source, "to": by_id[e.target].label if e.target in by_id
-                           else e.target, "what": e.label} for e in edges]
-                         + [{"health": n.health, "from": n.label, "to": "Chargeline",
-                             "what": n.detail} for n in nodes
-                            if not n.node_id.startswith("channel:")])
-    st.dataframe(styled_health(table), hide_index=True, key="ln_edges")
+    st.dataframe(styled_health(pd.DataFrame(hop_rows(nodes, edges))), hide_index=True,
+                 key="ln_edges")
 
 with tab_trace:
     key = st.text_input("Usage, encounter, charge or control id", key="trace",
