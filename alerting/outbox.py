@@ -24,6 +24,13 @@ Failures are told apart by what failed:
 
 Every e-mail carries a Message-ID derived from its dedupe key, so the rare re-send after a
 crash between the SMTP DATA and the ``sent`` mark is recognisably the same message.
+
+Rows for on-call receivers (recipient ``webhook:<name>``, ``teams:<name>``,
+``slack:<name>``; alerting/receivers.py) share the queue, the claim and the backoff: a
+connection error, a timeout, 5xx, 408, 425 or 429 retries, any other 4xx goes ``dead``.
+They are independent of the mail relay (a relay outage holds back e-mail alone), a
+receiver that failed is not tried again in the same pass, and a row never overtakes an
+older one still queued for the same receiver.
 """
 
 from __future__ import annotations
@@ -40,7 +47,15 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
 from alerting.digest import Digest
 from alerting.mail import build_message, message_id, render, send
-from chargeline.config import Settings
+from alerting.receivers import (
+    RECEIVER_TYPES,
+    DeliveryError,
+    is_receiver_key,
+    outbox_row,
+    post,
+    receiver_for,
+)
+from chargeline.config import ReceiverConfig, Settings
 from store.schema_alerting import alert_outbox
 from store.upsert import insert_ignore
 
@@ -52,6 +67,7 @@ MAX_BACKOFF = timedelta(hours=1)
 CLAIM_TIMEOUT = timedelta(minutes=10)  # a row stuck in "sending" this long is retried
 
 Sender = Callable[[EmailMessage], None]
+Poster = Callable[[ReceiverConfig, str, str, datetime], None]  # receivers.post
 
 # The mail server (or our settings for it) failed, not this message: stop the pass, so a
 # dead relay costs one connection attempt per pass instead of one per queued e-mail.
@@ -64,6 +80,11 @@ def enqueue(conn: Connection, digests: list[Digest], settings: Settings, now: da
     """Render and queue digests; a digest already queued (same dedupe key) is not re-queued."""
     rows = []
     for digest in digests:
+        if is_receiver_key(digest.recipient):
+            row = outbox_row(conn, digest, settings, now)
+            if row is not None:
+                rows.append(row)
+            continue
         subject, text, html = render(digest, settings)
         rows.append({
             "dedupe_key": digest.dedupe_key,
@@ -92,6 +113,8 @@ def is_permanent(exc: BaseException) -> bool:
         return bool(codes) and all(code >= 500 for code in codes)
     if isinstance(exc, smtplib.SMTPDataError):
         return exc.smtp_code >= 500
+    if isinstance(exc, DeliveryError):
+        return not exc.retryable
     return False
 
 
@@ -129,16 +152,35 @@ def _due(now: datetime):  # type: ignore[no-untyped-def]
                and_(c.status == "sending", c.claimed_at < now - CLAIM_TIMEOUT))
 
 
+def _mail_rows():  # type: ignore[no-untyped-def]
+    """Rows for e-mail recipients (not ``webhook:``/``teams:``/``slack:`` receivers)."""
+    c = alert_outbox.c
+    return or_(c.recipient.contains("@"),
+               and_(*(~c.recipient.startswith(f"{kind}:") for kind in RECEIVER_TYPES)))
+
+
 def dispatch(engine: Engine, settings: Settings, now: datetime, *, worker: str = "dispatcher",
-             sender: Sender | None = None, limit: int = 200) -> DispatchReport:
+             sender: Sender | None = None, poster: Poster | None = None,
+             limit: int = 200) -> DispatchReport:
     """Send every due outbox row once, oldest first; classify failures (module doc)."""
     c = alert_outbox.c
     report = DispatchReport()
     deliver = sender or (lambda msg: send(settings.smtp, msg))
     with engine.connect() as conn:
-        due = conn.execute(select(c.id).where(_due(now))
-                           .order_by(c.created_at, c.id).limit(limit)).scalars().all()
-    for row_id in due:
+        due = conn.execute(select(c.id, c.recipient).where(_due(now))
+                           .order_by(c.created_at, c.id).limit(limit)).all()
+    relay_down = False
+    receivers_down: set[str] = set()
+    for row_id, recipient in due:
+        if is_receiver_key(recipient):
+            if recipient in receivers_down or _waits_for_older(engine, row_id, recipient):
+                continue
+            if _claim(engine, row_id, worker, now) and not _to_receiver(
+                    engine, row_id, settings, now, report, poster or post):
+                receivers_down.add(recipient)
+            continue
+        if relay_down:
+            continue  # e-mail waits for the relay; receivers still go out
         if not _claim(engine, row_id, worker, now):
             continue  # another dispatcher has it
         with engine.connect() as conn:
@@ -152,7 +194,8 @@ def dispatch(engine: Engine, settings: Settings, now: datetime, *, worker: str =
         except Exception as exc:
             if server_failed(exc):
                 _relay_down(engine, row_id, row["attempts"] - 1, exc, settings, now, report)
-                break  # the next mails would meet the same relay
+                relay_down = True  # the next mails would meet the same relay
+                continue
             _failed(engine, row_id, row["attempts"], exc, now, report)
             continue
         with engine.begin() as conn:
@@ -173,10 +216,10 @@ def _relay_down(engine: Engine, row_id: int, attempts: int, exc: Exception,
         conn.execute(update(alert_outbox).where(c.id == row_id).values(
             status="pending", attempts=max(attempts, 0), claimed_by=""))
         waiting = conn.execute(update(alert_outbox).where(
-            c.status == "pending", c.next_attempt_at <= now).values(
+            c.status == "pending", c.next_attempt_at <= now, _mail_rows()).values(
             last_error=f"waiting for the mail relay: {error}")).rowcount or 0
         oldest = conn.execute(select(func.min(c.created_at)).where(
-            c.status == "pending")).scalar()
+            c.status == "pending", _mail_rows())).scalar()
     report.waiting, report.relay_error = waiting, error
     since = f", the oldest queued at {oldest:%Y-%m-%d %H:%M} UTC" if oldest else ""
     log.warning("mail relay %s:%s failed: %s — %d e-mail(s) stay queued%s, none is "
@@ -189,11 +232,51 @@ def _failed(engine: Engine, row_id: int, attempts: int, exc: Exception, now: dat
             report: DispatchReport) -> None:
     dead = is_permanent(exc) or attempts >= MAX_ATTEMPTS
     error = f"{type(exc).__name__}: {exc}"[:2000]
+    wait = backoff(attempts)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:  # the receiver said when (429, 503): no sooner
+        wait = max(wait, min(retry_after, MAX_BACKOFF))
     with engine.begin() as conn:
         conn.execute(update(alert_outbox).where(alert_outbox.c.id == row_id).values(
             status="dead" if dead else "pending", last_error=error,
-            next_attempt_at=now + backoff(attempts), claimed_by=""))
+            next_attempt_at=now + wait, claimed_by=""))
     if dead:
         report.dead += 1
     else:
         report.retried += 1
+
+
+def _waits_for_older(engine: Engine, row_id: int, recipient: str) -> bool:
+    """True while an older row to the same receiver is still queued (in backoff, or being
+    sent): rows to one receiver go out in order, so a resolve never overtakes its firing."""
+    c = alert_outbox.c
+    with engine.connect() as conn:
+        mine = select(c.created_at).where(c.id == row_id).scalar_subquery()
+        older = conn.execute(select(c.id).where(
+            c.recipient == recipient, c.status.in_(("pending", "sending")), c.id != row_id,
+            or_(c.created_at < mine, and_(c.created_at == mine, c.id < row_id))).limit(1))
+        return older.first() is not None
+
+
+def _to_receiver(engine: Engine, row_id: int, settings: Settings, now: datetime,
+                 report: DispatchReport, deliver: Poster) -> bool:
+    """Post one claimed receiver row; True when it was delivered."""
+    c = alert_outbox.c
+    with engine.connect() as conn:
+        row = conn.execute(select(alert_outbox).where(c.id == row_id)).mappings().one()
+    receiver = receiver_for(settings, row["recipient"])
+    try:
+        if receiver is None:
+            raise DeliveryError(f"{row['recipient']}: no such receiver in the settings "
+                                "(receivers:) any more", retryable=False)
+        deliver(receiver, row["body_text"], row["message_id"], now)
+    except Exception as exc:
+        log.warning("alert receiver %s failed (attempt %d): %s", row["recipient"],
+                    row["attempts"], exc)
+        _failed(engine, row_id, row["attempts"], exc, now, report)
+        return False
+    with engine.begin() as conn:
+        conn.execute(update(alert_outbox).where(c.id == row_id)
+                     .values(status="sent", sent_at=now, last_error=""))
+    report.sent += 1
+    return True

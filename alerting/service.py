@@ -33,6 +33,7 @@ from alerting.digest import plan_digests
 from alerting.evaluation import Reading, ReadKey, evaluate_readings, read_all
 from alerting.outbox import DispatchReport, dispatch, enqueue
 from alerting.policy import NotificationPolicy, load_policy
+from alerting.receivers import with_receivers
 from alerting.state import AlertState, State, Transition
 from alerting.store import (
     begin_pass,
@@ -161,7 +162,7 @@ def evaluate_and_notify(engine: Engine, settings: Settings, reader: MetricReader
     problems: list[str] = []
     if rules is None:
         rules, problems = current_rules(settings, engine)
-    policy = policy or policy_for(settings)
+    policy = with_receivers(policy or policy_for(settings), settings)
     if policy.lineage_from_store:
         policy = policy.with_lineage(store_lineage(engine, settings, now))
     readings = read_all(rules.rules, reader, now)  # metric reads hold no alerting lock
@@ -212,7 +213,7 @@ def notify(engine: Engine, settings: Settings, now: datetime, *, rules: RuleSet 
     """Plan and queue due digests from the stored state alone (group and repeat timers)."""
     if rules is None:
         rules, _ = current_rules(settings, engine)
-    policy = policy or policy_for(settings)
+    policy = with_receivers(policy or policy_for(settings), settings)
     if policy.lineage_from_store:
         policy = policy.with_lineage(store_lineage(engine, settings, now))
     with engine.begin() as conn:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -187,10 +188,11 @@ class ReceiverConfig(_Strict):
 
     @field_validator("url_env")
     @classmethod
-    def _env_set(cls, value: str) -> str:
-        if value and not os.environ.get(value, "").startswith(("http://", "https://")):
-            raise ValueError(f"environment variable {value} must hold the receiver's "
-                             "http(s) URL")
+    def _env_name(cls, value: str) -> str:
+        # Read when a row is sent, not here: a variable missing from one process (the
+        # dashboard) must not stop it; the outbox row then says which variable is unset.
+        if value and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"{value!r} is not an environment variable name")
         return value
 
     def target(self) -> str:
