@@ -158,6 +158,13 @@ def margin_by_procedure(conn: Connection, start: datetime, end: datetime,
             for r in rows]
 
 
+def first_bucket(conn: Connection) -> datetime | None:
+    """The oldest hour with usage counted (one index look-up): where the store's data
+    starts, so a thin previous period can say since when there is data at all."""
+    return conn.execute(select(func.min(metric_usage_points.c.bucket)).where(
+        metric_usage_points.c.grain == "hour")).scalar_one_or_none()
+
+
 def latest_bucket(conn: Connection) -> datetime | None:
     """The newest hour any KPI input was counted in (primary-key look-ups).
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from app.drill import DrillFilters
 from app.kpis import KPIS, SUM_COLUMNS, Kpi
-from app.window import Window
+from app.window import WINDOWS, Window
 
 PROBLEM_DRILLS = frozenset({"capture", "inventory"})  # show the exceptions, not all due rows
 
@@ -90,3 +90,30 @@ def top_procedures(margin: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     if margin.empty:
         return margin
     return margin.sort_values("billed_usd", ascending=False).head(n).reset_index(drop=True)
+
+
+def _length_words(window: Window) -> str:
+    """``7 days`` / ``24 h``: the sidebar's name for the window's length."""
+    length = window.end - window.start
+    named = {v: k for k, v in WINDOWS.items()}
+    return named.get(length, f"{length.total_seconds() / 86400:g} days")
+
+
+def trend_note(now: pd.DataFrame, before: pd.DataFrame, window: Window,
+               first: datetime | None) -> str | None:
+    """Why the cards show no trend, with what there is to see instead: what the previous
+    period holds and since when the store has data. ``None`` when the periods compare."""
+    if comparable(now, before):
+        return None
+    length, prev = _length_words(window), window.previous
+    current, previous = totals(now)["usages"], totals(before)["usages"]
+    span = f"{prev.start:%d %b %H:%M} – {prev.end:%d %b %H:%M} UTC"
+    if previous == 0:
+        head = f"No trends yet: the previous {length} ({span}) hold no data"
+    else:
+        head = (f"No trends: the previous {length} ({span}) hold {previous:,.0f} usage "
+                f"events against {current:,.0f} in this period — too few to compare")
+    since = f"; data since {first:%d %b %Y %H:%M} UTC" if first is not None else ""
+    return (f"{head}{since}. The cards show this period alone; trends appear once the "
+            "previous period holds at least half as much activity (or pick a shorter "
+            "window in the sidebar).")

@@ -48,6 +48,13 @@ def latest_activity(url: str) -> datetime | None:
 
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def first_activity(url: str) -> datetime | None:
+    """The oldest hour with usage: since when the store has data (trend context)."""
+    with engine_for(url).connect() as conn:
+        return kpis.first_bucket(conn)
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
 def kpi_sums(url: str, start: datetime, end: datetime) -> pd.DataFrame:
     """Per facility, the summed inputs of every KPI over the window."""
     with engine_for(url).connect() as conn:

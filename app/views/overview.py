@@ -42,11 +42,12 @@ if now.empty:
 
 values = overview_view.network_values(now)
 previous = overview_view.network_values(before)
-if not overview_view.comparable(now, before):
+note = overview_view.trend_note(now, before, window, queries.first_activity(url))
+if note is not None:
     # A previous period with a fraction of the activity (a new estate, a collector that
-    # just started) would give meaningless +9,000 % trends.
+    # just started) would give meaningless +9,000 % trends: say what there is instead.
     previous = {k: None for k in previous}
-    st.caption("No trends: the previous period holds too little activity to compare with.")
+    st.info(note, icon=":material/info:")
 for row in (KPIS[:4], KPIS[4:]):
     for col, kpi in zip(st.columns(4), row, strict=False):
         with col:
