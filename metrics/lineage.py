@@ -72,7 +72,7 @@ from chargeline.config import ChargeSla, Settings, SourceConfig
 
 HEALTH_ORDER = ("ok", "unknown", "degraded", "down")
 SYSTEM_OF_KIND = {"fhir_usage": "ehr", "fhir_billing": "billing", "odata_erp": "erp",
-                  "hl7_log": "engine", "engine_stats": "engine"}
+                  "hl7_log": "engine", "engine_stats": "engine", "mllp": "engine"}
 SYSTEMS: dict[str, tuple[str, int]] = {  # node id -> (label, column)
     "device_tracking": ("Device tracking", 0),
     "ehr": ("EHR", 1),

@@ -74,6 +74,7 @@ TABLES_OF_KIND = {
                   "contract_prices", "locations", "facilities", "inventory_transactions",
                   "replenishment_documents"),
     "hl7_log": ("interface_messages", "message_usages"),
+    "mllp": ("interface_messages", "message_usages"),
     "engine_stats": ("channel_stats",),
 }
 
