@@ -77,7 +77,7 @@ def sniff(path: Path) -> str:
         try:
             json.loads(first_line)
             return "ndjson" if b"\n{" in head else "json"
-        except ValueError:
+        except (ValueError, RecursionError):  # a deep head is JSON's to refuse, with a reason
             return "json"
     return "unknown"
 
