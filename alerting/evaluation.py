@@ -5,12 +5,17 @@ Reading and judging are split so the service can read metrics without holding th
 alerting lock and then judge against the freshest stored state: ``read_all`` does every
 distinct metric read once (rules sharing a metric, window and scope share the read);
 ``evaluate_readings`` is pure. ``evaluate`` does both (tests pass hand-built readers).
+
+A rule with working hours (``hours:``, rules/hours.py) is judged per scope by the rule in
+force for that scope's facility at ``now``: itself in working hours, its off-hours
+variant (other thresholds, maybe another window) outside them. Facilities in different
+time zones can be in both at once, so both windows are read when both are in force.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from alerting.state import AlertState, Transition, new_state, step
@@ -66,10 +71,51 @@ def read_all(rules: Iterable[Rule], reader: MetricReader, now: datetime) -> dict
         return {read_key(rule): failed for rule in rules}
     out: dict[ReadKey, Reading] = {}
     for rule in rules:
-        key = read_key(rule)
-        if key not in out:
-            out[key] = _read(reader, key, names, now)
+        for variant in _variants(rule, now):
+            key = read_key(variant)
+            if key not in out:
+                out[key] = _read(reader, key, names, now)
     return out
+
+
+def _variants(rule: Rule, now: datetime) -> list[Rule]:
+    """The rule itself, or with working hours the variants some facility is in at ``now``
+    (working first)."""
+    if rule.hours is None:
+        return [rule]
+    modes = rule.hours.modes_at(now)
+    return [v for mode, v in ((True, rule), (False, rule.off_hours_rule())) if mode in modes]
+
+
+def _evaluate_hours(result: EvaluationResult, rule: Rule, readings: Mapping[ReadKey, Reading],
+                    old: dict[str, AlertState], now: datetime) -> None:
+    """A rule with working hours: each scope judged by the variant in force for its
+    facility at ``now``; a failed read errors the instances of that variant alone."""
+    hours = rule.hours
+    assert hours is not None
+    for variant in _variants(rule, now):
+        working = variant is rule
+        reading = readings.get(read_key(variant), Reading(None, "the metric was not read"))
+        if reading.values is None:
+            result.rule_errors[rule.id] = reading.error
+            failed = Judgement(Outcome.ERROR, error=reading.error)
+            for fp, prev in list(old.items()):
+                if hours.working_at(prev.scope.get("facility"), now) is working:
+                    _apply(result, old.pop(fp), variant, failed, now)
+            continue
+        for value in reading.values:
+            if not scope_matches(rule, value.scope) or hours.working_at(
+                    value.scope.get("facility"), now) is not working:
+                continue
+            fp = fingerprint(rule.id, value.scope)
+            prev = old.pop(fp, None) or new_state(fp, rule.id, dict(value.scope), now)
+            judgement = judge(variant, value)
+            if not working:  # say so: the dashboard and digests show the threshold used
+                judgement = replace(judgement, detail=(*judgement.detail, ("off_hours", 1.0)))
+            _apply(result, prev, variant, judgement, now)
+    missing = Judgement(Outcome.NODATA, error=MISSING_SCOPE)
+    for prev in old.values():
+        _apply(result, prev, rule.at(prev.scope.get("facility"), now), missing, now)
 
 
 def evaluate_readings(rules: Iterable[Rule], readings: Mapping[ReadKey, Reading],
@@ -86,6 +132,9 @@ def evaluate_readings(rules: Iterable[Rule], readings: Mapping[ReadKey, Reading]
         if state.rule_id not in known_ids:
             result.states[fp] = state
     for rule in rules:
+        if rule.hours is not None:
+            _evaluate_hours(result, rule, readings, dict(by_rule.get(rule.id, {})), now)
+            continue
         reading = readings.get(read_key(rule), Reading(None, "the metric was not read"))
         old = dict(by_rule.get(rule.id, {}))
         if reading.values is None:

@@ -18,7 +18,16 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from chargeline.errors import RuleFileError
-from rules.model import SCOPE_KEYS, Parameters, Rule, RuleFile, Scope
+from rules.model import (
+    SCOPE_KEYS,
+    FacilityHours,
+    OffHours,
+    Parameters,
+    Rule,
+    RuleFile,
+    Scope,
+    WorkingHours,
+)
 
 PACK_DIR = Path(__file__).with_name("pack")
 
@@ -45,8 +54,15 @@ FIXES: dict[str, str] = {
     "unit": "unit: minutes",
     "scope": "scope: {by: [facility]}",
     "parameters": "parameters: {field: amount}",
+    "hours": "hours: {working: 'Mon-Fri 07:00-19:00', tz: America/New_York, "
+             "off_hours: {fail: 240, window: 4h}}",
+    "working": "working: 'Mon-Fri 07:00-19:00, Sat 08:00-12:00'",
+    "tz": "tz: America/New_York",
+    "off_hours": "off_hours: {warn: 60, fail: 240, window: 4h}",
+    "facilities": "facilities: {FAC02: {tz: America/Chicago}}",
 }
-_MODEL_AT: dict[str, type[BaseModel]] = {"scope": Scope, "parameters": Parameters}
+_MODEL_AT: dict[str, type[BaseModel]] = {"scope": Scope, "parameters": Parameters,
+                                         "hours": WorkingHours, "off_hours": OffHours}
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,8 @@ def _allowed_keys(path: tuple[Any, ...]) -> list[str]:
     model: type[BaseModel] = _MODEL_AT.get(parent or "", Rule)
     if len(path) == 1:
         model = RuleFile
+    elif len(path) >= 3 and path[-3] == "facilities":
+        model = FacilityHours
     return list(model.model_fields)
 
 
@@ -131,6 +149,8 @@ def _describe(err: Any, path: tuple[Any, ...]) -> tuple[str, str]:
         message = f"{message} (got {err['input']!r})"
     if kind == "value_error" and last == "fail" and "must be" in message:
         return message, "swap warn and fail, or set direction: below (smaller is worse)"
+    if kind == "value_error" and last == "hours" and "off_hours: fail" in message:
+        return message, "swap warn and fail under off_hours (or set them both there)"
     return message, f"e.g. {fix}" if fix else "see rules/pack/*.yaml for examples"
 
 

@@ -8,8 +8,9 @@ direction (``above``: bigger is worse; ``below``: smaller is worse). Durations a
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import (
@@ -154,6 +155,87 @@ class Parameters(_Strict):
         return {**kept, "args": {**kept.get("args", {}), **{k: str(v) for k, v in args.items()}}}
 
 
+def _working(value: Any) -> Any:
+    """A working-hours string or list of strings, checked and kept as a tuple."""
+    from rules.hours import parse_working
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items or not all(
+            isinstance(i, str) for i in items):
+        raise ValueError("working must be a string like 'Mon-Fri 07:00-19:00' or a list "
+                         "of them")
+    for item in items:
+        parse_working(item)
+    return tuple(items)
+
+
+def _zone(value: Any) -> Any:
+    from rules.hours import check_zone
+
+    return check_zone(value) if isinstance(value, str) else value
+
+
+Working = Annotated[tuple[str, ...], BeforeValidator(_working)]
+Zone = Annotated[str, BeforeValidator(_zone)]
+
+
+class OffHours(_Strict):
+    """What changes outside working hours: any of ``warn``, ``fail``, ``window``
+    (``warn: null`` drops the warning level off hours)."""
+
+    warn: float | None = None
+    fail: float | None = None
+    window: Duration | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> OffHours:
+        if not self.model_fields_set:
+            raise ValueError("off_hours changes nothing; give warn, fail or window")
+        return self
+
+
+class FacilityHours(_Strict):
+    """One facility's own working hours or time zone (the rest from ``hours``)."""
+
+    working: Working | None = None
+    tz: Zone | None = None
+
+
+class WorkingHours(_Strict):
+    """When the facilities work (their local time) and the rule's off-hours changes;
+    rules/hours.py has the syntax."""
+
+    working: Working
+    tz: Zone = "UTC"
+    facilities: dict[str, FacilityHours] = Field(default_factory=dict)
+    off_hours: OffHours
+
+    @cached_property
+    def _spans(self) -> dict[str, tuple]:
+        from rules.hours import parse_working
+
+        def spans(working: tuple[str, ...]) -> tuple:
+            return tuple(s for text in working for s in parse_working(text))
+
+        out = {"": spans(self.working)}
+        out.update({f: spans(h.working) for f, h in self.facilities.items() if h.working})
+        return out
+
+    def working_at(self, facility: str | None, now: datetime) -> bool:
+        """True when ``facility`` (None: a scope without one) is in working hours."""
+        from rules.hours import working_at
+
+        own = self.facilities.get(facility or "")
+        spans = self._spans.get(facility or "") if own and own.working else self._spans[""]
+        tz = own.tz if own and own.tz else self.tz
+        return working_at(spans, tz, now)
+
+    def modes_at(self, now: datetime) -> frozenset[bool]:
+        """The modes (True: working) some facility can be in at ``now``."""
+        return frozenset({self.working_at(None, now),
+                          *(self.working_at(f, now) for f in self.facilities)})
+
+
 class Rule(_Strict):
     """One governance rule (one block of a rule file)."""
 
@@ -175,6 +257,31 @@ class Rule(_Strict):
     description: str = Field(min_length=1)
     runbook: str = ""
     unit: str = ""
+    hours: WorkingHours | None = None
+
+    def off_hours_rule(self) -> Rule:
+        """This rule as it runs off hours (the same rule without ``hours:``)."""
+        return self._off_hours if self.hours is not None else self
+
+    @cached_property
+    def _off_hours(self) -> Rule:  # built once per rule (a pass asks for it per scope)
+        assert self.hours is not None
+        off = self.hours.off_hours
+        update: dict[str, Any] = {"hours": None}
+        for key in off.model_fields_set:
+            update[key] = getattr(off, key)
+        if off.window is None:
+            update.pop("window", None)
+        if off.fail is None:
+            update.pop("fail", None)
+        return self.model_copy(update=update)
+
+    def at(self, facility: str | None, now: datetime) -> Rule:
+        """The rule in force for a scope of ``facility`` at ``now`` (itself in working
+        hours or without ``hours:``, ``off_hours_rule()`` outside them)."""
+        if self.hours is None or self.hours.working_at(facility, now):
+            return self
+        return self.off_hours_rule()
 
     @field_validator("stewards")
     @classmethod
@@ -204,6 +311,26 @@ class Rule(_Strict):
                 f"fail {fail:g} must be {word} warn {warn:g} when direction is {direction.value}"
             )
         return fail
+
+
+    @field_validator("hours")
+    @classmethod
+    def _off_hours_order(cls, hours: WorkingHours | None,
+                         info: ValidationInfo) -> WorkingHours | None:
+        direction = info.data.get("direction")
+        if hours is None or direction is None or "fail" not in info.data:
+            return hours
+        off = hours.off_hours
+        warn = off.warn if "warn" in off.model_fields_set else info.data.get("warn")
+        fail = off.fail if off.fail is not None else info.data["fail"]
+        if warn is None or warn == fail:
+            return hours
+        worse = fail > warn if direction is Direction.ABOVE else fail < warn
+        if not worse:
+            word = "above" if direction is Direction.ABOVE else "below"
+            raise ValueError(f"off_hours: fail {fail:g} must be {word} warn {warn:g} when "
+                             f"direction is {direction.value}")
+        return hours
 
 
 class RuleFile(_Strict):

@@ -44,7 +44,7 @@ def test_check_the_shipped_pack_and_a_bad_file(tmp_path: Path) -> None:
         "— e.g. window: 1h",
         f"{bad}:7: rules[0].colour — unknown key 'colour' — remove it; allowed here: id, name, "
         "metric, parameters, scope, window, direction, warn, fail, pending, keep_firing, "
-        "owner, stewards, severity, tags, description, runbook, unit",
+        "owner, stewards, severity, tags, description, runbook, unit, hours",
     ]
     assert lines[4:] == ["4 problem(s); no rule file was loaded"]
     assert not (tmp_path / "store").exists()

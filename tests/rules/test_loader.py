@@ -75,7 +75,7 @@ def test_good_file_loads_frozen_rules(tmp_path: Path) -> None:
             "    severity: critical\n    colour: red\n",
             "{f}:14: rules[0].colour — unknown key 'colour' — remove it; allowed here: id, name, "
             "metric, parameters, scope, window, direction, warn, fail, pending, keep_firing, "
-            "owner, stewards, severity, tags, description, runbook, unit",
+            "owner, stewards, severity, tags, description, runbook, unit, hours",
         ),
         (
             "    fail: 0.05\n",
