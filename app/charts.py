@@ -4,8 +4,10 @@ channel, procedure or node), which ``app.drill.selection_to_filters`` reads back
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -150,9 +152,9 @@ def lineage_graph(nodes: Sequence[Node], edges: Sequence[Edge], placed: Layout
         fig.add_scatter(x=[x for x, _ in route], y=[y for _, y in route], mode="lines",
                         hoverinfo="skip", line={"color": colour, "width": 4},
                         opacity=0.75, showlegend=False)
-        # the clickable point of the edge: halfway along its middle segment
-        k = (len(route) - 1) // 2
-        (x0, y0), (x1, y1) = route[k], route[k + 1]
+        # the clickable point of the edge: halfway along its longest segment
+        (x0, y0), (x1, y1) = max(pairwise(route),
+                                 key=lambda s: math.dist(*s))
         src, dst = by_id.get(edge.source), by_id.get(edge.target)
         name = f"{name_of(src, edge.source)} → {name_of(dst, edge.target)}"
         fig.add_scatter(x=[(x0 + x1) / 2], y=[(y0 + y1) / 2], mode="markers", showlegend=False,

@@ -21,6 +21,7 @@ from itertools import pairwise
 ROW = 1.0  # distance between neighbouring nodes of a layer
 GROUP_GAP = 0.6  # extra room between groups, for a box's padding and title
 SWEEPS = 6
+PORT = 0.32  # an edge meets a boxed node level with it, at its box's edge
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,18 @@ def layered(ids: Sequence[str], edges: Sequence[tuple[str, str]],
             for n, p in zip(row, placed, strict=True):
                 depth[n] = p + shift
     pos = {n: (float(layer[n]), -depth[n]) for n in layer}
-    routes = {i: [pos[n] for n in chain] for i, chain in chains.items()}
+    routes = {}
+    for i, chain in chains.items():
+        route = [pos[n] for n in chain]
+        # into and out of a box level with the node: a straight line to a node stacked
+        # in a column would graze its neighbours in the same box
+        if groups[chain[-1]]:
+            x, y = route[-1]
+            route.insert(-1, (x - PORT, y))
+        if groups[chain[0]]:
+            x, y = route[0]
+            route.insert(1, (x + PORT, y))
+        routes[i] = route
     return Layout({n: pos[n] for n in ids}, routes, _clusters(ids, groups, pos))
 
 

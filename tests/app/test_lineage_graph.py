@@ -32,7 +32,7 @@ def _graph():
     return for_drawing(build_graph(SOURCES, obs, NOW))
 
 
-X_SCALE = 3.0  # a column is about three rows wide on screen (1440 px, 5 columns, 80 px rows)
+X_SCALE = 2.0  # a column is about two rows wide on screen (190 px columns, 90 px rows)
 
 
 def _distance(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -50,6 +50,8 @@ def test_no_edge_passes_through_a_node_nor_through_the_engine_box() -> None:
     for i, edge in enumerate(edges):
         route = placed.routes[i]
         assert route[0] == placed.pos[edge.source] and route[-1] == placed.pos[edge.target]
+        if edge.target.startswith("channel:"):  # it enters the box level with its channel
+            assert route[-2][1] == route[-1][1] and route[-2][0] < route[-1][0]
         for node_id, at in placed.pos.items():
             if node_id in (edge.source, edge.target) or node_id == "engine":
                 continue
