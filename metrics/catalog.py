@@ -146,7 +146,8 @@ CATALOG: dict[str, MetricSpec] = {
         _spec("freshness_minutes", "minutes", "minutes since the newest record the source "
               "delivered; ERROR while its last run failed", frozenset({SOURCE})),
         _spec("volume_anomaly_z", "z", "z-score of the window's volume against the same "
-              "window on the 7 days before (0 below the minimum absolute change); param "
+              "window on the same weekday of the past 8 weeks (3+ weeks of history), else "
+              "on the 7 days before (0 below the minimum absolute change); param "
               "feed: messages (facility, channel) | usage (facility, location)",
               frozenset({FACILITY, CHANNEL, LOCATION}), params=("feed",)),
         # --- supply chain and finance -----------------------------------------------------

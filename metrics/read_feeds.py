@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Float, and_, case, cast, func, or_, select
 
@@ -24,6 +24,8 @@ from store.schema_metrics import metric_exceptions
 API_SCOPE = {"source": "source", "endpoint": "endpoint"}
 TRAINING_DAYS = 7  # the same window on each of the 7 days before
 MIN_TRAINING = 3  # fewer past samples than this: not enough history (NODATA)
+TRAINING_WEEKS = 8  # the same hour on the same weekday, up to 8 weeks back ...
+MIN_WEEKS = 3  # ... used instead of the 7 days once this many past weeks are history
 MIN_ABS_CHANGE = 5.0  # a change smaller than this many records is never an anomaly
 MIN_REL_CHANGE = 0.2  # ... nor one smaller than 20% of the usual volume
 OPEN_STATUSES = ("open", "acknowledged", "investigating")
@@ -127,8 +129,19 @@ def read_queue(conn: Connection, read: Read) -> list[MetricValue]:
             for key, (depth, age) in sorted(per_scope.items())]
 
 
+def _history(began: datetime | None, spans: list[tuple[datetime, datetime]],
+             counts: list[float]) -> list[float]:
+    """The counts of the windows after the feed began (a new feed is not "usually zero");
+    it begins at its first message among the rows read, less one window."""
+    if began is None:
+        return []  # no message at all: no history
+    return [c for (lo, _), c in zip(spans, counts, strict=True) if lo >= began]
+
+
 def read_volume_anomaly(conn: Connection, read: Read) -> list[MetricValue]:
-    """z-score of this window's volume against the same window on each of the previous
+    """z-score of this window's volume against its seasonal baseline: the same window
+    (hour) on the same weekday of each of the past ``TRAINING_WEEKS`` weeks when at least
+    ``MIN_WEEKS`` of them are history, else the same window on each of the previous
     ``TRAINING_DAYS`` days; 0 when the change is below the minimum absolute change."""
     feed = read.param("feed", "messages")
     if feed == "messages":
@@ -140,20 +153,30 @@ def read_volume_anomaly(conn: Connection, read: Read) -> list[MetricValue]:
     else:
         raise ValueError(f"feed {feed!r} unknown; use messages or usage")
     scope = scope_columns(read, t, mapping)
-    day = timedelta(days=1)
-    windows = [(read.start - k * day, read.now - k * day) for k in range(TRAINING_DAYS + 1)]
+    day, week = timedelta(days=1), timedelta(days=7)
+    days = [(read.start - k * day, read.now - k * day) for k in range(TRAINING_DAYS + 1)]
+    weeks = [(read.start - k * week, read.now - k * week)
+             for k in range(2, TRAINING_WEEKS + 1)]  # week 1 is the 7th day
+    windows = days + weeks
     sums = [func.sum(case((and_(at >= lo, at < hi), 1), else_=0)) for lo, hi in windows]
+    # every row of the last 8 days (so a scope quiet in this window still has a value),
+    # and beyond them only the rows of the weekly windows
     rows = conn.execute(select(*scope, func.min(at), *sums).where(
-        at >= windows[-1][0], at < read.now).group_by(*scope)).all()
+        at < read.now, or_(at >= days[-1][0], *(and_(at >= lo, at < hi) for lo, hi in weeks))
+    ).group_by(*scope)).all()
     n = len(scope)
     out = []
     for r in rows:
         first_seen = r[n]
         counts = [float(x or 0) for x in r[n + 1:]]
         current = counts[0]
-        # Only days after the feed began are history (a new feed is not "usually zero").
-        past = [c for (lo, _), c in zip(windows[1:], counts[1:], strict=True)
-                if first_seen is not None and lo >= first_seen - read.window]
+
+        began = None if first_seen is None else first_seen - read.window
+        weekly = _history(began, [days[-1], *weeks],
+                          [counts[TRAINING_DAYS], *counts[len(days):]])
+        daily = _history(began, days[1:], counts[1:TRAINING_DAYS + 1])
+        past, basis = (weekly, "baseline_weeks") if len(weekly) >= MIN_WEEKS else (
+            daily, "baseline_days")
         if len(past) < MIN_TRAINING:
             out.append(value(read, scope_of(read, r), None, numerator=current, nodata=True))
             continue
@@ -163,7 +186,8 @@ def read_volume_anomaly(conn: Connection, read: Read) -> list[MetricValue]:
         change = current - mean
         z = 0.0 if abs(change) < max(MIN_ABS_CHANGE, MIN_REL_CHANGE * mean) else change / sd
         out.append(value(read, scope_of(read, r), z, numerator=current,
-                         extra={"mean": round(mean, 3), "sd": round(sd, 3)}))
+                         extra={"mean": round(mean, 3), "sd": round(sd, 3),
+                                basis: float(len(past))}))
     return out
 
 
