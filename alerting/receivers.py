@@ -13,7 +13,7 @@ alert change; ``post`` delivers it, and the dispatcher (alerting.outbox) treats 
 - a connection error, a timeout, 5xx, 408, 425 or 429: retried with the outbox backoff
   (429 and 503 no sooner than their ``Retry-After``), ``dead`` after ``MAX_ATTEMPTS``;
 - any other answer (4xx, a redirect): ``dead`` at once, shown in the dashboard and the
-  CLI, and ``chargeline alerts outbox --retry`` queues it again once the receiver is fixed.
+  CLI, and ``chargeline alerts outbox --retry-dead`` queues it again once it is fixed.
 
 Delivery is at least once, like Alertmanager's: a crash between the POST and the ``sent``
 mark sends the row again after the claim times out. The re-send is byte-identical and
