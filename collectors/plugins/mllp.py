@@ -249,8 +249,8 @@ class MllpListener:
         records = [*batch.messages, *batch.usages]
 
         def acknowledge(conn: Connection) -> int:
-            stored = [{"control_id": m.control_id, "channel": m.channel}
-                      for m in batch.messages]
+            stored = [{"control_id": m.control_id, "channel": m.channel,
+                       "facility_id": m.facility_id} for m in batch.messages]
             return (apply_late_acks(conn, self.channel, batch.late_acks, self.source.name)
                     + apply_early_acks(conn, self.source.name, stored))
 
