@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, func, select
+from sqlalchemy import ColumnElement, Connection, case, func, select, text
 
 from app.users import audit
-from metrics.exceptions import set_status
+from metrics.exceptions import MAPPED_WHERE, set_status
 from store.schema_metrics import metric_duplicates, metric_exceptions, metric_usage_facts
 
 # "Missing charges" means what it means on the Overview (no charge within the SLA); a late
@@ -48,9 +48,14 @@ def service_at() -> ColumnElement:
     of_duplicate = func.coalesce(
         select(uf.used_at).where(uf.usage_id == e.usage_ids).scalar_subquery(),
         select(func.min(md.posted_at)).where(md.dup_of == e.subject).scalar_subquery())
+    # The literal predicate lets SQLite use the partial index of failed mappings (a bound
+    # `!= ?` would not match it): without it every row scanned the million facts.
+    # SQLite would take the (facility, time) index, a scan of the facility's every fact
+    # for each row; the literal predicate and an unindexable facility term leave it the
+    # partial index of failed mappings (a bound `!= ?` would not match that index).
     of_mapping = select(func.min(uf.used_at)).where(
-        uf.mapping_reason == e.kind, uf.facility_id == e.facility_id,
-        uf.mapping_subject == e.subject).scalar_subquery()
+        text(MAPPED_WHERE), uf.mapping_reason == e.kind, uf.mapping_subject == e.subject,
+        func.coalesce(uf.facility_id, "") == e.facility_id).scalar_subquery()
     return case((e.kind.in_(USAGE_KINDS), of_usage),
                 (e.kind == "duplicate_charge", of_duplicate), else_=of_mapping)
 
