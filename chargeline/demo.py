@@ -99,6 +99,27 @@ def _fresh(out: Path) -> None:
             path.unlink()
 
 
+def _engine_read_the_mirth_way(sources: list[dict[str, Any]], sim_url: str
+                               ) -> list[dict[str, Any]]:
+    """The demo reads its interface engine as a hospital running NextGen Connect (Mirth)
+    would have Chargeline read it: through the engine's REST API (session sign-in,
+    /channels/statistics in XML), which the simulator serves at /mirth/api, instead of
+    the simulator's own statistics JSON."""
+    out = []
+    for source in sources:
+        if source["kind"] == "engine_stats":
+            source = {"name": "mirth", "kind": "mirth",
+                      "base_url": f"{sim_url.rstrip('/')}/mirth/api",
+                      "login": {"username": "admin", "password": "admin",
+                                "method": "session"},
+                      # the simulator names each facility's channel group by its id
+                      "facility_by_group": {f"FAC{n:02d}": f"FAC{n:02d}"
+                                            for n in range(1, 51)},
+                      "schedule": source["schedule"]}
+        out.append(source)
+    return out
+
+
 def _write_config(out: Path, sim_url: str, dashboard_url: str, smtp_port: int) -> Path:
     from simulator.sources import demo_sources
 
@@ -109,7 +130,9 @@ def _write_config(out: Path, sim_url: str, dashboard_url: str, smtp_port: int) -
         "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none",
                  "sender": "chargeline@demo.example"},
         "lineage": {"transport": "file", "path": str((out / "openlineage.ndjson").resolve())},
-        "sources": demo_sources(sim_url, (out / "estate").resolve(), SOURCE_INTERVAL_SECONDS),
+        "sources": _engine_read_the_mirth_way(
+            demo_sources(sim_url, (out / "estate").resolve(), SOURCE_INTERVAL_SECONDS),
+            sim_url),
     }
     path = out / "chargeline.yaml"
     path.write_text("# written by `chargeline demo`; see chargeline.example.yaml\n"

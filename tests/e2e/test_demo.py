@@ -18,7 +18,13 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from store.schema import charges, interface_messages, inventory_transactions, usage_events
+from store.schema import (
+    channel_stats,
+    charges,
+    interface_messages,
+    inventory_transactions,
+    usage_events,
+)
 
 pytestmark = pytest.mark.slow
 READY_LINE = "Chargeline dashboard: "
@@ -74,6 +80,9 @@ def test_demo_serves_dashboard_with_counts_for_every_facility(tmp_path: Path) ->
             "charges": _per_facility(engine, charges),
             "inventory issues": _per_facility(engine, inventory_transactions,
                                               inventory_transactions.c.txn_type == "ISSUE"),
+            # the engine is read the NextGen Connect (Mirth) way, through its REST API
+            "engine snapshots (Mirth API)": _per_facility(engine, channel_stats,
+                                                          channel_stats.c.source == "mirth"),
         }
         engine.dispose()
         for what, counts in tables.items():
