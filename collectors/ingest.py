@@ -73,13 +73,29 @@ def sniff(path: Path) -> str:
     if head.startswith(HL7_STARTS):
         return "hl7"
     if head.startswith(b"{"):
-        first_line = head.split(b"\n", 1)[0].strip()
+        if path.suffix.lower() in (".ndjson", ".jsonl"):
+            return "ndjson"  # the name says so; a long first resource must not hide it
+        first_line, rest = _first_line(path)
         try:
             json.loads(first_line)
-            return "ndjson" if b"\n{" in head else "json"
+            return "ndjson" if rest.lstrip(b"\r\n\t ").startswith(b"{") else "json"
         except (ValueError, RecursionError):  # a deep head is JSON's to refuse, with a reason
             return "json"
     return "unknown"
+
+
+def _first_line(path: Path, limit: int = 16 << 20) -> tuple[bytes, bytes]:
+    """The file's first line (an NDJSON resource can be far longer than the sniffed head)
+    and a few bytes after it; at most ``limit`` bytes are read."""
+    with open(path, "rb") as handle:
+        data = handle.read(4096)
+        while b"\n" not in data and len(data) < limit:
+            more = handle.read(1 << 16)
+            if not more:
+                break
+            data += more
+        line, _, rest = data.lstrip(b"\xef\xbb\xbf\x0b\r\n\t ").partition(b"\n")
+        return line.strip(), rest[:64] if rest else handle.read(64)
 
 
 def unrecognised_reason(path: Path) -> str:
