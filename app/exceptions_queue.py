@@ -100,10 +100,19 @@ def page(conn: Connection, f: QueueFilters, number: int, size: int) -> list[dict
     """One page (1-based) of matching exceptions, biggest $ first or oldest first."""
     served = service_at().label("service_at")
     cols = [served if c == "service_at" else e[c] for c in COLUMNS]
-    order = ([served.asc(), e.amount.desc()] if f.sort == "age"
-             else [e.amount.desc(), served.asc()])
-    rows = conn.execute(select(*cols).where(*_where(f)).order_by(*order, e.exception_id)
-                        .limit(size).offset(max(0, number - 1) * size)).mappings()
+    offset = max(0, number - 1) * size
+    if f.sort == "age":  # every matching row's date of service, to sort by it
+        rows = conn.execute(select(*cols).where(*_where(f))
+                            .order_by(served.asc(), e.amount.desc(), e.exception_id)
+                            .limit(size).offset(offset)).mappings()
+        return [dict(r) for r in rows]
+    # By $: pick the page's rows first, then look up the date of service of those alone
+    # (SQLite would compute it for every row it sorts).
+    ids = select(e.exception_id, e.amount).where(*_where(f)).order_by(
+        e.amount.desc(), e.exception_id).limit(size).offset(offset).subquery("page_ids")
+    rows = conn.execute(select(*cols).select_from(metric_exceptions.join(
+        ids, ids.c.exception_id == e.exception_id)).order_by(
+        ids.c.amount.desc(), ids.c.exception_id)).mappings()
     return [dict(r) for r in rows]
 
 
