@@ -76,6 +76,18 @@ def test_an_hl7_batch_file_is_read_message_by_message(engine: Engine, tmp_path: 
         ("BATCH-MSG-1", "ENC-B-0001"), ("BATCH-MSG-2", "ENC-B-0002")]
 
 
+def test_public_hl7_samples_are_stored(engine: Engine, tmp_path: Path) -> None:
+    """python-hl7's samples (BSD): the HL7 Normative Edition's v2.4 ORU (whose PID-7 is
+    not a valid date: nothing reads it) and a v2.5 VINAH batch file with FHS/BHS/BTS/FTS."""
+    tmp_path = inbox(tmp_path)
+    for sample in sorted((DATA / "hl7" / "public").glob("*.hl7")):
+        shutil.copy(sample, tmp_path / sample.name)
+    summary = ingest_paths(Settings(), engine, [tmp_path])
+    assert (summary.records, summary.quarantined, summary.unrecognised) == (2, 0, [])
+    assert sorted((m.control_id, m.facility_id, m.message_type) for m in messages(engine)) \
+        == [("12334456778890", "ABCHS", "ADT^A04"), ("CNTRL-3456", "ELAB-3", "ORU^R01")]
+
+
 def test_a_single_official_fhir_resource_is_read_not_refused(engine: Engine,
                                                              tmp_path: Path) -> None:
     """The spec's ChargeItem example, one resource a file: read through the ChargeItem
