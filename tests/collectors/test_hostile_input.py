@@ -88,6 +88,19 @@ def test_public_hl7_samples_are_stored(engine: Engine, tmp_path: Path) -> None:
         == [("12334456778890", "ABCHS", "ADT^A04"), ("CNTRL-3456", "ELAB-3", "ORU^R01")]
 
 
+def test_the_official_encounter_example_is_read_as_one_resource(engine: Engine,
+                                                                tmp_path: Path) -> None:
+    """R4's Encounter/example, one resource a file: read through the Encounter mapping;
+    it names no service provider and no lastUpdated, so it is quarantined naming those
+    fields — never refused as not a Bundle, never a crash (PostgreSQL included)."""
+    tmp_path = inbox(tmp_path)
+    shutil.copy(DATA / "fhir" / "encounter-example.json", tmp_path / "encounter.json")
+    summary = ingest_paths(Settings(), engine, [tmp_path], source_name="fhir-files")
+    (row,) = quarantined(engine, "fhir-files")
+    assert summary.quarantined == 1 and row.record_kind == "Encounter"
+    assert "facility_id" in row.reason and "Bundle" not in row.reason
+
+
 def test_a_single_official_fhir_resource_is_read_not_refused(engine: Engine,
                                                              tmp_path: Path) -> None:
     """The spec's ChargeItem example, one resource a file: read through the ChargeItem
