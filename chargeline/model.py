@@ -341,8 +341,36 @@ class Claim(_Timestamped):
     last_updated: datetime
 
 
+# A channel's state as the store keeps it, whichever engine reported it ("" when the
+# source does not say): the engines' own words are mapped by ``channel_state``.
+CHANNEL_STATES = ("started", "paused", "stopped", "error", "deploying", "undeployed",
+                  "unknown")
+_ENGINE_STATES = {
+    # NextGen Connect (Mirth) DeployedState; a channel on its way somewhere counts as there
+    "STARTED": "started", "STARTING": "deploying", "DEPLOYING": "deploying",
+    "SYNCING": "deploying", "PAUSED": "paused", "PAUSING": "paused",
+    "STOPPED": "stopped", "STOPPING": "stopped", "UNDEPLOYED": "undeployed",
+    "UNDEPLOYING": "undeployed",
+    # Rhapsody: a RETRYING point runs and retries its connection (its queue waits)
+    "RUNNING": "started", "RETRYING": "started", "ERROR": "error",
+}
+
+
+def channel_state(word: str | None) -> str:
+    """The store's word for an engine's channel state: ``STARTED``/``RUNNING`` ->
+    started, ``PAUSED`` -> paused, ``STOPPED`` -> stopped, ... ('' for none, ``unknown``
+    for a word no engine we read uses)."""
+    word = (word or "").strip()
+    if not word:
+        return ""
+    if word.lower() in CHANNEL_STATES:
+        return word.lower()
+    return _ENGINE_STATES.get(word.upper(), "unknown")
+
+
 class ChannelStats(_Timestamped):
-    """One snapshot of an interface-engine channel's counters (since engine start)."""
+    """One snapshot of an interface-engine channel's counters (since engine start), its
+    state and how many of its connectors have messages waiting."""
 
     kind = "channel_stats"
     natural_key = ("facility_id", "channel", "observed_at")
@@ -355,6 +383,13 @@ class ChannelStats(_Timestamped):
     sent: int = Field(ge=0)
     errored: int = Field(ge=0)
     oldest_queued_at: datetime | None = None
+    state: str = ""  # CHANNEL_STATES, or '' when the source does not say
+    waiting_connectors: int = Field(default=0, ge=0)
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _engine_word(cls, value: Any) -> Any:
+        return channel_state(value) if isinstance(value, str) or value is None else value
 
 
 RECORD_TYPES: tuple[type[CanonicalRecord], ...] = (

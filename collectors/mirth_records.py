@@ -78,6 +78,11 @@ class ChannelStatus:
     def started(self) -> bool:
         return self.state.upper() == STARTED
 
+    @property
+    def waiting_connectors(self) -> int:
+        """Its connectors with messages waiting in their queues."""
+        return sum(1 for k in self.connectors if k.waiting)
+
 
 # --- the document reader ---------------------------------------------------------------
 
@@ -276,7 +281,8 @@ def channel_stats(counters: list[ChannelCounters], statuses: dict[str, ChannelSt
                   facility_of: Callable[[str], str], where: str
                   ) -> tuple[list[ChannelStats], list[Reject]]:
     """One ChannelStats per channel with counters: named by its channel name (the id when
-    no name is known), its facility from its group."""
+    no name is known), its facility from its group, its state and waiting connectors from
+    its dashboard status ('' and 0 for a channel without one)."""
     records, rejects = [], []
     for index, c in enumerate(counters):
         at = f"{where}#channel{index}"
@@ -284,7 +290,9 @@ def channel_stats(counters: list[ChannelCounters], statuses: dict[str, ChannelSt
         name = names.get(c.channel_id) or (status.name if status else "") or c.channel_id
         values = {"channel": name, "facility_id": facility_of(groups.get(c.channel_id, "")),
                   "observed_at": observed_at, "received": c.received, "filtered": c.filtered,
-                  "queued": c.queued, "sent": c.sent, "errored": c.errored}
+                  "queued": c.queued, "sent": c.sent, "errored": c.errored,
+                  "state": status.state if status else "",
+                  "waiting_connectors": status.waiting_connectors if status else 0}
         try:
             records.append(check_record(build_record(ChannelStats, values, where=at), at))
         except RecordError as exc:

@@ -33,6 +33,7 @@ from store.bounds import check_record
 
 COMM_POINT = "COMMUNICATION_POINT"
 RUNNING = "RUNNING"
+RETRYING = "RETRYING"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,11 @@ class Component:
     @property
     def path(self) -> str:
         return "/".join((*self.folders, self.name))
+
+    @property
+    def waiting(self) -> bool:
+        """Messages wait in its input or output queue, or it retries its connection."""
+        return self.queued > 0 or self.state.upper() == RETRYING
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +129,9 @@ def channel_stats(points: list[tuple[Component, CommPointCounts]], observed_at: 
                   facility_of: Callable[[str], str], where: str
                   ) -> tuple[list[ChannelStats], list[Reject]]:
     """One ChannelStats per communication point, named by its name (by its folder path
-    where two of a facility share a name), its facility from its locker."""
+    where two of a facility share a name), its facility from its locker; its state that of
+    the status tree (RUNNING started, STOPPED stopped ...), the point its one connector
+    (``waiting_connectors`` 1 while messages wait in its queues or it retries)."""
     names = Counter((facility_of(c.locker), c.name) for c, _ in points)
     records, rejects = [], []
     for component, counts in points:
@@ -132,7 +140,8 @@ def channel_stats(points: list[tuple[Component, CommPointCounts]], observed_at: 
         channel = component.name if names[(facility, component.name)] == 1 else component.path
         values = {"channel": channel, "facility_id": facility, "observed_at": observed_at,
                   "received": counts.received, "filtered": 0, "queued": counts.queued,
-                  "sent": counts.sent, "errored": counts.failed}
+                  "sent": counts.sent, "errored": counts.failed, "state": component.state,
+                  "waiting_connectors": int(component.waiting or counts.queued > 0)}
         try:
             records.append(check_record(build_record(ChannelStats, values, where=at), at))
         except RecordError as exc:

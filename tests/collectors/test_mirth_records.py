@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chargeline.errors import RecordError
+from chargeline.model import channel_state
 from collectors.mirth_records import (
     channel_stats,
     parse_channel_groups,
@@ -92,6 +93,37 @@ def test_channel_stats_named_and_placed_by_group() -> None:
                                   ("ADT_IN", "FAC01", 430, 0, 0, 430, 0),
                                   ("SUP_OUT", "FAC09", 88, 0, 6, 80, 2)]
     assert {r.observed_at for r in records} == {NOW}
+
+
+@pytest.mark.parametrize("statistics", ["statistics_many.xml", "statistics_many.json"])
+def test_channel_stats_keep_the_state_and_the_waiting_connectors(statistics: str) -> None:
+    """DFT_OUT started with its destination queueing, ADT_IN paused, SUP_OUT stopped with
+    its destination holding 6: each snapshot says so in the store's words."""
+    counters, _ = parse_statistics(doc(statistics), "x")
+    records, rejects = channel_stats(counters, parse_statuses(doc("statuses_many.xml"), "x"),
+                                     parse_channel_names(doc("ids_and_names.xml"), "x"), {},
+                                     NOW, lambda group: "FAC01", "x")
+    assert rejects == []
+    assert [(r.channel, r.state, r.waiting_connectors) for r in records] == [
+        ("DFT_OUT", "started", 1), ("ADT_IN", "paused", 0), ("SUP_OUT", "stopped", 1)]
+
+
+def test_the_state_of_one_stopped_channel_in_json_and_none_without_a_status() -> None:
+    counters, _ = parse_statistics(doc("statistics_many.json"), "x")
+    records, _ = channel_stats(counters, parse_statuses(doc("statuses_one.json"), "x"), {},
+                               {}, NOW, lambda group: "", "x")
+    # only SUP_OUT has a dashboard status: the others' state is not said ('' and 0)
+    assert [(r.channel, r.state, r.waiting_connectors) for r in records] == [
+        (DFT, "", 0), (ADT, "", 0), ("SUP_OUT", "stopped", 1)]
+
+
+@pytest.mark.parametrize(("word", "state"), [
+    ("STARTED", "started"), ("PAUSED", "paused"), ("PAUSING", "paused"),
+    ("STOPPED", "stopped"), ("STOPPING", "stopped"), ("DEPLOYING", "deploying"),
+    ("STARTING", "deploying"), ("UNDEPLOYED", "undeployed"), ("UNKNOWN", "unknown"),
+    ("SOMETHING_NEW", "unknown"), ("", ""), ("stopped", "stopped")])
+def test_mirth_deployed_states_in_the_stores_words(word: str, state: str) -> None:
+    assert channel_state(word) == state
 
 
 def test_a_channel_without_a_known_name_keeps_its_id() -> None:

@@ -4,6 +4,7 @@ documentation) into ChannelStats: the locker tree, counts, states, facilities by
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from chargeline.errors import RecordError
 from collectors.rhapsody_records import (
+    CommPointCounts,
     channel_stats,
     parse_commpoint,
     parse_components,
@@ -54,6 +56,23 @@ def test_channel_stats_per_point_facility_by_locker() -> None:
             for r in records] == [("DFT_OUT", "FAC01", 0, 0, 12, 2630, 75),
                                   ("ADT_IN", "FAC01", 5120, 0, 4, 0, 0),
                                   ("DFT_OUT", "FAC02", 0, 0, 40, 910, 1)]
+
+
+def test_channel_stats_keep_the_point_state_and_whether_it_waits() -> None:
+    """North DFT_OUT running with 12 queued, ADT_IN stopped holding 4, South DFT_OUT
+    retrying its connection with 40 queued; ERROR is its own state."""
+    components = {c.id: c for c in parse_components(doc("components_status.json"), "x")}
+    points = [(components[i], parse_commpoint(doc(f"commpoint_{i}.json"), "x"))
+              for i in ("101", "103", "201")]
+    facilities = {"North Campus": "FAC01", "South Campus": "FAC02"}
+    records, _ = channel_stats(points, NOW, facilities.__getitem__, "x")
+    assert [(r.facility_id, r.channel, r.state, r.waiting_connectors) for r in records] == [
+        ("FAC01", "DFT_OUT", "started", 1), ("FAC01", "ADT_IN", "stopped", 1),
+        ("FAC02", "DFT_OUT", "started", 1)]
+    idle = replace(components["103"], state="ERROR", queued=0)
+    (record,), _ = channel_stats([(idle, CommPointCounts(1, 0, 0, 0, 0))], NOW,
+                                 lambda locker: "FAC01", "x")
+    assert (record.state, record.waiting_connectors) == ("error", 0)
 
 
 def test_two_points_of_one_name_in_one_facility_are_told_apart_by_path() -> None:
