@@ -33,6 +33,7 @@ class ChannelTimeline:
     bad: list[int] = field(default_factory=list)  # malformed messages' receipt times
     pending: list[tuple[int, int]] = field(default_factory=list)  # (received, ack) by received
     max_delay: int = 0
+    state: str = "STARTED"  # as Mirth names it; the estate never stops a channel itself
 
     def add_messages(self, messages: list[Message]) -> None:
         for m in messages:
@@ -62,7 +63,7 @@ class ChannelTimeline:
             i -= 1
         return {
             "channelId": self.channel_id, "facilityId": self.facility_id, "name": self.name,
-            "state": "STARTED",
+            "state": self.state,
             "statistics": {"received": received + filtered + self._malformed(now),
                            "filtered": filtered, "queued": queued,
                            "sent": bisect_right(self.sent, now), "errored": errored},

@@ -72,6 +72,42 @@ def test_mirth_reads_the_estates_engine(engine: Engine, estate_factory: Any, api
     assert endpoints == calls
 
 
+@pytest.mark.parametrize("api_format", ["xml", "json"])
+def test_mirth_stores_each_channels_state_over_http(engine: Engine, estate_factory: Any,
+                                                    api_format: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The estate's engine with one channel stopped and one paused (as Mirth names them in
+    /channels/statuses): each snapshot stores its state and its destination waiting."""
+    running = estate_factory(facilities=2)
+    timelines = {t.channel_id: t for t in running.server.timelines}
+    monkeypatch.setattr(timelines["FAC01_CHG_OUT"], "state", "STOPPED")
+    monkeypatch.setattr(timelines["FAC02_ADT_IN"], "state", "PAUSED")
+    result = run(engine, mirth(running, api_format=api_format))
+    assert result.status is RunStatus.OK, result.error
+    with engine.connect() as conn:
+        rows = {(r.facility_id, r.channel): (r.state, r.waiting_connectors, r.queued)
+                for r in conn.execute(select(channel_stats))}
+    assert set(rows) == set(expected(running))
+    states = {key: state for key, (state, _, _) in rows.items()}
+    assert states.pop(("FAC01", "FAC01_CHG_OUT")) == "stopped"
+    assert states.pop(("FAC02", "FAC02_ADT_IN")) == "paused"
+    assert set(states.values()) == {"started"}
+    # the estate's one destination connector per channel waits while its queue holds any
+    assert all(waiting == (1 if queued else 0) for _, waiting, queued in rows.values())
+
+
+def test_engine_stats_says_no_state(engine: Engine, estate_factory: Any) -> None:
+    """The estate's own statistics API (kind engine_stats, default mapping) does not map
+    a state: its snapshots store '' (not said), never a guess."""
+    running = estate_factory(facilities=1)
+    source = SourceConfig(name="engine", kind="engine_stats", max_retries=0,
+                          base_url=f"{running.base_url}/engine/api")
+    assert run(engine, source).status is RunStatus.OK
+    with engine.connect() as conn:
+        got = {(r.state, r.waiting_connectors) for r in conn.execute(select(channel_stats))}
+    assert got == {("", 0)}
+
+
 def test_mirth_wrong_password_says_what_to_check(engine: Engine, estate_factory: Any,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     running = estate_factory(facilities=2)
@@ -136,6 +172,11 @@ def test_rhapsody_reads_communication_points(engine: Engine) -> None:
     assert stored(engine) == {("FAC01", "DFT_OUT"): (0, 0, 12, 2630, 75),
                               ("FAC01", "ADT_IN"): (5120, 0, 4, 0, 0),
                               ("FAC02", "DFT_OUT"): (0, 0, 40, 910, 1)}
+    with engine.connect() as conn:
+        states = {(r.facility_id, r.channel): (r.state, r.waiting_connectors)
+                  for r in conn.execute(select(channel_stats))}
+    assert states == {("FAC01", "DFT_OUT"): ("started", 1), ("FAC01", "ADT_IN"): ("stopped", 1),
+                      ("FAC02", "DFT_OUT"): ("started", 1)}
     assert [r.url.path for r in seen] == ["/api/components/status", "/api/commpoint/103",
                                           "/api/commpoint/101", "/api/commpoint/201"]
     assert {r.headers["accept"] for r in seen} == {"application/json"}
