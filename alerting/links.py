@@ -49,6 +49,7 @@ _RECORDS: dict[str, tuple[str, str, bool]] = {
     "nack_rate_pct": ("messages", "", False),
     "queue_depth": ("messages", "Q", False),
     "queue_age_minutes": ("messages", "Q", False),
+    "channel_stopped": ("messages", "", False),
     "volume_anomaly_z": ("messages", "", False),
     "api_p95_ms": ("api_calls", "", False),
     "api_error_rate_pct": ("api_calls", "", False),

@@ -134,6 +134,9 @@ CATALOG: dict[str, MetricSpec] = {
               "window (status Q in the log without one)", _CHANNEL_SCOPES),
         _spec("queue_age_minutes", "minutes", "age of the oldest queued message at that "
               "snapshot (0 when the queue is empty)", _CHANNEL_SCOPES),
+        _spec("channel_stopped", "level", "the channel's state at the newest engine "
+              "snapshot in the window that says one: 2 stopped (or in error), 1 paused, 0 "
+              "running; a facility's worst channel", _CHANNEL_SCOPES),
         # --- API / collector health -------------------------------------------------------
         _spec("api_p95_ms", "ms", "p95 (nearest rank) response time of API calls",
               _API_SCOPES),

@@ -1,5 +1,5 @@
-"""Metrics read from feed rows: API health, collector runs, freshness, queues, volume
-anomalies and the open exception queue."""
+"""Metrics read from feed rows: API health, collector runs, freshness, queues, channel
+states, volume anomalies and the open exception queue."""
 
 from __future__ import annotations
 
@@ -129,6 +129,38 @@ def read_queue(conn: Connection, read: Read) -> list[MetricValue]:
             for key, (depth, age) in sorted(per_scope.items())]
 
 
+# channel_stopped: how far a channel is from running, by its newest snapshot's state
+STOPPED_LEVEL = {"paused": 1.0, "stopped": 2.0, "error": 2.0}
+
+
+def read_channel_stopped(conn: Connection, read: Read) -> list[MetricValue]:
+    """Per channel (facility, channel name), from its newest engine snapshot in the window
+    that says a state: 2 stopped (or in error), 1 paused, 0 otherwise; a coarser scope
+    takes its worst channel. Snapshots whose source says no state ('') are not read."""
+    cs = channel_stats
+    scope_columns(read, cs, {"facility": "facility_id", "channel": "channel"})
+    newest = select(cs.c.channel, cs.c.facility_id, cs.c.state,
+                    func.row_number().over(partition_by=(cs.c.facility_id, cs.c.channel),
+                                           order_by=cs.c.observed_at.desc()).label("rn")).where(
+        cs.c.observed_at >= read.start, cs.c.observed_at <= read.now, cs.c.state != ""
+    ).subquery()
+    per_scope: dict[tuple[str, ...], list[str]] = {}
+    for ch, fac, state in conn.execute(select(newest.c.channel, newest.c.facility_id,
+                                              newest.c.state).where(newest.c.rn == 1)):
+        key = tuple({"facility": fac, "channel": ch}[k] for k in read.scope_keys)
+        per_scope.setdefault(key, []).append(state)
+    out = []
+    for key, states in sorted(per_scope.items()):
+        levels = [STOPPED_LEVEL.get(s, 0.0) for s in states]
+        out.append(value(read, dict(zip(read.scope_keys, key, strict=True)), max(levels),
+                         numerator=sum(1 for v in levels if v), denominator=len(levels),
+                         extra={"paused": float(states.count("paused")),
+                                "stopped": float(states.count("stopped")
+                                                 + states.count("error"))},
+                         feeds=("channel_stats",)))
+    return out
+
+
 def _history(began: datetime | None, spans: list[tuple[datetime, datetime]],
              counts: list[float]) -> list[float]:
     """The counts of the windows after the feed began (a new feed is not "usually zero");
@@ -210,6 +242,7 @@ READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
     **dict.fromkeys(("api_p95_ms", "api_error_rate_pct", "api_throttled"), read_api),
     **dict.fromkeys(("minutes_since_success", "freshness_minutes"), read_runs),
     **dict.fromkeys(("queue_depth", "queue_age_minutes"), read_queue),
+    "channel_stopped": read_channel_stopped,
     "volume_anomaly_z": read_volume_anomaly,
     "open_exceptions": read_open_exceptions,
 }
