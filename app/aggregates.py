@@ -87,8 +87,8 @@ def api_hourly(conn: Connection, start: datetime, end: datetime) -> list[dict[st
 
 
 def latest_channel_stats(conn: Connection) -> list[dict[str, Any]]:
-    """The newest engine-statistics snapshot of each channel (cumulative counters); a
-    channel is (facility, channel name)."""
+    """The newest engine-statistics snapshot of each channel (cumulative counters, its
+    state and connectors waiting); a channel is (facility, channel name)."""
     cs = channel_stats.c
     newest = (
         select(cs.facility_id, cs.channel, func.max(cs.observed_at).label("at"))
@@ -97,7 +97,7 @@ def latest_channel_stats(conn: Connection) -> list[dict[str, Any]]:
     )
     rows = conn.execute(
         select(cs.channel, cs.facility_id, cs.observed_at, cs.received, cs.filtered, cs.queued,
-               cs.sent, cs.errored, cs.oldest_queued_at)
+               cs.sent, cs.errored, cs.oldest_queued_at, cs.state, cs.waiting_connectors)
         .join(newest, (newest.c.channel == cs.channel) & (newest.c.at == cs.observed_at)
               & (newest.c.facility_id == cs.facility_id))
     ).mappings()

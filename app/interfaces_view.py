@@ -16,8 +16,12 @@ HEALTH_ORDER = ("down", "degraded", "ok", "idle")
 HEALTH_ICON = {"down": ":material/error:", "degraded": ":material/warning:",
                "ok": ":material/check_circle:", "idle": ":material/radio_button_unchecked:"}
 HEALTH_COLOUR = {"down": "red", "degraded": "orange", "ok": "green", "idle": "gray"}
-CHANNEL_COLUMNS = ["health", "facility_id", "channel", "route", "received", "filtered", "queued",
-                   "sent", "errored", "held", "nack_rate_pct", "queue_age_min", "trend"]
+CHANNEL_COLUMNS = ["health", "state", "facility_id", "channel", "route", "received", "filtered",
+                   "queued", "sent", "errored", "held", "nack_rate_pct", "queue_age_min",
+                   "trend"]
+# a channel the engine reports not running is down (stopped, in error) or degraded (paused)
+# whatever its traffic says ('' = its engine's API does not say: no engine source)
+STATE_HEALTH = {"stopped": "down", "error": "down", "paused": "degraded"}
 API_COLUMNS = ["health", "source", "endpoint", "calls", "errors", "error_rate_pct", "throttled",
                "p95_ms", "last_success", "trend"]
 FRESH_COLUMNS = ["health", "source", "last_status", "last_error", "min_since_success",
@@ -92,10 +96,19 @@ def channel_rows(counts: pd.DataFrame, engine_now: pd.DataFrame, hourly: pd.Data
                  held: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per channel, a channel being (facility, channel name): Mirth's counters,
     messages held (``held``: per channel and hour, as ``app.aggregates.channel_held``),
-    NACK %, queue age in minutes at ``now`` (at most the window's end), hourly trend."""
-    if counts.empty:
+    NACK %, queue age in minutes at ``now`` (at most the window's end), hourly trend, and
+    the state of its newest engine snapshot (``engine_now``). A channel the engine reports
+    in the window but whose messages are not in the log has a row too (its queue that of
+    the snapshot): a stopped channel sends nothing, so it must not vanish."""
+    quiet = _engine_only(counts, engine_now, start)
+    if counts.empty and not quiet:
         return pd.DataFrame(columns=CHANNEL_COLUMNS)
-    df = counts.copy()
+    if not quiet:
+        df = counts.copy()
+    elif counts.empty:
+        df = pd.DataFrame(quiet)
+    else:
+        df = pd.concat([counts, pd.DataFrame(quiet)], ignore_index=True)
     keys = list(zip(df["facility_id"], df["channel"], strict=True))
     per_channel = {} if held is None or held.empty else held.groupby(
         ["facility_id", "channel"])["held"].sum().to_dict()
@@ -119,11 +132,36 @@ def channel_rows(counts: pd.DataFrame, engine_now: pd.DataFrame, hourly: pd.Data
     trends = _trend(hourly, ["facility_id", "channel"], "received", hours_of(start, end))
     df["trend"] = [trends.get(k, []) for k in keys]
     df["route"] = df["channel"].map(channel_route)
+    states = {} if engine_now.empty or "state" not in engine_now else dict(zip(
+        zip(engine_now["facility_id"], engine_now["channel"], strict=True),
+        engine_now["state"].fillna(""), strict=True))
+    df["state"] = [states.get(k, "") for k in keys]
     df["health"] = [
-        channel_health_label(int(r.errored), int(r.received), r.nack_rate_pct, r.queue_age_min)
+        worst([channel_health_label(int(r.errored), int(r.received), r.nack_rate_pct,
+                                    r.queue_age_min), STATE_HEALTH.get(r.state, "idle")])
         for r in df.itertuples()
     ]
     return df[CHANNEL_COLUMNS].sort_values(["facility_id", "channel"]).reset_index(drop=True)
+
+
+def _engine_only(counts: pd.DataFrame, engine_now: pd.DataFrame, start: datetime
+                 ) -> list[dict[str, object]]:
+    """Rows for the channels whose newest engine snapshot is in the window but which have
+    no messages in it: nothing received, the snapshot's queue."""
+    if engine_now.empty or "observed_at" not in engine_now:
+        return []
+    known = set() if counts.empty else set(zip(counts["facility_id"], counts["channel"],
+                                               strict=True))
+    observed = pd.to_datetime(engine_now["observed_at"], utc=True)
+    out: list[dict[str, object]] = []
+    for row, at in zip(engine_now.to_dict("records"), observed, strict=True):
+        if (row["facility_id"], row["channel"]) in known or at < pd.Timestamp(start):
+            continue
+        out.append({"facility_id": row["facility_id"], "channel": row["channel"],
+                    "received": 0, "acked": 0, "nacks": 0, "filtered": 0, "sent": 0,
+                    "errored": 0, "queued": int(row.get("queued") or 0),
+                    "oldest_queued_hour": None})
+    return out
 
 
 def api_health_label(error_rate: float, p95_ms: float | None, failing: bool,

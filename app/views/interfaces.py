@@ -1,7 +1,7 @@
 """Interfaces: the triage page. A system -> channel / endpoint tree in the spirit of Mirth's
-dashboard (received, filtered, queued, sent, errored, NACK rate, queue age; API p95, errors,
-429s; freshness) with an hourly trend on every row, worst first. Refreshes itself every
-30 s; every problem links to its records."""
+dashboard (the engine's channel state, received, filtered, queued, sent, errored, NACK rate,
+queue age; API p95, errors, 429s; freshness) with an hourly trend on every row, worst
+first. Refreshes itself every 30 s; every problem links to its records."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from app.drill import DrillFilters, to_query_params
 from app.interfaces_view import (
     HEALTH_COLOUR,
     HEALTH_ICON,
+    STATE_HEALTH,
     api_rows,
     channel_label,
     channel_rows,
@@ -37,6 +38,9 @@ st.title("Interfaces")
 kinds = {s.name: s.kind for s in settings().sources}
 
 CHANNEL_CONFIG = {
+    "state": st.column_config.TextColumn(
+        "state", help="the engine's own word at its newest snapshot (Mirth, Rhapsody); "
+                      "blank where no engine API is read"),
     "facility_id": st.column_config.TextColumn("facility"),
     "held": st.column_config.NumberColumn(
         "held", help=f"acknowledged {HELD_LATE} after the engine received them"),
@@ -147,6 +151,15 @@ def _channel_tree(channels: pd.DataFrame, window: Window) -> None:
         st.info("No interface messages in this window.")
         return
     ordered = channels.sort_values("health", key=lambda s: s.map(ORDER), kind="stable")
+    for row in ordered.itertuples():
+        if row.state in STATE_HEALTH:
+            # a stopped channel sends nothing: say it above the table, not only in a column
+            say = st.error if STATE_HEALTH[row.state] == "down" else st.warning
+            say(f"{channel_label(row.facility_id, row.channel)} is {row.state} in the "
+                "interface engine (its newest snapshot): "
+                + ("nothing flows through it." if row.state != "paused" else
+                   "it accepts no new messages."),
+                icon=HEALTH_ICON[STATE_HEALTH[row.state]])
     st.dataframe(styled_health(ordered), hide_index=True, key="if_channels",
                  column_config=CHANNEL_CONFIG)
     for row in ordered.itertuples():

@@ -109,3 +109,38 @@ def test_every_drill_link_opens_exactly_the_records_its_number_counts(seeded) ->
     for label, params in drills:
         figure = int(re.search(r": ([\d,]+) ", label).group(1).replace(",", ""))
         assert _drill_count(params) == figure, label
+
+
+def test_a_stopped_and_a_paused_channel_stand_out(seeded) -> None:
+    """The engine says FAC01's charge channel is stopped, FAC02's paused, and a supply
+    channel with no message in the log stopped: each row says its state, is down or
+    degraded and comes first, and a stopped channel is called out above the table."""
+    from chargeline.model import ChannelStats
+    from store.upsert import upsert_records
+
+    end = seeded.truth.end
+
+    def snap(fac: str, channel: str, state: str, queued: int = 0) -> ChannelStats:
+        return ChannelStats(channel=channel, facility_id=fac, observed_at=end, received=50,
+                            filtered=0, queued=queued, sent=50 - queued, errored=0,
+                            state=state, waiting_connectors=int(queued > 0))
+    with seeded.engine.begin() as conn:
+        upsert_records(conn, [snap("FAC01", "FAC01_CHG_OUT", "STOPPED"),
+                              snap("FAC02", "FAC02_CHG_OUT", "PAUSED"),
+                              snap("FAC01", "FAC01_SUP_OUT", "STOPPED", queued=6),
+                              snap("FAC02", "FAC02_ADT_IN", "STARTED")],
+                       source="mirth", now=end)
+    at = signed_in("interface_owner").run()
+    assert not at.exception, at.exception
+    rows = _channel_rows(at)
+    assert {ch: (r["state"], r["health"]) for ch, r in rows.items() if r["state"]} == {
+        "FAC01_CHG_OUT": ("stopped", "down"), "FAC02_CHG_OUT": ("paused", "degraded"),
+        "FAC01_SUP_OUT": ("stopped", "down"), "FAC02_ADT_IN": ("started", "ok")}
+    assert (rows["FAC01_SUP_OUT"]["received"], rows["FAC01_SUP_OUT"]["queued"]) == (0, 6)
+    assert rows["FAC01_ADT_IN"]["state"] == ""  # no engine snapshot: not said
+    table = next(df.value for df in at.dataframe if "state" in df.value.columns)
+    assert list(table["health"])[:2] == ["down", "down"]
+    assert any("FAC01_CHG_OUT is stopped in the interface engine" in e.value
+               for e in at.error)
+    assert any("FAC01_SUP_OUT is stopped" in e.value for e in at.error)
+    assert any("FAC02_CHG_OUT is paused" in w.value for w in at.warning)

@@ -199,6 +199,39 @@ def test_the_bucket_still_filling_is_found_and_marked() -> None:
     assert not holds_bucket(df, None)
 
 
+def test_channel_rows_show_the_engine_state_and_a_stopped_channel_without_traffic() -> None:
+    """The newest snapshot's state is a column; stopped makes a busy, healthy channel down,
+    paused degraded; a stopped channel with no message in the window still has its row
+    (its queue from the snapshot), one whose snapshot is older than the window has none."""
+    start, end = datetime(2026, 11, 18, 0, tzinfo=UTC), datetime(2026, 11, 18, 12, tzinfo=UTC)
+    counts = pd.DataFrame([
+        {"facility_id": "FAC1", "channel": ch, "received": 10, "errored": 0, "queued": 0,
+         "filtered": 0, "sent": 10, "nacks": 0, "acked": 10, "oldest_queued_hour": None}
+        for ch in ("DFT_OUT", "ADT_IN", "ORM_OUT")])
+    engine_now = pd.DataFrame([
+        {"facility_id": "FAC1", "channel": ch, "observed_at": at, "state": state,
+         "queued": q, "oldest_queued_at": oldest}
+        for ch, at, state, q, oldest in (
+            ("DFT_OUT", end, "stopped", 0, None), ("ADT_IN", end, "paused", 0, None),
+            ("ORM_OUT", end, "started", 0, None),
+            ("SUP_OUT", end, "stopped", 6, end - timedelta(minutes=20)),
+            ("OLD_OUT", start - timedelta(hours=1), "stopped", 0, None))])
+    rows = {r["channel"]: r for r in channel_rows(counts, engine_now, pd.DataFrame(), start,
+                                                 end, end).to_dict("records")}
+    assert {ch: (r["state"], r["health"]) for ch, r in rows.items()} == {
+        "DFT_OUT": ("stopped", "down"), "ADT_IN": ("paused", "degraded"),
+        "ORM_OUT": ("started", "ok"), "SUP_OUT": ("stopped", "down")}
+    assert (rows["SUP_OUT"]["received"], rows["SUP_OUT"]["queued"],
+            rows["SUP_OUT"]["queue_age_min"]) == (0, 6, 20)
+    # no message at all in the window: the engine's channels alone
+    alone = channel_rows(counts.iloc[0:0], engine_now, pd.DataFrame(), start, end, end)
+    assert list(alone["channel"]) == ["ADT_IN", "DFT_OUT", "ORM_OUT", "SUP_OUT"]
+    # engine snapshots without a state (engine_stats): '' and the traffic's health
+    plain = channel_rows(counts, engine_now.drop(columns="state"), pd.DataFrame(), start,
+                         end, end)
+    assert set(plain["state"]) == {""} and "down" not in set(plain["health"])
+
+
 def test_channel_rows_keep_two_facilities_channels_of_one_name_apart() -> None:
     """FAC1's and FAC2's DFT_OUT are two rows, each with its own held messages, engine
     queue age and hourly trend; the page names them with their facility."""
