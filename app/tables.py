@@ -20,9 +20,36 @@ TIME_FORMAT = "D MMM YYYY, HH:mm"
 DURATION_SUFFIXES = ("_min", "_ms", "_s", "_h", "_pct", "_hours", "_minutes")
 
 
+# Headers that read better than their column's name spelled out.
+LABELS = {"facility_id": "Facility", "last_status": "Last run", "last_error": "Last error",
+          "min_since_success": "Since success", "min_since_newest_record": "Since newest record",
+          "url_or_path": "URL or path", "nack_rate_pct": "NACK %", "error_rate_pct": "Errors %",
+          "queue_age_min": "Queue age", "p95_ms": "p95 ms", "throttled": "429s",
+          "amount_usd": "Amount"}
+ACRONYMS = {"id": "ID", "url": "URL", "api": "API", "hl7": "HL7", "cpt": "CPT", "ms": "ms"}
+
+
 def header(name: str) -> str:
-    """A column's header in words: ``usage_id`` -> ``usage id``, ``amount_usd`` -> ``amount``."""
-    return str(name).removesuffix("_usd").replace("_", " ")
+    """A column's header in words, sentence case: ``usage_id`` -> ``Usage ID``,
+    ``amount_usd`` -> ``Amount``, ``last_status`` -> ``Last run``."""
+    if str(name) in LABELS:
+        return LABELS[str(name)]
+    words = [ACRONYMS.get(w.lower(), w) for w in str(name).removesuffix("_usd").split("_") if w]
+    if not words:
+        return str(name)
+    first = words[0]
+    return " ".join([first[:1].upper() + first[1:], *words[1:]])
+
+
+def minutes_text(value: Any) -> str:
+    """A duration in minutes as a person reads it: ``4 min``, ``3.5 h``, ``2.0 d``; a
+    missing one is ``never``."""
+    if value is None or pd.isna(value):
+        return "never"
+    value = float(value)
+    if value >= 48 * 60:
+        return f"{value / 1440:.1f} d"
+    return f"{value / 60:.1f} h" if value >= 120 else f"{value:.0f} min"
 
 
 def column_config(df: pd.DataFrame, **overrides: Any) -> dict[str, Any]:
