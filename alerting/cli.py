@@ -35,15 +35,30 @@ def _store() -> Iterator[Engine]:
         engine.dispose()
 
 
+_STATE_ORDER = {"firing": 0, "pending": 1, "error": 2, "nodata": 3, "resolved": 4, "ok": 5}
+
+
 @alerts_app.command("list")
 def list_cmd(
     state: list[str] = typer.Option(  # noqa: B008
         [], "--state", help="firing, pending, nodata, error, resolved, ok (repeatable)."),
     owner: str = typer.Option("", help="Only this owning team."),
 ) -> None:
-    """List alert instances (fingerprint, state, value, workflow)."""
+    """List alert instances (fingerprint, state, value, workflow): the ones that are not
+    ok, firing first, unless --state asks for others."""
     with _store() as engine:
         rows = workflow.list_alerts(engine, states=state, owner=owner)
+    hidden = 0
+    if not state:  # what needs a look; `--state ok` lists the quiet ones
+        hidden = sum(1 for row in rows if row.state == "ok")
+        rows = [row for row in rows if row.state != "ok"]
+    rows = sorted(rows, key=lambda r: (_STATE_ORDER.get(r.state, 9), r.fingerprint))
+    if not rows:
+        typer.echo("no alert matches" + (f" ({hidden} ok; --state ok lists them)"
+                                         if hidden else ""))
+        return
+    typer.echo(f"{'state':9} {'lvl':4} {'value':>10}  {'since (UTC)':16}  fingerprint  owner "
+               "workflow")
     for row in rows:
         since = row.state_since.strftime("%Y-%m-%d %H:%M")
         extra = " ".join(x for x in (f"ack:{row.ack_by}" if row.ack_by else "",
@@ -52,6 +67,9 @@ def list_cmd(
         value = "-" if row.value is None else f"{row.value:g}"
         typer.echo(f"{row.state:9} {row.level or '-':4} {value:>10}  {since}  "
                    f"{row.fingerprint}  {row.owner} {extra}".rstrip())
+    counts = {s: sum(1 for r in rows if r.state == s) for s in _STATE_ORDER}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    typer.echo(summary + (f"; {hidden} ok not listed (--state ok)" if hidden else ""))
 
 
 @alerts_app.command("ack")
@@ -137,6 +155,10 @@ def outbox_cmd(
             typer.echo(f"requeued {workflow.retry_dead(engine, by)} dead e-mail(s)")
             return
         rows = workflow.outbox_rows(engine, status)
+    if not rows:
+        typer.echo(f"outbox: nothing {'/'.join(status)}")
+        return
+    typer.echo(f"{'id':>5} {'status':8} {'tries':8} {'recipient':32} subject  last error")
     for row in rows:
         typer.echo(f"{row['id']:5} {row['status']:8} tries {row['attempts']:2}  "
                    f"{row['recipient']:32} {row['subject']}  {row['last_error']}".rstrip())

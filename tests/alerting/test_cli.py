@@ -45,7 +45,10 @@ def cli(engine, store_url, monkeypatch):
 
 def test_steward_commands_change_and_record(cli) -> None:
     listed = cli("alerts", "list", "--state", "firing")
-    assert FP in listed and listed.startswith("firing    fail")
+    lines = listed.splitlines()
+    assert lines[0].startswith("state") and "fingerprint" in lines[0]  # a header
+    assert FP in listed and lines[1].startswith("firing    fail")
+    assert lines[-1] == "1 firing"
     assert cli("alerts", "ack", FP, "--by", "ann@example.org", "-m", "on it") == (
         f"acknowledged {FP}\n")
     cli("alerts", "assign", FP, "bob@example.org", "--by", "ann@example.org")
@@ -58,6 +61,13 @@ def test_steward_commands_change_and_record(cli) -> None:
         cli("alerts", "status", FP, "done", "--by", "bob@example.org")
     with pytest.raises(ChargelineError, match="no alert 'nope'"):
         cli("alerts", "ack", "nope", "--by", "ann@example.org")
+
+
+def test_alerts_list_leaves_ok_out_unless_asked(cli) -> None:
+    # the store holds the firing NACK alert only; nothing is ok
+    assert cli("alerts", "list", "--state", "ok") == "no alert matches\n"
+    listed = cli("alerts", "list").splitlines()
+    assert listed[0].startswith("state") and listed[-1] == "1 firing"
 
 
 def test_silence_commands(cli) -> None:
@@ -81,6 +91,7 @@ def test_outbox_shows_dead_mail_and_requeues_it(cli, engine, store_url) -> None:
     try:
         assert dispatch(engine, settings, T0).dead == 1
         dead = cli("alerts", "outbox")
+        assert dead.startswith("   id status")
         assert "dead     tries  1  interfaces@example.org" in dead and "550" in dead
         assert cli("alerts", "outbox", "--retry-dead", "--by", "ann@example.org") == (
             "requeued 1 dead e-mail(s)\n")
@@ -89,5 +100,5 @@ def test_outbox_shows_dead_mail_and_requeues_it(cli, engine, store_url) -> None:
         assert dispatch(engine, settings, datetime.now(UTC)).sent == 1
     finally:
         server.stop()
-    assert cli("alerts", "outbox") == ""
+    assert cli("alerts", "outbox") == "outbox: nothing pending/sending/dead\n"
     assert [m["To"] for m in handler.messages] == ["interfaces@example.org"]
