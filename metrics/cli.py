@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -95,6 +96,12 @@ def report(
         engine.dispose()
     typer.echo(to_json(doc) if as_json else to_text(doc, store=store_label(
         settings.database_url)))
+    demo = Path("data/demo/chargeline.yaml")
+    if not as_json and doc["suggested_window"] is None and demo.is_file():
+        # `make demo` keeps its own store; a report from the repository root opens the
+        # default one, empty, unless told where the demo's is
+        typer.echo(f"The demo's store is configured in {demo}: "
+                   f"CHARGELINE_CONFIG={demo} chargeline report")
 
 
 @metrics_app.command("compute")

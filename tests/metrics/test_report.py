@@ -201,3 +201,16 @@ def test_empty_store_report_says_to_collect_first() -> None:
         "store: sqlite:///x.db", "",
         "The store holds no usage events, messages or charges yet: collect (`chargeline "
         "collect --once`) or backfill (`chargeline ingest`) first."]
+
+
+def test_an_empty_store_beside_a_demo_says_where_the_demos_store_is(
+        store_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `make demo` keeps its own store under data/demo; `chargeline report` from the
+    # repository root opens the default, empty one and says where the demo's is
+    monkeypatch.delenv("CHARGELINE_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "demo").mkdir(parents=True)
+    (tmp_path / "data" / "demo" / "chargeline.yaml").write_text("sources: []\n")
+    out = _invoker(store_url)("report")
+    assert "The store holds no usage events" in out
+    assert out.rstrip().endswith("CHARGELINE_CONFIG=data/demo/chargeline.yaml chargeline report")
