@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -279,6 +280,14 @@ class SourceHttp:
                                                0, "", attempt, pending=True)
                         return body, response.content
             except TRANSIENT_ERRORS as exc:
+                if _untrusted_certificate(exc):  # the same on every retry: say the fix
+                    self._log(url, started, time.perf_counter() - t0, None, 0,
+                              "UntrustedCertificate", attempt)
+                    raise SourceError(
+                        f"{method} {url}: the server's TLS certificate is not trusted "
+                        f"({exc}) — an engine with a self-signed certificate: export it "
+                        "(openssl s_client -showcerts) and set ca_file: <that PEM file> on "
+                        f"source {self.source.name}") from None
                 self._log(url, started, time.perf_counter() - t0, None, 0,
                           type(exc).__name__, attempt)
                 failure = SourceUnavailable(f"{method} {url}: {type(exc).__name__} {exc}")
@@ -291,6 +300,16 @@ class SourceHttp:
                 raise failure
             self.sleep(_backoff(attempt, wait))
         raise AssertionError("unreachable")
+
+
+def _untrusted_certificate(exc: BaseException) -> bool:
+    """A TLS handshake refused for the server's certificate (not a network failure)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
 # Worth another attempt: the server or the network may recover. A malformed URL, a
