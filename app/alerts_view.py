@@ -3,19 +3,19 @@ become a table, a label per alert, and the matchers a silence of it would use.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import pandas as pd
 
 from alerting.workflow import AlertRow
+from app.facilities import facility_label
 from rules.model import SCOPE_KEYS
 
 ACTIVE_STATES = ("firing", "pending", "error", "nodata")
 STATE_COLOUR = {"firing": "red", "pending": "orange", "error": "violet", "nodata": "gray",
                 "resolved": "green", "ok": "green"}
-COLUMNS = ["state", "rule", "scope", "level", "value", "amount_usd", "since", "acknowledged",
-           "assignee", "status"]
+COLUMNS = ["state", "rule", "scope", "level", "value", "amount_usd", "since", "handling"]
 
 
 def scope_text(scope: dict[str, str]) -> str:
@@ -23,9 +23,25 @@ def scope_text(scope: dict[str, str]) -> str:
     return ", ".join(f"{k}={scope[k]}" for k in sorted(scope)) or "network"
 
 
-def label(row: AlertRow) -> str:
+def scope_words(scope: dict[str, str], names: Mapping[str, str] | None = None) -> str:
+    """The scope as a person reads it: the facility named as everywhere, then the other
+    labels' values — ``St. Mary Regional (FAC01) · FAC01_CHG_OUT`` — or ``network``."""
+    parts = [facility_label(scope["facility"], names or {})] if scope.get("facility") else []
+    parts += [scope[k] for k in sorted(scope) if k != "facility"]
+    return " · ".join(parts) or "network"
+
+
+def handling(row: AlertRow) -> str:
+    """Who has the alert in hand, in one cell: ``ack by a@x · assigned b@x · investigating``."""
+    parts = [f"ack by {row.ack_by}" if row.ack_by else "",
+             f"assigned {row.assignee}" if row.assignee else "",
+             row.status.replace("_", " ")]
+    return " · ".join(p for p in parts if p)
+
+
+def label(row: AlertRow, names: Mapping[str, str] | None = None) -> str:
     """One line naming an alert in a select box."""
-    return f"{row.state.upper()} · {row.rule_id} · {scope_text(row.scope)}"
+    return f"{row.state.upper()} · {row.rule_id} · {scope_words(row.scope, names)}"
 
 
 def inbox(rows: Sequence[AlertRow], *, include_recent: bool, now: datetime,
@@ -41,13 +57,17 @@ def inbox(rows: Sequence[AlertRow], *, include_recent: bool, now: datetime,
     return active + recent
 
 
-def frame(rows: Sequence[AlertRow]) -> pd.DataFrame:
-    """The inbox as a table (one row per alert, in the given order)."""
+def frame(rows: Sequence[AlertRow], names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The inbox as a table (one row per alert, in the given order): the scope in words,
+    who handles it in one column (the table fits a 1440 px screen), value and $ as text
+    (an alert without one shows an empty cell, not ``None``)."""
     return pd.DataFrame([{
         "state": r.state, "rule": r.rule_id,
-        "scope": scope_text(r.scope), "level": r.level, "value": r.value, "amount_usd": r.amount,
-        "since": r.firing_since or r.state_since, "acknowledged": r.ack_by,
-        "assignee": r.assignee, "status": r.status.replace("_", " "),
+        "scope": scope_words(r.scope, names), "level": r.level,
+        "value": "" if r.value is None else f"{r.value:,.1f}",
+        "amount_usd": f"${r.amount:,.0f}" if r.amount else "",
+        "since": r.firing_since or r.state_since,
+        "handling": handling(r),
     } for r in rows], columns=COLUMNS)
 
 

@@ -5,13 +5,14 @@ channel, procedure or node), which ``app.drill.selection_to_filters`` reads back
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise
 
 import pandas as pd
 import plotly.graph_objects as go
 
+from app.facilities import facility_label
 from app.interfaces_view import channel_label
 from app.lineage_layout import Layout
 from app.lineage_view import Edge, Node, name_of
@@ -37,27 +38,30 @@ def _base(fig: go.Figure, title: str, height: int) -> go.Figure:
 
 
 def kpi_trend(df: pd.DataFrame, value: str, unit: str, title: str,
-              partial: datetime | None = None) -> go.Figure:
+              partial: datetime | None = None,
+              names: Mapping[str, str] | None = None) -> go.Figure:
     """A KPI per facility over time: bars for dollars, lines with markers for rates (the
     markers make points selectable). ``df`` has facility_id, bucket and ``value``. The
     bucket starting at ``partial`` is still filling: a hollow marker (a faded bar) and
-    "so far" on hover."""
+    "so far" on hover. A series is named as everywhere (``St. Mary Regional (FAC01)``,
+    from ``names``); its ``customdata`` keeps the code."""
     fig = go.Figure()
     for i, (facility, part) in enumerate(df.groupby("facility_id", sort=True)):
+        shown = facility_label(str(facility), names or {})
         x = pd.to_datetime(part["bucket"])
         filling = [partial is not None and b == pd.Timestamp(partial)
                    for b in pd.to_datetime(part["bucket"], utc=True)]
         colour = PALETTE[i % len(PALETTE)]
         custom = [[facility, " (so far)" if f else ""] for f in filling]
-        hover = (f"%{{customdata[0]}} %{{x|%d %b %H:00}}%{{customdata[1]}}: %{{y:,.1f}} "
+        hover = (f"{shown} %{{x|%d %b %H:00}}%{{customdata[1]}}: %{{y:,.1f}} "
                  f"{unit}<extra></extra>")
         if unit == "$":
-            fig.add_bar(x=x, y=part[value], name=str(facility), customdata=custom,
+            fig.add_bar(x=x, y=part[value], name=shown, customdata=custom,
                         hovertemplate=hover, marker={
                             "color": colour, "opacity": [0.4 if f else 1.0 for f in filling]})
         else:
             symbols = ["circle-open" if f else "circle" for f in filling]
-            fig.add_scatter(x=x, y=part[value], name=str(facility), mode="lines+markers",
+            fig.add_scatter(x=x, y=part[value], name=shown, mode="lines+markers",
                             customdata=custom, hovertemplate=hover,
                             marker={"size": 9, "color": colour, "symbol": symbols,
                                     "line": {"width": 2, "color": colour}},

@@ -3,10 +3,13 @@ date of service and the problem's age, and where each row's trace is."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
+
+from app.facilities import facility_label
 
 KIND_WORDS = {
     "duplicate_charge": "duplicate charge", "missing_charge": "missing charge",
@@ -61,13 +64,16 @@ def trace_key(row: dict[str, Any]) -> str:
     return usages[0] if usages else str(row.get("subject", ""))
 
 
-def frame(rows: pd.DataFrame, now: datetime) -> pd.DataFrame:
-    """The queue as shown: readable headers and words, no raw ``None``."""
+def frame(rows: pd.DataFrame, now: datetime,
+          names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The queue as shown: readable headers and words, no raw ``None``; a facility named
+    as everywhere (``St. Mary Regional (FAC01)``, from ``names``)."""
     out = []
     for row in rows.to_dict("records"):
         out.append({
             "Problem": KIND_WORDS.get(row["kind"], str(row["kind"]).replace("_", " ")),
-            "Act on": act_on(row), "Facility": row["facility_id"] or "–",
+            "Act on": act_on(row),
+            "Facility": facility_label(row["facility_id"], names or {}) or "–",
             "Amount": float(row["amount"] or 0.0), "Date of service": row["service_at"],
             "Age": age_text(row["service_at"], now),
             "Status": str(row["status"]).replace("_", " "), "Assignee": row["assignee"] or "",

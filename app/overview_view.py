@@ -9,6 +9,7 @@ from datetime import datetime
 import pandas as pd
 
 from app.drill import DrillFilters
+from app.facilities import facility_label
 from app.kpis import KPIS, SUM_COLUMNS, Kpi
 from app.window import WINDOWS, Window
 
@@ -31,11 +32,12 @@ def network_values(sums: pd.DataFrame) -> dict[str, float | None]:
 
 
 def facility_table(sums: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
-    """One row per facility, one column per KPI (raw numbers; the page formats them)."""
+    """One row per facility (named as everywhere: ``St. Mary Regional (FAC01)``), one
+    column per KPI (raw numbers; the page formats them)."""
     rows = []
     for row in sums.sort_values("facility_id").to_dict("records"):
         fac = str(row["facility_id"])
-        rows.append({"facility_id": fac, "facility": names.get(fac, fac),
+        rows.append({"facility_id": fac, "facility": facility_label(fac, names),
                      **{k.label: k.value(row) for k in KPIS}})
     return pd.DataFrame(rows, columns=["facility_id", "facility", *(k.label for k in KPIS)])
 

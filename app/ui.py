@@ -15,8 +15,8 @@ from app.session import USER_KEY
 from app.users import User
 from app.window import WINDOWS, Window, grain_of, window_caption, window_ending
 
-__all__ = ["WINDOWS", "Window", "current_window", "delta_text", "grain_of", "require_page",
-           "selected_rows", "window_caption"]
+__all__ = ["WINDOWS", "Window", "current_window", "delta_style", "delta_text", "grain_of",
+           "require_page", "selected_rows", "window_caption"]
 
 
 def current_window() -> Window:
@@ -35,16 +35,33 @@ def require_page(path: str) -> User:
     return user
 
 
+UNCHANGED = "±"
+
+
 def delta_text(now: float | None, before: float | None, unit: str) -> str | None:
     """The change versus the previous period (points for %, relative otherwise), or
-    ``None`` when either period has no value."""
+    ``None`` when either period has no value. A change that rounds to zero at the shown
+    precision is ``±0.0 pts`` / ``±0.0%``, never ``-0.0``."""
     if now is None or before is None:
         return None
     if unit == "%":
-        return f"{now - before:+.1f} pts"
-    if before == 0:
+        change, text = now - before, "{:+.1f} pts"
+    elif before == 0:
         return None
-    return f"{(now - before) / abs(before):+.1%}"
+    else:
+        change, text = (now - before) / abs(before), "{:+.1%}"
+    shown = text.format(change)
+    if float(shown.rstrip(" pts%")) == 0:
+        return UNCHANGED + text.format(0.0)[1:]
+    return shown
+
+
+def delta_style(text: str | None, good_high: bool) -> dict[str, str]:
+    """How a card shows its change: an unchanged one without an arrow, in grey; else the
+    arrow of its sign, green when it moves the good way."""
+    if text is not None and text.startswith(UNCHANGED):
+        return {"delta_color": "off", "delta_arrow": "off"}
+    return {"delta_color": "normal" if good_high else "inverse", "delta_arrow": "auto"}
 
 
 def selected_rows(state: Any) -> list[int]:

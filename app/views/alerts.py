@@ -20,6 +20,19 @@ DRILL_PAGE = "views/drilldown.py"
 FLASH = "al_flash"
 # An action's inputs: cleared after it ran, so a comment is stamped on one action only.
 INPUTS = ("al_comment", "al_assignee", "al_status", "al_silence_hours")
+# Widths that keep every column on a 1440 px screen (the sidebar open); a long rule or
+# scope ends in "…", the panel below names it whole.
+INBOX_CONFIG = {
+    "state": st.column_config.TextColumn("State", width=72),
+    "rule": st.column_config.TextColumn("Rule", width=205),
+    "scope": st.column_config.TextColumn("Scope", width=200),
+    "level": st.column_config.TextColumn("Level", width=56),
+    "value": st.column_config.TextColumn("Value", width=76, alignment="right"),
+    "amount_usd": st.column_config.TextColumn("Amount", width=82, alignment="right"),
+    "since": st.column_config.DatetimeColumn("Since", width=128, format="D MMM, HH:mm"),
+    "handling": st.column_config.TextColumn(
+        "Handling", width=120, help="acknowledged by, assigned to, status"),
+}
 
 user = require_page("views/alerts.py")
 url = database_url()
@@ -48,18 +61,19 @@ if not inbox:
     st.success("Nothing is firing.", icon=":material/check_circle:")
     st.stop()
 
-table = with_times(alerts_view.frame(inbox))
-picked = st.dataframe(styled_health(table, "state"), hide_index=True, key="al_table",
+names = queries.facility_names(url)
+table = with_times(alerts_view.frame(inbox, names))
+picked = st.dataframe(styled_health(table, "state"), hide_index=True,
+                      placeholder="–", key="al_table",
                       on_select="rerun", selection_mode="single-row",
-                      column_config=column_config(table, amount_usd=st.column_config.NumberColumn(
-                          "amount", format="$%,.0f")))
-labels = {r.fingerprint: alerts_view.label(r) for r in inbox}
+                      column_config=column_config(table, **INBOX_CONFIG))
+labels = {r.fingerprint: alerts_view.label(r, names) for r in inbox}
 linked = alerts_view.from_link(rows, {k: st.query_params[k] for k in st.query_params})
 if linked is not None and st.session_state.get("al_link") != linked.fingerprint:
     st.session_state["al_link"] = linked.fingerprint  # an e-mail link focuses its alert once
     if linked.fingerprint not in labels:
         inbox.append(linked)
-        labels[linked.fingerprint] = alerts_view.label(linked)
+        labels[linked.fingerprint] = alerts_view.label(linked, names)
     st.session_state["al_focus"] = linked.fingerprint
 rows_picked = selected_rows(picked)
 if rows_picked and st.session_state.get("al_seen") != rows_picked:
@@ -99,7 +113,7 @@ with st.container(border=True):
                      icon=":material/arrow_forward:",
                      query_params=alerts_view.drill_params(alert))
         history = queries.alert_history(url, alert.fingerprint)
-        st.dataframe(history, hide_index=True, key="al_history",
+        st.dataframe(history, hide_index=True, placeholder="–", key="al_history",
                      column_config=column_config(history))
     with right:
         comment = st.text_input("Comment", key="al_comment", placeholder="what you found")
@@ -135,7 +149,7 @@ active = queries.silences(url, now.replace(second=0, microsecond=0))
 if active.empty:
     st.caption("No active silences.")
 else:
-    st.dataframe(active, hide_index=True, key="al_silences",
+    st.dataframe(active, hide_index=True, placeholder="–", key="al_silences",
                  column_config=column_config(active))
     e1, e2 = st.columns([2, 1], vertical_alignment="bottom")
     sid = e1.selectbox("Silence", active["id"].tolist(), key="al_expire_id")

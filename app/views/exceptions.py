@@ -12,6 +12,7 @@ import streamlit as st
 
 from app import exceptions_view, queries
 from app.exceptions_queue import OPEN_STATUSES, QUEUES, SORTS, QueueFilters, change_status
+from app.facilities import facility_label
 from app.resources import database_url
 from app.tables import TIME_FORMAT, column_config
 from app.ui import require_page, selected_rows
@@ -46,8 +47,9 @@ f1, f2, f3, f4, f5 = st.columns([2, 3, 1, 1, 2])
 queue = f1.selectbox("Queue", list(QUEUES), key="ex_queue", bind="query-params")
 statuses = f2.multiselect("Status", STEWARD_STATUSES, default=list(OPEN_STATUSES),
                           key="ex_status", format_func=lambda s: s.replace("_", " "))
+names = queries.facility_names(url)
 facility = f3.selectbox("Facility", ["", *queries.facilities(url)], key="ex_facility",
-                        format_func=lambda f: f or "all")
+                        format_func=lambda f: facility_label(f, names) or "all")
 if "ex_sort" not in st.session_state:  # bound by hand: the URL carries "age", not a label
     wanted_sort = st.query_params.get("ex_sort", "")
     st.session_state["ex_sort"] = wanted_sort if wanted_sort in SORTS else SORTS[0]
@@ -64,9 +66,10 @@ st.markdown(f"**{total:,}** exceptions in *{queue}*")
 table = st.container()
 page = st.pagination(pages, key="ex_page")
 frame = queries.exception_page(url, filters, page, PAGE_SIZE)
-shown = exceptions_view.frame(frame, datetime.now(UTC))
+shown = exceptions_view.frame(frame, datetime.now(UTC), names)
 with table:
-    picked = st.dataframe(shown, hide_index=True, key="ex_table", on_select="rerun",
+    picked = st.dataframe(shown, hide_index=True,
+                          placeholder="–", key="ex_table", on_select="rerun",
                           selection_mode="single-row", column_config=column_config(
                               shown, Amount=st.column_config.NumberColumn(
                                   "Amount", format="$%,.2f"),
@@ -91,8 +94,9 @@ row = frame[frame["exception_id"] == focus].iloc[0].to_dict()
 with st.container(border=True):
     left, right = st.columns([3, 2])
     with left:
+        where = facility_label(row["facility_id"], names)
         st.markdown(f"**{exceptions_view.KIND_WORDS.get(row['kind'], row['kind'])}** · "
-                    f"{exceptions_view.act_on(row)} · {row['facility_id']} · "
+                    f"{exceptions_view.act_on(row)} · {where} · "
                     f"${float(row['amount']):,.2f} · status **{row['status']}**"
                     + (f" · {row['assignee']}" if row["assignee"] else ""))
         if exceptions_view.note(row):

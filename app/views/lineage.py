@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, queries, trace_view
+from app.facilities import facility_label
 from app.lineage_view import chosen_drill, for_drawing, hop_rows, layout
 from app.resources import database_url
 from app.tables import column_config, styled_health, with_times
@@ -42,8 +43,9 @@ with tab_graph:
                           f"{window.start:%Y-%m-%dT%H:%M}", f"{window.end:%Y-%m-%dT%H:%M}")
     if params is not None:
         st.switch_page(DRILL_PAGE, query_params=params)
-    st.dataframe(styled_health(pd.DataFrame(hop_rows(nodes, edges))), hide_index=True,
-                 key="ln_edges")
+    hop_table = pd.DataFrame(hop_rows(nodes, edges))
+    st.dataframe(styled_health(hop_table), hide_index=True, placeholder="–", key="ln_edges",
+                 column_config=column_config(hop_table))
 
 with tab_trace:
     key = st.text_input("Usage, encounter, charge or control id", key="trace",
@@ -69,7 +71,7 @@ with tab_trace:
             # problems first, then one opened below.
             summary = with_times(pd.DataFrame(trace_view.usages_table(traces)))
             st.markdown(f"**{len(traces)} usage events** behind {result.kind} `{key}`")
-            st.dataframe(summary, hide_index=True, key="ln_usages",
+            st.dataframe(summary, hide_index=True, placeholder="–", key="ln_usages",
                          column_config=column_config(summary))
             order = [r["Usage"] for r in trace_view.usages_table(traces)]
             usage_id = st.selectbox("Open the hops of", order, key="ln_usage")
@@ -83,7 +85,9 @@ with tab_trace:
             verdict.level, st.error)
         show(headline, icon=VERDICT_ICON.get(verdict.level, ":material/block:"))
         c1, c2, c3, c4 = st.columns(4)
-        c1.metric("Facility", chosen.facility_id)
+        # a card's big number has no room for a name: the code, the name on hover
+        c1.metric("Facility", chosen.facility_id or "–",
+                  help=facility_label(chosen.facility_id, queries.facility_names(url)) or None)
         c2.metric("Charge capture", (chosen.capture or "–").replace("_", " "))
         c3.metric("Inventory", (chosen.inventory or "–").replace("_", " "))
         c4.metric("Mapping", (chosen.mapping or "ok").replace("_", " "))
@@ -92,4 +96,5 @@ with tab_trace:
             f"Hops of {usage_id} (encounter {chosen.encounter_id})"), key="ln_timeline")
         hops = with_times(pd.DataFrame([{"lane": h.lane, "at": h.at, "status": h.status,
                                          "id": h.key, "detail": h.detail} for h in trail]))
-        st.dataframe(hops, hide_index=True, key="ln_hops", column_config=column_config(hops))
+        st.dataframe(hops, hide_index=True,
+                     placeholder="–", key="ln_hops", column_config=column_config(hops))

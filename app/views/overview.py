@@ -14,6 +14,7 @@ from app.kpis import KPI_BY_KEY, KPIS
 from app.resources import database_url
 from app.ui import (
     current_window,
+    delta_style,
     delta_text,
     grain_of,
     require_page,
@@ -51,9 +52,9 @@ if note is not None:
 for row in (KPIS[:4], KPIS[4:]):
     for col, kpi in zip(st.columns(4), row, strict=False):
         with col:
-            st.metric(kpi.label, kpi.format(values[kpi.key]),
-                      delta_text(values[kpi.key], previous[kpi.key], kpi.unit),
-                      delta_color="normal" if kpi.good_high else "inverse", help=kpi.help,
+            change = delta_text(values[kpi.key], previous[kpi.key], kpi.unit)
+            st.metric(kpi.label, kpi.format(values[kpi.key]), change,
+                      **delta_style(change, kpi.good_high), help=kpi.help,
                       border=True,
                       chart_data=overview_view.network_series(series, kpi, filling) or None,
                       chart_type="bar" if kpi.unit == "$" else "line")
@@ -64,9 +65,17 @@ st.subheader("By facility")
 names = queries.facility_names(url)
 table = overview_view.facility_table(now, names)
 NUMBER_FORMAT = {"%": "%.1f %%", "$": "$%,.0f", "h": "%.1f h", "#": "%,.0f"}
-formats = {k.label: st.column_config.NumberColumn(k.label, format=NUMBER_FORMAT[k.unit],
-                                                  help=k.help) for k in KPIS}
-picked = st.dataframe(table.drop(columns=["facility_id"]), hide_index=True, key="ov_facilities",
+# Eight KPIs and a facility on a 1440 px screen: short headers, the card's name and its
+# definition on hover.
+SHORT = {"capture": "Capture", "at_risk": "At risk", "duplicates": "Duplicates",
+         "failed_mapping": "Unmapped", "inventory": "Inventory", "replenishment": "Replenish",
+         "margin": "Margin", "volume": "Usage"}
+formats = {k.label: st.column_config.NumberColumn(
+    SHORT.get(k.key, k.label), format=NUMBER_FORMAT[k.unit], width=88,
+    help=f"{k.label}: {k.help}") for k in KPIS}
+formats["facility"] = st.column_config.TextColumn("Facility", width=210)
+picked = st.dataframe(table.drop(columns=["facility_id"]), hide_index=True,
+                      placeholder="–", key="ov_facilities",
                       on_select="rerun", selection_mode="single-row", column_config=formats)
 for r in selected_rows(picked):
     facility = str(table.iloc[r]["facility_id"])
@@ -85,7 +94,7 @@ label = "hour" if grain == "hour" else "day"
 event = st.plotly_chart(
     charts.kpi_trend(trend, "value", kpi.unit,
                      f"{kpi.label} per {label} and facility — box-select to see the records",
-                     partial=filling),
+                     partial=filling, names=names),
     key="ov_trend", on_select="rerun", selection_mode=("box", "points"))
 if overview_view.holds_bucket(trend, filling):
     st.caption(f"The {label} from {filling:%d %b %H:00} is not over: its points are hollow "

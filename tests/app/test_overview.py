@@ -30,7 +30,8 @@ def test_cards_show_the_seeded_numbers_and_link_to_their_records(seeded) -> None
     assert drills == {"capture", "at_risk", "duplicates", "mappings", "inventory",
                       "replenishment", "procedures", "usage"}
     table = at.dataframe[0].value
-    assert list(table["facility"]) == ["General Hospital", "St Mary's"]
+    # named as on the trend's legend: name and code
+    assert list(table["facility"]) == ["General Hospital (FAC01)", "St Mary's (FAC02)"]
     assert list(table["Duplicate charges"]) == [pytest.approx(truth.duplicate_usd["FAC01"]),
                                                 pytest.approx(truth.duplicate_usd["FAC02"])]
 
@@ -62,10 +63,10 @@ def test_trend_chart_carries_the_facility_for_a_box_selection(seeded_sqlite) -> 
 
     at = signed_in("executive").run()
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    facilities = {d["name"] for d in spec["data"]}
-    assert facilities == {"FAC01", "FAC02"}
-    for trace in spec["data"]:
-        assert {c[0] for c in trace["customdata"]} == {trace["name"]}
+    facilities = {d["name"] for d in spec["data"]}  # the legend names them as the table
+    assert facilities == {"General Hospital (FAC01)", "St Mary's (FAC02)"}
+    for trace in spec["data"]:  # a box-selection drills by the code
+        assert {c[0] for c in trace["customdata"]} == {trace["name"][-6:-1]}
     margin = json.loads(at.get("plotly_chart")[1].proto.spec)
     assert {y for d in margin["data"] for y in d["y"]} == {"27130", "92928", "29827"}
 

@@ -10,6 +10,7 @@ import pytest
 
 from alerting.workflow import AlertRow
 from app.alerts_view import from_link, inbox, silence_matchers
+from app.facilities import facility_label
 from app.interfaces_view import (
     THRESHOLDS,
     api_health_label,
@@ -19,7 +20,7 @@ from app.interfaces_view import (
 )
 from app.kpis import KPI_BY_KEY, SUM_COLUMNS
 from app.trace_view import headline, hops, stopped_at, verdict
-from app.ui import delta_text
+from app.ui import delta_style, delta_text
 from metrics.trace import Hop, Trace
 
 T = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
@@ -46,6 +47,55 @@ def test_kpi_formulas(key: str, sums: dict, shown: str) -> None:
 ])
 def test_trend_labels(now, before, unit, text) -> None:
     assert delta_text(now, before, unit) == text
+
+
+@pytest.mark.parametrize(("now", "before", "unit", "text"), [
+    (94.71, 94.74, "%", "±0.0 pts"), (94.74, 94.71, "%", "±0.0 pts"),
+    (423_656.0, 423_700.0, "$", "±0.0%"), (21.0, 21.001, "h", "±0.0%"),
+    (1000.0, 1000.4, "#", "±0.0%"), (94.6, 94.74, "%", "-0.1 pts"),
+])
+def test_a_change_that_rounds_to_zero_is_shown_unchanged(now, before, unit, text) -> None:
+    shown = delta_text(now, before, unit)
+    assert shown == text
+    style = delta_style(shown, good_high=True)
+    if shown.startswith("±"):  # no arrow, neutral grey
+        assert style == {"delta_color": "off", "delta_arrow": "off"}
+    else:
+        assert style == {"delta_color": "normal", "delta_arrow": "auto"}
+    assert delta_style(shown, good_high=False)["delta_color"] in ("off", "inverse")
+
+
+@pytest.mark.parametrize(("code", "names", "label"), [
+    ("FAC01", {"FAC01": "St. Mary Regional Medical Center"}, "St. Mary Regional (FAC01)"),
+    ("FAC02", {"FAC02": "Riverside General Hospital"}, "Riverside General (FAC02)"),
+    ("FAC03", {"FAC03": "Mercy Heart & Vascular Hospital"}, "Mercy Heart & Vascular (FAC03)"),
+    ("FAC01", {"FAC01": "General Hospital"}, "General Hospital (FAC01)"),
+    ("FAC09", {}, "FAC09"), ("", {"": "x"}, ""),
+])
+def test_a_facility_is_named_one_way(code, names, label) -> None:
+    assert facility_label(code, names) == label
+
+
+def test_charts_tables_and_alerts_name_a_facility_alike() -> None:
+    from app.alerts_view import frame, label
+    from app.charts import kpi_trend
+    from app.exceptions_view import frame as exception_frame
+    from app.overview_view import facility_table
+
+    names = {"FAC01": "St. Mary Regional Medical Center"}
+    want = "St. Mary Regional (FAC01)"
+    series = pd.DataFrame({"facility_id": ["FAC01"], "bucket": [T], "value": [95.0]})
+    trace = kpi_trend(series, "value", "%", "t", names=names).data[0]
+    assert trace.name == want and trace.customdata[0][0] == "FAC01"  # drills by code
+    sums = pd.DataFrame([{"facility_id": "FAC01", **{c: 1.0 for c in SUM_COLUMNS}}])
+    assert list(facility_table(sums, names)["facility"]) == [want]
+    alert = _alert("r", {"facility": "FAC01", "channel": "FAC01_CHG_OUT"}, "firing", 1)
+    assert frame([alert], names)["scope"].tolist() == [f"{want} · FAC01_CHG_OUT"]
+    assert want in label(alert, names)
+    queue = pd.DataFrame([{"kind": "missing_charge", "facility_id": "FAC01", "amount": 1.0,
+                           "service_at": T, "status": "open", "assignee": None,
+                           "subject": "U-1", "usage_ids": "U-1", "detail": None}])
+    assert exception_frame(queue, T, names)["Facility"].tolist() == [want]
 
 
 @pytest.mark.parametrize(("errored", "received", "nack", "age", "label"), [
