@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from app.tables import minutes_text
 from metrics.lineage import Thresholds
 
 THRESHOLDS = Thresholds()
@@ -206,6 +207,19 @@ def freshness_rows(fresh: pd.DataFrame, now: datetime) -> pd.DataFrame:
         df[out] = minutes.round(0).astype("Int64")
     df["health"] = ["down" if s == "error" else "ok" for s in df["last_status"]]
     return df[FRESH_COLUMNS]
+
+
+def freshness_table(fresh: pd.DataFrame) -> pd.DataFrame:
+    """``freshness_rows`` as a person reads it: the last run in words (``no data``), no
+    empty error shown as ``None``, minutes as ``4 min`` / ``3.5 h`` / ``never``."""
+    out = fresh.copy()
+    out["last_status"] = [str(s).replace("nodata", "no data").replace("_", " ") if s else ""
+                          for s in out["last_status"]]
+    out["last_error"] = [str(e) if e is not None and not pd.isna(e) else ""
+                         for e in out["last_error"]]
+    for col in ("min_since_success", "min_since_newest_record"):
+        out[col] = [minutes_text(v) for v in out[col]]
+    return out
 
 
 def badge(health: str) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from alerting import workflow
 from app import queries, signin
-from app.interfaces_view import freshness_rows
+from app.interfaces_view import freshness_rows, freshness_table
 from app.quarantine import count_quarantined, reveal_payload
 from app.resources import database_url, engine, settings
 from app.tables import column_config, styled_health
@@ -49,14 +49,18 @@ with tab_sources:
     if configured.empty:
         st.caption("No sources in the configuration file; the health below comes from the "
                    "collector runs in the store.")
-    st.dataframe(configured, hide_index=True, key="adm_sources")
+    st.dataframe(configured, hide_index=True, placeholder="–", key="adm_sources",
+                 column_config=column_config(configured))
     st.subheader("Health")
     health = freshness_rows(queries.source_freshness(url), datetime.now(UTC))
-    st.dataframe(styled_health(health), hide_index=True, key="adm_health")
+    health = freshness_table(health)
+    st.dataframe(styled_health(health), hide_index=True, placeholder="–", key="adm_health",
+                 column_config=column_config(health))
 
 with tab_users:
     people = queries.users(url)
-    st.dataframe(people, hide_index=True, key="adm_users", column_config=column_config(people))
+    st.dataframe(people, hide_index=True,
+                 placeholder="–", key="adm_users", column_config=column_config(people))
     with st.form("adm_add_user", clear_on_submit=True):
         st.markdown("**Add or change a user**")
         email = st.text_input("E-mail", key="adm_new_email")
@@ -92,7 +96,8 @@ with tab_quarantine:
         held = count_quarantined(conn)
     q_page = st.pagination(max(1, math.ceil(held / PAGE_SIZE)), key="adm_quarantine_page")
     rows = queries.quarantine_page(url, page=q_page, size=PAGE_SIZE)
-    st.dataframe(rows, hide_index=True, key="adm_quarantine", column_config=column_config(rows))
+    st.dataframe(rows, hide_index=True,
+                 placeholder="–", key="adm_quarantine", column_config=column_config(rows))
     if not rows.empty:
         qid = st.selectbox("Reveal the payload of", rows["quarantine_id"].tolist(),
                            key="adm_reveal_id")
@@ -114,7 +119,8 @@ with tab_audit:
         total = count_audit(conn)
     page = st.pagination(max(1, math.ceil(total / PAGE_SIZE)), key="adm_audit_page")
     log = queries.audit_log(url, page=page, size=PAGE_SIZE)
-    st.dataframe(log, hide_index=True, key="adm_audit", column_config=column_config(log))
+    st.dataframe(log, hide_index=True,
+                 placeholder="–", key="adm_audit", column_config=column_config(log))
 
 with tab_mail:
     dead = queries.dead_mail(url)
@@ -122,7 +128,8 @@ with tab_mail:
         st.caption("Every alert e-mail was delivered.")
     else:
         st.warning(f"{len(dead)} alert e-mail(s) could not be delivered after every retry.")
-        st.dataframe(dead, hide_index=True, key="adm_dead", column_config=column_config(dead))
+        st.dataframe(dead, hide_index=True,
+                     placeholder="–", key="adm_dead", column_config=column_config(dead))
         if st.button("Queue them again", key="adm_retry"):
             try:
                 n = retrying(lambda: workflow.retry_dead(writer(), user.email))

@@ -122,7 +122,7 @@ with table:
     frame = no_none(with_times(queries.record_page(url, filters, page, PAGE_SIZE)))
     if traced_by:
         st.caption("Click a row to open its trace (every hop of its transaction).")
-    picked = st.dataframe(frame, hide_index=True, key="dd_records",
+    picked = st.dataframe(frame, hide_index=True, placeholder="–", key="dd_records",
                           column_config=column_config(frame),
                           on_select="rerun" if traced_by else "ignore",
                           selection_mode="single-row")

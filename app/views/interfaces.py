@@ -20,10 +20,11 @@ from app.interfaces_view import (
     channel_label,
     channel_rows,
     freshness_rows,
+    freshness_table,
     worst,
 )
 from app.resources import database_url, settings
-from app.tables import column_config, styled_health, with_times
+from app.tables import column_config, minutes_text, styled_health, with_times
 from app.ui import Window, current_window, require_page, window_caption
 from metrics.catalog import HELD_AFTER_S
 from metrics.lineage import SYSTEMS, system_of
@@ -37,24 +38,36 @@ url = database_url()
 st.title("Interfaces")
 kinds = {s.name: s.kind for s in settings().sources}
 
+# Widths that keep every column on a 1440 px screen (the sidebar open, inside the
+# engine's expander). The facility is in the channel's name (FAC01_CHG_OUT, FAC1/DFT_OUT)
+# and the route follows from it: neither gets a column of its own.
+CHANNEL_COLUMNS_SHOWN = ["health", "state", "channel", "received", "filtered", "queued", "sent",
+                         "errored", "held", "nack_rate_pct", "queue_age_min", "trend"]
 CHANNEL_CONFIG = {
+    "health": st.column_config.TextColumn("Health", width=78),
     "state": st.column_config.TextColumn(
-        "state", help="the engine's own word at its newest snapshot (Mirth, Rhapsody); "
-                      "blank where no engine API is read"),
-    "facility_id": st.column_config.TextColumn("facility"),
+        "State", width=72, help="the engine's own word at its newest snapshot (Mirth, "
+                                "Rhapsody); blank where no engine API is read"),
+    "channel": st.column_config.TextColumn("Channel", width=130),
+    "received": st.column_config.NumberColumn("Received", width=74),
+    "filtered": st.column_config.NumberColumn("Filtered", width=66),
+    "queued": st.column_config.NumberColumn("Queued", width=64),
+    "sent": st.column_config.NumberColumn("Sent", width=56),
+    "errored": st.column_config.NumberColumn("Errored", width=66),
     "held": st.column_config.NumberColumn(
-        "held", help=f"acknowledged {HELD_LATE} after the engine received them"),
-    "nack_rate_pct": st.column_config.NumberColumn("NACK %", format="%.1f"),
-    "queue_age_min": st.column_config.NumberColumn("queue age (min)", format="%.0f"),
-    "trend": st.column_config.LineChartColumn("received / hour (48 h)", y_min=0,
+        "Held", width=52, help=f"acknowledged {HELD_LATE} after the engine received them"),
+    "nack_rate_pct": st.column_config.NumberColumn("NACK %", width=66, format="%.1f"),
+    "queue_age_min": st.column_config.NumberColumn("Queue age", width=84, format="%.0f min",
+                                                   help="the oldest queued message's age"),
+    "trend": st.column_config.LineChartColumn("Received / hour, 48 h", width=110, y_min=0,
                                               color="#1565c0"),
 }
 API_CONFIG = {
-    "errors": st.column_config.NumberColumn("failed calls"),
-    "error_rate_pct": st.column_config.NumberColumn("errors %", format="%.1f"),
+    "errors": st.column_config.NumberColumn("Failed calls"),
+    "error_rate_pct": st.column_config.NumberColumn("Errors %", format="%.1f"),
     "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.0f"),
     "throttled": st.column_config.NumberColumn("429s"),
-    "trend": st.column_config.LineChartColumn("calls / hour (48 h)", y_min=0,
+    "trend": st.column_config.LineChartColumn("Calls / hour, 48 h", y_min=0,
                                               color="#1565c0"),
 }
 ORDER = {"down": 0, "degraded": 1, "ok": 2, "idle": 3}
@@ -113,13 +126,14 @@ def live_view() -> None:
             for f in fpart.itertuples():
                 if f.last_status == "error":
                     st.error(f"{f.source}: last run failed ({f.last_error}); last success "
-                             f"{_minutes(f.min_since_success)} ago, newest record "
-                             f"{_minutes(f.min_since_newest_record)} old. The API failed — "
+                             f"{minutes_text(f.min_since_success)} ago, newest record "
+                             f"{minutes_text(f.min_since_newest_record)} old. The API failed — "
                              "this is not \"no data\".", icon=":material/error:")
             if system == "engine":
                 _channel_tree(channels, window)
             if not part.empty:
-                st.dataframe(styled_health(part), hide_index=True, key=f"if_api_{system}",
+                st.dataframe(styled_health(part), hide_index=True,
+                             placeholder="–", key=f"if_api_{system}",
                              column_config=column_config(part, **API_CONFIG))
             for row in part.itertuples():
                 if row.errors:
@@ -129,7 +143,9 @@ def live_view() -> None:
                                        since=window.start, until=window.end))
 
     st.subheader("Collector freshness")
-    st.dataframe(styled_health(fresh), hide_index=True, key="if_fresh")
+    shown = freshness_table(fresh)
+    st.dataframe(styled_health(shown), hide_index=True, placeholder="–", key="if_fresh",
+                 column_config=column_config(shown))
     st.subheader("Messages per hour")
     st.plotly_chart(charts.channel_trend(hourly, "Received per channel, NACKs in red"),
                     key="if_hourly")
@@ -160,8 +176,11 @@ def _channel_tree(channels: pd.DataFrame, window: Window) -> None:
                 + ("nothing flows through it." if row.state != "paused" else
                    "it accepts no new messages."),
                 icon=HEALTH_ICON[STATE_HEALTH[row.state]])
-    st.dataframe(styled_health(ordered), hide_index=True, key="if_channels",
-                 column_config=CHANNEL_CONFIG)
+    shown = ordered.assign(channel=[channel_label(f, c) for f, c in
+                                    zip(ordered["facility_id"], ordered["channel"], strict=True)])
+    st.dataframe(styled_health(shown), hide_index=True, placeholder="–", key="if_channels",
+                 column_config=column_config(shown, **CHANNEL_CONFIG),
+                 column_order=[c for c in CHANNEL_COLUMNS_SHOWN if c in shown.columns])
     for row in ordered.itertuples():
         # a channel is (facility, name): the link narrows to both
         name = channel_label(row.facility_id, row.channel)
@@ -177,13 +196,6 @@ def _channel_tree(channels: pd.DataFrame, window: Window) -> None:
             _link(f"{name}: {row.held:,} held {HELD_LATE}",
                   DrillFilters(dataset="held", facilities=facilities, channel=row.channel,
                                since=window.start, until=window.end))
-
-
-def _minutes(value: float) -> str:
-    if pd.isna(value):
-        return "never"
-    value = float(value)
-    return f"{value / 60:.1f} h" if value >= 120 else f"{value:.0f} min"
 
 
 live_view()

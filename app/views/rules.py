@@ -33,7 +33,8 @@ with tab_active:
     table = pd.DataFrame(rules_view.rule_rows(ruleset), columns=rules_view.RULE_COLUMNS)
     for state in ("firing", "pending", "error", "nodata"):
         table[state] = [states.get(rid, {}).get(state, 0) for rid in table["id"]]
-    st.dataframe(table, hide_index=True, key="ru_rules")
+    st.dataframe(table, hide_index=True,
+                 placeholder="–", key="ru_rules", column_config=column_config(table))
     if not table.empty:
         rule_id = st.selectbox("History of", table["id"].tolist(), key="ru_rule")
         rule = ruleset.by_id[rule_id]
@@ -43,7 +44,7 @@ with tab_active:
         if history.empty:
             st.caption("No state changes recorded for this rule yet.")
         else:
-            st.dataframe(history, hide_index=True, key="ru_history",
+            st.dataframe(history, hide_index=True, placeholder="–", key="ru_history",
                          column_config=column_config(history))
 
 with tab_validate:
@@ -75,5 +76,5 @@ with tab_versions:
     if versions.empty:
         st.caption("No evaluation has loaded a rule file yet.")
     else:
-        st.dataframe(versions, hide_index=True, key="ru_versions",
+        st.dataframe(versions, hide_index=True, placeholder="–", key="ru_versions",
                      column_config=column_config(versions))

@@ -86,3 +86,26 @@ def test_an_alert_is_acknowledged(page: Page, server, store) -> None:
     engine.dispose()
     assert ack_by == "interface_owner@test"
     assert ("ack", "NACKs from the new CDM load") in [tuple(a) for a in actions]
+
+
+def _overflow(page: Page, selector: str) -> dict[str, int]:
+    """A table's columns' width and its visible width (equal: every column shows)."""
+    table = page.locator(f"{selector} [data-testid=stDataFrame]").first
+    expect(table).to_be_visible()
+    return table.evaluate("""el => {
+        const s = el.querySelector('.dvn-scroller');
+        return {scroll: s.scrollWidth, client: s.clientWidth};
+    }""")
+
+
+@pytest.mark.parametrize(("role", "path", "selector"), [
+    ("interface_owner", "/interfaces", "[data-testid=stExpander]"),  # the channel table
+    ("steward", "/alerts", ".st-key-al_table"),
+    ("executive", "/overview", ".st-key-ov_facilities"),
+])
+def test_wide_tables_show_every_column_at_1440_px(page: Page, server, role: str, path: str,
+                                                  selector: str) -> None:
+    open_page(page, server.url + path)
+    sign_in(page, f"{role}@test", PASSWORD)
+    size = _overflow(page, selector)
+    assert size["scroll"] <= size["client"] + 1, size
