@@ -24,12 +24,12 @@ INPUTS = ("al_comment", "al_assignee", "al_status", "al_silence_hours")
 # scope ends in "…", the panel below names it whole.
 INBOX_CONFIG = {
     "state": st.column_config.TextColumn("State", width=72),
-    "rule": st.column_config.TextColumn("Rule", width=205),
-    "scope": st.column_config.TextColumn("Scope", width=200),
+    "rule": st.column_config.TextColumn("Rule", width=234),
+    "scope": st.column_config.TextColumn("Scope", width=192),
     "level": st.column_config.TextColumn("Level", width=56),
-    "value": st.column_config.TextColumn("Value", width=76, alignment="right"),
+    "value": st.column_config.TextColumn("Value", width=70, alignment="right"),
     "amount_usd": st.column_config.TextColumn("Amount", width=82, alignment="right"),
-    "since": st.column_config.DatetimeColumn("Since", width=128, format="D MMM, HH:mm"),
+    "since": st.column_config.DatetimeColumn("Since", width=104, format="D MMM, HH:mm"),
     "handling": st.column_config.TextColumn(
         "Handling", width=120, help="acknowledged by, assigned to, status"),
 }

@@ -59,8 +59,9 @@ CHANNEL_CONFIG = {
     "nack_rate_pct": st.column_config.NumberColumn("NACK %", width=66, format="%.1f"),
     "queue_age_min": st.column_config.NumberColumn("Queue age", width=84, format="%.0f min",
                                                    help="the oldest queued message's age"),
-    "trend": st.column_config.LineChartColumn("Received / hour, 48 h", width=110, y_min=0,
-                                              color="#1565c0"),
+    "trend": st.column_config.LineChartColumn("Last 48 h", width=110, y_min=0,
+                                              color="#1565c0",
+                                              help="messages received per hour"),
 }
 API_CONFIG = {
     "errors": st.column_config.NumberColumn("Failed calls"),
