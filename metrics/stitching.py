@@ -426,13 +426,15 @@ def _pair_issues_by_serial(conn: Connection) -> None:
 def _pair_issues_by_fallback(conn: Connection) -> int:
     """One round of mutual nearest neighbours between free scans and free issues at the
     same spot (the issue moved 0 to ``FALLBACK_ISSUE_DAYS`` after the scan); a pair whose
-    quantity (and lot, where both carry one) agrees is preferred to a nearer one that
-    does not. Returns the links made."""
+    quantity agrees, then whose lot agrees (the same, or neither has one), is preferred to
+    a nearer one that does not. Returns the links made."""
     wi, wu = pass_work_issues, pass_work_usages
     delay = seconds_between(wi.c.moved_at, wu.c.used_at)
     agree = (case((func.abs(func.coalesce(wu.c.quantity, -2.0) - wi.c.quantity) < 1e-6, 2),
                   else_=0)
-             + case((and_(wu.c.lot != "", wu.c.lot == wi.c.lot), 1), else_=0))
+             # the same lot, or both without one: a scan with a lot whose issue names none
+             # (or another) is less likely that issue's scan
+             + case((wu.c.lot == wi.c.lot, 1), else_=0))
     pairs = select(
         wu.c.usage_id, wu.c.encounter_id, wi.c.document_id, wi.c.posted_at,
         func.row_number().over(partition_by=wi.c.document_id,

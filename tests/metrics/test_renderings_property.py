@@ -5,7 +5,7 @@ Hypothesis draws small estates (a seed, fault preset none or high) and a renderi
 them: local offsets from a random set of zones (or UTC), an EHR in UTC beside them or
 not, usage links dropped on 0-50 % of charges and of ERP issues (and on one copy of
 every duplicate, or not), ERP posting lag from none to a day, unit prices or line
-totals, CR LF after ACKs or not. Each drawn estate is served over HTTP, collected by the
+totals, CR LF after ACKs or not, ACKs in a log of their own beside the messages or not. Each drawn estate is served over HTTP, collected by the
 real collectors into a fresh store (SQLite or PostgreSQL, drawn too) and computed; then
 
 - a clean estate (fault rate 0) yields no finding of any kind;
@@ -47,6 +47,7 @@ def renderings(draw: st.DrawFn) -> Rendering:
         erp_posting_lag_minutes=(0, 0) if high == 0 else (low, max(low, high)),
         price_basis=draw(st.sampled_from(("total", "unit"))),
         ack_crlf=draw(st.booleans()),
+        separate_ack_log=draw(st.booleans()),
     )
 
 
