@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.conftest import PASSWORD
 from tests.browser.harness import open_page, sign_in, wait_ready
@@ -44,12 +45,22 @@ def _open_graph(page: Page, server, *, signed_in: bool = False) -> None:
 
 
 def _click(page: Page, key: str) -> None:
-    at = page.evaluate(POINT_JS, [key])
-    assert at is not None, f"no point {key} on the graph"
-    page.mouse.move(at[0], at[1])
-    page.wait_for_timeout(200)
-    page.mouse.click(at[0], at[1])
-    page.wait_for_url(re.compile(r"/drilldown\?"), timeout=30_000)
+    """Click the point of ``key`` and wait for the records page. On a loaded machine the
+    first click can land before Plotly has wired its click handler (nothing happens, as
+    a user would click again): up to three clicks, each given 15 s to navigate."""
+    for attempt in range(3):
+        at = page.evaluate(POINT_JS, [key])
+        assert at is not None, f"no point {key} on the graph"
+        page.mouse.move(at[0], at[1])
+        page.wait_for_timeout(300)
+        page.mouse.click(at[0], at[1])
+        try:
+            page.wait_for_url(re.compile(r"/drilldown\?"), timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            wait_ready(page)
     wait_ready(page)
 
 
