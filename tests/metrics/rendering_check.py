@@ -41,13 +41,17 @@ class Outcome:
     unlinked_issue: frozenset[str]  # usages whose ERP issue came without the usage link
 
 
-def store_url(backend: str, tmp: Path, template: Path) -> Iterator[str]:
+def store_url(backend: str, tmp: Path, template: Path, prefix: str = "chargeline_render"
+              ) -> Iterator[str]:
+    """A fresh migrated store's URL: a copy of the migrated SQLite ``template`` in ``tmp``,
+    or a scratch PostgreSQL database named after ``prefix`` (dropped when the generator
+    is closed)."""
     if backend == "sqlite":
-        path = tmp / "rendering.db"
+        path = tmp / f"{prefix}.db"
         shutil.copy(template, path)
         yield f"sqlite:///{path}"
         return
-    with scratch_pg_database("chargeline_render") as url:
+    with scratch_pg_database(prefix) as url:
         engine = make_engine(url)
         upgrade(engine)
         engine.dispose()

@@ -10,7 +10,6 @@ usages' latency carries the wait."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,10 +30,9 @@ from metrics.catalog import HELD_AFTER_S
 from metrics.compute import compute
 from metrics.reader import StoreMetricReader
 from store.engine import make_engine
-from store.migrate import upgrade
 from store.schema import interface_messages, message_usages
 from store.schema_metrics import metric_links, metric_points
-from tests.conftest import scratch_pg_database
+from tests.metrics.rendering_check import store_url
 from tests.metrics.truth_check import TRAPS, by_kind, expected, facts, found, open_exceptions
 
 HTTP_OFF = {"http_5xx": 0.0, "http_429": 0.0, "truncated_json": 0.0, "timeout": 0.0}
@@ -52,19 +50,6 @@ class Store:
     as_of: datetime
 
 
-def _new_store(backend: str, tmp: Path, template: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        path = tmp / "truth.db"
-        shutil.copy(template, path)
-        yield f"sqlite:///{path}"
-        return
-    with scratch_pg_database("chargeline_truth") as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        yield url
-
-
 @pytest.fixture(scope="module", params=[(b, *e) for b in ("sqlite", "postgresql")
                                         for e in ESTATES],
                 ids=lambda p: f"{p[0]}-seed{p[1]}-{p[2]}-f{p[3]}")
@@ -73,7 +58,8 @@ def store(request: pytest.FixtureRequest, estate_factory: Any,
     backend, seed, preset, facilities, overrides = request.param
     running = estate_factory(seed=seed, facilities=facilities, faults=preset,
                              **HTTP_OFF, **overrides)
-    stores = _new_store(backend, tmp_path_factory.mktemp("truth"), sqlite_template)
+    stores = store_url(backend, tmp_path_factory.mktemp("truth"), sqlite_template,
+                       "chargeline_truth")
     url = next(stores)
     engine = make_engine(url)
     settings = Settings(database_url=url, sources=running.sources)
