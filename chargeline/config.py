@@ -249,6 +249,12 @@ class LineageConfig(_Strict):
         return value
 
 
+def _names_unique(what: str, names: list[str]) -> None:
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{what} names must be unique; repeated: {', '.join(dupes)}")
+
+
 class Settings(BaseSettings):
     """Every setting Chargeline reads. See README "Configuration" for the full table."""
 
@@ -316,19 +322,13 @@ class Settings(BaseSettings):
     @field_validator("sources")
     @classmethod
     def _unique_sources(cls, value: list[SourceConfig]) -> list[SourceConfig]:
-        names = [s.name for s in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        _names_unique("source", [s.name for s in value])
         return value
 
     @field_validator("receivers")
     @classmethod
     def _receivers(cls, value: list[ReceiverConfig]) -> list[ReceiverConfig]:
-        names = [r.name for r in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"receiver names must be unique; repeated: {', '.join(dupes)}")
+        _names_unique("receiver", [r.name for r in value])
         missing = [r.name for r in value if not r.url.get_secret_value() and not r.url_env]
         if missing:
             raise ValueError(f"receiver {missing[0]!r} needs url or url_env")
