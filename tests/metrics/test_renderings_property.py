@@ -5,8 +5,9 @@ Hypothesis draws small estates (a seed, fault preset none or high) and a renderi
 them: local offsets from a random set of zones (or UTC), an EHR in UTC beside them or
 not, usage links dropped on 0-50 % of charges and of ERP issues (and on one copy of
 every duplicate, or not), ERP posting lag from none to a day, unit prices or line
-totals, CR LF after ACKs or not, ACKs in a log of their own beside the messages or not. Each drawn estate is served over HTTP, collected by the
-real collectors into a fresh store (SQLite or PostgreSQL, drawn too) and computed; then
+totals, CR LF after ACKs or not, ACKs in a log of their own beside the messages or
+not. Each drawn estate is served over HTTP, collected by the real collectors into a
+fresh store (SQLite or PostgreSQL, drawn too) and computed; then
 
 - a clean estate (fault rate 0) yields no finding of any kind;
 - every injected fault is found once, and nothing else (``assert_truth``, with the one
