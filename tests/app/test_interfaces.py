@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -120,13 +121,17 @@ def test_a_stopped_and_a_paused_channel_stand_out(seeded) -> None:
 
     end = seeded.truth.end
 
+    # The snapshots replace the estate's own (same key), so the charge channels keep its
+    # queue: one message waiting 35 min. Without it the page falls back to the queued
+    # message's hour, and the age would depend on the minute the suite ran in.
     def snap(fac: str, channel: str, state: str, queued: int = 0) -> ChannelStats:
         return ChannelStats(channel=channel, facility_id=fac, observed_at=end, received=50,
                             filtered=0, queued=queued, sent=50 - queued, errored=0,
-                            state=state, waiting_connectors=int(queued > 0))
+                            state=state, waiting_connectors=int(queued > 0),
+                            oldest_queued_at=end - timedelta(minutes=35) if queued else None)
     with seeded.engine.begin() as conn:
-        upsert_records(conn, [snap("FAC01", "FAC01_CHG_OUT", "STOPPED"),
-                              snap("FAC02", "FAC02_CHG_OUT", "PAUSED"),
+        upsert_records(conn, [snap("FAC01", "FAC01_CHG_OUT", "STOPPED", queued=1),
+                              snap("FAC02", "FAC02_CHG_OUT", "PAUSED", queued=1),
                               snap("FAC01", "FAC01_SUP_OUT", "STOPPED", queued=6),
                               snap("FAC02", "FAC02_ADT_IN", "STARTED")],
                        source="mirth", now=end)
