@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from alerting import workflow
 from chargeline.cli import app
-from chargeline.errors import RuleFileError
+from core.errors import RuleFileError
 
 alerts_app = typer.Typer(help="Alerts: list, ack, assign, status, history, silence, outbox.",
                          no_args_is_help=True)
@@ -25,7 +25,7 @@ COMMENT = typer.Option("", "--comment", "-m", help="Why; stored in the alert his
 @contextmanager
 def _store() -> Iterator[Engine]:
     """The configured store for one command, closed afterwards."""
-    from chargeline.config import load_settings
+    from core.config import load_settings
     from store.engine import make_engine
 
     engine = make_engine(load_settings().database_url)
@@ -168,7 +168,7 @@ def outbox_cmd(
 def evaluate_cmd() -> None:
     """Run one alerting pass now: evaluate every rule on the store's metrics, send e-mail."""
     from alerting.service import run_pass
-    from chargeline.config import load_settings
+    from core.config import load_settings
 
     with _store() as engine:
         report, sent = run_pass(engine, load_settings())
@@ -194,7 +194,7 @@ def send_cmd() -> None:
     """Queue due digests and send the outbox now (retries and dead letters included)."""
     from alerting.outbox import dispatch
     from alerting.service import notify
-    from chargeline.config import load_settings
+    from core.config import load_settings
 
     settings = load_settings()
     now = datetime.now(UTC)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from alerting.state import AlertState, Transition, new_state, step
-from chargeline.metric_values import MetricReader, MetricValue
+from core.metric_values import MetricReader, MetricValue
 from rules.evaluate import Judgement, Outcome, fingerprint, judge, scope_matches
 from rules.model import Rule
 

@@ -1,12 +1,12 @@
 """Links from an alert e-mail into the dashboard (pure).
 
 ``alert_url``: the alert page, ``/alerts?rule=<id>&<scope key>=<value>`` (the dashboard's
-``app.alerts_view.from_link`` finds the instance from it). ``records_url``: the drill-down
-page with the records behind the metric, in the parameters ``app.drill.from_query_params``
+``app.shaping.alerts.from_link`` finds the instance from it). ``records_url``: the drill-down
+page with the records behind the metric, in the parameters ``app.shaping.drill.from_query_params``
 reads (dataset, facility, channel, status, problems, since, until). Page paths are the
 view file names (``app.access.PageSpec.url_path``). The mapping below names the
-dashboard's record sets (``app.datasets.DATASETS``); tests/alerting/test_links.py parses a
-link for every catalog metric with ``app.drill`` so the two stay in step.
+dashboard's record sets (``app.data.datasets.DATASETS``); tests/alerting/test_links.py parses a
+link for every catalog metric with ``app.shaping.drill`` so the two stay in step.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from alerting.digest import Digest, DigestItem
 from alerting.links import alert_url, records_url
 from alerting.redact import redact_text, safe_scope
-from chargeline.config import Settings, SmtpConfig
-from chargeline.keys import patient_token_key
+from core.config import Settings, SmtpConfig
+from core.keys import patient_token_key
 
 TEMPLATES = Path(__file__).with_name("templates")
 _env = Environment(

@@ -55,7 +55,7 @@ from alerting.receivers import (
     post,
     receiver_for,
 )
-from chargeline.config import ReceiverConfig, Settings
+from core.config import ReceiverConfig, Settings
 from store.schema_alerting import alert_outbox
 from store.upsert import insert_ignore
 

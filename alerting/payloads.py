@@ -32,8 +32,8 @@ from alerting.digest import Digest, DigestItem
 from alerting.links import alert_url, records_url
 from alerting.mail import fmt_number
 from alerting.redact import redact_text, safe_scope
-from chargeline.config import ReceiverConfig, Settings
-from chargeline.keys import patient_token_key
+from core.config import ReceiverConfig, Settings
+from core.keys import patient_token_key
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt while an alert fires
 SENT_KINDS = ("new", "escalated", "firing", "resolved")  # not "inhibited"

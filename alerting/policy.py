@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from chargeline.errors import ConfigError
+from core.errors import ConfigError
 from rules.model import Duration, Severity
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.yaml")
@@ -82,7 +82,7 @@ class NotificationPolicy(_Strict):
     stewards: dict[str, StewardPrefs] = Field(default_factory=dict)
     inhibit: tuple[Inhibition, ...] = (Inhibition(),)
     lineage: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    # Add the estate's live lineage (metrics.lineage: sources, channels, facilities seen in
+    # Add the estate's live lineage (metrics.lineage.graph: sources, channels, facilities seen in
     # the store) to the edges above; the shipped policy turns it on.
     lineage_from_store: bool = False
 
@@ -197,7 +197,7 @@ def downstream(lineage: Mapping[str, Iterable[str]], nodes: Iterable[str]) -> se
 
 
 def channel_node(facility: str, channel: str) -> str:
-    """The lineage node of one facility's channel (``metrics.lineage.channel_key``)."""
+    """The lineage node of one facility's channel (``metrics.lineage.graph.channel_key``)."""
     return f"channel={facility}/{channel}"
 
 

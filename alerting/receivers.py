@@ -39,7 +39,7 @@ from sqlalchemy import Connection, and_, func, select
 from alerting.digest import Digest
 from alerting.payloads import BUILDERS, payload_json, summary
 from alerting.policy import NotificationPolicy, Route
-from chargeline.config import ReceiverConfig, Settings
+from core.config import ReceiverConfig, Settings
 from store.schema_alerting import alert_state_history
 
 RECEIVER_TYPES = ("webhook", "teams", "slack")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from chargeline.phi import patient_token
+from core.phi import patient_token
 from rules.model import SCOPE_KEYS
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,79}$")

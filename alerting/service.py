@@ -49,9 +49,9 @@ from alerting.store import (
     save_states,
     save_transitions,
 )
-from chargeline.config import Settings
-from chargeline.errors import RuleFileError
-from chargeline.metric_values import MetricReader
+from core.config import Settings
+from core.errors import RuleFileError
+from core.metric_values import MetricReader
 from rules.loader import RuleRegistry, RuleSet, describe, live_rule_paths, rules_from_texts
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,8 @@ def store_lineage(engine: Engine, settings: Settings, now: datetime) -> dict[str
     if cached is not None and abs(now - cached[0]) < LINEAGE_TTL:
         return cached[1]
     try:
-        from metrics.lineage import lineage_map
-        from metrics.lineage_store import system_graph
+        from metrics.lineage.data import system_graph
+        from metrics.lineage.graph import lineage_map
 
         edges = lineage_map(system_graph(engine, settings, now))
     except Exception:  # the policy's own edges still apply
@@ -230,7 +230,7 @@ def notify(engine: Engine, settings: Settings, now: datetime, *, rules: RuleSet 
 
 def store_reader(engine: Engine, settings: Settings) -> MetricReader:
     """The metrics package's reader over the store (imported late: metrics is a peer)."""
-    from metrics.reader import StoreMetricReader
+    from metrics.read.reader import StoreMetricReader
 
     return StoreMetricReader(engine, settings)  # type: ignore[call-arg]
 

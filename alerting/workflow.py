@@ -16,7 +16,7 @@ Dashboard engineer: call these with an engine and the signed-in user as ``actor`
 
 The alert page link in e-mails is ``<dashboard>/alerts?rule=<rule id>&<scope key>=<value>``
 (e.g. ``?rule=nack-rate&facility=FAC01&channel=FAC01_CHG_OUT``); the records link is the
-drill-down page's own parameters (``app.drill.from_query_params``).
+drill-down page's own parameters (``app.shaping.drill.from_query_params``).
 
 Every change writes ``alert_actions`` (who, when, what, comment) in the same transaction
 as the instance's current workflow columns. Unknown fingerprints raise ``AlertNotFound``.
@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from alerting.policy import Matcher
-from chargeline.errors import ChargelineError
+from core.errors import ChargelineError
 from store.schema_alerting import (
     alert_actions,
     alert_evaluations,

@@ -1,6 +1,6 @@
 """Plotly figure builders: a DataFrame (or plain values) in, a figure out — no queries, no
 Streamlit. Charts that drill down carry their drill key in ``customdata`` (the facility,
-channel, procedure or node), which ``app.drill.selection_to_filters`` reads back."""
+channel, procedure or node), which ``app.shaping.drill.selection_to_filters`` reads back."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from itertools import pairwise
 import pandas as pd
 import plotly.graph_objects as go
 
-from app.facilities import facility_label
-from app.interfaces_view import channel_label
-from app.lineage_layout import Layout
-from app.lineage_view import Edge, Node, name_of
-from app.trace_view import LANES, Hop
+from app.shaping.facilities import facility_label
+from app.shaping.interfaces import channel_label
+from app.shaping.lineage import Edge, Node, name_of
+from app.shaping.lineage_layout import Layout
+from app.shaping.trace import LANES, Hop
 
 HEALTH_COLOUR = {"ok": "#2e7d32", "degraded": "#ef6c00", "down": "#c62828", "idle": "#9e9e9e",
                  "unknown": "#9e9e9e"}

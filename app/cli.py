@@ -47,7 +47,7 @@ def dashboard(
 
 
 def _engine():
-    from chargeline.config import load_settings
+    from core.config import load_settings
     from store.engine import check_connection, make_engine
 
     engine = make_engine(load_settings().database_url)
@@ -66,7 +66,7 @@ def users_add(
         "--oidc", help="No local password: the user signs in through single sign-on.")] = False,
 ) -> None:
     """Create or update a user with a local argon2-hashed password (prompted) or for SSO."""
-    from app.users import add_user, audit
+    from app.data.users import add_user, audit
 
     if oidc:
         password = None
@@ -83,7 +83,7 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """List users and their roles."""
-    from app.users import list_users
+    from app.data.users import list_users
 
     with _engine().connect() as conn:
         for row in list_users(conn):

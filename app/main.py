@@ -15,7 +15,7 @@ from app import session
 from app.access import PAGES, home_for, sections_for
 from app.resources import engine
 from app.ui import WINDOWS
-from chargeline.errors import ChargelineError
+from core.errors import ChargelineError
 from store.engine import check_connection
 
 st.set_page_config(page_title="Chargeline", page_icon=":material/monitoring:", layout="wide")

@@ -2,7 +2,7 @@
 
 Each function takes the store URL first (so caches are per store) and plain values (so
 widget values key the cache), opens a pooled connection, runs one of the pure SQL
-functions of ``app.kpis`` / ``aggregates`` / ``records`` / ``trace`` / ... and returns a
+functions of ``app.data.kpis`` / ``aggregates`` / ``records`` / ``trace`` / ... and returns a
 small DataFrame. TTLs are short where data moves (interfaces, alerts) and longer for the
 heavy aggregates; pages clear the caches their own writes make stale.
 """
@@ -18,16 +18,17 @@ import streamlit as st
 
 from alerting import workflow
 from alerting.workflow import AlertRow
-from app import aggregates, exceptions_queue, kpis, records, rules_view
-from app.datasets import DATASETS, shown_name
-from app.drill import DrillFilters
-from app.quarantine import masked_page
+from app.data import aggregates, exceptions_queue, kpis, records
+from app.data import rules as rules_view
+from app.data.datasets import DATASETS, shown_name
+from app.data.quarantine import masked_page
+from app.data.users import audit_entries, list_users, roles_of
 from app.resources import engine_for, settings
-from app.users import audit_entries, list_users, roles_of
-from metrics import lineage_store
-from metrics import trace as metrics_trace
-from metrics.lineage import LineageGraph
-from metrics.trace import TraceResult
+from app.shaping.drill import DrillFilters
+from metrics.lineage import data as lineage_store
+from metrics.lineage.graph import LineageGraph
+from metrics.read import trace as metrics_trace
+from metrics.read.trace import TraceResult
 
 LIVE_TTL = timedelta(seconds=20)
 FAST_TTL = timedelta(seconds=60)
@@ -174,14 +175,14 @@ def source_freshness(url: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
 def system_graph(url: str, now: datetime) -> LineageGraph:
-    """The estate's system graph with live health (``metrics.lineage_store``)."""
+    """The estate's system graph with live health (``metrics.lineage.data``)."""
     return lineage_store.system_graph(engine_for(url), settings(), now)
 
 
 @st.cache_data(ttl=FAST_TTL, show_spinner=False)
 def trace(url: str, key: str) -> TraceResult:
     """Every hop of the usages behind a usage, encounter, charge or control id
-    (``metrics.trace``)."""
+    (``metrics.read.trace``)."""
     return metrics_trace.trace(engine_for(url), key)
 
 

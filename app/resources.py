@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy import Engine
 
-from chargeline.config import Settings, load_settings
+from core.config import Settings, load_settings
 from store.engine import make_engine
 
 

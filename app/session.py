@@ -2,10 +2,10 @@
 ``st.login`` (the production path: the identity provider enforces its own password and
 MFA policy; local accounts are for small sites and the demo).
 
-A form sign-in opens a server-side session (``app.signin``); the cookie names it, signed
+A form sign-in opens a server-side session (``app.data.signin``); the cookie names it, signed
 with a key derived from the deployment secret. Every run re-checks the session, so a
 sign-out or an admin's "end all sessions" signs the browser out everywhere, and a session
-idle for ``signin.IDLE`` lapses. Sign-in writes wait for the collector (``app.writes``).
+idle for ``signin.IDLE`` lapses. Sign-in writes wait for the collector (``app.data.writes``).
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from app import queries, session_token, signin
+from app import queries, session_token
+from app.data import signin
+from app.data.users import User
+from app.data.writes import write
 from app.resources import database_url, engine, settings
-from app.users import User
-from app.writes import write
-from chargeline import keys
-from chargeline.errors import StoreError
+from core import keys
+from core.errors import StoreError
 
 USER_KEY = "auth_user"
 SESSION_KEY = "auth_session"

@@ -1,8 +1,8 @@
 """A signed sign-in cookie, so a browser reload or a deep link keeps the user signed in.
 
-The token is ``session id|expiry|hmac``, signed with ``chargeline.keys.session_key`` (HKDF
+The token is ``session id|expiry|hmac``, signed with ``core.keys.session_key`` (HKDF
 from the deployment secret, a label of its own), so nobody can forge one without it. The
-session id names a server-side session (``app.signin``), which sign-out and an admin can
+session id names a server-side session (``app.data.signin``), which sign-out and an admin can
 end; neither the e-mail nor the roles are in the token: roles are re-read from the store
 on every run, so revoking a role takes effect at once.
 """

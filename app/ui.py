@@ -10,10 +10,10 @@ import streamlit as st
 
 from app import queries
 from app.access import may_open
+from app.data.users import User
 from app.resources import database_url
 from app.session import USER_KEY
-from app.users import User
-from app.window import WINDOWS, Window, grain_of, window_caption, window_ending
+from app.shaping.window import WINDOWS, Window, grain_of, window_caption, window_ending
 
 __all__ = ["WINDOWS", "Window", "current_window", "delta_style", "delta_text", "grain_of",
            "require_page", "selected_rows", "window_caption"]

@@ -97,7 +97,7 @@ def fresh_store(args: argparse.Namespace, name: str) -> Iterator[Any]:
 
 
 def _settings(engine: Any, sources: list[Any]) -> Any:
-    from chargeline.config import Settings
+    from core.config import Settings
 
     return Settings(database_url=engine.url.render_as_string(False), sources=sources)
 
@@ -166,8 +166,8 @@ def write_logs(folder: Path, messages: int) -> int:
 
 
 def bench_hl7(args: argparse.Namespace) -> dict[str, Any]:
-    from chargeline.config import SourceConfig
     from collectors.runner import run_source
+    from core.config import SourceConfig
 
     folder = Path(args.workdir) / "hl7"
     size = write_logs(folder, args.hl7_messages)
@@ -222,8 +222,8 @@ def simulator(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
 
 
 def bench_http(args: argparse.Namespace) -> dict[str, Any]:
-    from chargeline.config import OAuth2Client, SourceConfig
     from collectors.runner import run_source
+    from core.config import OAuth2Client, SourceConfig
 
     out: dict[str, Any] = {}
     with simulator(args) as (base, server_pid), fresh_store(args, "http") as engine:
@@ -349,8 +349,8 @@ def charge_server(args: argparse.Namespace) -> Iterator[str]:
 
 
 def bench_idle(args: argparse.Namespace) -> dict[str, Any]:
-    from chargeline.config import SourceConfig
     from collectors.runner import run_source
+    from core.config import SourceConfig
 
     mapping = Path(args.workdir) / "charges-only.yaml"
     mapping.write_text("Encounter: {enabled: false}\nClaim: {enabled: false}\n"

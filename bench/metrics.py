@@ -8,7 +8,7 @@ Run (from the repository root, after ``.venv/bin/pip install -e '.[dev,bench]'``
 
 It loads a store per backend with ``bench.datagen.generate`` (1M usage events ≈ 4.9M
 rows: messages, link rows, charges, inventory issues, master data), then prints per
-backend: the load time; the full computation ``metrics.compute.compute(engine, ChargeSla(),
+backend: the load time; the full computation ``metrics.compute.run.compute(engine, ChargeSla(),
 full=True)`` (goal <= 10 s on 2 cores); the incremental pass after ``--new-rows`` (10,000)
 new usage events with their hops (goal <= 1 s); and the peak memory of each phase (VmHWM
 of the worker process, reset through ``/proc/self/clear_refs`` once the store is loaded;
@@ -84,7 +84,7 @@ def peak_mb() -> float:
 
 # --- the part of a pass that does what the peers do ----------------------------------------
 
-# The stages of ``metrics.compute`` that run the peers' two checks: ``duplicates`` (the
+# The stages of ``metrics.compute.run`` that run the peers' two checks: ``duplicates`` (the
 # duplicate-charge groups over the surviving charges, by the three business keys) and
 # ``mapping`` (every usage's item reference resolved: item, unit, crosswalk, CDM line).
 CHECK_STAGES = ("duplicates", "mapping")
@@ -138,7 +138,7 @@ def _checkpoint(engine: Any) -> float:
 
 def _vacuum(engine: Any) -> float:
     """Seconds of the VACUUM the pipeline runs after a full pass (PostgreSQL; 0 else)."""
-    from metrics.dbtune import vacuum_refilled
+    from metrics.compute.dbtune import vacuum_refilled
 
     t = time.perf_counter()
     vacuum_refilled(engine)
@@ -166,8 +166,8 @@ def _server(engine: Any) -> dict[str, Any]:
 def work_compute(url: str, args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
     """Full computation ``repeat`` times, then ``repeat`` x (append new rows; incremental)."""
     from bench.datagen import append
-    from chargeline.config import ChargeSla
-    from metrics.compute import compute
+    from core.config import ChargeSla
+    from metrics.compute.run import compute
 
     engine, sla = _engine(url), ChargeSla()
     info = _decode(base)

@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from metrics.lineage import nearest_rank
+from metrics.lineage.graph import nearest_rank
 
 PG_ADMIN_URL = os.environ.get("CHARGELINE_BENCH_PG_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -93,10 +93,10 @@ def _pg_database(admin_url: str, name: str, *, drop: bool = False) -> str:
 
 def load_store(url: str, args: argparse.Namespace) -> dict[str, Any]:
     """Generate the rows, run the post-collection pipeline, add a user per role."""
-    from app.users import add_user
+    from app.data.users import add_user
     from bench.datagen import generate
-    from chargeline.config import Settings
     from chargeline.pipeline import after_collection
+    from core.config import Settings
     from store.engine import make_engine
     from store.migrate import upgrade
 
@@ -131,8 +131,8 @@ def time_case(case: Case, repeat: int, cold: bool) -> list[float]:
     """Seconds of ``repeat`` full script runs of one page (entry script included)."""
     from streamlit.testing.v1 import AppTest
 
+    from app.data.users import User
     from app.session import USER_KEY
-    from app.users import User
 
     role = ROLE_OF_PAGE.get(case.page, "executive")
     at = AppTest.from_file(str(MAIN), default_timeout=600)

@@ -65,10 +65,10 @@ def run_one(seed: int, preset: str, facilities: int, days: int, rendering: str,
             workdir: Path) -> dict[str, Any]:
     from sqlalchemy import select
 
-    from chargeline.config import ChargeSla, Settings
     from collectors.runner import run_source
-    from metrics.compute import compute
-    from metrics.report_data import build_report
+    from core.config import ChargeSla, Settings
+    from metrics.compute.run import compute
+    from metrics.read.report_data import build_report
     from simulator.config import EstateConfig, FaultRates
     from simulator.estate import build_estate
     from simulator.files import write_estate_files

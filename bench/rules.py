@@ -48,8 +48,8 @@ from sqlalchemy import create_engine, text
 from alerting.evaluation import evaluate_readings, read_all
 from alerting.policy import NotificationPolicy
 from alerting.service import evaluate_and_notify
-from chargeline.config import load_settings
-from chargeline.metric_values import MetricValue
+from core.config import load_settings
+from core.metric_values import MetricValue
 from rules.loader import RuleSet
 from rules.model import Rule
 from store.engine import make_engine

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from chargeline.errors import ChargelineError
+from core.errors import ChargelineError
 
 app = typer.Typer(
     help="Chargeline: data-quality observability for charge capture and supply flows.",
@@ -23,7 +23,7 @@ app.add_typer(db_app, name="db")
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the store named by CHARGELINE_DATABASE_URL to the newest schema."""
-    from chargeline.config import load_settings
+    from core.config import load_settings
     from store.engine import check_connection, make_engine
     from store.migrate import current_revision, upgrade
 

@@ -26,8 +26,8 @@ import typer
 import yaml
 
 from chargeline.cli import app
-from chargeline.config import DEMO_PHI_SECRET
-from chargeline.errors import ChargelineError, ConfigError
+from core.config import DEMO_PHI_SECRET
+from core.errors import ChargelineError, ConfigError
 
 DEMO_PASSWORD = "chargeline-demo"  # noqa: S105 - printed on the console for the demo
 DEMO_USERS = (
@@ -142,10 +142,10 @@ def _write_config(out: Path, sim_url: str, dashboard_url: str, smtp_port: int) -
 
 def _first_pass(env: dict[str, str]) -> None:
     """Collect every source once, then metrics, rules and mail, printing as it goes."""
-    from chargeline.config import load_settings
     from chargeline.pipeline import after_collection
     from collectors.leases import SingleCollectorLock
     from collectors.runner import run_source
+    from core.config import load_settings
     from store.migrate import open_store
 
     os.environ.update(env)
@@ -177,7 +177,7 @@ def _first_pass(env: dict[str, str]) -> None:
 
 
 def _add_demo_users(engine: Any) -> None:
-    from app.users import add_user, audit
+    from app.data.users import add_user, audit
 
     with engine.begin() as conn:
         for email, role in DEMO_USERS:
@@ -218,7 +218,7 @@ def demo(
         with MailSink(out / "mail") as sink:
             config = _write_config(out, sim_url, dashboard_url, sink.port)
             # the demo, and only the demo, runs on the documented public secret (every
-            # process that uses it logs a warning; chargeline.keys)
+            # process that uses it logs a warning; core.keys)
             env = {**base_env, "CHARGELINE_CONFIG": str(config.resolve()),
                    "CHARGELINE_PHI_SECRET": DEMO_PHI_SECRET}
             typer.echo(f"Demo estate: {facilities} hospitals x {days} days, seed {seed}, "

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from chargeline.config import Settings
+from core.config import Settings
 
 log = logging.getLogger("chargeline.pipeline")
 
@@ -52,8 +52,8 @@ def after_collection(settings: Settings, engine: Engine, now: datetime | None = 
                      full: bool = False) -> PipelineReport:
     """Metrics (incremental unless ``full``), then rule evaluation and mail, at ``now``."""
     from alerting.service import run_pass
-    from metrics.compute import compute
-    from metrics.dbtune import vacuum_refilled
+    from metrics.compute.dbtune import vacuum_refilled
+    from metrics.compute.run import compute
     from store.engine import checkpoint_wal
 
     now = now or datetime.now(UTC)

@@ -23,13 +23,13 @@ from typing import Any, ClassVar, Protocol
 import httpx
 from sqlalchemy import Connection, Engine
 
-from chargeline.config import Settings, SourceConfig
-from chargeline.errors import ConfigError
-from chargeline.keys import patient_token_key
-from chargeline.model import CanonicalRecord
-from chargeline.sealing import sealer_for
 from collectors.mapping import RecordMapping, load_mapping
 from collectors.workers import WorkerPool, borrow_pool, give_back
+from core.config import Settings, SourceConfig
+from core.errors import ConfigError
+from core.keys import patient_token_key
+from core.model import CanonicalRecord
+from core.sealing import sealer_for
 from store.upsert import (
     PreparedRows,
     quarantine,
@@ -100,7 +100,7 @@ class CollectContext:
 
     @property
     def phi_secret(self) -> str:
-        """The patient token key (``chargeline.keys``; never the public demo default)."""
+        """The patient token key (``core.keys``; never the public demo default)."""
         return patient_token_key(self.settings)
 
     def mappings(self, kind: str | None = None) -> dict[str, RecordMapping]:

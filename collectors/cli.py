@@ -11,7 +11,7 @@ from chargeline.cli import app
 
 
 def _settings_and_engine():  # type: ignore[no-untyped-def]
-    from chargeline.config import load_settings
+    from core.config import load_settings
     from store.migrate import open_store
 
     settings = load_settings()
@@ -39,10 +39,10 @@ def collect(
         help="After a pass that wrote rows: metrics, rules and mail.")] = True,
 ) -> None:
     """Run one collection pass over the configured sources (or one SOURCE) and exit."""
-    from chargeline.errors import ConfigError
     from collectors.base import LISTENING_KINDS
     from collectors.leases import SingleCollectorLock
     from collectors.runner import run_source
+    from core.errors import ConfigError
 
     settings, engine = _settings_and_engine()
     sources = [settings.source(source)] if source else [s for s in settings.sources if s.enabled]
@@ -97,7 +97,7 @@ def collector(
     after_pass, extra_jobs = _pipeline_hooks(settings, engine, pipeline)
     exposition = None
     if settings.metrics_port is not None:
-        from metrics.prometheus import serve_metrics
+        from metrics.read.prometheus import serve_metrics
 
         exposition = serve_metrics(settings, engine)
         typer.echo(f"metrics: {exposition.url}")
@@ -125,9 +125,9 @@ def ingest(
              "its kind. Repeat for several kinds.")] = None,
 ) -> None:
     """Backfill the store from files, with a progress bar and a summary."""
-    from chargeline.config import load_settings
     from collectors.ingest import ingest_paths
     from collectors.ingest_plan import plan_ingest
+    from core.config import load_settings
     from store.migrate import open_store
 
     settings = load_settings()

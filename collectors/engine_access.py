@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from fnmatch import fnmatchcase
 
-from chargeline.config import SourceConfig
-from chargeline.errors import SourceError
 from collectors.http import secret_variable
+from core.config import SourceConfig
+from core.errors import SourceError
 
 
 def engine_credentials(source: SourceConfig) -> tuple[str, str]:

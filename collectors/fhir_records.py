@@ -14,20 +14,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from chargeline.errors import RecordError
-from chargeline.model import (
-    RECORD_TYPE_BY_KIND,
-    CanonicalRecord,
-    ChargeStatus,
-    build_record,
-)
-from chargeline.phi import patient_token
 from collectors import jsonio
 from collectors.base import Reject
 from collectors.fhir_validate import FhirValidationError, validator_for
 from collectors.incremental import Latest
 from collectors.mapping import RecordMapping
 from collectors.rejects import unexpected_reason
+from core.errors import RecordError
+from core.model import (
+    RECORD_TYPE_BY_KIND,
+    CanonicalRecord,
+    ChargeStatus,
+    build_record,
+)
+from core.phi import patient_token
 from store.bounds import check_record, check_values
 from store.schema_collectors import claim_outcomes
 

@@ -22,7 +22,7 @@ import hl7
 from hl7.exceptions import ParseException
 from hl7.parser import create_parse_plan
 
-from chargeline.errors import RecordError
+from core.errors import RecordError
 
 BOM = b"\xef\xbb\xbf"
 MLLP_END = b"\x1c"

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from chargeline.errors import RecordError
-from chargeline.model import InterfaceMessage, MessageStatus, UsageEvent, build_record
-from chargeline.phi import patient_token
 from collectors.hl7_parse import Block, Hl7Message, parse_hl7_time, parse_message
 from collectors.hl7_structure import check_whole
 from collectors.mapping import RecordMapping, compile_path
 from collectors.rejects import unexpected_reason
+from core.errors import RecordError
+from core.model import InterfaceMessage, MessageStatus, UsageEvent, build_record
+from core.phi import patient_token
 from store.bounds import check_record, check_values
 from store.schema import hl7_early_acks
 

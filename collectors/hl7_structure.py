@@ -19,8 +19,8 @@ segment IDs and field numbers only, never a value (they are stored in clear).
 
 from __future__ import annotations
 
-from chargeline.errors import RecordError
 from collectors.hl7_parse import Hl7Message
+from core.errors import RecordError
 
 # Segments each message structure requires, by message type, then by type^trigger.
 _SEGMENTS: dict[str, tuple[str, ...]] = {

@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy import Connection, insert
 
-from chargeline.config import OAuth2Client, SourceConfig
-from chargeline.errors import SourceError, SourceUnavailable
 from collectors import jsonio
+from core.config import OAuth2Client, SourceConfig
+from core.errors import SourceError, SourceUnavailable
 from store.schema import api_calls
 
 log = logging.getLogger("chargeline.collectors.http")

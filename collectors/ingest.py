@@ -19,8 +19,6 @@ from typing import Any
 from sqlalchemy import Engine
 from tqdm import tqdm
 
-from chargeline.config import Settings, SourceConfig
-from chargeline.errors import ConfigError, RecordError, SourceError
 from collectors import jsonio
 from collectors.base import CollectContext, Reject
 from collectors.fhir_records import parse_bundle
@@ -30,6 +28,8 @@ from collectors.mapping import RecordMapping
 from collectors.odata_records import parse_odata_page
 from collectors.plugins.fhir import apply_claim_outcomes
 from collectors.plugins.hl7_log import LogFile, channel_name, ingest_log_file
+from core.config import Settings, SourceConfig
+from core.errors import ConfigError, RecordError, SourceError
 
 
 @dataclass

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chargeline.config import Settings
-from chargeline.errors import ConfigError
 from collectors.mapping import RecordMapping, load_mapping
+from core.config import Settings
+from core.errors import ConfigError
 
 # the source kinds whose payloads can come as files (engine_stats is a live counter API)
 INGEST_KINDS = ("fhir_billing", "fhir_usage", "odata_erp", "hl7_log")

@@ -32,7 +32,7 @@ from typing import IO
 from sqlalchemy import Connection, Engine, delete, or_, update
 from sqlalchemy.engine import make_url
 
-from chargeline.errors import ConfigError
+from core.errors import ConfigError
 from store.schema import source_leases
 from store.schema_collectors import collector_slots
 from store.upsert import dialect_insert

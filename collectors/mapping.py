@@ -19,7 +19,7 @@ field spec is one of:
 Local dates. A file may hold a top-level ``facility_time_zones:`` section (``{FAC01:
 America/New_York, "*": UTC}``). A field mapped ``as: date`` from an instant, and a usage's
 ``used_on`` (derived from its ``used_at``), take the facility's local date: in the
-configured zone, else in the offset the source wrote (``chargeline.localtime``).
+configured zone, else in the offset the source wrote (``core.localtime``).
 
 Defaults for the standard formats live in ``collectors/mappings/<kind>.yaml``; a
 source's own file is merged over them, section by section.
@@ -36,8 +36,8 @@ from typing import Any
 
 import yaml
 
-from chargeline.errors import ConfigError, RecordError
-from chargeline.localtime import Zones, local_date, parse_zones, zone_for
+from core.errors import ConfigError, RecordError
+from core.localtime import Zones, local_date, parse_zones, zone_for
 
 MAPPINGS_DIR = Path(__file__).with_name("mappings")
 ZONES_SECTION = "facility_time_zones"

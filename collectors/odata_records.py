@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chargeline.errors import RecordError
-from chargeline.model import RECORD_TYPE_BY_KIND, CanonicalRecord, build_record
 from collectors import jsonio
 from collectors.base import Reject
 from collectors.incremental import Latest
 from collectors.mapping import RecordMapping
 from collectors.rejects import unexpected_reason
+from core.errors import RecordError
+from core.model import RECORD_TYPE_BY_KIND, CanonicalRecord, build_record
 from store.bounds import check_record
 
 

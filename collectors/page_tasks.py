@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from chargeline.errors import RecordError
 from collectors import jsonio
 from collectors.base import CollectContext, Reject
 from collectors.fhir_records import ClaimOutcome, parse_bundle
@@ -28,6 +27,7 @@ from collectors.mapping import RecordMapping, load_mapping
 from collectors.odata_records import parse_odata_page
 from collectors.paging import Fetched
 from collectors.workers import Done, run_task
+from core.errors import RecordError
 from store.upsert import PreparedRows, prepare_records
 
 FHIR_TASK = "collectors.page_tasks:fhir_page_task"

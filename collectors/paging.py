@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
-from chargeline.errors import RecordError
+from core.errors import RecordError
 
 
 @dataclass

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, delete, select, update
 
-from chargeline.model import RunStatus
+from core.model import RunStatus
 from store.schema import collector_runs, source_leases
 from store.schema_collectors import collector_slots
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chargeline.errors import RecordError
-from chargeline.model import ChannelStats, build_record
 from collectors import jsonio
 from collectors.base import Reject
 from collectors.rejects import unexpected_reason
+from core.errors import RecordError
+from core.model import ChannelStats, build_record
 from store.bounds import check_record
 
 COMM_POINT = "COMMUNICATION_POINT"

@@ -19,16 +19,16 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection, Engine, insert, update
 
-from chargeline.config import Settings, SourceConfig
-from chargeline.errors import ChargelineError, SourceError
-from chargeline.model import RunStatus
 from collectors import leases
 from collectors.base import CollectContext, collector_for, make_client, needs_http
 from collectors.circuit import circuit_for
 from collectors.gc_window import fewer_collections
 from collectors.http import SourceHttp
 from collectors.recovery import close_interrupted_runs
-from metrics.openlineage_events import emit_stored_run
+from core.config import Settings, SourceConfig
+from core.errors import ChargelineError, SourceError
+from core.model import RunStatus
+from metrics.lineage.openlineage import emit_stored_run
 from store.schema import collector_runs
 
 log = logging.getLogger("chargeline.collectors")

@@ -37,11 +37,11 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from chargeline.config import Schedule, Settings, SourceConfig
 from collectors import leases
 from collectors.base import LISTENING_KINDS
 from collectors.leases import SingleCollectorLock, default_holder
 from collectors.runner import RunResult, run_source
+from core.config import Schedule, Settings, SourceConfig
 
 log = logging.getLogger("chargeline.collectors")
 MISFIRE_GRACE_SECONDS = 300

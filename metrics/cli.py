@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from chargeline.cli import app
-from chargeline.errors import ConfigError
+from core.errors import ConfigError
 
 metrics_app = typer.Typer(help="Metric computation over the store.", no_args_is_help=True)
 app.add_typer(metrics_app, name="metrics")
@@ -60,7 +60,7 @@ def store_label(url: str) -> str:
 
 
 def _settings_and_engine():  # type: ignore[no-untyped-def]
-    from chargeline.config import load_settings
+    from core.config import load_settings
     from store.migrate import open_store
 
     settings = load_settings()
@@ -81,9 +81,9 @@ def report(
     ] = False,
 ) -> None:
     """Print the metric values of a window per facility, interface and source."""
-    from metrics.compute import compute
+    from metrics.compute.run import compute
+    from metrics.read.report_data import build_report
     from metrics.report import to_json, to_text
-    from metrics.report_data import build_report
 
     now = datetime.now(UTC)
     start, end = parse_window(since, until, now)
@@ -109,8 +109,8 @@ def compute_cmd(
     full: Annotated[bool, typer.Option("--full", help="Rebuild everything.")] = False,
 ) -> None:
     """Bring the metric tables up to date with the store (incremental unless --full)."""
-    from metrics.compute import compute
-    from metrics.dbtune import vacuum_refilled
+    from metrics.compute.dbtune import vacuum_refilled
+    from metrics.compute.run import compute
 
     settings, engine = _settings_and_engine()
     try:
@@ -133,7 +133,7 @@ def trace_cmd(
     """Every hop of the transactions behind KEY, and where each chain stopped."""
     import json
 
-    from metrics.trace import trace
+    from metrics.read.trace import trace
 
     _, engine = _settings_and_engine()
     try:

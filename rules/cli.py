@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from chargeline.cli import app
-from chargeline.errors import ConfigError, RuleFileError
+from core.errors import ConfigError, RuleFileError
 from rules.loader import describe, live_rule_paths, load_rules
 
 rules_app = typer.Typer(help="Governance rules as code (YAML).", no_args_is_help=True)
@@ -22,7 +22,7 @@ def _live_paths() -> list[Path]:
     # only data_dir is needed: no store, no secret (load_settings would resolve one)
     from pydantic import ValidationError
 
-    from chargeline.config import Settings, format_validation_error
+    from core.config import Settings, format_validation_error
 
     try:
         settings = Settings()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from chargeline.metric_values import MetricValue, ValueStatus
+from core.metric_values import MetricValue, ValueStatus
 from rules.model import Direction, Field_, Rule
 
 

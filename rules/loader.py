@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from chargeline.errors import RuleFileError
+from core.errors import RuleFileError
 from rules.model import (
     SCOPE_KEYS,
     FacilityHours,

@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from chargeline.cli import app
-from chargeline.errors import ConfigError
+from core.errors import ConfigError
 
 _FAULT_HELP = ("Override one fault rate, KIND=RATE (repeatable), e.g. --fault http_429=0.1. "
                "Kinds: see docs/wire-formats.md.")

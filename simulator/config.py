@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chargeline.errors import ConfigError
+from core.errors import ConfigError
 
 # Per-usage fault and trap kinds: a usage event draws at most one of these.
 USAGE_FAULT_KINDS = (

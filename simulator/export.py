@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chargeline.errors import ConfigError
+from core.errors import ConfigError
 from simulator import odata
 from simulator.files import write_estate_files
 from simulator.rendering import Rendering, get_rendering, rendering_name

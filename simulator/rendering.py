@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chargeline.errors import ConfigError
+from core.errors import ConfigError
 
 # Facility n writes in zone n-1 (cycling): US zones with DST (New York's fall-back on the
 # first Sunday of November falls in windows ending in early November), a half-hour zone

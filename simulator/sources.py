@@ -1,6 +1,6 @@
 """The ``sources:`` configuration of the five demo sources, for a running estate.
 
-Each dict validates as ``chargeline.config.SourceConfig``; paste them under ``sources:``
+Each dict validates as ``core.config.SourceConfig``; paste them under ``sources:``
 in a config file or pass them to ``Settings(sources=...)``. For an estate served under a
 rendering (simulator.rendering), the sources that need a field-mapping override to read
 it get ``mapping:`` pointing at the file ``write_estate_files`` wrote under ``out_dir``.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from chargeline.errors import ConfigError
+from core.errors import ConfigError
 from simulator.files import mapping_path
 from simulator.rendering import Rendering, get_rendering
 from simulator.server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Integer, Numeric, String, Table
 
-from chargeline.errors import RecordError
-from chargeline.model import CanonicalRecord, InterfaceMessage
+from core.errors import RecordError
+from core.model import CanonicalRecord, InterfaceMessage
 from store.schema import FACT_TABLES, message_usages
 
 INT32 = 2**31

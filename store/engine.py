@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from chargeline.errors import StoreError
+from core.errors import StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 

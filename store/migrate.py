@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from chargeline.errors import StoreError
+from core.errors import StoreError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 

@@ -1,4 +1,4 @@
-"""The canonical schema: one table per record kind of ``chargeline.model`` plus the
+"""The canonical schema: one table per record kind of ``core.model`` plus the
 collector's own bookkeeping (runs, API calls, quarantine, watermarks, leases).
 
 Fact tables carry ``source`` (the configured source that delivered the row),
@@ -297,7 +297,7 @@ channel_stats = Table(
     Column("sent", BigInteger, nullable=False),
     Column("errored", BigInteger, nullable=False),
     Column("oldest_queued_at", UtcDateTime),
-    # the engine's word for the channel, normalised (chargeline.model.CHANNEL_STATES; ''
+    # the engine's word for the channel, normalised (core.model.CHANNEL_STATES; ''
     # where the source does not say) and its connectors with messages waiting (0056)
     Column("state", String(16), nullable=False, server_default=""),
     Column("waiting_connectors", Integer, nullable=False, server_default="0"),

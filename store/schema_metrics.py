@@ -7,7 +7,7 @@ facility / location / item class / channel; percentiles are read from the facts)
 
 Everything but ``metric_exceptions`` (which carries steward work) is derived and can be
 rebuilt with ``compute(full=True)``. The scratch sets of one pass are temporary tables
-(``metrics.pass_tables``), not part of this schema. Links by the shared usage id are
+(``metrics.compute.pass_tables``), not part of this schema. Links by the shared usage id are
 implied by the key and recorded as ``link_method = 'usage_id'`` in the facts;
 ``metric_links`` holds only the links that needed another key or the fallback match.
 

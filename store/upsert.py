@@ -43,7 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 
-from chargeline.model import CanonicalRecord, InterfaceMessage
+from core.model import CanonicalRecord, InterfaceMessage
 from store.bounds import clean_text
 from store.schema import FACT_TABLES, message_usages, quarantined_records, source_watermarks
 from store.types import UtcDateTime

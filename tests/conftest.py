@@ -31,7 +31,7 @@ PG_ADMIN_URL = os.environ.get(
     "CHARGELINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
-# The suite runs on the documented demo secret, as the demo does (chargeline.keys logs a
+# The suite runs on the documented demo secret, as the demo does (core.keys logs a
 # warning): with none set, every process would generate one into its ./data. Tests of
 # the unset case remove it from their environment.
 os.environ.setdefault("CHARGELINE_PHI_SECRET", "chargeline-demo-secret-change-me")

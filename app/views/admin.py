@@ -11,16 +11,17 @@ import streamlit as st
 from sqlalchemy import Connection
 
 from alerting import workflow
-from app import queries, signin
-from app.interfaces_view import freshness_rows, freshness_table
-from app.quarantine import count_quarantined, reveal_payload
+from app import queries
+from app.data import signin
+from app.data.quarantine import count_quarantined, reveal_payload
+from app.data.users import User, add_user, audit, count_audit
+from app.data.writes import retrying, write, writer
 from app.resources import database_url, engine, settings
+from app.shaping.interfaces import freshness_rows, freshness_table
 from app.tables import column_config, styled_health
 from app.ui import require_page
-from app.users import User, add_user, audit, count_audit
-from app.writes import retrying, write, writer
-from chargeline.errors import ChargelineError
-from chargeline.sealing import sealer_for
+from core.errors import ChargelineError
+from core.sealing import sealer_for
 from store.schema_app import ROLES
 
 PAGE_SIZE = 50

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from alerting import workflow
-from app import alerts_view, queries
+from app import queries
+from app.data.writes import retrying, writer
 from app.resources import database_url
+from app.shaping import alerts as alerts_view
 from app.tables import column_config, styled_health, with_times
 from app.ui import require_page, selected_rows
-from app.writes import retrying, writer
-from chargeline.errors import ChargelineError
+from core.errors import ChargelineError
 
 DRILL_PAGE = "views/drilldown.py"
 FLASH = "al_flash"

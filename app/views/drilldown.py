@@ -11,10 +11,11 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from app import queries, records
-from app.datasets import DATASETS, PROBLEM_DATASETS, TRACE_COLUMN
-from app.drill import DrillFilters, parse_time
+from app import queries
+from app.data import records
+from app.data.datasets import DATASETS, PROBLEM_DATASETS, TRACE_COLUMN
 from app.resources import database_url, engine
+from app.shaping.drill import DrillFilters, parse_time
 from app.tables import column_config, no_none, with_times
 from app.ui import require_page, selected_rows
 

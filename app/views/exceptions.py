@@ -1,7 +1,7 @@
 """Exceptions: the queues a steward works — failed mappings, duplicate charges, missing
 and late charges, inventory — by $ or by age, paged in the store; each row names what to
 act on (a duplicate: the extra charge to credit) and opens its trace. Each change of status or
-assignee goes through ``metrics.exceptions.set_status`` and into the audit log."""
+assignee goes through ``metrics.compute.exceptions.set_status`` and into the audit log."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from app import exceptions_view, queries
-from app.exceptions_queue import OPEN_STATUSES, QUEUES, SORTS, QueueFilters, change_status
-from app.facilities import facility_label
+from app import queries
+from app.data.exceptions_queue import OPEN_STATUSES, QUEUES, SORTS, QueueFilters, change_status
+from app.data.writes import write
 from app.resources import database_url
+from app.shaping import exceptions as exceptions_view
+from app.shaping.facilities import facility_label
 from app.tables import TIME_FORMAT, column_config
 from app.ui import require_page, selected_rows
-from app.writes import write
-from chargeline.errors import ChargelineError
-from metrics.exceptions import STEWARD_STATUSES
+from core.errors import ChargelineError
+from metrics.compute.exceptions import STEWARD_STATUSES
 
 PAGE_SIZE = 25
 FLASH = "ex_flash"

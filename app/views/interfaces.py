@@ -11,8 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, queries
-from app.drill import DrillFilters, to_query_params
-from app.interfaces_view import (
+from app.resources import database_url, settings
+from app.shaping.drill import DrillFilters, to_query_params
+from app.shaping.interfaces import (
     HEALTH_COLOUR,
     HEALTH_ICON,
     STATE_HEALTH,
@@ -23,11 +24,10 @@ from app.interfaces_view import (
     freshness_table,
     worst,
 )
-from app.resources import database_url, settings
 from app.tables import column_config, minutes_text, styled_health, with_times
 from app.ui import Window, current_window, require_page, window_caption
 from metrics.catalog import HELD_AFTER_S
-from metrics.lineage import SYSTEMS, system_of
+from metrics.lineage.graph import SYSTEMS, system_of
 
 DRILL_PAGE = "views/drilldown.py"
 HELD_LATE = f"more than {HELD_AFTER_S / 60:g} minutes"

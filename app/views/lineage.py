@@ -10,10 +10,11 @@ from urllib.parse import parse_qs
 import pandas as pd
 import streamlit as st
 
-from app import charts, queries, trace_view
-from app.facilities import facility_label
-from app.lineage_view import chosen_drill, for_drawing, hop_rows, layout
+from app import charts, queries
 from app.resources import database_url
+from app.shaping import trace as trace_view
+from app.shaping.facilities import facility_label
+from app.shaping.lineage import chosen_drill, for_drawing, hop_rows, layout
 from app.tables import column_config, styled_health, with_times
 from app.ui import current_window, require_page
 

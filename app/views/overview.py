@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from app import charts, overview_view, queries
-from app.drill import selection_to_filters, to_query_params
-from app.kpis import KPI_BY_KEY, KPIS
+from app import charts, queries
+from app.data.kpis import KPI_BY_KEY, KPIS
 from app.resources import database_url
+from app.shaping import overview as overview_view
+from app.shaping.drill import selection_to_filters, to_query_params
+from app.shaping.window import partial_bucket
 from app.ui import (
     current_window,
     delta_style,
@@ -21,7 +23,6 @@ from app.ui import (
     selected_rows,
     window_caption,
 )
-from app.window import partial_bucket
 
 DRILL_PAGE = "views/drilldown.py"
 

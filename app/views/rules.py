@@ -10,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from alerting.service import rule_paths
-from app import queries, rules_view
+from app import queries
+from app.data import rules as rules_view
 from app.resources import database_url, settings
 from app.tables import column_config
 from app.ui import require_page

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from chargeline.errors import RecordError, SourceError
-from chargeline.model import ChannelStats, build_record
 from collectors import jsonio
 from collectors.base import CollectContext, Reject, register
 from collectors.http import BadPayload
 from collectors.incremental import parse_instant
 from collectors.mapping import RecordMapping
 from collectors.rejects import unexpected_reason
+from core.errors import RecordError, SourceError
+from core.model import ChannelStats, build_record
 from store.bounds import check_record
 
 

@@ -7,7 +7,6 @@ from typing import ClassVar
 
 from sqlalchemy import Connection, bindparam, or_, select, update
 
-from chargeline.errors import SourceError
 from collectors.base import CollectContext, Reject, register
 from collectors.fhir_records import ClaimOutcome, next_link
 from collectors.http import BadPayload
@@ -15,6 +14,7 @@ from collectors.incremental import advance, parse_instant, since
 from collectors.mapping import RecordMapping
 from collectors.page_tasks import FHIR_TASK, ConvertedPage, convert_in_order
 from collectors.paging import Fetched, walk
+from core.errors import SourceError
 from store.schema import claims
 from store.schema_collectors import claim_outcomes
 from store.upsert import dialect_insert

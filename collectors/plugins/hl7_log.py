@@ -27,12 +27,12 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
-from chargeline.errors import SourceError
-from chargeline.model import InterfaceMessage
 from collectors.base import CollectContext, Reject, register
 from collectors.hl7_parse import complete_end
 from collectors.hl7_records import LateAck, status_for_ack
 from collectors.hl7_workers import Chunk, ChunkConverter
+from core.errors import SourceError
+from core.model import InterfaceMessage
 from store.schema import hl7_early_acks, interface_messages, source_watermarks
 from store.upsert import dialect_insert
 

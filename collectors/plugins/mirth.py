@@ -19,7 +19,6 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 
-from chargeline.errors import RecordError, SourceError
 from collectors.base import CollectContext, Reject, register
 from collectors.engine_access import engine_credentials, facility_for_group
 from collectors.http import HttpRefused, SourceHttp
@@ -35,6 +34,7 @@ from collectors.mirth_records import (
     state_notes,
 )
 from collectors.rejects import unexpected_reason
+from core.errors import RecordError, SourceError
 
 log = logging.getLogger("chargeline.collectors.mirth")
 REQUESTED_WITH = "Chargeline"

@@ -43,11 +43,6 @@ from typing import Any, ClassVar
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import Connection, Engine, insert, update
 
-from chargeline.config import Settings, SourceConfig
-from chargeline.errors import RecordError, SourceError
-from chargeline.keys import patient_token_key
-from chargeline.model import RunStatus
-from chargeline.sealing import sealer_for
 from collectors.base import CollectContext, Reject, register
 from collectors.hl7_parse import Block, parse_message
 from collectors.hl7_records import Hl7Converter
@@ -63,7 +58,12 @@ from collectors.mllp_frames import (
     read_header,
 )
 from collectors.plugins.hl7_log import apply_early_acks, apply_late_acks, channel_name
-from metrics.openlineage_events import emit_stored_run
+from core.config import Settings, SourceConfig
+from core.errors import RecordError, SourceError
+from core.keys import patient_token_key
+from core.model import RunStatus
+from core.sealing import sealer_for
+from metrics.lineage.openlineage import emit_stored_run
 from store.schema import collector_runs
 
 log = logging.getLogger("chargeline.collectors")

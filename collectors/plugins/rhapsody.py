@@ -14,7 +14,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from chargeline.errors import RecordError, SourceError
 from collectors import jsonio
 from collectors.base import CollectContext, Reject, register
 from collectors.engine_access import engine_credentials, facility_for_group
@@ -27,6 +26,7 @@ from collectors.rhapsody_records import (
     parse_components,
     state_notes,
 )
+from core.errors import RecordError, SourceError
 
 log = logging.getLogger("chargeline.collectors.rhapsody")
 

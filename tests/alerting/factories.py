@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chargeline.metric_values import MetricValue, ValueStatus
+from core.metric_values import MetricValue, ValueStatus
 from rules.model import Rule
 
 T0 = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)

@@ -13,8 +13,8 @@ from alerting.outbox import dispatch
 from alerting.policy import NotificationPolicy
 from alerting.service import evaluate_and_notify
 from chargeline.cli import app
-from chargeline.config import load_settings
-from chargeline.errors import ChargelineError
+from core.config import load_settings
+from core.errors import ChargelineError
 from rules.loader import RuleSet
 from tests.alerting.factories import T0, TableReader, make_rule, value
 from tests.alerting.smtp_server import RecordingHandler, free_port, start

@@ -13,7 +13,7 @@ from alerting.outbox import MAX_ATTEMPTS, dispatch
 from alerting.policy import NotificationPolicy
 from alerting.service import evaluate_and_notify
 from alerting.workflow import outbox_rows
-from chargeline.config import load_settings
+from core.config import load_settings
 from rules.loader import RuleSet
 from store.schema_alerting import alert_outbox, alert_state_history, rule_file_versions
 from tests.alerting.factories import T0, TableReader, make_rule, value

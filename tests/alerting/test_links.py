@@ -1,6 +1,6 @@
 """E-mail links open the dashboard where the problem is: the alert page by rule and scope,
 and for every catalog metric with records, the drill-down page with filters that
-``app.drill`` reads back (a dataset the dashboard really has, the scope, the window)."""
+``app.shaping.drill`` reads back (a dataset the dashboard really has, the scope, the window)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 
 from alerting.links import alert_url, records_of, records_url
 from app.access import PAGES
-from app.alerts_view import from_link
-from app.datasets import DATASETS
-from app.drill import from_query_params
+from app.data.datasets import DATASETS
+from app.shaping.alerts import from_link
+from app.shaping.drill import from_query_params
 from metrics.catalog import CATALOG
 
 UNTIL = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)

@@ -14,9 +14,9 @@ import pytest
 from alerting.digest import Digest, DigestItem, Inhibitor
 from alerting.mail import build_message, fmt_number, render, send
 from alerting.state import AlertState, State
-from app.drill import from_query_params
-from chargeline.config import load_settings
-from chargeline.phi import patient_token
+from app.shaping.drill import from_query_params
+from core.config import load_settings
+from core.phi import patient_token
 from tests.alerting.factories import T0, make_rule
 from tests.alerting.smtp_server import (
     PasswordCheck,
@@ -60,7 +60,7 @@ def test_counts_money_and_links_the_dashboard_can_open() -> None:
     assert "value $7,450.00 (threshold $5,000.00)\n" in text
     assert "- [FAIL] Duplicate charges" in text and "/fail]" not in text
     assert "open: http://dash.example:8501/alerts?facility=FAC01&rule=duplicate-charges-usd" in text
-    # the records link is the drill-down page's own URL: app.drill reads it back
+    # the records link is the drill-down page's own URL: app.shaping.drill reads it back
     link = next(line.split("records: ")[1] for line in text.splitlines() if "records: " in line)
     parts = urlsplit(link)
     assert parts.path == "/drilldown"

@@ -10,7 +10,7 @@ import pytest
 from alerting.digest import GroupLog, Workflow, plan_digests
 from alerting.evaluation import evaluate
 from alerting.policy import Matcher, NotificationPolicy, Silence, StewardPrefs, load_policy
-from chargeline.errors import ConfigError
+from core.errors import ConfigError
 from tests.alerting.factories import T0, TableReader, make_rule, value
 
 NACK = make_rule()
@@ -143,8 +143,8 @@ def test_one_facilitys_channel_outage_leaves_the_same_named_channel_of_another_a
     """FAC01 and FAC02 each have a DFT_OUT (a channel is named per engine). FAC01's queue
     is an outage: its own volume drop is suppressed, FAC02's DFT_OUT volume drop is sent —
     along the estate's live lineage and the shipped policy's edges."""
-    from chargeline.config import SourceConfig
-    from metrics.lineage import ChannelObservation, Observations, build_graph, lineage_map
+    from core.config import SourceConfig
+    from metrics.lineage.graph import ChannelObservation, Observations, build_graph, lineage_map
 
     sources = [SourceConfig(name="engine-logs", kind="hl7_log", path="/x"),
                SourceConfig(name="billing", kind="fhir_billing", base_url="http://b.test")]

@@ -19,8 +19,8 @@ from alerting import service
 from alerting.service import RULE_FILES_ID, evaluate_and_notify
 from alerting.store import load_states
 from chargeline.cli import app
-from chargeline.config import load_settings
-from chargeline.errors import RuleFileError
+from core.config import load_settings
+from core.errors import RuleFileError
 from rules.loader import RuleRegistry, load_rules
 from tests.alerting.factories import T0, TableReader, value
 from tests.rules.test_loader import GOOD

@@ -15,7 +15,7 @@ from alerting.digest import inhibited
 from alerting.policy import NotificationPolicy
 from alerting.service import evaluate_and_notify, notify, store_lineage
 from alerting.store import CALM_REFRESH_PASSES, load_states
-from chargeline.config import load_settings
+from core.config import load_settings
 from rules.loader import RuleSet
 from store.schema import metadata
 from store.schema_alerting import alert_outbox, alert_state_history

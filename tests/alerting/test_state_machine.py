@@ -9,8 +9,8 @@ import pytest
 
 from alerting.evaluation import evaluate
 from alerting.state import AlertState, State
-from chargeline.errors import SourceUnavailable
-from chargeline.metric_values import ValueStatus
+from core.errors import SourceUnavailable
+from core.metric_values import ValueStatus
 from tests.alerting.factories import T0, TableReader, make_rule, value
 
 SCOPE = {"facility": "FAC01", "channel": "FAC01_CHG_OUT"}

@@ -22,7 +22,7 @@ from alerting.policy import NotificationPolicy, StewardPrefs
 from alerting.receivers import DeliveryError, post
 from alerting.service import evaluate_and_notify
 from alerting.workflow import outbox_rows, retry_dead
-from chargeline.config import load_settings
+from core.config import load_settings
 from rules.loader import RuleSet
 from store.schema_alerting import alert_outbox
 from tests.alerting.factories import T0, TableReader, make_rule, value
@@ -357,7 +357,7 @@ def test_quiet_hours_hold_a_receiver_like_a_steward(engine, store_url, receiver)
 
 
 def test_receiver_settings_are_checked(monkeypatch) -> None:
-    from chargeline.errors import ConfigError
+    from core.errors import ConfigError
 
     ok = {"name": "oncall", "type": "webhook", "url": "https://events.example/hook"}
     with pytest.raises(ConfigError, match="needs url or url_env"):

@@ -12,8 +12,8 @@ from alerting.outbox import dispatch
 from alerting.policy import NotificationPolicy
 from alerting.service import evaluate_and_notify
 from alerting.workflow import AlertNotFound
-from chargeline.config import load_settings
-from chargeline.errors import ChargelineError, SourceUnavailable
+from core.config import load_settings
+from core.errors import ChargelineError, SourceUnavailable
 from rules.loader import RuleSet
 from tests.alerting.factories import T0, TableReader, make_rule, value
 

@@ -20,8 +20,8 @@ import streamlit as st
 from sqlalchemy import Engine, make_url
 from streamlit.testing.v1 import AppTest
 
+from app.data.users import User, add_user
 from app.session import USER_KEY
-from app.users import User, add_user
 from store.engine import checkpoint_wal, make_engine
 from store.migrate import upgrade
 from tests.app.factories import Truth, seed_estate

@@ -1,5 +1,5 @@
 """A small, realistic estate for dashboard tests and screenshots, built from the canonical
-model, written with the store's own upsert, then run through ``metrics.compute`` so pages
+model, written with the store's own upsert, then run through ``metrics.compute.run`` so pages
 read real computed metrics. Alerts are stored through the alerting package's own writers.
 
 Faults are placed by a usage's running number, so the truth is known without reading the
@@ -18,8 +18,8 @@ from sqlalchemy import Engine, insert
 
 from alerting.state import AlertState, State, Transition
 from alerting.store import save_states, save_transitions
-from chargeline.config import ChargeSla
-from chargeline.model import (
+from core.config import ChargeSla
+from core.model import (
     AckCode,
     CdmEntry,
     ChannelStats,
@@ -39,7 +39,7 @@ from chargeline.model import (
     ReplenishmentKind,
     UsageEvent,
 )
-from metrics.compute import compute
+from metrics.compute.run import compute
 from rules.evaluate import fingerprint
 from store.schema import api_calls, collector_runs
 from store.schema_alerting import alert_outbox

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app.quarantine import MASK, reveal_payload
-from app.users import User
+from app.data.quarantine import MASK, reveal_payload
+from app.data.users import User
 from store.schema import quarantined_records
 from store.schema_app import app_audit_log
 from tests.app.conftest import page_text, signed_in

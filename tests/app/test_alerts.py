@@ -104,7 +104,7 @@ def test_an_email_link_opens_its_alert(seeded_sqlite) -> None:
 def test_an_api_alerts_records_are_its_failed_calls(seeded) -> None:
     """Issue 19 item 3: 'records behind this alert' of an API error alert opened every
     call of the source, mostly HTTP 200."""
-    from app.drill import from_query_params
+    from app.shaping.drill import from_query_params
     from store.schema import api_calls
     from tests.app.conftest import links
     from tests.app.test_interfaces import _drill_count

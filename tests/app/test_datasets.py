@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.datasets import DATASETS
+from app.data.datasets import DATASETS
 
 FORBIDDEN = {"patient_token", "raw_payload", "record_hash"}
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.drill import DrillFilters, from_query_params, selection_to_filters, to_query_params
+from app.shaping.drill import DrillFilters, from_query_params, selection_to_filters, to_query_params
 
 T = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 

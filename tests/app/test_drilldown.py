@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from app import records
-from app.drill import DrillFilters
+from app.data import records
+from app.shaping.drill import DrillFilters
 from tests.app.conftest import links, signed_in
 
 

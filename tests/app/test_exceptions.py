@@ -1,5 +1,5 @@
 """The steward's exception queue: paged in the store, and a status change that goes
-through metrics.exceptions.set_status and into the audit log."""
+through metrics.compute.exceptions.set_status and into the audit log."""
 
 from __future__ import annotations
 

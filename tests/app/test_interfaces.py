@@ -116,7 +116,7 @@ def test_a_stopped_and_a_paused_channel_stand_out(seeded) -> None:
     """The engine says FAC01's charge channel is stopped, FAC02's paused, and a supply
     channel with no message in the log stopped: each row says its state, is down or
     degraded and comes first, and a stopped channel is called out above the table."""
-    from chargeline.model import ChannelStats
+    from core.model import ChannelStats
     from store.upsert import upsert_records
 
     end = seeded.truth.end

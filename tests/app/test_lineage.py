@@ -1,4 +1,4 @@
-"""Lineage: the system graph from ``metrics.lineage`` and the transaction trace by any id,
+"""Lineage: the system graph from ``metrics.lineage.graph`` and the transaction trace by any id,
 with where the chain stopped."""
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ import math
 from datetime import UTC, datetime
 from itertools import pairwise
 
-from app.lineage_view import Node, chosen_drill, for_drawing, hop_rows, layout
-from chargeline.config import SourceConfig
-from metrics.lineage import ChannelObservation, Observations, SourceObservation, build_graph
+from app.shaping.lineage import Node, chosen_drill, for_drawing, hop_rows, layout
+from core.config import SourceConfig
+from metrics.lineage.graph import ChannelObservation, Observations, SourceObservation, build_graph
 
 NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 SOURCES = [SourceConfig(name=n, kind=k, base_url="http://x.test") for n, k in (

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from app import session, session_token, signin
+from app import session, session_token
+from app.data import signin
 from app.session import USER_KEY
-from chargeline import keys
-from chargeline.config import load_settings
+from core import keys
+from core.config import load_settings
 from store.schema_app import app_audit_log
 from tests.app.conftest import MAIN, PASSWORD, TIMEOUT
 

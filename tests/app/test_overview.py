@@ -76,8 +76,8 @@ def test_the_default_window_keeps_extras_posted_after_the_newest_usage(engine) -
     posts at 21:xx: the window must end after the extra, or the card loses its $."""
     from datetime import UTC, datetime, timedelta
 
-    from app.kpis import kpi_sums, latest_bucket
-    from app.window import window_ending
+    from app.data.kpis import kpi_sums, latest_bucket
+    from app.shaping.window import window_ending
     from tests.app.factories import seed_estate
 
     truth = seed_estate(engine, end=datetime(2026, 11, 25, 21, 10, tzinfo=UTC))

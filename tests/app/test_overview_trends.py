@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from app.kpis import SUM_COLUMNS
-from app.overview_view import trend_note
-from app.window import window_ending
+from app.data.kpis import SUM_COLUMNS
+from app.shaping.overview import trend_note
+from app.shaping.window import window_ending
 from tests.app.conftest import signed_in
 
 END = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
@@ -49,7 +49,7 @@ def test_the_default_window_of_a_young_store_says_why_no_trends(seeded_sqlite) -
 def test_the_demo_estate_covers_the_default_window_and_its_previous_period() -> None:
     """``make demo``'s estate is two default windows long, so the CFO's first view has a
     trend on every card; at half the volume it is as many records as one week was."""
-    from app.window import WINDOWS
+    from app.shaping.window import WINDOWS
     from chargeline.demo import DEMO_DAYS, DEMO_VOLUME_SCALE, demo
 
     assert timedelta(days=DEMO_DAYS) >= 2 * WINDOWS["7 days"]

@@ -9,19 +9,19 @@ import pandas as pd
 import pytest
 
 from alerting.workflow import AlertRow
-from app.alerts_view import from_link, inbox, silence_matchers
-from app.facilities import facility_label
-from app.interfaces_view import (
+from app.data.kpis import KPI_BY_KEY, SUM_COLUMNS
+from app.shaping.alerts import from_link, inbox, silence_matchers
+from app.shaping.facilities import facility_label
+from app.shaping.interfaces import (
     THRESHOLDS,
     api_health_label,
     channel_health_label,
     channel_label,
     channel_rows,
 )
-from app.kpis import KPI_BY_KEY, SUM_COLUMNS
-from app.trace_view import headline, hops, stopped_at, verdict
+from app.shaping.trace import headline, hops, stopped_at, verdict
 from app.ui import delta_style, delta_text
-from metrics.trace import Hop, Trace
+from metrics.read.trace import Hop, Trace
 
 T = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 
@@ -77,10 +77,10 @@ def test_a_facility_is_named_one_way(code, names, label) -> None:
 
 
 def test_charts_tables_and_alerts_name_a_facility_alike() -> None:
-    from app.alerts_view import frame, label
     from app.charts import kpi_trend
-    from app.exceptions_view import frame as exception_frame
-    from app.overview_view import facility_table
+    from app.shaping.alerts import frame, label
+    from app.shaping.exceptions import frame as exception_frame
+    from app.shaping.overview import facility_table
 
     names = {"FAC01": "St. Mary Regional Medical Center"}
     want = "St. Mary Regional (FAC01)"
@@ -198,7 +198,7 @@ def test_interfaces_page_and_lineage_label_alike() -> None:
     # must not call it healthy in one place and degraded in the other.
     from datetime import timedelta
 
-    from metrics.lineage import ChannelObservation, SourceObservation, _inbound, source_health
+    from metrics.lineage.graph import ChannelObservation, SourceObservation, _inbound, source_health
 
     for errored in (0, 4, 5, 49, 50):
         inbound = ChannelObservation("CHG_OUT", "FAC01", messages=100, errored=errored)
@@ -216,8 +216,8 @@ def test_the_bucket_still_filling_is_found_and_marked() -> None:
     import pandas as pd
 
     from app.charts import kpi_trend
-    from app.overview_view import holds_bucket, network_series
-    from app.window import Window, partial_bucket
+    from app.shaping.overview import holds_bucket, network_series
+    from app.shaping.window import Window, partial_bucket
 
     day, hour = timedelta(days=1), timedelta(hours=1)
     week = Window(datetime(2026, 11, 19, 3, tzinfo=UTC), datetime(2026, 11, 26, 3, tzinfo=UTC))

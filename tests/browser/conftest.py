@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from app.users import add_user
+from app.data.users import add_user
 from store.engine import make_engine
 from store.migrate import upgrade
 from tests.app.factories import Truth, seed_estate

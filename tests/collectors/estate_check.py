@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, func, select
 
-from chargeline.config import SourceConfig
+from core.config import SourceConfig
 from simulator.estate import Estate
 from simulator.odata import KEYS
 from store import schema as s

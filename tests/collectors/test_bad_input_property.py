@@ -19,14 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
-from chargeline.config import Settings, SourceConfig
-from chargeline.sealing import sealer_for
 from collectors.base import CollectContext
 from collectors.fhir_records import parse_bundle
 from collectors.ingest import ingest_paths
 from collectors.mapping import load_mapping
 from collectors.odata_records import parse_odata_page
 from collectors.plugins.hl7_log import LogFile, ingest_log_file
+from core.config import Settings, SourceConfig
+from core.sealing import sealer_for
 from store.schema import interface_messages, quarantined_records
 from tests.collectors import payloads as p
 

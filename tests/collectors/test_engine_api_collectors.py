@@ -14,11 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from chargeline.config import EngineLogin, Settings, SourceConfig
-from chargeline.errors import ConfigError
-from chargeline.model import RunStatus
 from collectors.base import tls_verify
 from collectors.runner import run_source
+from core.config import EngineLogin, Settings, SourceConfig
+from core.errors import ConfigError
+from core.model import RunStatus
 from simulator.engine_stats import channels_payload
 from store.schema import api_calls, channel_stats
 from tests.estate import RunningEstate

@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine, func, select
 
-from chargeline.config import EngineLogin, Settings, SourceConfig
-from chargeline.model import RunStatus
 from collectors.runner import run_source
+from core.config import EngineLogin, Settings, SourceConfig
+from core.model import RunStatus
 from store.schema import api_calls, channel_stats
 
 

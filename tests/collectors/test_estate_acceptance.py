@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, inspect, select, text
 
-from chargeline.config import Settings
-from chargeline.model import RunStatus
 from collectors.runner import run_source
+from core.config import Settings
+from core.model import RunStatus
 from simulator.hl7log import Hl7LogWriter
 from simulator.timefmt import parse_iso_us
 from store.schema import api_calls, collector_runs, metadata
@@ -101,7 +101,7 @@ def test_incremental_polls_catch_records_that_become_visible_late(
 def test_names_mrns_and_birth_dates_never_reach_the_store_or_the_logs(
         engine: Engine, estate_factory: Any, caplog: pytest.LogCaptureFixture) -> None:
     # malformed HL7 on: the quarantine holds whole messages, names and MRNs included,
-    # encrypted (chargeline/sealing.py), so its payloads are searched too
+    # encrypted (core/sealing.py), so its payloads are searched too
     running = estate_factory(faults="none", malformed_hl7=0.05)
     settings = Settings(database_url=str(engine.url),
                         sources=sources_for(running, 5.0, page_size=200))

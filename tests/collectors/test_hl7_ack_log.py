@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import collectors.cli  # noqa: F401 - registers ``chargeline ingest``
 from chargeline.cli import app
-from chargeline.model import RunStatus
+from core.model import RunStatus
 from store.schema import hl7_early_acks, interface_messages
 from tests.collectors import payloads as p
 from tests.collectors.test_hl7_log import poll

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from chargeline.config import Settings, SourceConfig
-from chargeline.model import RunStatus
-from chargeline.sealing import sealer_for
 from collectors.runner import run_source
+from core.config import Settings, SourceConfig
+from core.model import RunStatus
+from core.sealing import sealer_for
 from store.schema import (
     collector_runs,
     interface_messages,

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from chargeline.config import Settings, SourceConfig
-from chargeline.model import RunStatus
 from collectors.ingest import ingest_paths
 from collectors.runner import run_source
+from core.config import Settings, SourceConfig
+from core.model import RunStatus
 from store.schema import interface_messages, quarantined_records
 from tests.collectors import payloads as p
 from tests.collectors.hl7_broken import broken_log

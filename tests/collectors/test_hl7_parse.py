@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chargeline.errors import RecordError
 from collectors.hl7_parse import parse_hl7_time, parse_message, split_blocks
+from core.errors import RecordError
 from tests.collectors import payloads as p
 
 MESSAGES = [p.dft(1), p.ack(1), p.dft(2), p.ack(2, "AE", "no such encounter"), p.dft(3)]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chargeline.errors import RecordError
 from collectors.hl7_parse import parse_message
 from collectors.hl7_structure import check_whole
+from core.errors import RecordError
 
 MSH = "MSH|^~\\&|REG|FAC01|ENGINE|FAC01|20261118101000||{event}|C1|P|2.5.1"
 EVN = "EVN|A04|20261118101000"

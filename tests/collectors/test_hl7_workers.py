@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from chargeline.config import Settings, SourceConfig
 from collectors.hl7_parse import complete_end
 from collectors.hl7_workers import Chunk, ChunkConverter
 from collectors.plugins.hl7_log import PARALLEL_MIN_BYTES
 from collectors.runner import run_source
 from collectors.workers import close_idle_pools
+from core.config import Settings, SourceConfig
 from store.schema import interface_messages, message_usages, quarantined_records
 from tests.collectors import payloads as p
 

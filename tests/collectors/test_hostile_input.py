@@ -21,12 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from chargeline.config import Settings, SourceConfig
-from chargeline.sealing import sealer_for
 from collectors.base import CollectContext
 from collectors.ingest import ingest_paths
 from collectors.plugins.hl7_log import Hl7LogCollector
 from collectors.rejects import UNEXPECTED
+from core.config import Settings, SourceConfig
+from core.sealing import sealer_for
 from store.schema import charges, interface_messages, quarantined_records
 from tests.collectors import payloads as p
 

@@ -13,12 +13,12 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
-from chargeline.config import OAuth2Client, Settings, SourceConfig
-from chargeline.model import RunStatus
 from collectors.circuit import OPEN_AFTER_FAILURES, circuit_for
 from collectors.http import SourceHttp, _backoff
 from collectors.incremental import format_instant, parse_instant
 from collectors.runner import run_source
+from core.config import OAuth2Client, Settings, SourceConfig
+from core.model import RunStatus
 from store.schema import (
     api_calls,
     channel_stats,

@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 
 import collectors.cli  # noqa: F401 - registers the ingest command
 from chargeline.cli import app
-from chargeline.config import Settings, SourceConfig
-from chargeline.errors import ChargelineError, ConfigError
 from collectors.ingest import ingest_paths
 from collectors.ingest_plan import IngestPlan, plan_ingest
+from core.config import Settings, SourceConfig
+from core.errors import ChargelineError, ConfigError
 from store.schema import (
     charges,
     interface_messages,

@@ -20,9 +20,9 @@ import pytest
 import yaml
 from sqlalchemy import Engine, func, select
 
-from chargeline.config import Schedule, Settings, SourceConfig
 from collectors import leases
 from collectors.runner import run_source
+from core.config import Schedule, Settings, SourceConfig
 from store.engine import make_engine
 from store.schema import charges, collector_runs, interface_messages, source_watermarks
 from store.schema_collectors import collector_slots

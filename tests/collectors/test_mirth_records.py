@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from chargeline.errors import RecordError
-from chargeline.model import channel_state
 from collectors.mirth_records import (
     channel_stats,
     parse_channel_groups,
@@ -21,6 +19,8 @@ from collectors.mirth_records import (
     read_document,
     state_notes,
 )
+from core.errors import RecordError
+from core.model import channel_state
 
 DATA = Path(__file__).parents[1] / "data" / "engines" / "mirth"
 DFT, ADT, SUP = ("0b5e8a52-3c3d-4c8e-9f0e-1a2b3c4d5e01", "7d1f9c0a-6b2e-4f7d-8a3c-2b3c4d5e6f02",

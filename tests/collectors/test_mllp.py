@@ -18,13 +18,13 @@ import pytest
 from hl7.client import MLLPClient
 from sqlalchemy import Engine, func, select
 
-from chargeline.config import ChargeSla, Settings, SourceConfig
 from collectors.base import CollectContext
 from collectors.mllp_frames import SB, frame
 from collectors.plugins.mllp import MllpListener, start_listeners
 from collectors.scheduler import build_scheduler
-from metrics.compute import compute
-from metrics.reader import StoreMetricReader
+from core.config import ChargeSla, Settings, SourceConfig
+from metrics.compute.run import compute
+from metrics.read.reader import StoreMetricReader
 from store.schema import (
     collector_runs,
     hl7_early_acks,

@@ -7,10 +7,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from chargeline.config import Settings, SourceConfig
-from chargeline.model import RunStatus
 from collectors.jsonio import markup_kind
 from collectors.runner import run_source
+from core.config import Settings, SourceConfig
+from core.model import RunStatus
 from store.schema import api_calls, quarantined_records
 
 SIGN_IN = b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>...</body></html>"

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
 
-from chargeline.config import OAuth2Client, Settings, SourceConfig
-from chargeline.model import RunStatus
 from collectors.page_tasks import START_BACKLOG
 from collectors.runner import run_source
 from collectors.workers import close_idle_pools
+from core.config import OAuth2Client, Settings, SourceConfig
+from core.model import RunStatus
 from store.schema import (
     api_calls,
     charges,

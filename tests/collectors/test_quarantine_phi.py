@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
-from app.quarantine import masked_page, reveal_payload, reveal_raw
-from app.users import User
-from chargeline.config import Settings, SourceConfig, load_settings
-from chargeline.errors import ConfigError
-from chargeline.sealing import SealError, make_sealer, sealer_for
+from app.data.quarantine import masked_page, reveal_payload, reveal_raw
+from app.data.users import User
 from collectors.base import CollectContext, Reject
 from collectors.runner import run_source
+from core.config import Settings, SourceConfig, load_settings
+from core.errors import ConfigError
+from core.sealing import SealError, make_sealer, sealer_for
 from store.engine import checkpoint_wal
 from store.schema import interface_messages, metadata, quarantined_records
 from store.schema_app import app_audit_log

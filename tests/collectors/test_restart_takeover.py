@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from chargeline.config import Schedule, SourceConfig
+from core.config import Schedule, SourceConfig
 from store.engine import make_engine
 from store.schema import collector_runs, source_leases
 from tests.collectors import payloads as p

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from chargeline.errors import RecordError
 from collectors.rhapsody_records import (
     CommPointCounts,
     channel_stats,
@@ -18,6 +17,7 @@ from collectors.rhapsody_records import (
     parse_components,
     state_notes,
 )
+from core.errors import RecordError
 
 DATA = Path(__file__).parents[1] / "data" / "engines" / "rhapsody"
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -14,8 +14,6 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from chargeline.config import Schedule, Settings, SourceConfig
-from chargeline.model import RunStatus
 from collectors.scheduler import (
     MISFIRE_GRACE_SECONDS,
     CollectorRuntime,
@@ -24,6 +22,8 @@ from collectors.scheduler import (
     poll_job,
     slot_of,
 )
+from core.config import Schedule, Settings, SourceConfig
+from core.model import RunStatus
 from tests.collectors import payloads as p
 
 

@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from chargeline.errors import RecordError
 from collectors.workers import WorkerPool
+from core.errors import RecordError
 
 TASK = "tests.collectors.test_workers:square_where"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from chargeline.config import load_settings
-from chargeline.errors import ConfigError
+from core.config import load_settings
+from core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CHARGELINE_")}
     # a deployment's own secret: without one a first run says it generated one, and the
-    # demo value is announced as public (chargeline.keys), each a line of its own
+    # demo value is announced as public (core.keys), each a line of its own
     full_env["CHARGELINE_PHI_SECRET"] = "a-test-deployment-secret"
     full_env.update(env)
     return subprocess.run(

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from chargeline import keys
-from chargeline.config import DEMO_PHI_SECRET, Settings, load_settings
-from chargeline.keys import deployment_secret, patient_token_key, secret_file, session_key
-from chargeline.phi import patient_token
+from core import keys
+from core.config import DEMO_PHI_SECRET, Settings, load_settings
+from core.keys import deployment_secret, patient_token_key, secret_file, session_key
+from core.phi import patient_token
 from store.engine import make_engine
 from store.schema import interface_messages
 from tests.collectors import payloads as p

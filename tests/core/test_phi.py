@@ -1,6 +1,6 @@
 """Patient tokens: stable per patient, keyed, and never the MRN itself."""
 
-from chargeline.phi import patient_token
+from core.phi import patient_token
 
 
 def test_token_is_stable_and_keyed() -> None:

@@ -21,10 +21,10 @@ import pytest
 from alerting.outbox import dispatch
 from alerting.service import evaluate_and_notify, notify, policy_for, store_reader
 from alerting.workflow import list_alerts
-from chargeline.config import Settings
-from chargeline.model import RunStatus
 from collectors.runner import run_source
-from metrics.compute import compute
+from core.config import Settings
+from core.model import RunStatus
+from metrics.compute.run import compute
 from rules.loader import PACK_DIR, load_rules
 from tests.alerting.smtp_server import RecordingHandler, free_port, start
 from tests.collectors.estate_check import sources_for

@@ -20,13 +20,13 @@ import pytest
 
 from alerting.service import evaluate_and_notify, policy_for, store_reader
 from alerting.workflow import list_alerts
-from chargeline.config import ChargeSla, Settings
-from chargeline.model import RunStatus
 from collectors.runner import run_source
+from core.config import ChargeSla, Settings
+from core.model import RunStatus
 from metrics.catalog import HELD_AFTER_S
-from metrics.compute import compute
-from metrics.lineage import Thresholds, system_graph
-from metrics.reader import StoreMetricReader
+from metrics.compute.run import compute
+from metrics.lineage.graph import Thresholds, system_graph
+from metrics.read.reader import StoreMetricReader
 from rules.loader import PACK_DIR, RuleSet, load_rules
 from tests.collectors.estate_check import sources_for
 

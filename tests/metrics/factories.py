@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from chargeline.model import (
+from core.model import (
     CdmEntry,
     Charge,
     ChargeStatus,

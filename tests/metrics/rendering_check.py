@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from chargeline.config import ChargeSla, Settings
-from chargeline.model import RunStatus
 from collectors.runner import run_source
-from metrics.compute import compute
-from metrics.report_data import build_report
-from metrics.stitching import FALLBACK_ISSUE_DAYS
+from core.config import ChargeSla, Settings
+from core.model import RunStatus
+from metrics.compute.run import compute
+from metrics.compute.stitching import FALLBACK_ISSUE_DAYS
+from metrics.read.report_data import build_report
 from store.engine import make_engine
 from store.migrate import upgrade
 from store.schema import inventory_transactions, usage_events

@@ -13,14 +13,14 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 
 from alerting.evaluation import evaluate
-from chargeline.config import ChargeSla, Settings, SourceConfig
-from chargeline.model import RunStatus
 from collectors.mapping import load_mapping
 from collectors.plugins.engine_stats import parse_channels
 from collectors.runner import run_source
-from metrics.compute import compute
-from metrics.reader import StoreMetricReader
-from metrics.report_data import build_report
+from core.config import ChargeSla, Settings, SourceConfig
+from core.model import RunStatus
+from metrics.compute.run import compute
+from metrics.read.reader import StoreMetricReader
+from metrics.read.report_data import build_report
 from rules.model import Rule
 from store.schema import interface_messages, message_usages
 from store.upsert import upsert_records

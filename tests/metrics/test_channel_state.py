@@ -11,9 +11,9 @@ from sqlalchemy import Engine
 
 from alerting.evaluation import evaluate
 from alerting.state import State
-from chargeline.metric_values import ValueStatus
-from chargeline.model import ChannelStats
-from metrics.reader import StoreMetricReader
+from core.metric_values import ValueStatus
+from core.model import ChannelStats
+from metrics.read.reader import StoreMetricReader
 from rules.loader import PACK_DIR, load_rules
 from store.upsert import upsert_records
 

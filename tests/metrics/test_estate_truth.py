@@ -23,12 +23,12 @@ from typer.testing import CliRunner
 
 import metrics.cli  # noqa: F401 - registers ``chargeline report``
 from chargeline.cli import app
-from chargeline.config import ChargeSla, Settings
-from chargeline.model import RunStatus
 from collectors.runner import run_source
+from core.config import ChargeSla, Settings
+from core.model import RunStatus
 from metrics.catalog import HELD_AFTER_S
-from metrics.compute import compute
-from metrics.reader import StoreMetricReader
+from metrics.compute.run import compute
+from metrics.read.reader import StoreMetricReader
 from store.engine import make_engine
 from store.schema import interface_messages, message_usages
 from store.schema_metrics import metric_links, metric_points

@@ -35,8 +35,8 @@ from typer.testing import CliRunner
 import collectors.cli  # noqa: F401 - registers ``chargeline ingest``
 import metrics.cli  # noqa: F401 - registers ``chargeline report``
 from chargeline.cli import app
-from chargeline.config import ChargeSla
-from metrics.compute import compute
+from core.config import ChargeSla
+from metrics.compute.run import compute
 from simulator.estate import Estate, build_estate
 from simulator.export import DATA_DIRS, ExportSummary, export_estate
 from store.engine import make_engine

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, Table, func, select
 
-from chargeline.config import ChargeSla
-from metrics.compute import compute
+from core.config import ChargeSla
+from metrics.compute.run import compute
 from store.schema import FACT_TABLES, interface_messages, message_usages
 from store.schema_metrics import (
     metric_charge_facts,
@@ -64,8 +64,8 @@ def _snapshot(engine: Engine) -> dict[str, set[tuple[Any, ...]]]:
 @pytest.mark.parametrize("rendering", ["plain", "world"])
 def test_incremental_equals_full(estate_factory: Any, engine: Engine, tmp_path: Any,
                                  rendering: str) -> None:
-    from chargeline.config import Settings
     from collectors.runner import run_source
+    from core.config import Settings
     from store.engine import make_engine
     from store.migrate import upgrade
 

@@ -12,14 +12,14 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, insert
 
 from alerting.policy import downstream
-from chargeline.config import (
+from core.config import (
     CHANNEL_TARGETS,
     LineageConfig,
     Settings,
     SourceConfig,
     format_validation_error,
 )
-from chargeline.model import (
+from core.model import (
     ChannelStats,
     Charge,
     Facility,
@@ -29,8 +29,9 @@ from chargeline.model import (
     MessageStatus,
     UsageEvent,
 )
-from metrics import lineage_store
-from metrics.lineage import (
+from metrics.lineage import data as lineage_store
+from metrics.lineage.data import system_graph
+from metrics.lineage.graph import (
     SYSTEMS,
     ChannelObservation,
     FacilityFlow,
@@ -42,7 +43,6 @@ from metrics.lineage import (
     lineage_map,
     route_of,
 )
-from metrics.lineage_store import system_graph
 from store.schema import api_calls, collector_runs
 from store.upsert import upsert_records
 

@@ -16,10 +16,10 @@ import pytest
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from sqlalchemy import Engine
 
-from chargeline.config import LineageConfig, Settings, SourceConfig
-from chargeline.model import RunStatus
 from collectors.runner import run_source
-from metrics.openlineage_events import emit_collector_run
+from core.config import LineageConfig, Settings, SourceConfig
+from core.model import RunStatus
+from metrics.lineage.openlineage import emit_collector_run
 from tests.collectors import payloads as p
 
 CHANNEL = "FAC01_CHG_OUT"

@@ -13,11 +13,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, func, insert, select
 
-from chargeline.config import ChargeSla, Settings
-from chargeline.model import ChannelStats, InterfaceMessage, MessageStatus
-from metrics.compute import compute
-from metrics.prometheus import CHANNEL_GAUGES, KPI_GAUGES, metric_names, serve_metrics
-from metrics.reader import StoreMetricReader
+from core.config import ChargeSla, Settings
+from core.model import ChannelStats, InterfaceMessage, MessageStatus
+from metrics.compute.run import compute
+from metrics.read.prometheus import CHANNEL_GAUGES, KPI_GAUGES, metric_names, serve_metrics
+from metrics.read.reader import StoreMetricReader
 from store.schema import api_calls, collector_runs, interface_messages, quarantined_records
 from store.schema_alerting import alert_instances
 from store.upsert import upsert_records

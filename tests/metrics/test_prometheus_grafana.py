@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from metrics.prometheus import metric_names
+from metrics.read.prometheus import metric_names
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "chargeline.json"
 LABELS = {"facility", "channel", "status", "source", "endpoint", "state", "level", "ack"}

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, insert
 
-from chargeline.config import ChargeSla
-from chargeline.metric_values import ValueStatus
-from chargeline.model import ChannelStats, InterfaceMessage, MessageStatus
+from core.config import ChargeSla
+from core.metric_values import ValueStatus
+from core.model import ChannelStats, InterfaceMessage, MessageStatus
 from metrics.catalog import METRIC_NAMES
-from metrics.compute import compute
-from metrics.reader import StoreMetricReader
+from metrics.compute.run import compute
+from metrics.read.reader import StoreMetricReader
 from store.schema import api_calls, collector_runs
 from store.upsert import upsert_records
 from tests.metrics.factories import T0, at, master_data, trap_estate

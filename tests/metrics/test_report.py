@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import metrics.cli  # noqa: F401 - registers report, metrics and trace
 from chargeline.cli import app
-from chargeline.errors import ChargelineError, ConfigError
+from core.errors import ChargelineError, ConfigError
 from metrics.cli import parse_instant, parse_window, store_label
 from metrics.report import to_text
 from store.upsert import upsert_records

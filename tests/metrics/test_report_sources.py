@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert
 
-from chargeline.config import ChargeSla
+from core.config import ChargeSla
+from metrics.read.report_data import build_report
 from metrics.report import to_text
-from metrics.report_data import build_report
 from store.schema import collector_runs
 
 NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)

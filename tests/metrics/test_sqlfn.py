@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, literal, select, text
 
-from metrics.sqlfn import day_floor, hour_floor
+from store.sqlfn import day_floor, hour_floor
 from store.types import UtcDateTime
 
 AT = datetime(2026, 10, 31, 23, 59, 59, 999999, tzinfo=UTC)

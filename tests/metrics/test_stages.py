@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import Engine, event, func, inspect, select, text
 
 from bench.metrics import CHECK_STAGES, checks_part, report
-from chargeline.config import ChargeSla
-from metrics.compute import STAGES, compute
-from metrics.exceptions import _mapping_problems
-from metrics.pass_tables import pass_metadata, pass_tables
+from core.config import ChargeSla
+from metrics.compute.exceptions import _mapping_problems
+from metrics.compute.pass_tables import pass_metadata, pass_tables
+from metrics.compute.run import STAGES, compute
 from store.engine import checkpoint_wal, make_engine
 from store.migrate import upgrade
 from store.schema_metrics import metric_usage_facts
@@ -100,9 +100,9 @@ def test_benchmark_ratios_compare_like_with_like() -> None:
 def test_a_full_pass_is_followed_by_a_vacuum_of_the_refilled_facts(engine: Engine) -> None:
     """PostgreSQL marks the refilled pages all-visible only when vacuumed: until then an
     index-only scan of the next pass visits the table as well."""
-    from chargeline.config import Settings
     from chargeline.pipeline import after_collection
-    from metrics.dbtune import REFILLED
+    from core.config import Settings
+    from metrics.compute.dbtune import REFILLED
 
     _load(engine, master_data() + trap_estate())
     after_collection(Settings(database_url=str(engine.url)), engine, NOW, full=True)
@@ -210,7 +210,7 @@ def test_failed_mappings_are_regrouped_from_their_index_alone(engine: Engine) ->
 def test_contracts_are_priced_to_the_end_of_the_usage_periods_month() -> None:
     from datetime import date
 
-    from metrics.compute import priced_period
+    from metrics.compute.run import priced_period
 
     assert priced_period(None) is None
     assert priced_period((date(2026, 10, 26), date(2026, 11, 25))) == (

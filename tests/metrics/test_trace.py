@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine
 
-from chargeline.config import ChargeSla
-from chargeline.model import ReplenishmentDocument, ReplenishmentKind
-from metrics.compute import compute
-from metrics.trace import trace
+from core.config import ChargeSla
+from core.model import ReplenishmentDocument, ReplenishmentKind
+from metrics.compute.run import compute
+from metrics.read.trace import trace
 from store.upsert import upsert_records
 from tests.metrics.factories import FAC, LOC, T0, at, master_data, trap_estate
 

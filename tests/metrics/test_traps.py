@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from chargeline.config import ChargeSla
-from metrics.compute import compute
-from metrics.exceptions import MAPPING_KINDS
+from core.config import ChargeSla
+from metrics.compute.exceptions import MAPPING_KINDS
+from metrics.compute.run import compute
 from store.schema_metrics import (
     metric_charge_facts,
     metric_duplicates,

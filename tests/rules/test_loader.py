@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from chargeline.errors import RuleFileError
+from core.errors import RuleFileError
 from rules.loader import RuleRegistry, load_rules
 
 METRICS = frozenset({"nack_rate", "queue_age_minutes", "charge_capture_pct"})

@@ -13,10 +13,10 @@ import pytest
 from alerting.evaluation import evaluate
 from alerting.service import evaluate_and_notify, store_reader
 from alerting.state import State
-from chargeline.config import load_settings
-from chargeline.errors import RuleFileError
-from chargeline.metric_values import MetricValue
-from chargeline.model import InterfaceMessage, MessageStatus
+from core.config import load_settings
+from core.errors import RuleFileError
+from core.metric_values import MetricValue
+from core.model import InterfaceMessage, MessageStatus
 from rules.hours import parse_working, working_at
 from rules.loader import RuleSet, load_rules
 from tests.alerting.factories import make_rule, value

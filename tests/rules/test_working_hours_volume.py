@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from chargeline.metric_values import ValueStatus
-from chargeline.model import InterfaceMessage, MessageStatus
-from metrics.reader import StoreMetricReader
+from core.metric_values import ValueStatus
+from core.model import InterfaceMessage, MessageStatus
+from metrics.read.reader import StoreMetricReader
 from store.upsert import upsert_records
 
 MONDAY_10AM = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)

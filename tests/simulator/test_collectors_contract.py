@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
-from chargeline.config import Settings, SourceConfig
 from collectors.runner import run_source
+from core.config import Settings, SourceConfig
 from store.schema import charges, inventory_transactions, quarantined_records, usage_events
 
 

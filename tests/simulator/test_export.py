@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 import simulator.cli  # noqa: F401 - registers ``chargeline simulate``
 from chargeline.cli import app
-from chargeline.errors import ConfigError
+from core.errors import ConfigError
 from simulator.config import FaultRates
 from simulator.estate import Estate, build_estate
 from simulator.export import FHIR_FILES, ODATA_PAGE_ROWS, export_estate, page_name

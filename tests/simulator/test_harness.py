@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from chargeline.config import SourceConfig
+from core.config import SourceConfig
 from simulator.timefmt import parse_iso_ms
 
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 import yaml
 
-from chargeline.config import SourceConfig
 from collectors.mapping import load_mapping
+from core.config import SourceConfig
 from simulator.rendering import RENDERINGS
 from simulator.timefmt import parse_iso_ms
 from tests.simulator.walk import bearer, fhir_all

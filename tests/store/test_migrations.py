@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from chargeline.errors import StoreError
+from core.errors import StoreError
 from store.engine import make_engine
 from store.migrate import current_revision, head_revision, upgrade
 from store.schema import metadata

@@ -12,7 +12,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chargeline.model import (
+from core.model import (
     CanonicalRecord,
     ChannelStats,
     Charge,

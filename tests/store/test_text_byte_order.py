@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, text
 
-from metrics.pass_tables import pass_tables
+from metrics.compute.pass_tables import pass_tables
 from store.engine import make_engine
 from store.migrate import upgrade
 from tests.conftest import scratch_pg_database

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from chargeline.model import Charge, InterfaceMessage, MessageStatus
+from core.model import Charge, InterfaceMessage, MessageStatus
 from store.schema import charges, message_usages, quarantined_records, source_watermarks
 from store.upsert import quarantine, read_watermark, upsert_records, write_watermark
 

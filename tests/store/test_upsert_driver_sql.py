@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, Table, delete, insert, select
 
-from chargeline.model import (
+from core.model import (
     AckCode,
     CanonicalRecord,
     CdmEntry,
