@@ -25,4 +25,4 @@ def _imported_roots(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("module", CORE_MODULES)
 def test_core_module_imports_no_edge(module: str) -> None:
-    assert not (_imported_roots(ROOT / "chargeline" / module) & set(EDGES))
+    assert not (_imported_roots(ROOT / "core" / module) & set(EDGES))
