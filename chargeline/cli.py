@@ -16,22 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-db_app = typer.Typer(help="The store: create and migrate the database.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-
-
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Migrate the store named by CHARGELINE_DATABASE_URL to the newest schema."""
-    from core.config import load_settings
-    from store.engine import check_connection, make_engine
-    from store.migrate import current_revision, upgrade
-
-    settings = load_settings()
-    engine = make_engine(settings.database_url)
-    check_connection(engine)
-    upgrade(engine)
-    typer.echo(f"store at revision {current_revision(engine)}")
+_mounted: list[typer.Typer] = []
 
 
 def _register_subcommands() -> None:
@@ -39,6 +24,7 @@ def _register_subcommands() -> None:
     import importlib
 
     for module in (
+        "store.cli",
         "simulator.cli",
         "collectors.cli",
         "metrics.cli",
@@ -48,14 +34,22 @@ def _register_subcommands() -> None:
         "chargeline.demo",
     ):
         try:
-            importlib.import_module(module)
+            loaded = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
+            continue
+        # TRANSITION (issue 20): a package's cli.py exposes ``cli``, mounted here
+        sub = getattr(loaded, "cli", None)
+        if isinstance(sub, typer.Typer) and sub not in _mounted:
+            app.add_typer(sub)
+            _mounted.append(sub)
+
+
+_register_subcommands()
 
 
 def main() -> None:
-    _register_subcommands()
     try:
         app()
     except ChargelineError as exc:
