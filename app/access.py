@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 EXECUTIVE, INTERFACE_OWNER, STEWARD, ADMIN = "executive", "interface_owner", "steward", "admin"
-ALL = frozenset({EXECUTIVE, INTERFACE_OWNER, STEWARD, ADMIN})
+# The roles a user may hold, in the store's order (the same as ``store.schema_app.ROLES``;
+# a test keeps the two equal): the forms and the CLI offer them without reading the schema.
+ROLES: tuple[str, ...] = (EXECUTIVE, INTERFACE_OWNER, STEWARD, ADMIN)
+ALL = frozenset(ROLES)
 
 
 @dataclass(frozen=True)

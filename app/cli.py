@@ -1,4 +1,7 @@
-"""``chargeline dashboard`` and ``chargeline users``: serve the dashboard, manage sign-ins."""
+"""``chargeline dashboard`` and ``chargeline users``: serve the dashboard, manage sign-ins.
+
+``cli`` holds the commands; the entry room (``chargeline.cli``) mounts it at the top level.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 
-from chargeline.cli import app
-from store.schema_app import ROLES
+from app.access import ROLES
+from app.data.users import add_user, audit, list_users
+from core.config import load_settings
+from store.engine import check_connection, make_engine
 
 MAIN_SCRIPT = Path(__file__).with_name("main.py")
 
-users_app = typer.Typer(help="Dashboard users and their roles.", no_args_is_help=True)
-app.add_typer(users_app, name="users")
+cli = typer.Typer()
+users_group = typer.Typer(help="Dashboard users and their roles.", no_args_is_help=True)
+cli.add_typer(users_group, name="users")
 
 
 def streamlit_command(port: int, address: str) -> list[str]:
@@ -32,7 +39,7 @@ def streamlit_command(port: int, address: str) -> list[str]:
     ]
 
 
-@app.command("dashboard")
+@cli.command("dashboard")
 def dashboard(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
     address: Annotated[str, typer.Option(help="Address to bind (loopback by default).")]
@@ -46,16 +53,13 @@ def dashboard(
     os.execv(command[0], command)  # noqa: S606
 
 
-def _engine():
-    from core.config import load_settings
-    from store.engine import check_connection, make_engine
-
+def _engine() -> Engine:
     engine = make_engine(load_settings().database_url)
     check_connection(engine)
     return engine
 
 
-@users_app.command("add")
+@users_group.command("add")
 def users_add(
     email: Annotated[str, typer.Argument(help="The user's e-mail (their sign-in name).")],
     role: Annotated[list[str], typer.Option(
@@ -66,8 +70,6 @@ def users_add(
         "--oidc", help="No local password: the user signs in through single sign-on.")] = False,
 ) -> None:
     """Create or update a user with a local argon2-hashed password (prompted) or for SSO."""
-    from app.data.users import add_user, audit
-
     if oidc:
         password = None
     elif password_stdin:
@@ -80,11 +82,9 @@ def users_add(
     typer.echo(f"user {user.email}: {', '.join(sorted(user.roles))}")
 
 
-@users_app.command("list")
+@users_group.command("list")
 def users_list() -> None:
     """List users and their roles."""
-    from app.data.users import list_users
-
     with _engine().connect() as conn:
         for row in list_users(conn):
             kind = "local" if row["local"] else "sso"

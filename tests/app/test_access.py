@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.access import PAGES, home_for, may_open, pages_for, sections_for
+from app.access import PAGES, ROLES, home_for, may_open, pages_for, sections_for
+from store.schema_app import ROLES as STORE_ROLES
 
 ALL_PAGES = {p.path for p in PAGES}
 EXPECTED = {
@@ -45,3 +46,9 @@ def test_no_role_sees_nothing_and_sections_keep_menu_order() -> None:
     assert [p.path for specs in sections.values() for p in specs] == [p.path for p in PAGES]
     assert {p.url_path for p in PAGES} == {"overview", "drilldown", "interfaces", "lineage",
                                            "alerts", "exceptions", "rules", "admin"}
+
+
+def test_the_roles_offered_are_the_stores() -> None:
+    """The forms and ``chargeline users add`` offer ``app.access.ROLES``; the store checks
+    ``store.schema_app.ROLES``: one list, in one order."""
+    assert ROLES == STORE_ROLES
