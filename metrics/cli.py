@@ -1,19 +1,31 @@
-"""``chargeline report``, ``chargeline metrics compute`` and ``chargeline trace``."""
+"""``chargeline report``, ``chargeline metrics compute`` and ``chargeline trace``: the
+metrics room's commands on its own ``cli`` Typer, which the entry room mounts at the top
+level (``report`` and ``trace`` are top-level commands, ``metrics`` a group)."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
-from chargeline.cli import app
+from core.config import Settings, load_settings
 from core.errors import ConfigError
+from metrics.compute.dbtune import vacuum_refilled
+from metrics.compute.run import compute
+from metrics.read.report_data import build_report
+from metrics.read.trace import trace
+from metrics.report import to_json, to_text
+from store.migrate import open_store
 
-metrics_app = typer.Typer(help="Metric computation over the store.", no_args_is_help=True)
-app.add_typer(metrics_app, name="metrics")
+cli = typer.Typer()
+metrics_group = typer.Typer(help="Metric computation over the store.", no_args_is_help=True)
+cli.add_typer(metrics_group, name="metrics")
 
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -54,20 +66,15 @@ def parse_window(since: str, until: str, now: datetime) -> tuple[datetime, datet
 
 def store_label(url: str) -> str:
     """The database URL as the report names it: any password masked."""
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _settings_and_engine():  # type: ignore[no-untyped-def]
-    from core.config import load_settings
-    from store.migrate import open_store
-
+def _settings_and_engine() -> tuple[Settings, Engine]:
     settings = load_settings()
     return settings, open_store(settings.database_url)
 
 
-@app.command("report")
+@cli.command("report")
 def report(
     as_json: Annotated[bool, typer.Option("--json", help="Stable JSON for scripts.")] = False,
     facility: Annotated[str, typer.Option("--facility", help="Only this facility.")] = "",
@@ -81,10 +88,6 @@ def report(
     ] = False,
 ) -> None:
     """Print the metric values of a window per facility, interface and source."""
-    from metrics.compute.run import compute
-    from metrics.read.report_data import build_report
-    from metrics.report import to_json, to_text
-
     now = datetime.now(UTC)
     start, end = parse_window(since, until, now)
     settings, engine = _settings_and_engine()
@@ -104,14 +107,11 @@ def report(
                    f"CHARGELINE_CONFIG={demo} chargeline report")
 
 
-@metrics_app.command("compute")
+@metrics_group.command("compute")
 def compute_cmd(
     full: Annotated[bool, typer.Option("--full", help="Rebuild everything.")] = False,
 ) -> None:
     """Bring the metric tables up to date with the store (incremental unless --full)."""
-    from metrics.compute.dbtune import vacuum_refilled
-    from metrics.compute.run import compute
-
     settings, engine = _settings_and_engine()
     try:
         result = compute(engine, settings.sla, full=full)
@@ -124,17 +124,13 @@ def compute_cmd(
     typer.echo(f"metrics computed ({what}) in {result.seconds:.2f}s")
 
 
-@app.command("trace")
+@cli.command("trace")
 def trace_cmd(
     key: Annotated[str, typer.Argument(help="A usage id, encounter id, charge id or HL7 "
                                             "control id.")],
     as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
 ) -> None:
     """Every hop of the transactions behind KEY, and where each chain stopped."""
-    import json
-
-    from metrics.read.trace import trace
-
     _, engine = _settings_and_engine()
     try:
         result = trace(engine, key)

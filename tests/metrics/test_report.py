@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-import metrics.cli  # noqa: F401 - registers report, metrics and trace
 from chargeline.cli import app
 from core.errors import ChargelineError, ConfigError
 from metrics.cli import parse_instant, parse_window, store_label
