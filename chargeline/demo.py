@@ -26,8 +26,8 @@ import typer
 import yaml
 
 from chargeline.cli import app
-from core.config import DEMO_PHI_SECRET
 from core.errors import ChargelineError, ConfigError
+from core.keys import DEMO_PHI_SECRET
 
 DEMO_PASSWORD = "chargeline-demo"  # noqa: S105 - printed on the console for the demo
 DEMO_USERS = (
@@ -143,9 +143,10 @@ def _write_config(out: Path, sim_url: str, dashboard_url: str, smtp_port: int) -
 def _first_pass(env: dict[str, str]) -> None:
     """Collect every source once, then metrics, rules and mail, printing as it goes."""
     from chargeline.pipeline import after_collection
-    from collectors.leases import SingleCollectorLock
+    from collectors.data.leases import SingleCollectorLock
     from collectors.runner import run_source
     from core.config import load_settings
+    from metrics.lineage.openlineage import emit_stored_run
     from store.migrate import open_store
 
     os.environ.update(env)
@@ -160,7 +161,7 @@ def _first_pass(env: dict[str, str]) -> None:
         for source in settings.sources:
             typer.echo(f"  collecting {source.name:<13}", nl=False)
             started = time.perf_counter()
-            result = run_source(settings, engine, source)
+            result = run_source(settings, engine, source, on_run_finished=emit_stored_run)
             if result is None:
                 typer.echo("skipped")
                 continue

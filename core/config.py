@@ -27,9 +27,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from core.errors import ConfigError
+from core.keys import deployment_secret
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/chargeline.db"
-DEMO_PHI_SECRET = "chargeline-demo-secret-change-me"  # noqa: S105 - documented demo value
 
 SourceKind = Literal["fhir_billing", "fhir_usage", "odata_erp", "hl7_log", "engine_stats",
                      "mllp", "mirth", "rhapsody"]
@@ -433,8 +433,6 @@ def load_settings(**overrides: Any) -> Settings:
         settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
-    from core.keys import deployment_secret  # keys imports this module
-
     try:
         secret = deployment_secret(settings)
     except ConfigError:

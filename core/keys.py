@@ -31,14 +31,28 @@ import os
 import secrets
 import threading
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import SecretStr
 
-from core.config import DEMO_PHI_SECRET, Settings
 from core.errors import ConfigError
 
 log = logging.getLogger("chargeline.keys")
+
+DEMO_PHI_SECRET = "chargeline-demo-secret-change-me"  # noqa: S105 - documented demo value
+
+
+class Settings(Protocol):
+    """What the keys read of ``core.config.Settings`` (this module sits below config:
+    ``load_settings`` fills the secret in through it)."""
+
+    @property
+    def phi_secret(self) -> SecretStr | None: ...
+
+    @property
+    def data_dir(self) -> Path: ...
 
 SECRET_FILE = "phi-secret"  # noqa: S105 - a file name, not a secret
 _SESSION_INFO = b"chargeline dashboard session key v1"

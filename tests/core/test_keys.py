@@ -17,8 +17,14 @@ import yaml
 from sqlalchemy import select
 
 from core import keys
-from core.config import DEMO_PHI_SECRET, Settings, load_settings
-from core.keys import deployment_secret, patient_token_key, secret_file, session_key
+from core.config import Settings, load_settings
+from core.keys import (
+    DEMO_PHI_SECRET,
+    deployment_secret,
+    patient_token_key,
+    secret_file,
+    session_key,
+)
 from core.phi import patient_token
 from store.engine import make_engine
 from store.schema import interface_messages
