@@ -1,7 +1,10 @@
-"""The store queries behind the system graph: a handful of indexed look-ups per source,
-channel and facility (no scan of a fact table), then the pure ``metrics.lineage.graph`` builds it.
+"""The lineage room's store queries: those behind the system graph (a handful of indexed
+look-ups per source, channel and facility, no scan of a fact table, then the pure
+``metrics.lineage.graph`` builds it), and what one collector run wrote, which
+``metrics.lineage.openlineage`` reports.
 
-``system_graph(engine, settings, now)`` is what the dashboard and the alerting pass call.
+``system_graph(engine, settings, now)`` is what the dashboard and the alerting pass call;
+``run_facts(engine, run_id)`` is a ``collector_runs`` row with its writes and calls.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from metrics.lineage.graph import (
     channel_key,
 )
 from store.schema import (
+    FACT_TABLES,
     api_calls,
     channel_stats,
     charges,
@@ -30,12 +34,15 @@ from store.schema import (
     facilities,
     interface_messages,
     inventory_transactions,
+    quarantined_records,
     replenishment_documents,
     usage_events,
 )
 
 SEEN_SOURCES_DAYS = 7  # a source not run for a week and not configured is left out
 RECORD_LAG_SCANS = 200  # newest scans per facility the scan-to-EHR lag is read over
+# Tables whose rows carry ``source`` and ``ingested_at``, so a run's writes can be counted.
+COUNTED = frozenset(t.name for t in FACT_TABLES.values())
 
 
 def distinct_values(conn: Connection, table: Table, column: str) -> list[str]:
@@ -173,3 +180,35 @@ def system_graph(engine: Engine, settings: Settings, now: datetime | None = None
     with engine.connect() as conn:
         obs = observe(conn, settings, now, th)
     return build_graph(settings.sources, obs, now, th, settings.lineage.channel_targets)
+
+
+def run_facts(engine: Engine, run_id: str) -> dict[str, Any] | None:
+    """A collector run's row, the rows it wrote per table and its calls per endpoint."""
+    r, a, q = collector_runs, api_calls, quarantined_records
+    with engine.connect() as conn:
+        row = conn.execute(select(r).where(r.c.run_id == run_id)).mappings().first()
+        if row is None:
+            return None
+        run = dict(row)
+        since, until = run["started_at"], run["finished_at"] or datetime.now(UTC)
+        written = {}
+        for table in FACT_TABLES.values():
+            n = conn.execute(select(func.count()).select_from(table).where(
+                table.c.ingested_at >= since, table.c.ingested_at <= until,
+                table.c.source == run["source"])).scalar_one()
+            if n:
+                written[table.name] = n
+        quarantined = conn.execute(select(func.count()).select_from(q).where(
+            q.c.source == run["source"], q.c.quarantined_at >= since,
+            q.c.quarantined_at <= until)).scalar_one()
+        if quarantined:
+            written["quarantined_records"] = quarantined
+        failed = (a.c.status_code >= 400) | a.c.status_code.is_(None) | (a.c.error_class != "")
+        calls = conn.execute(select(
+            a.c.endpoint, func.coalesce(func.sum(a.c.rows), 0), func.count(),
+            func.coalesce(func.sum(case((failed, 1), else_=0)), 0),
+        ).where(a.c.run_id == run_id).group_by(a.c.endpoint).order_by(a.c.endpoint)).all()
+    run["written_by_table"] = written
+    run["inputs"] = [{"endpoint": e, "rows": int(rows), "calls": int(n), "failed": int(f)}
+                     for e, rows, n, f in calls]
+    return run

@@ -1,9 +1,11 @@
-"""The system graph of the estate with live health per edge (pure), and the lineage
-adjacency the alerting policy inhibits along.
+"""The system graph of the estate with live health per edge, and the lineage adjacency
+the alerting policy inhibits along: pure (its types and rules only; the store queries
+that observe the estate are ``metrics.lineage.data``, which imports this module).
 
-API (the dashboard draws this; ``metrics.lineage.data.system_graph`` feeds it)::
+API (the dashboard draws this; ``metrics.lineage.data.system_graph`` reads the store and
+builds it)::
 
-    graph = system_graph(engine, settings, now)        # here or metrics.lineage.data
+    graph = metrics.lineage.data.system_graph(engine, settings, now)   # from the store
     graph = build_graph(settings.sources, observations, now, thresholds)   # pure
     for node in graph.nodes: node.node_id, node.kind, node.label, node.column, node.sources
     for edge in graph.edges: edge.source, edge.target, edge.kind, edge.label,
@@ -66,9 +68,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 
-from sqlalchemy import Engine
-
-from core.config import ChargeSla, Settings, SourceConfig
+from core.config import ChargeSla, SourceConfig
 
 HEALTH_ORDER = ("ok", "unknown", "degraded", "down")
 SYSTEM_OF_KIND = {"fhir_usage": "ehr", "fhir_billing": "billing", "odata_erp": "erp",
@@ -480,15 +480,6 @@ def build_graph(sources: Sequence[SourceConfig], obs: Observations, now: datetim
         edges.append(LineageEdge(system, "chargeline", "collect", label, *health_of[name],
                                  collector=name))
     return LineageGraph(tuple(nodes), tuple(edges), now)
-
-
-def system_graph(engine: Engine, settings: Settings, now: datetime | None = None
-                 ) -> LineageGraph:
-    """The graph read from the store now (``metrics.lineage.data.system_graph``; imported
-    here on call so this module stays free of I/O)."""
-    from metrics.lineage.data import system_graph as read_graph
-
-    return read_graph(engine, settings, now)
 
 
 def _scope(node: LineageNode) -> list[str]:

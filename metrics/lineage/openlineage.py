@@ -5,7 +5,7 @@ API::
 
     build_run_events(settings, run) -> [RunEvent, RunEvent]   # pure
     emit_collector_run(settings, run) -> None    # never raises: logs and carries on
-    run_facts(engine, run_id) -> dict            # a collector_runs row + what it wrote
+    metrics.lineage.data.run_facts(engine, run_id) -> dict   # a run's row + what it wrote
     emit_stored_run(settings, engine, run_id)    # the runner's one call; never raises
 
 ``run`` is a ``collector_runs`` row as a dict (``run_id``, ``source``, ``status``
@@ -54,11 +54,11 @@ from openlineage.client.generated.base import RunFacet
 from openlineage.client.transport.file import FileConfig, FileTransport
 from openlineage.client.transport.http import HttpConfig, HttpTransport
 from openlineage.client.transport.transport import Transport
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from core.config import Settings, SourceConfig
-from store.schema import FACT_TABLES, api_calls, collector_runs, quarantined_records
+from metrics.lineage.data import COUNTED, run_facts
 
 log = logging.getLogger("chargeline.lineage")
 
@@ -77,10 +77,6 @@ TABLES_OF_KIND = {
     "mllp": ("interface_messages", "message_usages"),
     "engine_stats": ("channel_stats",),
 }
-
-
-# Tables whose rows carry ``source`` and ``ingested_at``, so a run's writes can be counted.
-COUNTED = frozenset(t.name for t in FACT_TABLES.values())
 
 
 @attr.define
@@ -270,38 +266,6 @@ def emit_collector_run(settings: Settings, run: Mapping[str, Any]) -> None:
     except Exception as exc:  # lineage must never break a collection pass
         log.warning("OpenLineage events of run %s (%s) not sent via %s: %s",
                     run.get("run_id"), run.get("source"), settings.lineage.transport, exc)
-
-
-def run_facts(engine: Engine, run_id: str) -> dict[str, Any] | None:
-    """A collector run's row, the rows it wrote per table and its calls per endpoint."""
-    r, a, q = collector_runs, api_calls, quarantined_records
-    with engine.connect() as conn:
-        row = conn.execute(select(r).where(r.c.run_id == run_id)).mappings().first()
-        if row is None:
-            return None
-        run = dict(row)
-        since, until = run["started_at"], run["finished_at"] or datetime.now(UTC)
-        written = {}
-        for table in FACT_TABLES.values():
-            n = conn.execute(select(func.count()).select_from(table).where(
-                table.c.ingested_at >= since, table.c.ingested_at <= until,
-                table.c.source == run["source"])).scalar_one()
-            if n:
-                written[table.name] = n
-        quarantined = conn.execute(select(func.count()).select_from(q).where(
-            q.c.source == run["source"], q.c.quarantined_at >= since,
-            q.c.quarantined_at <= until)).scalar_one()
-        if quarantined:
-            written["quarantined_records"] = quarantined
-        failed = (a.c.status_code >= 400) | a.c.status_code.is_(None) | (a.c.error_class != "")
-        calls = conn.execute(select(
-            a.c.endpoint, func.coalesce(func.sum(a.c.rows), 0), func.count(),
-            func.coalesce(func.sum(case((failed, 1), else_=0)), 0),
-        ).where(a.c.run_id == run_id).group_by(a.c.endpoint).order_by(a.c.endpoint)).all()
-    run["written_by_table"] = written
-    run["inputs"] = [{"endpoint": e, "rows": int(rows), "calls": int(n), "failed": int(f)}
-                     for e, rows, n, f in calls]
-    return run
 
 
 def emit_stored_run(settings: Settings, engine: Engine, run_id: str) -> None:

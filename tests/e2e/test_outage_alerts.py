@@ -25,7 +25,8 @@ from core.config import ChargeSla, Settings
 from core.model import RunStatus
 from metrics.catalog import HELD_AFTER_S
 from metrics.compute.run import compute
-from metrics.lineage.graph import Thresholds, system_graph
+from metrics.lineage.data import system_graph
+from metrics.lineage.graph import Thresholds
 from metrics.read.reader import StoreMetricReader
 from rules.loader import PACK_DIR, RuleSet, load_rules
 from tests.collectors.estate_check import sources_for
