@@ -25,6 +25,7 @@ from app.data.quarantine import masked_page
 from app.data.users import audit_entries, list_users, roles_of
 from app.resources import engine_for, settings
 from app.shaping.drill import DrillFilters
+from app.shaping.kpis import SUM_COLUMNS
 from metrics.lineage import data as lineage_store
 from metrics.lineage.graph import LineageGraph
 from metrics.read import trace as metrics_trace
@@ -60,7 +61,7 @@ def kpi_sums(url: str, start: datetime, end: datetime) -> pd.DataFrame:
     """Per facility, the summed inputs of every KPI over the window."""
     with engine_for(url).connect() as conn:
         rows = kpis.kpi_sums(conn, start, end)
-    return _frame(rows, ["facility_id", *kpis.SUM_COLUMNS])
+    return _frame(rows, ["facility_id", *SUM_COLUMNS])
 
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)
@@ -68,7 +69,7 @@ def kpi_series(url: str, start: datetime, end: datetime, grain: str) -> pd.DataF
     """Per facility and hour (or day) bucket, the summed inputs of every KPI."""
     with engine_for(url).connect() as conn:
         rows = kpis.kpi_sums(conn, start, end, grain=grain, by_bucket=True)
-    return _frame(rows, ["facility_id", "bucket", *kpis.SUM_COLUMNS])
+    return _frame(rows, ["facility_id", "bucket", *SUM_COLUMNS])
 
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)

@@ -8,9 +8,9 @@ from datetime import datetime
 
 import pandas as pd
 
-from app.data.kpis import KPIS, SUM_COLUMNS, Kpi
 from app.shaping.drill import DrillFilters
 from app.shaping.facilities import facility_label
+from app.shaping.kpis import KPIS, SUM_COLUMNS, Kpi
 from app.shaping.window import WINDOWS, Window
 
 PROBLEM_DRILLS = frozenset({"capture", "inventory"})  # show the exceptions, not all due rows

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from app import charts, queries
-from app.data.kpis import KPI_BY_KEY, KPIS
 from app.resources import database_url
 from app.shaping import overview as overview_view
 from app.shaping.drill import selection_to_filters, to_query_params
+from app.shaping.kpis import KPI_BY_KEY, KPIS
 from app.shaping.window import partial_bucket
 from app.ui import (
     current_window,

@@ -11,8 +11,8 @@ import streamlit as st
 
 from alerting.service import rule_paths
 from app import queries
-from app.data import rules as rules_view
 from app.resources import database_url, settings
+from app.shaping import rules as rules_view
 from app.tables import column_config
 from app.ui import require_page
 from rules.loader import rule_files

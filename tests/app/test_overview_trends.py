@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from app.data.kpis import SUM_COLUMNS
+from app.shaping.kpis import SUM_COLUMNS
 from app.shaping.overview import trend_note
 from app.shaping.window import window_ending
 from tests.app.conftest import signed_in

@@ -3,7 +3,7 @@ file through the real loader (file:line problems, nothing half-loaded)."""
 
 from __future__ import annotations
 
-from app.data.rules import validate_text
+from app.shaping.rules import validate_text
 from tests.app.conftest import signed_in
 
 GOOD = """rules:

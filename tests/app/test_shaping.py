@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from alerting.workflow import AlertRow
-from app.data.kpis import KPI_BY_KEY, SUM_COLUMNS
 from app.shaping.alerts import from_link, inbox, silence_matchers
 from app.shaping.facilities import facility_label
 from app.shaping.interfaces import (
@@ -19,6 +18,7 @@ from app.shaping.interfaces import (
     channel_label,
     channel_rows,
 )
+from app.shaping.kpis import KPI_BY_KEY, SUM_COLUMNS
 from app.shaping.trace import headline, hops, stopped_at, verdict
 from app.ui import delta_style, delta_text
 from metrics.read.trace import Hop, Trace
