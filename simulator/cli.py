@@ -10,13 +10,23 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 from pydantic import ValidationError
 
-from chargeline.cli import app
 from core.errors import ConfigError
+from simulator.config import EstateConfig, FaultRates
+from simulator.estate import build_estate
+from simulator.estate_record import Estate
+from simulator.export import export_estate
+from simulator.files import LiveLogs, write_estate_files, write_truth
+from simulator.hl7log import Hl7LogWriter
+from simulator.rendering import Rendering, get_rendering
+from simulator.server import EstateServer, freeze_heap
 
 _FAULT_HELP = ("Override one fault rate, KIND=RATE (repeatable), e.g. --fault http_429=0.1. "
                "Kinds: see docs/wire-formats.md.")
+
+cli = typer.Typer()
 
 
 def _number(option: str, value: str, kind: type, low: float, high: float) -> float:
@@ -68,7 +78,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-@app.command("simulate")
+@cli.command("simulate")
 def simulate(
     seed: Annotated[str, typer.Option(help="Random seed (same seed, same estate).",
                                       metavar="INTEGER")] = "7",
@@ -108,11 +118,6 @@ def simulate(
                          "earlier export).", metavar="DIR")] = None,
 ) -> None:
     """Build the demo estate, write its HL7 logs and truth.json, and serve its APIs."""
-    from simulator.config import EstateConfig, FaultRates
-    from simulator.estate import build_estate
-    from simulator.files import write_estate_files, write_truth
-    from simulator.rendering import get_rendering
-
     chosen = get_rendering(rendering)
     rates = FaultRates.preset(faults, **_overrides(fault or []))
     try:
@@ -163,9 +168,7 @@ def simulate(
                    f"listed in {out / 'truth.json'}")
 
 
-def _export(estate, folder: Path, rendering) -> None:  # type: ignore[no-untyped-def]
-    from simulator.export import export_estate
-
+def _export(estate: Estate, folder: Path, rendering: Rendering) -> None:
     started = time.perf_counter()
     summary = export_estate(estate, folder, rendering)
     rows = summary.rows
@@ -178,12 +181,8 @@ def _export(estate, folder: Path, rendering) -> None:  # type: ignore[no-untyped
     typer.echo(f"            (see {folder / 'README.txt'})")
 
 
-def _serve(estate, sock, host, live, wait, writer, rendering) -> None:  # type: ignore[no-untyped-def]
-    import uvicorn
-
-    from simulator.files import LiveLogs
-    from simulator.server import EstateServer, freeze_heap
-
+def _serve(estate: Estate, sock: socket.socket, host: str, live: bool, wait: float,
+           writer: Hl7LogWriter, rendering: Rendering) -> None:
     base = f"http://{host}:{sock.getsockname()[1]}"
     for label, path in (("base URL", ""), ("billing", "/billing/fhir (OAuth2: /oauth/token, "
                         "client chargeline / demo-secret)"), ("EHR usage", "/ehr/fhir"),

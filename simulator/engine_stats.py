@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from simulator.estate_record import Estate
 from simulator.records import Message
 from simulator.timefmt import iso
-
-if TYPE_CHECKING:
-    from simulator.estate import Estate
 
 
 @dataclass(slots=True)

@@ -5,7 +5,8 @@ contracts, reorder points), then per facility its clinical activity, the fault d
 downstream of every scan (HL7, charge, inventory issue), ADT, malformed HL7, claims and
 replenishment; finally the served collections, the HL7 log layout and the truth.
 Each stage draws from its own random stream (``seed:stage:facility``) so one stage's
-changes do not reshuffle the others.
+changes do not reshuffle the others. The ``Estate`` record itself is in
+simulator.estate_record (re-exported here by import, for callers that build and hold one).
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from __future__ import annotations
 import gc
 import random
 import sys
-from dataclasses import dataclass, field
-from typing import Any
 
 from tqdm import tqdm
 
@@ -31,74 +30,19 @@ from simulator.catalog import (
 )
 from simulator.claims import build_claims
 from simulator.config import EstateConfig
+from simulator.estate_record import Estate, FacilityData
 from simulator.faults import assign_faults
-from simulator.flow import FacilityFlow, Trail, adt_messages
+from simulator.flow import FacilityFlow, adt_messages
+from simulator.hl7log import build_layout
 from simulator.hl7render import make_malformed
-from simulator.index import Collection
-from simulator.outages import Outage, draw_outages
-from simulator.records import (
-    Charge,
-    Claim,
-    ClaimResponse,
-    Encounter,
-    Facility,
-    InventoryTxn,
-    Malformed,
-    Message,
-    RequisitionVersion,
-    Usage,
-)
+from simulator.outages import draw_outages
+from simulator.records import Facility, Malformed, Message
 from simulator.replenishment import replenish
+from simulator.served import build_collections
 from simulator.timefmt import DAY, MINUTE, to_ms
+from simulator.truth import build_truth
 
 MALFORMED_REASONS = ("truncated", "no_msh", "bad_encoding", "garbage")
-
-
-@dataclass(slots=True)
-class FacilityData:
-    """Everything one hospital produced over the estate's time span."""
-
-    facility: Facility
-    encounters: list[Encounter]
-    usages: list[Usage]
-    trails: list[Trail]
-    extras: list[tuple[Usage, Usage]]
-    messages: list[Message]  # DFT^P03 to billing, re-sends included
-    adt: list[Message]  # ADT^A04/A08
-    malformed: list[tuple[Malformed, Message]]  # (broken message, the message before it)
-    filtered_ms: list[int]  # scans of non-chargeable items the engine filtered
-    charges: list[Charge]
-    inventory: list[InventoryTxn]  # issues and receipts
-    requisitions: list[RequisitionVersion]
-    claims: list[Claim]
-    responses: list[ClaimResponse]
-    outages: list[Outage]  # billing down: the charge channel queued
-
-
-@dataclass(slots=True)
-class Estate:
-    """A generated estate: its records, the served collections, HL7 logs and truth."""
-
-    config: EstateConfig
-    start_ms: int
-    end_ms: int  # the window end: the truth is exact as of this time
-    horizon_ms: int  # generation end (past ``end_ms`` in live mode)
-    catalog: Catalog
-    facilities: list[FacilityData]
-    no_crosswalk: set[str]
-    cdm_without_hcpcs: set[str]
-    intended_cdm: dict[str, str]  # item -> the CDM line it should map to (crosswalked or not)
-    collections: dict[str, Collection] = field(default_factory=dict)
-    hl7: Any = None  # simulator.hl7log.Hl7Layout
-    truth: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def live(self) -> bool:
-        return self.horizon_ms > self.end_ms
-
-    @property
-    def seed(self) -> int:
-        return self.config.seed
 
 
 def _rng(config: EstateConfig, *parts: object) -> random.Random:
@@ -119,10 +63,6 @@ def build_estate(config: EstateConfig, progress: bool | None = None) -> Estate:
 
 
 def _build(config: EstateConfig, progress: bool | None) -> Estate:
-    from simulator.hl7log import build_layout
-    from simulator.served import build_collections
-    from simulator.truth import build_truth
-
     end = to_ms(config.end)
     start = end - config.days * DAY
     horizon = end + config.live_horizon_days * DAY

@@ -28,16 +28,14 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.errors import ConfigError
 from simulator import odata
+from simulator.estate_record import Estate
 from simulator.files import write_estate_files
 from simulator.rendering import Rendering, get_rendering, rendering_name
 from simulator.served import build_collections
-
-if TYPE_CHECKING:
-    from simulator.estate import Estate
 
 ODATA_PAGE_ROWS = 1000
 # served collection -> NDJSON file

@@ -15,16 +15,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
+from simulator.estate_record import Estate
 from simulator.hl7log import Hl7Layout, Hl7LogWriter, build_layout
 from simulator.renderer import EstateRenderer
 from simulator.rendering import SOURCES, Rendering, rendering_name
-
-if TYPE_CHECKING:
-    from simulator.estate import Estate
 
 MAPPINGS_DIR = "mappings"
 

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from simulator.estate_record import Estate
 from simulator.hl7render import broken_copy, render_ack, render_message
 from simulator.records import Malformed, Message
+from simulator.renderer import EstateRenderer
 from simulator.timefmt import day_stamp, hl7_ts
-
-if TYPE_CHECKING:
-    from simulator.estate import Estate
-    from simulator.renderer import EstateRenderer
 
 
 @dataclass(slots=True)

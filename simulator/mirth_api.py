@@ -17,7 +17,8 @@ import base64
 import json
 import secrets
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
@@ -25,8 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-if TYPE_CHECKING:
-    from simulator.server import EstateServer
+from simulator.engine_stats import ChannelTimeline
 
 DEMO_USER = "admin"
 DEMO_PASSWORD = "admin"  # noqa: S105 - a fresh Mirth install's documented default
@@ -72,15 +72,17 @@ def _counts(received: int, filtered: int, sent: int, errored: int) -> Tree:
 
 
 class MirthApi:
-    """The routes' state: the estate server and the open sessions."""
+    """The routes' state: the engine's channel timelines, the estate's clock and the open
+    sessions."""
 
-    def __init__(self, server: EstateServer) -> None:
-        self.server = server
+    def __init__(self, timelines: list[ChannelTimeline], now: Callable[[], int]) -> None:
+        self.timelines = timelines
+        self.now = now
         self.sessions: set[str] = set()
 
     def _channels(self) -> list[dict[str, Any]]:
-        now = self.server.now()
-        return [t.snapshot(now) for t in self.server.timelines]
+        now = self.now()
+        return [t.snapshot(now) for t in self.timelines]
 
     def _answer(self, request: Request, root: str, tree: Any, status: int = 200) -> Response:
         if "application/json" in request.headers.get("accept", ""):
@@ -161,14 +163,14 @@ class MirthApi:
         if (refused := self._refusal(request)) is not None:
             return refused
         entries = [{"string": [channel_uuid(t.channel_id), t.channel_id]}
-                   for t in self.server.timelines]
+                   for t in self.timelines]
         return self._answer(request, "map", {"entry": entries} if entries else "")
 
     async def channel_groups(self, request: Request) -> Response:
         if (refused := self._refusal(request)) is not None:
             return refused
         facilities: dict[str, list[str]] = {}
-        for t in self.server.timelines:
+        for t in self.timelines:
             facilities.setdefault(t.facility_id, []).append(channel_uuid(t.channel_id))
         groups = [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"chargeline-demo-group:{f}")),
                    "name": f, "revision": 1, "description": f"Interfaces of {f}",
@@ -177,9 +179,11 @@ class MirthApi:
         return self._answer(request, "list", {"channelGroup": groups} if groups else "")
 
 
-def mirth_routes(server: EstateServer, prefix: str = "/mirth/api") -> list[Route]:
-    """The Mirth-shaped routes of ``server`` under ``prefix``."""
-    api = MirthApi(server)
+def mirth_routes(timelines: list[ChannelTimeline], now: Callable[[], int],
+                 prefix: str = "/mirth/api") -> list[Route]:
+    """The Mirth-shaped routes over the engine's ``timelines`` at the clock ``now`` (epoch
+    ms), under ``prefix``."""
+    api = MirthApi(timelines, now)
     return [Route(f"{prefix}/users/_login", api.login, methods=["POST"]),
             Route(f"{prefix}/users/_logout", api.logout, methods=["POST"]),
             Route(f"{prefix}/channels/statistics", api.statistics),

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from simulator import fhir, odata
+from simulator.estate_record import Estate
 from simulator.records import Charge, InventoryTxn, Usage
 from simulator.rendering import Rendering
 from simulator.timefmt import MINUTE, hl7_ts, hl7_ts_in, iso, iso_in
-
-if TYPE_CHECKING:
-    from simulator.estate import Estate
 
 Render = Callable[[Any], dict[str, Any]]
 _LINKED_TYPES = ("ISSUE", "RETURN")  # the ERP transactions that name a usage

@@ -6,16 +6,12 @@ Keys are the mount-relative names the server routes on: ``billing/ChargeItem``,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from simulator import fhir, odata
+from simulator.estate_record import Estate
 from simulator.index import Collection, Entry
 from simulator.records import NEVER
 from simulator.renderer import EstateRenderer
-
-if TYPE_CHECKING:
-    from simulator.estate import Estate
-    from simulator.rendering import Rendering
+from simulator.rendering import Rendering
 
 BILLING = ("ChargeItem", "Encounter", "Claim", "ClaimResponse")
 EHR = ("SupplyDelivery",)

@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from simulator.engine_stats import build_timelines, channels_payload
-from simulator.estate import Estate
+from simulator.estate_record import Estate
 from simulator.httpfaults import FaultInjector, HttpFault
 from simulator.index import Collection, Page
 from simulator.mirth_api import mirth_routes
@@ -232,7 +232,7 @@ class EstateServer:
             Route("/erp/odata/", self.service_document),
             Route("/erp/odata/{entity}", self.odata),
             Route("/engine/api/channels", self.channels),
-            *mirth_routes(self),  # the engine as NextGen Connect serves it (/mirth/api)
+            *mirth_routes(self.timelines, self.now),  # the engine as NextGen Connect serves it
             Route("/health", self.health),
             Route("/_faults", self.served_faults),
         ])

@@ -7,14 +7,12 @@ horizon in live mode): a fault is listed only when it is fully observable by the
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from simulator.estate_record import Estate, FacilityData
 from simulator.faults import INVENTORY_SLA_MINUTES, SLA_MINUTES
 from simulator.flow import Trail
 from simulator.timefmt import MINUTE, iso
-
-if TYPE_CHECKING:
-    from simulator.estate import Estate, FacilityData
 
 
 def _money(value: float) -> float:
