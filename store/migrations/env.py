@@ -6,6 +6,7 @@ from __future__ import annotations
 from alembic import context
 
 import store.schema_all  # noqa: F401  - registers every table on the metadata
+from store.engine import make_engine
 from store.schema import metadata
 
 config = context.config
@@ -13,9 +14,7 @@ config = context.config
 
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
-    if connection is None:
-        from store.engine import make_engine
-
+    if connection is None:  # the alembic command line: no connection handed in
         engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
         with engine.begin() as conn:
             _run(conn)

@@ -1,15 +1,17 @@
-"""Migrations bring an empty SQLite file and an empty PostgreSQL database to head."""
+"""Migrations bring an empty SQLite file and an empty PostgreSQL database to head; a store
+made by a pre-release schema (before the 0.1.0 baseline) is refused with what to do."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from alembic import command
+from sqlalchemy import Engine, inspect, text
 
 from core.errors import StoreError
 from store.engine import make_engine
-from store.migrate import current_revision, head_revision, upgrade
+from store.migrate import alembic_config, current_revision, head_revision, upgrade
 from store.schema import metadata
 from tests.conftest import scratch_pg_database
 
@@ -51,3 +53,54 @@ def test_unreachable_postgresql_gives_store_error() -> None:
 def test_unsupported_driver_is_refused() -> None:
     with pytest.raises(StoreError, match="not supported"):
         make_engine("mysql://root@127.0.0.1/test")
+
+
+def _stamped(engine: Engine, *revisions: str) -> Engine:
+    """``engine``'s store, migrated, then claiming to be at ``revisions`` (as a store left
+    by an older or a newer Chargeline would)."""
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM alembic_version"))
+        for revision in revisions:
+            conn.execute(text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
+    return engine
+
+
+def test_a_store_at_head_is_at_the_baseline(tmp_path: Path) -> None:
+    # 0056 was the head of the pre-release chain: a store migrated to it needs nothing
+    assert head_revision() == "0056"
+    engine = _stamped(make_engine(f"sqlite:///{tmp_path / 'at_head.db'}"), "0056")
+    upgrade(engine)
+    assert current_revision(engine) == "0056"
+
+
+def test_a_pre_release_store_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    engine = _stamped(make_engine(f"sqlite:///{path}"), "0030", "0040")
+    with pytest.raises(StoreError) as refused:
+        upgrade(engine)
+    message = str(refused.value)
+    assert f"the store at sqlite:///{path} is at revision 0030, 0040" in message
+    assert "made by a pre-release schema of Chargeline" in message
+    assert "delete the SQLite file, or drop and create the database" in message
+    assert "then run `chargeline db upgrade`" in message
+    assert current_revision(engine) == "0030,0040"  # refused, not half-migrated
+
+
+def test_a_store_from_a_newer_chargeline_is_refused(tmp_path: Path) -> None:
+    engine = _stamped(make_engine(f"sqlite:///{tmp_path / 'new.db'}"), "0099")
+    with pytest.raises(StoreError, match=r"revision 0099, which this version of Chargeline "
+                                         r"does not know .* migrated by a newer Chargeline"):
+        upgrade(engine)
+
+
+def test_the_baseline_downgrades_to_an_empty_store(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'down.db'}")
+    upgrade(engine)
+    with engine.begin() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    upgrade(engine)
+    _assert_schema_matches_metadata(engine)

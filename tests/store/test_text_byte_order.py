@@ -1,16 +1,14 @@
 """On PostgreSQL every text column of the store, and of a metrics pass's scratch tables,
-compares byte by byte (collation "C", migration 0050): one collation, so each join of a
+compares byte by byte (collation "C", the baseline migration): one collation, so each join of a
 scratch table with the store can use the store's indexes, and no strcoll per comparison."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from metrics.compute.pass_tables import pass_tables
 from store.engine import make_engine
-from store.migrate import upgrade
-from tests.conftest import scratch_pg_database
 
 pytestmark = pytest.mark.postgres
 
@@ -26,12 +24,6 @@ TEXT_COLUMNS = text("""
 
 def _collations(conn, tables: str) -> dict[str, str]:
     return {f"{t}.{c}": coll for t, c, coll in conn.execute(TEXT_COLUMNS, {"tables": tables})}
-
-
-def _store_engine(url: str) -> Engine:
-    engine = make_engine(url)
-    upgrade(engine)
-    return engine
 
 
 def test_every_store_text_column_is_byte_ordered(pg_database_url: str) -> None:
@@ -54,22 +46,3 @@ def test_pass_tables_take_the_store_collation(pg_database_url: str) -> None:
     assert {"metric_pass_usages.usage_id", "metric_pass_dirty_encounters.encounter_id",
             "metric_pass_live_charges.serial"} <= set(columns)
     assert set(columns.values()) == {"C"}
-
-
-def test_downgrade_gives_the_database_collation_back() -> None:
-    from alembic import command
-
-    from store.migrate import alembic_config
-
-    with scratch_pg_database("chargeline_coll") as url:
-        engine = _store_engine(url)
-        with engine.begin() as conn:
-            config = alembic_config()
-            config.attributes["connection"] = conn
-            command.downgrade(config, "0040")
-        with engine.connect() as conn:
-            assert set(_collations(conn, "%").values()) == {"default"}
-        upgrade(engine)
-        with engine.connect() as conn:
-            assert set(_collations(conn, "%").values()) == {"C"}
-        engine.dispose()
