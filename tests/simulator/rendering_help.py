@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from simulator.estate import Estate
+from simulator.estate_record import Estate
 from simulator.odata import KEYS
 from simulator.records import ClaimResponse, ReorderPoint
 from simulator.rendering import Rendering

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from simulator.config import EstateConfig, FaultRates
-from simulator.estate import Estate, build_estate
+from simulator.estate import build_estate
+from simulator.estate_record import Estate
 from simulator.files import LiveLogs, write_estate_files
 from simulator.server import serve_in_thread
 from simulator.timefmt import HOUR, parse_iso_ms

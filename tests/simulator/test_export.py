@@ -23,7 +23,8 @@ import simulator.cli  # noqa: F401 - registers ``chargeline simulate``
 from chargeline.cli import app
 from core.errors import ConfigError
 from simulator.config import FaultRates
-from simulator.estate import Estate, build_estate
+from simulator.estate import build_estate
+from simulator.estate_record import Estate
 from simulator.export import FHIR_FILES, ODATA_PAGE_ROWS, export_estate, page_name
 from simulator.odata import KEYS
 from simulator.rendering import RENDERINGS

@@ -14,7 +14,8 @@ from collectors.hl7_parse import parse_hl7_time, parse_message, split_blocks
 from collectors.hl7_records import Hl7Converter
 from collectors.mapping import load_mapping
 from simulator.config import EstateConfig, FaultRates
-from simulator.estate import Estate, build_estate
+from simulator.estate import build_estate
+from simulator.estate_record import Estate
 from simulator.files import write_estate_files
 from simulator.hl7log import Hl7Layout, build_layout
 from simulator.renderer import EstateRenderer

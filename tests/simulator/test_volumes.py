@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from simulator.config import EstateConfig, FaultRates
-from simulator.estate import Estate, build_estate
+from simulator.estate import build_estate
+from simulator.estate_record import Estate
 from simulator.timefmt import DAY
 
 
