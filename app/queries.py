@@ -20,11 +20,12 @@ from alerting import workflow
 from alerting.workflow import AlertRow
 from app.data import aggregates, exceptions_queue, kpis, records
 from app.data import rules as rules_view
-from app.data.datasets import DATASETS, shown_name
-from app.data.quarantine import masked_page
-from app.data.users import audit_entries, list_users, roles_of
+from app.data.quarantine import count_quarantined, masked_page
+from app.data.users import audit_entries, count_audit, list_users, roles_of
 from app.resources import engine_for, settings
+from app.shaping.datasets import RECORD_SETS, shown_name
 from app.shaping.drill import DrillFilters
+from app.shaping.exceptions import QueueFilters
 from app.shaping.kpis import SUM_COLUMNS
 from metrics.lineage import data as lineage_store
 from metrics.lineage.graph import LineageGraph
@@ -115,7 +116,14 @@ def record_page(url: str, filters: DrillFilters, page: int, page_size: int) -> p
     """One page of the records the drill-down filters match, newest first."""
     with engine_for(url).connect() as conn:
         rows = records.page_of_records(conn, filters, page=page, page_size=page_size)
-    return _frame(rows, [shown_name(c) for c in DATASETS[filters.dataset].columns])
+    return _frame(rows, [shown_name(c) for c in RECORD_SETS[filters.dataset].columns])
+
+
+def records_csv(url: str, filters: DrillFilters, limit: int) -> bytes:
+    """Every record the drill-down filters match (up to ``limit``) as CSV; uncached, built
+    when the download is asked for."""
+    with engine_for(url).connect() as conn:
+        return records.csv_of_records(conn, filters, limit).encode()
 
 
 # --- interfaces -----------------------------------------------------------------------------
@@ -217,14 +225,14 @@ def exception_summary(url: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
-def exception_count(url: str, filters: exceptions_queue.QueueFilters) -> int:
+def exception_count(url: str, filters: QueueFilters) -> int:
     """How many exceptions the queue filters match."""
     with engine_for(url).connect() as conn:
         return exceptions_queue.count(conn, filters)
 
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
-def exception_page(url: str, filters: exceptions_queue.QueueFilters, page: int,
+def exception_page(url: str, filters: QueueFilters, page: int,
                    size: int) -> pd.DataFrame:
     """One page of the queue, biggest $ first."""
     with engine_for(url).connect() as conn:
@@ -276,11 +284,23 @@ def users(url: str) -> pd.DataFrame:
         return pd.DataFrame(list_users(conn))
 
 
+def audit_count(url: str) -> int:
+    """How many entries the audit log holds."""
+    with engine_for(url).connect() as conn:
+        return count_audit(conn)
+
+
 def audit_log(url: str, page: int = 1, size: int = 50) -> pd.DataFrame:
     """One page of the audit log, newest first."""
     with engine_for(url).connect() as conn:
         rows = audit_entries(conn, limit=size, offset=max(0, page - 1) * size)
     return _frame(rows, ["audit_id", "at", "actor", "action", "target", "reason", "detail"])
+
+
+def quarantine_count(url: str) -> int:
+    """How many records the collectors quarantined."""
+    with engine_for(url).connect() as conn:
+        return count_quarantined(conn)
 
 
 def quarantine_page(url: str, page: int = 1, size: int = 50) -> pd.DataFrame:

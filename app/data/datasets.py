@@ -1,17 +1,16 @@
-"""The record sets a dashboard number can drill into: the tables, time column, filters and
-the columns shown — never patient tokens or raw payloads.
-
-Canonical tables give the raw records (usage, messages, charges, issues, API calls); the
-metric fact tables give the records behind each KPI, with the status that decided them.
+"""The tables and conditions behind each drill-down record set (``app.shaping.datasets``
+says what a page shows of them): the table (or join of two) a set reads, the rows it
+keeps, its computed columns, and what "problems only" means in SQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from sqlalchemy import ColumnElement, FromClause, Table, and_, func, or_, true
 
+from app.shaping.datasets import CAPTURE, RECORD_SETS, RecordSet
 from metrics.compute.points import ack_wait_s, held
 from store.schema import (
     api_calls,
@@ -26,21 +25,11 @@ from store.schema_metrics import metric_charge_facts, metric_duplicates, metric_
 uf = metric_usage_facts.c
 
 
-@dataclass(frozen=True)
-class Dataset:
+@dataclass(frozen=True, kw_only=True)
+class Dataset(RecordSet):
     """One drillable record set over one table (or a join of two)."""
 
-    name: str
-    label: str
     tables: tuple[Table, ...]
-    time_column: str
-    columns: tuple[str, ...]
-    key_columns: tuple[str, ...]  # exact-match search targets (indexed ids)
-    status_column: str = ""  # the column the "status" filter applies to
-    status_label: str = "Status"
-    status_values: tuple[str, ...] = ()  # offered in a select box when known
-    channel_column: str = ""
-    channel_label: str = "Channel"
     where: ColumnElement[bool] = field(default_factory=true)
     join_on: ColumnElement[bool] | None = None
     computed: dict[str, Callable[[], ColumnElement]] = field(default_factory=dict)
@@ -77,113 +66,36 @@ USAGE_DOLLARS: dict[str, Callable[[], ColumnElement]] = {
 }
 
 
-def _facts(name: str, label: str, columns: tuple[str, ...], where: ColumnElement[bool], *,
-           status: str = "", status_label: str = "Status",
-           values: tuple[str, ...] = ()) -> Dataset:
-    return Dataset(name, label, (metric_usage_facts,), "used_at", columns,
-                   ("usage_id", "encounter_id"), status_column=status, status_label=status_label,
-                   status_values=values, where=where, computed=USAGE_DOLLARS)
+def _over(name: str, *tables: Table, **sql: object) -> Dataset:
+    """The record set ``name`` read from ``tables`` (``sql``: where, join_on, computed)."""
+    shown = RECORD_SETS[name]
+    return Dataset(**{f.name: getattr(shown, f.name) for f in fields(RecordSet)},
+                   tables=tables, **sql)  # type: ignore[arg-type]
 
 
-CAPTURE = ("on_time", "late", "missing", "unmapped")
-MAPPING_REASONS = ("unknown_item", "no_crosswalk", "cdm_without_hcpcs", "unit_not_convertible")
+def _facts(name: str, where: ColumnElement[bool]) -> Dataset:
+    return _over(name, metric_usage_facts, where=where, computed=USAGE_DOLLARS)
+
 
 DATASETS: dict[str, Dataset] = {
-    "capture": _facts(
-        "capture", "Charge capture (due usage)",
-        ("usage_id", "facility_id", "location_id", "item_id", "item_class", "used_at",
-         "capture", "charge_s", "expected_usd", "encounter_id"),
-        uf.capture.in_(CAPTURE), status="capture", status_label="Capture", values=CAPTURE),
-    "at_risk": _facts(
-        "at_risk", "Revenue at risk",
-        ("usage_id", "facility_id", "item_id", "used_at", "capture", "mapping_reason",
-         "mapping_subject", "expected_usd", "encounter_id"),
-        or_(uf.capture == "missing", uf.mapping_reason != ""), status="capture",
-        status_label="Capture", values=("missing", "unmapped", "unknown", "not_chargeable")),
-    "mappings": _facts(
-        "mappings", "Failed mappings",
-        ("usage_id", "facility_id", "location_id", "item_id", "uom", "used_at",
-         "mapping_reason", "mapping_subject", "expected_usd"),
-        uf.mapping_reason != "", status="mapping_reason", status_label="Reason",
-        values=MAPPING_REASONS),
-    "inventory": _facts(
-        "inventory", "Inventory reconciliation",
-        ("usage_id", "facility_id", "location_id", "item_id", "used_at", "inventory",
-         "base_qty", "issued_qty", "qty_mismatch", "inventory_s"),
-        uf.inventory.in_(("issued", "missing")), status="inventory", status_label="Inventory",
-        values=("issued", "missing")),
-    "procedures": _facts(
-        "procedures", "Usage by procedure (margin)",
-        ("usage_id", "facility_id", "procedure_code", "item_id", "item_class", "used_at",
-         "billed_usd", "cost_usd", "encounter_id"),
-        uf.procedure_code != "", status="procedure_code", status_label="Procedure"),
-    "duplicates": Dataset(
-        "duplicates", "Duplicate charges", (metric_charge_facts, metric_duplicates),
-        "posted_at",
-        ("charge_id", "dup_of", "dup_key", "facility_id", "posted_at", "quantity", "amount",
-         "usage_id", "link_method"),
-        ("charge_id", "dup_of", "usage_id"), status_column="dup_key", status_label="Matched by",
-        status_values=("usage_id", "control_id", "serial"),
+    "capture": _facts("capture", uf.capture.in_(CAPTURE)),
+    "at_risk": _facts("at_risk", or_(uf.capture == "missing", uf.mapping_reason != "")),
+    "mappings": _facts("mappings", uf.mapping_reason != ""),
+    "inventory": _facts("inventory", uf.inventory.in_(("issued", "missing"))),
+    "procedures": _facts("procedures", uf.procedure_code != ""),
+    "duplicates": _over(
+        "duplicates", metric_charge_facts, metric_duplicates,
         join_on=metric_duplicates.c.charge_id == metric_charge_facts.c.charge_id),
-    "usage": Dataset(
-        "usage", "Usage events", (usage_events,), "used_at",
-        ("usage_id", "facility_id", "location_id", "encounter_id", "item_ref", "quantity", "uom",
-         "lot", "serial", "used_at", "source"),
-        ("usage_id", "encounter_id")),
-    "messages": Dataset(
-        "messages", "Interface messages", (interface_messages,), "received_at",
-        ("channel", "control_id", "message_type", "facility_id", "encounter_id", "status",
-         "ack_code", "received_at", "sent_at", "error", "resend_of"),
-        ("control_id", "encounter_id"), status_column="status",
-        status_values=("R", "F", "T", "S", "Q", "E"), channel_column="channel"),
-    # The messages the receiver acknowledged late (metric messages_held): an outage's.
-    "held": Dataset(
-        "held", "Held messages", (interface_messages,), "received_at",
-        ("channel", "control_id", "facility_id", "encounter_id", "status", "ack_code",
-         "received_at", "sent_at", "wait_s"),
-        ("control_id", "encounter_id"), channel_column="channel",
-        where=held(), computed={"wait_s": ack_wait_s}),
-    "charges": Dataset(
-        "charges", "Charges", (charges,), "posted_at",
-        ("charge_id", "facility_id", "encounter_id", "cdm_code", "quantity", "amount",
-         "service_date", "posted_at", "status", "usage_id", "control_id", "reverses_charge_id"),
-        ("charge_id", "encounter_id", "usage_id", "control_id"), status_column="status",
-        status_values=("posted", "credit", "voided")),
-    "issues": Dataset(
-        "issues", "Inventory issues", (inventory_transactions,), "posted_at",
-        ("document_id", "facility_id", "location_id", "item_id", "txn_type", "quantity", "uom",
-         "lot", "serial", "usage_id", "unit_cost", "posted_at"),
-        ("document_id", "usage_id"), where=inventory_transactions.c.txn_type == "ISSUE"),
-    "replenishment": Dataset(
-        "replenishment", "Replenishment (received)", (replenishment_documents,), "received_at",
-        ("document_id", "doc_kind", "facility_id", "location_id", "item_id", "quantity",
-         "status", "created_at", "ordered_at", "received_at"),
-        ("document_id",), status_column="status",
-        where=replenishment_documents.c.received_at.is_not(None)),
-    "api_calls": Dataset(
-        "api_calls", "API calls", (api_calls,), "started_at",
-        ("source", "endpoint", "started_at", "duration_ms", "status_code", "rows", "error_class",
-         "attempt", "run_id"),
-        ("run_id", "endpoint"), status_column="error_class", status_label="Error class",
-        channel_column="source", channel_label="Source"),
+    "usage": _over("usage", usage_events),
+    "messages": _over("messages", interface_messages),
+    "held": _over("held", interface_messages, where=held(), computed={"wait_s": ack_wait_s}),
+    "charges": _over("charges", charges),
+    "issues": _over("issues", inventory_transactions,
+                    where=inventory_transactions.c.txn_type == "ISSUE"),
+    "replenishment": _over("replenishment", replenishment_documents,
+                           where=replenishment_documents.c.received_at.is_not(None)),
+    "api_calls": _over("api_calls", api_calls),
 }
-
-# The id each dataset's rows are traced by (Lineage ?trace=), and the $ column it totals.
-TRACE_COLUMN = {"capture": "usage_id", "at_risk": "usage_id", "mappings": "usage_id",
-                "inventory": "usage_id", "procedures": "usage_id", "usage": "usage_id",
-                "duplicates": "charge_id", "charges": "charge_id", "messages": "control_id",
-                "held": "control_id", "issues": "usage_id"}
-MONEY_COLUMN = {"capture": "expected_usd", "at_risk": "expected_usd",
-                "mappings": "expected_usd", "procedures": "billed_usd", "duplicates": "amount",
-                "charges": "amount"}
-
-# Fact columns in seconds are shown in minutes.
-SECONDS_COLUMNS = frozenset({"charge_s", "inventory_s", "received_s", "sent_s", "wait_s"})
-
-
-def shown_name(column: str) -> str:
-    """The header a column gets in the table and the CSV."""
-    return column.removesuffix("_s") + "_min" if column in SECONDS_COLUMNS else column
 
 
 def api_call_failed() -> ColumnElement[bool]:
@@ -191,10 +103,6 @@ def api_call_failed() -> ColumnElement[bool]:
     HTTP error (429 included), a client-side error class, or no answer at all."""
     a = api_calls.c
     return or_(a.status_code >= 400, a.error_class != "", a.status_code.is_(None))
-
-
-# Datasets where "problems only" means something (the drill-down offers the checkbox).
-PROBLEM_DATASETS = frozenset({"capture", "inventory", "api_calls"})
 
 
 def problem_only(ds: Dataset) -> ColumnElement[bool]:

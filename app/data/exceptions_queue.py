@@ -1,7 +1,7 @@
 """The steward's exception queue in SQL: failed mappings, duplicates, missing and late
 charges, inventory, paged, filtered and sorted by $ or by age (no Streamlit here). Status
 changes go through ``metrics.compute.exceptions.set_status`` and are written to the dashboard's
-audit log.
+audit log. The queues, their filters and sorts are ``app.shaping.exceptions``.
 
 A row names what to act on: a duplicate group names its extra charge(s) — the ones to
 credit — not the original it repeats. Each row carries its date of service (the scan
@@ -10,29 +10,17 @@ not when the queue first saw it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, case, func, select, text
 
 from app.data.users import audit
+from app.shaping.exceptions import QUEUES, QueueFilters
 from metrics.compute.exceptions import MAPPED_WHERE, set_status
 from store.schema_metrics import metric_duplicates, metric_exceptions, metric_usage_facts
 
-# "Missing charges" means what it means on the Overview (no charge within the SLA); a late
-# charge did post, so it has a queue of its own.
-QUEUES: dict[str, tuple[str, ...]] = {
-    "Failed mappings": ("unknown_item", "no_crosswalk", "cdm_without_hcpcs",
-                        "unit_not_convertible"),
-    "Duplicate charges": ("duplicate_charge",),
-    "Missing charges": ("missing_charge",),
-    "Late charges": ("late_charge",),
-    "Inventory": ("missing_inventory_issue", "quantity_mismatch"),
-}
 USAGE_KINDS = ("missing_charge", "late_charge", "missing_inventory_issue", "quantity_mismatch")
-OPEN_STATUSES = ("open", "acknowledged", "investigating")
-SORTS = ("amount", "age")  # biggest $ first, or oldest date of service first
 COLUMNS = ("exception_id", "kind", "facility_id", "subject", "charge_ids", "amount",
            "service_at", "status", "assignee", "detail", "first_seen", "usage_ids")
 e = metric_exceptions.c
@@ -58,17 +46,6 @@ def service_at() -> ColumnElement:
         func.coalesce(uf.facility_id, "") == e.facility_id).scalar_subquery()
     return case((e.kind.in_(USAGE_KINDS), of_usage),
                 (e.kind == "duplicate_charge", of_duplicate), else_=of_mapping)
-
-
-@dataclass(frozen=True)
-class QueueFilters:
-    """Which exceptions to list: a queue (kinds), statuses, facility, assignee."""
-
-    queue: str = "Failed mappings"
-    statuses: tuple[str, ...] = OPEN_STATUSES
-    facility: str = ""
-    assignee: str = ""
-    sort: str = "amount"
 
 
 def _where(f: QueueFilters) -> list[ColumnElement[bool]]:

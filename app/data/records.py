@@ -7,14 +7,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, or_, select
 
-from app.data.datasets import (
-    DATASETS,
-    MONEY_COLUMN,
-    SECONDS_COLUMNS,
-    Dataset,
-    problem_only,
-    shown_name,
-)
+from app.data.datasets import DATASETS, Dataset, problem_only
+from app.shaping.datasets import MONEY_COLUMN, SECONDS_COLUMNS, shown_name
 from app.shaping.drill import DrillFilters
 from store.schema import facilities as facility_table
 from store.schema_metrics import metric_usage_points

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.data.datasets import DATASETS
+from app.shaping.datasets import RECORD_SETS
 
 PARAM_TIME_FORMAT = "%Y-%m-%dT%H:%M"  # what st.datetime_input writes into the URL
 
@@ -27,8 +27,8 @@ class DrillFilters:
     problems: bool = False  # only the rows that are a problem (late, missing, mismatch)
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; use one of {sorted(DATASETS)}")
+        if self.dataset not in RECORD_SETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; use one of {sorted(RECORD_SETS)}")
 
 
 def format_time(value: datetime) -> str:
@@ -71,7 +71,7 @@ def from_query_params(params: Mapping[str, str | Sequence[str]]) -> DrillFilters
 
     raw_fac = params.get("facility", ())
     facilities = (raw_fac,) if isinstance(raw_fac, str) else tuple(raw_fac)
-    dataset = one("dataset") if one("dataset") in DATASETS else "capture"
+    dataset = one("dataset") if one("dataset") in RECORD_SETS else "capture"
     return DrillFilters(
         dataset=dataset,
         facilities=tuple(f for f in facilities if f),

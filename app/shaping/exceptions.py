@@ -1,15 +1,42 @@
-"""The steward's queue shaped for reading (pure): what to act on, readable headers, the
-date of service and the problem's age, and where each row's trace is."""
+"""The steward's queue shaped for reading (pure): the queues and their filters, what to act
+on, readable headers, the date of service and the problem's age, and where each row's
+trace is (the queue itself is read in SQL by ``app.data.exceptions_queue``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
 from app.shaping.facilities import facility_label
+
+# "Missing charges" means what it means on the Overview (no charge within the SLA); a late
+# charge did post, so it has a queue of its own.
+QUEUES: dict[str, tuple[str, ...]] = {
+    "Failed mappings": ("unknown_item", "no_crosswalk", "cdm_without_hcpcs",
+                        "unit_not_convertible"),
+    "Duplicate charges": ("duplicate_charge",),
+    "Missing charges": ("missing_charge",),
+    "Late charges": ("late_charge",),
+    "Inventory": ("missing_inventory_issue", "quantity_mismatch"),
+}
+OPEN_STATUSES = ("open", "acknowledged", "investigating")
+SORTS = ("amount", "age")  # biggest $ first, or oldest date of service first
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """Which exceptions to list: a queue (kinds), statuses, facility, assignee."""
+
+    queue: str = "Failed mappings"
+    statuses: tuple[str, ...] = OPEN_STATUSES
+    facility: str = ""
+    assignee: str = ""
+    sort: str = "amount"
+
 
 KIND_WORDS = {
     "duplicate_charge": "duplicate charge", "missing_charge": "missing charge",

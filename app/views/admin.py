@@ -8,31 +8,16 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Connection
 
-from alerting import workflow
-from app import queries
-from app.data import signin
-from app.data.quarantine import count_quarantined, reveal_payload
-from app.data.users import User, add_user, audit, count_audit
-from app.data.writes import retrying, write, writer
-from app.resources import database_url, engine, settings
+from app import actions, queries
+from app.access import ROLES
+from app.resources import database_url, settings
 from app.shaping.interfaces import freshness_rows, freshness_table
 from app.tables import column_config, styled_health
 from app.ui import require_page
 from core.errors import ChargelineError
-from core.sealing import sealer_for
-from store.schema_app import ROLES
 
 PAGE_SIZE = 50
-
-
-
-def _save_user(conn: Connection, email: str, roles: list[str], password: str) -> User:
-    saved = add_user(conn, email, roles, password=password or None)
-    audit(conn, user.email, "user_saved", target=saved.email, detail=",".join(sorted(saved.roles)))
-    return saved
-
 
 user = require_page("views/admin.py")
 url = database_url()
@@ -70,22 +55,22 @@ with tab_users:
                                  key="adm_new_password")
         if st.form_submit_button("Save user"):
             try:
-                saved = write(lambda conn: _save_user(conn, email, roles, password))
+                saved = actions.save_user(user.email, email, roles, password)
                 queries.roles_for.clear()
                 st.success(f"Saved {saved.email}: {', '.join(sorted(saved.roles))}")
             except ChargelineError as exc:
                 st.error(str(exc))
     st.markdown("**Sessions**")
-    st.caption(f"A sign-in lasts {signin.IDLE.seconds // 60} minutes without a page view "
-               f"and {signin.ABSOLUTE.seconds // 3600} hours at most. Ending sessions signs "
-               "the browsers out at their next click (yours too when it is among them).")
+    st.caption(f"A sign-in lasts {actions.SESSION_IDLE.seconds // 60} minutes without a "
+               f"page view and {actions.SESSION_ABSOLUTE.seconds // 3600} hours at most. "
+               "Ending sessions signs the browsers out at their next click (yours too when it "
+               "is among them).")
     s1, s2 = st.columns([2, 1], vertical_alignment="bottom")
     whose = s1.selectbox("Whose sessions", ["", *people["email"].tolist()] if not people.empty
                          else [""], key="adm_end_whose", format_func=lambda e: e or "everybody")
     if s2.button("End sessions", key="adm_end_sessions"):
         try:
-            n = write(lambda conn: signin.end_all_sessions(conn, user.email, datetime.now(UTC),
-                                                           email=whose))
+            n = actions.end_sessions(user.email, whose)
             st.success(f"{n} session(s) ended.")
         except ChargelineError as exc:
             st.error(str(exc))
@@ -93,8 +78,7 @@ with tab_users:
 with tab_quarantine:
     st.caption("Records a collector could not read, kept with their reason. Payloads may "
                "carry PHI: they stay masked; revealing one needs a reason and is audited.")
-    with engine().connect() as conn:
-        held = count_quarantined(conn)
+    held = queries.quarantine_count(url)
     q_page = st.pagination(max(1, math.ceil(held / PAGE_SIZE)), key="adm_quarantine_page")
     rows = queries.quarantine_page(url, page=q_page, size=PAGE_SIZE)
     st.dataframe(rows, hide_index=True,
@@ -105,8 +89,8 @@ with tab_quarantine:
         reason = st.text_input("Reason (written to the audit log)", key="adm_reveal_reason")
         if st.button("Reveal payload", key="adm_reveal"):
             try:
-                st.session_state["adm_revealed"] = (qid, write(lambda conn: reveal_payload(
-                    conn, user, int(qid), reason, sealer_for(settings()))))
+                st.session_state["adm_revealed"] = (
+                    qid, actions.reveal_quarantined(user, int(qid), reason))
             except (ValueError, PermissionError, LookupError, ChargelineError) as exc:
                 st.error(str(exc))
         revealed = st.session_state.get("adm_revealed")
@@ -116,8 +100,7 @@ with tab_quarantine:
             st.code(revealed[1], language=None)
 
 with tab_audit:
-    with engine().connect() as conn:
-        total = count_audit(conn)
+    total = queries.audit_count(url)
     page = st.pagination(max(1, math.ceil(total / PAGE_SIZE)), key="adm_audit_page")
     log = queries.audit_log(url, page=page, size=PAGE_SIZE)
     st.dataframe(log, hide_index=True,
@@ -133,9 +116,7 @@ with tab_mail:
                      placeholder="–", key="adm_dead", column_config=column_config(dead))
         if st.button("Queue them again", key="adm_retry"):
             try:
-                n = retrying(lambda: workflow.retry_dead(writer(), user.email))
-                write(lambda conn: audit(conn, user.email, "mail_requeued",
-                                         detail=f"{n} e-mails"))
+                n = actions.requeue_dead_mail(user.email)
                 st.success(f"{n} e-mail(s) queued again.")
             except ChargelineError as exc:
                 st.error(str(exc))

@@ -1,16 +1,16 @@
 """Alerts: the inbox of firing and recent alerts. Acknowledge, assign, set a status and
-silence — through ``alerting.workflow``, the same functions as ``chargeline alerts``, so
-every action lands in the alert's history with who, when and why."""
+silence — through ``app.actions`` and so ``alerting.workflow``, the same functions as
+``chargeline alerts``, so every action lands in the alert's history with who, when and why."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from alerting import workflow
-from app import queries
-from app.data.writes import retrying, writer
+from alerting.workflow import STATUSES
+from app import actions, queries
 from app.resources import database_url
 from app.shaping import alerts as alerts_view
 from app.tables import column_config, styled_health, with_times
@@ -86,10 +86,10 @@ focus = st.selectbox("Alert", list(labels), key="al_focus", format_func=labels._
 alert = next(r for r in inbox if r.fingerprint == focus)
 
 
-def _act(message: str, action: object, *args: object) -> None:
-    """Run one workflow action; on success remember a message and redraw with fresh data."""
+def _act(message: str, action: Callable[..., None], *args: object) -> None:
+    """Run one alert action; on success remember a message and redraw with fresh data."""
     try:
-        retrying(lambda: action(writer(), *args))  # type: ignore[operator]
+        action(*args)
     except ChargelineError as exc:
         st.error(str(exc))
         return
@@ -120,28 +120,28 @@ with st.container(border=True):
         comment = st.text_input("Comment", key="al_comment", placeholder="what you found")
         if alert.ack_by:
             if st.button("Unacknowledge", key="al_unack"):
-                _act(f"{alert.rule_id}: acknowledgement removed", workflow.unacknowledge,
+                _act(f"{alert.rule_id}: acknowledgement removed", actions.unacknowledge,
                      alert.fingerprint, user.email, comment)
         elif st.button("Acknowledge", key="al_ack", type="primary"):
-            _act(f"{alert.rule_id}: acknowledged by {user.email}", workflow.acknowledge,
+            _act(f"{alert.rule_id}: acknowledged by {user.email}", actions.acknowledge,
                  alert.fingerprint, user.email, comment)
         a1, a2 = st.columns([2, 1], vertical_alignment="bottom")
         assignee = a1.text_input("Assign to", value=alert.assignee, key="al_assignee")
         if a2.button("Assign", key="al_assign"):
-            _act(f"{alert.rule_id}: assigned to {assignee or 'nobody'}", workflow.assign,
+            _act(f"{alert.rule_id}: assigned to {assignee or 'nobody'}", actions.assign,
                  alert.fingerprint, assignee.strip(), user.email, comment)
         s1, s2 = st.columns([2, 1], vertical_alignment="bottom")
-        status = s1.selectbox("Status", workflow.STATUSES, key="al_status",
+        status = s1.selectbox("Status", STATUSES, key="al_status",
                               format_func=lambda s: s.replace("_", " "))
         if s2.button("Set status", key="al_set_status"):
-            _act(f"{alert.rule_id}: status {status}", workflow.set_status, alert.fingerprint,
-                 status, user.email, comment)
+            _act(f"{alert.rule_id}: status {status}", actions.set_alert_status,
+                 alert.fingerprint, status, user.email, comment)
         matchers = alerts_view.silence_matchers(alert)
         h1, h2 = st.columns([2, 1], vertical_alignment="bottom")
         hours = h1.number_input("Silence for (hours)", min_value=1, max_value=24 * 14, value=4,
                                 key="al_silence_hours")
         if h2.button("Silence", key="al_silence"):
-            _act(f"{alert.rule_id}: silenced for {hours} h", workflow.add_silence, matchers,
+            _act(f"{alert.rule_id}: silenced for {hours} h", actions.silence, matchers,
                  now + timedelta(hours=int(hours)), user.email, comment)
         st.caption("Silence matchers: " + ", ".join(f"`{m}`" for m in matchers))
 
@@ -155,4 +155,4 @@ else:
     e1, e2 = st.columns([2, 1], vertical_alignment="bottom")
     sid = e1.selectbox("Silence", active["id"].tolist(), key="al_expire_id")
     if e2.button("Expire now", key="al_expire"):
-        _act(f"silence {sid} expired", workflow.expire_silence, int(sid), user.email)
+        _act(f"silence {sid} expired", actions.expire_silence, int(sid), user.email)

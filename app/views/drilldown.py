@@ -12,9 +12,8 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from app import queries
-from app.data import records
-from app.data.datasets import DATASETS, PROBLEM_DATASETS, TRACE_COLUMN
-from app.resources import database_url, engine
+from app.resources import database_url
+from app.shaping.datasets import PROBLEM_DATASETS, RECORD_SETS, TRACE_COLUMN
 from app.shaping.drill import DrillFilters, parse_time
 from app.tables import column_config, no_none, with_times
 from app.ui import require_page, selected_rows
@@ -56,12 +55,12 @@ with st.container(border=True):
     # dataset's name (``?dataset=messages``).
     if "dataset" not in st.session_state:
         wanted_ds = st.query_params.get("dataset", "")
-        st.session_state["dataset"] = wanted_ds if wanted_ds in DATASETS else "capture"
-    dataset = c1.selectbox("Records", list(DATASETS), key="dataset",
-                           format_func=lambda k: DATASETS[k].label, on_change=_reset,
+        st.session_state["dataset"] = wanted_ds if wanted_ds in RECORD_SETS else "capture"
+    dataset = c1.selectbox("Records", list(RECORD_SETS), key="dataset",
+                           format_func=lambda k: RECORD_SETS[k].label, on_change=_reset,
                            args=DEPENDENT)
     st.query_params["dataset"] = dataset
-    ds = DATASETS[dataset]
+    ds = RECORD_SETS[dataset]
     known = queries.facilities(url)
     wanted = st.query_params.get_all("facility")
     facility = c2.multiselect("Facility", sorted(set(known) | set(wanted)), key="facility",
@@ -105,13 +104,11 @@ table = st.container()
 left, right = st.columns([3, 2])
 with left:
     page = st.pagination(pages, key="page", bind="query-params")
-store = engine()
 
 
 def _csv() -> bytes:
     """Every matching record (up to the limit), built when the button is pressed."""
-    with store.connect() as conn:
-        return records.csv_of_records(conn, filters, CSV_LIMIT).encode()
+    return queries.records_csv(url, filters, CSV_LIMIT)
 
 
 with right:

@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from app import queries
-from app.data.exceptions_queue import OPEN_STATUSES, QUEUES, SORTS, QueueFilters, change_status
-from app.data.writes import write
+from app import actions, queries
 from app.resources import database_url
 from app.shaping import exceptions as exceptions_view
+from app.shaping.exceptions import OPEN_STATUSES, QUEUES, SORTS, QueueFilters
 from app.shaping.facilities import facility_label
 from app.tables import TIME_FORMAT, column_config
 from app.ui import require_page, selected_rows
@@ -118,8 +117,8 @@ with st.container(border=True):
         comment = st.text_input("Comment", key="ex_comment")
         if st.button("Save", key="ex_save", type="primary"):
             try:
-                done = write(lambda conn: change_status(conn, user.email, focus, status,
-                                                        assignee.strip(), comment))
+                done = actions.change_exception(user.email, focus, status, assignee.strip(),
+                                                comment)
             except ChargelineError as exc:
                 st.error(str(exc))
                 st.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.data.datasets import DATASETS
+from app.shaping.datasets import RECORD_SETS
 
 FORBIDDEN = {"patient_token", "raw_payload", "record_hash"}
 
@@ -30,3 +31,9 @@ def test_the_drilldown_time_indexes_exist(engine) -> None:
     assert {("metric_usage_facts", "ix_app_usage_facts_used"),
             ("usage_events", "ix_app_usage_events_used"),
             ("charges", "ix_app_charges_posted")} <= found
+
+
+def test_every_record_set_a_page_offers_has_its_sql() -> None:
+    """``app.shaping.datasets`` says what a page shows; ``app.data.datasets`` reads it."""
+    assert list(DATASETS) == list(RECORD_SETS)
+    assert all(DATASETS[n].columns == s.columns for n, s in RECORD_SETS.items())
