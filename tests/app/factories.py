@@ -16,8 +16,9 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
+from alerting.data.history import save_transitions
+from alerting.data.instances import save_states
 from alerting.state import AlertState, State, Transition
-from alerting.store import save_states, save_transitions
 from core.config import ChargeSla
 from core.model import (
     AckCode,
