@@ -1,29 +1,28 @@
 """``chargeline rules check|list``: validate rule files without touching the store.
 
 Without a path they read the rules the deployment runs: ``<data_dir>/rules`` when it
-holds rule files, else the shipped pack, and say which."""
+holds rule files, else the shipped pack, and say which. ``cli`` holds the ``rules`` group;
+the entry room mounts it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
-from chargeline.cli import app
+from core.config import Settings, format_validation_error
 from core.errors import ConfigError, RuleFileError
 from rules.loader import describe, live_rule_paths, load_rules
 
+cli = typer.Typer()
 rules_app = typer.Typer(help="Governance rules as code (YAML).", no_args_is_help=True)
-app.add_typer(rules_app, name="rules")
+cli.add_typer(rules_app, name="rules")
 _PATHS_HELP = "Rule files or folders (default: <data_dir>/rules, else the shipped pack)."
 
 
 def _live_paths() -> list[Path]:
     # only data_dir is needed: no store, no secret (load_settings would resolve one)
-    from pydantic import ValidationError
-
-    from core.config import Settings, format_validation_error
-
     try:
         settings = Settings()
     except ValidationError as exc:

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from core.errors import RuleFileError
+from metrics.catalog import CATALOG
 from rules.model import (
     SCOPE_KEYS,
     FacilityHours,
@@ -154,12 +155,8 @@ def _describe(err: Any, path: tuple[Any, ...]) -> tuple[str, str]:
     return message, f"e.g. {fix}" if fix else "see rules/pack/*.yaml for examples"
 
 
-def catalog_metrics() -> dict[str, tuple[frozenset[str], tuple[str, ...]]] | None:
-    """Metric name -> (scope keys, parameters) from ``metrics.catalog``, when installed."""
-    try:
-        from metrics.catalog import CATALOG
-    except ImportError:
-        return None
+def catalog_metrics() -> dict[str, tuple[frozenset[str], tuple[str, ...]]]:
+    """Metric name -> (scope keys, parameters) from ``metrics.catalog``."""
     return {name: (spec.scopes, spec.params) for name, spec in CATALOG.items()}
 
 

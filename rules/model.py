@@ -24,6 +24,9 @@ from pydantic import (
     model_validator,
 )
 
+from rules.hours import check_zone, parse_working
+from rules.hours import working_at as in_working_hours
+
 SCOPE_KEYS = ("facility", "location", "item_class", "channel", "source", "endpoint", "procedure")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
@@ -157,8 +160,6 @@ class Parameters(_Strict):
 
 def _working(value: Any) -> Any:
     """A working-hours string or list of strings, checked and kept as a tuple."""
-    from rules.hours import parse_working
-
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not items or not all(
             isinstance(i, str) for i in items):
@@ -170,8 +171,6 @@ def _working(value: Any) -> Any:
 
 
 def _zone(value: Any) -> Any:
-    from rules.hours import check_zone
-
     return check_zone(value) if isinstance(value, str) else value
 
 
@@ -212,8 +211,6 @@ class WorkingHours(_Strict):
 
     @cached_property
     def _spans(self) -> dict[str, tuple]:
-        from rules.hours import parse_working
-
         def spans(working: tuple[str, ...]) -> tuple:
             return tuple(s for text in working for s in parse_working(text))
 
@@ -223,12 +220,10 @@ class WorkingHours(_Strict):
 
     def working_at(self, facility: str | None, now: datetime) -> bool:
         """True when ``facility`` (None: a scope without one) is in working hours."""
-        from rules.hours import working_at
-
         own = self.facilities.get(facility or "")
         spans = self._spans.get(facility or "") if own and own.working else self._spans[""]
         tz = own.tz if own and own.tz else self.tz
-        return working_at(spans, tz, now)
+        return in_working_hours(spans, tz, now)
 
     def modes_at(self, now: datetime) -> frozenset[bool]:
         """The modes (True: working) some facility can be in at ``now``."""
