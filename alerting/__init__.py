@@ -1,17 +1,12 @@
 """Alerting: the alert state machine, notification policy (routing, grouping, silences,
-quiet hours, lineage inhibition), steward workflow, and e-mail delivery through an outbox.
+quiet hours, lineage inhibition), steward workflow, and e-mail and on-call delivery
+through an outbox.
 
-``evaluate_and_notify(engine, settings, reader, now)`` is what the collector and the
-scheduler call after a collection pass; it lives in ``alerting.service``.
+``alerting.service.run_pass(engine, settings, reader, lineage, now)`` is what the pipeline
+and the scheduler call after a collection pass, with the metric reader and the live
+lineage they built from the metrics package. ``alerting.workflow`` is the stewards' API
+(the CLI's and the dashboard's); ``alerting.data`` holds every SQL statement of the room;
+``alerting.cli`` holds ``chargeline alerts``.
+
+May import: ``core``, ``store``, ``metrics`` and ``rules`` (never ``app`` or ``chargeline``).
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-
-def evaluate_and_notify(engine: Any, settings: Any, reader: Any, now: Any, **kwargs: Any) -> Any:
-    """Evaluate every rule, store alert state and queue digests (see ``alerting.service``)."""
-    from alerting.service import evaluate_and_notify as run
-
-    return run(engine, settings, reader, now, **kwargs)

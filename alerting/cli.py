@@ -1,5 +1,7 @@
 """``chargeline alerts ...``: the steward workflow and the outbox from the shell, on the
-same functions the dashboard calls (``alerting.workflow``)."""
+same functions the dashboard calls (``alerting.workflow``). ``cli`` holds the ``alerts``
+group; the entry room mounts it. ``evaluate`` and ``send`` read the store's metrics and
+live lineage through the metrics package, built here and handed to ``alerting.service``."""
 
 from __future__ import annotations
 
@@ -11,12 +13,19 @@ import typer
 from sqlalchemy import Engine
 
 from alerting import workflow
-from chargeline.cli import app
+from alerting.outbox import dispatch
+from alerting.service import notify, run_pass
+from core.config import Settings, load_settings
 from core.errors import RuleFileError
+from metrics.lineage.data import system_graph
+from metrics.lineage.graph import lineage_map
+from metrics.read.reader import StoreMetricReader
+from store.engine import make_engine
 
+cli = typer.Typer()
 alerts_app = typer.Typer(help="Alerts: list, ack, assign, status, history, silence, outbox.",
                          no_args_is_help=True)
-app.add_typer(alerts_app, name="alerts")
+cli.add_typer(alerts_app, name="alerts")
 
 BY = typer.Option(..., "--by", help="Who is acting (your e-mail).")
 COMMENT = typer.Option("", "--comment", "-m", help="Why; stored in the alert history.")
@@ -25,14 +34,16 @@ COMMENT = typer.Option("", "--comment", "-m", help="Why; stored in the alert his
 @contextmanager
 def _store() -> Iterator[Engine]:
     """The configured store for one command, closed afterwards."""
-    from core.config import load_settings
-    from store.engine import make_engine
-
     engine = make_engine(load_settings().database_url)
     try:
         yield engine
     finally:
         engine.dispose()
+
+
+def _live_lineage(engine: Engine, settings: Settings, now: datetime) -> dict[str, list[str]]:
+    """The estate's live lineage map, for inhibition along it (``alerting.service``)."""
+    return lineage_map(system_graph(engine, settings, now))
 
 
 _STATE_ORDER = {"firing": 0, "pending": 1, "error": 2, "nodata": 3, "resolved": 4, "ok": 5}
@@ -167,11 +178,10 @@ def outbox_cmd(
 @alerts_app.command("evaluate")
 def evaluate_cmd() -> None:
     """Run one alerting pass now: evaluate every rule on the store's metrics, send e-mail."""
-    from alerting.service import run_pass
-    from core.config import load_settings
-
+    settings = load_settings()
     with _store() as engine:
-        report, sent = run_pass(engine, load_settings())
+        report, sent = run_pass(engine, settings, StoreMetricReader(engine, settings),
+                                _live_lineage)
     typer.echo(f"{report.evaluated} alert instances, {report.firing} firing, "
                f"{report.transitions} changes, {report.queued} e-mail(s) queued; sent "
                f"{sent.sent}, retrying {sent.retried}, dead {sent.dead}"
@@ -192,14 +202,10 @@ def evaluate_cmd() -> None:
 @alerts_app.command("send")
 def send_cmd() -> None:
     """Queue due digests and send the outbox now (retries and dead letters included)."""
-    from alerting.outbox import dispatch
-    from alerting.service import notify
-    from core.config import load_settings
-
     settings = load_settings()
     now = datetime.now(UTC)
     with _store() as engine:
-        queued = notify(engine, settings, now)
+        queued = notify(engine, settings, now, lineage=_live_lineage)
         report = dispatch(engine, settings, now)
     typer.echo(f"queued {queued}; sent {report.sent}, retrying {report.retried}, "
                f"dead {report.dead}"

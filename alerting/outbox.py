@@ -43,12 +43,12 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine
 
+from alerting.data import outbox as queue
 from alerting.digest import Digest
 from alerting.mail import build_message, message_id, render, send
 from alerting.receivers import (
-    RECEIVER_TYPES,
     DeliveryError,
     is_receiver_key,
     outbox_row,
@@ -56,8 +56,6 @@ from alerting.receivers import (
     receiver_for,
 )
 from core.config import ReceiverConfig, Settings
-from store.schema_alerting import alert_outbox
-from store.upsert import insert_ignore
 
 log = logging.getLogger("chargeline.alerting.outbox")
 
@@ -93,7 +91,7 @@ def enqueue(conn: Connection, digests: list[Digest], settings: Settings, now: da
             "body_text": text, "body_html": html, "status": "pending", "attempts": 0,
             "next_attempt_at": now, "last_error": "", "claimed_by": "", "created_at": now,
         })
-    return insert_ignore(conn, alert_outbox, rows)
+    return queue.insert_rows(conn, rows)
 
 
 def server_failed(exc: BaseException) -> bool:
@@ -134,41 +132,18 @@ class DispatchReport:
 
 def _claim(engine: Engine, row_id: int, worker: str, now: datetime) -> bool:
     """Take one row for sending (counting the attempt); False when someone else has it."""
-    c = alert_outbox.c
     with engine.begin() as conn:
-        result = conn.execute(
-            update(alert_outbox)
-            .where(c.id == row_id, or_(and_(c.status == "pending", c.next_attempt_at <= now),
-                                       and_(c.status == "sending",
-                                            c.claimed_at < now - CLAIM_TIMEOUT)))
-            .values(status="sending", claimed_by=worker, claimed_at=now,
-                    attempts=c.attempts + 1))
-        return result.rowcount == 1
-
-
-def _due(now: datetime):  # type: ignore[no-untyped-def]
-    c = alert_outbox.c
-    return or_(and_(c.status == "pending", c.next_attempt_at <= now),
-               and_(c.status == "sending", c.claimed_at < now - CLAIM_TIMEOUT))
-
-
-def _mail_rows():  # type: ignore[no-untyped-def]
-    """Rows for e-mail recipients (not ``webhook:``/``teams:``/``slack:`` receivers)."""
-    c = alert_outbox.c
-    return or_(c.recipient.contains("@"),
-               and_(*(~c.recipient.startswith(f"{kind}:") for kind in RECEIVER_TYPES)))
+        return queue.claim(conn, row_id, worker, now, now - CLAIM_TIMEOUT)
 
 
 def dispatch(engine: Engine, settings: Settings, now: datetime, *, worker: str = "dispatcher",
              sender: Sender | None = None, poster: Poster | None = None,
              limit: int = 200) -> DispatchReport:
     """Send every due outbox row once, oldest first; classify failures (module doc)."""
-    c = alert_outbox.c
     report = DispatchReport()
     deliver = sender or (lambda msg: send(settings.smtp, msg))
     with engine.connect() as conn:
-        due = conn.execute(select(c.id, c.recipient).where(_due(now))
-                           .order_by(c.created_at, c.id).limit(limit)).all()
+        due = queue.due_rows(conn, now, now - CLAIM_TIMEOUT, limit)
     relay_down = False
     receivers_down: set[str] = set()
     for row_id, recipient in due:
@@ -184,7 +159,7 @@ def dispatch(engine: Engine, settings: Settings, now: datetime, *, worker: str =
         if not _claim(engine, row_id, worker, now):
             continue  # another dispatcher has it
         with engine.connect() as conn:
-            row = conn.execute(select(alert_outbox).where(c.id == row_id)).mappings().one()
+            row = queue.load_row(conn, row_id)
         msg = build_message(sender=settings.smtp.sender, recipient=row["recipient"],
                             subject=row["subject"], text=row["body_text"],
                             html=row["body_html"], msg_id=row["message_id"],
@@ -199,8 +174,7 @@ def dispatch(engine: Engine, settings: Settings, now: datetime, *, worker: str =
             _failed(engine, row_id, row["attempts"], exc, now, report)
             continue
         with engine.begin() as conn:
-            conn.execute(update(alert_outbox).where(c.id == row_id)
-                         .values(status="sent", sent_at=now, last_error=""))
+            queue.mark_sent(conn, row_id, now)
         report.sent += 1
     return report
 
@@ -209,17 +183,12 @@ def _relay_down(engine: Engine, row_id: int, attempts: int, exc: Exception,
                 settings: Settings, now: datetime, report: DispatchReport) -> None:
     """The relay failed, not this mail: hand the row back uncharged and due, note the
     reason on every mail that waits, and say what happens next."""
-    c = alert_outbox.c
     smtp = settings.smtp
     error = f"{type(exc).__name__}: {exc}"[:1900]
     with engine.begin() as conn:
-        conn.execute(update(alert_outbox).where(c.id == row_id).values(
-            status="pending", attempts=max(attempts, 0), claimed_by=""))
-        waiting = conn.execute(update(alert_outbox).where(
-            c.status == "pending", c.next_attempt_at <= now, _mail_rows()).values(
-            last_error=f"waiting for the mail relay: {error}")).rowcount or 0
-        oldest = conn.execute(select(func.min(c.created_at)).where(
-            c.status == "pending", _mail_rows())).scalar()
+        queue.release(conn, row_id, max(attempts, 0))
+        waiting = queue.note_waiting_mail(conn, now, f"waiting for the mail relay: {error}")
+        oldest = queue.oldest_queued_mail(conn)
     report.waiting, report.relay_error = waiting, error
     since = f", the oldest queued at {oldest:%Y-%m-%d %H:%M} UTC" if oldest else ""
     log.warning("mail relay %s:%s failed: %s — %d e-mail(s) stay queued%s, none is "
@@ -237,9 +206,7 @@ def _failed(engine: Engine, row_id: int, attempts: int, exc: Exception, now: dat
     if retry_after is not None:  # the receiver said when (429, 503): no sooner
         wait = max(wait, min(retry_after, MAX_BACKOFF))
     with engine.begin() as conn:
-        conn.execute(update(alert_outbox).where(alert_outbox.c.id == row_id).values(
-            status="dead" if dead else "pending", last_error=error,
-            next_attempt_at=now + wait, claimed_by=""))
+        queue.reschedule(conn, row_id, "dead" if dead else "pending", error, now + wait)
     if dead:
         report.dead += 1
     else:
@@ -249,21 +216,15 @@ def _failed(engine: Engine, row_id: int, attempts: int, exc: Exception, now: dat
 def _waits_for_older(engine: Engine, row_id: int, recipient: str) -> bool:
     """True while an older row to the same receiver is still queued (in backoff, or being
     sent): rows to one receiver go out in order, so a resolve never overtakes its firing."""
-    c = alert_outbox.c
     with engine.connect() as conn:
-        mine = select(c.created_at).where(c.id == row_id).scalar_subquery()
-        older = conn.execute(select(c.id).where(
-            c.recipient == recipient, c.status.in_(("pending", "sending")), c.id != row_id,
-            or_(c.created_at < mine, and_(c.created_at == mine, c.id < row_id))).limit(1))
-        return older.first() is not None
+        return queue.has_older_queued(conn, row_id, recipient)
 
 
 def _to_receiver(engine: Engine, row_id: int, settings: Settings, now: datetime,
                  report: DispatchReport, deliver: Poster) -> bool:
     """Post one claimed receiver row; True when it was delivered."""
-    c = alert_outbox.c
     with engine.connect() as conn:
-        row = conn.execute(select(alert_outbox).where(c.id == row_id)).mappings().one()
+        row = queue.load_row(conn, row_id)
     receiver = receiver_for(settings, row["recipient"])
     try:
         if receiver is None:
@@ -276,7 +237,6 @@ def _to_receiver(engine: Engine, row_id: int, settings: Settings, now: datetime,
         _failed(engine, row_id, row["attempts"], exc, now, report)
         return False
     with engine.begin() as conn:
-        conn.execute(update(alert_outbox).where(c.id == row_id)
-                     .values(status="sent", sent_at=now, last_error=""))
+        queue.mark_sent(conn, row_id, now)
     report.sent += 1
     return True

@@ -29,18 +29,18 @@ dispatcher looks its URL up in the settings when it sends.
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection
 
+from alerting.data.history import incident_starts
 from alerting.digest import Digest
 from alerting.payloads import BUILDERS, payload_json, summary
 from alerting.policy import NotificationPolicy, Route
 from core.config import ReceiverConfig, Settings
-from store.schema_alerting import alert_state_history
 
 RECEIVER_TYPES = ("webhook", "teams", "slack")
 RETRY_STATUSES = frozenset({408, 425, 429})
@@ -69,21 +69,6 @@ def with_receivers(policy: NotificationPolicy, settings: Settings) -> Notificati
     if not extra:
         return policy
     return policy.model_copy(update={"routes": (*policy.routes, *extra)})
-
-
-def incident_starts(conn: Connection, fingerprints: Iterable[str], now: datetime
-                    ) -> dict[str, datetime]:
-    """When each instance's latest incident began (its latest move into ``firing`` from a
-    calm state): the ``startsAt`` of a resolved alert, whose state no longer has it."""
-    fps = sorted(set(fingerprints))
-    if not fps:
-        return {}
-    h = alert_state_history.c
-    rows = conn.execute(select(h.fingerprint, func.max(h.at)).where(and_(
-        h.fingerprint.in_(fps), h.to_state == "firing",
-        h.from_state.in_(("ok", "pending", "resolved")), h.at <= now))
-        .group_by(h.fingerprint))
-    return {fp: at for fp, at in rows}
 
 
 def outbox_row(conn: Connection, digest: Digest, settings: Settings,

@@ -1,10 +1,14 @@
 """The entry points the collector pipeline and the scheduler call.
 
-    evaluate_and_notify(engine, settings, reader, now)   after every collection pass
-    alerting.outbox.dispatch(engine, settings, now)       then send what was queued
-    run_pass(engine, settings, now)                       both, with the store's metric
-                                                          reader (chargeline.pipeline calls
-                                                          it after collection and every 60 s)
+    evaluate_and_notify(engine, settings, reader, now, lineage=...)  after collection
+    alerting.outbox.dispatch(engine, settings, now)                  then send what is queued
+    run_pass(engine, settings, reader, lineage, now)                 both (chargeline.pipeline
+                                                                     calls it after collection
+                                                                     and every 60 s)
+
+The metric reader and the live lineage are handed in by the caller (chargeline.pipeline,
+alerting.cli), which builds them from the metrics package: alerting evaluates whatever
+reader it is given, and tests hand in a table of values.
 
 A pass reads every metric first (no lock held), then, under the alerting lock and in one
 transaction, loads the stored states, steps them, writes state and history, plans the
@@ -14,7 +18,7 @@ stored is skipped, so two collectors never step the same alerts twice.
 Rules come from ``<data_dir>/rules/*.yaml`` when that folder holds rule files, else from
 the shipped pack (``rules/pack``); the policy from ``<data_dir>/alerting.yaml`` when
 present, else ``alerting/policy.yaml``. A refused rule file keeps the running rules, and
-after a restart the last good set the store kept (``alerting.store.rules_in_force``);
+after a restart the last good set the store kept (``alerting.data.rule_versions``);
 the refusal itself is an alert instance in the ``error`` state (rule ``rule-files``)
 naming each file and line, until the files load again.
 """
@@ -23,32 +27,25 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 
+from alerting.data.groups import load_group_logs, save_group_logs
+from alerting.data.history import save_transitions
+from alerting.data.instances import load_states, load_workflow, save_states
+from alerting.data.passes import begin_pass, finish_pass, latest_pass_at
+from alerting.data.rule_versions import record_rule_versions, rules_in_force
+from alerting.data.silences import load_silences
 from alerting.digest import plan_digests
 from alerting.evaluation import Reading, ReadKey, evaluate_readings, read_all
 from alerting.outbox import DispatchReport, dispatch, enqueue
 from alerting.policy import NotificationPolicy, load_policy
 from alerting.receivers import with_receivers
 from alerting.state import AlertState, State, Transition
-from alerting.store import (
-    begin_pass,
-    finish_pass,
-    latest_pass_at,
-    load_group_logs,
-    load_silences,
-    load_states,
-    load_workflow,
-    record_rule_versions,
-    rules_in_force,
-    save_group_logs,
-    save_states,
-    save_transitions,
-)
 from core.config import Settings
 from core.errors import RuleFileError
 from core.metric_values import MetricReader
@@ -56,6 +53,10 @@ from rules.loader import RuleRegistry, RuleSet, describe, live_rule_paths, rules
 
 log = logging.getLogger(__name__)
 REGISTRY = RuleRegistry()
+
+LineageReader = Callable[[Engine, Settings, datetime], Mapping[str, list[str]]]
+"""The estate's live lineage map (``node -> dependents``) at a time, for inhibition along
+it; the callers compose it from ``metrics.lineage`` (``lineage_map(system_graph(...))``)."""
 
 
 @dataclass
@@ -132,22 +133,20 @@ def rule_files_state(previous: AlertState | None, problems: list[str], now: date
 
 
 LINEAGE_TTL = timedelta(minutes=10)  # the estate's shape changes slowly; reading it is not free
-_LINEAGE_CACHE: dict[str, tuple[datetime, dict[str, list[str]]]] = {}
+_LINEAGE_CACHE: dict[str, tuple[datetime, Mapping[str, list[str]]]] = {}
 
 
-def store_lineage(engine: Engine, settings: Settings, now: datetime) -> dict[str, list[str]]:
-    """The estate's live lineage map from the metrics package, cached for ``LINEAGE_TTL``;
-    empty (logged) when it cannot be built, so a lineage problem never stops alerting."""
+def cached_lineage(engine: Engine, settings: Settings, now: datetime, read: LineageReader
+                   ) -> Mapping[str, list[str]]:
+    """The estate's live lineage map from ``read``, cached for ``LINEAGE_TTL``; empty
+    (logged) when it cannot be built, so a lineage problem never stops alerting."""
     key = (engine.url.render_as_string(hide_password=True)
            + "|" + ",".join(sorted(s.name for s in settings.sources)))
     cached = _LINEAGE_CACHE.get(key)
     if cached is not None and abs(now - cached[0]) < LINEAGE_TTL:
         return cached[1]
     try:
-        from metrics.lineage.data import system_graph
-        from metrics.lineage.graph import lineage_map
-
-        edges = lineage_map(system_graph(engine, settings, now))
+        edges = read(engine, settings, now)
     except Exception:  # the policy's own edges still apply
         log.exception("the live lineage could not be read; inhibiting along the policy only")
         edges = {}
@@ -155,16 +154,28 @@ def store_lineage(engine: Engine, settings: Settings, now: datetime) -> dict[str
     return edges
 
 
+def _with_live_lineage(policy: NotificationPolicy, engine: Engine, settings: Settings,
+                       now: datetime, lineage: LineageReader | None) -> NotificationPolicy:
+    """``policy`` with the live lineage merged in when it asks for it (``lineage_from_store``)
+    and the caller handed a lineage reader in; else the policy's own edges alone."""
+    if policy.lineage_from_store and lineage is not None:
+        return policy.with_lineage(cached_lineage(engine, settings, now, lineage))
+    return policy
+
+
 def evaluate_and_notify(engine: Engine, settings: Settings, reader: MetricReader,
                         now: datetime, *, rules: RuleSet | None = None,
-                        policy: NotificationPolicy | None = None) -> NotifyReport:
-    """Evaluate the rules at ``now``, store state and history, queue due digests."""
+                        policy: NotificationPolicy | None = None,
+                        lineage: LineageReader | None = None) -> NotifyReport:
+    """Evaluate the rules at ``now``, store state and history, queue due digests.
+
+    ``lineage`` reads the estate's live lineage for a policy with ``lineage_from_store``;
+    without it (tests) only the policy's own edges inhibit."""
     problems: list[str] = []
     if rules is None:
         rules, problems = current_rules(settings, engine)
     policy = with_receivers(policy or policy_for(settings), settings)
-    if policy.lineage_from_store:
-        policy = policy.with_lineage(store_lineage(engine, settings, now))
+    policy = _with_live_lineage(policy, engine, settings, now, lineage)
     readings = read_all(rules.rules, reader, now)  # metric reads hold no alerting lock
     report = NotifyReport(rule_file_problems=problems, rules_in_force=describe(rules))
     with engine.begin() as conn:
@@ -209,13 +220,14 @@ def _step_and_queue(conn: Connection, rules: RuleSet, readings: dict[ReadKey, Re
 
 
 def notify(engine: Engine, settings: Settings, now: datetime, *, rules: RuleSet | None = None,
-           policy: NotificationPolicy | None = None) -> int:
-    """Plan and queue due digests from the stored state alone (group and repeat timers)."""
+           policy: NotificationPolicy | None = None,
+           lineage: LineageReader | None = None) -> int:
+    """Plan and queue due digests from the stored state alone (group and repeat timers);
+    ``lineage`` as for ``evaluate_and_notify``."""
     if rules is None:
         rules, _ = current_rules(settings, engine)
     policy = with_receivers(policy or policy_for(settings), settings)
-    if policy.lineage_from_store:
-        policy = policy.with_lineage(store_lineage(engine, settings, now))
+    policy = _with_live_lineage(policy, engine, settings, now, lineage)
     with engine.begin() as conn:
         pass_id = begin_pass(conn, now, datetime.now(UTC))  # the same lock as a full pass
         digests, logs = plan_digests(load_states(conn), rules.by_id, load_workflow(conn),
@@ -228,16 +240,10 @@ def notify(engine: Engine, settings: Settings, now: datetime, *, rules: RuleSet 
     return queued
 
 
-def store_reader(engine: Engine, settings: Settings) -> MetricReader:
-    """The metrics package's reader over the store (imported late: metrics is a peer)."""
-    from metrics.read.reader import StoreMetricReader
-
-    return StoreMetricReader(engine, settings)  # type: ignore[call-arg]
-
-
-def run_pass(engine: Engine, settings: Settings, now: datetime | None = None,
-             reader: MetricReader | None = None) -> tuple[NotifyReport, DispatchReport]:
-    """One scheduled pass: evaluate with the store's metrics, queue digests, send them."""
+def run_pass(engine: Engine, settings: Settings, reader: MetricReader, lineage: LineageReader,
+             now: datetime | None = None) -> tuple[NotifyReport, DispatchReport]:
+    """One scheduled pass: evaluate with ``reader``'s metrics (the store's, built by the
+    caller), inhibit along ``lineage``, queue digests, send them."""
     now = now or datetime.now(UTC)
-    report = evaluate_and_notify(engine, settings, reader or store_reader(engine, settings), now)
+    report = evaluate_and_notify(engine, settings, reader, now, lineage=lineage)
     return report, dispatch(engine, settings, now)

@@ -20,6 +20,7 @@ drill-down page's own parameters (``app.shaping.drill.from_query_params``).
 
 Every change writes ``alert_actions`` (who, when, what, comment) in the same transaction
 as the instance's current workflow columns. Unknown fingerprints raise ``AlertNotFound``.
+The statements live in ``alerting.data``; this module owns the checks and the transactions.
 """
 
 from __future__ import annotations
@@ -30,18 +31,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine
 
+from alerting.data import history as stored_history
+from alerting.data import instances, passes, silences
+from alerting.data import outbox as queue
 from alerting.policy import Matcher
 from core.errors import ChargelineError
-from store.schema_alerting import (
-    alert_actions,
-    alert_evaluations,
-    alert_instances,
-    alert_outbox,
-    alert_silences,
-    alert_state_history,
-)
 
 STATUSES = ("investigating", "fixed", "expected", "false_positive")
 
@@ -85,19 +81,12 @@ def _now(now: datetime | None) -> datetime:
 def list_alerts(engine: Engine, *, states: Sequence[str] = (), owner: str = "",
                 rule_id: str = "") -> list[AlertRow]:
     """Alert instances, newest state change first, optionally filtered."""
-    c = alert_instances.c
-    query = select(alert_instances).order_by(c.state_since.desc(), c.fingerprint)
-    if states:
-        query = query.where(c.state.in_(list(states)))
-    if owner:
-        query = query.where(c.owner == owner)
-    if rule_id:
-        query = query.where(c.rule_id == rule_id)
     with engine.connect() as conn:
-        return [AlertRow(r["fingerprint"], r["rule_id"], r["owner"], json.loads(r["scope_json"]),
-                         r["state"], r["level"], r["value"], r["amount"], r["firing_since"],
-                         r["state_since"], r["error"], r["ack_by"], r["assignee"], r["status"],
-                         r["status_comment"]) for r in conn.execute(query).mappings()]
+        rows = instances.select_alerts(conn, states, owner, rule_id)
+    return [AlertRow(r["fingerprint"], r["rule_id"], r["owner"], json.loads(r["scope_json"]),
+                     r["state"], r["level"], r["value"], r["amount"], r["firing_since"],
+                     r["state_since"], r["error"], r["ack_by"], r["assignee"], r["status"],
+                     r["status_comment"]) for r in rows]
 
 
 def _change(engine: Engine, fingerprint: str, action: str, value: str, actor: str,
@@ -105,15 +94,10 @@ def _change(engine: Engine, fingerprint: str, action: str, value: str, actor: st
     if not actor.strip():
         raise ChargelineError("say who you are: --by you@example.org")
     with engine.begin() as conn:
-        done = conn.execute(update(alert_instances)
-                            .where(alert_instances.c.fingerprint == fingerprint)
-                            .values(**columns))
-        if done.rowcount != 1:
+        if not instances.set_workflow(conn, fingerprint, columns):
             raise AlertNotFound(f"no alert {fingerprint!r} — copy a fingerprint from "
                                 "`chargeline alerts list`")
-        conn.execute(insert(alert_actions).values(
-            fingerprint=fingerprint, action=action, value=value, comment=comment,
-            actor=actor, at=now))
+        stored_history.record_action(conn, fingerprint, action, value, comment, actor, now)
 
 
 def acknowledge(engine: Engine, fingerprint: str, actor: str, comment: str = "",
@@ -154,16 +138,13 @@ def set_status(engine: Engine, fingerprint: str, status: str, actor: str, commen
 def history(engine: Engine, fingerprint: str) -> list[HistoryEntry]:
     """State changes and steward actions of one instance, oldest first."""
     with engine.connect() as conn:
-        states = conn.execute(select(alert_state_history)
-                              .where(alert_state_history.c.fingerprint == fingerprint)).mappings()
-        out = [HistoryEntry(r["at"], "state", f"{r['from_state']} -> {r['to_state']}"
-                            + (f" ({r['level']})" if r["level"] else ""), "chargeline",
-                            r["reason"]) for r in states]
-        actions = conn.execute(select(alert_actions)
-                               .where(alert_actions.c.fingerprint == fingerprint)
-                               .order_by(alert_actions.c.id)).mappings()
-        out += [HistoryEntry(r["at"], r["action"], r["value"], r["actor"], r["comment"])
-                for r in actions]
+        states = stored_history.state_changes(conn, fingerprint)
+        actions = stored_history.actions_of(conn, fingerprint)
+    out = [HistoryEntry(r["at"], "state", f"{r['from_state']} -> {r['to_state']}"
+                        + (f" ({r['level']})" if r["level"] else ""), "chargeline",
+                        r["reason"]) for r in states]
+    out += [HistoryEntry(r["at"], r["action"], r["value"], r["actor"], r["comment"])
+            for r in actions]
     return sorted(out, key=lambda e: e.at)
 
 
@@ -181,19 +162,15 @@ def add_silence(engine: Engine, matchers: Iterable[str], ends_at: datetime, auth
     if ends_at <= start:
         raise ChargelineError("the silence ends before it starts — e.g. --hours 4")
     with engine.begin() as conn:
-        return int(conn.execute(insert(alert_silences).values(
-            matchers_json=json.dumps([str(m) for m in parsed]), starts_at=start,
-            ends_at=ends_at, author=author, comment=comment, created_at=_now(None))
-            .returning(alert_silences.c.id)).scalar_one())
+        return silences.insert_silence(conn, [str(m) for m in parsed], start, ends_at, author,
+                                       comment, _now(None))
 
 
 def list_silences(engine: Engine, now: datetime | None = None,
                   include_expired: bool = False) -> list[dict[str, Any]]:
-    query = select(alert_silences).order_by(alert_silences.c.id)
-    if not include_expired:
-        query = query.where(alert_silences.c.ends_at > _now(now))
+    active_at = None if include_expired else _now(now)
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
+        return silences.silence_rows(conn, active_at)
 
 
 def expire_silence(engine: Engine, silence_id: int, actor: str,
@@ -201,24 +178,18 @@ def expire_silence(engine: Engine, silence_id: int, actor: str,
     """End a silence now; ``expired_by`` records who ended it early."""
     if not actor.strip():
         raise ChargelineError("say who you are: --by you@example.org")
-    c = alert_silences.c
     at = _now(now)
     with engine.begin() as conn:
-        done = conn.execute(update(alert_silences).where(c.id == silence_id, c.ends_at > at)
-                            .values(ends_at=at, expired_by=actor))
-    if done.rowcount != 1:
+        ended = silences.end_silence(conn, silence_id, at, actor)
+    if not ended:
         raise ChargelineError(f"no active silence {silence_id} — see `chargeline alerts "
                               "silences`")
 
 
 def outbox_rows(engine: Engine, statuses: Sequence[str] = ("pending", "dead")) -> list[dict]:
     """Outbox rows by status (the dashboard shows dead ones: they need a human)."""
-    c = alert_outbox.c
-    query = select(c.id, c.owner, c.recipient, c.subject, c.status, c.attempts,
-                   c.last_error, c.created_at, c.next_attempt_at, c.sent_at, c.message_id
-                   ).where(c.status.in_(list(statuses)))
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query.order_by(c.id)).mappings()]
+        return queue.rows_by_status(conn, statuses)
 
 
 def retry_dead(engine: Engine, actor: str, row_ids: Sequence[int] = (),
@@ -226,23 +197,13 @@ def retry_dead(engine: Engine, actor: str, row_ids: Sequence[int] = (),
     """Queue dead e-mails again (all, or ``row_ids``), e.g. after fixing an address."""
     if not actor.strip():
         raise ChargelineError("say who you are: --by you@example.org")
-    c = alert_outbox.c
     at = _now(now)
-    query = update(alert_outbox).where(c.status == "dead")
-    if row_ids:
-        query = query.where(c.id.in_(list(row_ids)))
     with engine.begin() as conn:
-        done = conn.execute(query.values(
-            status="pending", attempts=0, next_attempt_at=at, claimed_by="",
-            last_error=(f"requeued by {actor} at {at:%Y-%m-%d %H:%M} UTC; was: "
-                        + c.last_error)))
-    return int(done.rowcount)
+        return queue.requeue_dead(conn, row_ids, at,
+                                  f"requeued by {actor} at {at:%Y-%m-%d %H:%M} UTC; was: ")
 
 
 def evaluations(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
     """The latest evaluation passes, newest first (when rules last ran, and what failed)."""
-    c = alert_evaluations.c
     with engine.connect() as conn:
-        rows = conn.execute(select(alert_evaluations).order_by(c.id.desc()).limit(limit))
-        return [dict(r) | {"rule_errors": json.loads(r["rule_errors_json"])}
-                for r in rows.mappings()]
+        return passes.recent_passes(conn, limit)

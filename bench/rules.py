@@ -19,7 +19,7 @@ on a busy machine; PostgreSQL's own work is not in it), and the pure in-memory e
 
 Steady passes write what changed: every state change and every value of a pending, firing,
 nodata or error instance at once; calm (ok/resolved) instances whose value alone moved are
-refreshed one pass in ten, staggered (``alerting.store.CALM_REFRESH_PASSES``), so a steady
+refreshed one pass in ten, staggered (``alerting.data.instances.CALM_REFRESH_PASSES``), so a steady
 pass writes about a tenth of the calm rows plus everything active.
 
 Options: ``--rules``, ``--scopes``, ``--passes``, ``--backend sqlite,postgresql``,

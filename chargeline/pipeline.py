@@ -2,9 +2,11 @@
 governance rules, queue and send the stewards' digests.
 
 This module only assembles the edges (metrics, alerting) in the order data flows; each
-step's logic lives in its own package. The collector process calls ``after_collection``
-after every pass that wrote rows, and runs ``evaluate_on_schedule`` on its own timer so
-alerts move (pending -> firing, nodata, repeat digests) even when no data arrives.
+step's logic lives in its own package. It builds what alerting reads from metrics (the
+store's metric reader, the live lineage map) and hands it to ``alerting.service.run_pass``.
+The collector process calls ``after_collection`` after every pass that wrote rows, and
+runs ``evaluate_on_schedule`` on its own timer so alerts move (pending -> firing, nodata,
+repeat digests) even when no data arrives.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from alerting.service import run_pass
 from core.config import Settings
+from metrics.compute.dbtune import vacuum_refilled
+from metrics.compute.run import compute
+from metrics.lineage.data import system_graph
+from metrics.lineage.graph import lineage_map
+from metrics.read.reader import StoreMetricReader
+from store.engine import checkpoint_wal
 
 log = logging.getLogger("chargeline.pipeline")
 
@@ -48,17 +57,18 @@ class PipelineReport:
                    if self.mails_waiting else ""))
 
 
+def live_lineage(engine: Engine, settings: Settings, now: datetime) -> dict[str, list[str]]:
+    """The estate's live lineage map, for alerting's inhibition along it."""
+    return lineage_map(system_graph(engine, settings, now))
+
+
 def after_collection(settings: Settings, engine: Engine, now: datetime | None = None, *,
                      full: bool = False) -> PipelineReport:
     """Metrics (incremental unless ``full``), then rule evaluation and mail, at ``now``."""
-    from alerting.service import run_pass
-    from metrics.compute.dbtune import vacuum_refilled
-    from metrics.compute.run import compute
-    from store.engine import checkpoint_wal
-
     now = now or datetime.now(UTC)
     computed = compute(engine, settings.sla, full=full, now=now)
-    notified, dispatched = run_pass(engine, settings, now)
+    notified, dispatched = run_pass(engine, settings, StoreMetricReader(engine, settings),
+                                    live_lineage, now)
     checkpoint_wal(engine, "PASSIVE")  # the pass's pages into the file, off its path
     if computed.full:
         vacuum_refilled(engine)  # PostgreSQL: the next passes read the fact indexes alone
@@ -72,9 +82,8 @@ def after_collection(settings: Settings, engine: Engine, now: datetime | None = 
 
 def evaluate_on_schedule(settings: Settings, engine: Engine) -> None:
     """The timed rule pass: evaluate with the stored metrics and send what is due."""
-    from alerting.service import run_pass
-
-    notified, dispatched = run_pass(engine, settings, datetime.now(UTC))
+    notified, dispatched = run_pass(engine, settings, StoreMetricReader(engine, settings),
+                                    live_lineage, datetime.now(UTC))
     log.info("rules: %d instances, %d firing; %d mails sent%s", notified.evaluated,
              notified.firing, dispatched.sent,
              f", {dispatched.waiting} waiting for the mail relay" if dispatched.waiting

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
-import alerting.cli  # noqa: F401 - registers ``chargeline alerts``
 from alerting.outbox import dispatch
 from alerting.policy import NotificationPolicy
 from alerting.service import evaluate_and_notify

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import alerting.cli  # noqa: F401 - registers the alerts commands
 from alerting import service
+from alerting.data.instances import load_states
 from alerting.service import RULE_FILES_ID, evaluate_and_notify
-from alerting.store import load_states
 from chargeline.cli import app
 from core.config import load_settings
 from core.errors import RuleFileError

@@ -11,10 +11,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, select
 
 from alerting import workflow
+from alerting.data.instances import CALM_REFRESH_PASSES, load_states
 from alerting.digest import inhibited
 from alerting.policy import NotificationPolicy
-from alerting.service import evaluate_and_notify, notify, store_lineage
-from alerting.store import CALM_REFRESH_PASSES, load_states
+from alerting.service import cached_lineage, evaluate_and_notify, notify
+from chargeline.pipeline import live_lineage
 from core.config import load_settings
 from rules.loader import RuleSet
 from store.schema import metadata
@@ -144,7 +145,8 @@ def test_inhibition_follows_the_live_lineage_of_the_estate(engine, store_url) ->
     reader = TableReader({"api_err": [value("api_err", {"source": "billing"}, 60.0)],
                           "lat": [value("lat", {"facility": "FAC01"}, 300.0)]})
     live = POLICY.model_copy(update={"lineage_from_store": True})
-    evaluate_and_notify(engine, settings, reader, T0, rules=rules, policy=live)
+    evaluate_and_notify(engine, settings, reader, T0, rules=rules, policy=live,
+                        lineage=live_lineage)
     [mail] = [r for r in workflow.outbox_rows(engine, ("pending",))]
     with engine.connect() as conn:
         body = conn.execute(select(alert_outbox.c.body_text)
@@ -155,5 +157,5 @@ def test_inhibition_follows_the_live_lineage_of_the_estate(engine, store_url) ->
     with engine.connect() as conn:
         states = load_states(conn)
     assert list(inhibited(states, rules.by_id, live.with_lineage(
-        store_lineage(engine, settings, T0)))) == ["implant-latency|facility=FAC01"]
+        cached_lineage(engine, settings, T0, live_lineage)))) == ["implant-latency|facility=FAC01"]
     assert inhibited(states, rules.by_id, POLICY) == {}

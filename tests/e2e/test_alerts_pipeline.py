@@ -19,12 +19,14 @@ from typing import Any
 import pytest
 
 from alerting.outbox import dispatch
-from alerting.service import evaluate_and_notify, notify, policy_for, store_reader
+from alerting.service import evaluate_and_notify, notify, policy_for
 from alerting.workflow import list_alerts
+from chargeline.pipeline import live_lineage
 from collectors.runner import run_source
 from core.config import Settings
 from core.model import RunStatus
 from metrics.compute.run import compute
+from metrics.read.reader import StoreMetricReader
 from rules.loader import PACK_DIR, load_rules
 from tests.alerting.smtp_server import RecordingHandler, free_port, start
 from tests.collectors.estate_check import sources_for
@@ -95,12 +97,13 @@ def test_faulty_estate_to_stewards_mailboxes(engine, store_url, estate_factory) 
     assert len({rule for rule, _ in expected}) >= 4, expected  # the estate has those faults
     # the shipped policy, without the stewards' quiet hours (the estate ends at any hour)
     policy = policy_for(settings).model_copy(update={"stewards": {}})
-    report = evaluate_and_notify(engine, settings, store_reader(engine, settings), now,
-                                 rules=pack, policy=policy)
+    report = evaluate_and_notify(engine, settings, StoreMetricReader(engine, settings), now,
+                                 rules=pack, policy=policy, lineage=live_lineage)
     assert report.rule_errors == {}  # every pack rule reads its metric from the store
     if policy.group_wait.total_seconds() > 0:
         assert report.queued == 0  # the group waits for its peers first ...
-    queued = notify(engine, settings, now + policy.group_wait, rules=pack, policy=policy)
+    queued = notify(engine, settings, now + policy.group_wait, rules=pack, policy=policy,
+                    lineage=live_lineage)
     assert queued > 0  # ... then one digest per owner and steward goes out
 
     firing = {(a.rule_id, a.scope.get("facility", "")): (a.value, a.level)

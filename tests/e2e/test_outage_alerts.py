@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from alerting.service import evaluate_and_notify, policy_for, store_reader
+from alerting.service import evaluate_and_notify, policy_for
 from alerting.workflow import list_alerts
+from chargeline.pipeline import live_lineage
 from collectors.runner import run_source
 from core.config import ChargeSla, Settings
 from core.model import RunStatus
@@ -109,8 +110,8 @@ def test_billing_outage_raises_queue_age_for_its_channel_alone(engine, store_url
                     level = "down" if want >= th.queue_down.total_seconds() / 60 else \
                         "degraded" if want >= th.queue_degraded.total_seconds() / 60 else "ok"
                     assert health == level, (t, channel, want, health)
-            report = evaluate_and_notify(engine, settings, store_reader(engine, settings), t,
-                                         rules=rules, policy=policy)
+            report = evaluate_and_notify(engine, settings, StoreMetricReader(engine, settings),
+                                         t, rules=rules, policy=policy, lineage=live_lineage)
             assert report.rule_errors == {}
             for alert in list_alerts(engine, states=["firing"], rule_id=RULE_ID):
                 fired[alert.scope["channel"]].append((t, alert.value, alert.level))
@@ -177,8 +178,8 @@ def test_held_messages_rule_sees_each_outage_in_the_message_log_alone(engine, st
             rule.metric, window=rule.window, scope_keys=("facility", "channel"), now=t)}
         if not near:
             assert values[o["channel"]] == held[o["start"]], (o, values)
-        evaluate_and_notify(engine, settings, store_reader(engine, settings), t, rules=rules,
-                            policy=policy)
+        evaluate_and_notify(engine, settings, StoreMetricReader(engine, settings), t,
+                            rules=rules, policy=policy, lineage=live_lineage)
         firing = {a.scope["channel"]: (a.value, a.level)
                   for a in list_alerts(engine, states=["firing"], rule_id=rule.id)}
         if values[o["channel"]] >= rule.warn:

@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from alerting.data.instances import load_states
 from alerting.evaluation import evaluate
-from alerting.service import evaluate_and_notify, store_reader
+from alerting.service import evaluate_and_notify
 from alerting.state import State
+from chargeline.pipeline import live_lineage
 from core.config import load_settings
 from core.errors import RuleFileError
 from core.metric_values import MetricValue
 from core.model import InterfaceMessage, MessageStatus
+from metrics.read.reader import StoreMetricReader
 from rules.hours import parse_working, working_at
 from rules.loader import RuleSet, load_rules
 from tests.alerting.factories import make_rule, value
@@ -240,11 +243,10 @@ def test_through_the_store_two_zones_one_instant(engine, store_url) -> None:
                             "facilities": {"FAC02": {"tz": LA}},
                             "off_hours": {"warn": 120, "fail": 240}})
     settings = load_settings(database_url=store_url)
-    report = evaluate_and_notify(engine, settings, store_reader(engine, settings), now,
-                                 rules=RuleSet((rule,), (), {rule.id: rule}))
+    report = evaluate_and_notify(engine, settings, StoreMetricReader(engine, settings), now,
+                                 rules=RuleSet((rule,), (), {rule.id: rule}),
+                                 lineage=live_lineage)
     assert report.rule_errors == {}
-    from alerting.store import load_states
-
     with engine.connect() as conn:
         states = {s.scope["facility"]: s for s in load_states(conn).values()}
     assert (states["FAC01"].state, states["FAC01"].level, states["FAC01"].threshold) == (
