@@ -21,7 +21,6 @@ import pytest
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
-import metrics.cli  # noqa: F401 - registers ``chargeline report``
 from chargeline.cli import app
 from collectors.runner import run_source
 from core.config import ChargeSla, Settings

@@ -33,7 +33,6 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 import collectors.cli  # noqa: F401 - registers ``chargeline ingest``
-import metrics.cli  # noqa: F401 - registers ``chargeline report``
 from chargeline.cli import app
 from core.config import ChargeSla
 from metrics.compute.run import compute
