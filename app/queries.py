@@ -1,10 +1,12 @@
 """The cached query layer every page reads through.
 
 Each function takes the store URL first (so caches are per store) and plain values (so
-widget values key the cache), opens a pooled connection, runs one of the pure SQL
-functions of ``app.data.kpis`` / ``aggregates`` / ``records`` / ``trace`` / ... and returns a
-small DataFrame. TTLs are short where data moves (interfaces, alerts) and longer for the
-heavy aggregates; pages clear the caches their own writes make stale.
+widget values key the cache), opens a pooled connection, runs one of the SQL functions of
+``app.data`` (``kpis``, ``aggregates``, ``records``, ...), ``metrics.read.trace``,
+``metrics.lineage.data`` or ``alerting.workflow``, and returns a small DataFrame. TTLs are
+short where data moves (interfaces, alerts) and longer for the heavy aggregates; pages
+clear the caches their own writes (``app.actions``) make stale. A few admin reads are
+uncached: an admin must see their own change at once.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def _session_email(session_id: str) -> str | None:
         live = signin.live_session(conn, session_id, now)
     if live is not None and live.stale:
         with contextlib.suppress(StoreError):
-            write(lambda conn: signin.touch(conn, session_id, now))
+            write(engine(), lambda conn: signin.touch(conn, session_id, now))
     return live.email if live is not None else None
 
 
@@ -131,8 +131,8 @@ def login_page() -> None:
         submitted = st.form_submit_button("Sign in")
     if submitted:
         try:
-            outcome = write(lambda conn: signin.sign_in(conn, email, password, _address(),
-                                                        datetime.now(UTC)))
+            outcome = write(engine(), lambda conn: signin.sign_in(
+                conn, email, password, _address(), datetime.now(UTC)))
         except StoreError as exc:
             st.error(str(exc))
             return
@@ -162,7 +162,8 @@ def logout() -> None:
     if session_id:
         # A store that stayed busy leaves the session to lapse after signin.IDLE.
         with contextlib.suppress(StoreError):
-            write(lambda conn: signin.end_session(conn, session_id, datetime.now(UTC)))
+            write(engine(), lambda conn: signin.end_session(conn, session_id,
+                                                            datetime.now(UTC)))
     st.session_state.pop(USER_KEY, None)
     st.session_state.pop("set_cookie", None)
     st.session_state["logged_out"] = True

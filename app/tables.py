@@ -41,17 +41,6 @@ def header(name: str) -> str:
     return " ".join([first[:1].upper() + first[1:], *words[1:]])
 
 
-def minutes_text(value: Any) -> str:
-    """A duration in minutes as a person reads it: ``4 min``, ``3.5 h``, ``2.0 d``; a
-    missing one is ``never``."""
-    if value is None or pd.isna(value):
-        return "never"
-    value = float(value)
-    if value >= 48 * 60:
-        return f"{value / 1440:.1f} d"
-    return f"{value / 60:.1f} h" if value >= 120 else f"{value:.0f} min"
-
-
 def column_config(df: pd.DataFrame, **overrides: Any) -> dict[str, Any]:
     """Column settings for ``df``: headers in words, dates as ``18 Nov 2026, 10:15``,
     dollars with a sign and thousands separators, durations and rates to one decimal;

@@ -19,7 +19,6 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from app.resources import engine
 from core.errors import StoreError
 
 T = TypeVar("T")
@@ -29,9 +28,9 @@ _TRANSIENT = ("database is locked", "database table is locked", "could not seria
               "deadlock detected")
 
 
-def writer() -> Engine:
-    """The dashboard's engine with SQLite transactions that take the write lock first."""
-    return engine().execution_options(sqlite_begin="IMMEDIATE")
+def writer(engine: Engine) -> Engine:
+    """``engine`` (the dashboard's) with SQLite transactions that take the write lock first."""
+    return engine.execution_options(sqlite_begin="IMMEDIATE")
 
 
 def transient(exc: OperationalError) -> bool:
@@ -56,9 +55,9 @@ def retrying(action: Callable[[], T], *, attempts: int = ATTEMPTS) -> T:
     raise AssertionError("unreachable")
 
 
-def write(work: Callable[[Connection], T]) -> T:
-    """Run ``work`` in one write transaction (see the module docstring)."""
+def write(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """Run ``work`` in one write transaction on ``engine`` (see the module docstring)."""
     def once() -> T:
-        with writer().begin() as conn:
+        with writer(engine).begin() as conn:
             return work(conn)
     return retrying(once)

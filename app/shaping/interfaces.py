@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from app.tables import minutes_text
+from app.shaping.durations import minutes_text
 from metrics.lineage.graph import Thresholds
 
 THRESHOLDS = Thresholds()

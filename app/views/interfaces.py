@@ -13,6 +13,7 @@ import streamlit as st
 from app import charts, queries
 from app.resources import database_url, settings
 from app.shaping.drill import DrillFilters, to_query_params
+from app.shaping.durations import minutes_text
 from app.shaping.interfaces import (
     HEALTH_COLOUR,
     HEALTH_ICON,
@@ -24,7 +25,7 @@ from app.shaping.interfaces import (
     freshness_table,
     worst,
 )
-from app.tables import column_config, minutes_text, styled_health, with_times
+from app.tables import column_config, styled_health, with_times
 from app.ui import Window, current_window, require_page, window_caption
 from metrics.catalog import HELD_AFTER_S
 from metrics.lineage.graph import SYSTEMS, system_of
