@@ -9,18 +9,17 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from alerting.service import rule_paths
 from app import queries
 from app.resources import database_url, settings
 from app.shaping import rules as rules_view
 from app.tables import column_config
 from app.ui import require_page
-from rules.loader import rule_files
+from rules.loader import live_rule_paths, rule_files
 
 require_page("views/rules.py")
 url = database_url()
 st.title("Rules")
-paths = rule_paths(settings())
+paths = live_rule_paths(settings().data_dir)  # the site's folder, else the shipped pack
 ruleset, problems = rules_view.load_active(paths)
 st.caption("Rule files: " + ", ".join(f"`{p}`" for p in paths))
 if problems:
