@@ -1,10 +1,10 @@
-"""The one collector interface and the registry of source kinds.
+"""The one collector interface and the context of a pass.
 
 A collector plugin is a class with a ``kind`` (a ``SourceKind`` of the config) and one
 method, ``poll(ctx)``, that fetches what is new (I/O through ``ctx.http`` or files) and
 hands each page of canonical records to ``ctx.commit_page``. Turning payloads into
 records is done by pure functions in the ``*_records`` modules, tested with recorded
-payloads. ``register`` adds a plugin; ``collector_for`` finds it by kind.
+payloads. ``collectors.registry`` knows which plugin polls which kind.
 
 ``commit_page`` is the exactly-once seam: the records, the quarantined rejects, the
 API-call log and the stream's new watermark are written in ONE transaction, so a crash
@@ -23,6 +23,14 @@ from typing import Any, ClassVar, Protocol
 import httpx
 from sqlalchemy import Connection, Engine
 
+from collectors.data.pages import (
+    PreparedRows,
+    quarantine_reject,
+    read_cursor,
+    write_cursor,
+    write_prepared_rows,
+    write_records,
+)
 from collectors.mapping import RecordMapping, load_mapping
 from collectors.workers import WorkerPool, borrow_pool, give_back
 from core.config import Settings, SourceConfig
@@ -30,14 +38,6 @@ from core.errors import ConfigError
 from core.keys import patient_token_key
 from core.model import CanonicalRecord
 from core.sealing import sealer_for
-from store.upsert import (
-    PreparedRows,
-    quarantine,
-    read_watermark,
-    upsert_records,
-    write_prepared,
-    write_watermark,
-)
 
 
 @dataclass(slots=True)
@@ -109,7 +109,7 @@ class CollectContext:
     def watermark(self, stream: str) -> str | None:
         """The stream's committed cursor, or None before its first page."""
         with self.engine.connect() as conn:
-            return read_watermark(conn, self.source.name, stream)
+            return read_cursor(conn, self.source.name, stream)
 
     def commit_page(
         self,
@@ -128,21 +128,21 @@ class CollectContext:
         sealer = sealer_for(self.settings)  # cached: derives its keys once a process
         with self.engine.begin() as conn:
             if prepared is None:
-                written = upsert_records(conn, records, source=self.source.name)
+                written = write_records(conn, records, self.source.name)
             else:  # rows made by a worker: ingested now, as if made here
-                written = write_prepared(conn, prepared, datetime.now(UTC))
+                written = write_prepared_rows(conn, prepared, datetime.now(UTC))
             for reject in rejects:
                 # the payload may carry a name, an MRN, an SSN: stored only encrypted
                 raw = reject.raw.encode("utf-8") if isinstance(reject.raw, str) else reject.raw
-                quarantine(conn, source=self.source.name, position=reject.position,
-                           reason=reject.reason, raw_payload=sealer.seal(raw),
-                           payload_hash=sealer.digest(raw), record_kind=reject.record_kind)
+                quarantine_reject(conn, source=self.source.name, position=reject.position,
+                                  reason=reject.reason, sealed=sealer.seal(raw),
+                                  digest=sealer.digest(raw), record_kind=reject.record_kind)
             if extra is not None:
                 written += extra(conn) or 0
             for hook in self.on_commit:
                 hook(conn)
             if cursor is not None:
-                write_watermark(conn, self.source.name, stream, cursor)
+                write_cursor(conn, self.source.name, stream, cursor)
         self.totals.fetched += len(records) if prepared is None else prepared.records
         self.totals.written += written
         self.totals.quarantined += len(rejects)
@@ -157,26 +157,6 @@ class Collector(Protocol):
     kind: ClassVar[str]
 
     def poll(self, ctx: CollectContext) -> None: ...
-
-
-_REGISTRY: dict[str, type[Collector]] = {}
-
-
-def register(cls: type[Collector]) -> type[Collector]:
-    """Class decorator: make ``cls`` the collector of its ``kind``."""
-    _REGISTRY[cls.kind] = cls
-    return cls
-
-
-def collector_for(kind: str) -> Collector:
-    """A new collector for a source kind (the built-in ones are imported on first use)."""
-    import collectors.plugins  # noqa: F401  (registers the built-in kinds)
-
-    try:
-        return _REGISTRY[kind]()
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise KeyError(f"no collector for source kind {kind!r}; known: {known}") from None
 
 
 # Kinds that are not polled: they listen while ``chargeline collector`` runs

@@ -16,6 +16,7 @@ from typing import Any
 
 from collectors import jsonio
 from collectors.base import Reject
+from collectors.data.bounds import check_claim_outcome_values
 from collectors.fhir_validate import FhirValidationError, validator_for
 from collectors.incremental import Latest
 from collectors.mapping import RecordMapping
@@ -28,8 +29,7 @@ from core.model import (
     build_record,
 )
 from core.phi import patient_token
-from store.bounds import check_record, check_values
-from store.schema_collectors import claim_outcomes
+from store.bounds import check_record
 
 
 @dataclass(slots=True, frozen=True)
@@ -104,9 +104,9 @@ def convert_resource(resource: dict[str, Any], mapping: RecordMapping, secret: s
             raise RecordError(f"ClaimResponse at {where}: missing or bad {exc}") from None
         if outcome.last_updated.tzinfo is None:
             raise RecordError(f"ClaimResponse at {where}: last_updated has no time zone")
-        check_values({"response_id": outcome.response_id, "claim_id": outcome.claim_id,
-                      "outcome": outcome.outcome, "paid_amount": outcome.paid_amount},
-                     claim_outcomes, "ClaimResponse", where)
+        check_claim_outcome_values(
+            {"response_id": outcome.response_id, "claim_id": outcome.claim_id,
+             "outcome": outcome.outcome, "paid_amount": outcome.paid_amount}, where)
         return outcome
     record_type = RECORD_TYPE_BY_KIND.get(kind)
     if record_type is None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from collectors.data.bounds import check_ack_values
 from collectors.hl7_parse import Block, Hl7Message, parse_hl7_time, parse_message
 from collectors.hl7_structure import check_whole
 from collectors.mapping import RecordMapping, compile_path
@@ -29,8 +30,7 @@ from collectors.rejects import unexpected_reason
 from core.errors import RecordError
 from core.model import InterfaceMessage, MessageStatus, UsageEvent, build_record
 from core.phi import patient_token
-from store.bounds import check_record, check_values
-from store.schema import hl7_early_acks
+from store.bounds import check_record
 
 _RESEND = re.compile(r"^(.+)-R\d+$")
 _HL7_REF = re.compile(r"^([A-Z][A-Z0-9]{2})-(\d+)(?:\.(\d+))?$")
@@ -158,8 +158,8 @@ class Hl7Converter:
         facility = values.get("facility_id", "")
         # the ACK's values go into an acknowledged message's row or hl7_early_acks: an
         # over-long one (a whole HD in MSH-6, a junk MSA-1) is this ACK's reject alone
-        check_values({"ack_code": code, "control_id": acked, "facility_id": facility,
-                      "error": error}, hl7_early_acks, "ACK", where)
+        check_ack_values({"ack_code": code, "control_id": acked, "facility_id": facility,
+                          "error": error}, where)
         inbound = pending.find(facility, acked)
         if inbound is None:
             batch.late_acks.append(LateAck(acked, sent_at, code, error, facility))

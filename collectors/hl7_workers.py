@@ -15,11 +15,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from collectors.data.pages import PreparedRows, prepare_rows
 from collectors.hl7_parse import split_blocks
 from collectors.hl7_records import Hl7Converter, LateAck, Rejected
 from collectors.mapping import load_mapping
 from collectors.workers import Done, WorkerPool
-from store.upsert import PreparedRows, prepare_records
 
 TASK = "collectors.hl7_workers:convert_chunk_task"
 
@@ -49,7 +49,7 @@ def convert_chunk(converter: Hl7Converter, chunk: Chunk, source: str) -> Prepare
     blocks, _end = split_blocks(chunk.data, chunk.base, final=True, cr_mode=chunk.cr_mode)
     batch = converter.convert(blocks, chunk.label)
     newest = max((m.received_at for m in batch.messages), default=None)
-    rows = prepare_records([*batch.messages, *batch.usages], source=source)
+    rows = prepare_rows([*batch.messages, *batch.usages], source=source)
     return PreparedChunk(rows, batch.late_acks, batch.rejected, newest)
 
 

@@ -25,12 +25,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
 from collectors import jsonio
+from collectors.data.api_calls import write_api_calls
 from core.config import OAuth2Client, SourceConfig
 from core.errors import SourceError, SourceUnavailable
-from store.schema import api_calls
 
 log = logging.getLogger("chargeline.collectors.http")
 BACKOFF_BASE_SECONDS = 0.2
@@ -162,8 +162,8 @@ class SourceHttp:
             ready = [c for c in self.calls if everything or not c["_pending"]]
             self.calls = [c for c in self.calls if not (everything or not c["_pending"])]
         if ready:
-            conn.execute(insert(api_calls), [
-                {k: v for k, v in c.items() if k != "_pending"} for c in ready])
+            write_api_calls(conn, [{k: v for k, v in c.items() if k != "_pending"}
+                                   for c in ready])
 
     def fetch_page(self, url: str, params: dict[str, str] | None = None
                    ) -> tuple[Any, bytes, dict[str, Any] | None]:

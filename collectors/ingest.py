@@ -21,12 +21,12 @@ from tqdm import tqdm
 
 from collectors import jsonio
 from collectors.base import CollectContext, Reject
+from collectors.data.claims import apply_claim_outcomes
 from collectors.fhir_records import parse_bundle
 from collectors.gc_window import fewer_collections
 from collectors.ingest_plan import FHIR_KINDS, IngestPlan
 from collectors.mapping import RecordMapping
 from collectors.odata_records import parse_odata_page
-from collectors.plugins.fhir import apply_claim_outcomes
 from collectors.plugins.hl7_log import LogFile, channel_name, ingest_log_file
 from core.config import Settings, SourceConfig
 from core.errors import ConfigError, RecordError, SourceError

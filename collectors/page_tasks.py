@@ -1,7 +1,7 @@
 """API pages converted in order, on the pass's worker processes once a stream is long.
 
 A FHIR searchset Bundle or an OData page becomes rows ready to write (validated, mapped,
-hashed: ``store.upsert.prepare_records``) in a task (``fhir_page_task``,
+hashed: ``collectors.data.pages.prepare_rows``) in a task (``fhir_page_task``,
 ``odata_page_task``) that runs in-process for a short stream and on the pass's workers
 (``collectors.workers``) when a stream is a backlog (``worth_workers``): a first load or a
 catch-up, where starting the processes (~0.5 s of CPU each, as much as converting
@@ -22,13 +22,13 @@ from typing import Any
 
 from collectors import jsonio
 from collectors.base import CollectContext, Reject
+from collectors.data.pages import PreparedRows, prepare_rows
 from collectors.fhir_records import ClaimOutcome, parse_bundle
 from collectors.mapping import RecordMapping, load_mapping
 from collectors.odata_records import parse_odata_page
 from collectors.paging import Fetched
 from collectors.workers import Done, run_task
 from core.errors import RecordError
-from store.upsert import PreparedRows, prepare_records
 
 FHIR_TASK = "collectors.page_tasks:fhir_page_task"
 ODATA_TASK = "collectors.page_tasks:odata_page_task"
@@ -70,7 +70,7 @@ def fhir_page_task(setup: tuple[str, str, str, str, str], page: tuple[str, Any]
     except RecordError as exc:
         return ConvertedPage(error=exc.reason)
     claim_ids = {r.key()[0] for r in parsed.records if r.kind == "claim"}
-    return ConvertedPage(prepare_records(parsed.records, source=source), parsed.rejects,
+    return ConvertedPage(prepare_rows(parsed.records, source=source), parsed.rejects,
                          parsed.newest, parsed.outcomes, claim_ids)
 
 
@@ -84,7 +84,7 @@ def odata_page_task(setup: tuple[str, str, str, str], page: tuple[str, Any]) -> 
         parsed = parse_odata_page(_body(body), entity_set, mapping, url)
     except RecordError as exc:
         return ConvertedPage(error=exc.reason)
-    return ConvertedPage(prepare_records(parsed.records, source=source), parsed.rejects,
+    return ConvertedPage(prepare_rows(parsed.records, source=source), parsed.rejects,
                          parsed.newest)
 
 

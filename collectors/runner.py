@@ -4,6 +4,8 @@ The ``collector_runs`` row says what happened: ``ok`` (new or changed records),
 ``nodata`` (the source answered, nothing new) or ``error`` (the source or a stream
 failed, the circuit is open, or the lease was lost) — a failing source is never
 ``nodata``. Every HTTP attempt of the pass is in ``api_calls`` under its ``run_id``.
+When the pass is over (whatever its end), ``on_run_finished`` gets its ``run_id`` (the
+entry room passes the OpenLineage emitter; this package never imports ``metrics``).
 """
 
 from __future__ import annotations
@@ -17,19 +19,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy import Connection, Engine
 
-from collectors import leases
-from collectors.base import CollectContext, collector_for, make_client, needs_http
+from collectors.base import CollectContext, make_client, needs_http
 from collectors.circuit import circuit_for
+from collectors.data import leases
+from collectors.data.recovery import close_interrupted_runs
+from collectors.data.runs import finish_run, start_run
 from collectors.gc_window import fewer_collections
+from collectors.hooks import RunFinished, announce_run
 from collectors.http import SourceHttp
-from collectors.recovery import close_interrupted_runs
+from collectors.registry import collector_for
 from core.config import Settings, SourceConfig
 from core.errors import ChargelineError, SourceError
 from core.model import RunStatus
-from metrics.lineage.openlineage import emit_stored_run
-from store.schema import collector_runs
 
 log = logging.getLogger("chargeline.collectors")
 _IN_PROCESS: dict[str, threading.Lock] = {}
@@ -59,8 +62,7 @@ def _finish(engine: Engine, run_id: str, values: dict[str, Any], http: SourceHtt
     with engine.begin() as conn:
         if http is not None:
             http.flush(conn, everything=True)
-        conn.execute(update(collector_runs).where(collector_runs.c.run_id == run_id)
-                     .values(finished_at=datetime.now(UTC), **values))
+        finish_run(conn, run_id, values)
 
 
 def run_source(
@@ -72,9 +74,12 @@ def run_source(
     slot: datetime | None = None,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] | None = None,
+    on_run_finished: RunFinished | None = None,
 ) -> RunResult | None:
     """Poll ``source`` once. None when another collector (or another thread of this one)
-    holds it, or this slot was polled already."""
+    holds it, or this slot was polled already. ``on_run_finished(settings, engine,
+    run_id)`` is called once the run's row is closed (its errors are logged, never
+    raised)."""
     busy = _IN_PROCESS.setdefault(source.name, threading.Lock())
     if not busy.acquire(blocking=False):
         # the lease admits its own holder again (a restarted collector with the same id),
@@ -82,14 +87,16 @@ def run_source(
         log.info("source %s: a pass is still running in this process, skipped", source.name)
         return None
     try:
-        return _run_source(settings, engine, source, holder, slot, transport, sleep)
+        return _run_source(settings, engine, source, holder, slot, transport, sleep,
+                           on_run_finished)
     finally:
         busy.release()
 
 
 def _run_source(settings: Settings, engine: Engine, source: SourceConfig, holder: str,
                 slot: datetime | None, transport: httpx.BaseTransport | None,
-                sleep: Callable[[float], None] | None) -> RunResult | None:
+                sleep: Callable[[float], None] | None,
+                on_run_finished: RunFinished | None) -> RunResult | None:
     holder = holder or settings.collector_id or leases.default_holder()
     now = datetime.now(UTC)
     run_id = str(uuid.uuid4())
@@ -101,9 +108,7 @@ def _run_source(settings: Settings, engine: Engine, source: SourceConfig, holder
         # we hold the source's lease, so a pass still "running" here died mid-way (killed,
         # crashed, lease expired): say so; it resumed from its last committed page
         close_interrupted_runs(conn, now, source.name)
-        conn.execute(insert(collector_runs).values(
-            run_id=run_id, source=source.name, collector_id=holder, started_at=now,
-            status=RunStatus.RUNNING.value))
+        start_run(conn, run_id, source.name, holder, now)
     circuit = circuit_for(source.name)
     http: SourceHttp | None = None
     client: httpx.Client | None = None
@@ -157,4 +162,4 @@ def _run_source(settings: Settings, engine: Engine, source: SourceConfig, holder
         if client is not None:
             client.close()
         leases.release(engine, source.name, holder)
-        emit_stored_run(settings, engine, run_id)  # OpenLineage; never raises
+        announce_run(on_run_finished, settings, engine, run_id)  # never raises

@@ -6,11 +6,11 @@ first pass at start-up) with ``replace_existing``, ``coalesce``
 (after a stall, one catch-up run, not a burst), ``misfire_grace_time`` 300 s and
 ``max_instances`` 1 (a slow pass is never overlapped by the next). Interval schedules
 start on a multiple of their interval since the epoch, so every collector process fires
-the same slots; the slot claim and the lease (``collectors.leases``) then let one
+the same slots; the slot claim and the lease (``collectors.data.leases``) then let one
 process poll each slot.
 
-Hooks, passed in by the caller (``chargeline.pipeline.collector_hooks``; this package
-never imports metrics or alerting):
+Hooks, passed in by the caller (the entry room's wiring, ``collectors.hooks``; this
+package never imports metrics or alerting):
 
 - ``after_pass()``: called after a pass that wrote new or changed rows. Passes finishing
   while it runs coalesce into one more call; across processes it runs under the
@@ -18,6 +18,8 @@ never imports metrics or alerting):
 - ``extra_jobs``: ``(job_id, seconds, callable)`` run every ``seconds`` (rule evaluation,
   outbox dispatch), each slot once across processes (the ``job:<id>`` lease), errors
   logged.
+- ``on_run_finished(settings, engine, run_id)``: after every run, polled or listened
+  (OpenLineage events); its errors are logged, never raised.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from collectors import leases
 from collectors.base import LISTENING_KINDS
-from collectors.leases import SingleCollectorLock, default_holder
+from collectors.data import leases
+from collectors.data.leases import SingleCollectorLock, default_holder
+from collectors.hooks import ExtraJob, Hook, RunFinished
+from collectors.plugins.mllp import start_listeners
 from collectors.runner import RunResult, run_source
 from core.config import Schedule, Settings, SourceConfig
 
@@ -47,9 +51,6 @@ log = logging.getLogger("chargeline.collectors")
 MISFIRE_GRACE_SECONDS = 300
 HOOK_LEASE = "job:after-pass"
 HOOK_LEASE_SECONDS = 900  # a metrics pass may run long; a dead holder frees it then
-
-Hook = Callable[[], None]
-ExtraJob = tuple[str, float, Hook]  # (job id, every N seconds, callable)
 
 
 def slot_of(seconds: float, now: datetime) -> datetime:
@@ -89,6 +90,7 @@ class CollectorRuntime:
     engine: Engine
     holder: str
     after_pass: Hook | None = None
+    on_run_finished: RunFinished | None = None
     _pending: bool = False
     _state: threading.Lock = field(default_factory=threading.Lock)
     _running: threading.Lock = field(default_factory=threading.Lock)
@@ -139,7 +141,8 @@ def poll_job(runtime: CollectorRuntime, source_name: str) -> RunResult | None:
     """The scheduled job: one pass of one source (errors are stored, never raised)."""
     source = runtime.settings.source(source_name)
     result = run_source(runtime.settings, runtime.engine, source, holder=runtime.holder,
-                        slot=slot_of(schedule_step(source.schedule), datetime.now(UTC)))
+                        slot=slot_of(schedule_step(source.schedule), datetime.now(UTC)),
+                        on_run_finished=runtime.on_run_finished)
     if result is not None:
         log.info("%s: %s, %d new or changed, %d quarantined", source.name,
                  result.status.value, result.written, result.quarantined)
@@ -168,11 +171,12 @@ def build_scheduler(settings: Settings, sources: Sequence[SourceConfig],
                     engine: Engine | None = None, *, holder: str = "",
                     after_pass: Hook | None = None,
                     extra_jobs: Sequence[ExtraJob] = (),
-                    runtime: CollectorRuntime | None = None) -> BlockingScheduler:
+                    runtime: CollectorRuntime | None = None,
+                    on_run_finished: RunFinished | None = None) -> BlockingScheduler:
     """A scheduler with one job per enabled source and one per extra job (sources that
     listen, ``LISTENING_KINDS``, are served by ``start_listeners`` instead)."""
     runtime = runtime or CollectorRuntime(settings, engine, holder or settings.collector_id  # type: ignore[arg-type]
-                                          or default_holder(), after_pass)
+                                          or default_holder(), after_pass, on_run_finished)
     scheduler = BlockingScheduler(timezone=UTC)
     options: dict[str, Any] = {"replace_existing": True, "coalesce": True, "max_instances": 1,
                                "misfire_grace_time": MISFIRE_GRACE_SECONDS}
@@ -196,23 +200,23 @@ def build_scheduler(settings: Settings, sources: Sequence[SourceConfig],
 
 def run_scheduler(settings: Settings, engine: Engine, *, after_pass: Hook | None = None,
                   extra_jobs: Sequence[ExtraJob] = (),
-                  on_listeners: Callable[[list[Any]], None] | None = None) -> None:
+                  on_listeners: Callable[[list[Any]], None] | None = None,
+                  on_run_finished: RunFinished | None = None) -> None:
     """Run until SIGTERM/SIGINT. On SQLite only one collector process may run. Sources
     that listen (``mllp``) are served from start to stop, and a message they store runs
     ``after_pass`` as a pass would; ``on_listeners`` gets them once started (the
-    ``/metrics`` endpoint reports on them)."""
+    ``/metrics`` endpoint reports on them). ``on_run_finished`` follows every run."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # our call log says more, once
     lock = SingleCollectorLock(settings.database_url)
     lock.acquire(engine)
     holder = settings.collector_id or default_holder()
-    runtime = CollectorRuntime(settings, engine, holder, after_pass)
+    runtime = CollectorRuntime(settings, engine, holder, after_pass, on_run_finished)
     scheduler = build_scheduler(settings, settings.sources, engine, holder=holder,
                                 after_pass=after_pass, extra_jobs=extra_jobs, runtime=runtime)
-    from collectors.plugins.mllp import start_listeners
-
     listeners = start_listeners(settings, engine, settings.sources, holder=holder,
-                                on_written=runtime.request_after_pass)
+                                on_written=runtime.request_after_pass,
+                                on_run_finished=on_run_finished)
     if on_listeners is not None:
         on_listeners(listeners)
 

@@ -12,7 +12,7 @@ task's setup (mapping file, source, PHI secret ...) and one payload. Tasks keep 
 costly to build (a compiled mapping, a converter) in a cache keyed by the setup, so one
 pool serves every stream and file of a pass and starts once per pass, not per file.
 
-Workers are plain child processes (``python -m collectors.workers``) fed pickled jobs
+Workers are plain child processes (``python -m collectors.worker_process``) fed pickled jobs
 over a pipe, not a ``multiprocessing`` pool: the collector process runs scheduler threads
 (a forked copy of a threaded process can deadlock), and ``spawn``/``forkserver`` would
 re-run an embedding script's unguarded ``__main__`` in every worker. Job i goes to worker
@@ -49,6 +49,7 @@ from collectors.gc_window import PASS_GEN0_THRESHOLD
 log = logging.getLogger("chargeline.collectors")
 MAX_WORKERS = 4
 QUEUE_DEPTH = 2  # jobs held by a worker: one being converted, the next waiting
+WORKER_MODULE = "collectors.worker_process"  # the child's main: runs ``serve_jobs``
 _HEADER = struct.Struct("!Q")
 
 
@@ -99,7 +100,7 @@ class TaskFailed(Exception):
 class _Worker:
     def __init__(self) -> None:
         self.outstanding: deque[_Sent] = deque()  # sent, result not taken yet (in order)
-        self.proc = subprocess.Popen([sys.executable, "-m", __name__],  # noqa: S603
+        self.proc = subprocess.Popen([sys.executable, "-m", WORKER_MODULE],  # noqa: S603
                                      stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE)
         self.answers: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
@@ -308,7 +309,7 @@ def close_idle_pools() -> None:
         pool.close()
 
 
-def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
+def serve_jobs(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """The worker loop: jobs until EOF, each answered with its result (or its error)."""
     gc.set_threshold(PASS_GEN0_THRESHOLD, *gc.get_threshold()[1:])  # see collectors.gc_window
     jobs: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
@@ -324,10 +325,3 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
             answer = ("failed", type(exc).__name__)  # the name only: messages may hold PHI
         _write(stdout, answer)
 
-
-if __name__ == "__main__":
-    # run the imported module's loop, so what it pickles is named collectors.* (not
-    # __main__.*) for the parent to load
-    from collectors import workers
-
-    workers._serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -1,11 +1,6 @@
-"""The built-in collector plugins; importing this package registers every source kind."""
+"""The built-in collector plugins, one module per source kind family.
 
-from collectors.plugins import (  # noqa: F401
-    engine_stats,
-    fhir,
-    hl7_log,
-    mirth,
-    mllp,
-    odata,
-    rhapsody,
-)
+Each module registers its kinds with ``collectors.registry.register``; the registry loads
+them by name (``collectors.registry.PLUGIN_MODULES``) on its first look-up, so importing
+this package registers nothing by itself.
+"""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from collectors import jsonio
-from collectors.base import CollectContext, Reject, register
+from collectors.base import CollectContext, Reject
 from collectors.http import BadPayload
 from collectors.incremental import parse_instant
 from collectors.mapping import RecordMapping
+from collectors.registry import register
 from collectors.rejects import unexpected_reason
 from core.errors import RecordError, SourceError
 from core.model import ChannelStats, build_record

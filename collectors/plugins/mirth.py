@@ -19,7 +19,7 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 
-from collectors.base import CollectContext, Reject, register
+from collectors.base import CollectContext, Reject
 from collectors.engine_access import engine_credentials, facility_for_group
 from collectors.http import HttpRefused, SourceHttp
 from collectors.incremental import format_instant
@@ -33,6 +33,7 @@ from collectors.mirth_records import (
     read_document,
     state_notes,
 )
+from collectors.registry import register
 from collectors.rejects import unexpected_reason
 from core.errors import RecordError, SourceError
 

@@ -25,7 +25,8 @@ commit failed, or the port could not be bound: retried every interval), so fresh
 and "minutes since success" read the tap as they read a polled source. A commit that
 wrote rows pokes ``on_written`` (the collector's after-pass hook: metrics, rules) from a
 thread of its own, so a message received is in the metrics after the next pass and the
-ACK never waits for it.
+ACK never waits for it. A run closed calls ``on_run_finished`` (OpenLineage events, as
+after a polled pass).
 """
 
 from __future__ import annotations
@@ -41,11 +42,14 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy import Connection, Engine
 
-from collectors.base import CollectContext, Reject, register
+from collectors.base import CollectContext, Reject
+from collectors.data.acks import apply_early_acks, apply_late_acks
+from collectors.data.runs import finish_run, start_run
 from collectors.hl7_parse import Block, parse_message
 from collectors.hl7_records import Hl7Converter
+from collectors.hooks import RunFinished, announce_run
 from collectors.mapping import load_mapping
 from collectors.mllp_frames import (
     ERR_INTERNAL,
@@ -57,14 +61,13 @@ from collectors.mllp_frames import (
     frame,
     read_header,
 )
-from collectors.plugins.hl7_log import apply_early_acks, apply_late_acks, channel_name
+from collectors.plugins.hl7_log import channel_name
+from collectors.registry import register
 from core.config import Settings, SourceConfig
 from core.errors import RecordError, SourceError
 from core.keys import patient_token_key
 from core.model import RunStatus
 from core.sealing import sealer_for
-from metrics.lineage.openlineage import emit_stored_run
-from store.schema import collector_runs
 
 log = logging.getLogger("chargeline.collectors")
 TICK_SECONDS = 0.25  # how often a blocked accept/recv looks up for a stop or a new run
@@ -83,6 +86,7 @@ class MllpListener:
 
     def __init__(self, settings: Settings, engine: Engine, source: SourceConfig, *,
                  holder: str = "", on_written: Callable[[], None] | None = None,
+                 on_run_finished: RunFinished | None = None,
                  max_frame_bytes: int | None = None) -> None:
         self.settings = settings
         self.engine = engine
@@ -101,6 +105,7 @@ class MllpListener:
         self.address: tuple[str, int] | None = None  # bound address (port 0 resolved)
         self.bind_error = ""
         self._notifier = _Notifier(on_written) if on_written is not None else None
+        self.on_run_finished = on_run_finished
         self._lock = threading.Lock()  # commits, the run row, the counters
         self._stop = threading.Event()
         self._bound = threading.Event()
@@ -296,9 +301,7 @@ class MllpListener:
         self._run_started = time.monotonic()
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(collector_runs).values(
-                    run_id=run_id, source=self.source.name, collector_id=self.holder,
-                    started_at=datetime.now(UTC), status=RunStatus.RUNNING.value))
+                start_run(conn, run_id, self.source.name, self.holder, datetime.now(UTC))
         except Exception:  # the store is down: frames get AR until it answers again
             log.exception("source %s: cannot record its run", self.source.name)
         return self._ctx
@@ -313,16 +316,15 @@ class MllpListener:
                   else RunStatus.NODATA)
         try:
             with self.engine.begin() as conn:
-                conn.execute(update(collector_runs).where(
-                    collector_runs.c.run_id == ctx.run_id).values(
-                    finished_at=datetime.now(UTC), status=status.value,
-                    records=totals.written, quarantined=totals.quarantined,
-                    error_class=("SourceError" if error else "")[:64], error=error[:4000],
-                    newest_record_at=totals.newest))
+                finish_run(conn, ctx.run_id, {
+                    "status": status.value, "records": totals.written,
+                    "quarantined": totals.quarantined,
+                    "error_class": ("SourceError" if error else "")[:64],
+                    "error": error[:4000], "newest_record_at": totals.newest})
         except Exception:
             log.exception("source %s: cannot close its run", self.source.name)
             return
-        emit_stored_run(self.settings, self.engine, ctx.run_id)  # OpenLineage; never raises
+        announce_run(self.on_run_finished, self.settings, self.engine, ctx.run_id)
 
     def _rotate_run(self) -> None:
         if time.monotonic() - self._run_started < self.interval:
@@ -364,10 +366,11 @@ class _Notifier:
 
 
 def start_listeners(settings: Settings, engine: Engine, sources: Iterable[SourceConfig], *,
-                    holder: str = "", on_written: Callable[[], None] | None = None
-                    ) -> list[MllpListener]:
+                    holder: str = "", on_written: Callable[[], None] | None = None,
+                    on_run_finished: RunFinished | None = None) -> list[MllpListener]:
     """A started listener for each enabled ``mllp`` source."""
-    return [MllpListener(settings, engine, source, holder=holder, on_written=on_written).start()
+    return [MllpListener(settings, engine, source, holder=holder, on_written=on_written,
+                         on_run_finished=on_run_finished).start()
             for source in sources if source.enabled and source.kind == "mllp"]
 
 

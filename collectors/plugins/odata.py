@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from collectors.base import CollectContext, Reject, register
+from collectors.base import CollectContext, Reject
 from collectors.http import BadPayload
 from collectors.incremental import advance, parse_instant, since
 from collectors.mapping import RecordMapping
 from collectors.page_tasks import ODATA_TASK, ConvertedPage, convert_in_order
 from collectors.paging import Fetched, walk
+from collectors.registry import register
 from core.errors import SourceError
 
 

@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from collectors import jsonio
-from collectors.base import CollectContext, Reject, register
+from collectors.base import CollectContext, Reject
 from collectors.engine_access import engine_credentials, facility_for_group
 from collectors.http import HttpRefused
 from collectors.incremental import format_instant
+from collectors.registry import register
 from collectors.rhapsody_records import (
     COMM_POINT,
     channel_stats,

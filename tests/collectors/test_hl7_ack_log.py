@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
-import collectors.cli  # noqa: F401 - registers ``chargeline ingest``
 from chargeline.cli import app
 from core.model import RunStatus
 from store.schema import hl7_early_acks, interface_messages

@@ -20,8 +20,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
+from typer.testing import CliRunner
 
 from collectors.base import CollectContext
+from collectors.cli import cli
 from collectors.ingest import ingest_paths
 from collectors.plugins.hl7_log import Hl7LogCollector
 from collectors.rejects import UNEXPECTED
@@ -141,15 +143,12 @@ def test_x12_and_other_files_are_quarantined_whole_and_reported(engine: Engine,
 
 
 def test_the_ingest_command_exits_non_zero_for_unrecognised_files(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from collectors.cli import app
-
+    # the package's own ``cli``, unmounted and unwired: ingest needs neither
     (tmp_path / "claims.x12").write_bytes(b"ISA*00*~")
     (tmp_path / "chargeline.yaml").write_text(
         f"database_url: sqlite:///{tmp_path / 'store.db'}\n")
     env = {"CHARGELINE_CONFIG": str(tmp_path / "chargeline.yaml")}
-    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "claims.x12")], env=env)
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "claims.x12")], env=env)
     assert result.exit_code == 4, result.output
     assert "not HL7 v2, FHIR JSON or OData JSON" in result.output
 

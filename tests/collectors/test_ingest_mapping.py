@@ -19,7 +19,6 @@ import yaml
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
-import collectors.cli  # noqa: F401 - registers the ingest command
 from chargeline.cli import app
 from collectors.ingest import ingest_paths
 from collectors.ingest_plan import IngestPlan, plan_ingest

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from sqlalchemy import Engine, func, select
 
-from collectors import leases
+from collectors.data import leases
 from collectors.runner import run_source
 from core.config import Schedule, Settings, SourceConfig
 from store.engine import make_engine

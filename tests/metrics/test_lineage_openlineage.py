@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from collectors.runner import run_source
 from core.config import LineageConfig, Settings, SourceConfig
 from core.model import RunStatus
-from metrics.lineage.openlineage import emit_collector_run
+from metrics.lineage.openlineage import emit_collector_run, emit_stored_run
 from tests.collectors import payloads as p
 
 CHANNEL = "FAC01_CHG_OUT"
@@ -63,7 +63,7 @@ def test_a_collector_pass_writes_start_and_complete_events(engine: Engine,
     settings = Settings(database_url=str(engine.url), sources=[source],
                         lineage=LineageConfig(transport="file", path=str(events_file),
                                               namespace="test-estate"))
-    result = run_source(settings, engine, source)
+    result = run_source(settings, engine, source, on_run_finished=emit_stored_run)
     assert result is not None and result.status is RunStatus.OK
 
     lines = events_file.read_text().splitlines()
@@ -89,7 +89,7 @@ def test_a_failing_pass_is_a_fail_event_with_its_error(engine: Engine, tmp_path:
     source = SourceConfig(name="engine-logs", kind="hl7_log", path=str(tmp_path / "missing"))
     settings = Settings(database_url=str(engine.url), sources=[source],
                         lineage=LineageConfig(transport="file", path=str(events_file)))
-    result = run_source(settings, engine, source)
+    result = run_source(settings, engine, source, on_run_finished=emit_stored_run)
     assert result is not None and result.status is RunStatus.ERROR
     (_, _), (end, raw) = (parse(line) for line in events_file.read_text().splitlines())
     assert end.eventType is RunState.FAIL

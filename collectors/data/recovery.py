@@ -4,7 +4,7 @@ next one clears it.
 A pass's run row says ``running`` until the pass ends, its slot row says the slot was
 claimed, and its source lease stays held until ``lease_seconds`` pass. On PostgreSQL
 another collector may still be alive, so the lease expiring is the only safe signal.
-On SQLite the lock file (``collectors.leases.SingleCollectorLock``) makes the process
+On SQLite the lock file (``collectors.data.leases.SingleCollectorLock``) makes the process
 that holds it the only collector there is: whatever another holder left is a dead
 process's, so ``take_over`` clears it at start and the first passes run at once instead
 of waiting out the dead leases ("slot taken by another collector" for two minutes).

@@ -16,7 +16,7 @@ If either claim fails the transaction rolls back and the pass is skipped.
 
 SQLite allows one writer and has no server to hold leases for machines, so one collector
 process is enforced with an exclusive lock file next to the database; its holder takes
-over what a dead collector left (leases, running runs) at once (``collectors.recovery``).
+over what a dead collector left (leases, running runs) at once (``collectors.data.recovery``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import IO
 from sqlalchemy import Connection, Engine, delete, or_, update
 from sqlalchemy.engine import make_url
 
+from collectors.data.recovery import take_over
 from core.errors import ConfigError
 from store.schema import source_leases
 from store.schema_collectors import collector_slots
@@ -120,7 +121,7 @@ class SingleCollectorLock:
     def acquire(self, engine: Engine | None = None) -> None:
         """Take the lock or raise ``ConfigError`` saying who holds it and what to do.
         With ``engine`` (the store it guards), what a dead collector left there is taken
-        over at once (``collectors.recovery.take_over``): holding the lock, we are the
+        over at once (``collectors.data.recovery.take_over``): holding the lock, we are the
         only collector, so its leases and running runs cannot be a live process's."""
         if self.path is None:
             return
@@ -143,8 +144,6 @@ class SingleCollectorLock:
         handle.flush()
         self._handle = handle
         if engine is not None:
-            from collectors.recovery import take_over  # recovery is the lock's client
-
             take_over(engine)
 
     def release(self) -> None:
