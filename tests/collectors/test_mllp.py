@@ -239,7 +239,9 @@ def test_a_stored_message_reaches_the_metrics_through_the_after_pass_hook(
 
 def test_runs_say_ok_while_messages_come_and_nodata_while_quiet(
         engine: Engine, listen: Callable[..., MllpListener]) -> None:
-    listener = listen(tee_source(schedule={"interval_seconds": 1}))
+    reported: list[str] = []  # on_run_finished: every run closed, as after a polled pass
+    listener = listen(tee_source(schedule={"interval_seconds": 1}),
+                      on_run_finished=lambda _settings, _engine, run_id: reported.append(run_id))
     with client(listener) as mllp:
         mllp.send_message(p.dft(1))
         mllp.send_message("junk")
@@ -251,6 +253,7 @@ def test_runs_say_ok_while_messages_come_and_nodata_while_quiet(
     assert runs[0].newest_record_at is not None
     assert {r.status for r in runs[1:]} == {"nodata"}
     assert all(r.finished_at is not None for r in runs)
+    assert sorted(reported) == sorted(r.run_id for r in runs)
 
 
 def test_a_port_in_use_is_an_error_run_and_retried(
