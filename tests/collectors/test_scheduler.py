@@ -129,3 +129,17 @@ def test_extra_jobs_run_once_per_slot_across_processes(engine: Engine, tmp_path:
     with caplog.at_level(logging.ERROR, logger="chargeline.collectors"):
         assert extra_job(a, "outbox:dispatch", 3600, broken) is True
     assert "job outbox:dispatch failed" in caplog.text
+
+
+def test_every_scheduled_pass_is_reported_to_on_run_finished(
+        engine: Engine, tmp_path: Path) -> None:
+    settings, log = _log_source(tmp_path)
+    reported: list[str] = []
+    runtime = CollectorRuntime(settings, engine, "h1", None,
+                               lambda _settings, _engine, run_id: reported.append(run_id))
+    log.write_bytes(p.dft(1).encode() + b"\n")
+    first = poll_job(runtime, "logs")
+    time.sleep(1.05)  # the next slot
+    second = poll_job(runtime, "logs")  # nothing new: a run all the same
+    assert first is not None and second is not None
+    assert reported == [first.run_id, second.run_id]
