@@ -43,7 +43,7 @@ from collectors.base import LISTENING_KINDS
 from collectors.data import leases
 from collectors.data.leases import SingleCollectorLock, default_holder
 from collectors.hooks import ExtraJob, Hook, RunFinished
-from collectors.plugins.mllp import start_listeners
+from collectors.plugins.mllp import MllpListener, start_listeners
 from collectors.runner import RunResult, run_source
 from core.config import Schedule, Settings, SourceConfig
 
@@ -200,7 +200,7 @@ def build_scheduler(settings: Settings, sources: Sequence[SourceConfig],
 
 def run_scheduler(settings: Settings, engine: Engine, *, after_pass: Hook | None = None,
                   extra_jobs: Sequence[ExtraJob] = (),
-                  on_listeners: Callable[[list[Any]], None] | None = None,
+                  on_listeners: Callable[[list[MllpListener]], None] | None = None,
                   on_run_finished: RunFinished | None = None) -> None:
     """Run until SIGTERM/SIGINT. On SQLite only one collector process may run. Sources
     that listen (``mllp``) are served from start to stop, and a message they store runs
