@@ -1,52 +1,54 @@
-"""The ``chargeline`` command. Each package contributes its own sub-commands; this module
-only assembles them and turns ``ChargelineError`` into one clear line and an exit code."""
+"""The ``chargeline`` command: the entry room assembles it. Each package's ``cli.py``
+holds its own commands in a ``cli`` Typer; this module mounts them, hands the collector
+commands their wiring (``ctx.obj``, ``chargeline.wiring``), and turns ``ChargelineError``
+into one clear line and an exit code."""
 
 from __future__ import annotations
 
 import sys
 
 import typer
+from typer.core import TyperGroup
 
+from alerting.cli import cli as alerting_cli
+from app.cli import cli as app_cli
+from chargeline.demo import cli as demo_cli
+from chargeline.wiring import WIRING
+from collectors.cli import cli as collectors_cli
 from core.errors import ChargelineError
+from metrics.cli import cli as metrics_cli
+from rules.cli import cli as rules_cli
+from simulator.cli import cli as simulator_cli
+from store.cli import cli as store_cli
+
+
+class CommandsThenGroups(TyperGroup):
+    """``chargeline --help`` lists the commands, then the groups, each in mount order."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda name: isinstance(self.commands[name], TyperGroup))
+
 
 app = typer.Typer(
+    cls=CommandsThenGroups,
     help="Chargeline: data-quality observability for charge capture and supply flows.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 
-_mounted: list[typer.Typer] = []
+# commands in the order data flows (simulate, collect ... demo), groups from db to users
+for package_cli in (store_cli, simulator_cli, collectors_cli, metrics_cli, rules_cli,
+                    alerting_cli, app_cli, demo_cli):
+    app.add_typer(package_cli)
 
 
-def _register_subcommands() -> None:
-    """Sub-command modules of the other packages (each adds to ``app``)."""
-    import importlib
-
-    for module in (
-        "store.cli",
-        "simulator.cli",
-        "collectors.cli",
-        "metrics.cli",
-        "rules.cli",
-        "alerting.cli",
-        "app.cli",
-        "chargeline.demo",
-    ):
-        try:
-            loaded = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        # TRANSITION (issue 20): a package's cli.py exposes ``cli``, mounted here
-        sub = getattr(loaded, "cli", None)
-        if isinstance(sub, typer.Typer) and sub not in _mounted:
-            app.add_typer(sub)
-            _mounted.append(sub)
-
-
-_register_subcommands()
+@app.callback()
+def wire(ctx: typer.Context) -> None:
+    """Chargeline: data-quality observability for charge capture and supply flows."""
+    if ctx.obj is None:
+        ctx.obj = WIRING
 
 
 def main() -> None:

@@ -25,9 +25,19 @@ import httpx
 import typer
 import yaml
 
-from chargeline.cli import app
+from app.data.users import add_user, audit
+from chargeline.pipeline import after_collection
+from chargeline.wiring import WIRING
+from collectors.data.leases import SingleCollectorLock
+from collectors.runner import run_source
+from core.config import load_settings
 from core.errors import ChargelineError, ConfigError
 from core.keys import DEMO_PHI_SECRET
+from simulator.mailsink import MailSink
+from simulator.sources import demo_sources
+from store.migrate import open_store
+
+cli = typer.Typer()
 
 DEMO_PASSWORD = "chargeline-demo"  # noqa: S105 - printed on the console for the demo
 DEMO_USERS = (
@@ -121,8 +131,6 @@ def _engine_read_the_mirth_way(sources: list[dict[str, Any]], sim_url: str
 
 
 def _write_config(out: Path, sim_url: str, dashboard_url: str, smtp_port: int) -> Path:
-    from simulator.sources import demo_sources
-
     config: dict[str, Any] = {
         "database_url": f"sqlite:///{(out / 'chargeline.db').resolve()}",
         "data_dir": str(out.resolve()),
@@ -142,13 +150,6 @@ def _write_config(out: Path, sim_url: str, dashboard_url: str, smtp_port: int) -
 
 def _first_pass(env: dict[str, str]) -> None:
     """Collect every source once, then metrics, rules and mail, printing as it goes."""
-    from chargeline.pipeline import after_collection
-    from collectors.data.leases import SingleCollectorLock
-    from collectors.runner import run_source
-    from core.config import load_settings
-    from metrics.lineage.openlineage import emit_stored_run
-    from store.migrate import open_store
-
     os.environ.update(env)
     settings = load_settings()
     # Retries of injected API faults are logged; keep them in a file, not between the lines.
@@ -161,7 +162,7 @@ def _first_pass(env: dict[str, str]) -> None:
         for source in settings.sources:
             typer.echo(f"  collecting {source.name:<13}", nl=False)
             started = time.perf_counter()
-            result = run_source(settings, engine, source, on_run_finished=emit_stored_run)
+            result = run_source(settings, engine, source, on_run_finished=WIRING.run_finished)
             if result is None:
                 typer.echo("skipped")
                 continue
@@ -178,8 +179,6 @@ def _first_pass(env: dict[str, str]) -> None:
 
 
 def _add_demo_users(engine: Any) -> None:
-    from app.data.users import add_user, audit
-
     with engine.begin() as conn:
         for email, role in DEMO_USERS:
             add_user(conn, email, [role], password=DEMO_PASSWORD)
@@ -190,7 +189,7 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "chargeline", *args]
 
 
-@app.command("demo")
+@cli.command("demo")
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo (started afresh).")] = Path(
         "./data/demo"),
@@ -205,8 +204,6 @@ def demo(
         help="Scale the realistic volumes (1.0: a real hospital's day).")] = DEMO_VOLUME_SCALE,
 ) -> None:
     """Run the demo estate, a first collection pass, the collector and the dashboard."""
-    from simulator.mailsink import MailSink
-
     if faults not in ("none", "default", "high"):
         raise ConfigError(f"--faults {faults!r}: use none, default or high")
     _fresh(out)

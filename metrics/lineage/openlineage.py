@@ -6,7 +6,7 @@ API::
     build_run_events(settings, run) -> [RunEvent, RunEvent]   # pure
     emit_collector_run(settings, run) -> None    # never raises: logs and carries on
     metrics.lineage.data.run_facts(engine, run_id) -> dict   # a run's row + what it wrote
-    emit_stored_run(settings, engine, run_id)    # the runner's one call; never raises
+    emit_stored_run(settings, engine, run_id)    # after each run (chargeline.wiring); never raises
 
 ``run`` is a ``collector_runs`` row as a dict (``run_id``, ``source``, ``status``
 ok|nodata|error|running, ``started_at``, ``finished_at``, ``records`` written,

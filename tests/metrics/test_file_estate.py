@@ -32,7 +32,6 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-import collectors.cli  # noqa: F401 - registers ``chargeline ingest``
 from chargeline.cli import app
 from core.config import ChargeSla
 from metrics.compute.run import compute

@@ -19,7 +19,6 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from typer.testing import CliRunner
 
-import simulator.cli  # noqa: F401 - registers ``chargeline simulate``
 from chargeline.cli import app
 from core.errors import ConfigError
 from simulator.config import FaultRates
