@@ -298,7 +298,7 @@ channel_stats = Table(
     Column("errored", BigInteger, nullable=False),
     Column("oldest_queued_at", UtcDateTime),
     # the engine's word for the channel, normalised (core.model.CHANNEL_STATES; ''
-    # where the source does not say) and its connectors with messages waiting (0056)
+    # where the source does not say) and its connectors with messages waiting
     Column("state", String(16), nullable=False, server_default=""),
     Column("waiting_connectors", Integer, nullable=False, server_default="0"),
     *_lineage_columns(),

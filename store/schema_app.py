@@ -72,7 +72,7 @@ app_login_failures = Table(
 # --- indexes the dashboard's drill-down needs on other packages' tables --------------------
 # The drill-down pages records newest first within a window and counts them; without a time
 # index both scan the whole table (1.2-1.6 s at 1M usage events on SQLite). Declared here,
-# created by the dashboard's own migration (0040), named ix_app_* so their owner is clear.
+# created with the rest of the schema, named ix_app_* so their owner is clear.
 from store.schema import charges, usage_events  # noqa: E402
 from store.schema_metrics import metric_usage_facts  # noqa: E402
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-# PostgreSQL: the collation of every text column of the store (migration 0050). Its text is
+# PostgreSQL: the collation of every text column of the store (the baseline migration). Its text is
 # ids and codes, joined, grouped and indexed by every metrics pass; "C" compares bytes,
 # where a linguistic collation calls strcoll per comparison and sorts 2-3x slower.
 PG_TEXT_COLLATION = "C"
