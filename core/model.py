@@ -214,6 +214,8 @@ class UsageEvent(_Timestamped):
     uom: str = "EA"
     lot: str = ""
     serial: str = ""
+    udi_di: str = ""  # GS1 (01) device identifier, when the scan was a UDI
+    expires_on: date | None = None  # GS1 (17) expiry of the device used, from its UDI
     clinician_id: str = ""
     used_at: datetime
     # the facility's local calendar date of the scan; derived from ``used_at`` when not
@@ -338,6 +340,69 @@ class Claim(_Timestamped):
     created_at: datetime
     outcome: str = ""
     paid_amount: Decimal | None = None
+    last_updated: datetime
+
+
+class Remittance(_Timestamped):
+    """One claim's payment in a remittance advice (X12 835 CLP loop, or a FHIR
+    ClaimResponse/ExplanationOfBenefit): what the payer paid, denied or left to the patient.
+
+    ``status_code`` is CLP02 as X12 writes it: 1/2/3 processed as primary/secondary/
+    tertiary, 4 denied, 19/20/21 processed and forwarded, 22 a reversal of an earlier
+    payment, 23 not our claim."""
+
+    kind = "remittance"
+    natural_key = ("remittance_id",)
+    remittance_id: str = Field(min_length=1)  # payment trace (TRN02) + claim + payer claim
+    claim_id: str = Field(min_length=1)  # CLP01: the provider's claim (patient control) no.
+    facility_id: str = ""
+    payer_id: str = ""  # the payer's identifier (N1*PR N104, else TRN03)
+    payer_name: str = ""
+    status_code: str  # CLP02
+    charge_amount: Decimal  # CLP03: what the claim billed
+    paid_amount: Decimal  # CLP04
+    patient_responsibility: Decimal = Decimal(0)  # CLP05
+    payer_claim_id: str = ""  # CLP07: the payer's control number for the claim
+    paid_at: datetime  # the payment's effective date (BPR16), as an instant at midnight UTC
+    received_at: datetime | None = None  # when the 835 was produced (ISA/GS date-time)
+    last_updated: datetime
+
+
+class RemittanceLine(_Timestamped):
+    """One service line of a remittance (835 SVC loop): billed, paid, and which claim line
+    it answers (REF*6R line item control number)."""
+
+    kind = "remittance_line"
+    natural_key = ("remittance_id", "line_no")
+    remittance_id: str = Field(min_length=1)
+    line_no: int = Field(ge=1)  # the line's position in its CLP loop
+    claim_id: str = Field(min_length=1)
+    line_control: str = ""  # REF*6R: the provider's line item control number
+    procedure_code: str = ""  # SVC01-2 (HCPCS/CPT), with modifiers after ':' (SVC01-3..6)
+    revenue_code: str = ""  # SVC04, or SVC01-2 when SVC01-1 is NU
+    charge_amount: Decimal  # SVC02
+    paid_amount: Decimal  # SVC03
+    units: Decimal = Decimal(1)  # SVC05
+    service_on: date | None = None  # DTM*472 (or 150)
+    remark_codes: str = ""  # LQ*HE remittance advice remark codes (RARC), comma-separated
+    last_updated: datetime
+
+
+class RemittanceAdjustment(_Timestamped):
+    """One adjustment of a remittance (835 CAS): claim level (``line_no`` 0) or on one
+    service line. ``group_code`` CO contractual, PR patient responsibility, OA other, PI
+    payer initiated, CR correction; ``reason_code`` a CARC (e.g. 16, 4, 97, 1)."""
+
+    kind = "remittance_adjustment"
+    natural_key = ("remittance_id", "line_no", "seq")
+    remittance_id: str = Field(min_length=1)
+    line_no: int = Field(ge=0)
+    seq: int = Field(ge=1)  # the adjustment's order within its claim or line
+    claim_id: str = Field(min_length=1)
+    group_code: str  # CAS01
+    reason_code: str  # CAS02, 05, 08, ... (a CARC)
+    amount: Decimal
+    quantity: Decimal | None = None
     last_updated: datetime
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from store.types import UtcDateTime
@@ -168,7 +169,13 @@ usage_events = Table(
     Column("used_on", Date),
     Column("recorded_at", UtcDateTime),
     *_lineage_columns(),
+    # a device's identity from its UDI (GS1 (01) and (17)), for recalls and expiry
+    Column("udi_di", String(14), nullable=False, server_default=""),
+    Column("expires_on", Date),
     Index("ix_usage_events_facility_used", "facility_id", "used_at"),
+    # recall look-ups; partial, since most scans carry no lot, serial or UDI
+    *[Index(f"ix_usage_events_{col}", col, sqlite_where=text(f"{col} <> ''"),
+            postgresql_where=text(f"{col} <> ''")) for col in ("lot", "serial", "udi_di")],
 )
 
 # A channel is (facility, channel name): two facilities' engines may both have a DFT_OUT,
@@ -281,6 +288,60 @@ claims = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("outcome", String(32), nullable=False, server_default=""),
     Column("paid_amount", Money),
+    Column("last_updated", UtcDateTime, nullable=False),
+    *_lineage_columns(),
+)
+
+# Remittance advice (X12 835, FHIR ClaimResponse/EOB): per claim, per service line, and
+# each adjustment (CARC) at claim (line_no 0) or line level.
+remittances = Table(
+    "remittances",
+    metadata,
+    Column("remittance_id", String(128), primary_key=True),
+    Column("claim_id", String(64), nullable=False, index=True),
+    Column("facility_id", String(32), nullable=False, server_default=""),
+    Column("payer_id", String(64), nullable=False, server_default=""),
+    Column("payer_name", String(200), nullable=False, server_default=""),
+    Column("status_code", String(4), nullable=False),
+    Column("charge_amount", Money, nullable=False),
+    Column("paid_amount", Money, nullable=False),
+    Column("patient_responsibility", Money, nullable=False),
+    Column("payer_claim_id", String(64), nullable=False, server_default=""),
+    Column("paid_at", UtcDateTime, nullable=False, index=True),
+    Column("received_at", UtcDateTime),
+    Column("last_updated", UtcDateTime, nullable=False),
+    *_lineage_columns(),
+)
+
+remittance_lines = Table(
+    "remittance_lines",
+    metadata,
+    Column("remittance_id", String(128), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("claim_id", String(64), nullable=False, index=True),
+    Column("line_control", String(64), nullable=False, server_default=""),
+    Column("procedure_code", String(64), nullable=False, server_default=""),
+    Column("revenue_code", String(8), nullable=False, server_default=""),
+    Column("charge_amount", Money, nullable=False),
+    Column("paid_amount", Money, nullable=False),
+    Column("units", Numeric(12, 3), nullable=False),
+    Column("service_on", Date),
+    Column("remark_codes", String(200), nullable=False, server_default=""),
+    Column("last_updated", UtcDateTime, nullable=False),
+    *_lineage_columns(),
+)
+
+remittance_adjustments = Table(
+    "remittance_adjustments",
+    metadata,
+    Column("remittance_id", String(128), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("claim_id", String(64), nullable=False, index=True),
+    Column("group_code", String(4), nullable=False),
+    Column("reason_code", String(8), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("quantity", Numeric(12, 3)),
     Column("last_updated", UtcDateTime, nullable=False),
     *_lineage_columns(),
 )
@@ -406,5 +467,8 @@ FACT_TABLES: dict[str, Table] = {
     "inventory_transaction": inventory_transactions,
     "replenishment_document": replenishment_documents,
     "claim": claims,
+    "remittance": remittances,
+    "remittance_line": remittance_lines,
+    "remittance_adjustment": remittance_adjustments,
     "channel_stats": channel_stats,
 }

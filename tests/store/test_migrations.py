@@ -66,12 +66,14 @@ def _stamped(engine: Engine, *revisions: str) -> Engine:
     return engine
 
 
-def test_a_store_at_head_is_at_the_baseline(tmp_path: Path) -> None:
-    # 0056 was the head of the pre-release chain: a store migrated to it needs nothing
-    assert head_revision() == "0056"
-    engine = _stamped(make_engine(f"sqlite:///{tmp_path / 'at_head.db'}"), "0056")
-    upgrade(engine)
+def test_a_store_at_the_baseline_upgrades_to_head(tmp_path: Path) -> None:
+    # 0056 was the head of the pre-release chain: a store migrated to it is at the
+    # baseline and takes the migrations after it
+    engine = make_engine(f"sqlite:///{tmp_path / 'at_baseline.db'}")
+    upgrade(engine, "0056")
     assert current_revision(engine) == "0056"
+    upgrade(engine)
+    assert current_revision(engine) == head_revision() != "0056"
 
 
 def test_a_pre_release_store_is_refused_with_what_to_do(tmp_path: Path) -> None:
