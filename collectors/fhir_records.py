@@ -21,6 +21,7 @@ from collectors.fhir_validate import FhirValidationError, validator_for
 from collectors.incremental import Latest
 from collectors.mapping import RecordMapping
 from collectors.rejects import unexpected_reason
+from collectors.udi import apply_udi
 from core.errors import RecordError
 from core.model import (
     RECORD_TYPE_BY_KIND,
@@ -113,6 +114,8 @@ def convert_resource(resource: dict[str, Any], mapping: RecordMapping, secret: s
         raise RecordError(f"mapping {mapping.name}: unknown record kind {kind!r}")
     if "patient_token" in record_type.model_fields:
         values["patient_token"] = patient_token(secret, str(mrn), str(authority))
+    if kind == "usage_event":
+        apply_udi(values, mapping.options, where)  # a scanned GS1 UDI: device, lot, expiry
     if kind == "charge" and values.get("reverses_charge_id"):
         values["status"] = ChargeStatus.CREDIT
     return check_record(build_record(record_type, values, where=where), where)

@@ -27,6 +27,7 @@ from collectors.hl7_parse import Block, Hl7Message, parse_hl7_time, parse_messag
 from collectors.hl7_structure import check_whole
 from collectors.mapping import RecordMapping, compile_path
 from collectors.rejects import unexpected_reason
+from collectors.udi import apply_udi
 from core.errors import RecordError
 from core.model import InterfaceMessage, MessageStatus, UsageEvent, build_record
 from core.phi import patient_token
@@ -183,6 +184,7 @@ class Hl7Converter:
             values["source"] = "hl7"
             at = f"{where}#FT1[{index + 1}]"
             try:
+                apply_udi(values, self.usage.options, at)
                 if values.get("used_at"):
                     values["used_at"] = parse_hl7_time(values["used_at"], "FT1-4")
                 out.append(check_record(build_record(UsageEvent, values, where=at), at))
