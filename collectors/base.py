@@ -163,8 +163,12 @@ class Collector(Protocol):
 LISTENING_KINDS = frozenset({"mllp"})
 
 
+# Kinds that read a folder of files, not an API
+FILE_KINDS = frozenset({"hl7_log", "x12_files"})
+
+
 def needs_http(kind: str) -> bool:
-    return kind != "hl7_log" and kind not in LISTENING_KINDS
+    return kind not in FILE_KINDS and kind not in LISTENING_KINDS
 
 
 def make_client(source: SourceConfig, transport: httpx.BaseTransport | None = None

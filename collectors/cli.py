@@ -133,7 +133,8 @@ def collector(
 @cli.command("ingest")
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="HL7 logs, FHIR Bundles/NDJSON, OData "
-                                                     "JSON pages (files or folders).")],
+                                                     "JSON pages, X12 835 files (files or "
+                                                     "folders).")],
     source: Annotated[str | None, typer.Option(
         "--source", help="A configured source: rows are recorded under its name and read "
                          "with its kind and mapping: file, as polling reads them; files of "
@@ -161,7 +162,7 @@ def ingest(
         shown = "; ".join(summary.unrecognised[:5]) + (
             f"; and {len(summary.unrecognised) - 5} more" if len(summary.unrecognised) > 5
             else "")
-        typer.echo(f"{len(summary.unrecognised)} file(s) are not HL7 v2, FHIR JSON or OData "
-                   f"JSON and were quarantined unread: {shown} — convert them, or leave them "
-                   "out", err=True)
+        typer.echo(f"{len(summary.unrecognised)} file(s) are not HL7 v2, FHIR JSON, OData "
+                   f"JSON or X12 and were quarantined unread: {shown} — convert them, or "
+                   "leave them out", err=True)
         raise typer.Exit(4)  # as a source that failed: a script must see it

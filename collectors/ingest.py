@@ -1,4 +1,5 @@
-"""Backfill from files: HL7 v2 logs, FHIR Bundles or NDJSON, OData JSON pages.
+"""Backfill from files: HL7 v2 logs, FHIR Bundles or NDJSON, OData JSON pages, X12 835
+remittance files.
 
 The kind of each file is recognised from its content, not its name. Records go through
 the same pure converters, the same field mappings (``collectors.ingest_plan``: a
@@ -28,6 +29,8 @@ from collectors.ingest_plan import FHIR_KINDS, IngestPlan
 from collectors.mapping import RecordMapping
 from collectors.odata_records import parse_odata_page
 from collectors.plugins.hl7_log import LogFile, channel_name, ingest_log_file
+from collectors.plugins.x12_files import X12File, ingest_x12_file
+from collectors.x12_records import is_x12
 from core.config import Settings, SourceConfig
 from core.errors import ConfigError, RecordError, SourceError
 
@@ -38,18 +41,18 @@ class IngestSummary:
     records: int = 0
     written: int = 0
     quarantined: int = 0
-    # files of no format Chargeline reads (X12, CSV, PDF ...): quarantined whole, and
+    # files of no format Chargeline reads (EDIFACT, CSV, PDF ...): quarantined whole, and
     # the command exits non-zero so a script sees them
     unrecognised: list[str] = field(default_factory=list)
 
 
 HL7_STARTS = (b"MSH", b"FHS", b"BHS")  # a message, or a batch file's envelope
 # formats users feed by mistake, named so the quarantine reason says what the file is
-_KNOWN_OTHERS = ((b"ISA", "an X12 EDI interchange"), (b"UNA", "an EDIFACT interchange"),
+_KNOWN_OTHERS = ((b"UNA", "an EDIFACT interchange"),
                  (b"UNB", "an EDIFACT interchange"), (b"%PDF", "a PDF document"),
                  (b"PK\x03\x04", "a ZIP archive"), (b"<", "an XML or HTML document"),
                  (b"[", "a JSON array (FHIR and OData files are JSON objects)"))
-UNRECOGNISED = "not an HL7 v2 log, FHIR JSON/NDJSON or OData JSON file"
+UNRECOGNISED = "not an HL7 v2 log, FHIR JSON/NDJSON, OData JSON or X12 file"
 
 
 def iter_files(paths: list[Path]) -> Iterator[Path]:
@@ -68,10 +71,12 @@ def _head(path: Path) -> bytes:
 
 
 def sniff(path: Path) -> str:
-    """``hl7``, ``json`` or ``ndjson`` from the first bytes of a file."""
+    """``hl7``, ``json``, ``ndjson`` or ``x12`` from the first bytes of a file."""
     head = _head(path)
     if head.startswith(HL7_STARTS):
         return "hl7"
+    if is_x12(head):
+        return "x12"
     if head.startswith(b"{"):
         if path.suffix.lower() in (".ndjson", ".jsonl"):
             return "ndjson"  # the name says so; a long first resource must not hide it
@@ -108,8 +113,10 @@ def unrecognised_reason(path: Path) -> str:
 
 
 # the file family ``sniff`` sees -> the source kinds such a file can hold
-_FAMILY_KINDS = {"hl7": ("hl7_log",), "ndjson": FHIR_KINDS, "json": (*FHIR_KINDS, "odata_erp")}
-_FAMILY_NAMES = {"hl7": "an HL7 log", "ndjson": "FHIR NDJSON", "json": "JSON"}
+_FAMILY_KINDS = {"hl7": ("hl7_log",), "ndjson": FHIR_KINDS, "json": (*FHIR_KINDS, "odata_erp"),
+                 "x12": ("x12_files",)}
+_FAMILY_NAMES = {"hl7": "an HL7 log", "ndjson": "FHIR NDJSON", "json": "JSON",
+                 "x12": "an X12 interchange"}
 
 
 def foreign_files(plan: IngestPlan, sniffed: list[tuple[Path, str]]) -> list[str]:
@@ -293,6 +300,12 @@ def ingest_paths(settings: Settings, engine: Engine, paths: list[Path], *,
     source = SourceConfig(name=plan.source_name, kind="hl7_log", path=".",
                           mapping=plan.mapping_file("hl7_log"))
     ctx = CollectContext(source, settings, engine, None, str(uuid.uuid4()))
+    # X12 files read with their source's payee -> facility map, when --source names one
+    x12_source = next((s for s in settings.sources if s.name == plan.source_name
+                       and s.kind == "x12_files"),
+                      SourceConfig(name=plan.source_name, kind="x12_files", path="."))
+    x12_ctx = CollectContext(x12_source, settings, engine, None, ctx.run_id,
+                             totals=ctx.totals)
     summary = IngestSummary(files=len(sniffed))
     total = sum(p.stat().st_size for p, _ in sniffed)
     try:
@@ -308,6 +321,9 @@ def ingest_paths(settings: Settings, engine: Engine, paths: list[Path], *,
                     except SourceError as exc:  # this file alone; the next is read
                         ctx.commit_page("backfill", [], None, [Reject(
                             str(path), str(exc), _kept_bytes(path), "interface_message")])
+                elif kind == "x12":
+                    ingest_x12_file(x12_ctx, X12File(path, path.as_posix()[-64:]), None,
+                                    final=True)
                 elif kind in ("json", "ndjson"):
                     raw = path.read_bytes()
                     try:

@@ -19,7 +19,9 @@ from core.config import Settings
 from core.errors import ConfigError
 
 # the source kinds whose payloads can come as files (engine_stats is a live counter API)
-INGEST_KINDS = ("fhir_billing", "fhir_usage", "odata_erp", "hl7_log")
+INGEST_KINDS = ("fhir_billing", "fhir_usage", "odata_erp", "hl7_log", "x12_files")
+# the kinds read through a field mapping (X12 files follow their implementation guide)
+MAPPED_KINDS = ("fhir_billing", "fhir_usage", "odata_erp", "hl7_log")
 FHIR_KINDS = ("fhir_billing", "fhir_usage")
 DEFAULT_SOURCE_NAME = "backfill"
 
@@ -66,9 +68,9 @@ def parse_mapping_option(text: str) -> tuple[str, str]:
     if not sep or not file:
         raise ConfigError(f"--mapping {text!r}: write KIND=FILE, e.g. "
                           "--mapping odata_erp=/etc/chargeline/erp-mapping.yaml")
-    if kind not in INGEST_KINDS:
-        raise ConfigError(f"--mapping {text!r}: kind {kind!r} cannot be ingested from files; "
-                          f"use one of {', '.join(INGEST_KINDS)}")
+    if kind not in MAPPED_KINDS:
+        raise ConfigError(f"--mapping {text!r}: kind {kind!r} cannot be ingested with a field "
+                          f"mapping; use one of {', '.join(MAPPED_KINDS)}")
     return kind, file
 
 

@@ -22,6 +22,7 @@ PLUGIN_MODULES = (
     "collectors.plugins.mllp",
     "collectors.plugins.odata",
     "collectors.plugins.rhapsody",
+    "collectors.plugins.x12_files",
 )
 
 _REGISTRY: dict[str, type[Collector]] = {}

@@ -32,7 +32,7 @@ from core.keys import deployment_secret
 DEFAULT_DATABASE_URL = "sqlite:///./data/chargeline.db"
 
 SourceKind = Literal["fhir_billing", "fhir_usage", "odata_erp", "hl7_log", "engine_stats",
-                     "mllp", "mirth", "rhapsody"]
+                     "mllp", "mirth", "rhapsody", "x12_files"]
 # Systems of ``metrics.lineage.graph.SYSTEMS`` a channel can deliver to (the engine, device
 # tracking and the store are never a channel's destination); spelled out here because
 # metrics imports this module, not the other way round.
@@ -47,7 +47,7 @@ FIXES: dict[str, str] = {
     "port": "port: 587",
     "security": "security: starttls (or ssl, none)",
     "kind": "kind: fhir_billing (or fhir_usage, odata_erp, hl7_log, engine_stats, mllp, mirth, "
-    "rhapsody)",
+    "rhapsody, x12_files)",
     "login": "login: {username: chargeline, password: env:MIRTH_PASSWORD, method: session}",
     "listen": "listen: 127.0.0.1:2575 (the address and port an mllp source listens on)",
     "metrics_port": "metrics_port: 9464 (Prometheus scrapes http://<host>:9464/metrics)",
@@ -124,6 +124,10 @@ class SourceConfig(_Strict):
     verify_tls: bool = True
     facility_by_group: dict[str, str] = {}
     api_format: Literal["xml", "json"] = "xml"
+    # kind x12_files (``path``: a folder of 835 files): the payee of a remittance (N1*PE
+    # N104, e.g. its NPI, or its N102 name) -> facility id; unmapped: facility_id, else
+    # the payee's id as the file writes it
+    facility_by_payee: dict[str, str] = {}
 
     @field_validator("base_url")
     @classmethod
@@ -145,6 +149,8 @@ class SourceConfig(_Strict):
     def model_post_init(self, __context: Any) -> None:
         if self.kind == "mllp" and not self.listen:
             raise ValueError("an mllp source needs listen: HOST:PORT")
+        if self.kind == "x12_files" and not self.path:
+            raise ValueError("an x12_files source needs path: the folder its 835 files arrive in")
 
 
 class SmtpConfig(_Strict):

@@ -130,27 +130,27 @@ def test_a_single_official_fhir_resource_is_read_not_refused(engine: Engine,
             ("654321", "example")]
 
 
-def test_x12_and_other_files_are_quarantined_whole_and_reported(engine: Engine,
-                                                                tmp_path: Path) -> None:
+def test_edifact_and_other_files_are_quarantined_whole_and_reported(engine: Engine,
+                                                                    tmp_path: Path) -> None:
     tmp_path = inbox(tmp_path)
-    x12 = b"ISA*00*          *00*          *ZZ*SENDER*ZZ*RECEIVER*240315*1030*^*00501*1*0*P*:~"
-    (tmp_path / "claims.x12").write_bytes(x12)
+    edifact = b"UNB+UNOA:1+SENDER+RECEIVER+240315:1030+1'UNH+1+INVOIC:D:96A:UN'"
+    (tmp_path / "invoices.edi").write_bytes(edifact)
     summary = ingest_paths(Settings(), engine, [tmp_path], source_name="mixed")
-    assert summary.unrecognised == [str(tmp_path / "claims.x12")]
+    assert summary.unrecognised == [str(tmp_path / "invoices.edi")]
     (row,) = quarantined(engine, "mixed")
-    assert "X12" in row.reason
-    assert sealer_for(Settings()).open(row.raw_payload) == x12  # every byte kept
+    assert "EDIFACT" in row.reason
+    assert sealer_for(Settings()).open(row.raw_payload) == edifact  # every byte kept
 
 
 def test_the_ingest_command_exits_non_zero_for_unrecognised_files(tmp_path: Path) -> None:
     # the package's own ``cli``, unmounted and unwired: ingest needs neither
-    (tmp_path / "claims.x12").write_bytes(b"ISA*00*~")
+    (tmp_path / "invoices.edi").write_bytes(b"UNB+UNOA:1+SENDER'")
     (tmp_path / "chargeline.yaml").write_text(
         f"database_url: sqlite:///{tmp_path / 'store.db'}\n")
     env = {"CHARGELINE_CONFIG": str(tmp_path / "chargeline.yaml")}
-    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "claims.x12")], env=env)
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "invoices.edi")], env=env)
     assert result.exit_code == 4, result.output
-    assert "not HL7 v2, FHIR JSON or OData JSON" in result.output
+    assert "not HL7 v2, FHIR JSON, OData JSON or X12" in result.output
 
 
 # --- poison records -----------------------------------------------------------------------

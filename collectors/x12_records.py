@@ -1,0 +1,492 @@
+"""X12 835 remittance files -> canonical remittance records (pure: bytes in, records out).
+
+One file holds one or more interchanges (``ISA`` .. ``IEA``). Each is validated by pyx12
+against its implementation guide's map (005010X221A1, or the 004010X091A1 of older
+payers) and read through pyx12's loop-aware context reader:
+
+- ``CLP`` loop (2100) -> ``Remittance`` (CLP01..CLP07; payment trace TRN02, effective
+  date BPR16, payer N1*PR, payee N1*PE -> facility);
+- ``SVC`` loop (2110) -> ``RemittanceLine`` (SVC01..SVC05, DTM*472/150, REF*6R, LQ*HE);
+- ``CAS`` -> ``RemittanceAdjustment``: claim level (``line_no`` 0) or its service line.
+
+What pyx12 finds wrong decides what is refused, by where it is: an error inside one
+claim's CLP loop rejects that claim's records alone; anywhere else (envelope, header,
+trailer counts, a broken ``ISA``, a wrong terminator) the whole interchange is
+quarantined. Either way the reason is pyx12's own words with the segment and line, the
+offending value left out (it may be a patient's name). Valid sibling interchanges and
+claims are kept. The patient (NM1*QC, NM1*IL) is never read.
+
+Keys: ``remittance_id`` is ``TRN02:CLP01:CLP07``; ``TRN02:CLP01:<n>`` (the CLP loop's
+1-based position in its transaction set) when CLP07 is empty; ``TRN02:CLP01:CLP07:<n>``
+when the same three repeat in one payment (a reversal and its correction, CLP02 22 and
+1, carry the same payer claim number).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pyx12.error_handler
+import pyx12.errors
+import pyx12.params
+import pyx12.x12context
+import pyx12.x12file
+import pyx12.x12n_document
+
+from collectors.base import Reject
+from collectors.rejects import unexpected_reason
+from core.errors import RecordError
+from core.model import (
+    CanonicalRecord,
+    Remittance,
+    RemittanceAdjustment,
+    RemittanceLine,
+    build_record,
+)
+from store.bounds import check_record
+
+# pyx12 logs every validation error with the offending value, which may be a patient's
+# name or id: its log stays silent, the reasons below say what is wrong without the value
+logging.getLogger("pyx12").setLevel(logging.CRITICAL + 1)
+
+INTERCHANGE_KIND = "x12_interchange"  # the record_kind of a whole quarantined interchange
+_ISA_START = re.compile(rb"ISA(?=[^A-Za-z0-9\s])")
+# IEA, its element separator, the group count and the 9-digit control number, a terminator
+_IEA_END = re.compile(rb"(?:^|[^A-Za-z0-9])IEA([^A-Za-z0-9\s])\d{1,5}\1\d{9}\S?\s*$")
+_CAS_TRIPLETS = range(2, 19, 3)  # CAS02/03/04, 05/06/07, ... 17/18/19
+
+
+@dataclass
+class X12Page:
+    """What one file gave: records to store, and rejects (with reasons) to quarantine."""
+
+    records: list[CanonicalRecord] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    interchanges: int = 0  # interchanges read (valid or not)
+    newest: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation error of pyx12, where it found it."""
+
+    line: int  # the segment's line in the interchange (pyx12 counts segments as lines)
+    text: str
+
+    def inside(self, first: int, last: int) -> bool:
+        return first <= self.line <= last
+
+
+def is_x12(head: bytes) -> bool:
+    """Whether a file's first bytes open an X12 interchange."""
+    return head.lstrip(b"\xef\xbb\xbf\r\n\t ").startswith(b"ISA")
+
+
+def ends_complete(chunk: bytes) -> bool:
+    """Whether an interchange's bytes end with its ``IEA`` trailer (a file still being
+    written ends in the middle of one)."""
+    return _IEA_END.search(chunk) is not None
+
+
+def split_interchanges(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(byte offset, bytes) of each interchange: from one ``ISA`` to the next, so a broken
+    one (its ``IEA`` missing, a wrong terminator) never swallows the interchanges after it.
+    Bytes before the first ``ISA`` come as their own piece (offset 0, not an ``ISA``)."""
+    starts = [m.start() for m in _ISA_START.finditer(data)
+              if not data[m.start() - 1:m.start()].isalnum()]  # not the end of "VISA*"
+    if not starts or data[:starts[0]].strip(b"\xef\xbb\xbf\r\n\t "):
+        yield 0, data[: starts[0]] if starts else data
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else len(data)
+        yield start, data[start:end]
+
+
+def _text(chunk: bytes) -> str:
+    try:
+        return chunk.decode("utf-8")
+    except UnicodeDecodeError:  # X12's basic and extended character sets are single-byte
+        return chunk.decode("latin-1")
+
+
+def _without_value(text: str, value: Any) -> str:
+    if value not in (None, ""):
+        text = text.replace(f"({value})", "(…)").replace(str(value), "…")
+    return text
+
+
+def validation_problems(text: str) -> list[Problem]:
+    """Every error pyx12's validator (``x12n_document``) reports for one interchange."""
+    report = io.StringIO()
+    pyx12.x12n_document.x12n_document(pyx12.params.params(), io.StringIO(text), None, None,
+                                      fd_json=report)
+    if not report.getvalue():
+        return [Problem(0, "pyx12 could not read it as an X12 interchange")]
+    problems: list[Problem] = []
+
+    def level(node: dict[str, Any], what: str) -> None:
+        for err in node.get("errors", []):
+            text = _without_value(err.get("err_str", ""), err.get("err_val"))
+            problems.append(Problem(int(node.get("cur_line") or 0),
+                                    f"{what} error {err.get('err_cde')}: {text}"))
+
+    for isa in json.loads(report.getvalue()).get("interchanges", []):
+        level(isa, f"interchange {isa.get('isa_trn_set_id')}")
+        for gs in isa.get("groups", []):
+            level(gs, f"group {gs.get('gs_control_num')}")
+            for st in gs.get("transactions", []):
+                level(st, f"transaction set {st.get('trn_set_id')} {st.get('trn_set_control_num')}")
+                for seg in st.get("segments", []):
+                    where = (f"segment {seg.get('seg_id')} #{seg.get('seg_count')} "
+                             f"({seg.get('name')}) at line {seg.get('cur_line')}")
+                    texts = [_without_value(e.get("err_str", ""), e.get("err_val"))
+                             for e in seg.get("errors", [])]
+                    for ele in seg.get("elements", []):
+                        pos = f"{seg.get('seg_id')}{int(ele.get('ele_pos') or 0):02d}"
+                        if ele.get("subele_pos"):
+                            pos += f"-{ele['subele_pos']}"
+                        texts += [f"{pos}: {_without_value(e.get('err_str', ''), e.get('err_val'))}"
+                                  for e in ele.get("errors", [])]
+                    problems += [Problem(int(seg.get("cur_line") or 0), f"{where}: {t}")
+                                 for t in texts]
+    return problems
+
+
+def _decimal(value: str | None, element: str, default: Decimal | None = None) -> Decimal:
+    if not value:
+        if default is not None:
+            return default
+        raise RecordError(f"{element} is empty — an amount is required there")
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise RecordError(f"{element} is not a number") from None
+
+
+def _date(value: str | None) -> date | None:
+    if not value or len(value) != 8 or not value.isdigit():
+        return None
+    try:
+        return date(int(value[:4]), int(value[4:6]), int(value[6:]))
+    except ValueError:
+        return None
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@dataclass
+class _Header:
+    """What a transaction set's header says about every claim in it."""
+
+    trace: str = ""  # TRN02
+    originator: str = ""  # TRN03
+    paid_at: datetime | None = None  # BPR16 (else DTM*405)
+    payer_id: str = ""
+    payer_name: str = ""
+    payee_id: str = ""
+    payee_name: str = ""
+
+
+def _value(seg: Any, ref: str) -> str:
+    return (seg.get_value(ref) or "").strip()
+
+
+def _header_segment(header: _Header, seg: Any, loop: str) -> None:
+    seg_id = seg.get_seg_id()
+    if seg_id == "BPR":
+        day = _date(_value(seg, "BPR16"))
+        header.paid_at = _midnight(day) if day else header.paid_at
+    elif seg_id == "TRN":
+        header.trace, header.originator = _value(seg, "TRN02"), _value(seg, "TRN03")
+    elif seg_id == "DTM" and _value(seg, "DTM01") == "405" and header.paid_at is None:
+        day = _date(_value(seg, "DTM02"))
+        header.paid_at = _midnight(day) if day else None
+    elif seg_id == "N1" and _value(seg, "N101") == "PR":
+        header.payer_name, header.payer_id = _value(seg, "N102"), _value(seg, "N104")
+    elif seg_id == "N1" and _value(seg, "N101") == "PE":
+        header.payee_name, header.payee_id = _value(seg, "N102"), _value(seg, "N104")
+    elif seg_id == "REF" and loop == "1000A" and _value(seg, "REF01") == "2U":
+        header.payer_id = header.payer_id or _value(seg, "REF02")
+
+
+@dataclass
+class _Claim:
+    """One CLP loop as pyx12 gave it: its segments (with their lines), by service line."""
+
+    ordinal: int
+    first_line: int
+    last_line: int
+    claim: list[Any]  # the CLP loop's own segments (CLP, CAS, DTM ...)
+    services: list[list[Any]]  # each SVC loop's segments, SVC first
+
+
+def _claim_of(loop: Any, ordinal: int) -> _Claim:
+    own: list[Any] = []
+    services: list[list[Any]] = []
+    lines: list[int] = []
+    for item in loop.iterate_segments():
+        seg = item["segment"]
+        lines.append(int(item.get("cur_line_number") or 0))
+        if seg.get_seg_id() == "SVC":
+            services.append([seg])
+        elif services and "/2110/" in str(item.get("path", "")):
+            services[-1].append(seg)
+        else:
+            own.append(seg)
+    return _Claim(ordinal, min(lines, default=0), max(lines, default=0), own, services)
+
+
+def _adjustments(seg: Any, remittance_id: str, claim_id: str, line_no: int, seq: int,
+                 updated: datetime) -> list[RemittanceAdjustment]:
+    out = []
+    group = _value(seg, "CAS01")
+    for first in _CAS_TRIPLETS:
+        reason = _value(seg, f"CAS{first:02d}")
+        if not reason:
+            continue
+        seq += 1
+        quantity = _value(seg, f"CAS{first + 2:02d}")
+        out.append(build_record(RemittanceAdjustment, {
+            "remittance_id": remittance_id, "line_no": line_no, "seq": seq,
+            "claim_id": claim_id, "group_code": group, "reason_code": reason,
+            "amount": _decimal(_value(seg, f"CAS{first + 1:02d}"), f"CAS{first + 1:02d}"),
+            "quantity": _decimal(quantity, f"CAS{first + 2:02d}") if quantity else None,
+            "last_updated": updated}))
+    return out
+
+
+def _service_line(segs: list[Any], remittance_id: str, claim_id: str, line_no: int,
+                  claim_day: date | None, updated: datetime) -> list[CanonicalRecord]:
+    svc = segs[0]
+    qualifier, code = _value(svc, "SVC01-1"), _value(svc, "SVC01-2")
+    modifiers = [m for m in (_value(svc, f"SVC01-{i}") for i in range(3, 7)) if m]
+    revenue = code if qualifier == "NU" else _value(svc, "SVC04")
+    procedure = "" if qualifier == "NU" else ":".join([code, *modifiers])
+    line: dict[str, Any] = {
+        "remittance_id": remittance_id, "line_no": line_no, "claim_id": claim_id,
+        "procedure_code": procedure, "revenue_code": revenue,
+        "charge_amount": _decimal(_value(svc, "SVC02"), "SVC02"),
+        "paid_amount": _decimal(_value(svc, "SVC03"), "SVC03"),
+        "units": _decimal(_value(svc, "SVC05"), "SVC05", Decimal(1)),
+        "service_on": claim_day, "last_updated": updated}
+    remarks: list[str] = []
+    adjustments: list[CanonicalRecord] = []
+    dates: dict[str, date | None] = {}
+    for seg in segs[1:]:
+        seg_id = seg.get_seg_id()
+        if seg_id == "DTM":
+            dates.setdefault(_value(seg, "DTM01"), _date(_value(seg, "DTM02")))
+        elif seg_id == "REF" and _value(seg, "REF01") == "6R":
+            line["line_control"] = _value(seg, "REF02")
+        elif seg_id == "LQ" and _value(seg, "LQ01") == "HE":
+            remarks.append(_value(seg, "LQ02"))
+        elif seg_id == "CAS":
+            adjustments += _adjustments(seg, remittance_id, claim_id, line_no,
+                                        len(adjustments), updated)
+    line["service_on"] = dates.get("472") or dates.get("150") or claim_day
+    line["remark_codes"] = ",".join(r for r in remarks if r)
+    return [build_record(RemittanceLine, line), *adjustments]
+
+
+def _claim_records(claim: _Claim, header: _Header, remittance_id: str, facility: str,
+                   received: datetime | None) -> list[CanonicalRecord]:
+    clp = claim.claim[0]
+    claim_id = _value(clp, "CLP01")
+    if header.paid_at is None:
+        raise RecordError("the payment has no effective date (BPR16) nor production date "
+                          "(DTM*405) — a remittance needs its payment date")
+    updated = received or header.paid_at
+    claim_day = None
+    records: list[CanonicalRecord] = [build_record(Remittance, {
+        "remittance_id": remittance_id, "claim_id": claim_id, "facility_id": facility,
+        "payer_id": header.payer_id or header.originator, "payer_name": header.payer_name,
+        "status_code": _value(clp, "CLP02"),
+        "charge_amount": _decimal(_value(clp, "CLP03"), "CLP03"),
+        "paid_amount": _decimal(_value(clp, "CLP04"), "CLP04"),
+        "patient_responsibility": _decimal(_value(clp, "CLP05"), "CLP05", Decimal(0)),
+        "payer_claim_id": _value(clp, "CLP07"), "paid_at": header.paid_at,
+        "received_at": received, "last_updated": updated})]
+    seq = 0
+    for seg in claim.claim[1:]:
+        if seg.get_seg_id() == "CAS":
+            adjustments = _adjustments(seg, remittance_id, claim_id, 0, seq, updated)
+            seq += len(adjustments)
+            records += adjustments
+        elif seg.get_seg_id() == "DTM" and _value(seg, "DTM01") == "232":
+            claim_day = _date(_value(seg, "DTM02"))  # the claim's statement period start
+    for number, service in enumerate(claim.services, 1):
+        records += _service_line(service, remittance_id, claim_id, number, claim_day, updated)
+    return [check_record(r) for r in records]
+
+
+def _received_at(isa: Any, gs: Any) -> datetime | None:
+    """When the 835 was produced: GS04/GS05 (CCYYMMDD, HHMM[SS]), as UTC (X12 has no zone)."""
+    day = _date(_value(gs, "GS04")) if gs is not None else None
+    clock = (_value(gs, "GS05") if gs is not None else "") + "0000"
+    if day is None:
+        return None
+    try:
+        return datetime(day.year, day.month, day.day, int(clock[:2]), int(clock[2:4]),
+                        tzinfo=UTC)
+    except ValueError:
+        return _midnight(day)
+
+
+class _Interchange:
+    """Reads one valid-enough interchange into records, claim by claim."""
+
+    def __init__(self, text: str, where: str, problems: list[Problem],
+                 facilities: Mapping[str, str], default_facility: str) -> None:
+        self.text, self.where, self.problems = text, where, problems
+        self.facilities, self.default_facility = facilities, default_facility
+        self.page = X12Page()
+
+    def facility(self, header: _Header) -> str:
+        for key in (header.payee_id, header.payee_name):
+            if key and key in self.facilities:
+                return self.facilities[key]
+        return self.default_facility or header.payee_id or header.payee_name
+
+    def read(self) -> X12Page:
+        reader = pyx12.x12context.X12ContextReader(
+            pyx12.params.params(), pyx12.error_handler.errh_null(), io.StringIO(self.text))
+        with reader:
+            isa = gs = None
+            header = _Header()
+            used: set[str] = set()
+            ordinal = 0
+            for node in reader.iter_segments("2100"):
+                if node.id == "2100":
+                    ordinal += 1
+                    self.claim(_claim_of(node, ordinal), header, used, _received_at(isa, gs))
+                    continue
+                seg = node.seg_data
+                seg_id = seg.get_seg_id()
+                if seg_id == "ISA":
+                    isa = seg
+                elif seg_id == "GS":
+                    gs = seg
+                elif seg_id == "ST":
+                    header, used, ordinal = _Header(), set(), 0
+                    if _value(seg, "ST01") != "835":
+                        self.page.rejects.append(Reject(
+                            f"{self.where} ST {_value(seg, 'ST02')}",
+                            f"an X12 {_value(seg, 'ST01')} transaction set: Chargeline reads "
+                            "835 remittances from X12 files (837 claims are not read yet)",
+                            "", INTERCHANGE_KIND))
+                else:
+                    loop = node.x12_map_node.get_parent().id if node.x12_map_node else ""
+                    _header_segment(header, seg, loop)
+        return self.page
+
+    def claim(self, claim: _Claim, header: _Header, used: set[str],
+              received: datetime | None) -> None:
+        clp = claim.claim[0]
+        clp01, clp07 = _value(clp, "CLP01"), _value(clp, "CLP07")
+        remittance_id = (f"{header.trace}:{clp01}:{clp07}" if clp07
+                         else f"{header.trace}:{clp01}:{claim.ordinal}")
+        if remittance_id in used:
+            remittance_id = f"{remittance_id}:{claim.ordinal}"
+        used.add(remittance_id)
+        where = f"{self.where} CLP {clp01 or '?'} (line {claim.first_line})"
+        raw = "\n".join(str(s) for s in claim.claim
+                        + [s for service in claim.services for s in service])
+        found = [p.text for p in self.problems if p.inside(claim.first_line, claim.last_line)]
+        if found:
+            self.page.rejects.append(Reject(where, "pyx12: " + "; ".join(found), raw,
+                                            Remittance.kind))
+            return
+        try:
+            records = _claim_records(claim, header, remittance_id,
+                                     self.facility(header), received)
+        except RecordError as exc:
+            self.page.rejects.append(Reject(where, exc.reason, raw, Remittance.kind))
+            return
+        except Exception as exc:  # one claim, never its file (collectors.rejects)
+            self.page.rejects.append(Reject(where, unexpected_reason(exc, where), raw,
+                                            Remittance.kind))
+            return
+        self.page.records += records
+        paid = records[0].paid_at  # type: ignore[attr-defined]
+        if self.page.newest is None or paid > self.page.newest:
+            self.page.newest = paid
+
+
+def _claim_lines(text: str) -> list[tuple[int, int]]:
+    """The (first, last) lines of every CLP loop, as pyx12's context reader places them."""
+    reader = pyx12.x12context.X12ContextReader(
+        pyx12.params.params(), pyx12.error_handler.errh_null(), io.StringIO(text))
+    with reader:
+        return [(c.first_line, c.last_line) for c in
+                (_claim_of(n, 0) for n in reader.iter_segments("2100") if n.id == "2100")]
+
+
+def _envelope_reason(text: str) -> str:
+    """Why pyx12 cannot open the interchange at all (a broken ISA), or ''."""
+    try:
+        pyx12.x12file.X12Reader(io.StringIO(text)).close()
+    except pyx12.errors.X12Error as exc:
+        # its message goes on to quote the file from the ISA: keep the sentence only
+        return "pyx12: " + str(exc).split(" for ISA", 1)[0][:300]
+    return ""
+
+
+def parse_interchange(text: str, where: str, facilities: Mapping[str, str] = {},
+                      default_facility: str = "", raw: bytes | None = None) -> X12Page:
+    """One interchange's records, or its rejects (the whole, or the bad claims). ``raw``
+    is what a whole reject keeps (the file's bytes; else ``text``)."""
+    reason = _envelope_reason(text)
+    problems: list[Problem] = []
+    if not reason:
+        problems = validation_problems(text)
+        claims = _claim_lines(text) if problems else []
+        outside = [p.text for p in problems
+                   if not any(p.inside(first, last) for first, last in claims)]
+        if outside:
+            reason = "pyx12: " + "; ".join(outside[:20]) + (
+                f"; and {len(outside) - 20} more" if len(outside) > 20 else "")
+    if reason:
+        return X12Page(rejects=[Reject(where, reason, text if raw is None else raw,
+                                       INTERCHANGE_KIND)])
+    return _Interchange(text, where, problems, facilities, default_facility).read()
+
+
+def parse_x12(data: bytes, where: str, facilities: Mapping[str, str] = {},
+              default_facility: str = "", base: int = 0) -> X12Page:
+    """Every interchange of one file: records of the valid ones (and of the valid claims
+    of the others), rejects with pyx12's reasons for the rest.
+
+    ``facilities`` maps a payee (N1*PE N104, e.g. its NPI, or N102 name) to a facility id;
+    an unmapped payee is ``default_facility``, else its id as written. ``base`` is the
+    file offset of ``data`` (positions name the file offset of each interchange)."""
+    page = X12Page()
+    for offset, chunk in split_interchanges(data):
+        at = f"{where}@{base + offset}"
+        if not chunk.lstrip(b"\xef\xbb\xbf\r\n\t ").startswith(b"ISA"):
+            page.rejects.append(Reject(at, "not an X12 interchange: bytes before the first "
+                                       "ISA segment", chunk, INTERCHANGE_KIND))
+            continue
+        page.interchanges += 1
+        try:
+            one = parse_interchange(_text(chunk).strip(), at, facilities, default_facility,
+                                    chunk)
+        except pyx12.errors.X12Error as exc:
+            one = X12Page(rejects=[Reject(at, f"pyx12: {str(exc)[:300]}", chunk,
+                                          INTERCHANGE_KIND)])
+        except Exception as exc:  # one interchange, never its file (collectors.rejects)
+            one = X12Page(rejects=[Reject(at, unexpected_reason(exc, at), chunk,
+                                          INTERCHANGE_KIND)])
+        page.records += one.records
+        page.rejects += one.rejects
+        if one.newest and (page.newest is None or one.newest > page.newest):
+            page.newest = one.newest
+    return page
