@@ -20,12 +20,14 @@ from metrics.compute.dbtune import vacuum_refilled
 from metrics.compute.run import compute
 from metrics.read.report_data import build_report
 from metrics.read.trace import trace
+from metrics.recall_cli import cli as recall_cli
 from metrics.report import to_json, to_text
 from store.migrate import open_store
 
 cli = typer.Typer()
 metrics_group = typer.Typer(help="Metric computation over the store.", no_args_is_help=True)
 cli.add_typer(metrics_group, name="metrics")
+cli.add_typer(recall_cli)  # ``chargeline recall``
 
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

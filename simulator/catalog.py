@@ -16,6 +16,7 @@ from simulator.records import (
     ReorderPoint,
 )
 from simulator.timefmt import DAY, iso_date
+from simulator.udi_scans import gtin_check_digit
 
 _HOSPITALS = [
     ("St. Mary Regional Medical Center", "Springfield"),
@@ -157,7 +158,8 @@ def build_items(rng: random.Random, start_ms: int) -> list[Item]:
 
     def add(desc, cls, cost, charge, serial, hcpcs, rev, supplier, units, areas, weight, max_qty):
         iid = f"ITM-{next(next_id)}"
-        gtin = f"0{rng.randint(10**12, 10**13 - 1)}"
+        drawn = f"0{rng.randint(10**12, 10**13 - 1)}"
+        gtin = drawn[:13] + gtin_check_digit(drawn[:13])  # valid: it is printed in UDIs
         items.append(Item(iid, desc, cls, _cents(cost), charge, serial, gtin, hcpcs, rev,
                           supplier, units, areas, weight, max_qty,
                           start_ms - rng.randint(10, 900) * DAY))

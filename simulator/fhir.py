@@ -12,6 +12,7 @@ from typing import Any
 
 from simulator.records import Charge, Claim, ClaimResponse, Encounter, Patient, Usage
 from simulator.timefmt import iso
+from simulator.udi_scans import udi_scan
 
 _EXT = "urn:chargeline:"
 _CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
@@ -154,10 +155,12 @@ def claim_response(r: ClaimResponse, ts: TimeWriter = iso) -> dict[str, Any]:
 def supply_delivery(u: Usage, ts: TimeWriter = iso) -> dict[str, Any]:
     """One scan at the point of care (``supplier`` is a list, as the contract says)."""
     ext = [_ext("encounter", u.encounter.encounter_id), _ext("facility", u.facility_id)]
-    if u.lot:
+    udi = udi_scan(u)  # an implant scanned as its GS1 UDI carries lot and serial in it
+    if u.lot and udi is None:
         ext.append(_ext("lot", u.lot))
-    if u.serial:
+    if u.serial and udi is None:
         ext.append(_ext("serial", u.serial))
+    code = udi.text if udi is not None else u.item_ref
     return {
         "resourceType": "SupplyDelivery",
         "id": u.usage_id,
@@ -167,7 +170,7 @@ def supply_delivery(u: Usage, ts: TimeWriter = iso) -> dict[str, Any]:
         "patient": _patient(u.encounter.patient, u.facility_id, reference=False),
         "suppliedItem": {
             "quantity": {"value": u.quantity, "unit": u.uom},
-            "itemCodeableConcept": {"coding": [{"system": _EXT + "item", "code": u.item_ref}]},
+            "itemCodeableConcept": {"coding": [{"system": _EXT + "item", "code": code}]},
         },
         "occurrenceDateTime": ts(u.used_ms),
         "destination": {"identifier": {"value": u.location_id}},

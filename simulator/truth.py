@@ -12,6 +12,7 @@ from typing import Any
 from simulator.estate_record import Estate, FacilityData
 from simulator.faults import INVENTORY_SLA_MINUTES, SLA_MINUTES
 from simulator.flow import Trail
+from simulator.recall_truth import recall_truth
 from simulator.timefmt import MINUTE, iso
 
 
@@ -50,6 +51,7 @@ def build_truth(estate: Estate) -> dict[str, Any]:
         "counts": counts(estate, as_of),
         "faults": faults,
         "outages": [row for fac in estate.facilities for row in _outages(fac)],
+        "recall": recall_truth(estate, as_of),
         "http_faults": [],
     }
 
