@@ -40,6 +40,8 @@ PAGES: tuple[PageSpec, ...] = (
              frozenset({INTERFACE_OWNER, STEWARD, ADMIN})),
     PageSpec("views/exceptions.py", "Exceptions", ":material/rule:", "Work",
              frozenset({STEWARD, ADMIN})),
+    PageSpec("views/recall.py", "Recall", ":material/medical_services:", "Work",
+             frozenset({STEWARD, ADMIN, EXECUTIVE})),
     PageSpec("views/rules.py", "Rules", ":material/gavel:", "Governance",
              frozenset({INTERFACE_OWNER, STEWARD, ADMIN})),
     PageSpec("views/admin.py", "Admin", ":material/admin_panel_settings:", "Governance",

@@ -31,6 +31,7 @@ from app.shaping.exceptions import QueueFilters
 from app.shaping.kpis import SUM_COLUMNS
 from metrics.lineage import data as lineage_store
 from metrics.lineage.graph import LineageGraph
+from metrics.read import recall as metrics_recall
 from metrics.read import trace as metrics_trace
 from metrics.read.trace import TraceResult
 
@@ -126,6 +127,30 @@ def records_csv(url: str, filters: DrillFilters, limit: int) -> bytes:
     when the download is asked for."""
     with engine_for(url).connect() as conn:
         return records.csv_of_records(conn, filters, limit).encode()
+
+
+# --- recall ---------------------------------------------------------------------------------
+
+@st.cache_data(ttl=FAST_TTL, show_spinner=False)
+def recall_usages(url: str, selector: str, value: str) -> pd.DataFrame:
+    """Every usage of one lot, serial, UDI-DI or item (``metrics.read.recall``)."""
+    with engine_for(url).connect() as conn:
+        rows = metrics_recall.recall_rows(conn, selector, value)
+    return _frame([asdict(r) for r in rows], list(metrics_recall.COLUMNS))
+
+
+def recall_csv(url: str, selector: str, value: str) -> bytes:
+    """The same usages as CSV, every column; uncached, built when the download is asked."""
+    with engine_for(url).connect() as conn:
+        return metrics_recall.to_csv(metrics_recall.recall_rows(conn, selector, value)).encode()
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def expired_devices(url: str, limit: int) -> pd.DataFrame:
+    """The newest usages of a device after its expiry date, up to ``limit``."""
+    with engine_for(url).connect() as conn:
+        rows = metrics_recall.expired_used(conn, limit=limit)
+    return _frame([asdict(r) for r in rows], list(metrics_recall.COLUMNS))
 
 
 # --- interfaces -----------------------------------------------------------------------------

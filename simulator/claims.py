@@ -9,6 +9,13 @@ from simulator.records import Charge, Claim, ClaimResponse, Encounter
 from simulator.timefmt import DAY, HOUR
 
 
+def claim_lines(billed: list[Charge]) -> list[Charge]:
+    """The lines a claim bills: its charges, less each credit and the charge it reverses
+    (a claim carries the net; their amounts cancel, so the total is unchanged)."""
+    credited = {c.part_of for c in billed if c.quantity < 0 and c.part_of}
+    return [c for c in billed if c.quantity > 0 and c.charge_id not in credited]
+
+
 def build_claims(
     rng: random.Random, facility_id: str, encounters: list[Encounter], charges: list[Charge]
 ) -> tuple[list[Claim], list[ClaimResponse]]:
@@ -25,10 +32,10 @@ def build_claims(
             continue
         last = max(c.posted_ms for c in lines)
         created = max(last, enc.end_ms) + rng.randint(2 * HOUR, DAY)
-        total = round(sum(c.amount for c in lines if c.posted_ms <= created
-                          and c.status != "entered-in-error"), 2)
+        billed = [c for c in lines if c.posted_ms <= created and c.status != "entered-in-error"]
+        total = round(sum(c.amount for c in billed), 2)
         claim = Claim(f"CLM-{facility_id}-{len(claims) + 1:06d}", facility_id, enc, total,
-                      created)
+                      created, claim_lines(billed))
         claims.append(claim)
         r = rng.random()
         outcome = "complete" if r < 0.85 else ("partial" if r < 0.95 else "error")

@@ -18,8 +18,7 @@ from simulator.config import EstateConfig, FaultRates
 from simulator.estate import build_estate
 from simulator.estate_record import Estate
 from simulator.export import export_estate
-from simulator.files import LiveLogs, write_estate_files, write_truth
-from simulator.hl7log import Hl7LogWriter
+from simulator.files import EstateFileWriter, LiveLogs, write_estate_files, write_truth
 from simulator.rendering import Rendering, get_rendering
 from simulator.server import EstateServer, freeze_heap
 
@@ -152,6 +151,9 @@ def simulate(
                f", built in {time.perf_counter() - started:.1f}s")
     typer.echo(f"HL7 logs:   {out / 'hl7'}")
     typer.echo(f"truth:      {out / 'truth.json'}")
+    remits = estate.truth["remittances"]
+    typer.echo(f"835 files:  {out / 'x12'} ({remits['files']} files, {remits['claims']} "
+               f"claims, {remits['denied_claims']} denied)")
     if not chosen.is_plain:
         mappings = sorted(p.name for p in (out / "mappings").glob("*.yaml"))
         typer.echo(f"rendering:  {rendering} ({out / 'rendering.json'}); source mappings: "
@@ -175,6 +177,7 @@ def _export(estate: Estate, folder: Path, rendering: Rendering) -> None:
     typer.echo(f"exported {summary.rendering} estate as of {summary.as_of} to {folder}: "
                f"{rows['ehr/SupplyDelivery']} usage events, {rows['billing/ChargeItem']} "
                f"charges, {rows['erp/InventoryTransactions']} inventory transactions, "
+               f"{rows['x12/835']} remitted claims (835), "
                f"{len(summary.files)} data files, in {time.perf_counter() - started:.1f}s")
     typer.echo(f"truth:      {folder / 'truth.json'}")
     typer.echo(f"load with:  {summary.ingest_command()}")
@@ -182,7 +185,7 @@ def _export(estate: Estate, folder: Path, rendering: Rendering) -> None:
 
 
 def _serve(estate: Estate, sock: socket.socket, host: str, live: bool, wait: float,
-           writer: Hl7LogWriter, rendering: Rendering) -> None:
+           writer: EstateFileWriter, rendering: Rendering) -> None:
     base = f"http://{host}:{sock.getsockname()[1]}"
     for label, path in (("base URL", ""), ("billing", "/billing/fhir (OAuth2: /oauth/token, "
                         "client chargeline / demo-secret)"), ("EHR usage", "/ehr/fhir"),

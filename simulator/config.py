@@ -38,7 +38,8 @@ class FaultRates(BaseModel):
     """Fault rates. Per-usage kinds are shares of usage events; ``no_crosswalk`` is a share
     of chargeable items, ``cdm_without_hcpcs`` of CDM lines (at least one when above 0);
     ``malformed_hl7`` a share of HL7 messages; ``channel_outage`` a chance per facility
-    and day; HTTP kinds a share of first attempts."""
+    and day; ``claim_denial`` a share of remitted claims, ``line_denial`` of paid claims
+    with two lines or more; HTTP kinds a share of first attempts."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -64,6 +65,10 @@ class FaultRates(BaseModel):
     # chance per facility and day that billing goes down for 30-60 minutes and the charge
     # channel queues (simulator.outages)
     channel_outage: float = Field(0.05, ge=0, le=1)
+    # payers' denials on the 835 remittances (simulator.remittance): a share of claims
+    # denied whole (CO-16, CO-4, CO-97, CO-29), a share of paid claims with one line denied
+    claim_denial: float = Field(0.08, ge=0, le=1)
+    line_denial: float = Field(0.05, ge=0, le=1)
     http_5xx: float = Field(0.02, ge=0, le=1)
     timeout: float = Field(0.0, ge=0, le=1)
     http_429: float = Field(0.02, ge=0, le=1)

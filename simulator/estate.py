@@ -2,8 +2,8 @@
 
 Order of work: reference data (facilities, locations, item master, CDM, crosswalk,
 contracts, reorder points), then per facility its clinical activity, the fault draw, the
-downstream of every scan (HL7, charge, inventory issue), ADT, malformed HL7, claims and
-replenishment; finally the served collections, the HL7 log layout and the truth.
+downstream of every scan (HL7, charge, inventory issue), ADT, malformed HL7, claims, their
+835 remittances and replenishment; finally the served collections, the HL7 log layout and the truth.
 Each stage draws from its own random stream (``seed:stage:facility``) so one stage's
 changes do not reshuffle the others. The ``Estate`` record itself is in
 simulator.estate_record (re-exported here by import, for callers that build and hold one).
@@ -37,6 +37,7 @@ from simulator.hl7log import build_layout
 from simulator.hl7render import make_malformed
 from simulator.outages import draw_outages
 from simulator.records import Facility, Malformed, Message
+from simulator.remittance import build_remittances
 from simulator.replenishment import replenish
 from simulator.served import build_collections
 from simulator.timefmt import DAY, MINUTE, to_ms
@@ -129,6 +130,8 @@ def _build_facility(config: EstateConfig, fac: Facility, locations: list, picker
                            config.faults.malformed_hl7, horizon)
     claims, responses = build_claims(_rng(config, "claims", fid), fid, encounters,
                                       flow.charges)
+    remittances = build_remittances(_rng(config, "remit", fid), claims, responses,
+                                    {c.cdm_code: c for c in catalog.cdm}, config.faults)
     items = {i.item_id: i for i in catalog.items}
     points = {(r.item_id, r.location_id): r for r in catalog.reorder_points
               if r.location_id.startswith(fid + "-")}
@@ -136,7 +139,8 @@ def _build_facility(config: EstateConfig, fac: Facility, locations: list, picker
                                        points, horizon, flow.next_id)
     return FacilityData(fac, encounters, usages, flow.trails, extras, flow.messages, adt,
                         malformed, sorted(flow.filtered), flow.charges,
-                        flow.issues + receipts, requisitions, claims, responses, outages)
+                        flow.issues + receipts, requisitions, claims, responses, outages,
+                        remittances)
 
 
 def _malformed(rng: random.Random, fid: str, messages: list[Message], share: float,

@@ -24,6 +24,7 @@ from simulator.records import (
     InventoryTxn,
     Malformed,
     Message,
+    Remittance,
     RequisitionVersion,
     Usage,
 )
@@ -48,6 +49,7 @@ class FacilityData:
     claims: list[Claim]
     responses: list[ClaimResponse]
     outages: list[Outage]  # billing down: the charge channel queued
+    remittances: list[Remittance] = field(default_factory=list)  # 835 claim payments
 
 
 @dataclass(slots=True)

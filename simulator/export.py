@@ -15,6 +15,8 @@ rendering writes it, with the same render functions the server uses
 - ``hl7/<channel>/<channel>-<YYYYMMDD>.hl7``: the engine's logs as
   ``simulator.files.write_estate_files`` writes them (under ``separate_ack_log`` the ACKs
   in ``<channel>-<YYYYMMDD>.ack.hl7`` beside, which a folder read meets first);
+- ``x12/<payer_id>/<YYYYMMDD>.835``: the payers' X12 005010X221A1 remittances
+  (simulator.x12_835), the same under every rendering;
 - ``truth.json``, ``mappings/<source>.yaml`` (the rendering's field-mapping overrides),
   ``rendering.json`` (a rendering other than plain) and ``README.txt``: the commands that
   load and score it.
@@ -33,7 +35,7 @@ from typing import Any
 from core.errors import ConfigError
 from simulator import odata
 from simulator.estate_record import Estate
-from simulator.files import write_estate_files
+from simulator.files import X12_DIR, write_estate_files
 from simulator.rendering import Rendering, get_rendering, rendering_name
 from simulator.served import build_collections
 
@@ -47,6 +49,9 @@ FHIR_FILES = {
     "ehr/SupplyDelivery": "ehr/SupplyDelivery.ndjson",
 }
 DATA_DIRS = ("billing", "ehr", "erp", "hl7")
+# the 835 remittances: named in the ingest command, kept apart from DATA_DIRS (which the
+# file-estate metrics test ingests) until the x12_files collector reads them
+REMITTANCE_DIRS = (X12_DIR,)
 # what an export writes besides the data folders (removed before a new export)
 META = ("truth.json", "rendering.json", "README.txt", "mappings")
 # demo source (simulator.sources) -> the collector kind its mapping override is for
@@ -66,7 +71,7 @@ class ExportSummary:
 
     def ingest_command(self) -> str:
         """The ``chargeline ingest`` command that loads this export."""
-        paths = " ".join(str(self.out / d) for d in DATA_DIRS)
+        paths = " ".join(str(self.out / d) for d in (*DATA_DIRS, *REMITTANCE_DIRS))
         maps = "".join(f" --mapping {kind}={path}"
                        for kind, path in sorted(self.mappings.items()))
         return f"chargeline ingest{maps} {paths}"
@@ -96,7 +101,7 @@ def _clear(out: Path) -> None:
             raise ConfigError(f"--export {out} is not empty and holds no earlier export — "
                               "give a new or empty folder")
         return
-    for name in (*DATA_DIRS, *META):
+    for name in (*DATA_DIRS, *REMITTANCE_DIRS, *META):
         path = out / name
         if path.is_dir():
             shutil.rmtree(path)
@@ -140,7 +145,8 @@ truth, this file and the mappings are not data), then compute and report the win
 Data: billing/*.ndjson and ehr/SupplyDelivery.ndjson (FHIR R4 NDJSON, one resource a
 line), erp/<EntitySet>-<n>.json (OData v4 JSON pages of at most {ODATA_PAGE_ROWS} rows,
 chained by @odata.nextLink), hl7/<channel>/*.hl7 (HL7 v2.5 DFT^P03 and ADT logs; an
-*.ack.hl7 beside a log holds its ACKs).
+*.ack.hl7 beside a log holds its ACKs), x12/<payer>/<YYYYMMDD>.835 (X12 005010X221A1
+remittances, one file per payer and payment date).
 Field mappings this rendering needs (--mapping KIND=FILE):
 {maps or "  none (the default mappings read it)"}
 Ground truth: {out / "truth.json"} (docs/wire-formats.md, "Ground truth").
@@ -178,5 +184,7 @@ def export_estate(estate: Estate, out: Path, rendering: str | Rendering | None =
         summary.rows[f"erp/{entity_set}"] = len(records)
         summary.files += [p.relative_to(out) for p in pages]
     summary.files += sorted(p.relative_to(out) for p in (out / "hl7").rglob("*") if p.is_file())
+    summary.files += sorted(p.relative_to(out) for p in (out / X12_DIR).rglob("*.835"))
+    summary.rows["x12/835"] = estate.truth["remittances"]["claims"]
     (out / "README.txt").write_text(_readme(summary, estate.truth), encoding="utf-8")
     return summary

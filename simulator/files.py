@@ -1,5 +1,6 @@
-"""What the estate writes to disk: the engine's HL7 logs and ``truth.json``, and the live
-loop that keeps appending logs as the clock passes.
+"""What the estate writes to disk: the engine's HL7 logs, the payers' 835 files
+(``x12/<payer_id>/<YYYYMMDD>.835``, simulator.x12_835) and ``truth.json``, and the live
+loop that keeps appending logs and adding 835 files as the clock passes.
 
 Under a rendering other than ``plain`` (simulator.rendering) the logs are written its way,
 ``truth.json`` stays the estate's, and two more things are written: ``mappings/<source>.yaml``,
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -23,8 +25,55 @@ from simulator.estate_record import Estate
 from simulator.hl7log import Hl7Layout, Hl7LogWriter, build_layout
 from simulator.renderer import EstateRenderer
 from simulator.rendering import SOURCES, Rendering, rendering_name
+from simulator.x12_835 import plan_files, render_file
 
 MAPPINGS_DIR = "mappings"
+X12_DIR = "x12"
+
+
+class X12Writer:
+    """Writes each 835 file of the estate under ``root`` once it is ready (atomically: a
+    folder poller never reads half a file)."""
+
+    def __init__(self, estate: Estate, root: Path) -> None:
+        self.root = Path(root)
+        self.files = plan_files(estate)
+        self.facilities = {f.facility.facility_id: f.facility for f in estate.facilities}
+        self.written: set[str] = set()
+
+    def write_until(self, now_ms: int) -> int:
+        """Write every file ready by ``now_ms`` not written yet; return how many."""
+        written = 0
+        for f in self.files:
+            if f.ready_ms > now_ms:
+                break  # in ready order
+            if f.path in self.written:
+                continue
+            path = self.root / f.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(render_file(f, self.facilities), encoding="ascii")
+            os.replace(tmp, path)
+            self.written.add(f.path)
+            written += 1
+        return written
+
+    def reset(self) -> None:
+        """Remove the 835 files an earlier run left."""
+        if self.root.is_dir():
+            shutil.rmtree(self.root)
+
+
+class EstateFileWriter:
+    """The HL7 log writer and the 835 writer, moved on together by the live loop."""
+
+    def __init__(self, hl7: Hl7LogWriter, x12: X12Writer) -> None:
+        self.hl7 = hl7
+        self.x12 = x12
+
+    def write_until(self, now_ms: int) -> int:
+        """Write the log entries and 835 files ready by ``now_ms``; return how many."""
+        return self.hl7.write_until(now_ms) + self.x12.write_until(now_ms)
 
 
 def write_truth(truth: dict[str, Any], out: Path) -> Path:
@@ -70,11 +119,12 @@ def _moved_offsets(plain: Hl7Layout, rendered: Hl7Layout) -> list[dict[str, Any]
 
 
 def write_estate_files(estate: Estate, out: Path, now_ms: int | None = None,
-                       rendering: Rendering | None = None) -> Hl7LogWriter:
-    """Write fresh HL7 logs up to ``now_ms`` (default: the estate end) and the truth,
-    and for a rendering other than plain its mapping overrides and ``rendering.json``.
+                       rendering: Rendering | None = None) -> EstateFileWriter:
+    """Write fresh HL7 logs and 835 files up to ``now_ms`` (default: the estate end) and
+    the truth, and for a rendering other than plain its mapping overrides and
+    ``rendering.json`` (the 835 files are the same under every rendering).
 
-    Returns the log writer, positioned to append what comes later (live mode)."""
+    Returns the writer, positioned to add what comes later (live mode)."""
     out = Path(out)
     layout = estate.hl7
     # what an earlier run under another rendering left would misconfigure the sources
@@ -91,18 +141,21 @@ def write_estate_files(estate: Estate, out: Path, now_ms: int | None = None,
                          for source, path in mappings.items()},
             "malformed_hl7_offsets": _moved_offsets(estate.hl7, layout),
         }, indent=1) + "\n", encoding="utf-8")
-    writer = Hl7LogWriter(layout, out / "hl7")
-    writer.reset()
+    writer = EstateFileWriter(Hl7LogWriter(layout, out / "hl7"), X12Writer(estate, out / X12_DIR))
+    writer.hl7.reset()
+    writer.x12.reset()
     (out / "hl7").mkdir(parents=True, exist_ok=True)
+    (out / X12_DIR).mkdir(parents=True, exist_ok=True)
     writer.write_until(estate.end_ms if now_ms is None else now_ms)
     write_truth(estate.truth, out)
     return writer
 
 
 class LiveLogs:
-    """A daemon thread appending HL7 log entries as the wall clock reaches them."""
+    """A daemon thread appending HL7 log entries (and adding 835 files, given an
+    ``EstateFileWriter``) as the wall clock reaches them."""
 
-    def __init__(self, writer: Hl7LogWriter, interval_seconds: float = 1.0,
+    def __init__(self, writer: Hl7LogWriter | EstateFileWriter, interval_seconds: float = 1.0,
                  clock: Callable[[], int] | None = None) -> None:
         self.writer = writer
         self.interval = interval_seconds

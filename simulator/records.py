@@ -222,6 +222,7 @@ class Claim:
     encounter: Encounter
     total: float
     created_ms: int
+    charges: list[Charge] = field(default_factory=list)  # the charges it bills (its lines)
 
 
 @dataclass(slots=True)
@@ -231,3 +232,51 @@ class ClaimResponse:
     outcome: str
     payment: float
     last_updated_ms: int
+
+
+@dataclass(slots=True)
+class RemittanceLine:
+    """One SVC service line of an 835 claim payment: a claim line (one charge) as paid."""
+
+    line_no: int
+    charge: Charge
+    procedure_code: str  # SVC01: "HC:<HCPCS>", or "NU:<revenue code>" for a CDM line without
+    revenue_code: str
+    charge_cents: int
+    allowed_cents: int
+    paid_cents: int
+    control: str  # REF*6R line item control number: the charge id, "" where the payer omits it
+    adjustments: list[tuple[str, str, int]] = field(default_factory=list)  # (group, CARC, cents)
+    remarks: list[str] = field(default_factory=list)  # LQ*HE RARCs
+    cause: str = ""  # a denial's cause upstream that Chargeline can know ("cdm_without_hcpcs")
+
+    @property
+    def denied(self) -> bool:
+        return self.paid_cents == 0 and any(g == "CO" and r != "45"
+                                            for g, r, _ in self.adjustments)
+
+
+@dataclass(slots=True)
+class Remittance:
+    """One CLP claim payment of an 835: the payer's answer to a claim, paid on ``paid_ms``
+    (the BPR16 effective date, midnight UTC)."""
+
+    claim: Claim
+    payer_id: str
+    status: str  # CLP02: "1" processed as primary, "4" denied
+    payer_claim_id: str  # CLP07
+    paid_ms: int
+    lines: list[RemittanceLine]
+    denial: tuple[str, str] | None = None  # (group, CARC) of a denied claim
+
+    @property
+    def charge_cents(self) -> int:
+        return sum(line.charge_cents for line in self.lines)
+
+    @property
+    def paid_cents(self) -> int:
+        return sum(line.paid_cents for line in self.lines)
+
+    @property
+    def patient_cents(self) -> int:
+        return sum(c for line in self.lines for g, _, c in line.adjustments if g == "PR")

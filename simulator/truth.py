@@ -13,6 +13,7 @@ from simulator.estate_record import Estate, FacilityData
 from simulator.faults import INVENTORY_SLA_MINUTES, SLA_MINUTES
 from simulator.flow import Trail
 from simulator.recall_truth import recall_truth
+from simulator.remittance_truth import remittance_truth
 from simulator.timefmt import MINUTE, iso
 
 
@@ -52,6 +53,7 @@ def build_truth(estate: Estate) -> dict[str, Any]:
         "faults": faults,
         "outages": [row for fac in estate.facilities for row in _outages(fac)],
         "recall": recall_truth(estate, as_of),
+        "remittances": remittance_truth(estate, as_of),
         "http_faults": [],
     }
 
