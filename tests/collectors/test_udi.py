@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from collectors.fhir_records import convert_resource
+from collectors.hl7_parse import Block
+from collectors.hl7_records import Hl7Converter
 from collectors.mapping import RecordMapping, load_mapping
 from collectors.udi import GS, Udi, UdiError, apply_udi, looks_like_udi, parse_udi
 from core.errors import RecordError
 from core.model import UsageEvent
-from tests.collectors.payloads import SUPPLY_DELIVERY
+from tests.collectors.payloads import DFT, SUPPLY_DELIVERY
 
 GTIN = "09506000134352"  # GS1's own example GTIN: a valid check digit
 HRI = f"(01){GTIN}(17)271231(10)LOT42A(21)SN0001"
@@ -114,3 +116,19 @@ def test_fhir_mapping_requiring_a_udi_rejects_a_bad_scan() -> None:
                                               "fields": base.raw_fields})
     with pytest.raises(RecordError, match="page#entry0: item_ref 'ITM-100234' is not a GS1"):
         convert_resource(_delivery("ITM-100234"), strict, "secret", "page#entry0")
+
+
+def test_hl7_ft1_usage_scanned_as_udi() -> None:
+    mappings = dict(load_mapping("hl7_log"))
+    usage = mappings["usage"]
+    mappings["usage"] = RecordMapping("usage", {**usage.options, "enabled": True,
+                                                "fields": usage.raw_fields})
+    text = DFT.replace("ZUS|1|U-FAC01-0000345|ITM-100234|EA|LOT2311A|SN000123",
+                       f"ZUS|1|U-FAC01-0000345|{RAW}|EA||")
+    raw = text.encode()
+    batch = Hl7Converter(mappings, "DFT_OUT", "secret").convert(
+        [Block(0, len(raw), raw)], "log")
+    assert not batch.rejected, batch.rejected
+    (used,) = batch.usages
+    assert (used.item_ref, used.udi_di, used.lot, used.serial, used.expires_on) == (
+        GTIN, GTIN, "LOT42A", "SN0001", date(2027, 12, 31))
