@@ -28,6 +28,7 @@ import io
 import json
 import logging
 import re
+import traceback
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -197,7 +198,10 @@ class _Header:
 
 
 def _value(seg: Any, ref: str) -> str:
-    return (seg.get_value(ref) or "").strip()
+    try:
+        return (seg.get_value(ref) or "").strip()
+    except pyx12.errors.EngineError:  # not that segment (pyx12 placed a stray one here)
+        return ""
 
 
 def _header_segment(header: _Header, seg: Any, loop: str) -> None:
@@ -460,6 +464,18 @@ def parse_interchange(text: str, where: str, facilities: Mapping[str, str] = {},
     return _Interchange(text, where, problems, facilities, default_facility).read()
 
 
+def _pyx12_failure(exc: BaseException) -> str:
+    """The reason of a failure inside pyx12 itself (it trips on some malformed envelopes,
+    e.g. a GE without its GS), or '' when the failure is ours."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames or "/pyx12/" not in frames[-1].filename.replace("\\", "/"):
+        return ""
+    last = frames[-1]
+    return (f"pyx12 could not read the interchange ({type(exc).__name__} at "
+            f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}): its envelope is malformed — "
+            "check that every ISA, GS and ST has its IEA, GE and SE, in order")
+
+
 def parse_x12(data: bytes, where: str, facilities: Mapping[str, str] = {},
               default_facility: str = "", base: int = 0) -> X12Page:
     """Every interchange of one file: records of the valid ones (and of the valid claims
@@ -479,12 +495,12 @@ def parse_x12(data: bytes, where: str, facilities: Mapping[str, str] = {},
         try:
             one = parse_interchange(_text(chunk).strip(), at, facilities, default_facility,
                                     chunk)
-        except pyx12.errors.X12Error as exc:
+        except (pyx12.errors.X12Error, pyx12.errors.EngineError) as exc:
             one = X12Page(rejects=[Reject(at, f"pyx12: {str(exc)[:300]}", chunk,
                                           INTERCHANGE_KIND)])
         except Exception as exc:  # one interchange, never its file (collectors.rejects)
-            one = X12Page(rejects=[Reject(at, unexpected_reason(exc, at), chunk,
-                                          INTERCHANGE_KIND)])
+            one = X12Page(rejects=[Reject(at, _pyx12_failure(exc) or unexpected_reason(exc, at),
+                                          chunk, INTERCHANGE_KIND)])
         page.records += one.records
         page.rejects += one.rejects
         if one.newest and (page.newest is None or one.newest > page.newest):

@@ -3,6 +3,7 @@ data (tests/data/x12/README.md), a hand-written denial, and broken variants of b
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -168,3 +169,32 @@ def test_an_837_is_named_not_read_and_junk_before_isa_is_kept() -> None:
 def test_an_interchange_is_complete_only_with_its_iea() -> None:
     assert ends_complete(DENIAL) and ends_complete(DENIAL + b"\n\n")
     assert not ends_complete(DENIAL[:-10]) and not ends_complete(DENIAL[:-200])
+
+
+PATIENTS = ("DOE", "JANE", "W123456789", "ROE", "RICHARD", "W987654321")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_damaged_files_never_fail_and_every_reason_is_pyx12s_without_phi(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(12):
+        data = bytearray(DENIAL)
+        at = rng.randrange(len(data))
+        match rng.choice(["flip", "cut", "repeat", "end", "patient"]):
+            case "flip":
+                data[at] = rng.choice(b"*~:^|09AZ\n\x00\xff")
+            case "cut":
+                del data[at:at + rng.randrange(1, 20)]
+            case "repeat":
+                data[at:at] = data[at:at + rng.randrange(1, 40)]
+            case "end":
+                del data[at:]
+            case "patient":  # a malformed patient segment: its values never in a reason
+                data = bytearray(DENIAL.replace(b"DOE*JANE****MI*W123456789",
+                                                b"DOE*JANE****MI*W123456789*" + b"DOE" * 30))
+        page = parse_x12(bytes(data), "f")
+        for reject in page.rejects:
+            assert reject.reason.startswith(("pyx12", "an X12", "not an X12")), reject.reason
+            assert not any(name in reject.reason for name in PATIENTS), reject.reason
+        kept = {r.claim_id for r in of(page, Remittance)}
+        assert kept <= {"ENC1001", "ENC1002"}
