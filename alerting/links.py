@@ -58,6 +58,13 @@ _RECORDS: dict[str, tuple[str, str, bool]] = {
     "freshness_minutes": ("api_calls", "", False),
     "replenishment_cycle_hours": ("replenishment", "", False),
     "margin_usd": ("procedures", "", False),
+    # a claim's denial is decided by its first payment: the facility's remittances of the
+    # window (CLP02 4 is one kind of denial; zero-paid with CO/PI/OA the other)
+    "denial_rate_count_pct": ("remittances", "", False),
+    "denial_rate_usd_pct": ("remittances", "", False),
+    "denied_open_usd": ("remittances", "", False),
+    "denial_reason_count": ("remittances", "", False),
+    "denial_reason_usd": ("remittances", "", False),
 }
 _HOP_LATENCY = ("received_latency_", "sent_latency_", "charge_latency_", "inventory_latency_")
 

@@ -17,11 +17,14 @@ CHANNEL = "channel"
 SOURCE = "source"
 ENDPOINT = "endpoint"
 PROCEDURE = "procedure"
+PAYER = "payer"
+CARC = "carc"  # an adjustment's group and reason code, "CO-16"
 
 _USAGE_SCOPES = frozenset({FACILITY, LOCATION, ITEM_CLASS})
 _LATENCY_SCOPES = frozenset({FACILITY, LOCATION, ITEM_CLASS, CHANNEL})
 _CHANNEL_SCOPES = frozenset({FACILITY, CHANNEL})
 _API_SCOPES = frozenset({SOURCE, ENDPOINT})
+_CLAIM_SCOPES = frozenset({FACILITY, PAYER})
 
 FAILED_MAPPING_REASONS = (
     "unknown_item",
@@ -30,6 +33,9 @@ FAILED_MAPPING_REASONS = (
     "unit_not_convertible",
 )
 HOPS = ("received", "sent", "charge", "inventory")
+# CAS group codes that deny (contractual, payer initiated, other); PR is the patient's
+# share (deductible, coinsurance) and CR a correction: neither is a denial.
+DENIAL_GROUPS = ("CO", "OA", "PI")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +166,21 @@ CATALOG: dict[str, MetricSpec] = {
         _spec("margin_usd", "USD", "billed (surviving, non-duplicate charges) minus supply "
               "cost at contract price, by procedure", frozenset({FACILITY, PROCEDURE}),
               good_high=True),
+        # --- denials (remittances; HFMA MAP Keys) ----------------------------------------
+        _spec("denial_rate_count_pct", "%", "claims initially denied over claims with an "
+              "initial remittance (earliest non-reversal) paid in the window; amount = "
+              "denied charge $", _CLAIM_SCOPES),
+        _spec("denial_rate_usd_pct", "%", "charge $ (CLP03) of initially denied claims over "
+              "charge $ of claims initially remitted in the window", _CLAIM_SCOPES),
+        _spec("denied_open_usd", "USD", "charge $ of the window's initially denied claims "
+              "whose latest non-reversal remittance is still a denial (not since paid)",
+              _CLAIM_SCOPES),
+        _spec("denial_reason_count", "count", "CO/PI/OA adjustments (claim and line) of the "
+              "initial remittances that denied their claims, by carc (CO-16); amount = $; "
+              "param reason: a group (CO) or group-CARC (CO-16), empty = all",
+              _CLAIM_SCOPES | {CARC}, params=("reason",)),
+        _spec("denial_reason_usd", "USD", "$ of those adjustments (param reason)",
+              _CLAIM_SCOPES | {CARC}, params=("reason",)),
     )
 }
 

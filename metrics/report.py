@@ -54,6 +54,34 @@ def _scope_lines(block: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _denial_line(label: str, b: dict[str, Any]) -> str:
+    return (f"  {label:<19} {_n(b['denial_rate_pct'], ' %')}  ({b['denied']:,} of "
+            f"{b['claims']:,} claims; {_usd(b['denied_usd'])} of {_usd(b['charges_usd'])} = "
+            f"{_n(b['denial_rate_usd_pct'], ' %')}) · still denied {_usd(b['denied_open_usd'])}"
+            f" on {b['denied_open_claims']:,} claim{'' if b['denied_open_claims'] == 1 else 's'}")
+
+
+def _revenue_lines(rc: dict[str, Any] | None) -> list[str]:
+    """The revenue-cycle section, or nothing when the window holds no remittance (a store
+    without a remittance source reads as it did before)."""
+    if not rc or not (rc["facilities"] or rc["payers"]):
+        return []
+    out = ["", "REVENUE CYCLE (initial denials, by the initial remittance's payment date)"]
+    if rc["network"] is not None:
+        out.append(_denial_line("Initial denials", rc["network"]))
+    for facility, b in rc["facilities"].items():
+        out.append(_denial_line(f"FACILITY {facility}", b))
+    for payer, b in rc["payers"].items():
+        out.append(_denial_line(f"payer {payer}", b))
+    if rc["denial_reasons"]:
+        out.append("  Denial reasons      " + " · ".join(
+            f"{carc} {r['count']:,} ({_usd(r['usd'])})"
+            for carc, r in rc["denial_reasons"].items()))
+    for metric, error in rc.get("errors", {}).items():
+        out.append(f"  ! {metric}: {error}")
+    return out
+
+
 _SPAN_NAMES = {"usage_events": "usage events", "messages": "messages", "charges": "charges"}
 
 
@@ -86,7 +114,7 @@ def to_text(doc: dict[str, Any], *, store: str = "") -> str:
     if store:
         out.append(f"store: {store}")
     if doc["empty_window"]:
-        return "\n".join(out + _span_lines(doc))
+        return "\n".join(out + _span_lines(doc) + _revenue_lines(doc.get("revenue_cycle")))
     if doc["network"] is not None:
         out += ["", "NETWORK", *_scope_lines(doc["network"])]
     for facility, block in doc["facilities"].items():
@@ -116,4 +144,4 @@ def to_text(doc: dict[str, Any], *, store: str = "") -> str:
         out.append("  nothing open")
     for kind, e in doc["exceptions"].items():
         out.append(f"  {kind:<24} {e['open']:>6,}  {_usd(e['usd'])}")
-    return "\n".join(out)
+    return "\n".join(out + _revenue_lines(doc.get("revenue_cycle")))

@@ -17,6 +17,7 @@ from store.schema import (
     charges,
     interface_messages,
     inventory_transactions,
+    remittances,
     replenishment_documents,
     usage_events,
 )
@@ -94,6 +95,7 @@ DATASETS: dict[str, Dataset] = {
                     where=inventory_transactions.c.txn_type == "ISSUE"),
     "replenishment": _over("replenishment", replenishment_documents,
                            where=replenishment_documents.c.received_at.is_not(None)),
+    "remittances": _over("remittances", remittances),
     "api_calls": _over("api_calls", api_calls),
 }
 

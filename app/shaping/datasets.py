@@ -101,6 +101,13 @@ _SETS = (
         ("document_id", "doc_kind", "facility_id", "location_id", "item_id", "quantity",
          "status", "created_at", "ordered_at", "received_at"),
         ("document_id",), status_column="status"),
+    # Claim payments (835 CLP): the records behind the denial metrics; CLP02 4 = denied.
+    RecordSet(
+        "remittances", "Remittances (claim payments)", "paid_at",
+        ("remittance_id", "claim_id", "facility_id", "payer_id", "payer_name", "status_code",
+         "charge_amount", "paid_amount", "patient_responsibility", "paid_at"),
+        ("claim_id", "remittance_id"), status_column="status_code", status_label="CLP02",
+        status_values=("1", "2", "3", "4", "22")),
     RecordSet(
         "api_calls", "API calls", "started_at",
         ("source", "endpoint", "started_at", "duration_ms", "status_code", "rows", "error_class",
@@ -117,7 +124,7 @@ TRACE_COLUMN = {"capture": "usage_id", "at_risk": "usage_id", "mappings": "usage
                 "held": "control_id", "issues": "usage_id"}
 MONEY_COLUMN = {"capture": "expected_usd", "at_risk": "expected_usd",
                 "mappings": "expected_usd", "procedures": "billed_usd", "duplicates": "amount",
-                "charges": "amount"}
+                "charges": "amount", "remittances": "charge_amount"}
 
 # Fact columns in seconds are shown in minutes.
 SECONDS_COLUMNS = frozenset({"charge_s", "inventory_s", "received_s", "sent_s", "wait_s"})

@@ -17,6 +17,7 @@ from store.schema import (
     charges,
     interface_messages,
     inventory_transactions,
+    remittances,
     replenishment_documents,
     usage_events,
 )
@@ -30,6 +31,9 @@ FEEDS: dict[str, Table] = {
     "interface_message": interface_messages,
     "replenishment_document": replenishment_documents,
     "channel_stats": channel_stats,
+    # the denial metrics read remittances raw (metrics.read.denials): a failing 835 or
+    # ClaimResponse source makes them ERROR, not a quiet month
+    "remittance": remittances,
 }
 
 

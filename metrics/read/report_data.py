@@ -2,7 +2,8 @@
 
 The dict is the ``chargeline report --json`` document (fields in ``metrics/README.md``):
 one block for the network and one per facility (or only ``--facility``), the interface
-channels, the collector sources and the open exception queue. Money is rounded to cents.
+channels, the collector sources, the open exception queue and the revenue cycle (initial
+denials from the remittances). Money is rounded to cents.
 It also says where the store's data lies (``data_span``) and whether the window misses it
 all (``empty_window``), so a window over no data reads as that, not as zeros.
 """
@@ -22,6 +23,7 @@ from metrics.read.data_span import data_span, suggested_window, window_has_data
 from metrics.read.health import load_health
 from metrics.read.points import usage_sums
 from metrics.read.reader import StoreMetricReader
+from metrics.read.report_revenue import revenue_cycle
 from store.schema_metrics import metric_exceptions, metric_state
 
 REPORT_VERSION = 2  # 2: a channel is keyed "<facility>/<channel>"
@@ -167,6 +169,8 @@ def build_report(engine: Engine, sla: ChargeSla, *, since: datetime, until: date
         "channels": _channels(channels, facility),
         "sources": _sources(sources),
         "exceptions": exceptions,
+        "revenue_cycle": revenue_cycle(reader, window=window, until=until,
+                                       facility=facility),
     }
 
 

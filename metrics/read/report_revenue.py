@@ -1,0 +1,85 @@
+"""The report's "Revenue cycle" section: initial denials by facility, payer and CARC.
+
+Read through the store reader at the finest scope (facility x payer, facility x CARC) and
+summed up here: a rate of a coarser scope is its summed numerator over its summed
+denominator, so the network, a facility and a payer always agree with each other.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from core.metric_values import MetricValue, ValueStatus
+from metrics.read.common import pct
+from metrics.read.reader import StoreMetricReader
+
+_RATE_METRICS = ("denial_rate_count_pct", "denial_rate_usd_pct", "denied_open_usd")
+
+
+def _zero() -> dict[str, float]:
+    return {"claims": 0.0, "denied": 0.0, "charges": 0.0, "denied_usd": 0.0,
+            "open_usd": 0.0, "open_claims": 0.0}
+
+
+def _block(s: dict[str, float]) -> dict[str, Any]:
+    rate = pct(s["denied"], s["claims"])
+    usd_rate = pct(s["denied_usd"], s["charges"])
+    return {
+        "claims": int(s["claims"]), "denied": int(s["denied"]),
+        "denial_rate_pct": None if rate is None else round(rate, 4),
+        "charges_usd": round(s["charges"], 2), "denied_usd": round(s["denied_usd"], 2),
+        "denial_rate_usd_pct": None if usd_rate is None else round(usd_rate, 4),
+        "denied_open_usd": round(s["open_usd"], 2), "denied_open_claims": int(s["open_claims"]),
+    }
+
+
+def _add(into: dict[str, float], metric: str, v: MetricValue) -> None:
+    d = v.detail
+    if metric == "denial_rate_count_pct":
+        into["claims"] += d.get("denominator", 0.0)
+        into["denied"] += d.get("numerator", 0.0)
+    elif metric == "denial_rate_usd_pct":
+        into["charges"] += d.get("denominator", 0.0)
+        into["denied_usd"] += d.get("numerator", 0.0)
+    else:
+        into["open_usd"] += v.value or 0.0
+        into["open_claims"] += d.get("claims", 0.0)
+
+
+def revenue_cycle(reader: StoreMetricReader, *, window: timedelta, until: Any,
+                  facility: str = "") -> dict[str, Any]:
+    """``{"network", "facilities", "payers", "denial_reasons", "errors"}`` for the window
+    (``network`` null with ``facility``, as the rest of the report)."""
+    values = reader.many([*_RATE_METRICS, "denial_reason_count"], window=window,
+                         scope_keys=("facility", "payer", "carc"), now=until)
+    network, facilities, payers = _zero(), {}, {}
+    if facility:
+        facilities[facility] = _zero()
+    errors: dict[str, str] = {}
+    for metric in _RATE_METRICS:
+        for v in values[metric]:
+            fac, payer = v.scope.get("facility", ""), v.scope.get("payer", "")
+            if v.status is ValueStatus.ERROR:
+                errors[metric] = v.error
+            if facility and fac != facility:
+                continue
+            for into in (network, facilities.setdefault(fac, _zero()),
+                         payers.setdefault(payer, _zero())):
+                _add(into, metric, v)
+    reasons: dict[str, dict[str, float]] = {}
+    for v in values["denial_reason_count"]:
+        if facility and v.scope.get("facility") != facility:
+            continue
+        r = reasons.setdefault(v.scope["carc"], {"count": 0.0, "usd": 0.0})
+        r["count"] += v.value or 0.0
+        r["usd"] += v.amount or 0.0
+    return {
+        "network": None if facility else _block(network),
+        "facilities": {f: _block(s) for f, s in sorted(facilities.items())},
+        "payers": {p: _block(s) for p, s in sorted(payers.items())},
+        "denial_reasons": {c: {"count": int(r["count"]), "usd": round(r["usd"], 2)}
+                           for c, r in sorted(reasons.items(),
+                                              key=lambda kv: (-kv[1]["usd"], kv[0]))},
+        "errors": errors,
+    }
