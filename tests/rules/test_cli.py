@@ -25,7 +25,7 @@ def _chargeline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_check_the_shipped_pack_and_a_bad_file(tmp_path: Path) -> None:
     ok = _chargeline("rules", "check", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.startswith("ok: ") and "rules in 3 file(s)" in ok.stdout
+    assert ok.stdout.startswith("ok: ") and "rules in 4 file(s)" in ok.stdout
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(GOOD.replace("metric: nack_rate\n", "metric: nack_rates\n")

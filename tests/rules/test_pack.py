@@ -65,5 +65,6 @@ def test_each_rule_tells_a_steward_what_to_do(rule) -> None:
 
 def test_rule_file_versions_are_distinct_files() -> None:
     assert [s.path.rsplit("/", 1)[1] for s in PACK.sources] == [
-        "integration.yaml", "revenue_cycle.yaml", "supply_chain.yaml"]
-    assert len({s.sha256 for s in PACK.sources}) == 3
+        "integration.yaml", "revenue_cycle.yaml", "revenue_denials.yaml",
+        "supply_chain.yaml"]
+    assert len({s.sha256 for s in PACK.sources}) == 4
