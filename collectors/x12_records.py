@@ -6,7 +6,8 @@ payers) and read through pyx12's loop-aware context reader:
 
 - ``CLP`` loop (2100) -> ``Remittance`` (CLP01..CLP07; payment trace TRN02, effective
   date BPR16, payer N1*PR, payee N1*PE -> facility);
-- ``SVC`` loop (2110) -> ``RemittanceLine`` (SVC01..SVC05, DTM*472/150, REF*6R, LQ*HE);
+- ``SVC`` loop (2110) -> ``RemittanceLine`` (SVC01 as written, ``HC:C1776:RT``; SVC02..SVC05,
+  DTM*472/150, REF*6R, LQ*HE);
 - ``CAS`` -> ``RemittanceAdjustment``: claim level (``line_no`` 0) or its service line.
 
 What pyx12 finds wrong decides what is refused, by where it is: an error inside one
@@ -274,7 +275,9 @@ def _service_line(segs: list[Any], remittance_id: str, claim_id: str, line_no: i
     qualifier, code = _value(svc, "SVC01-1"), _value(svc, "SVC01-2")
     modifiers = [m for m in (_value(svc, f"SVC01-{i}") for i in range(3, 7)) if m]
     revenue = code if qualifier == "NU" else _value(svc, "SVC04")
-    procedure = "" if qualifier == "NU" else ":".join([code, *modifiers])
+    # SVC01 as the payer wrote it, ':' between components whatever the file's separator:
+    # qualifier, code, modifiers ('HC:C1776', 'HC:27447:RT', 'NU:0278'), as in the claim
+    procedure = ":".join([qualifier, code, *modifiers])
     line: dict[str, Any] = {
         "remittance_id": remittance_id, "line_no": line_no, "claim_id": claim_id,
         "procedure_code": procedure, "revenue_code": revenue,
@@ -386,7 +389,7 @@ class _Interchange:
                             f"{self.where} ST {_value(seg, 'ST02')}",
                             f"an X12 {_value(seg, 'ST01')} transaction set: Chargeline reads "
                             "835 remittances from X12 files (837 claims are not read yet)",
-                            "", INTERCHANGE_KIND))
+                            self.text, INTERCHANGE_KIND))  # kept whole, to replay later
                 else:
                     loop = node.x12_map_node.get_parent().id if node.x12_map_node else ""
                     _header_segment(header, seg, loop)

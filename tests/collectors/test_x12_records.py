@@ -48,10 +48,14 @@ def test_the_denial_835_gives_every_number_it_writes() -> None:
     assert paid.received_at == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)  # GS04/GS05
     assert (denied.status_code, denied.paid_amount) == ("4", Decimal(0))
     lines = {(r.claim_id, r.line_no): r for r in of(page, RemittanceLine)}
-    assert lines["ENC1001", 1].procedure_code == "C1776"
-    assert lines["ENC1001", 2].procedure_code == "27447:RT"  # modifiers after ':'
+    assert lines["ENC1001", 1].procedure_code == "HC:C1776"  # SVC01 as written
+    assert lines["ENC1001", 2].procedure_code == "HC:27447:RT"  # modifiers after ':'
     assert (lines["ENC1001", 1].revenue_code, lines["ENC1001", 1].line_control) == (
         "0278", "LINE-1001-1")
+    nu = parse_x12(DENIAL.replace(b"SVC*HC:C1713*350.00*0*0278*2", b"SVC*NU:0278*350.00*0**2"),
+                   "f")
+    nu_line = next(r for r in of(nu, RemittanceLine) if r.claim_id == "ENC1002")
+    assert (nu_line.procedure_code, nu_line.revenue_code) == ("NU:0278", "0278")
     denied_line = lines["ENC1002", 1]
     assert (denied_line.units, denied_line.service_on, denied_line.remark_codes) == (
         Decimal(2), date(2026, 11, 11), "N290")
@@ -92,7 +96,7 @@ def test_a_reversal_and_its_correction_are_two_remittances() -> None:
     assert keys == [("0004926:123839-24635:6363451", "22", Decimal(-210)),
                     ("0004926:123839-24635:6363451:2", "1", Decimal(200)),
                     ("0004926:134158-27488:6397645", "22", Decimal("-500.25"))]
-    assert of(page, RemittanceLine)[2].procedure_code == "T1017:TG"
+    assert of(page, RemittanceLine)[2].procedure_code == "HC:T1017:TG"
 
 
 def test_the_payee_maps_to_a_facility_else_the_default() -> None:
@@ -160,6 +164,7 @@ def test_an_837_is_named_not_read_and_junk_before_isa_is_kept() -> None:
     page = parse_x12(CLAIMS_837, "claims.837")
     assert page.records == []
     assert ["837" in r.reason and "not read yet" in r.reason for r in page.rejects] == [True]
+    assert page.rejects[0].raw == CLAIMS_837.decode().strip()  # kept, to replay later
     junk = parse_x12(b"hello\n" + DENIAL, "f")
     assert len(of(junk, Remittance)) == 2
     assert [r.reason for r in junk.rejects] == [
