@@ -13,10 +13,11 @@ from sqlalchemy import Engine, func, select
 
 from collectors.base import CollectContext, needs_http
 from collectors.ingest import ingest_paths, sniff
+from collectors.ingest_plan import plan_ingest
 from collectors.plugins.x12_files import X12FilesCollector
 from collectors.registry import collector_for
 from core.config import Settings, SourceConfig
-from core.errors import SourceError
+from core.errors import ConfigError, SourceError
 from core.sealing import sealer_for
 from store.schema import (
     quarantined_records,
@@ -133,3 +134,22 @@ def test_ingest_recognises_x12_files_in_a_folder(engine: Engine, tmp_path: Path)
     assert counts(engine) == (2, 3, 4)
     again = ingest_paths(Settings(), engine, [folder], source_name="era-backfill")
     assert again.written == 0 and counts(engine) == (2, 3, 4)  # upserts: no second row
+
+
+def test_ingest_under_an_x12_source_maps_its_payees_and_refuses_other_files(
+        engine: Engine, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "remit.835").write_bytes(DENIAL)
+    settings = Settings(sources=[SourceConfig(name="era", kind="x12_files", path=str(folder),
+                                              facility_by_payee={"1234567893": "FAC01"})])
+    summary = ingest_paths(settings, engine, [folder], plan=plan_ingest(settings, "era"))
+    assert (summary.records, summary.quarantined) == (9, 0)
+    with engine.connect() as conn:
+        assert set(conn.execute(select(remittances.c.facility_id)).scalars()) == {"FAC01"}
+    (folder / "DFT_OUT.hl7").write_bytes(
+        b"MSH|^~\\&|EHR|FAC01|BILL|FAC01|20261118||DFT^P03|1|P|2.5\r")
+    with pytest.raises(ConfigError, match=r"era is a x12_files source, and these files cannot"):
+        ingest_paths(settings, engine, [folder], plan=plan_ingest(settings, "era"))
+    with pytest.raises(ConfigError, match="kind 'x12_files' cannot be ingested with a field"):
+        plan_ingest(settings, None, [f"x12_files={folder / 'remit.835'}"])
