@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
-from simulator.files import mapping_path
+from simulator.files import X12_DIR, mapping_path
+from simulator.payers import npi
 from simulator.rendering import Rendering, get_rendering
 from simulator.server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
@@ -48,3 +49,15 @@ def demo_sources(base_url: str, out_dir: str | Path, interval_seconds: int = 60,
                                   "rendering first (simulator.files.write_estate_files)")
             source["mapping"] = str(path)
     return sources
+
+
+def remittance_source(out_dir: str | Path, interval_seconds: int = 300,
+                      facilities: int = 50) -> dict[str, Any]:
+    """The ``x12_files`` source of the estate's 835 files under ``out_dir``, each payee NPI
+    mapped to its facility id (FAC01.. up to ``facilities``).
+
+    Not among ``demo_sources`` yet: the files come once a day, so the shipped
+    ``source-freshness`` rule (warn after 2 h without new records) would fire on it."""
+    return {"name": "billing-835", "kind": "x12_files", "path": str(Path(out_dir) / X12_DIR),
+            "facility_by_payee": {npi(n): f"FAC{n:02d}" for n in range(1, facilities + 1)},
+            "schedule": {"interval_seconds": interval_seconds}}

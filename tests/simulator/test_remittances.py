@@ -9,14 +9,19 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, func, select
 
+from collectors.runner import run_source
+from core.config import Settings, SourceConfig
 from simulator.config import EstateConfig, FaultRates
 from simulator.estate import build_estate
 from simulator.estate_record import Estate
 from simulator.export import export_estate
 from simulator.files import write_estate_files
+from simulator.sources import remittance_source
 from simulator.timefmt import DAY
 from simulator.x12_835 import READY_DELAY, plan_files
+from store.schema import quarantined_records, remittance_lines, remittances
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -245,3 +250,35 @@ def test_pyx12_finds_no_error_in_the_files(tmp_path: Path) -> None:
     param = params.params()
     for path in chosen:
         assert document.x12n_document(param, str(path), None, None), path
+
+
+def test_the_x12_collector_reads_exactly_the_truth(estate: Estate, written: Path,
+                                                   engine: Engine, store_url: str) -> None:
+    """The 835 files through the x12_files source: every claim once, with its facility,
+    payer, status and money; nothing quarantined; the denied set and $ as the truth says."""
+    source = SourceConfig(**remittance_source(written))
+    result = run_source(Settings(database_url=store_url, sources=[source]), engine, source,
+                        sleep=lambda _: None)
+    assert result is not None and result.status.value == "ok", result
+    truth = estate.truth["remittances"]
+    items = {row["claim_id"]: row for row in truth["items"]}
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(quarantined_records)).scalar() == 0
+        rows = conn.execute(select(remittances)).mappings().all()
+        lines = conn.execute(select(remittance_lines.c.claim_id, remittance_lines.c.line_no,
+                                    remittance_lines.c.line_control)).all()
+    assert {r["claim_id"] for r in rows} == set(items) and len(rows) == truth["claims"]
+    for r in rows:
+        row = items[r["claim_id"]]
+        assert (r["facility_id"], r["payer_id"], r["status_code"]) == (
+            row["facility_id"], row["payer_id"], row["status"])
+        assert Decimal(r["charge_amount"]) == Decimal(str(row["charge"]))
+        assert Decimal(r["paid_amount"]) == Decimal(str(row["paid"]))
+    denied = [r for r in rows if r["status_code"] == "4"]
+    assert len(denied) == truth["denied_claims"] > 0
+    assert sum(Decimal(r["charge_amount"]) for r in denied) == Decimal(str(truth["denied_usd"]))
+    for claim_id, line_no, control in lines:
+        row = items[claim_id]
+        expected = "" if line_no in row["lines_without_control"] else row["charge_ids"][
+            line_no - 1]
+        assert control == expected
