@@ -2,7 +2,7 @@
 
 One file holds one or more interchanges (``ISA`` .. ``IEA``). Each is validated by pyx12
 against its implementation guide's map (005010X221A1, or the 004010X091A1 of older
-payers) and read through pyx12's loop-aware context reader:
+payers) and read in the same pass, each segment in the loop the map places it in:
 
 - ``CLP`` loop (2100) -> ``Remittance`` (CLP01..CLP07; payment trace TRN02, effective
   date BPR16, payer N1*PR, payee N1*PE -> facility);
@@ -36,10 +36,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import pyx12.error_handler
 import pyx12.errors
 import pyx12.params
-import pyx12.x12context
 import pyx12.x12file
 import pyx12.x12n_document
 
@@ -124,13 +122,35 @@ def _without_value(text: str, value: Any) -> str:
     return text
 
 
-def validation_problems(text: str) -> list[Problem]:
-    """Every error pyx12's validator (``x12n_document``) reports for one interchange."""
+@dataclass(frozen=True)
+class _Seg:
+    """One segment as pyx12's validator placed it: its line and the loops it is in."""
+
+    seg: Any  # pyx12.segment.Segment
+    line: int
+    loops: tuple[str, ...]  # e.g. ('ISA_LOOP', 'GS_LOOP', 'ST_LOOP', 'DETAIL', '2000', '2100')
+
+
+def validate_and_walk(text: str) -> tuple[list[Problem], list[_Seg]]:
+    """Every error pyx12's validator (``x12n_document``) reports for one interchange, and
+    every segment with the loops its map places it in (one pass: the maps load once)."""
     report = io.StringIO()
+    segments: list[_Seg] = []
+    failed: list[BaseException] = []
+
+    def keep(seg: Any, src: Any, node: Any, valid: bool) -> None:
+        try:
+            loops = tuple(node.x12path.loop_list) if node is not None else ()
+            segments.append(_Seg(seg, int(src.get_cur_line()), loops))
+        except Exception as exc:  # pyx12 swallows a callback's failure: never lose it
+            failed.append(exc)
+
     pyx12.x12n_document.x12n_document(pyx12.params.params(), io.StringIO(text), None, None,
-                                      fd_json=report)
+                                      fd_json=report, callback=keep)
+    if failed:
+        raise failed[0]
     if not report.getvalue():
-        return [Problem(0, "pyx12 could not read it as an X12 interchange")]
+        return [Problem(0, "pyx12 could not read it as an X12 interchange")], segments
     problems: list[Problem] = []
 
     def level(node: dict[str, Any], what: str) -> None:
@@ -158,7 +178,7 @@ def validation_problems(text: str) -> list[Problem]:
                                   for e in ele.get("errors", [])]
                     problems += [Problem(int(seg.get("cur_line") or 0), f"{where}: {t}")
                                  for t in texts]
-    return problems
+    return problems, segments
 
 
 def _decimal(value: str | None, element: str, default: Decimal | None = None) -> Decimal:
@@ -225,29 +245,31 @@ def _header_segment(header: _Header, seg: Any, loop: str) -> None:
 
 @dataclass
 class _Claim:
-    """One CLP loop as pyx12 gave it: its segments (with their lines), by service line."""
+    """One CLP loop as pyx12 placed it: its segments (and lines), by service line."""
 
-    ordinal: int
+    ordinal: int  # its position in the transaction set, from 1
     first_line: int
     last_line: int
     claim: list[Any]  # the CLP loop's own segments (CLP, CAS, DTM ...)
-    services: list[list[Any]]  # each SVC loop's segments, SVC first
+    services: list[list[Any]] = field(default_factory=list)  # each SVC loop, SVC first
 
-
-def _claim_of(loop: Any, ordinal: int) -> _Claim:
-    own: list[Any] = []
-    services: list[list[Any]] = []
-    lines: list[int] = []
-    for item in loop.iterate_segments():
-        seg = item["segment"]
-        lines.append(int(item.get("cur_line_number") or 0))
-        if seg.get_seg_id() == "SVC":
-            services.append([seg])
-        elif services and "/2110/" in str(item.get("path", "")):
-            services[-1].append(seg)
+    def add(self, seg: _Seg) -> None:
+        self.last_line = seg.line
+        if "2110" not in seg.loops:
+            self.claim.append(seg.seg)
+        elif seg.seg.get_seg_id() == "SVC" or not self.services:
+            self.services.append([seg.seg])
         else:
-            own.append(seg)
-    return _Claim(ordinal, min(lines, default=0), max(lines, default=0), own, services)
+            self.services[-1].append(seg.seg)
+
+
+@dataclass
+class _Transaction:
+    """One 835 transaction set: its header and its claims."""
+
+    header: _Header
+    received: datetime | None
+    claims: list[_Claim] = field(default_factory=list)
 
 
 def _adjustments(seg: Any, remittance_id: str, claim_id: str, line_no: int, seq: int,
@@ -363,36 +385,41 @@ class _Interchange:
                 return self.facilities[key]
         return self.default_facility or header.payee_id or header.payee_name
 
-    def read(self) -> X12Page:
-        reader = pyx12.x12context.X12ContextReader(
-            pyx12.params.params(), pyx12.error_handler.errh_null(), io.StringIO(self.text))
-        with reader:
-            isa = gs = None
-            header = _Header()
-            used: set[str] = set()
-            ordinal = 0
-            for node in reader.iter_segments("2100"):
-                if node.id == "2100":
-                    ordinal += 1
-                    self.claim(_claim_of(node, ordinal), header, used, _received_at(isa, gs))
-                    continue
-                seg = node.seg_data
-                seg_id = seg.get_seg_id()
-                if seg_id == "ISA":
-                    isa = seg
-                elif seg_id == "GS":
-                    gs = seg
-                elif seg_id == "ST":
-                    header, used, ordinal = _Header(), set(), 0
-                    if _value(seg, "ST01") != "835":
-                        self.page.rejects.append(Reject(
-                            f"{self.where} ST {_value(seg, 'ST02')}",
-                            f"an X12 {_value(seg, 'ST01')} transaction set: Chargeline reads "
-                            "835 remittances from X12 files (837 claims are not read yet)",
-                            self.text, INTERCHANGE_KIND))  # kept whole, to replay later
+    def read(self, segments: list[_Seg]) -> X12Page:
+        isa = gs = None
+        transactions: list[_Transaction] = []
+        current: _Transaction | None = None
+        for item in segments:
+            seg, seg_id = item.seg, item.seg.get_seg_id()
+            if seg_id == "ISA":
+                isa = seg
+            elif seg_id == "GS":
+                gs = seg
+            elif seg_id == "ST":
+                current = None
+                if _value(seg, "ST01") == "835":
+                    current = _Transaction(_Header(), _received_at(isa, gs))
+                    transactions.append(current)
                 else:
-                    loop = node.x12_map_node.get_parent().id if node.x12_map_node else ""
-                    _header_segment(header, seg, loop)
+                    self.page.rejects.append(Reject(
+                        f"{self.where} ST {_value(seg, 'ST02')}",
+                        f"an X12 {_value(seg, 'ST01')} transaction set: Chargeline reads "
+                        "835 remittances from X12 files (837 claims are not read yet)",
+                        self.text, INTERCHANGE_KIND))  # kept whole, to replay later
+            elif current is None:
+                continue
+            elif "2100" in item.loops:
+                if seg_id == "CLP" and "2110" not in item.loops:
+                    current.claims.append(_Claim(len(current.claims) + 1, item.line,
+                                                 item.line, [seg]))
+                elif current.claims:
+                    current.claims[-1].add(item)
+            elif "HEADER" in item.loops:
+                _header_segment(current.header, seg, item.loops[-1])
+        for transaction in transactions:
+            used: set[str] = set()
+            for claim in transaction.claims:
+                self.claim(claim, transaction.header, used, transaction.received)
         return self.page
 
     def claim(self, claim: _Claim, header: _Header, used: set[str],
@@ -428,15 +455,6 @@ class _Interchange:
             self.page.newest = paid
 
 
-def _claim_lines(text: str) -> list[tuple[int, int]]:
-    """The (first, last) lines of every CLP loop, as pyx12's context reader places them."""
-    reader = pyx12.x12context.X12ContextReader(
-        pyx12.params.params(), pyx12.error_handler.errh_null(), io.StringIO(text))
-    with reader:
-        return [(c.first_line, c.last_line) for c in
-                (_claim_of(n, 0) for n in reader.iter_segments("2100") if n.id == "2100")]
-
-
 def _envelope_reason(text: str) -> str:
     """Why pyx12 cannot open the interchange at all (a broken ISA), or ''."""
     try:
@@ -453,9 +471,11 @@ def parse_interchange(text: str, where: str, facilities: Mapping[str, str] = {},
     is what a whole reject keeps (the file's bytes; else ``text``)."""
     reason = _envelope_reason(text)
     problems: list[Problem] = []
+    segments: list[_Seg] = []
     if not reason:
-        problems = validation_problems(text)
-        claims = _claim_lines(text) if problems else []
+        problems, segments = validate_and_walk(text)
+        claims = [(first.line, _claim_end(segments, index)) for index, first
+                  in enumerate(segments) if _starts_claim(first)] if problems else []
         outside = [p.text for p in problems
                    if not any(p.inside(first, last) for first, last in claims)]
         if outside:
@@ -464,7 +484,21 @@ def parse_interchange(text: str, where: str, facilities: Mapping[str, str] = {},
     if reason:
         return X12Page(rejects=[Reject(where, reason, text if raw is None else raw,
                                        INTERCHANGE_KIND)])
-    return _Interchange(text, where, problems, facilities, default_facility).read()
+    return _Interchange(text, where, problems, facilities, default_facility).read(segments)
+
+
+def _starts_claim(item: _Seg) -> bool:
+    return item.seg.get_seg_id() == "CLP" and item.loops[-1:] == ("2100",)
+
+
+def _claim_end(segments: list[_Seg], start: int) -> int:
+    """The last line of the CLP loop that starts at ``segments[start]``."""
+    last = segments[start].line
+    for item in segments[start + 1:]:
+        if "2100" not in item.loops or _starts_claim(item):
+            break
+        last = item.line
+    return last
 
 
 def _pyx12_failure(exc: BaseException) -> str:
