@@ -36,6 +36,7 @@ from core.errors import ConfigError
 from simulator import odata
 from simulator.estate_record import Estate
 from simulator.files import X12_DIR, write_estate_files
+from simulator.payers import npi
 from simulator.rendering import Rendering, get_rendering, rendering_name
 from simulator.served import build_collections
 
@@ -132,6 +133,7 @@ def _write_pages(folder: Path, entity_set: str, rows: list[dict[str, Any]],
 def _readme(summary: ExportSummary, truth: dict[str, Any]) -> str:
     out = summary.out
     maps = "\n".join(f"  {kind}: {path}" for kind, path in sorted(summary.mappings.items()))
+    payees = ", ".join(f"{npi(int(f.removeprefix('FAC')))} {f}" for f in truth["facilities"])
     return f"""{_MARK} (rendering '{summary.rendering}', seed {truth["seed"]}, facilities \
 {", ".join(truth["facilities"])}), as of {summary.as_of}.
 
@@ -146,7 +148,9 @@ Data: billing/*.ndjson and ehr/SupplyDelivery.ndjson (FHIR R4 NDJSON, one resour
 line), erp/<EntitySet>-<n>.json (OData v4 JSON pages of at most {ODATA_PAGE_ROWS} rows,
 chained by @odata.nextLink), hl7/<channel>/*.hl7 (HL7 v2.5 DFT^P03 and ADT logs; an
 *.ack.hl7 beside a log holds its ACKs), x12/<payer>/<YYYYMMDD>.835 (X12 005010X221A1
-remittances, one file per payer and payment date).
+remittances, one file per payer and payment date; the payee is the facility's NPI:
+{payees} — an x12_files source maps them with facility_by_payee, else they are
+stored under the NPI).
 Field mappings this rendering needs (--mapping KIND=FILE):
 {maps or "  none (the default mappings read it)"}
 Ground truth: {out / "truth.json"} (docs/wire-formats.md, "Ground truth").

@@ -18,6 +18,7 @@ from simulator.estate import build_estate
 from simulator.estate_record import Estate
 from simulator.export import export_estate
 from simulator.files import write_estate_files
+from simulator.payers import npi
 from simulator.sources import remittance_source
 from simulator.timefmt import DAY
 from simulator.x12_835 import READY_DELAY, plan_files
@@ -233,7 +234,9 @@ def test_the_export_writes_and_names_the_x12_folder(estate: Estate, tmp_path: Pa
     files = sorted(p.relative_to(out) for p in (out / "x12").rglob("*.835"))
     assert files and set(files) <= set(summary.files)
     assert f"{out / 'x12'}" in summary.ingest_command()
-    assert str(out / "x12") in (out / "README.txt").read_text(encoding="utf-8")
+    readme = (out / "README.txt").read_text(encoding="utf-8")
+    assert str(out / "x12") in readme
+    assert f"{npi(1)} FAC01, {npi(2)} FAC02" in readme  # the payee NPIs to map
 
 
 def test_pyx12_finds_no_error_in_the_files(tmp_path: Path) -> None:
