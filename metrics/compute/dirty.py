@@ -117,6 +117,14 @@ def _encounter_sources(since: datetime, master_since: datetime) -> list[Select]:
             func.coalesce(unref.c.moved_at, unref.c.posted_at))))
         .where(unref.c.document_id.in_(select(t.c.document_id).where(t.c.ingested_at > since)),
                func.coalesce(unref.c.usage_id, "") == ""),  # not via the usage_id index
+        # ... and a scan of its item by GTIN (the item master's gtin), which the stitching
+        # resolves to the same item
+        select(u.c.encounter_id).select_from(
+            unref.join(items, and_(items.c.item_id == unref.c.item_id, items.c.gtin != ""))
+            .join(u, _spot_neighbours(unref.c.location_id, items.c.gtin,
+                                      func.coalesce(unref.c.moved_at, unref.c.posted_at))))
+        .where(unref.c.document_id.in_(select(t.c.document_id).where(t.c.ingested_at > since)),
+               func.coalesce(unref.c.usage_id, "") == ""),
         select(u.c.encounter_id).select_from(new_u.join(u, _spot_neighbours(
             new_u.c.location_id, new_u.c.item_ref, new_u.c.used_at)))
         .where(new_u.c.ingested_at > since,  # only a scan no transaction names pairs

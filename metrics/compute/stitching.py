@@ -327,11 +327,16 @@ def _fill_work_for_issues(conn: Connection, full: bool) -> None:
     else:
         # The dirty encounters' free scans first (few), then the unreferenced issues near
         # them: each issue probes that small set, instead of each scan the issue index.
+        # a scan by GTIN (a UDI's (01)) probes the issues of the item that GTIN names
+        by_gtin = items.alias("scan_gtin")
         conn.execute(insert(wu).from_select(_WORK_USAGE_COLS, select(
             literal("inventory"), usages.c.usage_id, usages.c.encounter_id,
-            usages.c.location_id, usages.c.item_ref, literal(""), usages.c.serial,
-            usages.c.lot, literal(None), usages.c.used_at, literal(None), literal(0),
-        ).where(in_scope(usages.c.encounter_id, False), free)))
+            usages.c.location_id, func.coalesce(by_gtin.c.item_id, usages.c.item_ref),
+            literal(""), usages.c.serial, usages.c.lot, literal(None), usages.c.used_at,
+            literal(None), literal(0),
+        ).select_from(usages.outerjoin(by_gtin, and_(by_gtin.c.gtin == usages.c.item_ref,
+                                                     by_gtin.c.gtin != "")))
+            .where(in_scope(usages.c.encounter_id, False), free)))
         near = and_(t.c.location_id == wu.c.location_id, t.c.item_id == wu.c.item_id,
                     _moved(t) >= wu.c.used_at,
                     _moved(t) <= add_seconds(wu.c.used_at, WINDOW_S))
