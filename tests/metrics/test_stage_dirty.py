@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Connection, Engine, insert
 
 from core.config import ChargeSla
-from core.model import ItemUom
+from core.model import Item, ItemClass, ItemUom
 from metrics.compute.dirty import feed_hours, mark_dirty
 from metrics.compute.pass_tables import pass_dirty_encounters
 from metrics.compute.stitching import FALLBACK_ISSUE_DAYS
@@ -90,3 +90,15 @@ def test_feed_hours_are_the_hours_of_messages_ingested_since_the_watermark(
         assert feed_hours(conn, INGESTED, 0) == {T0 + timedelta(hours=1)}
         assert feed_hours(conn, INGESTED - timedelta(minutes=1), 0) == {
             T0, T0 + timedelta(hours=1)}
+
+
+def test_an_unreferenced_issue_marks_the_scans_of_its_item_by_gtin(engine: Engine) -> None:
+    """A scan by GTIN (a UDI's (01)) is a scan of the item whose GTIN it is: a new
+    unreferenced issue of that item at its spot marks its encounter too."""
+    by_gtin = Item(item_id="IMP3", description="IMP3", unit_cost=Decimal(900),
+                   item_class=ItemClass.IMPLANT, chargeable=True, gtin="00812345678903")
+    load(engine, [*master_data(), by_gtin, *BASE,
+                  usage("u7", "00812345678903", 0, enc="ENC7")])
+    load(engine, [issue("i7", "IMP3", 20)], ingested=LATER)
+    with open_pass(engine) as conn:
+        assert _dirty(conn) == {"ENC7"}
