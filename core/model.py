@@ -378,7 +378,7 @@ class RemittanceLine(_Timestamped):
     line_no: int = Field(ge=1)  # the line's position in its CLP loop
     claim_id: str = Field(min_length=1)
     line_control: str = ""  # REF*6R: the provider's line item control number
-    procedure_code: str = ""  # SVC01-2 (HCPCS/CPT), with modifiers after ':' (SVC01-3..6)
+    procedure_code: str = ""  # SVC01 as written: qualifier, code, modifiers (HC:27447:RT)
     revenue_code: str = ""  # SVC04, or SVC01-2 when SVC01-1 is NU
     charge_amount: Decimal  # SVC02
     paid_amount: Decimal  # SVC03
