@@ -2,10 +2,12 @@
 with which expiry.
 
 About half of the implant scans arrive as the printed UDI, ``(01)GTIN(17)YYMMDD(10)LOT
-(21)SERIAL``, instead of the item id and lot/serial extensions; a few of those devices
-had expired before the day of use. The choice is a pure function of the usage (its own
-random stream, keyed by the usage), so adding it reshuffles nothing else in the estate
-and the truth (simulator.truth) sees exactly what the FHIR rendering sent.
+(21)SERIAL``, instead of the item id and lot/serial extensions. The expiry is the lot's:
+one date per item and lot, whichever scan prints it (two scans of one device print the
+same UDI); a few lots expired years ago, so their devices are used after expiry. Both
+choices are pure functions of the usage and the lot (their own random streams), so
+adding them reshuffles nothing else in the estate, and the truth (simulator.truth) sees
+exactly what the FHIR rendering sent.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from simulator.records import Usage
 
 UDI_SHARE = 0.5  # of implant scans
-EXPIRED_SHARE = 0.04  # of UDI scans: the device's expiry date lies before the day of use
+EXPIRED_SHARE = 0.15  # of lots printed on UDIs: expired in 2019-2021, before any day of use
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +45,25 @@ def udi_scan(u: Usage) -> UdiScan | None:
             or u.item_ref != item.item_id or not item.gtin.isdigit() or len(item.gtin) != 14
             or gtin_check_digit(item.gtin[:13]) != item.gtin[13]):
         return None
-    rng = random.Random(f"udi|{u.usage_id}|{u.lot}|{u.serial}|{u.used_ms}")
-    if rng.random() >= UDI_SHARE:
+    # a serialised device is scanned the same way each time (a duplicate scan prints the
+    # same UDI); other scans choose for themselves
+    key = f"{item.item_id}|{u.lot}|{u.serial}" if u.serial else f"{u.usage_id}|{u.used_ms}"
+    if random.Random(f"udi|{key}").random() >= UDI_SHARE:
         return None
     used = datetime.fromtimestamp(u.used_ms / 1000, UTC).date()
-    expired = rng.random() < EXPIRED_SHARE
-    # an expired device's date lies two days or more before use in UTC: before the day
-    # of use in any facility's zone too
-    days = -rng.randint(2, 120) if expired else rng.randint(180, 1100)
-    expires = used + timedelta(days=days)
+    expires = lot_expiry(item.item_id, u.lot)
+    # days apart from any day of use, so expired in any facility's zone alike
+    expired = expires < used
     text = f"(01){item.gtin}(17){expires:%y%m%d}(10){u.lot}"
     if u.serial:
         text += f"(21){u.serial}"
     return UdiScan(text, expires, expired)
+
+
+def lot_expiry(item_id: str, lot: str) -> date:
+    """The expiry date of a lot of an item: in 2031-2033 for most, in 2019-2021 for an
+    expired few (keyed by item and lot, so every device of the lot prints the same)."""
+    rng = random.Random(f"expiry|{item_id}|{lot}")
+    if rng.random() < EXPIRED_SHARE:
+        return date(2019, 1, 1) + timedelta(days=rng.randint(0, 3 * 365 - 1))
+    return date(2031, 1, 1) + timedelta(days=rng.randint(0, 3 * 365 - 1))
