@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 
 from sqlalchemy import ColumnElement, FromClause, Table, and_, func, or_, true
 
+from app.data.revenue import initial_denial
 from app.shaping.datasets import CAPTURE, RECORD_SETS, RecordSet
 from metrics.compute.points import ack_wait_s, held
 from store.schema import (
@@ -115,4 +116,6 @@ def problem_only(ds: Dataset) -> ColumnElement[bool]:
         return uf.capture.in_(("late", "missing", "unmapped"))
     if ds.name == "inventory":
         return or_(uf.inventory == "missing", uf.qty_mismatch.is_(True))
+    if ds.name == "remittances":
+        return initial_denial()
     return and_(true())

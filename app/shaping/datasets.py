@@ -107,7 +107,8 @@ _SETS = (
         ("remittance_id", "claim_id", "facility_id", "payer_id", "payer_name", "status_code",
          "charge_amount", "paid_amount", "patient_responsibility", "paid_at"),
         ("claim_id", "remittance_id"), status_column="status_code", status_label="CLP02",
-        status_values=("1", "2", "3", "4", "22")),
+        status_values=("1", "2", "3", "4", "22"), channel_column="payer_id",
+        channel_label="Payer"),
     RecordSet(
         "api_calls", "API calls", "started_at",
         ("source", "endpoint", "started_at", "duration_ms", "status_code", "rows", "error_class",
@@ -130,7 +131,8 @@ MONEY_COLUMN = {"capture": "expected_usd", "at_risk": "expected_usd",
 SECONDS_COLUMNS = frozenset({"charge_s", "inventory_s", "received_s", "sent_s", "wait_s"})
 
 # Datasets where "problems only" means something (the drill-down offers the checkbox).
-PROBLEM_DATASETS = frozenset({"capture", "inventory", "api_calls"})
+# remittances: the initial remittances that denied their claims (the denial metrics').
+PROBLEM_DATASETS = frozenset({"capture", "inventory", "api_calls", "remittances"})
 
 
 def shown_name(column: str) -> str:
