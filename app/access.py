@@ -33,6 +33,8 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("views/overview.py", "Overview", ":material/monitoring:", "Business", ALL),
     PageSpec("views/drilldown.py", "Drill-down", ":material/table_rows:", "Business", ALL),
+    PageSpec("views/revenue.py", "Revenue cycle", ":material/payments:", "Business",
+             frozenset({EXECUTIVE, STEWARD, ADMIN})),
     PageSpec("views/interfaces.py", "Interfaces", ":material/lan:", "Operations",
              frozenset({INTERFACE_OWNER, ADMIN})),
     PageSpec("views/lineage.py", "Lineage", ":material/account_tree:", "Operations", ALL),

@@ -91,6 +91,22 @@ def margin_bars(df: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
+def denial_reasons(df: pd.DataFrame, title: str) -> go.Figure:
+    """Denials by CARC (``CO-16``): one horizontal bar of $ each, largest on top, its
+    adjustment count written at the bar's end; ``customdata`` is the CARC."""
+    df = df.sort_values("usd")
+    labels = [f"{n:,} adj." for n in df["adjustments"]]
+    fig = go.Figure()
+    fig.add_bar(y=df["carc"].astype(str), x=df["usd"], orientation="h", text=labels,
+                textposition="outside", marker_color="#c62828",
+                customdata=[[c, n] for c, n in zip(df["carc"], df["adjustments"], strict=True)],
+                hovertemplate="%{customdata[0]}: $%{x:,.2f} in %{customdata[1]:,} "
+                              "adjustments<extra></extra>")
+    fig.update_layout(xaxis_tickprefix="$", yaxis_title="group-CARC", showlegend=False)
+    fig.update_yaxes(type="category")  # CARC 16 is a label, not a number
+    return _base(fig, title, 150 + 30 * max(1, len(df)))
+
+
 def channel_trend(df: pd.DataFrame, title: str) -> go.Figure:
     """Messages received per hour per channel (stacked) with NACKs as a red line; a
     channel is (facility, channel name), ``customdata`` [facility, label]."""

@@ -20,7 +20,7 @@ import streamlit as st
 
 from alerting import workflow
 from alerting.workflow import AlertRow
-from app.data import aggregates, exceptions_queue, kpis, records
+from app.data import aggregates, exceptions_queue, kpis, records, revenue
 from app.data import rules as rules_view
 from app.data.quarantine import count_quarantined, masked_page
 from app.data.users import audit_entries, count_audit, list_users, roles_of
@@ -29,10 +29,19 @@ from app.shaping.datasets import RECORD_SETS, shown_name
 from app.shaping.drill import DrillFilters
 from app.shaping.exceptions import QueueFilters
 from app.shaping.kpis import SUM_COLUMNS
+from app.shaping.revenue import (
+    RATE_COLUMNS,
+    RATE_METRICS,
+    REASON_COLUMNS,
+    REASON_METRIC,
+    rate_rows,
+    reason_rows,
+)
 from metrics.lineage import data as lineage_store
 from metrics.lineage.graph import LineageGraph
 from metrics.read import recall as metrics_recall
 from metrics.read import trace as metrics_trace
+from metrics.read.reader import StoreMetricReader
 from metrics.read.trace import TraceResult
 
 LIVE_TTL = timedelta(seconds=20)
@@ -151,6 +160,34 @@ def expired_devices(url: str, limit: int) -> pd.DataFrame:
     with engine_for(url).connect() as conn:
         rows = metrics_recall.expired_used(conn, limit=limit)
     return _frame([asdict(r) for r in rows], list(metrics_recall.COLUMNS))
+
+
+# --- revenue cycle --------------------------------------------------------------------------
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def has_remittances(url: str) -> bool:
+    """Whether the store holds any remittance (else the Revenue page's empty state)."""
+    with engine_for(url).connect() as conn:
+        return revenue.has_remittances(conn)
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def denial_rates(url: str, start: datetime, end: datetime,
+                 scope: tuple[str, ...]) -> pd.DataFrame:
+    """Per ``scope`` (() = the estate, ("facility",), ("payer",)): claims initially remitted
+    in the window, denied, both rates, denied $ still open (``metrics.read.denials``
+    through the store reader, as the rules and the report read them)."""
+    reader = StoreMetricReader(engine_for(url), settings())
+    got = reader.many(list(RATE_METRICS), window=end - start, scope_keys=scope, now=end)
+    return _frame(rate_rows(got, scope), [*scope, *RATE_COLUMNS])
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def denial_reasons(url: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Denials by CARC (``CO-16``) in the window: adjustments and their $."""
+    reader = StoreMetricReader(engine_for(url), settings())
+    got = reader.values(REASON_METRIC, window=end - start, scope_keys=("carc",), now=end)
+    return _frame(reason_rows(got), list(REASON_COLUMNS))
 
 
 # --- interfaces -----------------------------------------------------------------------------

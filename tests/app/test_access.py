@@ -10,12 +10,12 @@ from store.schema_app import ROLES as STORE_ROLES
 ALL_PAGES = {p.path for p in PAGES}
 EXPECTED = {
     "executive": {"views/overview.py", "views/drilldown.py", "views/lineage.py",
-                  "views/recall.py"},
+                  "views/recall.py", "views/revenue.py"},
     "interface_owner": {"views/overview.py", "views/drilldown.py", "views/interfaces.py",
                         "views/lineage.py", "views/alerts.py", "views/rules.py"},
     "steward": {"views/overview.py", "views/drilldown.py", "views/lineage.py",
                 "views/alerts.py", "views/exceptions.py", "views/recall.py",
-                "views/rules.py"},
+                "views/revenue.py", "views/rules.py"},
     "admin": ALL_PAGES,
 }
 
@@ -48,7 +48,7 @@ def test_no_role_sees_nothing_and_sections_keep_menu_order() -> None:
     assert [p.path for specs in sections.values() for p in specs] == [p.path for p in PAGES]
     assert {p.url_path for p in PAGES} == {"overview", "drilldown", "interfaces", "lineage",
                                            "alerts", "exceptions", "recall", "rules",
-                                           "admin"}
+                                           "admin", "revenue"}
 
 
 def test_the_roles_offered_are_the_stores() -> None:

@@ -1,0 +1,106 @@
+"""The Revenue cycle page's numbers, pure: the denial metrics (``metrics.read.denials``,
+read through the store reader) as rows per facility, payer or the whole estate, denials
+by CARC, and the drill-down filters behind each number (the ``remittances`` record set).
+
+A denied-claims link opens the initial remittances that denied their claims ("problems
+only" on ``remittances``): one row per claim the rate counts, its CLP03 $ the denied $.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from app.shaping.drill import DrillFilters
+from core.metric_values import MetricValue, ValueStatus
+
+RATE_METRICS = ("denial_rate_count_pct", "denial_rate_usd_pct", "denied_open_usd")
+REASON_METRIC = "denial_reason_usd"
+RATE_COLUMNS = ("claims", "denied", "rate_count_pct", "billed_usd", "denied_usd",
+                "rate_usd_pct", "open_claims", "open_usd", "error")
+REASON_COLUMNS = ("carc", "adjustments", "usd")
+DATASET = "remittances"
+
+EMPTY = ("No remittance source yet: add an `x12_files` source that polls the folder your "
+         "clearinghouse drops 835 files in (see collectors/README.md, the x12_files source, "
+         "and docs/wire-formats.md, \"X12 835 remittances\"), or load files once with "
+         "`chargeline ingest`.")
+
+
+def _key(scope: Mapping[str, str], keys: Sequence[str]) -> tuple[str, ...]:
+    return tuple(scope.get(k, "") for k in keys)
+
+
+def rate_rows(values: Mapping[str, Sequence[MetricValue]],
+              scope_keys: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per scope (``scope_keys`` columns, then ``RATE_COLUMNS``) from the three
+    rate metrics read together; rates are ``None`` where nothing was remitted, ``error``
+    names a failing remittance source."""
+    rows: dict[tuple[str, ...], dict[str, Any]] = {}
+
+    def row(v: MetricValue) -> dict[str, Any]:
+        key = _key(v.scope, scope_keys)
+        if key not in rows:
+            rows[key] = {**dict(zip(scope_keys, key, strict=True)), "claims": 0, "denied": 0,
+                         "rate_count_pct": None, "billed_usd": 0.0, "denied_usd": 0.0,
+                         "rate_usd_pct": None, "open_claims": 0, "open_usd": 0.0, "error": ""}
+        out = rows[key]
+        if v.status is ValueStatus.ERROR:
+            out["error"] = v.error
+        return out
+
+    for v in values.get("denial_rate_count_pct", ()):
+        out = row(v)
+        out["claims"] = int(v.detail.get("denominator", 0))
+        out["denied"] = int(v.detail.get("numerator", 0))
+        out["rate_count_pct"] = v.value
+        out["denied_usd"] = float(v.amount or 0.0)
+    for v in values.get("denial_rate_usd_pct", ()):
+        out = row(v)
+        out["billed_usd"] = float(v.detail.get("denominator", 0.0))
+        out["rate_usd_pct"] = v.value
+    for v in values.get("denied_open_usd", ()):
+        out = row(v)
+        out["open_claims"] = int(v.detail.get("claims", 0))
+        out["open_usd"] = float(v.amount or 0.0)
+    return [rows[k] for k in sorted(rows)]
+
+
+def total_row(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The estate-wide row (the reader's unscoped values), or zeros when nothing was
+    remitted in the window."""
+    if rows:
+        return dict(rows[0])
+    return {"claims": 0, "denied": 0, "rate_count_pct": None, "billed_usd": 0.0,
+            "denied_usd": 0.0, "rate_usd_pct": None, "open_claims": 0, "open_usd": 0.0,
+            "error": ""}
+
+
+def reason_rows(values: Sequence[MetricValue]) -> list[dict[str, Any]]:
+    """Denials by CARC (``CO-16``): adjustments counted and their $, largest $ first."""
+    rows = [{"carc": v.scope.get("carc", ""), "adjustments": int(v.detail.get("adjustments", 0)),
+             "usd": float(v.amount or 0.0)} for v in values]
+    return sorted(rows, key=lambda r: (-r["usd"], r["carc"]))
+
+
+def percent(value: float | None) -> str:
+    """A rate as a card shows it; a dash when nothing was remitted."""
+    return "–" if value is None else f"{value:.1f} %"
+
+
+def dollars(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def denied_filters(start: datetime, end: datetime, *, facility: str = "",
+                   payer: str = "") -> DrillFilters:
+    """The initial remittances that denied their claims in the window (optionally one
+    facility's or one payer's): their count is the denied claims, their $ the denied $."""
+    return DrillFilters(dataset=DATASET, facilities=(facility,) if facility else (),
+                        channel=payer, since=start, until=end, problems=True)
+
+
+def remitted_filters(start: datetime, end: datetime) -> DrillFilters:
+    """Every remittance paid in the window: initial ones, later payments and reversals."""
+    return DrillFilters(dataset=DATASET, since=start, until=end)

@@ -1,0 +1,113 @@
+"""Revenue cycle: from charge to cash, for the revenue-integrity lead — over the shared
+window, the initial denial rate by claims and by $, the denied $ still open, the claims
+remitted; denials by CARC; the rate by payer and by facility. Every count links to the
+remittances behind it in the drill-down. Numbers are the denial metrics
+(``metrics.read.denials``) read through the store reader, as the rules and report read them."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import charts, queries
+from app.resources import database_url
+from app.shaping.drill import DrillFilters, to_query_params
+from app.shaping.facilities import facility_label
+from app.shaping.revenue import (
+    EMPTY,
+    denied_filters,
+    dollars,
+    percent,
+    remitted_filters,
+    total_row,
+)
+from app.ui import current_window, require_page, window_caption
+
+DRILL_PAGE = "views/drilldown.py"
+TABLE_CONFIG = {
+    "claims": st.column_config.NumberColumn("Claims remitted", format="%,d"),
+    "denied": st.column_config.NumberColumn("Initially denied", format="%,d"),
+    "rate_count_pct": st.column_config.NumberColumn("Denial rate %", format="%.1f"),
+    "billed_usd": st.column_config.NumberColumn("Charges $", format="$%,.2f"),
+    "denied_usd": st.column_config.NumberColumn("Denied $", format="$%,.2f"),
+    "rate_usd_pct": st.column_config.NumberColumn("Denial rate $ %", format="%.1f"),
+    "open_usd": st.column_config.NumberColumn("Denied $ still open", format="$%,.2f"),
+}
+SHOWN = list(TABLE_CONFIG)
+
+
+def _link(label: str, filters: DrillFilters) -> None:
+    st.page_link(DRILL_PAGE, label=label, icon=":material/arrow_forward:",
+                 query_params=to_query_params(filters))
+
+
+require_page("views/revenue.py")
+url = database_url()
+st.title("Revenue cycle")
+window = current_window()
+st.caption(f"{window_caption(window)} · claims counted in the window of their first "
+           "remittance (HFMA MAP Keys: initial denial rate)")
+
+if not queries.has_remittances(url):
+    st.info(EMPTY, icon=":material/receipt_long:")
+    st.stop()
+
+start, end = window.start, window.end
+total = total_row(queries.denial_rates(url, start, end, ()).to_dict("records"))
+if total["error"]:
+    st.warning(f"A remittance source is failing, these numbers may be short: {total['error']}",
+               icon=":material/warning:")
+
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Initial denial rate (claims)", percent(total["rate_count_pct"]), border=True,
+          help="Claims denied at their first remittance over claims first remitted.")
+c2.metric("Initial denial rate ($)", percent(total["rate_usd_pct"]), border=True,
+          help="Charge $ (CLP03) of those denied claims over the charge $ first remitted.")
+c3.metric("Denied $ still open", dollars(total["open_usd"]), border=True,
+          help="Charge $ of the window's denied claims whose latest remittance still "
+               "denies them (not since paid on appeal or a corrected claim).")
+c4.metric("Remitted claims", f"{total['claims']:,}", border=True,
+          help="Claims whose first remittance was paid in the window.")
+denied = denied_filters(start, end)
+with c1:
+    _link(f"Denied: {total['denied']:,} of {total['claims']:,} claims", denied)
+with c2:
+    _link(f"Denied: {dollars(total['denied_usd'])} of {dollars(total['billed_usd'])}", denied)
+with c3:
+    _link(f"Denied claims: {total['denied']:,}, {total['open_claims']:,} still open", denied)
+with c4:
+    payments = queries.record_count(url, remitted_filters(start, end))
+    _link(f"Payments: {payments:,} remittances (later payments, reversals too)",
+          remitted_filters(start, end))
+
+if not total["claims"]:
+    st.info("No claim had its first remittance in this window: choose a longer window in "
+            "the sidebar.")
+    st.stop()
+
+st.subheader("Denials by reason (CARC)")
+reasons = queries.denial_reasons(url, start, end)
+if reasons.empty:
+    st.caption("No denial adjustment (CO, PI or OA) on the window's denied claims.")
+else:
+    st.plotly_chart(charts.denial_reasons(reasons, "Denied $ by group-CARC"),
+                    key="revenue_reasons", width="stretch")
+
+names = queries.facility_names(url)
+by_payer, by_facility = st.columns(2)
+with by_payer:
+    st.subheader("By payer")
+    payers = queries.denial_rates(url, start, end, ("payer",))
+    st.dataframe(payers[["payer", *SHOWN]], hide_index=True, key="revenue_payers",
+                 column_config={"payer": st.column_config.Column("Payer"), **TABLE_CONFIG})
+    for row in payers[payers["denied"] > 0].itertuples():
+        _link(f"{row.payer}: {row.denied:,} denied claims",
+              denied_filters(start, end, payer=str(row.payer)))
+with by_facility:
+    st.subheader("By facility")
+    facilities = queries.denial_rates(url, start, end, ("facility",))
+    facilities.insert(0, "name", [facility_label(f, names) for f in facilities["facility"]])
+    st.dataframe(facilities[["name", *SHOWN]], hide_index=True, key="revenue_facilities",
+                 column_config={"name": st.column_config.Column("Facility"), **TABLE_CONFIG})
+    for row in facilities[facilities["denied"] > 0].itertuples():
+        _link(f"{row.name}: {row.denied:,} denied claims",
+              denied_filters(start, end, facility=str(row.facility)))

@@ -1,0 +1,139 @@
+"""The Revenue cycle page: the denial metrics of a few hand-built remittances shown to the
+cent, every link opening exactly the remittances its number counts in the drill-down, and
+an honest empty state while no remittance source exists."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Engine
+
+from core.model import Remittance, RemittanceAdjustment
+from store.upsert import upsert_records
+from tests.app.conftest import links, page_text, signed_in
+
+Money = Decimal
+
+
+def _remit(rid: str, claim: str, fac: str, payer: str, status: str, charge: int, paid: int,
+           at: datetime, *, patient: int = 0) -> Remittance:
+    return Remittance(remittance_id=rid, claim_id=claim, facility_id=fac, payer_id=payer,
+                      payer_name=f"{payer} Health", status_code=status,
+                      charge_amount=Money(charge), paid_amount=Money(paid),
+                      patient_responsibility=Money(patient), paid_at=at, last_updated=at)
+
+
+def _cas(rid: str, claim: str, group: str, reason: str, amount: int, at: datetime, *,
+         line: int = 0) -> RemittanceAdjustment:
+    return RemittanceAdjustment(remittance_id=rid, line_no=line, seq=1, claim_id=claim,
+                                group_code=group, reason_code=reason, amount=Money(amount),
+                                last_updated=at)
+
+
+def seed_remittances(engine: Engine, end: datetime) -> None:
+    """Six claims around a window ending at ``end`` (the dashboard's default 7 days):
+
+    - C1 FAC01 PAYA denied (CLP02 4, CO-16 $1000), paid on appeal the next day: not open
+    - C2 FAC01 PAYB paid 0 with CO-97 $500 and nothing to the patient: a denial, open
+    - C3 FAC02 PAYA paid (CO-45 write-down), then reversed: not denied
+    - C4 FAC02 PAYA denied, CO-4 $200 on its service line: open
+    - C5 FAC01 PAYB paid 0, all deductible (PR-1): not a denial
+    - C6 FAC02 PAYB first paid 30 days ago, denied in the window: not the window's claim
+    """
+    day = end.replace(hour=0, minute=0, second=0, microsecond=0)
+    d1, d2, old = day - timedelta(days=3), day - timedelta(days=2), day - timedelta(days=30)
+    rows = [
+        _remit("R1", "C1", "FAC01", "PAYA", "4", 1000, 0, d1),
+        _cas("R1", "C1", "CO", "16", 1000, d1),
+        _remit("R1b", "C1", "FAC01", "PAYA", "1", 1000, 800, d2),
+        _remit("R2", "C2", "FAC01", "PAYB", "1", 500, 0, d1),
+        _cas("R2", "C2", "CO", "97", 500, d1),
+        _remit("R3", "C3", "FAC02", "PAYA", "1", 400, 300, d1),
+        _cas("R3", "C3", "CO", "45", 100, d1),
+        _remit("R3r", "C3", "FAC02", "PAYA", "22", -400, -300, d2),
+        _remit("R4", "C4", "FAC02", "PAYA", "4", 200, 0, d2),
+        _cas("R4", "C4", "CO", "4", 200, d2, line=1),
+        _remit("R5", "C5", "FAC01", "PAYB", "1", 250, 0, d1, patient=250),
+        _cas("R5", "C5", "PR", "1", 250, d1),
+        _remit("R6a", "C6", "FAC02", "PAYB", "1", 900, 900, old),
+        _remit("R6", "C6", "FAC02", "PAYB", "4", 900, 0, d2),
+        _cas("R6", "C6", "CO", "16", 900, d2),
+    ]
+    with engine.begin() as conn:
+        upsert_records(conn, rows, source="x12", now=end)
+
+
+def _drill(params: dict[str, list[str]]) -> tuple[int, str]:
+    """What the drill-down shows for a link's parameters: its count and its $ text."""
+    at = signed_in("executive")
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page("views/drilldown.py").run()
+    assert not at.exception, at.exception
+    text = " ".join(m.value for m in at.markdown)
+    found = re.search(r"\*\*([\d,]+)\*\* .* · \*\*(\$[\d,.]+)\*\*", text)
+    assert found, text
+    return int(found.group(1).replace(",", "")), found.group(2)
+
+
+def test_the_page_shows_the_denials_and_every_link_opens_its_remittances(seeded) -> None:
+    seed_remittances(seeded.engine, seeded.truth.end)
+    at = signed_in("executive")
+    at.switch_page("views/revenue.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Revenue cycle"
+    cards = {m.label: m.value for m in at.metric}
+    assert cards == {"Initial denial rate (claims)": "60.0 %",  # C1, C2, C4 of 5
+                     "Initial denial rate ($)": "72.3 %",  # 1,700 of 2,350
+                     "Denied $ still open": "$700.00",  # C2 and C4
+                     "Remitted claims": "5"}
+
+    payers = at.dataframe[0].value.set_index("payer")
+    assert payers.loc["PAYA", ["claims", "denied", "denied_usd"]].tolist() == [3, 2, 1200.0]
+    assert payers.loc["PAYB", ["claims", "denied", "open_usd"]].tolist() == [2, 1, 500.0]
+    facilities = at.dataframe[1].value.set_index("name")
+    assert facilities.loc["General Hospital (FAC01)", ["claims", "denied"]].tolist() == [3, 2]
+    assert facilities.loc["St Mary's (FAC02)", ["claims", "denied"]].tolist() == [2, 1]
+    assert facilities.loc["St Mary's (FAC02)", "rate_count_pct"] == 50.0
+
+    chart = at.get("plotly_chart")[0].proto.spec
+    for carc in ("CO-16", "CO-97", "CO-4"):
+        assert carc in chart
+    assert "CO-45" not in chart and "PR-1" not in chart
+
+    drills = {label: q for label, page, q in links(at) if page.startswith("drilldown")}
+    expected = {
+        "Denied: 3 of 5 claims": (3, "$1,700.00"),
+        "Denied: $1,700.00 of $2,350.00": (3, "$1,700.00"),
+        "Denied claims: 3, 2 still open": (3, "$1,700.00"),
+        "Payments: 8 remittances (later payments, reversals too)": (8, None),
+        "PAYA: 2 denied claims": (2, "$1,200.00"),
+        "PAYB: 1 denied claims": (1, "$500.00"),
+        "General Hospital (FAC01): 2 denied claims": (2, "$1,500.00"),
+        "St Mary's (FAC02): 1 denied claims": (1, "$200.00"),
+    }
+    assert set(drills) == set(expected)
+    for label, (count, usd) in expected.items():
+        shown_count, shown_usd = _drill(drills[label])
+        assert shown_count == count, label
+        assert usd is None or shown_usd == usd, label
+
+
+def test_without_remittances_the_page_says_how_to_add_a_source(seeded_sqlite) -> None:
+    at = signed_in("steward")
+    at.switch_page("views/revenue.py").run()
+    assert not at.exception, at.exception
+    assert "No remittance source yet" in at.info[0].value
+    assert "x12_files" in at.info[0].value
+    assert not at.metric and not links(at)
+
+
+def test_no_patient_identity_on_the_page(seeded_sqlite) -> None:
+    seed_remittances(seeded_sqlite.engine, seeded_sqlite.truth.end)
+    at = signed_in("admin")
+    at.switch_page("views/revenue.py").run()
+    assert not at.exception, at.exception
+    text = page_text(at)
+    assert "MRN" not in text and "DOE" not in text
