@@ -71,8 +71,11 @@ from fnmatch import fnmatchcase
 from core.config import ChargeSla, SourceConfig
 
 HEALTH_ORDER = ("ok", "unknown", "degraded", "down")
+# 835 remittance files (x12_files) are the billing side's: the payer's answer to the claims
+# the RCM system sent, delivered to it through the clearinghouse.
 SYSTEM_OF_KIND = {"fhir_usage": "ehr", "fhir_billing": "billing", "odata_erp": "erp",
-                  "hl7_log": "engine", "engine_stats": "engine", "mllp": "engine"}
+                  "hl7_log": "engine", "engine_stats": "engine", "mllp": "engine",
+                  "x12_files": "billing"}
 SYSTEMS: dict[str, tuple[str, int]] = {  # node id -> (label, column)
     "device_tracking": ("Device tracking", 0),
     "ehr": ("EHR", 1),

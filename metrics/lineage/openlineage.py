@@ -76,6 +76,7 @@ TABLES_OF_KIND = {
     "hl7_log": ("interface_messages", "message_usages"),
     "mllp": ("interface_messages", "message_usages"),
     "engine_stats": ("channel_stats",),
+    "x12_files": ("remittances", "remittance_lines", "remittance_adjustments"),
 }
 
 
