@@ -27,7 +27,9 @@ from pydantic import (
 from rules.hours import check_zone, parse_working
 from rules.hours import working_at as in_working_hours
 
-SCOPE_KEYS = ("facility", "location", "item_class", "channel", "source", "endpoint", "procedure")
+# payer: the denial metrics split by the payer that answered the claim (835 N1*PR)
+SCOPE_KEYS = ("facility", "location", "item_class", "channel", "source", "endpoint", "procedure",
+              "payer")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 

@@ -99,7 +99,7 @@ def test_good_file_loads_frozen_rules(tmp_path: Path) -> None:
             "    scope: {by: [facility, channel]}\n",
             "    scope: {by: [facility, chanel]}\n",
             "{f}:5: rules[0].scope.by — unknown scope key 'chanel'; use one of facility, "
-            "location, item_class, channel, source, endpoint, procedure — e.g. by: "
+            "location, item_class, channel, source, endpoint, procedure, payer — e.g. by: "
             "[facility, channel]",
         ),
         (
