@@ -29,6 +29,11 @@ _TEXT_PATTERNS = (
     re.compile(r"\d{5,}"),  # record numbers
 )
 MAX_TEXT = 300
+# Organisations, not people: a payer id is often a 5-digit number (N1*PR N104), which the
+# record-number hint would take for a patient's; a date or an HL7 segment still is not one.
+_ORGANISATION_KEYS = frozenset({"payer"})
+_NOT_AN_ORGANISATION = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|mrn|ssn|dob|patient|\^",
+                                  re.IGNORECASE)
 
 
 def safe_value(value: str, secret: str) -> str:
@@ -40,7 +45,15 @@ def safe_value(value: str, secret: str) -> str:
 
 def safe_scope(scope: Mapping[str, str], secret: str) -> dict[str, str]:
     """The scope with unknown keys dropped and every value an id or a token."""
-    return {k: safe_value(str(v), secret) for k, v in scope.items() if k in SCOPE_KEYS}
+    return {k: _organisation(str(v), secret) if k in _ORGANISATION_KEYS
+            else safe_value(str(v), secret) for k, v in scope.items() if k in SCOPE_KEYS}
+
+
+def _organisation(value: str, secret: str) -> str:
+    """A payer's id as is, digits and all; anything else as its keyed token."""
+    if _ID.match(value) and not _NOT_AN_ORGANISATION.search(value):
+        return value
+    return patient_token(secret, value)
 
 
 def redact_text(text: str) -> str:
