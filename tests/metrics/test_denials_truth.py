@@ -156,10 +156,12 @@ def test_the_reports_revenue_cycle_is_the_truth(collected: Collected) -> None:
                                      for k, v in want.items()}
 
 
-def test_a_clean_estate_has_no_denial(collected: Collected) -> None:
-    if collected.truth["denied_claims"]:
-        pytest.skip("an estate with denials")
+def test_a_rate_is_zero_exactly_where_the_truth_denied_nothing(collected: Collected) -> None:
+    """On the clean estate (faults none) every facility reads 0 % and no reason; on the
+    others a facility reads 0 % only where the truth denied none of its claims."""
     assert collected.truth["claims"] > 0
     rates = _read(collected, "denial_rate_count_pct", "facility")
-    assert rates and all(v.value == 0.0 for v in rates.values())
-    assert _read(collected, "denial_reason_count", "carc") == {}
+    assert {f: v.value == 0.0 for f, v in rates.items()} == {
+        f: not t["denied_claims"] for f, t in collected.truth["by_facility"].items()}
+    reasons = _read(collected, "denial_reason_count", "carc")
+    assert (reasons == {}) == (collected.truth["denied_claims"] == 0)
