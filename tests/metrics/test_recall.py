@@ -100,13 +100,15 @@ def test_recall_by_serial_device_and_item(store: Store) -> None:
     assert recall(store.engine, lot="NO-SUCH-LOT").rows == ()
 
 
-def test_sqlite_recall_uses_the_partial_lot_index(store: Store) -> None:
-    if not store.url.startswith("sqlite"):
-        pytest.skip("the plan check reads SQLite's EXPLAIN QUERY PLAN")
-    with store.engine.connect() as conn:
-        plan = " ".join(str(r[-1]) for r in conn.execute(text(
-            "EXPLAIN QUERY PLAN SELECT usage_id FROM usage_events "
-            "WHERE lot = 'X' AND lot <> ''")))
+def test_sqlite_recall_uses_the_partial_lot_index(sqlite_template: Path) -> None:
+    engine = make_engine(f"sqlite:///{sqlite_template}")  # the migrated schema, no rows
+    try:
+        with engine.connect() as conn:
+            plan = " ".join(str(r[-1]) for r in conn.execute(text(
+                "EXPLAIN QUERY PLAN SELECT usage_id FROM usage_events "
+                "WHERE lot = 'X' AND lot <> ''")))
+    finally:
+        engine.dispose()
     assert "ix_usage_events_lot" in plan, plan
 
 
