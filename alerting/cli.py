@@ -15,10 +15,9 @@ from sqlalchemy import Engine
 from alerting import workflow
 from alerting.outbox import dispatch
 from alerting.service import notify, run_pass
-from core.config import Settings, load_settings
+from core.config import load_settings
 from core.errors import RuleFileError
-from metrics.lineage.data import system_graph
-from metrics.lineage.graph import lineage_map
+from metrics.lineage.data import live_lineage
 from metrics.read.reader import StoreMetricReader
 from store.engine import make_engine
 
@@ -39,11 +38,6 @@ def _store() -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
-
-
-def _live_lineage(engine: Engine, settings: Settings, now: datetime) -> dict[str, list[str]]:
-    """The estate's live lineage map, for inhibition along it (``alerting.service``)."""
-    return lineage_map(system_graph(engine, settings, now))
 
 
 _STATE_ORDER = {"firing": 0, "pending": 1, "error": 2, "nodata": 3, "resolved": 4, "ok": 5}
@@ -181,7 +175,7 @@ def evaluate_cmd() -> None:
     settings = load_settings()
     with _store() as engine:
         report, sent = run_pass(engine, settings, StoreMetricReader(engine, settings),
-                                _live_lineage)
+                                live_lineage)
     typer.echo(f"{report.evaluated} alert instances, {report.firing} firing, "
                f"{report.transitions} changes, {report.queued} e-mail(s) queued; sent "
                f"{sent.sent}, retrying {sent.retried}, dead {sent.dead}"
@@ -205,7 +199,7 @@ def send_cmd() -> None:
     settings = load_settings()
     now = datetime.now(UTC)
     with _store() as engine:
-        queued = notify(engine, settings, now, lineage=_live_lineage)
+        queued = notify(engine, settings, now, lineage=live_lineage)
         report = dispatch(engine, settings, now)
     typer.echo(f"queued {queued}; sent {report.sent}, retrying {report.retried}, "
                f"dead {report.dead}"

@@ -22,8 +22,7 @@ from alerting.service import run_pass
 from core.config import Settings
 from metrics.compute.dbtune import vacuum_refilled
 from metrics.compute.run import compute
-from metrics.lineage.data import system_graph
-from metrics.lineage.graph import lineage_map
+from metrics.lineage.data import live_lineage
 from metrics.read.reader import StoreMetricReader
 from store.engine import checkpoint_wal
 
@@ -55,11 +54,6 @@ class PipelineReport:
                 + (f", {self.mails_retrying} retrying" if self.mails_retrying else "")
                 + (f", {self.mails_waiting} waiting for the mail relay"
                    if self.mails_waiting else ""))
-
-
-def live_lineage(engine: Engine, settings: Settings, now: datetime) -> dict[str, list[str]]:
-    """The estate's live lineage map, for alerting's inhibition along it."""
-    return lineage_map(system_graph(engine, settings, now))
 
 
 def after_collection(settings: Settings, engine: Engine, now: datetime | None = None, *,

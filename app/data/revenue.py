@@ -7,27 +7,13 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select
 
-from metrics.catalog import DENIAL_GROUPS
-from metrics.read.denials import DENIED_STATUS, PATIENT_GROUP, REVERSAL_STATUS
-from store.schema import remittance_adjustments, remittances
+from metrics.read.denials import REVERSAL_STATUS, is_denial
+from store.schema import remittances
 
 
 def has_remittances(conn: Connection) -> bool:
     """Whether any remittance was ever stored (the page's empty state otherwise)."""
     return conn.execute(select(remittances.c.remittance_id).limit(1)).first() is not None
-
-
-def _is_denial() -> ColumnElement[bool]:
-    """A remittance that denies its claim: CLP02 4, or paid 0 with a CO/PI/OA adjustment
-    and nothing left to the patient (``metrics/README.md`` "Denials"; a test holds the
-    drill-down's count to the metric's numerator, so the two cannot drift apart)."""
-    r, a = remittances.c, remittance_adjustments.c
-    adjusted = exists().where(a.remittance_id == r.remittance_id,
-                              a.group_code.in_(DENIAL_GROUPS))
-    patient = exists().where(a.remittance_id == r.remittance_id,
-                             a.group_code == PATIENT_GROUP)
-    return or_(r.status_code == DENIED_STATUS,
-               and_(r.paid_amount == 0, r.patient_responsibility == 0, adjusted, ~patient))
 
 
 def initial_denial() -> ColumnElement[bool]:
@@ -41,5 +27,5 @@ def initial_denial() -> ColumnElement[bool]:
         e.status_code != REVERSAL_STATUS,
         or_(e.paid_at < r.paid_at,
             and_(e.paid_at == r.paid_at, e.remittance_id < r.remittance_id)))
-    return and_(r.status_code != REVERSAL_STATUS, _is_denial(), ~earlier)
+    return and_(r.status_code != REVERSAL_STATUS, is_denial(), ~earlier)
 

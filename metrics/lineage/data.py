@@ -24,6 +24,7 @@ from metrics.lineage.graph import (
     Thresholds,
     build_graph,
     channel_key,
+    lineage_map,
 )
 from store.schema import (
     FACT_TABLES,
@@ -212,3 +213,9 @@ def run_facts(engine: Engine, run_id: str) -> dict[str, Any] | None:
     run["inputs"] = [{"endpoint": e, "rows": int(rows), "calls": int(n), "failed": int(f)}
                      for e, rows, n, f in calls]
     return run
+
+
+def live_lineage(engine: Engine, settings: Settings, now: datetime) -> dict[str, list[str]]:
+    """The estate's live lineage map (``lineage_map`` of ``system_graph``), for alerting's
+    inhibition along it."""
+    return lineage_map(system_graph(engine, settings, now))

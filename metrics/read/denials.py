@@ -47,7 +47,7 @@ CLAIM_SCOPE = {"facility": "facility_id", "payer": "payer_id"}
 CARC_SCOPE = {**CLAIM_SCOPE, "carc": "carc"}
 
 
-def _is_denial() -> ColumnElement[bool]:
+def is_denial() -> ColumnElement[bool]:
     """True for a remittance row that denies its claim (see the module docstring)."""
     r, a = remittances, remittance_adjustments
     adjusted = exists().where(a.c.remittance_id == r.c.remittance_id,
@@ -72,7 +72,7 @@ def claims(read: Read) -> Subquery:
     claim = [r.c.facility_id, r.c.claim_id]
     ranked = select(
         r.c.facility_id, r.c.claim_id, r.c.payer_id, r.c.remittance_id, r.c.charge_amount,
-        r.c.paid_at, case((_is_denial(), 1), else_=0).label("denied"),
+        r.c.paid_at, case((is_denial(), 1), else_=0).label("denied"),
         func.row_number().over(partition_by=claim, order_by=(r.c.paid_at, r.c.remittance_id))
         .label("first_rank"),
         func.row_number().over(partition_by=claim, order_by=(r.c.paid_at.desc(),

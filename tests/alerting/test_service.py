@@ -15,8 +15,8 @@ from alerting.data.instances import CALM_REFRESH_PASSES, load_states
 from alerting.digest import inhibited
 from alerting.policy import NotificationPolicy
 from alerting.service import cached_lineage, evaluate_and_notify, notify
-from chargeline.pipeline import live_lineage
 from core.config import load_settings
+from metrics.lineage.data import live_lineage
 from rules.loader import RuleSet
 from store.schema import metadata
 from store.schema_alerting import alert_outbox, alert_state_history

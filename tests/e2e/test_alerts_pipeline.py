@@ -21,11 +21,11 @@ import pytest
 from alerting.outbox import dispatch
 from alerting.service import evaluate_and_notify, notify, policy_for
 from alerting.workflow import list_alerts
-from chargeline.pipeline import live_lineage
 from collectors.runner import run_source
 from core.config import Settings
 from core.model import RunStatus
 from metrics.compute.run import compute
+from metrics.lineage.data import live_lineage
 from metrics.read.reader import StoreMetricReader
 from rules.loader import PACK_DIR, load_rules
 from tests.alerting.smtp_server import RecordingHandler, free_port, start

@@ -20,13 +20,12 @@ import pytest
 
 from alerting.service import evaluate_and_notify, policy_for
 from alerting.workflow import list_alerts
-from chargeline.pipeline import live_lineage
 from collectors.runner import run_source
 from core.config import ChargeSla, Settings
 from core.model import RunStatus
 from metrics.catalog import HELD_AFTER_S
 from metrics.compute.run import compute
-from metrics.lineage.data import system_graph
+from metrics.lineage.data import live_lineage, system_graph
 from metrics.lineage.graph import Thresholds
 from metrics.read.reader import StoreMetricReader
 from rules.loader import PACK_DIR, RuleSet, load_rules

@@ -14,11 +14,11 @@ from alerting.data.instances import load_states
 from alerting.evaluation import evaluate
 from alerting.service import evaluate_and_notify
 from alerting.state import State
-from chargeline.pipeline import live_lineage
 from core.config import load_settings
 from core.errors import RuleFileError
 from core.metric_values import MetricValue
 from core.model import InterfaceMessage, MessageStatus
+from metrics.lineage.data import live_lineage
 from metrics.read.reader import StoreMetricReader
 from rules.hours import parse_working, working_at
 from rules.loader import RuleSet, load_rules
