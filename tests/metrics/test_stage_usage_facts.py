@@ -110,3 +110,33 @@ def test_the_mapping_stage_flags_what_does_not_map(engine: Engine) -> None:
         ("u5", "CON1", 20.0, 0, 0, 0, 0, 86400.0),
         ("u9", None, None, 1, 0, 0, 0, 86400.0),
     ]
+
+
+def test_a_failed_mapping_is_never_also_a_missing_charge(engine: Engine) -> None:
+    """One problem, one bucket: scans whose item fails to map are ``unmapped`` (their $
+    under failed mapping), never ``missing`` (leakage), even with billing far past their
+    deadline; a unit that does not convert fails billing mapping only on a chargeable
+    item, and on a non-chargeable scan is a quantity mismatch of its issue."""
+    records = [
+        usage("u20", "CON2", 0),  # CDM line without HCPCS, its charge never posted
+        issue("i20", "CON2", 10, uid="u20"),
+        usage("u21", "CON1", 1, uom="CS"),  # chargeable, CS does not convert
+        usage("u22", "IMP2", 2),  # no crosswalk
+        usage("u23", "DRG1", 3, uom="CS"),  # not chargeable, CS does not convert
+        issue("i23", "DRG1", 10, uid="u23"),
+    ]
+    load(engine, master_data() + records)
+    horizon = {FAC: at(5000)}  # both feeds far past every deadline
+    with open_pass(engine) as conn:
+        links_before(conn, SLA)
+        map_usages(conn, SLA, True)
+        summarise_hops(conn, True)
+        build_usage_facts(conn, SLA, True, billing_horizon=horizon, erp_horizon=horizon)
+        found = rows(conn, metric_usage_facts, "usage_id", "capture", "mapping_reason",
+                     "inventory", "qty_mismatch")
+    assert found == [
+        ("u20", "unmapped", "cdm_without_hcpcs", "issued", False),
+        ("u21", "unmapped", "unit_not_convertible", "n/a", False),
+        ("u22", "unmapped", "no_crosswalk", "missing", False),
+        ("u23", "not_chargeable", "", "issued", True),
+    ]
