@@ -117,10 +117,10 @@ def record_count(url: str, filters: DrillFilters) -> int:
 
 
 @st.cache_data(ttl=FAST_TTL, show_spinner=False)
-def record_total(url: str, filters: DrillFilters) -> float | None:
-    """The $ of the records the drill-down filters match (``None``: no $ column)."""
+def record_total(url: str, filters: DrillFilters) -> dict[str, float]:
+    """The $ sums of the records the drill-down filters match (empty: no $ column)."""
     with engine_for(url).connect() as conn:
-        return records.total_amount(conn, filters)
+        return records.money_sums(conn, filters)
 
 
 @st.cache_data(ttl=FAST_TTL, show_spinner=False)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, func, or_, select
 
 from app.data.datasets import DATASETS, Dataset, problem_only
-from app.shaping.datasets import MONEY_COLUMN, SECONDS_COLUMNS, shown_name
+from app.shaping.datasets import EXTRA_SUMS, MONEY_COLUMN, SECONDS_COLUMNS, shown_name
 from app.shaping.drill import DrillFilters
 from store.schema import facilities as facility_table
 from store.schema_metrics import metric_usage_points
@@ -44,15 +44,18 @@ def count_records(conn: Connection, f: DrillFilters) -> int:
     return int(conn.execute(stmt).scalar_one())
 
 
-def total_amount(conn: Connection, f: DrillFilters) -> float | None:
-    """The $ of the matching records (``None`` for a record set without a $ column)."""
+def money_sums(conn: Connection, f: DrillFilters) -> dict[str, float]:
+    """The $ columns of the matching records, summed in one query (its money column and
+    what ``EXTRA_SUMS`` adds, e.g. the supply cost beside billed $); empty without one."""
     ds = DATASETS[f.dataset]
     column = MONEY_COLUMN.get(f.dataset)
     if column is None:
-        return None
-    stmt = select(func.coalesce(func.sum(ds.col(column)), 0.0)).select_from(ds.source).where(
-        *conditions(ds, f))
-    return float(conn.execute(stmt).scalar_one())
+        return {}
+    names = (column, *EXTRA_SUMS.get(f.dataset, ()))
+    stmt = select(*(func.coalesce(func.sum(ds.col(n)), 0.0).label(n) for n in names)
+                  ).select_from(ds.source).where(*conditions(ds, f))
+    row = conn.execute(stmt).mappings().one()
+    return {n: float(row[n]) for n in names}
 
 
 def _shown(row: dict[str, Any]) -> dict[str, Any]:

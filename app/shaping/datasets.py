@@ -126,6 +126,27 @@ TRACE_COLUMN = {"capture": "usage_id", "at_risk": "usage_id", "mappings": "usage
 MONEY_COLUMN = {"capture": "expected_usd", "at_risk": "expected_usd",
                 "mappings": "expected_usd", "procedures": "billed_usd", "duplicates": "amount",
                 "charges": "amount", "remittances": "charge_amount"}
+# What the $ beside a drill-down's count is, so it never reads as another page's figure
+# (the Margin card opens its usage: billed $, less supply cost, is the card's margin).
+MONEY_WORDS = {"capture": "at CDM price", "at_risk": "at CDM price",
+               "mappings": "at CDM price", "procedures": "billed",
+               "duplicates": "charged again", "charges": "charged",
+               "remittances": "charged on the claims"}
+# Further sums a record set's total line needs: the margin's supply cost.
+EXTRA_SUMS = {"procedures": ("cost_usd",)}
+
+
+def total_text(dataset: str, sums: dict[str, float]) -> str:
+    """The $ beside a drill-down's count, saying what it is: ``$1,200.00 at CDM price``;
+    for the usage behind the Margin card, billed less supply cost, which is the card."""
+    column = MONEY_COLUMN.get(dataset)
+    if column is None or column not in sums:
+        return ""
+    text = f"**${sums[column]:,.2f}** {MONEY_WORDS.get(dataset, '')}".rstrip()
+    if dataset == "procedures" and "cost_usd" in sums:
+        margin = sums[column] - sums["cost_usd"]
+        text += f" − ${sums['cost_usd']:,.2f} supply cost = **${margin:,.2f}** margin"
+    return text
 
 # Fact columns in seconds are shown in minutes.
 SECONDS_COLUMNS = frozenset({"charge_s", "inventory_s", "received_s", "sent_s", "wait_s"})

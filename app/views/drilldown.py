@@ -13,7 +13,7 @@ import streamlit as st
 
 from app import queries
 from app.resources import database_url
-from app.shaping.datasets import PROBLEM_DATASETS, RECORD_SETS, TRACE_COLUMN
+from app.shaping.datasets import PROBLEM_DATASETS, RECORD_SETS, TRACE_COLUMN, total_text
 from app.shaping.drill import DrillFilters, parse_time
 from app.tables import column_config, no_none, with_times
 from app.ui import require_page, selected_rows
@@ -95,9 +95,8 @@ pages = max(1, math.ceil(total / PAGE_SIZE))
 requested = st.session_state.get("page") or st.query_params.get("page") or 1
 if int(requested) > pages:
     st.session_state["page"] = pages
-usd = queries.record_total(url, filters)
-st.markdown(f"**{total:,}** {ds.label.lower()} match"
-            + (f" · **${usd:,.2f}**" if usd is not None else ""),
+money = total_text(dataset, queries.record_total(url, filters))
+st.markdown(f"**{total:,}** {ds.label.lower()} match" + (f" · {money}" if money else ""),
             help="Counted and summed in the store; the table shows "
             f"{PAGE_SIZE} at a time, newest first.")
 table = st.container()

@@ -43,6 +43,7 @@ if now.empty:
     st.stop()
 
 values = overview_view.network_values(now)
+network_sums = overview_view.totals(now)
 previous = overview_view.network_values(before)
 note = overview_view.trend_note(now, before, window, queries.first_activity(url))
 if note is not None:
@@ -59,7 +60,8 @@ for row in (KPIS[:4], KPIS[4:]):
                       border=True,
                       chart_data=overview_view.network_series(series, kpi, filling) or None,
                       chart_type="bar" if kpi.unit == "$" else "line")
-            st.page_link(DRILL_PAGE, label="Records", icon=":material/arrow_forward:",
+            st.page_link(DRILL_PAGE, label=overview_view.records_label(kpi, network_sums),
+                         icon=":material/arrow_forward:",
                          query_params=to_query_params(overview_view.drill_for(kpi, window)))
 
 st.subheader("By facility")

@@ -3,6 +3,8 @@ a way from every number to its records."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.app.conftest import links, signed_in
@@ -26,7 +28,8 @@ def test_cards_show_the_seeded_numbers_and_link_to_their_records(seeded) -> None
     assert _money(cards["Revenue at risk"]) >= _money(cards["Failed mappings"]) > 0
     assert cards["Replenishment cycle"] == "21.0 h"  # FAC01 18 h, FAC02 24 h, same count
     assert cards["Usage events"] == f"{sum(truth.usages.values()):,}"
-    drills = {params["dataset"][0] for label, page, params in links(at) if label == "Records"}
+    drills = {params["dataset"][0] for label, page, params in links(at)
+              if label.startswith("Records")}
     assert drills == {"capture", "at_risk", "duplicates", "mappings", "inventory",
                       "replenishment", "procedures", "usage"}
     table = at.dataframe[0].value
@@ -103,3 +106,41 @@ def test_the_day_not_yet_over_is_hollow_on_the_trend(seeded_sqlite) -> None:
     # the caption comes with the hollow points (none just after midnight, when the window
     # ends with a whole day or today has no record yet)
     assert any(h for _, h in hollow) == any("is not over" in c.value for c in at.caption)
+
+
+def _drill_figures(params: dict[str, list[str]]) -> tuple[int, list[float], str]:
+    """What the drill-down says of a link's records: the count, every $ on its total line."""
+    at = signed_in("executive")
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page("views/drilldown.py").run()
+    assert not at.exception, at.exception
+    line = next(m.value for m in at.markdown if " match" in m.value)
+    count = int(re.search(r"\*\*([\d,]+)\*\* ", line).group(1).replace(",", ""))
+    return count, [_money(m) for m in re.findall(r"\$[\d,.]+", line)], line
+
+
+def test_every_card_link_opens_records_that_reproduce_the_card(seeded) -> None:
+    """Issue 19 item 3 and 9: a $ card's records add up to the card (the Margin card's:
+    billed less supply cost, said so); a count card's are as many; a rate's or a mean's
+    link says how many records it opens, and opens that many."""
+    at = signed_in("executive").run()
+    assert not at.exception, at.exception
+    cards = {m.label: m.value for m in at.metric}
+    records = [(label, q) for label, page, q in links(at) if label.startswith("Records")]
+    assert len(records) == len(cards)
+    for (card, figure), (label, params) in zip(cards.items(), records, strict=True):
+        count, money, line = _drill_figures(params)
+        if card == "Margin":
+            billed, cost, margin = money
+            assert "billed" in line and "supply cost" in line and "margin" in line, line
+            assert margin == pytest.approx(billed - cost, abs=0.01)
+            assert round(margin) == _money(figure), line
+        elif figure.startswith("$"):
+            assert round(money[0]) == _money(figure), (card, line)
+        elif card == "Usage events":
+            assert count == int(figure.replace(",", "")), line
+        else:  # a rate or a mean: the link names the count it opens
+            said = re.fullmatch(r"Records: ([\d,]+) .+", label)
+            assert said, label
+            assert count == int(said.group(1).replace(",", "")) > 0, (card, label, line)
