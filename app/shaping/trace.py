@@ -42,10 +42,22 @@ def _status(hop: TraceHop) -> str:
     return "ok"
 
 
+def quantity_text(text: str) -> str:
+    """A stored quantity as a person reads it: ``1.0000 EA`` -> ``1 EA``, ``-2.5000`` ->
+    ``-2.5`` (the store's NUMERIC comes back with its scale's zeros)."""
+    number, _, unit = str(text).partition(" ")
+    try:
+        shown = f"{float(number):g}"
+    except ValueError:
+        return str(text)
+    return f"{shown} {unit}".rstrip()
+
+
 def _detail(hop: TraceHop) -> str:
     d = hop.detail
     if hop.hop == "usage":
-        return f"{d.get('item', '')} × {d.get('quantity', '')} at {d.get('location', '')}"
+        return (f"{d.get('item', '')} × {quantity_text(d.get('quantity', ''))} at "
+                f"{d.get('location', '')}")
     if hop.hop == "received":
         return f"{d.get('channel', '')} status {hop.status}"
     if hop.hop == "sent":
@@ -60,7 +72,7 @@ def _detail(hop: TraceHop) -> str:
             text += f" — reverses {d['reverses']}"
         return text + (f" · linked by {hop.method}" if hop.method not in ("", "usage_id") else "")
     if hop.hop == "inventory":
-        return f"{hop.status} {d.get('quantity', '')} {d.get('item', '')}" + (
+        return f"{hop.status} {quantity_text(d.get('quantity', ''))} {d.get('item', '')}" + (
             f" · linked by {hop.method}" if hop.method not in ("", "usage_id") else "")
     if hop.hop == "replenishment":
         received = d.get("received_at", "")

@@ -175,6 +175,20 @@ def test_hops_get_lanes_statuses_and_words() -> None:
     assert "repeats C1 (same usage_id)" in drawn[3].detail
 
 
+@pytest.mark.parametrize(("stored", "shown"), [
+    ("1.0000 EA", "1 EA"), ("-1.0000 EA", "-1 EA"), ("2.5000", "2.5"), ("12 BX", "12 BX"),
+    ("n/a EA", "n/a EA")])
+def test_a_hops_quantity_reads_without_the_stores_zeros(stored: str, shown: str) -> None:
+    """Issue 19 item 11: the trace read 'ITM-100116 × 1.0000 EA', 'ISSUE -1.0000 EA'."""
+    scan = Hop("usage", "U1", T, "", "", {"item": "IMP1", "quantity": stored,
+                                          "location": "OR1"})
+    issue = Hop("inventory", "I1", T, "usage_id", "ISSUE", {"quantity": stored,
+                                                             "item": "IMP1"})
+    drawn = hops(_trace("", (scan, issue), "on_time"))
+    assert drawn[0].detail == f"IMP1 × {shown} at OR1"
+    assert drawn[1].detail == f"ISSUE {shown} IMP1"
+
+
 def _alert(rule: str, scope: dict[str, str], state: str = "firing", hours: int = 0) -> AlertRow:
     since = T.replace(hour=10 - hours)
     return AlertRow(f"{rule}|{scope}", rule, "integration", scope, state, "warn", 1.0, None,
