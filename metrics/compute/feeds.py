@@ -8,7 +8,7 @@ posting it has delivered for a facility (never later than now).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Column, Connection, Table, delete, func, literal, select, true
 
@@ -81,7 +81,9 @@ def erp_horizons(conn: Connection, now: datetime) -> dict[str, datetime]:
 
 
 def usage_period(conn: Connection) -> tuple[date, date] | None:
-    """First and last usage date in the store (index seeks per facility)."""
+    """First and last date a usage in the store can have in its facility's zone: the UTC
+    dates of the first and last scans, a day wider on each side (a local date is at most
+    one day off the UTC date), by index seeks per facility."""
     lows, highs = [], []
     u = usage_events
     for facility in facilities_of(conn, "usage_event"):
@@ -93,4 +95,7 @@ def usage_period(conn: Connection) -> tuple[date, date] | None:
         if lo is not None:
             lows.append(lo)
             highs.append(hi)
-    return (min(lows).date(), max(highs).date()) if lows else None
+    if not lows:
+        return None
+    day = timedelta(days=1)
+    return min(lows).date() - day, max(highs).date() + day

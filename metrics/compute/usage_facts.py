@@ -68,7 +68,8 @@ def map_usages(conn: Connection, sla: ChargeSla, full: bool) -> None:
     conversion = select(cast(item_uoms.c.factor, Float)).where(
         item_uoms.c.item_id == d.c.item_id, item_uoms.c.uom == u.c.uom).scalar_subquery()
     factor = case((u.c.uom == d.c.uom, 1.0), else_=conversion)
-    used_day = to_date(u.c.used_at)
+    # a contract's dates are the hospital's calendar: the scan's local date (used_on)
+    used_day = func.coalesce(u.c.used_on, to_date(u.c.used_at))
     contract = select(func.min(contract_prices.c.price)).where(
         contract_prices.c.item_id == d.c.item_id, contract_prices.c.valid_from <= used_day,
         or_(contract_prices.c.valid_to.is_(None), contract_prices.c.valid_to >= used_day),

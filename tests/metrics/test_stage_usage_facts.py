@@ -8,14 +8,29 @@ ERP feeds have caught up. Every column a verdict rests on is asserted.
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
 import pytest
 from sqlalchemy import Engine
 
 from core.config import ChargeSla
+from core.model import ContractPrice, UsageEvent
+from metrics.compute.feeds import update_feed_sources
 from metrics.compute.pass_tables import pass_usages
 from metrics.compute.usage_facts import build_usage_facts, map_usages, summarise_hops
 from store.schema_metrics import metric_usage_facts
-from tests.metrics.factories import FAC, at, charge, issue, master_data, message, usage
+from tests.metrics.factories import (
+    FAC,
+    LOC,
+    at,
+    charge,
+    issue,
+    master_data,
+    message,
+    usage,
+)
 from tests.metrics.stage_pass import links_before, load, open_pass, rows
 
 SLA = ChargeSla()  # implants: 120 minutes to charge; 240 to issue
@@ -140,3 +155,27 @@ def test_a_failed_mapping_is_never_also_a_missing_charge(engine: Engine) -> None
         ("u22", "unmapped", "no_crosswalk", "missing", False),
         ("u23", "not_chargeable", "", "issued", True),
     ]
+
+
+def test_a_contract_price_is_the_one_valid_on_the_scans_local_date(engine: Engine) -> None:
+    """A contract's dates are the hospital's calendar: a scan at 20:00 in New York on the
+    18th (01:00 UTC on the 19th) is priced by the contract that ended on the 18th, one
+    the next morning by the contract that began on the 19th."""
+    evening, morning = at(17 * 60), at(31 * 60)  # 19 Nov 01:00 and 15:00 UTC
+    scans = [UsageEvent(usage_id=uid, facility_id=FAC, location_id=LOC, encounter_id="ENC1",
+                        item_ref="CON1", quantity=Decimal(1), uom="EA", used_at=when,
+                        used_on=when.astimezone(ZoneInfo("America/New_York")).date())
+             for uid, when in (("u30", evening), ("u31", morning))]
+    contracts = [
+        ContractPrice(contract_id="K1", item_id="CON1", supplier="S", price=Decimal("1.50"),
+                      valid_from=date(2026, 1, 1), valid_to=date(2026, 11, 18)),
+        ContractPrice(contract_id="K2", item_id="CON1", supplier="S", price=Decimal("1.80"),
+                      valid_from=date(2026, 11, 19)),
+    ]
+    load(engine, master_data() + contracts + scans)
+    with open_pass(engine) as conn:
+        update_feed_sources(conn, None)  # the facilities whose usage period is priced
+        links_before(conn, SLA)
+        map_usages(conn, SLA, True)
+        priced = rows(conn, pass_usages, "usage_id", "unit_cost")
+    assert priced == [("u30", 1.5), ("u31", 1.8)]
