@@ -16,6 +16,7 @@ from app.shaping.facilities import facility_label
 from app.shaping.interfaces import channel_label
 from app.shaping.lineage import Edge, Node, name_of
 from app.shaping.lineage_layout import Layout
+from app.shaping.procedures import procedure_label
 from app.shaping.trace import LANES, Hop
 
 HEALTH_COLOUR = {"ok": "#2e7d32", "degraded": "#ef6c00", "down": "#c62828", "idle": "#9e9e9e",
@@ -76,11 +77,13 @@ def margin_bars(df: pd.DataFrame, title: str) -> go.Figure:
     df = df.sort_values("billed_usd")
     fig = go.Figure()
     custom = [[p, b] for p, b in zip(df["procedure"], df["billed_usd"], strict=True)]
+    # The code and what it is (``27447 · Total knee replacement``); customdata keeps the code.
+    names = [procedure_label(p) for p in df["procedure"]]
     for column, name, colour in (("supply_cost_usd", "Supply cost", "#9e9e9e"),
                                  ("margin_usd", "Margin", "#2e7d32")):
-        fig.add_bar(y=df["procedure"].astype(str), x=df[column], name=name, orientation="h",
+        fig.add_bar(y=names, x=df[column], name=name, orientation="h",
                     customdata=custom, marker_color=colour,
-                    hovertemplate="%{customdata[0]} " + name
+                    hovertemplate="%{y} " + name
                     + ": $%{x:,.0f} of $%{customdata[1]:,.0f} billed<extra></extra>")
     fig.update_layout(barmode="stack", yaxis_title="procedure (CPT)", xaxis_tickprefix="$",
                       dragmode="select")

@@ -71,7 +71,12 @@ def test_trend_chart_carries_the_facility_for_a_box_selection(seeded_sqlite) -> 
     for trace in spec["data"]:  # a box-selection drills by the code
         assert {c[0] for c in trace["customdata"]} == {trace["name"][-6:-1]}
     margin = json.loads(at.get("plotly_chart")[1].proto.spec)
-    assert {y for d in margin["data"] for y in d["y"]} == {"27130", "92928", "29827"}
+    # each procedure named with what it is (issue 19 item 11); a click drills by the code
+    assert {y for d in margin["data"] for y in d["y"]} == {
+        "27130 · Total hip replacement", "92928 · Coronary stent placement",
+        "29827 · Shoulder arthroscopy, rotator cuff repair"}
+    assert {c[0] for d in margin["data"] for c in d["customdata"]} == {"27130", "92928",
+                                                                      "29827"}
 
 
 def test_the_default_window_keeps_extras_posted_after_the_newest_usage(engine) -> None:

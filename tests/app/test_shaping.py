@@ -320,3 +320,12 @@ def test_channel_rows_keep_two_facilities_channels_of_one_name_apart() -> None:
     assert channel_label("FAC1", "DFT_OUT") == "FAC1/DFT_OUT"
     assert channel_label("FAC01", "FAC01_CHG_OUT") == "FAC01_CHG_OUT"
     assert channel_label("", "DFT_OUT") == "DFT_OUT"
+
+
+@pytest.mark.parametrize(("code", "label"), [
+    ("27447", "27447 · Total knee replacement"), ("99999", "99999"), ("", "–"),
+    (" 92928 ", "92928 · Coronary stent placement")])
+def test_a_procedure_reads_with_what_it_is(code: str, label: str) -> None:
+    from app.shaping.procedures import procedure_label
+
+    assert procedure_label(code) == label
