@@ -15,6 +15,11 @@ read here into the same shape, so both go through one reader:
 - ``GET /api/channelgroups`` -> ``<list><channelGroup>`` (id, name, channels/channel/id:
   ``com.mirth.connect.model.ChannelGroup``)
 - ``POST /api/users/_login`` -> ``<com.mirth.connect.model.LoginStatus>`` (status, message)
+- ``GET /api/channels/{id}/messages?status=ERROR&includeContent=true`` -> ``<list><message>``
+  (messageId, receivedDate, connectorMessages: a map of metaDataId -> ``connectorMessage``
+  with connectorName, status and ``raw`` content (``MessageContent``: encrypted,
+  contentType, content, dataType) — ``com.mirth.connect.donkey.model.message.Message``,
+  ``ConnectorMessage``; newest message first, only the connectors the filter matched)
 """
 
 from __future__ import annotations
@@ -27,13 +32,16 @@ from typing import Any
 
 from collectors import jsonio
 from collectors.base import Reject
+from collectors.hl7_parse import Block
+from collectors.hl7_records import Hl7Converter
 from collectors.rejects import unexpected_reason
 from core.errors import RecordError
-from core.model import ChannelStats, build_record
+from core.model import ChannelStats, MessageStatus, build_record
 from store.bounds import check_record
 
 MAX_XML_BYTES = 64 * 1024 * 1024  # as a JSON page (collectors.jsonio)
 STARTED = "STARTED"
+ERROR_WIDTH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +282,57 @@ def parse_login(doc: Any) -> tuple[str, str]:
     return "", ""
 
 
+@dataclass(frozen=True, slots=True)
+class ErroredMessage:
+    """One message of the message API with a connector in ERROR: its id, the connector
+    that failed and the HL7 that connector held (``""`` when the answer has none)."""
+
+    message_id: int
+    connector: str
+    content: str
+    encrypted: bool = False
+    errored: bool = True  # False: no connector of it in ERROR in the answer (skipped)
+
+
+CONTENT_ORDER = ("raw", "encoded", "sent", "processedRaw")  # what a connector held, in turn
+
+
+def parse_messages(doc: Any, where: str) -> list[ErroredMessage]:
+    """``GET /channels/{id}/messages?status=ERROR&includeContent=true``: each message's id,
+    its (first) connector in ERROR and that connector's content; a message without an
+    id is left out, one without a connector in ERROR kept as ``errored=False`` (it counts
+    towards the page, but there is nothing to store)."""
+    out = []
+    for message in _list_of(doc, "message", where):
+        if not isinstance(message, dict):
+            continue
+        try:
+            message_id = _count(message, "messageId")
+        except RecordError:
+            continue
+        entries = message.get("connectorMessages")
+        connectors = [e.get("connectorMessage") for e in _items(
+            entries.get("entry") if isinstance(entries, dict) else None) if isinstance(e, dict)]
+        connectors = [c for c in connectors if isinstance(c, dict)]
+        failed = sorted((c for c in connectors if _text(c.get("status")) == "ERROR"),
+                        key=lambda c: _text(c.get("metaDataId")).zfill(6))
+        if not message_id:
+            continue
+        if not failed:
+            out.append(ErroredMessage(message_id, "", "", errored=False))
+            continue
+        connector = failed[0]
+        content, encrypted = "", False
+        for key in CONTENT_ORDER:
+            held = connector.get(key)
+            if isinstance(held, dict) and _text(held.get("content")):
+                content, encrypted = _text(held.get("content")), _flag(held.get("encrypted"))
+                break
+        out.append(ErroredMessage(message_id, _text(connector.get("connectorName")),
+                                  content, encrypted))
+    return out
+
+
 # --- the records -----------------------------------------------------------------------
 
 def channel_stats(counters: list[ChannelCounters], statuses: dict[str, ChannelStatus],
@@ -307,6 +366,37 @@ def channel_stats(counters: list[ChannelCounters], statuses: dict[str, ChannelSt
 def _payload(c: ChannelCounters) -> dict[str, Any]:
     return {"channelId": c.channel_id, "received": c.received, "filtered": c.filtered,
             "sent": c.sent, "error": c.errored, "queued": c.queued}
+
+
+def errored_records(messages: list[ErroredMessage], converter: Hl7Converter, facility: str,
+                    where: str) -> tuple[list[Any], list[Reject]]:
+    """The errored messages as the HL7 log collector reads them (``converter``: patient
+    identity tokenised, usage links), each with status ERROR and the connector that
+    failed; a message without a facility (MSH-4) takes its channel group's. Content the
+    channel stores encrypted, or none at all, is quarantined with the reason."""
+    records: list[Any] = []
+    rejects = []
+    for m in messages:
+        at = f"{where}#message{m.message_id}"
+        if not m.errored:
+            continue
+        if m.encrypted or not m.content:
+            reason = ("the channel stores its content encrypted (Encrypt data), so its "
+                      "control id cannot be read" if m.encrypted else
+                      "no content for the errored connector (the channel stores metadata "
+                      "only?)")
+            rejects.append(Reject(at, reason, m.content, "interface_message"))
+            continue
+        raw = m.content.replace("\r\n", "\r").replace("\n", "\r").encode("utf-8")
+        batch = converter.convert([Block(0, len(raw), raw)], at)
+        rejects.extend(Reject(r.position, r.reason, r.raw, "interface_message")
+                       for r in batch.rejected)
+        error = f"Mirth: connector {m.connector or '?'} in ERROR"[:ERROR_WIDTH]
+        records.extend(message.model_copy(update={
+            "status": MessageStatus.ERROR, "error": error,
+            "facility_id": message.facility_id or facility}) for message in batch.messages)
+        records.extend(batch.usages)
+    return records, rejects
 
 
 def state_notes(statuses: dict[str, ChannelStatus]) -> list[str]:

@@ -124,6 +124,10 @@ class SourceConfig(_Strict):
     verify_tls: bool = True
     facility_by_group: dict[str, str] = {}
     api_format: Literal["xml", "json"] = "xml"
+    # kind mirth: read each channel's errored messages through the message API, this
+    # many a page (0: off): stored as ERROR messages, so Mirth's errored count drills
+    # down to them; the first pass reads the newest page, later ones what came since
+    errored_messages: int = Field(default=0, ge=0, le=1_000)
     # kind x12_files (``path``: a folder of 835 files): the payee of a remittance (N1*PE
     # N104, e.g. its NPI, or its N102 name) -> facility id; unmapped: facility_id, else
     # the payee's id as the file writes it

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,15 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
+from app.data.records import count_records
+from app.shaping.drill import DrillFilters
 from collectors.base import tls_verify
 from collectors.runner import run_source
 from core.config import EngineLogin, Settings, SourceConfig
 from core.errors import ConfigError
 from core.model import RunStatus
 from simulator.engine_stats import channels_payload
-from store.schema import api_calls, channel_stats
+from store.schema import api_calls, channel_stats, interface_messages, quarantined_records
 from tests.estate import RunningEstate
 
 RHAPSODY = Path(__file__).parents[1] / "data" / "engines" / "rhapsody"
@@ -197,3 +200,122 @@ def test_tls_trust_per_source(tmp_path: Path) -> None:
     bad.write_text("not a certificate")
     with pytest.raises(ConfigError, match=r"ca_file .* cannot be read as PEM"):
         tls_verify(rhapsody().model_copy(update={"ca_file": str(bad)}))
+
+
+# --- Mirth's message API: the errored messages behind its errored count --------------------
+
+MIRTH = Path(__file__).parents[1] / "data" / "engines" / "mirth"
+DFT_OUT = "0b5e8a52-3c3d-4c8e-9f0e-1a2b3c4d5e01"
+
+
+class RecordedMirth:
+    """Mirth's API from the recorded answers, with the message search as Mirth runs it:
+    the channel's messages with minMessageId <= id <= maxMessageId, newest first, at most
+    ``limit`` (``DonkeyMessageController.searchMessages``)."""
+
+    def __init__(self, refuse: str = "") -> None:
+        self.seen: list[httpx.Request] = []
+        self.refuse = refuse  # a channel whose messages the user may not view (403)
+        root = ET.fromstring((MIRTH / "messages_error.xml").read_bytes())
+        self.messages = {int(m.findtext("messageId") or 0): m for m in root}
+
+    def add(self, message_id: int) -> None:
+        """A new errored message: the recorded 1187 again under a new id and control id."""
+        text = ET.tostring(self.messages[1187], encoding="unicode")
+        self.messages[message_id] = ET.fromstring(
+            text.replace("1187", str(message_id)))
+
+    def transport(self) -> httpx.MockTransport:
+        files = {"channels/statuses": "statuses_many.xml",
+                 "channels/idsAndNames": "ids_and_names.xml",
+                 "channelgroups": "channel_groups.xml",
+                 "channels/statistics": "statistics_many.xml"}
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            self.seen.append(request)
+            path = request.url.path.removeprefix("/api/")
+            if path in files:
+                return httpx.Response(200, content=(MIRTH / files[path]).read_bytes())
+            channel, _, rest = path.removeprefix("channels/").partition("/")
+            assert rest == "messages", path
+            if channel == self.refuse:
+                return httpx.Response(403)
+            q = request.url.params
+            assert (q["status"], q["includeContent"]) == ("ERROR", "true")
+            low, high = int(q.get("minMessageId", 0)), int(q.get("maxMessageId", 10**9))
+            ids = sorted((i for i in self.messages if low <= i <= high and channel == DFT_OUT),
+                         reverse=True)[:int(q.get("limit", 20))]
+            body = "".join(ET.tostring(self.messages[i], encoding="unicode") for i in ids)
+            return httpx.Response(200, content=f"<list>{body}</list>".encode())
+        return httpx.MockTransport(answer)
+
+    def searches(self) -> list[dict[str, str]]:
+        return [dict(r.url.params) for r in self.seen if r.url.path.endswith("/messages")]
+
+
+def mirth_recorded(**kw: Any) -> SourceConfig:
+    return SourceConfig(name="mirth", kind="mirth", base_url="https://mirth.example:8443/api",
+                        login=EngineLogin(username="chargeline", password="pw",
+                                          method="basic"), max_retries=0,
+                        facility_by_group={"North Campus": "FAC01", "Supply chain": "FAC02"},
+                        **kw)
+
+
+def errored(engine: Engine) -> dict[str, tuple[str, str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(interface_messages)).all()
+    return {r.control_id: (r.facility_id, r.channel, r.status) for r in rows}
+
+
+def test_mirth_errored_messages_are_stored_so_the_count_drills_down(engine: Engine) -> None:
+    mirth = RecordedMirth()
+    source = mirth_recorded(errored_messages=2)
+    assert run(engine, source, mirth.transport()).status is RunStatus.OK
+    # the first pass reads the newest page of DFT_OUT (7 errors) and SUP_OUT (2 errors);
+    # ADT_IN has none and is not searched
+    assert [r.url.path.split("/")[3] for r in mirth.seen if r.url.path.endswith(
+        "/messages")] == [DFT_OUT, "c2a4e6f8-1b3d-4e5f-a7b9-3c4d5e6f7a03"]
+    assert mirth.searches()[0] == {"status": "ERROR", "includeContent": "true", "limit": "2"}
+    assert errored(engine) == {"MSG-FAC01-0001187": ("FAC01", "DFT_OUT", "E")}
+    with engine.connect() as conn:
+        [row] = conn.execute(select(interface_messages)).all()
+        quarantined = conn.execute(select(quarantined_records)).all()
+    assert row.error == "Mirth: connector To billing in ERROR"
+    assert row.patient_token.startswith("pt_") and "0012345" not in str(tuple(row))
+    assert [(q.record_kind, "encrypted" in q.reason) for q in quarantined] == [
+        ("interface_message", True)]  # 1185; 1183 is older than the first page
+    # what the Interfaces page's "errored" link opens: this channel's messages in ERROR
+    with engine.connect() as conn:
+        assert count_records(conn, DrillFilters(dataset="messages", facilities=("FAC01",),
+                                                channel="DFT_OUT", status="E")) == 1
+
+    # three more errors: the next pass walks down from the newest, two a page
+    for message_id in (1190, 1191, 1192):
+        mirth.add(message_id)
+    mirth.seen.clear()
+    assert run(engine, source, mirth.transport()).status is RunStatus.OK
+    assert [(q.get("minMessageId"), q.get("maxMessageId")) for q in mirth.searches()
+            if q] == [("1188", None), ("1188", "1190"), (None, None)]
+    assert set(errored(engine)) == {f"MSG-FAC01-000{i}" for i in (1187, 1190, 1191, 1192)}
+    assert {v for v in errored(engine).values()} == {("FAC01", "DFT_OUT", "E")}
+
+    # nothing new: one search from the newest id on, nothing stored twice
+    mirth.seen.clear()
+    assert run(engine, source, mirth.transport()).status is RunStatus.OK
+    assert mirth.searches()[0]["minMessageId"] == "1193"
+    assert len(errored(engine)) == 4
+
+
+def test_mirth_reads_no_message_unless_asked(engine: Engine) -> None:
+    mirth = RecordedMirth()
+    assert run(engine, mirth_recorded(), mirth.transport()).status is RunStatus.OK
+    assert mirth.searches() == [] and errored(engine) == {}
+
+
+def test_messages_the_user_may_not_view_fail_the_run_not_the_snapshot(engine: Engine) -> None:
+    mirth = RecordedMirth(refuse=DFT_OUT)
+    result = run(engine, mirth_recorded(errored_messages=2), mirth.transport())
+    assert result.status is RunStatus.ERROR
+    assert "errored messages of DFT_OUT" in result.error and "HTTP 403" in result.error
+    assert len(stored(engine)) == 3  # every channel's snapshot
+    assert len(mirth.searches()) == 2  # SUP_OUT was still searched

@@ -9,18 +9,22 @@ from pathlib import Path
 
 import pytest
 
+from collectors.hl7_records import Hl7Converter
+from collectors.mapping import load_mapping
 from collectors.mirth_records import (
     channel_stats,
+    errored_records,
     parse_channel_groups,
     parse_channel_names,
     parse_login,
+    parse_messages,
     parse_statistics,
     parse_statuses,
     read_document,
     state_notes,
 )
 from core.errors import RecordError
-from core.model import channel_state
+from core.model import InterfaceMessage, MessageStatus, channel_state
 
 DATA = Path(__file__).parents[1] / "data" / "engines" / "mirth"
 DFT, ADT, SUP = ("0b5e8a52-3c3d-4c8e-9f0e-1a2b3c4d5e01", "7d1f9c0a-6b2e-4f7d-8a3c-2b3c4d5e6f02",
@@ -165,3 +169,63 @@ def test_answers_that_are_not_statistics_are_refused(body: bytes, reason: str) -
 def test_login_status_success_and_failure() -> None:
     assert parse_login(doc("login_success.xml")) == ("SUCCESS", "")
     assert parse_login(doc("login_fail.json")) == ("FAIL", "Incorrect username or password.")
+
+
+# --- the message API: errored messages ---------------------------------------------------
+
+def test_errored_messages_in_xml_and_json_read_the_same() -> None:
+    many = parse_messages(doc("messages_error.xml"), "messages_error.xml")
+    assert [(m.message_id, m.connector, m.encrypted) for m in many] == [
+        (1187, "To billing", False), (1185, "To billing", True), (1183, "Source", False)]
+    [one] = parse_messages(doc("messages_error_one.json"), "messages_error_one.json")
+    assert one == many[0]  # one message in Staxon JSON is an object, not a list
+    assert one.content.startswith("MSH|^~\\&|EHR|FAC01|") and "\rPID|" in one.content
+    assert parse_messages(read_document(b"<list/>", "x"), "x") == []
+
+
+def test_a_message_without_a_connector_in_error_counts_but_stores_nothing() -> None:
+    answer = (b"<list><message><messageId>9</messageId><connectorMessages><entry><int>1</int>"
+              b"<connectorMessage><metaDataId>1</metaDataId><status>SENT</status>"
+              b"</connectorMessage></entry></connectorMessages></message></list>")
+    [m] = parse_messages(read_document(answer, "x"), "x")
+    assert (m.message_id, m.errored) == (9, False)
+    converter = Hl7Converter(load_mapping("hl7_log"), "DFT_OUT", "k" * 32, "mirth")
+    assert errored_records([m], converter, "FAC01", "x") == ([], [])
+
+
+def test_errored_messages_become_error_messages_with_patient_tokens() -> None:
+    converter = Hl7Converter(load_mapping("hl7_log"), "DFT_OUT", "k" * 32, "mirth")
+    messages = parse_messages(doc("messages_error.xml"), "messages_error.xml")
+    records, rejects = errored_records(messages, converter, "FAC09", "api/messages")
+    [message] = [r for r in records if isinstance(r, InterfaceMessage)]
+    assert (message.channel, message.control_id, message.facility_id) == (
+        "DFT_OUT", "MSG-FAC01-0001187", "FAC01")  # MSH-4 first, the group's facility else
+    assert message.status is MessageStatus.ERROR
+    assert message.error == "Mirth: connector To billing in ERROR"
+    assert message.usage_ids == ("U-FAC01-0001187",)
+    assert message.patient_token and "0012345" not in message.model_dump_json()
+    assert "DOE" not in message.model_dump_json()
+    reasons = {r.position.rsplit("#", 1)[1].split("@")[0]: r.reason for r in rejects}
+    assert sorted(reasons) == ["message1183", "message1185"]
+    assert "encrypted" in reasons["message1185"]
+    assert "MSH" in reasons["message1183"]  # the converter's own reason
+
+
+@pytest.mark.parametrize("body", [
+    {"list": {"message": [None, "text", {"messageId": "x"}, {"messageId": 5}]}},
+    {"list": {"message": {"messageId": 5, "connectorMessages": "junk"}}},
+    {"list": {"message": {"messageId": 5, "connectorMessages": {"entry": [
+        None, {"connectorMessage": "x"}, {"connectorMessage": {"status": "ERROR",
+                                                                "raw": {"@class": "map"}}}]}}}},
+])
+def test_odd_message_answers_never_raise_and_store_nothing_unreadable(body: object) -> None:
+    messages = parse_messages(body, "x")
+    converter = Hl7Converter(load_mapping("hl7_log"), "DFT_OUT", "k" * 32, "mirth")
+    records, rejects = errored_records(messages, converter, "FAC01", "x")
+    assert records == []
+    assert all("no content" in r.reason for r in rejects)
+
+
+def test_an_answer_that_is_not_a_message_list_is_refused() -> None:
+    with pytest.raises(RecordError, match="expected <list> of <message>"):
+        parse_messages({"map": {}}, "x")
