@@ -1,4 +1,4 @@
-"""X12 835 remittance files -> canonical remittance records (pure: bytes in, records out).
+"""X12 835 remittance and 837 claim files -> canonical records (pure: bytes in, records out).
 
 One file holds one or more interchanges (``ISA`` .. ``IEA``). Each is validated by pyx12
 against its implementation guide's map (005010X221A1, or the 004010X091A1 of older
@@ -10,8 +10,21 @@ payers) and read in the same pass, each segment in the loop the map places it in
   DTM*472/150, REF*6R, LQ*HE);
 - ``CAS`` -> ``RemittanceAdjustment``: claim level (``line_no`` 0) or its service line.
 
+An 837 claim transaction set (005010X222A1 837P, 005010X223A2 837I, and their 004010
+forebears) is read the same way:
+
+- ``CLM`` loop (2300) -> ``Claim`` (CLM01 the claim id, CLM02 its total, BHT04/05 when it
+  was created, the billing provider NM1*85 -> facility by the same map as the 835's payee;
+  CLM05-3 frequency 8 is a void: status ``cancelled``, else ``active``). The encounter is
+  not in an 837 (``encounter_id`` empty) and a claim the store already holds (from FHIR)
+  keeps its row: the collector inserts 837 claims only when new;
+- ``LX`` loop (2400) -> ``ClaimLine``: LX01 the line number; SV1 (837P: SV101 ``HC:code:
+  modifiers``, SV102 $, SV104 units) or SV2 (837I: SV201 revenue code, SV202 ``HC:code:
+  modifiers``, SV203 $, SV205 units); DTP*472 the service day (a range's first day; else
+  the claim's DTP*472 or statement start DTP*434); REF*6R the line item control number.
+
 What pyx12 finds wrong decides what is refused, by where it is: an error inside one
-claim's CLP loop rejects that claim's records alone; anywhere else (envelope, header,
+claim's CLP (or CLM) loop rejects that claim's records alone; anywhere else (envelope, header,
 trailer counts, a broken ``ISA``, a wrong terminator) the whole interchange is
 quarantined. Either way the reason is pyx12's own words with the segment and line, the
 offending value left out (it may be a patient's name). Valid sibling interchanges and
@@ -46,6 +59,8 @@ from collectors.rejects import unexpected_reason
 from core.errors import RecordError
 from core.model import (
     CanonicalRecord,
+    Claim,
+    ClaimLine,
     Remittance,
     RemittanceAdjustment,
     RemittanceLine,
@@ -370,6 +385,121 @@ def _received_at(isa: Any, gs: Any) -> datetime | None:
         return _midnight(day)
 
 
+@dataclass
+class _BilledClaim:
+    """One 837 CLM loop (2300): its own segments and each LX loop (2400)."""
+
+    clm: Any
+    first_line: int
+    last_line: int
+    provider_id: str  # the billing provider's NM1*85 NM109 (its NPI)
+    provider_name: str
+    segments: list[Any] = field(default_factory=list)  # 2300's own (DTP, REF, ...)
+    lines: list[list[Any]] = field(default_factory=list)  # each 2400: LX, SV1/SV2, DTP ...
+
+
+@dataclass
+class _ClaimSet:
+    """One 837 transaction set: when it was made, and its claims in order."""
+
+    received: datetime | None
+    created: datetime | None = None  # BHT04 (+ BHT05)
+    provider_id: str = ""
+    provider_name: str = ""
+    claims: list[_BilledClaim] = field(default_factory=list)
+
+    def add(self, item: _Seg) -> None:
+        seg, seg_id, loops = item.seg, item.seg.get_seg_id(), item.loops
+        if seg_id == "BHT":
+            self.created = _instant(_value(seg, "BHT04"), _value(seg, "BHT05"))
+        elif seg_id == "NM1" and loops[-1:] == ("2010AA",):
+            self.provider_id, self.provider_name = _value(seg, "NM109"), _value(seg, "NM103")
+        elif seg_id == "CLM" and loops[-1:] == ("2300",):
+            self.claims.append(_BilledClaim(seg, item.line, item.line, self.provider_id,
+                                            self.provider_name))
+        elif "2300" in loops and self.claims:
+            claim = self.claims[-1]
+            claim.last_line = item.line
+            if "2400" not in loops:
+                if loops[-1] == "2300":
+                    claim.segments.append(seg)
+            elif seg_id == "LX" and loops[-1] == "2400":
+                claim.lines.append([seg])
+            elif loops[-1] == "2400" and claim.lines:
+                claim.lines[-1].append(seg)
+
+
+def _instant(day_text: str, clock_text: str) -> datetime | None:
+    day = _date(day_text)
+    if day is None:
+        return None
+    clock = (clock_text + "0000")[:4]
+    try:
+        return datetime(day.year, day.month, day.day, int(clock[:2]), int(clock[2:]),
+                        tzinfo=UTC)
+    except ValueError:
+        return _midnight(day)
+
+
+def _service_day(seg: Any) -> date | None:
+    """DTP*472 (or 434): a D8 date, or the first day of an RD8 range."""
+    return _date(_value(seg, "DTP03")[:8])
+
+
+def _procedure(composite_of: Any, ref: str) -> tuple[str, str]:
+    """(code, comma-separated modifiers) of an SV101/SV202 composite (``HC:27447:RT``)."""
+    code = _value(composite_of, f"{ref}-2")
+    modifiers = [m for m in (_value(composite_of, f"{ref}-{i}") for i in range(3, 7)) if m]
+    return code, ",".join(modifiers)
+
+
+def _billed_line(segs: list[Any], claim_id: str, claim_day: date | None,
+                 updated: datetime) -> ClaimLine:
+    lx = segs[0]
+    line: dict[str, Any] = {"claim_id": claim_id, "line_no": _value(lx, "LX01"),
+                            "service_on": claim_day, "last_updated": updated}
+    for seg in segs[1:]:
+        seg_id = seg.get_seg_id()
+        if seg_id == "SV1":  # professional
+            line["procedure_code"], line["modifiers"] = _procedure(seg, "SV101")
+            line["charge_amount"] = _decimal(_value(seg, "SV102"), "SV102")
+            line["units"] = _decimal(_value(seg, "SV104"), "SV104", Decimal(1))
+        elif seg_id == "SV2":  # institutional
+            line["revenue_code"] = _value(seg, "SV201")
+            line["procedure_code"], line["modifiers"] = _procedure(seg, "SV202")
+            line["charge_amount"] = _decimal(_value(seg, "SV203"), "SV203")
+            line["units"] = _decimal(_value(seg, "SV205"), "SV205", Decimal(1))
+        elif seg_id == "DTP" and _value(seg, "DTP01") == "472":
+            line["service_on"] = _service_day(seg) or claim_day
+        elif seg_id == "REF" and _value(seg, "REF01") == "6R":
+            line["line_control"] = _value(seg, "REF02")
+    if "charge_amount" not in line:
+        raise RecordError(f"LX {line['line_no']}: no SV1 or SV2 service line — a claim line "
+                          "needs its charge")
+    return build_record(ClaimLine, line)
+
+
+def _billed_records(claim: _BilledClaim, claim_set: _ClaimSet, facility: str
+                    ) -> list[CanonicalRecord]:
+    created = claim_set.created or claim_set.received
+    if created is None:
+        raise RecordError("the transaction set has no creation date (BHT04) nor group date "
+                          "(GS04) — a claim needs its date")
+    claim_id = _value(claim.clm, "CLM01")
+    frequency = _value(claim.clm, "CLM05-3")
+    claim_day = None
+    for seg in claim.segments:
+        if seg.get_seg_id() == "DTP" and _value(seg, "DTP01") in ("472", "434"):
+            claim_day = claim_day or _service_day(seg)
+    records: list[CanonicalRecord] = [build_record(Claim, {
+        "claim_id": claim_id, "facility_id": facility, "encounter_id": "",
+        "total": _decimal(_value(claim.clm, "CLM02"), "CLM02"),
+        "status": "cancelled" if frequency == "8" else "active",
+        "created_at": created, "last_updated": created})]
+    records += [_billed_line(segs, claim_id, claim_day, created) for segs in claim.lines]
+    return [check_record(r) for r in records]
+
+
 class _Interchange:
     """Reads one valid-enough interchange into records, claim by claim."""
 
@@ -389,6 +519,8 @@ class _Interchange:
         isa = gs = None
         transactions: list[_Transaction] = []
         current: _Transaction | None = None
+        claim_sets: list[_ClaimSet] = []
+        claims: _ClaimSet | None = None
         for item in segments:
             seg, seg_id = item.seg, item.seg.get_seg_id()
             if seg_id == "ISA":
@@ -396,16 +528,21 @@ class _Interchange:
             elif seg_id == "GS":
                 gs = seg
             elif seg_id == "ST":
-                current = None
+                current = claims = None
                 if _value(seg, "ST01") == "835":
                     current = _Transaction(_Header(), _received_at(isa, gs))
                     transactions.append(current)
+                elif _value(seg, "ST01") == "837":
+                    claims = _ClaimSet(_received_at(isa, gs))
+                    claim_sets.append(claims)
                 else:
                     self.page.rejects.append(Reject(
                         f"{self.where} ST {_value(seg, 'ST02')}",
                         f"an X12 {_value(seg, 'ST01')} transaction set: Chargeline reads "
-                        "835 remittances from X12 files (837 claims are not read yet)",
+                        "835 remittances and 837 claims from X12 files",
                         self.text, INTERCHANGE_KIND))  # kept whole, to replay later
+            elif claims is not None:
+                claims.add(item)
             elif current is None:
                 continue
             elif "2100" in item.loops:
@@ -420,7 +557,42 @@ class _Interchange:
             used: set[str] = set()
             for claim in transaction.claims:
                 self.claim(claim, transaction.header, used, transaction.received)
+        for claim_set in claim_sets:
+            for billed in claim_set.claims:
+                self.billed(billed, claim_set)
         return self.page
+
+    def billed(self, claim: _BilledClaim, claim_set: _ClaimSet) -> None:
+        """One 837 claim's records, or its reject (pyx12's errors inside its CLM loop)."""
+        clm01 = _value(claim.clm, "CLM01")
+        where = f"{self.where} CLM {clm01 or '?'} (line {claim.first_line})"
+        raw = "\n".join(str(s) for s in [claim.clm, *claim.segments,
+                                          *(s for line in claim.lines for s in line)])
+        found = [p.text for p in self.problems if p.inside(claim.first_line, claim.last_line)]
+        if found:
+            self.page.rejects.append(Reject(where, "pyx12: " + "; ".join(found), raw,
+                                            Claim.kind))
+            return
+        facility = self.default_facility
+        for key in (claim.provider_id, claim.provider_name):
+            if key and key in self.facilities:
+                facility = self.facilities[key]
+                break
+        else:
+            facility = facility or claim.provider_id or claim.provider_name
+        try:
+            records = _billed_records(claim, claim_set, facility)
+        except RecordError as exc:
+            self.page.rejects.append(Reject(where, exc.reason, raw, Claim.kind))
+            return
+        except Exception as exc:  # one claim, never its file (collectors.rejects)
+            self.page.rejects.append(Reject(where, unexpected_reason(exc, where), raw,
+                                            Claim.kind))
+            return
+        self.page.records += records
+        created = records[0].created_at  # type: ignore[attr-defined]
+        if self.page.newest is None or created > self.page.newest:
+            self.page.newest = created
 
     def claim(self, claim: _Claim, header: _Header, used: set[str],
               received: datetime | None) -> None:
@@ -487,15 +659,20 @@ def parse_interchange(text: str, where: str, facilities: Mapping[str, str] = {},
     return _Interchange(text, where, problems, facilities, default_facility).read(segments)
 
 
+_CLAIM_LOOPS = {"CLP": "2100", "CLM": "2300"}  # where a claim starts: 835, 837
+
+
 def _starts_claim(item: _Seg) -> bool:
-    return item.seg.get_seg_id() == "CLP" and item.loops[-1:] == ("2100",)
+    loop = _CLAIM_LOOPS.get(item.seg.get_seg_id())
+    return loop is not None and item.loops[-1:] == (loop,)
 
 
 def _claim_end(segments: list[_Seg], start: int) -> int:
-    """The last line of the CLP loop that starts at ``segments[start]``."""
+    """The last line of the CLP (CLM) loop that starts at ``segments[start]``."""
     last = segments[start].line
+    loop = _CLAIM_LOOPS[segments[start].seg.get_seg_id()]
     for item in segments[start + 1:]:
-        if "2100" not in item.loops or _starts_claim(item):
+        if loop not in item.loops or _starts_claim(item):
             break
         last = item.line
     return last

@@ -343,6 +343,29 @@ class Claim(_Timestamped):
     last_updated: datetime
 
 
+class ClaimLine(_Timestamped):
+    """One service line of a claim (FHIR Claim.item, X12 837 LX loop 2400): what it
+    bills, and which charge it bills when the source says.
+
+    ``line_control`` is the provider's line item control number (837 REF*6R), the key the
+    payer echoes back on the 835 service line it pays; ``charge_id`` the billing system's
+    charge (a FHIR ChargeItem) the line was made from, when the source names it."""
+
+    kind = "claim_line"
+    natural_key = ("claim_id", "line_no")
+    claim_id: str = Field(min_length=1)
+    line_no: int = Field(ge=1)  # Claim.item.sequence, LX01
+    line_control: str = ""  # REF*6R, or the line's charge reference in a FHIR Claim
+    revenue_code: str = ""  # SV201, Claim.item.revenueCode (UB-04 revenue code)
+    procedure_code: str = ""  # HCPCS/CPT: SV101-2 / SV202-2, Claim.item.productOrService
+    modifiers: str = ""  # comma-separated (SV101-3.., Claim.item.modifier)
+    units: Decimal = Decimal(1)  # SV104 / SV205, Claim.item.quantity
+    charge_amount: Decimal  # SV102 / SV203, Claim.item.net
+    service_on: date | None = None  # DTP*472 (its start when a range), Claim.item.servicedDate
+    charge_id: str = ""  # the charge it bills, when the source says (not inferred)
+    last_updated: datetime
+
+
 class Remittance(_Timestamped):
     """One claim's payment in a remittance advice (X12 835 CLP loop, or a FHIR
     ClaimResponse/ExplanationOfBenefit): what the payer paid, denied or left to the patient.
@@ -473,6 +496,7 @@ RECORD_TYPES: tuple[type[CanonicalRecord], ...] = (
     InventoryTransaction,
     ReplenishmentDocument,
     Claim,
+    ClaimLine,
     ChannelStats,
 )
 RECORD_TYPE_BY_KIND: dict[str, type[CanonicalRecord]] = {t.kind: t for t in RECORD_TYPES}

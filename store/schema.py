@@ -292,6 +292,28 @@ claims = Table(
     *_lineage_columns(),
 )
 
+# A claim's service lines (FHIR Claim.item, X12 837 loop 2400): the charge each bills
+# (``charge_id`` when the source says) and the line item control number (REF*6R) the 835
+# echoes back; stitched to charges and remittance lines at read time (metrics.read.claims).
+claim_lines = Table(
+    "claim_lines",
+    metadata,
+    Column("claim_id", String(64), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("line_control", String(64), nullable=False, server_default=""),
+    Column("revenue_code", String(8), nullable=False, server_default=""),
+    Column("procedure_code", String(64), nullable=False, server_default=""),
+    Column("modifiers", String(64), nullable=False, server_default=""),
+    Column("units", Numeric(12, 3), nullable=False),
+    Column("charge_amount", Money, nullable=False),
+    Column("service_on", Date),
+    Column("charge_id", String(64), nullable=False, server_default=""),
+    Column("last_updated", UtcDateTime, nullable=False),
+    *_lineage_columns(),
+    Index("ix_claim_lines_line_control", "line_control"),
+    Index("ix_claim_lines_charge_id", "charge_id"),
+)
+
 # Remittance advice (X12 835, FHIR ClaimResponse/EOB): per claim, per service line, and
 # each adjustment (CARC) at claim (line_no 0) or line level.
 remittances = Table(
@@ -467,6 +489,7 @@ FACT_TABLES: dict[str, Table] = {
     "inventory_transaction": inventory_transactions,
     "replenishment_document": replenishment_documents,
     "claim": claims,
+    "claim_line": claim_lines,
     "remittance": remittances,
     "remittance_line": remittance_lines,
     "remittance_adjustment": remittance_adjustments,

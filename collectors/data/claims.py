@@ -1,14 +1,18 @@
-"""FHIR ClaimResponses in the store: ``claim_outcomes`` and the newest outcome copied
-onto each claim."""
+"""Claims in the store: FHIR ClaimResponses (``claim_outcomes`` and the newest outcome
+copied onto each claim), and 837 claim headers inserted only when new."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, bindparam, or_, select, update
 
 from collectors.fhir_records import ClaimOutcome
+from core.model import CanonicalRecord
 from store.schema import claims
 from store.schema_collectors import claim_outcomes
-from store.upsert import dialect_insert
+from store.upsert import dialect_insert, insert_ignore, record_row
 
 
 def apply_claim_outcomes(conn: Connection, outcomes: list[ClaimOutcome],
@@ -44,3 +48,11 @@ def apply_claim_outcomes(conn: Connection, outcomes: list[ClaimOutcome],
                          [{"claim": claim_id, "new_outcome": row.outcome,
                            "new_paid": row.paid_amount} for claim_id, row in latest.items()])
     return written
+
+
+def insert_new_claims(conn: Connection, records: Sequence[CanonicalRecord], source: str
+                      ) -> int:
+    """Insert the claims (837 headers) the store does not hold yet; a claim already there
+    (read from FHIR, with its encounter and outcome) is left as it is. How many were new."""
+    now = datetime.now(UTC)
+    return insert_ignore(conn, claims, [record_row(r, source, now) for r in records])

@@ -1,5 +1,5 @@
-"""The X12 file collector: a folder where 835 remittance files arrive (a clearinghouse
-drop, an SFTP mailbox), polled like the HL7 logs.
+"""The X12 file collector: a folder where 835 remittance files (a clearinghouse drop, an
+SFTP mailbox) or the billing system's 837 claim files arrive, polled like the HL7 logs.
 
 Every file under ``path`` whose content opens with ``ISA`` is read from its cursor, the
 ``<byte offset>:<fingerprint>`` of ``collectors.plugins.hl7_log``: the offset just after
@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from sqlalchemy import Connection
+
 from collectors.base import CollectContext
+from collectors.data.claims import insert_new_claims
 from collectors.data.pages import read_cursors
 from collectors.plugins.hl7_log import fingerprint, parse_cursor
 from collectors.registry import register
@@ -91,13 +94,21 @@ def _commit(ctx: CollectContext, x12: X12File, handle: object, data: bytes, star
     source = ctx.source
     page = parse_x12(data, str(x12.path), source.facility_by_payee, source.facility_id,
                      base=start)
-    ctx.commit_page(x12.stream, page.records, f"{end}:{fingerprint(handle, end)}",
-                    page.rejects, newest=page.newest)
+    # an 837's claim header never overwrites a claim the store holds (FHIR gave it its
+    # encounter, patient token and outcome): inserted when new, in the same transaction
+    headers = [r for r in page.records if r.kind == "claim"]
+    records = [r for r in page.records if r.kind != "claim"]
+
+    def new_claims(conn: Connection) -> int:
+        return insert_new_claims(conn, headers, source.name)
+
+    ctx.commit_page(x12.stream, records, f"{end}:{fingerprint(handle, end)}",
+                    page.rejects, extra=new_claims if headers else None, newest=page.newest)
 
 
 @register
 class X12FilesCollector:
-    """Reads the 835 files under the source's ``path``, each exactly once."""
+    """Reads the 835 and 837 files under the source's ``path``, each exactly once."""
 
     kind: ClassVar[str] = "x12_files"
 

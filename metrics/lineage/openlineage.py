@@ -68,7 +68,7 @@ HTTP_TIMEOUT_S = 5.0
 HTTP_RETRY = {"total": 2, "connect": 2, "read": 2, "backoff_factor": 0.2,
               "status_forcelist": [500, 502, 503, 504], "allowed_methods": ["POST"]}
 TABLES_OF_KIND = {
-    "fhir_billing": ("charges", "encounters", "claims", "claim_outcomes"),
+    "fhir_billing": ("charges", "encounters", "claims", "claim_lines", "claim_outcomes"),
     "fhir_usage": ("usage_events",),
     "odata_erp": ("items", "item_uoms", "reorder_points", "cdm_entries", "crosswalks",
                   "contract_prices", "locations", "facilities", "inventory_transactions",
@@ -76,7 +76,8 @@ TABLES_OF_KIND = {
     "hl7_log": ("interface_messages", "message_usages"),
     "mllp": ("interface_messages", "message_usages"),
     "engine_stats": ("channel_stats",),
-    "x12_files": ("remittances", "remittance_lines", "remittance_adjustments"),
+    "x12_files": ("remittances", "remittance_lines", "remittance_adjustments", "claims",
+                  "claim_lines"),
 }
 
 

@@ -160,11 +160,15 @@ def test_broken_interchanges_are_quarantined_and_their_siblings_kept() -> None:
     assert {first.record_kind, second.record_kind} == {INTERCHANGE_KIND}
 
 
-def test_an_837_is_named_not_read_and_junk_before_isa_is_kept() -> None:
-    page = parse_x12(CLAIMS_837, "claims.837")
-    assert page.records == []
-    assert ["837" in r.reason and "not read yet" in r.reason for r in page.rejects] == [True]
-    assert page.rejects[0].raw == CLAIMS_837.decode().strip()  # kept, to replay later
+def test_an_837_is_read_another_transaction_set_is_named_and_junk_before_isa_is_kept(
+        ) -> None:
+    page = parse_x12(CLAIMS_837, "claims.837")  # tests/collectors/test_x12_claims.py
+    assert page.rejects == [] and {r.kind for r in page.records} == {"claim", "claim_line"}
+    eligibility = CLAIMS_837.replace(b"ST*837*1179", b"ST*270*1179")
+    other = parse_x12(eligibility, "270.x12")
+    assert [("270" in r.reason and "835 remittances and 837 claims" in r.reason)
+            for r in other.rejects][:1] == [True]
+    assert other.rejects[0].raw == eligibility.decode().strip()  # kept, to replay later
     junk = parse_x12(b"hello\n" + DENIAL, "f")
     assert len(of(junk, Remittance)) == 2
     assert [r.reason for r in junk.rejects] == [

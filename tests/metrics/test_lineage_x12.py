@@ -1,5 +1,5 @@
-"""An x12_files (835) source in the lineage: its collector pass is an OpenLineage run whose
-outputs are the remittance tables, and its system is billing, whatever its name."""
+"""An x12_files (835, 837) source in the lineage: its collector pass is an OpenLineage run whose
+outputs are the remittance and claim tables, and its system is billing, whatever its name."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from metrics.lineage.graph import system_of
 from metrics.lineage.openlineage import emit_stored_run
 
 DENIAL = Path(__file__).parents[1] / "data" / "x12" / "denial-835.txt"
-REMITTANCE_TABLES = {"remittances", "remittance_lines", "remittance_adjustments"}
+# the remittance tables, and the claim tables an 837 in the same folder feeds
+X12_TABLES = {"remittances", "remittance_lines", "remittance_adjustments", "claims",
+              "claim_lines"}
 
 
 def test_an_835_pass_outputs_the_remittance_tables(engine: Engine, tmp_path: Path) -> None:
@@ -38,7 +40,7 @@ def test_an_835_pass_outputs_the_remittance_tables(engine: Engine, tmp_path: Pat
     end = json.loads(events.read_text().splitlines()[-1])
     assert end["eventType"] == "COMPLETE" and end["job"]["name"] == "collect.era"
     outputs = {o["name"].rsplit(".", 1)[-1] for o in end["outputs"]}
-    assert outputs == REMITTANCE_TABLES
+    assert outputs == X12_TABLES
 
 
 def test_an_835_source_is_read_from_billing_whatever_its_name() -> None:
@@ -58,4 +60,4 @@ def test_a_failing_835_pass_still_names_the_tables_it_feeds(engine: Engine,
     assert result is not None and result.status is not RunStatus.OK
     end = json.loads(events.read_text().splitlines()[-1])
     assert end["eventType"] == "FAIL"
-    assert {o["name"].rsplit(".", 1)[-1] for o in end["outputs"]} == REMITTANCE_TABLES
+    assert {o["name"].rsplit(".", 1)[-1] for o in end["outputs"]} == X12_TABLES
