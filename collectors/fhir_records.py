@@ -121,6 +121,43 @@ def convert_resource(resource: dict[str, Any], mapping: RecordMapping, secret: s
     return check_record(build_record(record_type, values, where=where), where)
 
 
+def _modifier_codes(value: Any) -> str:
+    """Claim.item.modifier (CodeableConcepts) as comma-separated codes ('RT,59')."""
+    if isinstance(value, list):
+        codes = []
+        for concept in value:
+            coding = concept.get("coding") if isinstance(concept, dict) else None
+            first = coding[0] if isinstance(coding, list) and coding else None
+            code = first.get("code") if isinstance(first, dict) else concept
+            if isinstance(code, str) and code:
+                codes.append(code)
+        return ",".join(codes)
+    return str(value) if value is not None else ""
+
+
+def claim_lines(resource: dict[str, Any], lines: RecordMapping, claim: CanonicalRecord,
+                where: str) -> list[CanonicalRecord]:
+    """The lines of one claim (its ``lines.each`` elements, e.g. ``Claim.item``), each
+    keyed by the claim and stamped with its ``last_updated``. A line without a sequence
+    takes its position (from 1)."""
+    each = resource.get(lines.options["each"])
+    record_type = RECORD_TYPE_BY_KIND.get(lines.options.get("record", ""))
+    if record_type is None:
+        raise RecordError(f"mapping {lines.name}: unknown record kind "
+                          f"{lines.options.get('record')!r}")
+    out: list[CanonicalRecord] = []
+    for position, element in enumerate(each if isinstance(each, list) else [], 1):
+        values = lines.apply(element)
+        values.setdefault("line_no", position)
+        if "modifiers" in values:
+            values["modifiers"] = _modifier_codes(values["modifiers"])
+        values["claim_id"] = claim.claim_id  # type: ignore[attr-defined]
+        values["last_updated"] = claim.last_updated  # type: ignore[attr-defined]
+        at = f"{where} {lines.options['each']}[{position - 1}]"
+        out.append(check_record(build_record(record_type, values, where=at), at))
+    return out
+
+
 def parse_bundle(bundle: Any, resource_type: str, mapping: RecordMapping, secret: str,
                  url: str, positions: Sequence[str] | None = None) -> FhirPage:
     """Validate and convert every entry of a searchset page; bad entries are rejects.
@@ -148,6 +185,9 @@ def parse_bundle(bundle: Any, resource_type: str, mapping: RecordMapping, secret
             # the watermark moves only over valid resources (a junk date cannot push it)
             newest.offer((resource.get("meta") or {}).get("lastUpdated"))  # type: ignore[union-attr]
             converted = convert_resource(resource, mapping, secret, where)  # type: ignore[arg-type]
+            lines = (claim_lines(resource, mapping.lines, converted, where)  # type: ignore[arg-type]
+                     if mapping.lines is not None and isinstance(converted, CanonicalRecord)
+                     else [])
         except RecordError as exc:
             page.rejects.append(Reject(where, exc.reason, jsonio.dumps_payload(entry),
                                        resource_type))
@@ -160,5 +200,6 @@ def parse_bundle(bundle: Any, resource_type: str, mapping: RecordMapping, secret
             page.outcomes.append(converted)
         else:
             page.records.append(converted)
+            page.records += lines
     page.newest = newest.value
     return page

@@ -9,6 +9,8 @@ field spec is one of:
   ``FT1-2`` / ``PID-3.4`` / ``MSH-9`` are HL7 v2 field (and component) references;
   ``=TEXT`` is a constant;
 - a list of specs: the first non-empty value wins;
+- a stream's ``lines:`` section (``each:`` a repeating element, ``record:``, ``fields:``)
+  makes one more record of each element of that list (a FHIR Claim's ``item``s);
 - a mapping with ``path`` (or ``paths``) and optional ``regex`` (keep the first group),
   ``map`` (translate values), ``as: date`` (the facility's local calendar date of the
   value, see below), ``times`` (multiply by another field: ``{path: priceOverride.value,
@@ -208,7 +210,17 @@ class RecordMapping:
         self.name = name
         if not isinstance(section, Mapping):
             raise ConfigError(f"mapping {name} must be a mapping with fields:")
-        self.options = {k: v for k, v in section.items() if k != "fields"}
+        self.options = {k: v for k, v in section.items() if k not in ("fields", "lines")}
+        # a resource's repeating lines as records of their own (a FHIR Claim's items):
+        # ``lines: {each: item, record: claim_line, fields: {...}}``, each field read from
+        # one element of ``each``
+        self.lines: RecordMapping | None = None
+        if section.get("lines") is not None:
+            lines = section["lines"]
+            if not isinstance(lines, Mapping) or not isinstance(lines.get("each"), str):
+                raise ConfigError(f"mapping {name}.lines must name the repeating element: "
+                                  "each: item")
+            self.lines = RecordMapping(f"{name}.lines", lines, zones)
         fields = section.get("fields") or {}
         if not isinstance(fields, Mapping):
             raise ConfigError(f"mapping {name}.fields must be a mapping of field: spec")

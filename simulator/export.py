@@ -17,6 +17,8 @@ rendering writes it, with the same render functions the server uses
   in ``<channel>-<YYYYMMDD>.ack.hl7`` beside, which a folder read meets first);
 - ``x12/<payer_id>/<YYYYMMDD>.835``: the payers' X12 005010X221A1 remittances
   (simulator.x12_835), the same under every rendering;
+- ``x12-claims/<facility_id>/<YYYYMMDD>.837``: the billing system's X12 005010X223A2 837I
+  claims (simulator.x12_837), the same under every rendering;
 - ``truth.json``, ``mappings/<source>.yaml`` (the rendering's field-mapping overrides),
   ``rendering.json`` (a rendering other than plain) and ``README.txt``: the commands that
   load and score it.
@@ -35,7 +37,7 @@ from typing import Any
 from core.errors import ConfigError
 from simulator import odata
 from simulator.estate_record import Estate
-from simulator.files import X12_DIR, write_estate_files
+from simulator.files import X12_CLAIMS_DIR, X12_DIR, write_estate_files
 from simulator.payers import npi
 from simulator.rendering import Rendering, get_rendering, rendering_name
 from simulator.served import build_collections
@@ -52,7 +54,7 @@ FHIR_FILES = {
 DATA_DIRS = ("billing", "ehr", "erp", "hl7")
 # the 835 remittances: named in the ingest command, kept apart from DATA_DIRS (which the
 # file-estate metrics test ingests) until the x12_files collector reads them
-REMITTANCE_DIRS = (X12_DIR,)
+REMITTANCE_DIRS = (X12_DIR, X12_CLAIMS_DIR)
 # what an export writes besides the data folders (removed before a new export)
 META = ("truth.json", "rendering.json", "README.txt", "mappings")
 # demo source (simulator.sources) -> the collector kind its mapping override is for
@@ -150,7 +152,9 @@ chained by @odata.nextLink), hl7/<channel>/*.hl7 (HL7 v2.5 DFT^P03 and ADT logs;
 *.ack.hl7 beside a log holds its ACKs), x12/<payer>/<YYYYMMDD>.835 (X12 005010X221A1
 remittances, one file per payer and payment date; the payee is the facility's NPI:
 {payees} — an x12_files source maps them with facility_by_payee, else they are
-stored under the NPI).
+stored under the NPI), x12-claims/<facility>/<YYYYMMDD>.837 (X12 005010X223A2 837I claims,
+one file per facility and claim day; the billing provider is the same NPI; REF*6R of each
+line is the charge id it bills).
 Field mappings this rendering needs (--mapping KIND=FILE):
 {maps or "  none (the default mappings read it)"}
 Ground truth: {out / "truth.json"} (docs/wire-formats.md, "Ground truth").
@@ -190,5 +194,7 @@ def export_estate(estate: Estate, out: Path, rendering: str | Rendering | None =
     summary.files += sorted(p.relative_to(out) for p in (out / "hl7").rglob("*") if p.is_file())
     summary.files += sorted(p.relative_to(out) for p in (out / X12_DIR).rglob("*.835"))
     summary.rows["x12/835"] = estate.truth["remittances"]["claims"]
+    summary.files += sorted(p.relative_to(out) for p in (out / X12_CLAIMS_DIR).rglob("*.837"))
+    summary.rows["x12/837"] = len(estate.truth["claims"]["items"])
     (out / "README.txt").write_text(_readme(summary, estate.truth), encoding="utf-8")
     return summary

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from simulator.records import Charge, Claim, ClaimResponse, Encounter, Patient, Usage
+from simulator.records import (
+    CdmEntry,
+    Charge,
+    Claim,
+    ClaimResponse,
+    Encounter,
+    Patient,
+    Usage,
+)
 from simulator.timefmt import iso
 from simulator.udi_scans import udi_scan
 
@@ -107,9 +115,43 @@ def encounter_updated(enc: Encounter, number: int) -> int:
     return enc.last_updated_ms if number == 1 else enc.end_ms + 90_000
 
 
-def claim(c: Claim, ts: TimeWriter = iso) -> dict[str, Any]:
-    """An institutional claim for one encounter."""
+def claim_item(n: int, charge: Charge, cdm: CdmEntry | None, ts: TimeWriter = iso,
+               linked: bool = True) -> dict[str, Any]:
+    """Claim line ``n``: the charge it bills (revenue code, HCPCS from its CDM line, units,
+    unit price and net, the service date in the facility's calendar) and, when ``linked``,
+    the ChargeItem it was made from (extension urn:chargeline:charge-item). A CDM line
+    without HCPCS gives no procedure code (productOrService as text only)."""
+    hcpcs = cdm.hcpcs if cdm else ""
+    product: dict[str, Any] = (
+        {"coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+                     "code": hcpcs}]} if hcpcs
+        else {"text": cdm.description if cdm else charge.cdm_code})
+    item: dict[str, Any] = {"sequence": n}
+    if linked:
+        item["extension"] = [{"url": _EXT + "charge-item",
+                              "valueReference": {"reference": f"ChargeItem/{charge.charge_id}"}}]
+    if cdm and cdm.revenue_code:
+        item["revenue"] = {"coding": [{"system": "https://www.nubc.org/CodeSystem/RevenueCodes",
+                                       "code": cdm.revenue_code}]}
+    item.update({
+        "productOrService": product,
+        "servicedDate": ts(charge.service_ms)[:10],
+        "quantity": {"value": charge.quantity},
+        "unitPrice": {"value": _unit(charge), "currency": "USD"},
+        "net": {"value": charge.amount, "currency": "USD"},
+        "encounter": [{"reference": f"Encounter/{charge.encounter.encounter_id}"}],
+    })
+    return item
+
+
+def claim(c: Claim, ts: TimeWriter = iso, cdm: dict[str, CdmEntry] | None = None,
+          linked: Callable[[str], bool] = lambda _charge_id: True) -> dict[str, Any]:
+    """An institutional claim for one encounter: one item per charge it bills (its
+    lines), or, for a claim without lines, one item for the encounter's procedure."""
     enc = c.encounter
+    items = [claim_item(n, charge, (cdm or {}).get(charge.cdm_code), ts,
+                        linked(charge.charge_id))
+             for n, charge in enumerate(c.charges, 1)]
     return {
         "resourceType": "Claim",
         "id": c.claim_id,
@@ -123,11 +165,12 @@ def claim(c: Claim, ts: TimeWriter = iso) -> dict[str, Any]:
         "priority": {"coding": [{"code": "normal"}]},
         "insurance": [{"sequence": 1, "focal": True,
                        "coverage": {"display": _PAYERS[len(enc.patient.mrn) % 4]}}],
-        "item": [{"sequence": 1,
-                  "productOrService": {"coding": [{"system": "http://www.ama-assn.org/go/cpt",
-                                                   "code": enc.cpt}]},
-                  "encounter": [{"reference": f"Encounter/{enc.encounter_id}"}],
-                  "net": {"value": c.total, "currency": "USD"}}],
+        "item": items or [{
+            "sequence": 1,
+            "productOrService": {"coding": [{"system": "http://www.ama-assn.org/go/cpt",
+                                             "code": enc.cpt}]},
+            "encounter": [{"reference": f"Encounter/{enc.encounter_id}"}],
+            "net": {"value": c.total, "currency": "USD"}}],
         "total": {"value": c.total, "currency": "USD"},
     }
 

@@ -1,6 +1,8 @@
 """What the estate writes to disk: the engine's HL7 logs, the payers' 835 files
-(``x12/<payer_id>/<YYYYMMDD>.835``, simulator.x12_835) and ``truth.json``, and the live
-loop that keeps appending logs and adding 835 files as the clock passes.
+(``x12/<payer_id>/<YYYYMMDD>.835``, simulator.x12_835), the billing system's 837 claim
+files (``x12-claims/<facility_id>/<YYYYMMDD>.837``, simulator.x12_837) and ``truth.json``,
+and the live loop that keeps appending logs and adding 835 and 837 files as the clock
+passes.
 
 Under a rendering other than ``plain`` (simulator.rendering) the logs are written its way,
 ``truth.json`` stays the estate's, and two more things are written: ``mappings/<source>.yaml``,
@@ -26,9 +28,11 @@ from simulator.hl7log import Hl7Layout, Hl7LogWriter, build_layout
 from simulator.renderer import EstateRenderer
 from simulator.rendering import SOURCES, Rendering, rendering_name
 from simulator.x12_835 import plan_files, render_file
+from simulator.x12_837 import plan_claim_files, render_claim_file
 
 MAPPINGS_DIR = "mappings"
 X12_DIR = "x12"
+X12_CLAIMS_DIR = "x12-claims"  # the billing system's 837 claim files, per facility
 
 
 class X12Writer:
@@ -52,11 +56,14 @@ class X12Writer:
             path = self.root / f.path
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(render_file(f, self.facilities), encoding="ascii")
+            tmp.write_text(self.render(f), encoding="ascii")
             os.replace(tmp, path)
             self.written.add(f.path)
             written += 1
         return written
+
+    def render(self, f: Any) -> str:
+        return render_file(f, self.facilities)
 
     def reset(self) -> None:
         """Remove the 835 files an earlier run left."""
@@ -64,16 +71,31 @@ class X12Writer:
             shutil.rmtree(self.root)
 
 
+class ClaimFileWriter(X12Writer):
+    """Writes each 837I claim file of the estate (simulator.x12_837) once it is sent."""
+
+    def __init__(self, estate: Estate, root: Path) -> None:
+        super().__init__(estate, root)
+        self.files = plan_claim_files(estate)  # type: ignore[assignment]
+        self.cdm = {c.cdm_code: c for c in estate.catalog.cdm}
+
+    def render(self, f: Any) -> str:
+        return render_claim_file(f, self.facilities, self.cdm)
+
+
 class EstateFileWriter:
     """The HL7 log writer and the 835 writer, moved on together by the live loop."""
 
-    def __init__(self, hl7: Hl7LogWriter, x12: X12Writer) -> None:
+    def __init__(self, hl7: Hl7LogWriter, x12: X12Writer,
+                 claims: X12Writer | None = None) -> None:
         self.hl7 = hl7
         self.x12 = x12
+        self.claims = claims
 
     def write_until(self, now_ms: int) -> int:
-        """Write the log entries and 835 files ready by ``now_ms``; return how many."""
-        return self.hl7.write_until(now_ms) + self.x12.write_until(now_ms)
+        """Write the log entries, 835 and 837 files ready by ``now_ms``; return how many."""
+        return (self.hl7.write_until(now_ms) + self.x12.write_until(now_ms)
+                + (self.claims.write_until(now_ms) if self.claims is not None else 0))
 
 
 def write_truth(truth: dict[str, Any], out: Path) -> Path:
@@ -141,9 +163,11 @@ def write_estate_files(estate: Estate, out: Path, now_ms: int | None = None,
                          for source, path in mappings.items()},
             "malformed_hl7_offsets": _moved_offsets(estate.hl7, layout),
         }, indent=1) + "\n", encoding="utf-8")
-    writer = EstateFileWriter(Hl7LogWriter(layout, out / "hl7"), X12Writer(estate, out / X12_DIR))
+    writer = EstateFileWriter(Hl7LogWriter(layout, out / "hl7"), X12Writer(estate, out / X12_DIR),
+                              ClaimFileWriter(estate, out / X12_CLAIMS_DIR))
     writer.hl7.reset()
     writer.x12.reset()
+    writer.claims.reset()  # type: ignore[union-attr]
     (out / "hl7").mkdir(parents=True, exist_ok=True)
     (out / X12_DIR).mkdir(parents=True, exist_ok=True)
     writer.write_until(estate.end_ms if now_ms is None else now_ms)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from simulator import fhir, odata
 from simulator.estate_record import Estate
-from simulator.records import Charge, InventoryTxn, Usage
+from simulator.records import CdmEntry, Charge, InventoryTxn, Usage
 from simulator.rendering import Rendering
 from simulator.timefmt import MINUTE, hl7_ts, hl7_ts_in, iso, iso_in
 
@@ -57,6 +57,11 @@ class EstateRenderer:
 
     def _ts(self, facility_id: str) -> Callable[[int], str]:
         return self._iso.get(facility_id) or self.iso_of(facility_id)
+
+    @cached_property
+    def cdm(self) -> dict[str, CdmEntry]:
+        """The charge master by CDM code: a claim line's revenue code and HCPCS."""
+        return {c.cdm_code: c for c in self.estate.catalog.cdm}
 
     # --- links ---------------------------------------------------------------------------
     @cached_property
@@ -130,7 +135,8 @@ class EstateRenderer:
         out: dict[str, Render] = {
             "billing/ChargeItem": self.charge_item,
             "billing/Encounter": lambda v: fhir.encounter(v, ts(v[0].facility_id)),
-            "billing/Claim": lambda c: fhir.claim(c, ts(c.facility_id)),
+            "billing/Claim": lambda c: fhir.claim(c, ts(c.facility_id), self.cdm,
+                                                  self.charge_linked),
             "billing/ClaimResponse": lambda r: fhir.claim_response(r, ts(r.claim.facility_id)),
             "ehr/SupplyDelivery": self.supply_delivery,
             "erp/Facilities": lambda f: odata.facility(f, ts(f.facility_id)),

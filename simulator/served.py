@@ -6,6 +6,8 @@ Keys are the mount-relative names the server routes on: ``billing/ChargeItem``,
 
 from __future__ import annotations
 
+from functools import partial
+
 from simulator import fhir, odata
 from simulator.estate_record import Estate
 from simulator.index import Collection, Entry
@@ -48,7 +50,8 @@ def build_collections(estate: Estate, rendering: Rendering | None = None
             encounters.append((second, enc.encounter_id, second, NEVER, (enc, 2)))
     add("billing/Encounter", encounters, fhir.encounter)
     add("billing/Claim", [(c.created_ms, c.claim_id, c.created_ms, NEVER, c)
-                          for f in facs for c in f.claims], fhir.claim)
+                          for f in facs for c in f.claims],
+        partial(fhir.claim, cdm={e.cdm_code: e for e in cat.cdm}))
     add("billing/ClaimResponse",
         [(r.last_updated_ms, r.response_id, r.last_updated_ms, NEVER, r)
          for f in facs for r in f.responses], fhir.claim_response)

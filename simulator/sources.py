@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
-from simulator.files import X12_DIR, mapping_path
+from simulator.files import X12_CLAIMS_DIR, X12_DIR, mapping_path
 from simulator.payers import npi
 from simulator.rendering import Rendering, get_rendering
 from simulator.server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
@@ -59,5 +59,15 @@ def remittance_source(out_dir: str | Path, interval_seconds: int = 300,
     Not among ``demo_sources`` yet: the files come once a day, so the shipped
     ``source-freshness`` rule (warn after 2 h without new records) would fire on it."""
     return {"name": "billing-835", "kind": "x12_files", "path": str(Path(out_dir) / X12_DIR),
+            "facility_by_payee": {npi(n): f"FAC{n:02d}" for n in range(1, facilities + 1)},
+            "schedule": {"interval_seconds": interval_seconds}}
+
+
+def claims_source(out_dir: str | Path, interval_seconds: int = 300,
+                  facilities: int = 50) -> dict[str, Any]:
+    """The ``x12_files`` source of the estate's 837 claim files under ``out_dir``, each
+    billing provider NPI mapped to its facility id (the same map as the 835 payees)."""
+    return {"name": "billing-837", "kind": "x12_files",
+            "path": str(Path(out_dir) / X12_CLAIMS_DIR),
             "facility_by_payee": {npi(n): f"FAC{n:02d}" for n in range(1, facilities + 1)},
             "schedule": {"interval_seconds": interval_seconds}}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from simulator.claim_truth import claim_truth
 from simulator.estate_record import Estate, FacilityData
 from simulator.faults import INVENTORY_SLA_MINUTES, SLA_MINUTES
 from simulator.flow import Trail
@@ -54,6 +55,7 @@ def build_truth(estate: Estate) -> dict[str, Any]:
         "outages": [row for fac in estate.facilities for row in _outages(fac)],
         "recall": recall_truth(estate, as_of),
         "remittances": remittance_truth(estate, as_of),
+        "claims": claim_truth(estate, as_of),
         "http_faults": [],
     }
 
