@@ -7,10 +7,13 @@ nothing, a stored message reaches the metrics through the after-pass hook."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import hl7
@@ -138,6 +141,31 @@ def test_a_connection_dropped_mid_frame_loses_nothing_acknowledged_and_stores_no
     assert set(messages(engine)) == {f"MSG-FAC01-{i:07d}" for i in range(1, 7)}
     assert count(engine, message_usages) == 6
     assert count(engine, quarantined_records) == 0
+
+
+def test_the_readmes_mllp_send_line_sends_a_plain_hl7_file(
+        engine: Engine, listen: Callable[..., MllpListener], tmp_path: Path) -> None:
+    """python-hl7's own command line, as the README says to test the link: a plain file
+    (segments on lines, messages one after the other) needs --loose."""
+    listener = listen()
+    assert listener.address is not None
+    host, port = listener.address
+    plain = tmp_path / "msg.hl7"
+    plain.write_text("".join(p.dft(i).replace("\r", "\n") for i in range(1, 4)))
+    mllp_send = Path(sys.executable).with_name("mllp_send")
+    done = subprocess.run([str(mllp_send), "--loose", "--port", str(port), "--file",
+                           str(plain), host], capture_output=True, timeout=DEADLINE, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    answers = [line for line in done.stdout.decode().replace("\r", "\n").splitlines()
+               if line.startswith("MSA|")]
+    assert answers == [f"MSA|AA|MSG-FAC01-{i:07d}|" for i in range(1, 4)]
+    assert set(messages(engine)) == {f"MSG-FAC01-{i:07d}" for i in range(1, 4)}
+    # without --loose the file must already be MLLP-framed: a plain one is refused by
+    # the client before anything is sent
+    again = subprocess.run([str(mllp_send), "--port", str(port), "--file", str(plain), host],
+                           capture_output=True, timeout=DEADLINE, check=False)
+    assert again.returncode != 0 and b"buffer not terminated" in again.stderr
+    assert listener.acks == {"AA": 3}
 
 
 def test_pieces_of_frames_and_back_to_back_frames_are_answered_in_order(
