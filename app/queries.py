@@ -37,12 +37,15 @@ from app.shaping.revenue import (
     rate_rows,
     reason_rows,
 )
+from core.errors import RuleFileError
 from metrics.lineage import data as lineage_store
 from metrics.lineage.graph import LineageGraph
 from metrics.read import recall as metrics_recall
 from metrics.read import trace as metrics_trace
 from metrics.read.reader import StoreMetricReader
 from metrics.read.trace import TraceResult
+from rules.loader import live_rule_paths
+from rules.loader import load_rules as load_rule_files
 
 LIVE_TTL = timedelta(seconds=20)
 FAST_TTL = timedelta(seconds=60)
@@ -378,3 +381,14 @@ def dead_mail(url: str) -> pd.DataFrame:
     return _frame(workflow.outbox_rows(engine_for(url), ("dead",)),
                   ["id", "owner", "recipient", "subject", "status", "attempts", "last_error",
                    "created_at", "sent_at"])
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def rule_units(data_dir: str) -> dict[str, str]:
+    """Each rule in force's unit (``USD``, ``%``, ``minutes`` ...) by rule id; none when the
+    rule files are refused (the Rules page says why)."""
+    try:
+        ruleset = load_rule_files(live_rule_paths(data_dir))
+    except RuleFileError:
+        return {}
+    return {r.id: r.unit for r in ruleset.rules}

@@ -57,18 +57,28 @@ def inbox(rows: Sequence[AlertRow], *, include_recent: bool, now: datetime,
     return active + recent
 
 
-def frame(rows: Sequence[AlertRow], names: Mapping[str, str] | None = None) -> pd.DataFrame:
+def value_texts(row: AlertRow, unit: str = "") -> tuple[str, str]:
+    """An alert's value and its $ as text: a $ rule's value is its money, shown once
+    (``$52,553`` and no amount), as its e-mail does; a value without one is empty."""
+    if unit == "USD":
+        return ("" if row.value is None else f"${row.value:,.0f}"), ""
+    value = "" if row.value is None else f"{row.value:,.1f}"
+    return value, f"${row.amount:,.0f}" if row.amount else ""
+
+
+def frame(rows: Sequence[AlertRow], names: Mapping[str, str] | None = None,
+          units: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The inbox as a table (one row per alert, in the given order): the scope in words,
     who handles it in one column (the table fits a 1440 px screen), value and $ as text
-    (an alert without one shows an empty cell, not ``None``)."""
-    return pd.DataFrame([{
-        "state": r.state, "rule": r.rule_id,
-        "scope": scope_words(r.scope, names), "level": r.level,
-        "value": "" if r.value is None else f"{r.value:,.1f}",
-        "amount_usd": f"${r.amount:,.0f}" if r.amount else "",
-        "since": r.firing_since or r.state_since,
-        "handling": handling(r),
-    } for r in rows], columns=COLUMNS)
+    (an alert without one shows an empty cell, not ``None``; a $ rule's money once)."""
+    out = []
+    for r in rows:
+        value, amount = value_texts(r, (units or {}).get(r.rule_id, ""))
+        out.append({"state": r.state, "rule": r.rule_id,
+                    "scope": scope_words(r.scope, names), "level": r.level,
+                    "value": value, "amount_usd": amount,
+                    "since": r.firing_since or r.state_since, "handling": handling(r)})
+    return pd.DataFrame(out, columns=COLUMNS)
 
 
 def silence_matchers(row: AlertRow) -> list[str]:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from alerting.workflow import STATUSES
 from app import actions, queries
-from app.resources import database_url
+from app.resources import database_url, settings
 from app.shaping import alerts as alerts_view
 from app.tables import column_config, styled_health, with_times
 from app.ui import require_page, selected_rows
@@ -63,7 +63,8 @@ if not inbox:
     st.stop()
 
 names = queries.facility_names(url)
-table = with_times(alerts_view.frame(inbox, names))
+units = queries.rule_units(str(settings().data_dir))
+table = with_times(alerts_view.frame(inbox, names, units))
 picked = st.dataframe(styled_health(table, "state"), hide_index=True,
                       placeholder="–", key="al_table",
                       on_select="rerun", selection_mode="single-row",
@@ -102,10 +103,10 @@ with st.container(border=True):
     left, right = st.columns([3, 2])
     with left:
         colour = alerts_view.STATE_COLOUR.get(alert.state, "gray")
-        value = "–" if alert.value is None else f"{alert.value:g}"
+        value, amount = alerts_view.value_texts(alert, units.get(alert.rule_id, ""))
         st.markdown(f"### {alert.rule_id}\n`{alerts_view.scope_text(alert.scope)}` · "
-                    f":{colour}-badge[{alert.state} {alert.level}] · value **{value}**"
-                    + (f" · ${alert.amount:,.0f}" if alert.amount else ""))
+                    f":{colour}-badge[{alert.state} {alert.level}] · value **{value or '–'}**"
+                    + (f" · {amount}" if amount else ""))
         since = alert.firing_since or alert.state_since
         st.caption(f"since {since:%d %b %H:%M} UTC · owner {alert.owner or '–'} · "
                    f"acknowledged by {alert.ack_by or 'nobody'} · assignee "

@@ -133,3 +133,18 @@ def test_an_actions_comment_is_not_stamped_on_the_next(seeded_sqlite) -> None:
     assert not at.exception, at.exception
     assert [a[3] for a in _actions(seeded_sqlite.engine, CAPTURE)] == [
         "looking at the OR feed", ""]
+
+
+def test_a_dollar_rules_money_is_shown_once(seeded_sqlite) -> None:
+    """Issue 19 item 11 ('$ printed twice'): a $ rule's value is its money — the inbox and
+    the panel show $4,200 once, as its e-mail does; another rule keeps value and $ apart."""
+    dup = fingerprint("duplicate-charges-usd", {"facility": "FAC02"})
+    at = _inbox(rule="duplicate-charges-usd", facility="FAC02")
+    assert at.selectbox(key="al_focus").value == dup
+    table = at.dataframe[0].value
+    row = table[table["rule"] == "duplicate-charges-usd"].iloc[0]
+    assert (row["value"], row["amount_usd"]) == ("$4,200", "")
+    panel = next(m.value for m in at.markdown if m.value.startswith("### duplicate-charges"))
+    assert panel.count("4,200") == 1 and "value **$4,200**" in panel
+    capture = table[table["rule"] == "charge-capture"].iloc[0]
+    assert (capture["value"], capture["amount_usd"]) == ("81.5", "$14,000")
