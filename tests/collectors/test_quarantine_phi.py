@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
+from alerting.outbox import dispatch
+from alerting.service import evaluate_and_notify, notify, policy_for
 from app.data.quarantine import masked_page, reveal_payload, reveal_raw
 from app.data.users import User
 from collectors.base import CollectContext, Reject
@@ -24,6 +28,10 @@ from collectors.runner import run_source
 from core.config import Settings, SourceConfig, load_settings
 from core.errors import ConfigError
 from core.sealing import SealError, make_sealer, sealer_for
+from metrics.compute.run import compute
+from metrics.lineage.data import live_lineage
+from metrics.read.reader import StoreMetricReader
+from rules.loader import load_rules
 from store.engine import checkpoint_wal
 from store.schema import interface_messages, metadata, quarantined_records
 from store.schema_app import app_audit_log
@@ -196,3 +204,56 @@ def test_without_keys_one_is_derived_from_phi_secret_and_a_log_line_says_so(
         sealer_for(Settings(phi_secret="site-secret-two")).open(sealed)
     # a row quarantined before encryption (no prefix) reads back as it is
     assert derived.open("MSH|^~\\&|legacy clear row") == b"MSH|^~\\&|legacy clear row"
+
+
+RULE = """rules:
+  - id: canary-channel-volume
+    name: Messages per channel
+    metric: messages_received
+    scope: {by: [facility, channel]}
+    window: 2d
+    warn: 1
+    fail: 100000
+    owner: integration
+    stewards: [interfaces@hospital.example]
+    severity: warning
+    unit: count
+    description: Messages the channel received.
+"""
+
+
+def test_no_canary_in_the_mail_sent_after_the_broken_messages(
+        engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The stewards' digests built from a store that quarantined the broken canary
+    messages name the channel and its figures, never the patient."""
+    caplog.set_level(logging.DEBUG)
+    data, _bad = canary_log()
+    folder = tmp_path / "logs" / CHANNEL
+    folder.mkdir(parents=True)
+    (folder / f"{CHANNEL}-20261118.hl7").write_bytes(data)
+    source = SourceConfig(name="engine-logs", kind="hl7_log", path=str(tmp_path / "logs"))
+    settings = Settings(database_url=str(engine.url), sources=[source],
+                        dashboard_url="http://chargeline.example:8501",
+                        smtp={"host": "127.0.0.1", "port": 2525,
+                              "sender": "chargeline@hospital.example"})
+    assert run_source(settings, engine, source).quarantined > 0
+    with engine.connect() as conn:
+        newest = max(conn.execute(select(interface_messages.c.received_at)).scalars())
+    now = newest + timedelta(hours=1)
+    compute(engine, settings.sla, full=True, now=now)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "canary.yaml").write_text(RULE)
+    rules = load_rules([tmp_path / "rules"])
+    policy = policy_for(settings).model_copy(update={"stewards": {}})
+    evaluate_and_notify(engine, settings, StoreMetricReader(engine, settings), now,
+                        rules=rules, policy=policy, lineage=live_lineage)
+    later = now + policy.group_wait
+    notify(engine, settings, later, rules=rules, policy=policy, lineage=live_lineage)
+    mails: list[EmailMessage] = []
+    assert dispatch(engine, settings, later, sender=mails.append).sent == len(mails) > 0
+    sent = b"\n".join(m.as_bytes() for m in mails)
+    text = "\n".join(part.get_content() for m in mails for part in m.walk()
+                     if part.get_content_maintype() == "text")
+    assert CHANNEL in text  # the search reads what the digest says
+    assert [c for c in CANARIES if c.encode() in sent or c in text] == []
+    assert [c for c in CANARIES if c in caplog.text] == []
