@@ -82,6 +82,14 @@ CATALOG: dict[str, MetricSpec] = {
         _spec("charge_within_sla_pct", "%", "charged usage events whose first charge "
               "posted within the SLA, over charged usage events", _USAGE_SCOPES,
               good_high=True),
+        # charge lag (HFMA: days from date of service to charge posting)
+        _spec("charge_lag_days_mean", "days", "mean days from usage to its first charge "
+              "posted, over the usage events of the window that have one", _LATENCY_SCOPES),
+        _spec("charge_lag_days_p90", "days", "p90 (nearest rank) of those days",
+              _LATENCY_SCOPES),
+        _spec("late_charges_usd_pct", "%", "$ of late charges (base qty x CDM price) over "
+              "gross billed $ (surviving, non-duplicate charges) of the window's usage events",
+              _USAGE_SCOPES),
         # --- failed mappings --------------------------------------------------------------
         _spec("failed_mapping_count", "count", "usage events whose item does not map; "
               "param reason: unknown_item|no_crosswalk|cdm_without_hcpcs|"

@@ -7,6 +7,7 @@ time): the smallest latency with at least ``p`` percent of the events at or belo
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy import ColumnElement, Connection, Float, and_, case, cast, func, select
 
@@ -18,6 +19,7 @@ from store.sqlfn import ceil_int
 
 FACT_SCOPE = {"facility": "facility_id", "location": "location_id",
               "item_class": "item_class", "channel": "channel"}
+DAY_S = 86_400.0
 HOP_FEEDS = {"received": ("usage_event", "interface_message"),
              "sent": ("usage_event", "interface_message"),
              "charge": ("usage_event", "charge"),
@@ -56,6 +58,24 @@ def percentile(conn: Connection, read: Read, hop: str, p: float, *, implants: bo
             for r in rows]
 
 
+def mean_charge_lag(conn: Connection, read: Read) -> list[MetricValue]:
+    """Mean days from usage to first charge posted, per scope (charge lag)."""
+    f = metric_usage_facts
+    scope = scope_columns(read, f, FACT_SCOPE)
+    rows = conn.execute(select(*scope, func.sum(f.c.charge_s), func.count()).where(
+        _window_filter(read), f.c.charge_s.is_not(None)).group_by(*scope)).all()
+    n = len(scope)
+    return [value(read, scope_of(read, r), float(r[n]) / DAY_S / r[n + 1],
+                  denominator=r[n + 1], feeds=HOP_FEEDS["charge"]) for r in rows if r[n + 1]]
+
+
+def p90_charge_lag(conn: Connection, read: Read) -> list[MetricValue]:
+    """Nearest-rank p90 of days from usage to first charge posted (charge lag)."""
+    minutes = percentile(conn, read, "charge", 0.9)
+    return [replace(v, value=None if v.value is None else v.value * 60.0 / DAY_S)
+            for v in minutes]
+
+
 def within_sla(conn: Connection, read: Read) -> list[MetricValue]:
     """Share of issued usage events whose issue posted within the inventory SLA."""
     f = metric_usage_facts
@@ -83,4 +103,6 @@ READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
     "implant_charge_latency_p95_minutes": _latency_reader("charge", 0.95, implants=True),
     "stock_posting_delay_p95_minutes": _latency_reader("inventory", 0.95),
     "inventory_within_sla_pct": within_sla,
+    "charge_lag_days_mean": mean_charge_lag,
+    "charge_lag_days_p90": p90_charge_lag,
 }

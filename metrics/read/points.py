@@ -51,6 +51,9 @@ def _usage_value(read: Read, scope: dict[str, str], s: Sums) -> MetricValue:
         charged = s["on_time"] + s["late"]
         return value(read, scope, pct(s["on_time"], charged), numerator=s["on_time"],
                      denominator=charged, feeds=CHARGE_FEEDS)
+    if m == "late_charges_usd_pct":
+        return value(read, scope, pct(s["late_usd"], s["billed_usd"]), amount=s["late_usd"],
+                     numerator=s["late_usd"], denominator=s["billed_usd"], feeds=CHARGE_FEEDS)
     if m == "inventory_accuracy_pct":
         return value(read, scope, pct(s["inv_accurate"], s["inv_due"]),
                      numerator=s["inv_accurate"], denominator=s["inv_due"], feeds=STOCK_FEEDS)
@@ -156,7 +159,7 @@ USAGE_POINT_METRICS = (
     "failed_mapping_count", "failed_mapping_usd", "missing_charges", "late_charges",
     "revenue_leakage_usd", "revenue_at_risk_usd", "pending_charges",
     "missing_inventory_issues", "charged_not_issued", "issued_not_charged",
-    "quantity_mismatches",
+    "quantity_mismatches", "late_charges_usd_pct",
 )
 READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
     **dict.fromkeys(USAGE_POINT_METRICS, read_usage_metric),

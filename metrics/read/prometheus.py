@@ -67,6 +67,7 @@ KPI_GAUGES: dict[str, str] = {
     "failed_mapping_count": "failed_mappings",
     "missing_charges": "missing_charges",
     "late_charges": "late_charges",
+    "charge_lag_days_mean": "charge_lag_days",
     "pending_charges": "pending_charges",
     "missing_inventory_issues": "missing_inventory_issues",
     "inventory_accuracy_pct": "inventory_accuracy_percent",

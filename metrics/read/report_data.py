@@ -31,6 +31,7 @@ OPEN_STATUSES = ("open", "acknowledged", "investigating")
 _SCOPE_METRICS = (
     "charge_within_sla_pct", "duplicate_groups", "inventory_accuracy_pct",
     "stock_posting_delay_p95_minutes", "replenishment_cycle_hours", "margin_usd",
+    "charge_lag_days_mean", "charge_lag_days_p90",
     *(f"{hop}_latency_p{p}_minutes" for hop in HOPS for p in (50, 95, 99)),
 )
 _CHANNEL_METRICS = ("messages_received", "messages_errored", "nack_rate_pct", "queue_depth",
@@ -84,6 +85,11 @@ def _scope_block(sums: dict[str, float] | None, vals: dict[str, dict[str, Metric
             "unmapped": int(n("unmapped")),
             "within_sla_pct": _num(get("charge_within_sla_pct")),
             "revenue_leakage_usd": n("missing_usd"), "late_usd": n("late_usd"),
+            "billed_usd": n("billed_usd"),
+            "late_usd_pct": (round(100.0 * s["late_usd"] / s["billed_usd"], 4)
+                             if s.get("billed_usd") else None),
+            "charge_lag_days": {"mean": _num(get("charge_lag_days_mean")),
+                                "p90": _num(get("charge_lag_days_p90"))},
             "revenue_at_risk_usd": round(s.get("missing_usd", 0.0) + sum(
                 s.get(f"fm_{r}_usd", 0.0) for r in FAILED_MAPPING_REASONS), 2),
         },

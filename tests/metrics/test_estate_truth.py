@@ -10,6 +10,7 @@ usages' latency carries the wait."""
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class Store:
     engine: Engine
     truth: dict[str, Any]
     as_of: datetime
+    estate: Any  # the simulator's own records: what each usage caused, and when
 
 
 @pytest.fixture(scope="module", params=[(b, *e) for b in ("sqlite", "postgresql")
@@ -67,7 +69,7 @@ def store(request: pytest.FixtureRequest, estate_factory: Any,
     assert all(r.status is RunStatus.OK for r in results), [r.error for r in results]
     as_of = datetime.fromisoformat(running.truth["as_of"].replace("Z", "+00:00"))
     compute(engine, ChargeSla(**running.truth["sla"]), now=as_of)
-    yield Store(url, engine, running.truth, as_of)
+    yield Store(url, engine, running.truth, as_of, running.estate)
     engine.dispose()
     next(stores, None)
 
@@ -101,6 +103,37 @@ def test_dollar_figures_match(store: Store) -> None:
         fact = ff[f["usage_id"]]
         assert round(fact.charge_s / 60 - fact.sla_s / 60, 3) == pytest.approx(
             f["minutes_late_over_sla"], abs=0.002), f
+
+
+def test_charge_lag_is_the_simulated_posting_lag(store: Store) -> None:
+    """Charge lag (HFMA: service to charge posting) from the simulator's own records: per
+    usage scanned in the window, days from the scan to its first charge (credits and voided
+    charges excluded) that billing served by ``as_of``; mean and nearest-rank p90."""
+    as_of_ms = int(store.as_of.timestamp() * 1000)
+    start_ms = int(_at(store.truth["start"]).timestamp() * 1000)
+    lags: dict[str, list[float]] = defaultdict(list)
+    for fac in store.estate.facilities:
+        for t in fac.trails:
+            u = t.usage
+            if not start_ms <= u.used_ms < as_of_ms or u.recorded_ms > as_of_ms:
+                continue
+            posted = [c.posted_ms for c in t.charges if c.quantity > 0
+                      and c.status != "entered-in-error"
+                      and (c.visible_ms or c.posted_ms) <= as_of_ms]
+            if posted:
+                lags[u.facility_id].append((min(posted) - u.used_ms) / 86_400_000)
+    window = store.as_of - _at(store.truth["start"])
+    reader = StoreMetricReader(store.engine)
+    for metric in ("charge_lag_days_mean", "charge_lag_days_p90"):
+        got = {v.scope["facility"]: v for v in reader.values(
+            metric, window=window, scope_keys=("facility",), now=store.as_of)}
+        assert set(got) == set(lags), metric
+        for fac, days in lags.items():
+            ranked = sorted(days)
+            want = (sum(days) / len(days) if metric.endswith("mean")
+                    else ranked[math.ceil(0.9 * len(ranked)) - 1])
+            assert got[fac].detail["denominator"] == len(days), (metric, fac)
+            assert got[fac].value == pytest.approx(want, abs=6e-5), (metric, fac)
 
 
 def test_traps_report_nothing(store: Store) -> None:

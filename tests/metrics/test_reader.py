@@ -74,6 +74,14 @@ def test_duplicates_inventory_and_latency(reader: StoreMetricReader) -> None:
     assert one(reader, "charge_latency_p50_minutes").value == 10.0
     assert one(reader, "charge_latency_p95_minutes").value == 200.0
     assert one(reader, "implant_charge_latency_p95_minutes").value == 200.0
+    # charge lag in days over the same 13 scans: mean 297 min, p90 the 12th of 13 (10 min)
+    lag = one(reader, "charge_lag_days_mean")
+    assert (lag.value, lag.detail["denominator"]) == (round(297 / 13 / 1440, 4), 13.0)
+    assert one(reader, "charge_lag_days_p90").value == pytest.approx(10 / 1440)
+    # late $ (u6's implant, 1250) over the billed $ of surviving, non-duplicate charges
+    late = one(reader, "late_charges_usd_pct")
+    assert late.detail == {"numerator": 1250.0, "denominator": 6395.0}
+    assert late.value == round(100 * 1250 / 6395, 4)
     # a channel is known with its facility, even when only the channel is asked for
     assert one(reader, "received_latency_p50_minutes", ("channel",)).scope == {
         "facility": "FAC01", "channel": "FAC01_CHG_OUT"}

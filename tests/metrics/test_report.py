@@ -74,7 +74,9 @@ def test_report_json_and_text(cli) -> None:
     assert net["charge_capture"] == {
         "capture_pct": 75.0, "due": 16, "on_time": 12, "late": 1, "missing": 1, "pending": 0,
         "unmapped": 2, "within_sla_pct": pytest.approx(92.3077), "revenue_leakage_usd": 1250.0,
-        "late_usd": 1250.0, "revenue_at_risk_usd": 1570.0}
+        "late_usd": 1250.0, "revenue_at_risk_usd": 1570.0, "billed_usd": 6395.0,
+        "late_usd_pct": pytest.approx(100 * 1250 / 6395, abs=1e-4),
+        "charge_lag_days": {"mean": round(297 / 13 / 1440, 4), "p90": round(10 / 1440, 4)}}
     assert net["failed_mappings"]["no_crosswalk"] == {"count": 1, "usd": 300.0}
     assert net["duplicates"] == {"groups": 2, "extra_units": 2.0, "overcharge_usd": 2500.0}
     assert net["inventory"]["missing_issues"] == 1
