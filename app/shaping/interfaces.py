@@ -54,6 +54,11 @@ def worst(labels: list[str]) -> str:
     return min(labels, key=HEALTH_ORDER.index) if labels else "idle"
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 failed call``, ``6 failed calls``: a count with its noun in the right number."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def channel_health_label(errored: int, received: int, nack_pct: float | None,
                          queue_age_min: float | None, th: Thresholds = THRESHOLDS) -> str:
     """By the lineage graph's thresholds: ``down`` when half the traffic errors, half the

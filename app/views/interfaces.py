@@ -21,6 +21,7 @@ from app.shaping.interfaces import (
     api_rows,
     channel_label,
     channel_rows,
+    counted,
     freshness_rows,
     freshness_table,
     worst,
@@ -139,7 +140,7 @@ def live_view() -> None:
                              column_config=column_config(part, **API_CONFIG))
             for row in part.itertuples():
                 if row.errors:
-                    _link(f"{row.source} {row.endpoint}: {row.errors:,} failed calls",
+                    _link(f"{row.source} {row.endpoint}: {counted(row.errors, 'failed call')}",
                           DrillFilters(dataset="api_calls", channel=row.source,
                                        search=row.endpoint, problems=True,
                                        since=window.start, until=window.end))

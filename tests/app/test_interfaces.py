@@ -106,7 +106,7 @@ def test_every_drill_link_opens_exactly_the_records_its_number_counts(seeded) ->
     at.switch_page("views/interfaces.py").run()
     assert not at.exception, at.exception
     drills = [(label, q) for label, page, q in links(at) if page.startswith("drilldown")]
-    assert any("failed calls" in label for label, _ in drills)
+    assert any("failed call" in label for label, _ in drills)
     for label, params in drills:
         figure = int(re.search(r": ([\d,]+) ", label).group(1).replace(",", ""))
         assert _drill_count(params) == figure, label

@@ -329,3 +329,12 @@ def test_a_procedure_reads_with_what_it_is(code: str, label: str) -> None:
     from app.shaping.procedures import procedure_label
 
     assert procedure_label(code) == label
+
+
+@pytest.mark.parametrize(("n", "text"), [(1, "1 failed call"), (6, "6 failed calls"),
+                                         (0, "0 failed calls"), (1200, "1,200 failed calls")])
+def test_a_count_agrees_with_its_noun(n: int, text: str) -> None:
+    """Issue 19 item 11: the Interfaces page read 'ChargeMaster: 1 failed calls'."""
+    from app.shaping.interfaces import counted
+
+    assert counted(n, "failed call") == text
