@@ -242,7 +242,8 @@ def trace_timeline(trail: Sequence[Hop], stop_lane: str, title: str) -> go.Figur
         fig.add_hrect(y0=LANES.index(stop_lane) - 0.4, y1=LANES.index(stop_lane) + 0.4,
                       fillcolor="#c62828", opacity=0.12, line_width=0,
                       annotation_text="stopped here", annotation_position="top left")
-    fig.update_yaxes(categoryorder="array", categoryarray=list(LANES), range=[-0.5, 5.5])
+    fig.update_yaxes(categoryorder="array", categoryarray=list(LANES),
+                     range=[-0.5, len(LANES) - 0.5])
     if timed:
         # Hops seconds apart would get a sub-millisecond axis: show at least an hour.
         first, last = min(h.at for h in timed), max(h.at for h in timed)

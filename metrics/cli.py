@@ -145,6 +145,8 @@ def trace_cmd(
         raise ConfigError(f"{key!r} is not a known usage, encounter, charge or control id")
     for t in result.traces:
         stop = f"stopped before {t.stopped_at}" if t.stopped_at else "complete"
+        if t.billing_stopped_at:  # charged: where the money stopped
+            stop += f", billing stopped before {t.billing_stopped_at}"
         typer.echo(f"usage {t.usage_id}  encounter {t.encounter_id}  {t.facility_id}  "
                    f"[{stop}; charge {t.capture or '?'}, inventory {t.inventory or '?'}"
                    + (f", {t.mapping}" if t.mapping else "") + "]")

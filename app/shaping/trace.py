@@ -9,10 +9,11 @@ from datetime import datetime
 from metrics.read.trace import Hop as TraceHop
 from metrics.read.trace import Trace
 
-LANES = ("EHR scan", "Engine received", "Engine sent", "Billing charge", "ERP issue",
-         "Replenishment")
+LANES = ("EHR scan", "Engine received", "Engine sent", "Billing charge", "Claim line",
+         "Remittance line", "ERP issue", "Replenishment")
 LANE_OF = {"usage": "EHR scan", "received": "Engine received", "sent": "Engine sent",
-           "charge": "Billing charge", "credit": "Billing charge", "inventory": "ERP issue",
+           "charge": "Billing charge", "credit": "Billing charge", "claim_line": "Claim line",
+           "remittance_line": "Remittance line", "inventory": "ERP issue",
            "replenishment": "Replenishment"}
 BLOCKING_REASONS = ("unknown_item", "no_crosswalk", "unit_not_convertible")
 
@@ -39,6 +40,8 @@ def _status(hop: TraceHop) -> str:
         return "duplicate"
     if hop.hop == "credit":
         return "credit"
+    if hop.hop == "remittance_line" and hop.status == "denied":
+        return "error"
     return "ok"
 
 
@@ -74,6 +77,15 @@ def _detail(hop: TraceHop) -> str:
     if hop.hop == "inventory":
         return f"{hop.status} {quantity_text(d.get('quantity', ''))} {d.get('item', '')}" + (
             f" · linked by {hop.method}" if hop.method not in ("", "usage_id") else "")
+    via = f" · linked by {hop.method.replace('_', ' ')}" if hop.method else ""
+    if hop.hop == "claim_line":
+        code = d.get("procedure") or f"rev {d.get('revenue_code', '')}"
+        return (f"claim {d.get('claim', '')} line {d.get('line', '')}: {code} × "
+                f"{d.get('units', '')} ${d.get('amount', '')}{via}")
+    if hop.hop == "remittance_line":
+        remarks = f" ({d['remarks']})" if d.get("remarks") else ""
+        return (f"{hop.status} ${d.get('paid', '')} of ${d.get('billed', '')}, CLP02 "
+                f"{d.get('clp02', '')}{remarks}{via}")
     if hop.hop == "replenishment":
         received = d.get("received_at", "")
         return f"requisition {hop.status}" + (f", received {received[:16]}" if received else "")

@@ -2,7 +2,9 @@
 each usage event involved, with its time, how it was linked, and where the chain stopped.
 
 The chain is usage -> received (engine) -> sent (ACK) -> charge posted, and in parallel
-usage -> inventory issue -> replenishment. Links come from the shared keys and from
+usage -> inventory issue -> replenishment; from the charge on, the money: charge -> claim
+line (the line billing it) -> remittance line (the 835 line paying that claim line), as
+``metrics.read.claims`` stitches them at read time. Links come from the shared keys and from
 ``metric_links`` (control id, fallback, reversal, serial), so the trace shows what the
 metrics counted. The dashboard's Lineage page and ``chargeline trace`` call ``trace``.
 """
@@ -26,6 +28,12 @@ from sqlalchemy import (
     union_all,
 )
 
+from metrics.read.claims import (
+    claims_billing,
+    link_claim_lines,
+    read_claim_lines,
+    remittance_links,
+)
 from store.schema import (
     charges,
     interface_messages,
@@ -37,6 +45,7 @@ from store.schema import (
 from store.schema_metrics import metric_duplicates, metric_links, metric_usage_facts
 
 PATH = ("usage", "received", "sent", "charge")  # the charge path, in order
+MONEY_PATH = ("claim_line", "remittance_line")  # after the charge, in order
 REPLENISH_LOOKBACK = timedelta(days=7)  # a requisition follows an issue within this
 MAX_USAGES = 200
 
@@ -45,7 +54,8 @@ MAX_USAGES = 200
 class Hop:
     """One record in the chain."""
 
-    hop: str  # usage | received | sent | charge | credit | inventory | replenishment
+    hop: str  # usage | received | sent | charge | credit | claim_line | remittance_line |
+    # inventory | replenishment
     record_id: str
     at: datetime | None
     method: str = ""  # how it is tied to the usage: usage_id, control_id, fallback, ...
@@ -66,6 +76,8 @@ class Trace:
     capture: str = ""  # the facts' verdict (on_time, late, missing, ...), "" before compute
     inventory: str = ""
     mapping: str = ""  # failed-mapping reason, if any
+    # once charged: the first of MONEY_PATH not reached ("" when paid, or never charged)
+    billing_stopped_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -204,6 +216,51 @@ def _inventory_hops(conn: Connection, ids: Sequence[str]) -> dict[str, list[Hop]
     return out
 
 
+def _money_hops(conn: Connection, charge_hops: dict[str, list[Hop]],
+                encounters: dict[str, str]) -> dict[str, list[Hop]]:
+    """Per usage: the claim lines billing its charges and the remittance lines paying
+    those claim lines (metrics.read.claims)."""
+    charge_ids = {h.record_id for hops in charge_hops.values() for h in hops
+                  if h.hop == "charge"}
+    if not charge_ids:
+        return {}
+    claim_ids = claims_billing(conn, charge_ids, set(encounters.values()))
+    lines = read_claim_lines(conn, claim_ids)
+    links = link_claim_lines(conn, lines)
+    line_of = {(x.claim_id, x.line_no): x for x in lines}
+    billed: dict[str, list[tuple[str, int, str]]] = {}
+    for key, link in links.items():
+        billed.setdefault(link.charge_id, []).append((*key, link.method))
+    paid: dict[tuple[str, int], list[Hop]] = {}
+    for r in remittance_links(conn, claim_ids, lines):
+        status = "denied" if r.paid_amount == 0 and r.charge_amount else "paid"
+        paid.setdefault((r.claim_id, r.claim_line_no), []).append(Hop(
+            "remittance_line", f"{r.remittance_id}#{r.line_no}", r.paid_at, r.method, status,
+            {"claim": r.claim_id, "claim_line": str(r.claim_line_no), "clp02": r.status_code,
+             "paid": f"{r.paid_amount:.2f}", "billed": f"{r.charge_amount:.2f}",
+             **({"remarks": r.remark_codes} if r.remark_codes else {})}))
+    out: dict[str, list[Hop]] = {}
+    for owner, hops in charge_hops.items():
+        for h in hops:
+            for claim_id, line_no, method in billed.get(h.record_id, ()):
+                line = line_of[(claim_id, line_no)]
+                out.setdefault(owner, []).append(Hop(
+                    "claim_line", f"{claim_id}#{line_no}", line.created_at, method, "", {
+                        "claim": claim_id, "line": str(line_no), "charge": h.record_id,
+                        "revenue_code": line.revenue_code,
+                        "procedure": line.procedure_code, "units": f"{line.units:g}",
+                        "amount": f"{line.charge_amount:.2f}"}))
+                out[owner] += paid.get((claim_id, line_no), [])
+    return out
+
+
+def _money_stop(hops: Sequence[Hop]) -> str:
+    if not any(h.hop == "charge" for h in hops):
+        return ""
+    reached = {h.hop for h in hops}
+    return next((h for h in MONEY_PATH if h not in reached), "")
+
+
 def _stop(hops: Iterable[Hop], inventory_expected: bool) -> tuple[str, tuple[str, ...]]:
     reached = {h.hop for h in hops}
     if any(h.hop == "sent" and h.status in ("AE", "AR") for h in hops) and not any(
@@ -232,19 +289,22 @@ def trace(source: Engine | Connection, key: str) -> TraceResult:
         f.c.usage_id.in_(ids)))}
     msgs, chgs, invs = (_message_hops(conn, ids), _charge_hops(conn, ids),
                         _inventory_hops(conn, ids))
+    money = _money_hops(conn, chgs, {uid: r.encounter_id for uid, r in usages.items()})
     traces = []
     for uid in ids:
         row = usages[uid]
         first = Hop("usage", uid, row.used_at, "", "", {
             "item": row.item_ref, "quantity": f"{row.quantity:g} {row.uom}",
             "location": row.location_id, **({"serial": row.serial} if row.serial else {})})
-        hops = [first, *msgs.get(uid, []), *chgs.get(uid, []), *invs.get(uid, [])]
+        hops = [first, *msgs.get(uid, []), *chgs.get(uid, []), *money.get(uid, []),
+                *invs.get(uid, [])]
         fact = facts.get(uid)
         expected = fact is None or fact.inventory not in ("n/a",)
         stopped, missing = _stop(hops, expected)
         traces.append(Trace(uid, row.encounter_id, row.facility_id, tuple(hops), stopped,
                             missing, fact.capture if fact else "",
-                            fact.inventory if fact else "", fact.mapping_reason if fact else ""))
+                            fact.inventory if fact else "", fact.mapping_reason if fact else "",
+                            _money_stop(hops)))
     owned = {h.record_id for t in traces for h in t.hops}
     c = charges
     unlinked = tuple(
