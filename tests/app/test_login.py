@@ -3,6 +3,7 @@ and what a signed-out visitor sees."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -191,3 +192,55 @@ def test_single_sign_on_maps_the_identity_to_the_store_roles(seeded_sqlite) -> N
     assert [t.value for t in stranger.title] == ["Chargeline"]
     assert "nobody@example.org has no Chargeline role" in stranger.error[0].value
     assert stranger.button(key="login_sso")
+
+
+def _browser_with_cookie(monkeypatch, token: str) -> AppTest:  # type: ignore[no-untyped-def]
+    """A new browser tab whose request carries ``token`` as its sign-in cookie (AppTest
+    cannot seed cookies: the context's property is replaced for the test)."""
+    from streamlit.runtime.context import ContextProxy, StreamlitCookies
+
+    cookies = StreamlitCookies({session_token.COOKIE_NAME: token})
+    monkeypatch.setattr(ContextProxy, "cookies", property(lambda self: cookies))
+    return _signed_out()
+
+
+def test_the_cookie_of_a_signed_out_session_opens_nothing(seeded_sqlite, monkeypatch) -> None:
+    at = _sign_in("admin@test", PASSWORD)
+    token = at.session_state["set_cookie"]
+    tab = _browser_with_cookie(monkeypatch, token)
+    assert tab.session_state[USER_KEY].email == "admin@test"  # the cookie signs a tab in
+    assert tab.title[0].value == "Overview"  # an admin's landing page
+    at.sidebar.button(key="logout").click().run()
+    tab = _browser_with_cookie(monkeypatch, token)  # the same cookie, replayed
+    assert not tab.exception, tab.exception
+    assert [t.value for t in tab.title] == ["Chargeline"] and not tab.metric
+    assert USER_KEY not in tab.session_state
+
+
+def test_a_cookie_signed_with_the_public_demo_value_opens_nothing(seeded_sqlite,
+                                                                  monkeypatch) -> None:
+    """With no CHARGELINE_PHI_SECRET set (issue 18: every key was then the public demo
+    value) the deployment generates its own secret, so a cookie signed under the demo value
+    opens nothing: the pre-fix cookie (``email|expiry|hmac`` under the demo value's
+    dashboard key), the present shape keyed with the demo's session key — even naming a
+    live session — or with the demo value itself. The deployment's own key is the
+    control."""
+    monkeypatch.delenv("CHARGELINE_PHI_SECRET", raising=False)
+    demo = keys.DEMO_PHI_SECRET
+    pre_fix_key = hashlib.sha256(b"chargeline-dashboard-session|" + demo.encode()).digest()
+    demo_session_key = keys.session_key(load_settings(phi_secret=demo))
+    with seeded_sqlite.engine.begin() as conn:
+        session_id = signin.open_session(conn, "admin@test", "", datetime.now(UTC))
+    forged = [session_token.issue(pre_fix_key, "admin@test"),
+              session_token.issue(demo_session_key, session_id),
+              session_token.issue(demo_session_key, "admin@test"),
+              session_token.issue(demo.encode(), session_id)]
+    for token in forged:
+        tab = _browser_with_cookie(monkeypatch, token)
+        assert not tab.exception, tab.exception
+        assert [t.value for t in tab.title] == ["Chargeline"], token
+        assert USER_KEY not in tab.session_state
+    assert Path("data/phi-secret").is_file()  # generated, not the demo value
+    tab = _browser_with_cookie(monkeypatch, session_token.issue(_key(), session_id))
+    assert tab.session_state[USER_KEY].email == "admin@test"  # the deployment's own key
+    assert tab.title[0].value == "Overview"
