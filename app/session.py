@@ -100,14 +100,19 @@ def current_user() -> User | None:
     return user
 
 
+def cookie_script(value: str, max_age: int) -> str:
+    """The snippet that sets the sign-in cookie: SameSite=Strict, and Secure whenever the
+    page is served over HTTPS (behind a TLS proxy), so the browser never sends it in clear.
+    It cannot be HttpOnly: Streamlit has no server-side cookie API, so the browser sets it
+    from script. The cookie only names a server-side session, which sign-out and an
+    admin end and which lapses after ``signin.IDLE``."""
+    return (f"<script>document.cookie = '{session_token.COOKIE_NAME}={value}; path=/; "
+            f"max-age={max_age}; SameSite=Strict' + "
+            "(window.location.protocol === 'https:' ? '; Secure' : '');</script>")
+
+
 def _set_cookie(value: str, max_age: int) -> None:
-    # Streamlit has no server-side cookie API; the browser sets it from this snippet.
-    st.html(
-        f"<script>document.cookie = '{session_token.COOKIE_NAME}={value}; path=/; "
-        f"max-age={max_age}; SameSite=Strict';</script>",
-        unsafe_allow_javascript=True,
-        width="content",
-    )
+    st.html(cookie_script(value, max_age), unsafe_allow_javascript=True, width="content")
 
 
 def login_page() -> None:
