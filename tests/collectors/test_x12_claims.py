@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from collectors.base import CollectContext
+from collectors.ingest import ingest_paths
 from collectors.plugins.x12_files import X12FilesCollector
 from collectors.x12_records import INTERCHANGE_KIND, parse_x12
 from core.config import Settings, SourceConfig
@@ -156,3 +157,18 @@ def test_the_source_stores_837_lines_and_keeps_a_claim_it_already_holds(
     X12FilesCollector().poll(CollectContext(source, Settings(), engine, None, "run2"))
     with engine.connect() as conn:  # read once: nothing new on the next pass
         assert len(conn.execute(select(claim_lines)).all()) == 5
+
+
+def test_chargeline_ingest_reads_837_files_as_it_reads_835s(engine: Engine,
+                                                             tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "claims.837").write_bytes(P837)
+    (folder / "institutional.txt").write_bytes(I837)  # by content, whatever its name
+    summary = ingest_paths(Settings(), engine, [folder], source_name="claims-backfill")
+    assert (summary.quarantined, summary.unrecognised) == (0, [])
+    with engine.connect() as conn:
+        assert len(conn.execute(select(claims)).all()) == 4
+        assert len(conn.execute(select(claim_lines)).all()) == 11
+    again = ingest_paths(Settings(), engine, [folder], source_name="claims-backfill")
+    assert again.written == 0  # read again: nothing new or changed
