@@ -137,8 +137,13 @@ def ingest_log_file(ctx: CollectContext, log: LogFile, cursor: str | None,
                 base = start - len(carry)
                 end, cr_mode = complete_end(buffer, base, final=final and last)
                 if end == base and len(buffer) >= 4 * CHUNK_BYTES:
-                    raise SourceError(f"{log.path}: no message end in {len(buffer)} bytes — "
-                                      "is this an HL7 log?")
+                    # past the bound of one message: its bytes are one quarantine row, and
+                    # reading goes on after them (the source never sticks on this file)
+                    while pending:
+                        _commit_chunk(ctx, log, handle, *pending.popleft())
+                    _quarantine_unended(ctx, log, handle, buffer, base)
+                    carry, scheduled = b"", base + len(buffer)
+                    continue
                 carry = buffer[end - base:]
                 if end == scheduled:
                     continue  # nothing complete yet
@@ -149,6 +154,17 @@ def ingest_log_file(ctx: CollectContext, log: LogFile, cursor: str | None,
                     _commit_chunk(ctx, log, handle, *pending.popleft())
             while pending:
                 _commit_chunk(ctx, log, handle, *pending.popleft())
+
+
+def _quarantine_unended(ctx: CollectContext, log: LogFile, handle: Any, data: bytes,
+                        base: int) -> None:
+    """``data`` (at file offset ``base``) holds no message end within the bound of one
+    message: one quarantine row with its bytes, and the cursor past them."""
+    end = base + len(data)
+    reason = (f"no message end in {len(data):,} bytes, past the bound of one message "
+              f"({4 * CHUNK_BYTES:,} bytes) — is this an HL7 log?")
+    reject = Reject(f"{log.stream}@{base}", reason, data, "interface_message")
+    ctx.commit_page(log.stream, [], f"{end}:{fingerprint(handle, end)}", [reject])
 
 
 def _commit_chunk(ctx: CollectContext, log: LogFile, handle: Any, future: Any, end: int

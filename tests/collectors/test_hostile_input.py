@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from collectors.base import CollectContext
 from collectors.cli import cli
 from collectors.ingest import ingest_paths
+from collectors.plugins import hl7_log
 from collectors.plugins.hl7_log import Hl7LogCollector
 from collectors.rejects import UNEXPECTED
 from core.config import Settings, SourceConfig
@@ -181,6 +182,32 @@ def test_a_poison_hl7_message_costs_one_row_and_the_next_pass_succeeds(
                   "facility_id: 40 characters", "NUL", "message_type: 34 characters"):
         assert field in reasons
     assert "X" * 80 not in reasons  # the value itself is never in the reason
+
+
+def test_a_log_without_a_message_end_for_megabytes_costs_rows_not_the_source(
+        engine: Engine, tmp_path: Path, monkeypatch: Any) -> None:
+    """Past the bound of one message (4 read chunks: 16 MB, made 256 KB here) with no
+    message end, the bytes are quarantined and reading goes on: the messages after them
+    are stored and the next pass reads nothing new and fails nothing (it raised
+    SourceError on every pass, the source stuck on that file)."""
+    monkeypatch.setattr(hl7_log, "CHUNK_BYTES", 64 << 10)
+    folder = tmp_path / "DFT_OUT"
+    folder.mkdir()
+    giant = b"MSH|^~\\&|EHR|FAC01|" + b"A" * (600 << 10)
+    log = folder / "DFT_OUT-20261118.hl7"
+    first = (p.dft(1) + p.ack(1) + "\n").encode()
+    log.write_bytes(first + giant + b"\n" + (p.dft(2) + p.ack(2) + "\n").encode())
+    source = SourceConfig(name="logs", kind="hl7_log", path=str(tmp_path))
+    for attempt in range(2):
+        ctx = CollectContext(source, Settings(), engine, None, f"run{attempt}")
+        Hl7LogCollector().poll(ctx)
+        assert ctx.totals.stream_errors == []
+    assert [m.control_id for m in messages(engine)] == ["MSG-FAC01-0000001",
+                                                        "MSG-FAC01-0000002"]
+    rows = sorted(quarantined(engine, "logs"), key=lambda r: int(r.position.split("@")[1]))
+    assert "no message end in" in rows[0].reason and rows[0].position.endswith(f"@{len(first)}")
+    kept = b"".join(sealer_for(Settings()).open(r.raw_payload) for r in rows)
+    assert kept.strip() == giant  # every byte of it kept, in its rows (the tail: a 2nd)
 
 
 def test_a_repeated_bad_payload_is_one_row_per_position_with_its_exact_bytes(
