@@ -57,8 +57,10 @@ class Case:
     params: dict[str, str] = field(default_factory=dict)
 
 
-def cases(week_start: datetime, end: datetime, usage_id: str) -> list[Case]:
-    """Every page, the drill-down as a KPI link and bare, the lineage with a trace."""
+def cases(week_start: datetime, end: datetime, usage_id: str, serial: str = ""
+          ) -> list[Case]:
+    """Every page, the drill-down as a KPI link and bare, the lineage with a trace, a
+    recall of one serial (the benchmark's rows carry no lot or UDI)."""
     since, until = f"{week_start:%Y-%m-%dT%H:%M}", f"{end:%Y-%m-%dT%H:%M}"
     return [
         Case("overview", "views/overview.py"),
@@ -72,6 +74,8 @@ def cases(week_start: datetime, end: datetime, usage_id: str) -> list[Case]:
         Case("exceptions", "views/exceptions.py"),
         Case("rules", "views/rules.py"),
         Case("admin", "views/admin.py"),
+        Case("revenue cycle", "views/revenue.py"),
+        Case("recall (serial)", "views/recall.py", {"by": "serial", "value": serial}),
     ]
 
 
@@ -173,10 +177,12 @@ def measure(url: str, info: dict[str, Any], repeat: int) -> list[dict[str, Any]]
     engine = make_engine(url)
     with engine.connect() as conn:
         usage_id = conn.execute(select(func.max(usage_events.c.usage_id))).scalar_one()
+        serial = conn.execute(select(func.max(usage_events.c.serial)).where(
+            usage_events.c.serial != "")).scalar_one() or ""
     engine.dispose()
     end = info["end"].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     rows = []
-    for case in cases(end - timedelta(days=7), end, usage_id):
+    for case in cases(end - timedelta(days=7), end, usage_id, serial):
         cold = time_case(case, repeat, cold=True)
         warm = time_case(case, repeat, cold=False)
         rows.append({"page": case.name, "cold_p50": statistics.median(cold),
