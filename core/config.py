@@ -223,6 +223,8 @@ class ChargeSla(_Strict):
     drug_charge_minutes: int = Field(default=1440, ge=1)
     inventory_issue_minutes: int = Field(default=240, ge=1)
     duplicate_window_days: int = Field(default=3, ge=0)
+    # days after discharge before an unbilled encounter counts as DNFB (billing's hold)
+    dnfb_hold_days: int = Field(default=4, ge=0)
 
 
 class QuietHours(_Strict):

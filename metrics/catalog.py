@@ -189,6 +189,13 @@ CATALOG: dict[str, MetricSpec] = {
               _CLAIM_SCOPES | {CARC}, params=("reason",)),
         _spec("denial_reason_usd", "USD", "$ of those adjustments (param reason)",
               _CLAIM_SCOPES | {CARC}, params=("reason",)),
+        # --- discharged not final billed (HFMA MAP Keys) ----------------------------------
+        _spec("dnfb_usd", "USD", "gross $ of encounters discharged more than the hold "
+              "(sla.dnfb_hold_days, 4) before the claims horizon that no claim bills; amount "
+              "= the $, detail encounters; a stock at now, not windowed",
+              frozenset({FACILITY})),
+        _spec("dnfb_days", "days", "DNFB $ over average daily gross revenue (charges posted "
+              "in the 30 days before the claims horizon)", frozenset({FACILITY})),
     )
 }
 

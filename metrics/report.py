@@ -61,12 +61,26 @@ def _denial_line(label: str, b: dict[str, Any]) -> str:
             f" on {b['denied_open_claims']:,} claim{'' if b['denied_open_claims'] == 1 else 's'}")
 
 
+def _dnfb_lines(dnfb: dict[str, Any]) -> list[str]:
+    """Discharged not final billed at the report's end, when the store has claims."""
+    rows = ([("DNFB", dnfb["network"])] if dnfb.get("network") else []) + [
+        (f"DNFB {fac}", b) for fac, b in dnfb.get("facilities", {}).items()]
+    return [f"  {label:<19} {_usd(b['usd'])} on {b['encounters']:,} encounter"
+            f"{'' if b['encounters'] == 1 else 's'} discharged, not final billed "
+            f"({_n(b['days'], ' days', 2)} of {_usd(b['gross_per_day_usd'])} daily gross)"
+            for label, b in rows]
+
+
 def _revenue_lines(rc: dict[str, Any] | None) -> list[str]:
-    """The revenue-cycle section, or nothing when the window holds no remittance (a store
-    without a remittance source reads as it did before)."""
-    if not rc or not (rc["facilities"] or rc["payers"]):
+    """The revenue-cycle section, or nothing when the window holds no remittance and the
+    store no claim (a store without those sources reads as it did before)."""
+    if not rc:
         return []
-    out = ["", "REVENUE CYCLE (initial denials, by the initial remittance's payment date)"]
+    dnfb = _dnfb_lines(rc.get("dnfb", {}))
+    if not (rc["facilities"] or rc["payers"]):
+        return ["", "REVENUE CYCLE", *dnfb] if dnfb else []
+    out = ["", "REVENUE CYCLE (initial denials, by the initial remittance's payment date)",
+           *dnfb]
     if rc["network"] is not None:
         out.append(_denial_line("Initial denials", rc["network"]))
     for facility, b in rc["facilities"].items():

@@ -17,10 +17,13 @@ def claim_lines(billed: list[Charge]) -> list[Charge]:
 
 
 def build_claims(
-    rng: random.Random, facility_id: str, encounters: list[Encounter], charges: list[Charge]
+    rng: random.Random, facility_id: str, encounters: list[Encounter], charges: list[Charge],
+    *, hold_rng: random.Random | None = None, hold_rate: float = 0.0,
 ) -> tuple[list[Claim], list[ClaimResponse]]:
     """One claim per charged encounter, created 2-24 h after its last charge or discharge
-    and totalling the charges posted by then; a ClaimResponse 1-4 days later."""
+    and totalling the charges posted by then; a ClaimResponse 1-4 days later. A share
+    ``hold_rate`` of the encounters (drawn from ``hold_rng``, so the other draws stay as
+    they were) is held 5-9 days instead: discharged, not final billed."""
     by_enc: dict[str, list[Charge]] = defaultdict(list)
     for c in charges:
         by_enc[c.encounter.encounter_id].append(c)
@@ -32,10 +35,14 @@ def build_claims(
             continue
         last = max(c.posted_ms for c in lines)
         created = max(last, enc.end_ms) + rng.randint(2 * HOUR, DAY)
+        held = hold_rng is not None and hold_rng.random() < hold_rate
+        if held:
+            assert hold_rng is not None
+            created = max(last, enc.end_ms) + hold_rng.randint(5 * DAY, 9 * DAY)
         billed = [c for c in lines if c.posted_ms <= created and c.status != "entered-in-error"]
         total = round(sum(c.amount for c in billed), 2)
         claim = Claim(f"CLM-{facility_id}-{len(claims) + 1:06d}", facility_id, enc, total,
-                      created, claim_lines(billed))
+                      created, claim_lines(billed), held)
         claims.append(claim)
         r = rng.random()
         outcome = "complete" if r < 0.85 else ("partial" if r < 0.95 else "error")

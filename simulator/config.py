@@ -39,7 +39,8 @@ class FaultRates(BaseModel):
     of chargeable items, ``cdm_without_hcpcs`` of CDM lines (at least one when above 0);
     ``malformed_hl7`` a share of HL7 messages; ``channel_outage`` a chance per facility
     and day; ``claim_denial`` a share of remitted claims, ``line_denial`` of paid claims
-    with two lines or more; HTTP kinds a share of first attempts."""
+    with two lines or more; ``dnfb_hold`` a share of charged encounters; HTTP kinds a share
+    of first attempts."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -69,6 +70,9 @@ class FaultRates(BaseModel):
     # denied whole (CO-16, CO-4, CO-97, CO-29), a share of paid claims with one line denied
     claim_denial: float = Field(0.08, ge=0, le=1)
     line_denial: float = Field(0.05, ge=0, le=1)
+    # billing holds a share of charged encounters 5-9 days past discharge before it
+    # final-bills them (a coding query, missing documentation): discharged not final billed
+    dnfb_hold: float = Field(0.03, ge=0, le=1)
     http_5xx: float = Field(0.02, ge=0, le=1)
     timeout: float = Field(0.0, ge=0, le=1)
     http_429: float = Field(0.02, ge=0, le=1)

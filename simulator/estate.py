@@ -129,7 +129,8 @@ def _build_facility(config: EstateConfig, fac: Facility, locations: list, picker
     malformed = _malformed(_rng(config, "malformed", fid), fid, flow.messages + adt,
                            config.faults.malformed_hl7, horizon)
     claims, responses = build_claims(_rng(config, "claims", fid), fid, encounters,
-                                      flow.charges)
+                                      flow.charges, hold_rng=_rng(config, "dnfb", fid),
+                                      hold_rate=config.faults.dnfb_hold)
     remittances = build_remittances(_rng(config, "remit", fid), claims, responses,
                                     {c.cdm_code: c for c in catalog.cdm}, config.faults)
     items = {i.item_id: i for i in catalog.items}

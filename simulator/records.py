@@ -223,6 +223,7 @@ class Claim:
     total: float
     created_ms: int
     charges: list[Charge] = field(default_factory=list)  # the charges it bills (its lines)
+    held: bool = False  # billing held it 5-9 days past discharge (the dnfb_hold fault)
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from collections import defaultdict
 from typing import Any
 
 from simulator.claim_truth import claim_truth
+from simulator.dnfb_truth import dnfb_truth
 from simulator.estate_record import Estate, FacilityData
 from simulator.faults import INVENTORY_SLA_MINUTES, SLA_MINUTES
 from simulator.flow import Trail
@@ -55,6 +56,7 @@ def build_truth(estate: Estate) -> dict[str, Any]:
         "outages": [row for fac in estate.facilities for row in _outages(fac)],
         "recall": recall_truth(estate, as_of),
         "remittances": remittance_truth(estate, as_of),
+        "dnfb": dnfb_truth(estate, as_of),
         "claims": claim_truth(estate, as_of),
         "http_faults": [],
     }

@@ -1,4 +1,5 @@
-"""The report's "Revenue cycle" section: initial denials by facility, payer and CARC.
+"""The report's "Revenue cycle" section: initial denials by facility, payer and CARC, and
+discharged not final billed (DNFB) at the report's end.
 
 Read through the store reader at the finest scope (facility x payer, facility x CARC) and
 summed up here: a rate of a coarser scope is its summed numerator over its summed
@@ -47,10 +48,36 @@ def _add(into: dict[str, float], metric: str, v: MetricValue) -> None:
         into["open_claims"] += d.get("claims", 0.0)
 
 
+def _dnfb(reader: StoreMetricReader, *, until: Any, facility: str) -> dict[str, Any]:
+    """Discharged not final billed at ``until``, per facility and network-wide."""
+    values = reader.many(["dnfb_usd", "dnfb_days"], window=timedelta(days=30),
+                         scope_keys=("facility",), now=until)
+    days = {v.scope["facility"]: v for v in values["dnfb_days"]}
+    facilities: dict[str, dict[str, Any]] = {}
+    for v in values["dnfb_usd"]:
+        fac = v.scope["facility"]
+        if facility and fac != facility:
+            continue
+        d = days.get(fac)
+        facilities[fac] = {"usd": round(v.value or 0.0, 2),
+                           "encounters": int(v.detail.get("encounters", 0)),
+                           "gross_per_day_usd": round(d.detail.get("denominator", 0.0), 2)
+                           if d else 0.0,
+                           "days": None if d is None or d.value is None else round(d.value, 4)}
+    usd = sum(f["usd"] for f in facilities.values())
+    per_day = sum(f["gross_per_day_usd"] for f in facilities.values())
+    network = None if facility or not facilities else {
+        "usd": round(usd, 2), "encounters": sum(f["encounters"] for f in facilities.values()),
+        "gross_per_day_usd": round(per_day, 2),
+        "days": round(usd / per_day, 4) if per_day else None}
+    return {"network": network, "facilities": dict(sorted(facilities.items()))}
+
+
 def revenue_cycle(reader: StoreMetricReader, *, window: timedelta, until: Any,
                   facility: str = "") -> dict[str, Any]:
-    """``{"network", "facilities", "payers", "denial_reasons", "errors"}`` for the window
-    (``network`` null with ``facility``, as the rest of the report)."""
+    """``{"network", "facilities", "payers", "denial_reasons", "errors", "dnfb"}`` for the
+    window (``network`` null with ``facility``, as the rest of the report); ``dnfb`` is
+    the stock at ``until``."""
     values = reader.many([*_RATE_METRICS, "denial_reason_count"], window=window,
                          scope_keys=("facility", "payer", "carc"), now=until)
     network, facilities, payers = _zero(), {}, {}
@@ -82,4 +109,5 @@ def revenue_cycle(reader: StoreMetricReader, *, window: timedelta, until: Any,
                            for c, r in sorted(reasons.items(),
                                               key=lambda kv: (-kv[1]["usd"], kv[0]))},
         "errors": errors,
+        "dnfb": _dnfb(reader, until=until, facility=facility),
     }

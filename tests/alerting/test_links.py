@@ -33,7 +33,9 @@ def test_every_metric_links_to_a_record_set_the_dashboard_has(metric: str) -> No
     url = records_url("http://dash:8501/", metric, scope, SINCE, UNTIL, {"reason": "no_crosswalk"})
     target = records_of(metric)
     if target is None:
-        assert url == "" and metric == "open_exceptions"  # the exception queue has its page
+        # the exception queue has its page; DNFB's encounters are listed on Revenue cycle
+        # (a stock at the claims horizon that no windowed record filter reproduces)
+        assert url == "" and metric in ("open_exceptions", "dnfb_usd", "dnfb_days")
         return
     page, filters = _parsed(url)
     assert page == "drilldown" and page in PAGE_PATHS

@@ -140,7 +140,8 @@ def test_the_report_has_a_revenue_cycle_section(reader: StoreMetricReader,
                                                 engine: Engine) -> None:
     doc = REPORT(engine)
     rc = doc["revenue_cycle"]
-    assert list(rc) == ["network", "facilities", "payers", "denial_reasons", "errors"]
+    assert list(rc) == ["network", "facilities", "payers", "denial_reasons", "errors",
+                        "dnfb"]
     assert rc["network"] == {
         "claims": 8, "denied": 3, "denial_rate_pct": 37.5, "charges_usd": 9100.0,
         "denied_usd": 5700.0, "denial_rate_usd_pct": 62.6374, "denied_open_usd": 2700.0,

@@ -1,0 +1,120 @@
+"""Discharged not final billed (HFMA MAP Keys "DNFB" and "DNFB days"): the gross $ of
+encounters discharged more than the hold ago that no claim bills yet, and that $ over the
+average daily gross revenue. A stock at ``now``, not a sum over the window.
+
+Per facility, at its *claims horizon* ``H`` (``now``, or its newest claim created by then
+when that is older: a claims feed that is behind must not read as unbilled work):
+
+- DNFB encounters: discharged in ``[oldest, H - hold)``, where ``oldest`` is the earliest
+  discharge of an encounter a claim (created by ``H``) bills — an encounter discharged
+  before it may have been billed before the claims feed began, so it is not judged —
+  with no claim created by ``H`` (draft, cancelled and entered-in-error claims bill
+  nothing) and a gross $ above 0;
+- gross $ of an encounter: its surviving charges (posted, neither credits nor voided nor
+  reversed, as the last pass saw them) posted by ``H``;
+- average daily gross revenue: the charges and credits (not voided) posted in the 30 days
+  before ``H``, or since the facility's first charge when that is later, per day.
+
+Read at read time from the canonical encounters, claims and charges (with the pass's
+charge survival): a handful of index probes per facility, no work in the pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Connection, exists, func, select, true
+
+from core.metric_values import MetricValue
+from metrics.read.common import Read, value
+from store.schema import charges, claims, encounters
+from store.schema_metrics import metric_charge_facts
+
+GROSS_DAYS = 30
+NOT_BILLING = ("draft", "cancelled", "entered-in-error")
+DNFB_FEEDS = ("claim", "charge", "encounter")
+
+
+def _billing_claims(fid: str, horizon: datetime) -> list[ColumnElement[bool]]:
+    c = claims
+    return [c.c.facility_id == fid, c.c.created_at <= horizon,
+            c.c.status.not_in(NOT_BILLING)]
+
+
+def horizons(conn: Connection, now: datetime) -> dict[str, datetime]:
+    """Per facility with a billing claim created by ``now``: its claims horizon."""
+    c = claims
+    rows = conn.execute(select(c.c.facility_id, func.max(c.c.created_at)).where(
+        c.c.created_at <= now, c.c.status.not_in(NOT_BILLING)).group_by(c.c.facility_id))
+    return {fid: min(now, newest) for fid, newest in rows}
+
+
+def unbilled(conn: Connection, fid: str, horizon: datetime, hold: timedelta
+             ) -> list[tuple[str, float]]:
+    """(encounter id, gross $) of the facility's DNFB encounters at ``horizon``."""
+    e, c, f = encounters, claims, metric_charge_facts
+    oldest = conn.execute(select(func.min(e.c.ended_at)).select_from(
+        c.join(e, e.c.encounter_id == c.c.encounter_id)).where(
+        *_billing_claims(fid, horizon))).scalar_one_or_none()
+    if oldest is None:
+        return []
+    claimed = exists().where(c.c.encounter_id == e.c.encounter_id,
+                             *_billing_claims(fid, horizon))
+    gross = func.sum(f.c.amount)
+    rows = conn.execute(select(e.c.encounter_id, gross).select_from(
+        e.join(f, f.c.encounter_id == e.c.encounter_id)).where(
+        e.c.facility_id == fid, e.c.ended_at >= oldest, e.c.ended_at < horizon - hold,
+        ~claimed, f.c.surviving == true(), f.c.kind == "charge", f.c.posted_at <= horizon,
+    ).group_by(e.c.encounter_id).having(gross > 0).order_by(e.c.encounter_id))
+    return [(r[0], float(r[1])) for r in rows]
+
+
+def gross_per_day(conn: Connection, fid: str, horizon: datetime) -> float:
+    """Average daily gross revenue before ``horizon`` (see the module docstring)."""
+    ch = charges
+    first = conn.execute(select(func.min(ch.c.posted_at)).where(
+        ch.c.facility_id == fid)).scalar_one_or_none()
+    if first is None:
+        return 0.0
+    since = max(horizon - timedelta(days=GROSS_DAYS), first)
+    if since >= horizon:
+        return 0.0
+    revenue = conn.execute(select(func.sum(ch.c.amount)).where(
+        ch.c.facility_id == fid, ch.c.posted_at >= since, ch.c.posted_at < horizon,
+        ch.c.status != "voided")).scalar_one_or_none()
+    return float(revenue or 0) / ((horizon - since) / timedelta(days=1))
+
+
+def read_dnfb(conn: Connection, read: Read) -> list[MetricValue]:
+    """``dnfb_usd`` or ``dnfb_days`` per facility (``facility`` scope) or network-wide."""
+    hold = timedelta(days=read.sla.dnfb_hold_days)
+    per_fac: dict[str, tuple[float, int, float]] = {}
+    for fid, horizon in sorted(horizons(conn, read.now).items()):
+        held = unbilled(conn, fid, horizon, hold)
+        per_fac[fid] = (sum(usd for _, usd in held), len(held),
+                        gross_per_day(conn, fid, horizon))
+    if not per_fac:
+        return []
+    groups = ({fid: [fid] for fid in per_fac} if "facility" in read.scope_keys
+              else {"": list(per_fac)})
+    out = []
+    for key, fids in groups.items():
+        usd = sum(per_fac[f][0] for f in fids)
+        count = sum(per_fac[f][1] for f in fids)
+        per_day = sum(per_fac[f][2] for f in fids)
+        scope = {"facility": key} if key else {}
+        if read.metric == "dnfb_usd":
+            out.append(value(read, scope, usd, amount=usd, feeds=DNFB_FEEDS,
+                             extra={"encounters": float(count)}))
+        else:
+            out.append(value(read, scope, usd / per_day if per_day else None, amount=usd,
+                             numerator=usd, denominator=per_day, feeds=DNFB_FEEDS,
+                             nodata=not per_day, extra={"encounters": float(count)}))
+    return out
+
+
+READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
+    "dnfb_usd": read_dnfb,
+    "dnfb_days": read_dnfb,
+}
