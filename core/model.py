@@ -360,7 +360,7 @@ class ClaimLine(_Timestamped):
     procedure_code: str = ""  # HCPCS/CPT: SV101-2 / SV202-2, Claim.item.productOrService
     modifiers: str = ""  # comma-separated (SV101-3.., Claim.item.modifier)
     units: Decimal = Decimal(1)  # SV104 / SV205, Claim.item.quantity
-    charge_amount: Decimal  # SV102 / SV203, Claim.item.net
+    charge_amount: Decimal | None = None  # SV102 / SV203, Claim.item.net (R4: optional)
     service_on: date | None = None  # DTP*472 (its start when a range), Claim.item.servicedDate
     charge_id: str = ""  # the charge it bills, when the source says (not inferred)
     last_updated: datetime

@@ -305,7 +305,7 @@ claim_lines = Table(
     Column("procedure_code", String(64), nullable=False, server_default=""),
     Column("modifiers", String(64), nullable=False, server_default=""),
     Column("units", Numeric(12, 3), nullable=False),
-    Column("charge_amount", Money, nullable=False),
+    Column("charge_amount", Money),  # NULL: the source gave no amount (FHIR item.net)
     Column("service_on", Date),
     Column("charge_id", String(64), nullable=False, server_default=""),
     Column("last_updated", UtcDateTime, nullable=False),

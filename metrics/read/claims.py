@@ -53,7 +53,7 @@ class ClaimLineRow:
     procedure_code: str
     modifiers: str
     units: Decimal
-    charge_amount: Decimal
+    charge_amount: Decimal | None  # None: the source gave none
     service_on: date | None
     charge_id: str
     created_at: datetime | None  # the claim's
@@ -102,7 +102,8 @@ def read_claim_lines(conn: Connection, claim_ids: Iterable[str]) -> list[ClaimLi
             .order_by(cl.c.claim_id, cl.c.line_no))
         out += [ClaimLineRow(r.claim_id, r.line_no, r.line_control, r.revenue_code,
                              r.procedure_code, r.modifiers, Decimal(r.units),
-                             Decimal(r.charge_amount), r.service_on, r.charge_id, r.created_at,
+                             None if r.charge_amount is None else Decimal(r.charge_amount),
+                             r.service_on, r.charge_id, r.created_at,
                              r.encounter_id or "") for r in rows]
     return out
 

@@ -249,7 +249,8 @@ def _money_hops(conn: Connection, charge_hops: dict[str, list[Hop]],
                         "claim": claim_id, "line": str(line_no), "charge": h.record_id,
                         "revenue_code": line.revenue_code,
                         "procedure": line.procedure_code, "units": f"{line.units:g}",
-                        "amount": f"{line.charge_amount:.2f}"}))
+                        "amount": "" if line.charge_amount is None
+                        else f"{line.charge_amount:.2f}"}))
                 out[owner] += paid.get((claim_id, line_no), [])
     return out
 

@@ -75,13 +75,24 @@ def test_each_item_is_a_claim_line_with_its_codes_money_date_and_charge() -> Non
 def test_a_bad_line_refuses_its_claim_and_keeps_the_others() -> None:
     bad = copy.deepcopy(CLAIM)
     bad["id"] = "CLM-2"
-    del bad["item"][1]["unitPrice"]  # no amount at all on line 2
+    bad["item"][1]["extension"][0]["valueString"] = "L" * 80  # wider than the store holds
     mapping = load_mapping("fhir_billing")["Claim"]
     page = parse_bundle(bundle(bad, CLAIM), "Claim", mapping, "secret", "http://x/Claim")
     (reject,) = page.rejects
     assert reject.position == "http://x/Claim#entry0"
-    assert "claim_line CLM-2/2" in reject.reason and "charge_amount" in reject.reason
+    assert "claim_line" in reject.reason and "line_control" in reject.reason
+    assert "item[1]" in reject.reason
     assert {r.claim_id for r in page.records} == {"CLM-1"}  # type: ignore[attr-defined]
+
+
+def test_an_item_without_an_amount_is_a_line_whose_amount_is_unknown() -> None:
+    bare = copy.deepcopy(CLAIM)
+    del bare["item"][1]["unitPrice"]  # R4 Claim.item.net and unitPrice are optional
+    mapping = load_mapping("fhir_billing")["Claim"]
+    page = parse_bundle(bundle(bare), "Claim", mapping, "secret", "http://x/Claim")
+    assert page.rejects == []
+    second = page.records[2]
+    assert isinstance(second, ClaimLine) and second.charge_amount is None
 
 
 def test_the_simulators_claims_validate_and_bill_their_charges() -> None:

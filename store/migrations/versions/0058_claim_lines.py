@@ -38,7 +38,7 @@ def upgrade() -> None:
         sa.Column('procedure_code', _text(64), server_default='', nullable=False),
         sa.Column('modifiers', _text(64), server_default='', nullable=False),
         sa.Column('units', QTY, nullable=False),
-        sa.Column('charge_amount', MONEY, nullable=False),
+        sa.Column('charge_amount', MONEY, nullable=True),
         sa.Column('service_on', sa.Date(), nullable=True),
         sa.Column('charge_id', _text(64), server_default='', nullable=False),
         sa.Column('last_updated', sa.DateTime(), nullable=False),
