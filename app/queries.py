@@ -30,10 +30,12 @@ from app.shaping.drill import DrillFilters
 from app.shaping.exceptions import QueueFilters
 from app.shaping.kpis import SUM_COLUMNS
 from app.shaping.revenue import (
+    BILLING_METRICS,
     RATE_COLUMNS,
     RATE_METRICS,
     REASON_COLUMNS,
     REASON_METRIC,
+    billing_row,
     rate_rows,
     reason_rows,
 )
@@ -172,6 +174,31 @@ def has_remittances(url: str) -> bool:
     """Whether the store holds any remittance (else the Revenue page's empty state)."""
     with engine_for(url).connect() as conn:
         return revenue.has_remittances(conn)
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def has_claims(url: str) -> bool:
+    """Whether the store holds any claim (else DNFB has no figure)."""
+    with engine_for(url).connect() as conn:
+        return revenue.has_claims(conn)
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def billing_figures(url: str, start: datetime, end: datetime) -> dict[str, Any]:
+    """The estate's charge lag (mean, p90 days), late charges as % of billed $ in the
+    window, and DNFB ($, encounters, days) at its end, through the store reader."""
+    reader = StoreMetricReader(engine_for(url), settings())
+    got = reader.many(list(BILLING_METRICS), window=end - start, scope_keys=(), now=end)
+    return billing_row(got)
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def dnfb_encounters(url: str, end: datetime) -> pd.DataFrame:
+    """The encounters discharged not final billed at ``end``, largest $ first."""
+    with engine_for(url).connect() as conn:
+        rows = revenue.dnfb_encounters(conn, end,
+                                       timedelta(days=settings().sla.dnfb_hold_days))
+    return _frame(rows, list(revenue.DNFB_COLUMNS))
 
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)

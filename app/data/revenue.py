@@ -1,14 +1,22 @@
-"""The remittances behind the Revenue cycle page, in SQL: whether the store has any, and
+"""The records behind the Revenue cycle page, in SQL: whether the store has remittances,
 which remittance rows are a claim's *initial denial* (the drill-down's "problems only" on
 the ``remittances`` record set), so a denied-claims link opens exactly the claims the
-denial metrics count (``metrics.read.denials``)."""
+denial metrics count (``metrics.read.denials``), and the encounters discharged not final
+billed (exactly those ``metrics.read.dnfb`` counts)."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select
 
 from metrics.read.denials import REVERSAL_STATUS, is_denial
-from store.schema import remittances
+from metrics.read.dnfb import horizons, unbilled
+from store.schema import claims, encounters, remittances
+
+DNFB_COLUMNS = ("facility_id", "encounter_id", "encounter_class", "procedure_code",
+                "discharged_at", "days_unbilled", "gross_usd")
 
 
 def has_remittances(conn: Connection) -> bool:
@@ -29,3 +37,30 @@ def initial_denial() -> ColumnElement[bool]:
             and_(e.paid_at == r.paid_at, e.remittance_id < r.remittance_id)))
     return and_(r.status_code != REVERSAL_STATUS, is_denial(), ~earlier)
 
+
+
+def has_claims(conn: Connection) -> bool:
+    """Whether any claim was ever stored (DNFB needs a claims feed)."""
+    return conn.execute(select(claims.c.claim_id).limit(1)).first() is not None
+
+
+def dnfb_encounters(conn: Connection, now: datetime, hold: timedelta,
+                    limit: int = 500) -> list[dict[str, Any]]:
+    """The encounters discharged not final billed at ``now`` (``metrics.read.dnfb``'s
+    definition, per facility at its claims horizon), largest gross $ first: facility,
+    encounter, class, principal procedure, discharge, whole days since it and gross $."""
+    e = encounters.c
+    rows: list[dict[str, Any]] = []
+    for fid, horizon in sorted(horizons(conn, now).items()):
+        gross = dict(unbilled(conn, fid, horizon, hold))
+        if not gross:
+            continue
+        for r in conn.execute(select(e.encounter_id, e.encounter_class, e.procedure_code,
+                                     e.ended_at).where(e.encounter_id.in_(list(gross)))):
+            rows.append({"facility_id": fid, "encounter_id": r.encounter_id,
+                         "encounter_class": r.encounter_class,
+                         "procedure_code": r.procedure_code, "discharged_at": r.ended_at,
+                         "days_unbilled": (now - r.ended_at) // timedelta(days=1),
+                         "gross_usd": round(gross[r.encounter_id], 2)})
+    rows.sort(key=lambda r: (-r["gross_usd"], r["encounter_id"]))
+    return rows[:limit]

@@ -20,6 +20,8 @@ REASON_METRIC = "denial_reason_usd"
 RATE_COLUMNS = ("claims", "denied", "rate_count_pct", "billed_usd", "denied_usd",
                 "rate_usd_pct", "open_claims", "open_usd", "error")
 REASON_COLUMNS = ("carc", "adjustments", "usd")
+BILLING_METRICS = ("charge_lag_days_mean", "charge_lag_days_p90", "late_charges_usd_pct",
+                   "dnfb_usd", "dnfb_days")
 DATASET = "remittances"
 
 EMPTY = ("No remittance source yet: add an `x12_files` source that polls the folder your "
@@ -75,6 +77,34 @@ def total_row(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"claims": 0, "denied": 0, "rate_count_pct": None, "billed_usd": 0.0,
             "denied_usd": 0.0, "rate_usd_pct": None, "open_claims": 0, "open_usd": 0.0,
             "error": ""}
+
+
+def billing_row(values: Mapping[str, Sequence[MetricValue]]) -> dict[str, Any]:
+    """The estate's billing figures from one value per metric (absent: None)."""
+    def one(metric: str) -> MetricValue | None:
+        got = values.get(metric) or []
+        return got[0] if got else None
+
+    lag, p90, late = (one(m) for m in BILLING_METRICS[:3])
+    dnfb, dnfb_days = one("dnfb_usd"), one("dnfb_days")
+    return {
+        "lag_mean_days": lag.value if lag else None,
+        "lag_p90_days": p90.value if p90 else None,
+        "charged_usages": int(lag.detail.get("denominator", 0)) if lag else 0,
+        "late_usd_pct": late.value if late else None,
+        "late_usd": float(late.detail.get("numerator", 0.0)) if late else 0.0,
+        "billed_usd": float(late.detail.get("denominator", 0.0)) if late else 0.0,
+        "dnfb_usd": dnfb.value if dnfb else None,
+        "dnfb_encounters": int(dnfb.detail.get("encounters", 0)) if dnfb else 0,
+        "dnfb_days": dnfb_days.value if dnfb_days else None,
+    }
+
+
+def days(value: float | None) -> str:
+    """A lag in days as a card shows it: hours under a day, a dash when there is none."""
+    if value is None:
+        return "–"
+    return f"{value * 24:.1f} h" if value < 1 else f"{value:.1f} days"
 
 
 def reason_rows(values: Sequence[MetricValue]) -> list[dict[str, Any]]:

@@ -1,19 +1,22 @@
-"""Revenue cycle: from charge to cash, for the revenue-integrity lead — over the shared
-window, the initial denial rate by claims and by $, the denied $ still open, the claims
-remitted; denials by CARC; the rate by payer and by facility. Every count links to the
-remittances behind it in the drill-down. Numbers are the denial metrics
-(``metrics.read.denials``) read through the store reader, as the rules and report read them."""
+"""Revenue cycle: from charge to cash, for the revenue-integrity lead — billing first
+(charge lag, late charges as % of billed $, and the encounters discharged not final billed
+with their age and $), then over the shared window the initial denial rate by claims and
+by $, the denied $ still open, the claims remitted; denials by CARC; the rate by payer and
+by facility. Every count links to the records behind it. Numbers are the metrics
+(``metrics.read.facts``, ``.points``, ``.dnfb``, ``.denials``) read through the store
+reader, as the rules and report read them."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from app import charts, queries
-from app.resources import database_url
+from app.resources import database_url, settings
 from app.shaping.drill import DrillFilters, to_query_params
 from app.shaping.facilities import facility_label
 from app.shaping.revenue import (
     EMPTY,
+    days,
     denied_filters,
     dollars,
     percent,
@@ -23,6 +26,16 @@ from app.shaping.revenue import (
 from app.ui import current_window, require_page, window_caption
 
 DRILL_PAGE = "views/drilldown.py"
+DNFB_CONFIG = {
+    "name": st.column_config.Column("Facility"),
+    "encounter_id": st.column_config.Column("Encounter"),
+    "encounter_class": st.column_config.Column("Class"),
+    "procedure_code": st.column_config.Column("Procedure"),
+    "discharged_at": st.column_config.DatetimeColumn("Discharged (UTC)",
+                                                     format="YYYY-MM-DD HH:mm"),
+    "days_unbilled": st.column_config.NumberColumn("Days since discharge", format="%d"),
+    "gross_usd": st.column_config.NumberColumn("Gross charges $", format="$%,.2f"),
+}
 TABLE_CONFIG = {
     "claims": st.column_config.NumberColumn("Claims remitted", format="%,d"),
     "denied": st.column_config.NumberColumn("Initially denied", format="%,d"),
@@ -47,11 +60,48 @@ window = current_window()
 st.caption(f"{window_caption(window)} · claims counted in the window of their first "
            "remittance (HFMA MAP Keys: initial denial rate)")
 
+start, end = window.start, window.end
+hold = settings().sla.dnfb_hold_days
+billing = queries.billing_figures(url, start, end)
+st.subheader("Billing")
+b1, b2, b3, b4 = st.columns(4)
+b1.metric("Charge lag (mean)", days(billing["lag_mean_days"]), border=True,
+          help="Days from the scan (date of service) to its first charge posted, over the "
+               "window's scans that were charged (HFMA MAP Keys: charge lag).")
+b2.metric("Charge lag (p90)", days(billing["lag_p90_days"]), border=True,
+          help="Nine in ten charged scans had their first charge posted within this.")
+b3.metric("Late charges (% of billed $)", percent(billing["late_usd_pct"]), border=True,
+          help="$ of charges posted after their SLA over the $ billed for the window's scans.")
+b4.metric("Discharged not final billed", "–" if billing["dnfb_usd"] is None
+          else dollars(billing["dnfb_usd"]), border=True,
+          help=f"Gross charges of encounters discharged more than {hold} days ago that no "
+               "claim bills yet, at the window's end (HFMA MAP Keys: DNFB).")
+with b1:
+    st.caption(f"{billing['charged_usages']:,} charged scans")
+with b2:
+    st.caption("by the scan's time, in the window")
+with b3:
+    _link(f"Late: {dollars(billing['late_usd'])} of {dollars(billing['billed_usd'])}",
+          DrillFilters(dataset="capture", status="late", since=start, until=end))
+with b4:
+    dnfb_days = billing["dnfb_days"]
+    st.caption("no claims feed yet" if billing["dnfb_usd"] is None else
+               f"{billing['dnfb_encounters']:,} encounters · "
+               + ("–" if dnfb_days is None else f"{dnfb_days:.2f} days of gross revenue"))
+
+unbilled = queries.dnfb_encounters(url, end) if billing["dnfb_encounters"] else None
+if unbilled is not None and not unbilled.empty:
+    st.markdown(f"**Discharged, not final billed** (more than {hold} days), largest $ first")
+    names = queries.facility_names(url)
+    unbilled.insert(0, "name", [facility_label(f, names) for f in unbilled["facility_id"]])
+    st.dataframe(unbilled[list(DNFB_CONFIG)], hide_index=True, key="revenue_dnfb",
+                 column_config=DNFB_CONFIG)
+
+st.subheader("Denials")
 if not queries.has_remittances(url):
     st.info(EMPTY, icon=":material/receipt_long:")
     st.stop()
 
-start, end = window.start, window.end
 total = total_row(queries.denial_rates(url, start, end, ()).to_dict("records"))
 if total["error"]:
     st.warning(f"A remittance source is failing, these numbers may be short: {total['error']}",

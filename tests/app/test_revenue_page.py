@@ -7,14 +7,30 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine
 
-from core.model import Remittance, RemittanceAdjustment
+from app.data.kpis import latest_bucket
+from app.shaping.window import window_ending
+from core.config import ChargeSla
+from core.model import Charge, Claim, Encounter, Remittance, RemittanceAdjustment
+from metrics.compute.run import compute
+from metrics.read.reader import StoreMetricReader
 from store.upsert import upsert_records
 from tests.app.conftest import links, page_text, signed_in
 
 Money = Decimal
+BILLING_CARDS = {"Charge lag (mean)", "Charge lag (p90)", "Late charges (% of billed $)",
+                 "Discharged not final billed"}
+
+
+def _window_end(engine: Engine) -> datetime:
+    """The end of the default 7-day window the page reads (``app.ui.current_window``)."""
+    with engine.connect() as conn:
+        latest = latest_bucket(conn)
+    assert latest is not None
+    return window_ending(latest, timedelta(days=7)).end
 
 
 def _remit(rid: str, claim: str, fac: str, payer: str, status: str, charge: int, paid: int,
@@ -84,7 +100,7 @@ def test_the_page_shows_the_denials_and_every_link_opens_its_remittances(seeded)
     at.switch_page("views/revenue.py").run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Revenue cycle"
-    cards = {m.label: m.value for m in at.metric}
+    cards = {m.label: m.value for m in at.metric if m.label not in BILLING_CARDS}
     assert cards == {"Initial denial rate (claims)": "60.0 %",  # C1, C2, C4 of 5
                      "Initial denial rate ($)": "72.3 %",  # 1,700 of 2,350
                      "Denied $ still open": "$700.00",  # C2 and C4
@@ -103,7 +119,8 @@ def test_the_page_shows_the_denials_and_every_link_opens_its_remittances(seeded)
         assert carc in chart
     assert "CO-45" not in chart and "PR-1" not in chart
 
-    drills = {label: q for label, page, q in links(at) if page.startswith("drilldown")}
+    drills = {label: q for label, page, q in links(at)
+              if page.startswith("drilldown") and not label.startswith("Late: ")}
     expected = {
         "Denied: 3 of 5 claims": (3, "$1,700.00"),
         "Denied: $1,700.00 of $2,350.00": (3, "$1,700.00"),
@@ -127,7 +144,81 @@ def test_without_remittances_the_page_says_how_to_add_a_source(seeded_sqlite) ->
     assert not at.exception, at.exception
     assert "No remittance source yet" in at.info[0].value
     assert "x12_files" in at.info[0].value
-    assert not at.metric and not links(at)
+    # billing's figures stand without remittances; no denial card or link is drawn
+    assert {m.label for m in at.metric} == BILLING_CARDS
+    assert [label for label, _, _ in links(at)] == [
+        next(label for label, _, _ in links(at) if label.startswith("Late: "))]
+    cards = {m.label: m.value for m in at.metric}
+    assert cards["Discharged not final billed"] == "–"  # the seeded store has no claim
+    assert "no claims feed yet" in page_text(at)
+
+
+def test_billing_cards_are_the_metrics_and_the_late_link_opens_them(seeded) -> None:
+    """Charge lag and late $ read as the store reader computes them; the late link opens
+    the late scans, whose $ is the card's numerator."""
+    at = signed_in("executive")
+    at.switch_page("views/revenue.py").run()
+    assert not at.exception, at.exception
+    end = seeded.truth.end
+    reader = StoreMetricReader(seeded.engine)
+    window = timedelta(days=7)
+    shown_end = _window_end(seeded.engine)
+    lag = reader.values("charge_lag_days_mean", window=window, scope_keys=(), now=shown_end)[0]
+    late = reader.values("late_charges_usd_pct", window=window, scope_keys=(), now=shown_end)[0]
+    assert lag.value is not None and late.value is not None and end <= shown_end
+    cards = {m.label: m.value for m in at.metric}
+    want = (f"{lag.value * 24:.1f} h" if lag.value < 1 else f"{lag.value:.1f} days")
+    assert cards["Charge lag (mean)"] == want
+    assert cards["Late charges (% of billed $)"] == f"{late.value:.1f} %"
+    label, query = next((lb, q) for lb, _, q in links(at) if lb.startswith("Late: "))
+    count, usd = _drill(query)
+    assert usd == f"${late.detail['numerator']:,.2f}" and f"{usd} of" in label
+    assert count == len(seeded.truth.late_charge)
+
+
+def seed_dnfb(engine: Engine, end: datetime) -> None:
+    """Four FAC01 encounters around the 4-day hold, then a pass for charge survival:
+
+    - E0 discharged 12 days ago, claimed: the earliest claimed discharge
+    - E1 discharged 10 days ago, $300 charged, no claim: DNFB, 10 days
+    - E2 discharged 9 days ago, $200 charged, claimed an hour ago: billed
+    - E3 discharged 2 days ago, $150 charged, no claim: inside the hold
+    """
+    rows: list[Any] = []
+    for n, (ago, usd, claimed) in enumerate(((12, 100, True), (10, 300, False),
+                                             (9, 200, True), (2, 150, False))):
+        out = end - timedelta(days=ago)
+        enc = f"E{n}"
+        rows.append(Encounter(encounter_id=enc, facility_id="FAC01", encounter_class="IMP",
+                              procedure_code="27447", started_at=out - timedelta(days=1),
+                              ended_at=out, last_updated=out))
+        rows.append(Charge(charge_id=f"CH-{enc}", facility_id="FAC01", encounter_id=enc,
+                           cdm_code="C1", quantity=Decimal(1), amount=Decimal(usd),
+                           service_date=out.date(), posted_at=out - timedelta(hours=2),
+                           last_updated=out))
+        if claimed:
+            made = out + timedelta(days=1) if n == 0 else end - timedelta(hours=1)
+            rows.append(Claim(claim_id=f"CL-{enc}", facility_id="FAC01", encounter_id=enc,
+                              total=Decimal(usd), status="active", created_at=made,
+                              last_updated=made))
+    with engine.begin() as conn:
+        upsert_records(conn, rows, source="billing", now=end)
+    compute(engine, ChargeSla(), now=end)
+
+
+def test_dnfb_lists_the_unbilled_encounters_past_the_hold(seeded) -> None:
+    seed_dnfb(seeded.engine, seeded.truth.end)
+    at = signed_in("executive")
+    at.switch_page("views/revenue.py").run()
+    assert not at.exception, at.exception
+    cards = {m.label: m.value for m in at.metric}
+    assert cards["Discharged not final billed"] == "$300.00"
+    table = next(df.value for df in at.dataframe if "days_unbilled" in df.value.columns)
+    assert table["encounter_id"].tolist() == ["E1"]
+    row = table.iloc[0]
+    assert (row["gross_usd"], row["procedure_code"]) == (300.0, "27447")
+    assert row["days_unbilled"] >= 10
+    assert "1 encounters" in page_text(at) or "1 encounter" in page_text(at)
 
 
 def test_no_patient_identity_on_the_page(seeded_sqlite) -> None:
