@@ -24,6 +24,7 @@ vanished one there, to look at. It exits 1 when a goal is missed.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import tempfile
@@ -187,7 +188,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--backend takes sqlite, postgresql or both")
     t0 = time.perf_counter()
     inputs = draw_inputs(args.inputs, args.seed)
-    print(f"drew {len(inputs)} inputs (seed {args.seed}) in {time.perf_counter() - t0:.1f} s")
+    digest = hashlib.sha256()
+    for suffix, data in inputs:
+        digest.update(f"{suffix}:{len(data)}:".encode() + data)
+    # Hypothesis also draws the literals it finds in the project's loaded modules, so a
+    # code change can change the inputs a seed gives: the digest says whether two runs
+    # saw the same ones
+    print(f"drew {len(inputs)} inputs (seed {args.seed}, inputs sha256 "
+          f"{digest.hexdigest()[:16]}) in {time.perf_counter() - t0:.1f} s")
     results = {b: run_backend(b, inputs, args.pg_url, args.keep) for b in backends}
     print(report(results))
     lost = any(r["figures"]["crashes"] or r["figures"]["vanished"]
