@@ -42,6 +42,7 @@ _RECORDS: dict[str, tuple[str, str, bool]] = {
     "quantity_mismatches": ("inventory", "", True),
     "inventory_accuracy_pct": ("inventory", "", True),
     "stock_posting_delay_p95_minutes": ("inventory", "issued", False),
+    "erp_booking_lag_p95_minutes": ("issues", "", False),
     "inventory_within_sla_pct": ("inventory", "issued", False),
     "messages_received": ("messages", "", False),
     "messages_errored": ("messages", "E", False),

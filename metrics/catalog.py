@@ -128,7 +128,11 @@ CATALOG: dict[str, MetricSpec] = {
         _spec("inventory_accuracy_pct", "%", "issued usage events whose issue matches in "
               "quantity, over usage events due an issue", _USAGE_SCOPES, good_high=True),
         _spec("stock_posting_delay_p95_minutes", "minutes", "p95 minutes usage -> "
-              "inventory issue posted", _LATENCY_SCOPES),
+              "stock moved for it (the first ISSUE's movement time, else its posting time)",
+              _LATENCY_SCOPES),
+        _spec("erp_booking_lag_p95_minutes", "minutes", "p95 minutes from stock moved to "
+              "the ERP posting its ISSUE document, of issues posted in the window whose "
+              "source sends both times", frozenset({FACILITY, LOCATION})),
         _spec("inventory_within_sla_pct", "%", "issued usage events whose issue posted "
               "within the inventory SLA", _LATENCY_SCOPES, good_high=True),
         # --- interface health -------------------------------------------------------------

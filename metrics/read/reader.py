@@ -19,6 +19,7 @@ from core.metric_values import MetricValue
 from metrics.catalog import CATALOG, METRIC_NAMES, spec
 from metrics.read import denials as read_denials
 from metrics.read import dnfb as read_dnfb
+from metrics.read import erp as read_erp
 from metrics.read import facts as read_facts
 from metrics.read import feeds as read_feeds
 from metrics.read import points as read_points
@@ -28,6 +29,7 @@ from metrics.read.health import load_health
 _READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
     **read_points.READERS, **read_facts.READERS, **read_feeds.READERS,
     **read_denials.READERS, **read_dnfb.READERS,
+    **read_erp.READERS,
 }
 
 
