@@ -34,7 +34,7 @@ from core.config import load_settings
 from core.errors import ChargelineError, ConfigError
 from core.keys import DEMO_PHI_SECRET
 from simulator.mailsink import MailSink
-from simulator.sources import demo_sources
+from simulator.sources import demo_sources, remittance_source
 from store.migrate import open_store
 
 cli = typer.Typer()
@@ -138,9 +138,12 @@ def _write_config(out: Path, sim_url: str, dashboard_url: str, smtp_port: int) -
         "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none",
                  "sender": "chargeline@demo.example"},
         "lineage": {"transport": "file", "path": str((out / "openlineage.ndjson").resolve())},
-        "sources": _engine_read_the_mirth_way(
-            demo_sources(sim_url, (out / "estate").resolve(), SOURCE_INTERVAL_SECONDS),
-            sim_url),
+        "sources": [
+            *_engine_read_the_mirth_way(
+                demo_sources(sim_url, (out / "estate").resolve(), SOURCE_INTERVAL_SECONDS),
+                sim_url),
+            remittance_source((out / "estate").resolve()),  # the clearinghouse's 835 drop
+        ],
     }
     path = out / "chargeline.yaml"
     path.write_text("# written by `chargeline demo`; see chargeline.example.yaml\n"

@@ -132,6 +132,9 @@ class SourceConfig(_Strict):
     # N104, e.g. its NPI, or its N102 name) -> facility id; unmapped: facility_id, else
     # the payee's id as the file writes it
     facility_by_payee: dict[str, str] = {}
+    # how often the source delivers new records by nature (a daily 835 drop: 1440): its
+    # freshness counts the minutes beyond this, so a daily feed is not stale all day
+    expected_every_minutes: int = Field(default=0, ge=0, le=60 * 24 * 31)
 
     @field_validator("base_url")
     @classmethod

@@ -165,7 +165,8 @@ CATALOG: dict[str, MetricSpec] = {
               "collector run of the source (since its first run when none succeeded)",
               frozenset({SOURCE})),
         _spec("freshness_minutes", "minutes", "minutes since the newest record the source "
-              "delivered; ERROR while its last run failed", frozenset({SOURCE})),
+              "delivered, beyond its expected_every_minutes (a daily feed: 1440); ERROR while "
+              "its last run failed", frozenset({SOURCE})),
         _spec("volume_anomaly_z", "z", "z-score of the window's volume against the same "
               "window on the same weekday of the past 8 weeks (3+ weeks of history), else "
               "on the 7 days before (0 below the minimum absolute change); param "

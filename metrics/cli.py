@@ -96,7 +96,8 @@ def report(
     try:
         if compute_first:
             compute(engine, settings.sla, now=now)
-        doc = build_report(engine, settings.sla, since=start, until=end, facility=facility)
+        doc = build_report(engine, settings.sla, since=start, until=end, facility=facility,
+                           settings=settings)
     finally:
         engine.dispose()
     typer.echo(to_json(doc) if as_json else to_text(doc, store=store_label(

@@ -56,11 +56,15 @@ def remittance_source(out_dir: str | Path, interval_seconds: int = 300,
     """The ``x12_files`` source of the estate's 835 files under ``out_dir``, each payee NPI
     mapped to its facility id (FAC01.. up to ``facilities``).
 
-    Not among ``demo_sources`` yet: the files come once a day, so the shipped
-    ``source-freshness`` rule (warn after 2 h without new records) would fire on it."""
+    The files come once a day per payer and their newest record is dated by its payment
+    date (midnight, a day behind the file), so the source expects new records every 48 h
+    (``expected_every_minutes``): the shipped ``source-freshness`` rule (warn 2 h late)
+    then fires only when a day's file is missing. Not among ``demo_sources`` (the tests'
+    estates are mostly too short for a remittance); ``chargeline demo`` adds it."""
     return {"name": "billing-835", "kind": "x12_files", "path": str(Path(out_dir) / X12_DIR),
             "facility_by_payee": {npi(n): f"FAC{n:02d}" for n in range(1, facilities + 1)},
-            "schedule": {"interval_seconds": interval_seconds}}
+            "schedule": {"interval_seconds": interval_seconds},
+            "expected_every_minutes": 2 * 24 * 60}
 
 
 def claims_source(out_dir: str | Path, interval_seconds: int = 300,

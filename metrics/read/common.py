@@ -32,6 +32,9 @@ class Read:
     params: Mapping[str, str] = field(default_factory=dict)
     health: SourceHealth = field(default_factory=SourceHealth)
     sla: ChargeSla = field(default_factory=ChargeSla)
+    # per source, the minutes between its deliveries by nature (SourceConfig's
+    # expected_every_minutes); freshness counts the minutes beyond them
+    cadence: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def start(self) -> datetime:

@@ -88,9 +88,11 @@ def read_runs(conn: Connection, read: Read) -> list[MetricValue]:
             out.append(value(read, scope, _minutes(read.now - (last_ok or first_run)),
                              extra={"never_succeeded": 1.0} if last_ok is None else None))
             continue
-        number = None if newest is None else max(0.0, _minutes(read.now - newest))
+        expected = read.cadence.get(source, 0.0)
+        number = None if newest is None else max(0.0, _minutes(read.now - newest) - expected)
         failing = read.health.failing.get(source, "")
         out.append(value(read, scope, number,
+                         extra={"expected_every_minutes": expected} if expected else None,
                          error=f"source {source} is failing: {failing}" if failing else ""))
     if not read.scope_keys and out:
         failed = [v for v in out if v.error]

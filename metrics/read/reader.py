@@ -33,6 +33,14 @@ _READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
 }
 
 
+def source_cadence(settings: Settings | None) -> dict[str, float]:
+    """Per configured source, the minutes between its deliveries by nature (0 left out)."""
+    if settings is None:
+        return {}
+    return {s.name: float(s.expected_every_minutes) for s in settings.sources
+            if s.expected_every_minutes}
+
+
 class StoreMetricReader:
     """Every metric of ``metrics.catalog`` read from the store behind ``engine``."""
 
@@ -40,6 +48,7 @@ class StoreMetricReader:
                  sla: ChargeSla | None = None) -> None:
         self.engine = engine
         self.sla = sla or (settings.sla if settings is not None else ChargeSla())
+        self.cadence = source_cadence(settings)
 
     def metric_names(self) -> frozenset[str]:
         """Every metric this reader can answer for (the rule loader checks against it)."""
@@ -52,7 +61,7 @@ class StoreMetricReader:
         spec(metric)  # unknown names fail with the close ones listed
         with self.engine.connect() as conn:
             read = Read(metric, window, channel_identity(scope_keys), now,
-                        dict(params or {}), load_health(conn), self.sla)
+                        dict(params or {}), load_health(conn), self.sla, self.cadence)
             return _READERS[metric](conn, read)
 
     def many(self, metrics: list[str], *, window: timedelta, scope_keys: tuple[str, ...],
@@ -65,7 +74,7 @@ class StoreMetricReader:
                 spec(metric)
                 scoped = channel_identity(
                     [k for k in scope_keys if k in CATALOG[metric].scopes])
-                read = Read(metric, window, scoped, now, {}, health, self.sla)
+                read = Read(metric, window, scoped, now, {}, health, self.sla, self.cadence)
                 out[metric] = _READERS[metric](conn, read)
         return out
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
-from core.config import ChargeSla
+from core.config import ChargeSla, Settings
 from core.metric_values import MetricValue, ValueStatus
 from metrics.catalog import FAILED_MAPPING_REASONS, HOPS
 from metrics.read.common import Read
@@ -129,9 +129,11 @@ def _exceptions(conn: Connection, facility: str) -> dict[str, Any]:
 
 
 def build_report(engine: Engine, sla: ChargeSla, *, since: datetime, until: datetime,
-                 facility: str = "") -> dict[str, Any]:
-    """The report document for usage and feed activity in ``[since, until)``."""
-    reader = StoreMetricReader(engine, sla=sla)
+                 facility: str = "", settings: Settings | None = None) -> dict[str, Any]:
+    """The report document for usage and feed activity in ``[since, until)``; with
+    ``settings``, source freshness is counted beyond each source's expected cadence, as
+    the rules read it."""
+    reader = StoreMetricReader(engine, settings, sla=sla)
     window = until - since
     with engine.connect() as conn:
         health = load_health(conn)

@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, func, select
 from store.schema import (
     channel_stats,
     charges,
+    collector_runs,
     interface_messages,
     inventory_transactions,
     usage_events,
@@ -84,7 +85,11 @@ def test_demo_serves_dashboard_with_counts_for_every_facility(tmp_path: Path) ->
             "engine snapshots (Mirth API)": _per_facility(engine, channel_stats,
                                                           channel_stats.c.source == "mirth"),
         }
+        with engine.connect() as conn:  # the clearinghouse's 835 folder is polled too
+            remit_runs = conn.execute(select(collector_runs.c.status).where(
+                collector_runs.c.source == "billing-835")).scalars().all()
         engine.dispose()
+        assert remit_runs and set(remit_runs) <= {"ok", "nodata"}, remit_runs
         for what, counts in tables.items():
             for facility in truth["facilities"]:
                 assert counts.get(facility, 0) > 0, f"no {what} for {facility}: {counts}"

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, insert
 
-from core.config import ChargeSla
+from core.config import ChargeSla, Settings, SourceConfig
 from core.metric_values import ValueStatus
 from core.model import ChannelStats, InterfaceMessage, MessageStatus
 from metrics.catalog import METRIC_NAMES
@@ -112,6 +112,33 @@ def test_error_when_the_source_behind_is_failing(reader: StoreMetricReader,
     fresh = one(reader, "freshness_minutes", ("source",))
     assert fresh.status is ValueStatus.ERROR
     assert one(reader, "minutes_since_success", ("source",)).value == pytest.approx(5.0)
+
+
+def test_freshness_counts_beyond_a_sources_expected_cadence(engine: Engine) -> None:
+    """A daily 835 drop whose newest record is 26 h old is 2 h late, not 26; a source
+    without a cadence reads its plain age; the cadence never makes a fresh feed negative."""
+    with engine.begin() as conn:
+        for source, hours in (("billing-835", 26), ("billing", 3), ("erp-daily", 5)):
+            conn.execute(insert(collector_runs).values(
+                run_id=f"r-{source}", source=source, started_at=NOW - timedelta(minutes=2),
+                finished_at=NOW - timedelta(minutes=1), status="ok",
+                newest_record_at=NOW - timedelta(hours=hours)))
+    sources = [SourceConfig(name="billing-835", kind="x12_files", path="/x12",
+                            expected_every_minutes=1440),
+               SourceConfig(name="erp-daily", kind="x12_files", path="/erp",
+                            expected_every_minutes=1440)]
+    reader = StoreMetricReader(engine, Settings(database_url="sqlite://", sources=sources))
+    fresh = {v.scope["source"]: v for v in reader.values(
+        "freshness_minutes", window=WEEK, scope_keys=("source",), now=NOW)}
+    assert fresh["billing-835"].value == pytest.approx(120.0)
+    assert fresh["billing-835"].detail["expected_every_minutes"] == 1440.0
+    assert fresh["billing"].value == pytest.approx(180.0)
+    assert "expected_every_minutes" not in fresh["billing"].detail
+    assert fresh["erp-daily"].value == 0.0
+    # without the settings (no cadence known) the plain age
+    plain = StoreMetricReader(engine).values("freshness_minutes", window=WEEK,
+                                             scope_keys=("source",), now=NOW)
+    assert {v.scope["source"]: v.value for v in plain}["billing-835"] == pytest.approx(1560.0)
 
 
 def test_api_health(reader: StoreMetricReader, engine: Engine) -> None:
