@@ -154,16 +154,16 @@ ROWS = ("inputs", "stored", "quarantined", "stored+quarantined", "empty", "vanis
 
 def report(results: dict[str, dict[str, Any]]) -> str:
     backends = list(results)
-    lines = [f"{'':<30}" + "".join(f"{b:>16}" for b in backends)]
+    lines = [f"{'':<30}" + "".join(f"{b:>18}" for b in backends)]
     for row in ROWS:
         cells = []
         for b in backends:
             f = results[b]["figures"]
             detail = (f"{f[row]} ({f[row + ' hl7']}/{f[row + ' json']})"
                       if f"{row} hl7" in f or f"{row} json" in f else str(f[row]))
-            cells.append(f"{detail:>16}")
+            cells.append(f"{detail:>18}")
         lines.append(f"{row:<30}" + "".join(cells))
-    lines.append(f"{'seconds':<30}" + "".join(f"{results[b]['seconds']:>16.1f}"
+    lines.append(f"{'seconds':<30}" + "".join(f"{results[b]['seconds']:>18.1f}"
                                                for b in backends))
     lines.append("n (h/j): of them HL7 / JSON inputs. Goals: 0 vanished, 0 crashes, 0 "
                  "unforeseen failures, 0 good files lost")
