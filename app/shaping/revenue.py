@@ -9,6 +9,7 @@ only" on ``remittances``): one row per claim the rate counts, its CLP03 $ the de
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -98,6 +99,50 @@ def billing_row(values: Mapping[str, Sequence[MetricValue]]) -> dict[str, Any]:
         "dnfb_encounters": int(dnfb.detail.get("encounters", 0)) if dnfb else 0,
         "dnfb_days": dnfb_days.value if dnfb_days else None,
     }
+
+
+@dataclass(frozen=True)
+class RevenueCard:
+    """One card of the Overview's revenue-cycle row: its figure now and a period ago."""
+
+    label: str
+    now: float | None
+    before: float | None
+    unit: str  # "%" (a change in points) or "" (a relative change)
+    text: str
+    help: str
+
+
+def revenue_cards(now: Mapping[str, Any], before: Mapping[str, Any],
+                  denial_now: Mapping[str, Any] | None,
+                  denial_before: Mapping[str, Any] | None, hold_days: int) -> list[RevenueCard]:
+    """The Overview's revenue-cycle cards from ``billing_row`` and ``total_row`` of the
+    window and of the previous one: initial denial rate (when remittances exist), charge
+    lag, late charges % of billed $ and DNFB days (when claims exist)."""
+    cards = []
+    if denial_now is not None:
+        rate = denial_now.get("rate_count_pct")
+        cards.append(RevenueCard(
+            "Initial denial rate", rate,
+            (denial_before or {}).get("rate_count_pct"), "%", percent(rate),
+            "Claims denied at their first remittance over claims first remitted in the "
+            "window (HFMA MAP Keys)."))
+    lag = now.get("lag_mean_days")
+    cards.append(RevenueCard("Charge lag", lag, before.get("lag_mean_days"), "", days(lag),
+                             "Mean days from the scan (date of service) to its first charge "
+                             "posted (HFMA MAP Keys)."))
+    late = now.get("late_usd_pct")
+    cards.append(RevenueCard("Late charges ($)", late, before.get("late_usd_pct"), "%",
+                             percent(late), "$ of charges posted after their SLA over the $ "
+                             "billed for the window's scans."))
+    if now.get("dnfb_usd") is not None:
+        dnfb = now.get("dnfb_days")
+        cards.append(RevenueCard(
+            "DNFB days", dnfb, before.get("dnfb_days"), "",
+            "–" if dnfb is None else f"{dnfb:.2f}",
+            f"{dollars(now['dnfb_usd'])} of encounters discharged more than {hold_days} days "
+            "and not final billed, over the average daily gross revenue (HFMA MAP Keys)."))
+    return cards
 
 
 def days(value: float | None) -> str:

@@ -1,6 +1,7 @@
-"""Overview: the executive page. The seven KPIs for the network with their trend versus
-the previous period, per facility, over time and by procedure; every number opens the
-records behind it (links, a facility row, or a box-selection on a chart)."""
+"""Overview: the executive page. The KPIs for the network with their trend versus the
+previous period, the revenue cycle's (denial rate, charge lag, late charges, DNFB days),
+per facility, over time and by procedure; every number opens the records behind it
+(links, a facility row, or a box-selection on a chart) or the Revenue cycle page."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from app import charts, queries
-from app.resources import database_url
+from app.resources import database_url, settings
 from app.shaping import overview as overview_view
 from app.shaping.drill import selection_to_filters, to_query_params
 from app.shaping.kpis import KPI_BY_KEY, KPIS
+from app.shaping.revenue import revenue_cards
+from app.shaping.revenue import total_row as denial_row
 from app.shaping.window import partial_bucket
 from app.ui import (
     current_window,
@@ -63,6 +66,26 @@ for row in (KPIS[:4], KPIS[4:]):
             st.page_link(DRILL_PAGE, label=overview_view.records_label(kpi, network_sums),
                          icon=":material/arrow_forward:",
                          query_params=to_query_params(overview_view.drill_for(kpi, window)))
+
+st.subheader("Revenue cycle")
+hold = settings().sla.dnfb_hold_days
+denials = queries.has_remittances(url)
+denial_now = denial_before = None
+if denials:
+    denial_now = denial_row(
+        queries.denial_rates(url, window.start, window.end, ()).to_dict("records"))
+    denial_before = denial_row(queries.denial_rates(
+        url, window.previous.start, window.previous.end, ()).to_dict("records"))
+cards = revenue_cards(queries.billing_figures(url, window.start, window.end),
+                      queries.billing_figures(url, window.previous.start, window.previous.end),
+                      denial_now, denial_before, hold)
+for col, card in zip(st.columns(4), cards, strict=False):
+    with col:
+        change = delta_text(card.now, None if note is not None else card.before, card.unit)
+        st.metric(card.label, card.text, change, **delta_style(change, False), help=card.help,
+                  border=True)
+st.page_link("views/revenue.py", label="Revenue cycle: denials by reason and payer, the "
+             "encounters not final billed", icon=":material/arrow_forward:")
 
 st.subheader("By facility")
 names = queries.facility_names(url)
