@@ -5,13 +5,15 @@ Only when asked (it takes a few minutes)::
 
     CHARGELINE_SCREENSHOTS=1 .venv/bin/pytest tests/browser/test_screenshots.py -p no:xdist
 
-writes ``docs/screenshots/{overview,interfaces,drilldown,lineage,trace,alerts}.png``. Each
+writes ``docs/screenshots/{overview,interfaces,drilldown,lineage,trace,alerts,revenue,
+recall}.png``. Each
 page's visible text is checked against the patients of the estate's HL7 logs (MRNs and
 names): no PHI may show in a screenshot.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -116,14 +118,19 @@ def test_screenshots_of_the_main_pages(browser: Browser, tmp_path: Path) -> None
         # screenshots show the same $.
         at_risk = page.get_by_role("link", name="Records").nth(1).get_attribute("href")
         assert at_risk and "dataset=at_risk" in at_risk, at_risk
+        # the recall of the estate's most-scanned UDI lot, as the truth names it
+        truth = json.loads((tmp_path / "demo" / "estate" / "truth.json").read_text())
+        lot = truth["recall"]["lot"]
         for name, path in (("interfaces", "/interfaces"),
                            ("drilldown", "/" + at_risk.split("/", 3)[-1].lstrip("/")),
                            ("lineage", "/lineage"), ("trace", f"/lineage?trace={missing}"),
-                           ("alerts", "/alerts")):
+                           ("alerts", "/alerts"), ("revenue", "/revenue"),
+                           ("recall", f"/recall?by=lot&value={lot}")):
             open_page(page, url + path)
             _shoot(page, name, phi)
         context.close()
     finally:
         _stop(proc)
     assert {p.stem for p in OUT.glob("*.png")} >= {"overview", "interfaces", "drilldown",
-                                                   "lineage", "trace", "alerts"}
+                                                   "lineage", "trace", "alerts", "revenue",
+                                                   "recall"}
