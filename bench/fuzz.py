@@ -25,18 +25,24 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import shutil
 import tempfile
 import time
 import traceback
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-PG_ADMIN_URL = os.environ.get("CHARGELINE_BENCH_PG_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from bench.scratchdb import (
+    SERVER_URL,
+    create_database,
+    drop_database,
+    scratch_name,
+    sigterm_as_exit,
+    where,
+)
+
+PG_ADMIN_URL = SERVER_URL
 
 
 def draw_inputs(count: int, seed: int) -> list[tuple[str, bytes]]:
@@ -66,7 +72,6 @@ def draw_inputs(count: int, seed: int) -> list[tuple[str, bytes]]:
 
 def _store(backend: str, workdir: Path, pg_url: str) -> tuple[str, Any]:
     """A fresh migrated store: its URL and a cleanup function."""
-    from sqlalchemy import create_engine, text
 
     from store.engine import make_engine
     from store.migrate import upgrade
@@ -75,16 +80,13 @@ def _store(backend: str, workdir: Path, pg_url: str) -> tuple[str, Any]:
         url = f"sqlite:///{workdir / 'fuzz.db'}"
         cleanup: Any = lambda: None  # noqa: E731 - the work folder goes with it
     else:
-        name = f"chargeline_fuzz_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = admin.url.set(database=name).render_as_string(hide_password=False)
+        name = scratch_name("fuzz")
+        url = create_database(pg_url, name)
+        print(f"  postgresql: working in database {name} on {where(pg_url)} (created now, "
+              "dropped at the end)", flush=True)
 
         def cleanup() -> None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+            drop_database(pg_url, name)
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
@@ -174,6 +176,12 @@ def report(results: dict[str, dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run it; SIGTERM, like Ctrl+C, still drops the scratch databases."""
+    with sigterm_as_exit():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench fuzz", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--inputs", type=int, default=1000, help="files to draw (1000)")

@@ -48,12 +48,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.scratchdb import (
+    SERVER_URL,
+    create_database,
+    drop_database,
+    scratch_name,
+    sigterm_as_exit,
+    where,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 GOALS = {"hl7": 20_000.0, "fhir": 10_000.0, "odata": 10_000.0, "idle_ms": 200.0}
@@ -65,7 +73,6 @@ DAY_MS = 86_400_000
 @contextmanager
 def fresh_store(args: argparse.Namespace, name: str) -> Iterator[Any]:
     """An empty, migrated store (SQLite file in the workdir, or a scratch PG database)."""
-    from sqlalchemy import create_engine, text
 
     from store.engine import make_engine
     from store.migrate import upgrade
@@ -81,19 +88,20 @@ def fresh_store(args: argparse.Namespace, name: str) -> Iterator[Any]:
         finally:
             engine.dispose()
         return
-    database = f"chargeline_bench_ingest_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{database}"'))
-    engine = make_engine(admin.url.set(database=database).render_as_string(False))
-    upgrade(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        admin.dispose()
+    database = scratch_name("ingest")
+    with sigterm_as_exit():
+        url = create_database(args.pg_url, database)
+        print(f"  postgresql: working in database {database} on {where(args.pg_url)} "
+              "(created now, dropped at the end)", flush=True)
+        try:
+            engine = make_engine(url)
+            upgrade(engine)
+            try:
+                yield engine
+            finally:
+                engine.dispose()
+        finally:
+            drop_database(args.pg_url, database)
 
 
 def _settings(engine: Any, sources: list[Any]) -> Any:
@@ -396,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--backend", default="sqlite,postgresql",
                         help="sqlite, postgresql, or both (comma-separated; the default)")
-    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--pg-url", default=SERVER_URL)
     parser.add_argument("--workdir", default="")
     parser.add_argument("--json", default="")
     parser.add_argument("--serve-charges", type=int, default=0, help=argparse.SUPPRESS)

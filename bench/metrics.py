@@ -10,9 +10,12 @@ It loads a store per backend with ``bench.datagen.generate`` (1M usage events â‰
 rows: messages, link rows, charges, inventory issues, master data), then prints per
 backend: the load time; the full computation ``metrics.compute.run.compute(engine, ChargeSla(),
 full=True)`` (goal <= 10 s on 2 cores); the incremental pass after ``--new-rows`` (10,000)
-new usage events with their hops (goal <= 1 s); and the peak memory of each phase (VmHWM
-of the worker process, reset through ``/proc/self/clear_refs`` once the store is loaded;
-for PostgreSQL it is the client process only, the server's memory is not counted).
+new usage events with their hops (goal <= 1 s); and the peak memory of each phase, two
+ways: "RSS" is VmHWM of the worker process (reset through ``/proc/self/clear_refs`` once
+the store is loaded), which counts the file pages it maps too; "own" is the peak of its
+anonymous memory (``RssAnon``, sampled every 10 ms by a thread: heap, SQLite's page cache
+and temporary tables, Python objects), the memory the process itself holds. For
+PostgreSQL both are the client process only; the server's memory is not counted.
 
 In the same run, on the same rows (the SQLite file), it times the equivalent duplicate
 checks (compound-unique over each duplicate business key of the live charges) and mapping
@@ -35,9 +38,11 @@ new rows (the peers must rescan everything) GX / Chargeline incremental checks >
 per stage.
 
 Options: ``--seed``, ``--facilities``, ``--days``, ``--repeat`` (timed runs per figure),
-``--workdir`` (SQLite files; default a temporary folder), ``--pg-url`` (an admin URL; a
-scratch database is created and dropped), ``--no-peers``, ``--no-calibrate``, ``--json
-FILE`` (all figures). Timings on a shared machine are noisy: compare the ratios of one run.
+``--workdir`` (SQLite files; default a temporary folder), ``--pg-url`` (the server: the
+benchmark creates its own database there, ``chargeline_bench_metrics_<pid>``, says so, and
+drops it at the end, also on an error, Ctrl+C or SIGTERM; ``bench/scratchdb.py``),
+``--no-peers``, ``--no-calibrate``, ``--json FILE`` (all figures). Timings on a shared
+machine are noisy: compare the ratios of one run.
 The last line calibrates the machine against the perf anchors (``bench/calibrate.py``): how
 many times their time the anchors' own plain-SQL checks take here today.
 """
@@ -51,6 +56,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import datetime
@@ -60,9 +66,15 @@ from typing import Any
 from bench.calibrate import describe as describe_calibration
 from bench.calibrate import measure as measure_calibration
 from bench.metrics_peers import DUP_KEYS, PEERS
+from bench.scratchdb import (
+    SERVER_URL,
+    create_database,
+    drop_database,
+    scratch_name,
+    sigterm_as_exit,
+    where,
+)
 
-PG_ADMIN_URL = os.environ.get("CHARGELINE_BENCH_PG_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 GOAL_FULL_S, GOAL_INCR_S = 10.0, 1.0
 GOAL_VS_GX, GOAL_VS_DUCKDB, GOAL_INCR_VS_GX = 10.0, 3.0, 80.0
 
@@ -70,16 +82,68 @@ GOAL_VS_GX, GOAL_VS_DUCKDB, GOAL_INCR_VS_GX = 10.0, 3.0, 80.0
 # --- memory ---------------------------------------------------------------------------------
 
 def reset_peak() -> None:
-    """Reset this process's VmHWM to its current RSS (kernel >= 4.0)."""
+    """Reset this process's VmHWM to its current RSS (kernel >= 4.0), and the sampled
+    anonymous peak (``ANON``) to the anonymous memory it holds now."""
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
+    ANON.reset()
 
 
 def peak_mb() -> float:
+    """VmHWM: the peak resident set, file pages included (shared libraries, and any file
+    pages the process maps)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def anon_mb() -> float:
+    """This process's own memory now: ``RssAnon`` of /proc/self/status (heap, SQLite's page
+    cache and temporary tables, Python objects), no file pages."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def pss_anon_mb() -> float:
+    """``Pss_Anon`` of /proc/self/smaps_rollup now (anonymous pages, each shared one
+    divided among its sharers); NaN where the kernel has no rollup."""
+    try:
+        for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss_Anon:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+class AnonPeak:
+    """The peak of ``anon_mb`` since the last ``reset``, sampled every ``every`` seconds
+    by a daemon thread (the kernel keeps a high-water mark of the whole RSS only)."""
+
+    def __init__(self, every: float = 0.01) -> None:
+        self.every, self.peak = every, 0.0
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, anon_mb())
+            time.sleep(self.every)
+
+    def reset(self) -> None:
+        self.peak = anon_mb()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._sample, daemon=True,
+                                            name="anon-peak")
+            self._thread.start()
+
+    def peak_mb(self) -> float:
+        return max(self.peak, anon_mb())
+
+
+ANON = AnonPeak()
 
 
 # --- the part of a pass that does what the peers do ----------------------------------------
@@ -123,6 +187,7 @@ def work_load(url: str, args: argparse.Namespace) -> dict[str, Any]:
     info = generate(engine, args.rows, seed=args.seed, facilities=args.facilities,
                     days=args.days)
     info["load_peak_mb"] = peak_mb()
+    info["load_anon_peak_mb"] = ANON.peak_mb()
     engine.dispose()
     return _encode(info)
 
@@ -182,8 +247,9 @@ def work_compute(url: str, args: argparse.Namespace, base: dict[str, Any]) -> di
         full_stages.append(res.stages)
         full_ckpt.append(_checkpoint(engine))
         full_vacuum.append(_vacuum(engine))
-    full_peak = peak_mb()
+    full_peak, full_anon = peak_mb(), ANON.peak_mb()
     incr, incr_checks, incr_stages, incr_peaks, appends, results = [], [], [], [], [], []
+    incr_anon: list[float] = []
     incr_ckpt: list[float] = []
     for _ in range(args.repeat):
         info = append(engine, args.new_rows, base=info)
@@ -196,12 +262,15 @@ def work_compute(url: str, args: argparse.Namespace, base: dict[str, Any]) -> di
         incr_checks.append(checks_part(res.stages))
         incr_stages.append(res.stages)
         incr_peaks.append(peak_mb())
+        incr_anon.append(ANON.peak_mb())
         results.append({"full": res.full, "encounters": res.encounters, "hours": res.hours})
     if server:
         server["wal_checkpoints"] = _server(engine)["wal_checkpoints"] - server["wal_checkpoints"]
     engine.dispose()
     return {"full_s": full, "full_checks_s": full_checks, "full_stages": full_stages,
-            "full_peak_mb": full_peak, "full_checkpoint_s": full_ckpt,
+            "full_peak_mb": full_peak, "full_anon_peak_mb": full_anon,
+            "incr_anon_peak_mb": max(incr_anon), "pss_anon_mb": pss_anon_mb(),
+            "full_checkpoint_s": full_ckpt,
             "full_vacuum_s": full_vacuum,
             "incr_checkpoint_s": incr_ckpt, "incr_s": incr, "incr_checks_s": incr_checks,
             "incr_stages": incr_stages, "incr_peak_mb": max(incr_peaks), "append_s": appends,
@@ -215,7 +284,8 @@ def work_peer(name: str, db_path: str, repeat: int) -> dict[str, Any]:
     imported = time.perf_counter() - t
     reset_peak()
     out = PEERS[name](db_path, repeat)
-    return {**out, "peak_mb": peak_mb(), "import_seconds": imported}
+    return {**out, "peak_mb": peak_mb(), "anon_peak_mb": ANON.peak_mb(),
+            "import_seconds": imported}
 
 
 def _worker_main(args: argparse.Namespace) -> int:
@@ -263,19 +333,6 @@ def _spawn(args: argparse.Namespace, worker: str, url: str, workdir: Path,
     return result
 
 
-def _pg_database(admin_url: str, name: str, drop: bool = False) -> str:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if not drop:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    admin.dispose()
-    return url
-
-
 def _fmt(seconds: float | None) -> str:
     return "   n/a" if seconds is None else f"{seconds:7.3f}"
 
@@ -303,8 +360,9 @@ def report(args: argparse.Namespace, runs: dict[str, dict[str, Any]],
                  f"seed {args.seed}, {args.facilities} facilities, {args.days} days; "
                  f"nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
     lines.append(f"{'backend':<11} {'load s':>7} {'full s':>7} {'checks':>7} {'incr s':>7} "
-                 f"{'checks':>7} {'peak MB full/incr':>18}  (median of {args.repeat}; goals: "
-                 f"full <= {GOAL_FULL_S:g} s, incremental <= {GOAL_INCR_S:g} s)")
+                 f"{'checks':>7} {'RSS MB full/incr':>17} {'own MB full/incr':>17}  (median "
+                 f"of {args.repeat}; goals: full <= {GOAL_FULL_S:g} s, incremental <= "
+                 f"{GOAL_INCR_S:g} s)")
     for backend, run in runs.items():
         if "error" in run.get("load", {}) or "error" in run.get("compute", {}):
             err = run.get("load", {}).get("error") or run["compute"]["error"]
@@ -318,6 +376,8 @@ def report(args: argparse.Namespace, runs: dict[str, dict[str, Any]],
         lines.append(f"{backend:<11} {run['load']['load_seconds']:7.1f} {full:7.3f} "
                      f"{full_checks:7.3f} {incr:7.3f} {incr_checks:7.3f} "
                      f"{c['full_peak_mb']:8.0f}/{c['incr_peak_mb']:<8.0f} "
+                     f"{c.get('full_anon_peak_mb', float('nan')):8.0f}/"
+                     f"{c.get('incr_anon_peak_mb', float('nan')):<8.0f} "
                      f"incremental touched {c['incr_results'][-1]}")
         lines.append(f"  full stages s: {_stage_medians(c['full_stages'])}")
         lines.append(f"  incremental stages s: {_stage_medians(c['incr_stages'])}")
@@ -335,6 +395,10 @@ def report(args: argparse.Namespace, runs: dict[str, dict[str, Any]],
             lines.append(f"  VACUUM of the refilled fact tables after a full pass (the "
                          f"pipeline runs it; not in the pass's time): "
                          f"{statistics.median(c['full_vacuum_s']):.3f} s")
+    lines.append("  'RSS MB' = peak resident set (VmHWM: file pages mapped by the process count "
+                 "too); 'own MB' = peak anonymous memory (RssAnon, sampled every 10 ms: heap, "
+                 "SQLite's page cache and temporary tables, Python objects), the process's own;"
+                 " PostgreSQL's server processes are in neither.")
     lines.append(f"  'checks' = the part of the pass that runs the peers' two checks: the "
                  f"stages {' + '.join(CHECK_STAGES)} (duplicate groups by the three keys over "
                  "the surviving charges; every usage's item resolved); the peers too get the "
@@ -344,14 +408,14 @@ def report(args: argparse.Namespace, runs: dict[str, dict[str, Any]],
                      f"{args.repeat}):")
         lines.append(f"  {'tool':<22} {'total s':>8} " + " ".join(
             f"{k:>13}" for k in (*(f"dup_{d}" for d in DUP_KEYS), "unmapped"))
-            + f" {'peak MB':>8}  findings")
+            + f" {'RSS MB':>8} {'own MB':>7}  findings")
         for name, res in peers.items():
             if "error" in res:
                 lines.append(f"  {name:<22} ERROR {res['error']}")
                 continue
             per = " ".join(f"{res['checks'][k]:13.3f}" for k in res["checks"])
-            lines.append(f"  {name:<22} {res['seconds']:8.3f} {per} {res['peak_mb']:8.0f}  "
-                         f"{res['found']}")
+            lines.append(f"  {name:<22} {res['seconds']:8.3f} {per} {res['peak_mb']:8.0f} "
+                         f"{res.get('anon_peak_mb', float('nan')):7.0f}  {res['found']}")
     lines.append("ratios (same run, same rows); like with like: the peers' two checks against "
                  "the same two checks of a Chargeline pass ('checks'), then the whole pass:")
     gx = peers.get("gx_sqlite", {}).get("seconds")
@@ -420,7 +484,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=3, help="timed runs per figure (median)")
     p.add_argument("--new-rows", type=int, default=10_000, help="usage events per append")
     p.add_argument("--workdir", default="", help="folder for SQLite files (default: temp)")
-    p.add_argument("--pg-url", default=PG_ADMIN_URL, help="PostgreSQL admin URL")
+    p.add_argument("--pg-url", default=SERVER_URL,
+                   help="the PostgreSQL server (any database on it): the benchmark creates "
+                   "its own database there and drops it at the end")
     p.add_argument("--no-peers", action="store_true", help="skip GX, pandas and DuckDB")
     p.add_argument("--no-calibrate", action="store_true",
                    help="skip the machine calibration (bench/calibrate.py)")
@@ -431,6 +497,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="", help=argparse.SUPPRESS)
     p.add_argument("--state", default="", help=argparse.SUPPRESS)
     return p
+
+
+def _run_backend(args: argparse.Namespace, backend: str, backends: list[str], url: str,
+                 db_file: Path, need_file: bool, workdir: Path, runs: dict[str, Any],
+                 peers: dict[str, Any], after: dict[str, Any]) -> None:
+    """Load one backend's store, run the peers on the SQLite file, compute."""
+    print(f"[{backend}] loading {args.rows:,} usage events ...", flush=True)
+    run = {"load": _spawn(args, "load", url, workdir)}
+    if backend == "sqlite" and need_file and "error" not in run["load"]:
+        for name in PEERS:
+            print(f"[peers] {name} ...", flush=True)
+            peers[name] = _spawn(args, f"peer:{name}", str(db_file), workdir)
+    if backend in backends and "error" not in run["load"]:
+        print(f"[{backend}] computing ...", flush=True)
+        run["compute"] = _spawn(args, "compute", url, workdir, run["load"])
+        runs[backend] = run
+        if backend == "sqlite" and need_file and "error" not in run["compute"]:
+            for name in ("gx_sqlite", "sqlite_sql", "duckdb"):
+                print(f"[peers] {name} after the new rows ...", flush=True)
+                after[name] = _spawn(args, f"peer:{name}", str(db_file), workdir)
+    elif backend in backends:
+        runs[backend] = run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -453,50 +541,48 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, dict[str, Any]] = {}
     peers: dict[str, dict[str, Any]] = {}
     after: dict[str, dict[str, Any]] = {}
-    pg_name = f"chargeline_bench_{uuid.uuid4().hex[:8]}"
+    pg_name = scratch_name("metrics")
+    pg_made = False
     db_file = workdir / f"bench-{args.rows}-{args.seed}.db"
     need_file = not args.no_peers
     order = ["sqlite", *(b for b in backends if b != "sqlite")]
-    for backend in order:
-        if backend not in backends and not (backend == "sqlite" and need_file):
-            continue
-        if backend == "sqlite":
+    try:
+        with sigterm_as_exit():  # SIGTERM, like Ctrl+C, still drops the scratch database
+            for backend in order:
+                if backend not in backends and not (backend == "sqlite" and need_file):
+                    continue
+                if backend == "sqlite":
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+                    url = f"sqlite:///{db_file}"
+                    print(f"[sqlite] working in {db_file}", flush=True)
+                else:
+                    url = create_database(args.pg_url, pg_name)
+                    pg_made = True
+                    print(f"[postgresql] working in database {pg_name} on "
+                          f"{where(args.pg_url)} (created now, "
+                          f"{'kept' if args.keep else 'dropped'} at the end)", flush=True)
+                _run_backend(args, backend, backends, url, db_file, need_file, workdir,
+                             runs, peers, after)
+            text = report(args, runs, peers, after, calibration)
+            if pg_made:
+                text += (f"\nPostgreSQL database: {pg_name} on {where(args.pg_url)}, "
+                         + ("kept (--keep)" if args.keep else "dropped"))
+            print(text)
+            if args.json:
+                Path(args.json).write_text(json.dumps(
+                    {"runs": runs, "peers": peers, "after": after,
+                     "calibration": calibration}, default=str, indent=1))
+    finally:
+        if not args.keep:
+            if pg_made:
+                drop_database(args.pg_url, pg_name)
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{db_file}{suffix}").unlink(missing_ok=True)
-            url = f"sqlite:///{db_file}"
-        else:
-            url = _pg_database(args.pg_url, pg_name)
-        print(f"[{backend}] loading {args.rows:,} usage events ...", flush=True)
-        run = {"load": _spawn(args, "load", url, workdir)}
-        if backend == "sqlite" and need_file and "error" not in run["load"]:
-            for name in PEERS:
-                print(f"[peers] {name} ...", flush=True)
-                peers[name] = _spawn(args, f"peer:{name}", str(db_file), workdir)
-        if backend in backends and "error" not in run["load"]:
-            print(f"[{backend}] computing ...", flush=True)
-            run["compute"] = _spawn(args, "compute", url, workdir, run["load"])
-            runs[backend] = run
-            if backend == "sqlite" and need_file and "error" not in run["compute"]:
-                for name in ("gx_sqlite", "sqlite_sql", "duckdb"):
-                    print(f"[peers] {name} after the new rows ...", flush=True)
-                    after[name] = _spawn(args, f"peer:{name}", str(db_file), workdir)
-        elif backend in backends:
-            runs[backend] = run
-    text = report(args, runs, peers, after, calibration)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"runs": runs, "peers": peers, "after": after,
-                                               "calibration": calibration},
-                                              default=str, indent=1))
-    if not args.keep:
-        if "postgresql" in backends:
-            _pg_database(args.pg_url, pg_name, drop=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db_file}{suffix}").unlink(missing_ok=True)
-        for scratch in _SCRATCH:  # the workers' hand-over files
-            scratch.unlink(missing_ok=True)
-        if not args.workdir:
-            workdir.rmdir()
+            for scratch in _SCRATCH:  # the workers' hand-over files
+                scratch.unlink(missing_ok=True)
+            if not args.workdir:
+                workdir.rmdir()
     return 0
 
 

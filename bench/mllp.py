@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import statistics
 import sys
@@ -42,8 +41,16 @@ from typing import Any
 from cryptography.fernet import Fernet
 from hl7.client import MLLPClient
 from pydantic import SecretStr
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
+from bench.scratchdb import (
+    SERVER_URL,
+    create_database,
+    drop_database,
+    scratch_name,
+    sigterm_as_exit,
+    where,
+)
 from collectors.plugins.mllp import MllpListener
 from core.config import ChargeSla, Settings, SourceConfig
 from metrics.compute.run import compute
@@ -52,8 +59,7 @@ from store.engine import make_engine
 from store.migrate import upgrade
 from store.schema import interface_messages
 
-PG_ADMIN_URL = os.environ.get("CHARGELINE_BENCH_PG_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = SERVER_URL
 CHANNEL = "FAC01_CHG_OUT"
 TIMEOUT_S = 60.0
 
@@ -87,19 +93,6 @@ def msa_code(answer: bytes) -> str:
 def nearest_rank(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
-def _pg_database(admin_url: str, name: str, drop: bool = False) -> str:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            if drop:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                return ""
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        return admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        admin.dispose()
 
 
 def run_backend(url: str, messages: int, folder: str) -> dict[str, Any]:
@@ -180,7 +173,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def create_pg(server_url: str, name: str) -> str:
+    """Create the scratch database ``name`` on the server and say so."""
+    url = create_database(server_url, name)
+    print(f"  postgresql: working in database {name} on {where(server_url)} (created now, "
+          "dropped at the end)", flush=True)
+    return url
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run it; SIGTERM, like Ctrl+C, still drops the scratch database."""
+    with sigterm_as_exit():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     print(f"mllp benchmark: {args.messages} DFT^P03 messages and their ACKs over one "
           f"loopback connection, each answered after its commit (shared machine: noisy)")
@@ -191,9 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         if backend == "sqlite":
             url, cleanup = f"sqlite:///{folder}/mllp.db", None
         elif backend == "postgresql":
-            name = f"chargeline_bench_mllp_{uuid.uuid4().hex[:8]}"
+            name = scratch_name("mllp")
             try:
-                url = _pg_database(args.pg_url, name)
+                url = create_pg(args.pg_url, name)
             except Exception as exc:  # no server: say so and go on with the others
                 print(f"  postgresql: skipped ({str(exc).splitlines()[0]})")
                 continue
@@ -205,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             result = run_backend(url, args.messages, folder)
         finally:
             if cleanup:
-                _pg_database(args.pg_url, cleanup, drop=True)
+                drop_database(args.pg_url, cleanup)
             shutil.rmtree(folder, ignore_errors=True)
         figures[backend] = result
         lat = result["ack_latency_ms"]

@@ -32,16 +32,22 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.scratchdb import (
+    SERVER_URL,
+    create_database,
+    drop_database,
+    scratch_name,
+    sigterm_as_exit,
+    where,
+)
 from metrics.lineage.graph import nearest_rank
 
-PG_ADMIN_URL = os.environ.get("CHARGELINE_BENCH_PG_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = SERVER_URL
 MAIN = Path(__file__).resolve().parents[1] / "app" / "main.py"
 GOAL_P95_S = 1.0
 ROLE_OF_PAGE = {"views/interfaces.py": "interface_owner", "views/exceptions.py": "steward",
@@ -80,20 +86,6 @@ def cases(week_start: datetime, end: datetime, usage_id: str, serial: str = ""
 
 
 # --- the store ------------------------------------------------------------------------------
-
-def _pg_database(admin_url: str, name: str, *, drop: bool = False) -> str:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if drop:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        else:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    admin.dispose()
-    return url
-
 
 def load_store(url: str, args: argparse.Namespace) -> dict[str, Any]:
     """Generate the rows, run the post-collection pipeline, add a user per role."""
@@ -199,9 +191,9 @@ def measure(url: str, info: dict[str, Any], repeat: int) -> list[dict[str, Any]]
 # --- driver ---------------------------------------------------------------------------------
 
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    name = f"chargeline_bench_pages_{uuid.uuid4().hex[:8]}"
+    name = scratch_name("pages")
     url = (f"sqlite:///{args.workdir / (name + '.db')}" if backend == "sqlite"
-           else _pg_database(args.pg_url, name))
+           else create_pg(args.pg_url, name))
     try:
         print(f"\n{backend}: loading {args.rows:,} usage events ...", flush=True)
         info = load_store(url, args)
@@ -215,7 +207,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 for suffix in ("", "-wal", "-shm"):
                     Path(str(args.workdir / name) + ".db" + suffix).unlink(missing_ok=True)
             else:
-                _pg_database(args.pg_url, name, drop=True)
+                drop_database(args.pg_url, name)
     worst = max(pages, key=lambda r: r["cold_p95"])
     print(f"  slowest cold p95: {worst['page']} {worst['cold_p95']:.2f} s "
           f"({worst['cold_p95'] / GOAL_P95_S:.2f}x the goal) — "
@@ -240,7 +232,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def create_pg(server_url: str, name: str) -> str:
+    """Create the scratch database ``name`` on the server and say so."""
+    url = create_database(server_url, name)
+    print(f"  postgresql: working in database {name} on {where(server_url)} (created now, "
+          "dropped at the end)", flush=True)
+    return url
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run it; SIGTERM, like Ctrl+C, still drops the scratch database."""
+    with sigterm_as_exit():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Outside AppTest's script runs Streamlit warns once per cached query ("No runtime
     # found", "missing ScriptRunContext"), again after every cache clear; errors still show.

@@ -31,23 +31,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-
 from alerting.evaluation import evaluate_readings, read_all
 from alerting.policy import NotificationPolicy
 from alerting.service import evaluate_and_notify
+from bench.scratchdb import (
+    SERVER_URL,
+    create_database,
+    drop_database,
+    scratch_name,
+    sigterm_as_exit,
+    where,
+)
 from core.config import load_settings
 from core.metric_values import MetricValue
 from rules.loader import RuleSet
@@ -56,8 +60,7 @@ from store.engine import make_engine
 from store.migrate import upgrade
 
 GOAL_S = 2.0
-PG_ADMIN_URL = os.environ.get("CHARGELINE_BENCH_PG_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = SERVER_URL
 T0 = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 OWNERS = ("revenue-cycle", "integration", "materials-management", "supply-chain", "compliance")
 SCOPE_SHAPES = (("facility",), ("facility", "channel"), ("source",), ("facility", "item_class"))
@@ -110,19 +113,6 @@ class BenchReader:
             out.append(MetricValue(metric, _scope(scope_keys, j), number, observed_at=now,
                                    amount=number * 10, detail={"denominator": 100.0}))
         return out
-
-
-def _pg_database(admin_url: str, name: str, drop: bool = False) -> str:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            if drop:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                return ""
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        return admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        admin.dispose()
 
 
 def run_backend(url: str, rules: tuple[Rule, ...], scopes: int, passes: int) -> dict[str, Any]:
@@ -179,7 +169,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def create_pg(server_url: str, name: str) -> str:
+    """Create the scratch database ``name`` on the server and say so."""
+    url = create_database(server_url, name)
+    print(f"  postgresql: working in database {name} on {where(server_url)} (created now, "
+          "dropped at the end)", flush=True)
+    return url
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run it; SIGTERM, like Ctrl+C, still drops the scratch database."""
+    with sigterm_as_exit():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     rules = build_rules(args.rules)
     n = args.rules * args.scopes
@@ -195,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
             folder = tempfile.mkdtemp(prefix="chargeline-bench-rules-")
             url, cleanup = f"sqlite:///{folder}/rules.db", None
         elif backend == "postgresql":
-            name = f"chargeline_bench_rules_{uuid.uuid4().hex[:8]}"
+            name = scratch_name("rules")
             try:
-                url = _pg_database(args.pg_url, name)
+                url = create_pg(args.pg_url, name)
             except Exception as exc:  # no server: say so and go on with the others
                 print(f"  postgresql: skipped ({str(exc).splitlines()[0]})")
                 continue
@@ -209,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             result = run_backend(url, rules, args.scopes, args.passes)
         finally:
             if cleanup:
-                _pg_database(args.pg_url, cleanup, drop=True)
+                drop_database(args.pg_url, cleanup)
         figures[backend] = result
         steady = ", ".join(f"{s:.3f}" for s in result["steady_s"])
         print(f"  {backend}: cold pass {result['cold_s']:.3f} s ({result['queued'][0]} e-mails "
