@@ -9,7 +9,8 @@ when that is older: a claims feed that is behind must not read as unbilled work)
   discharge of an encounter a claim (created by ``H``) bills — an encounter discharged
   before it may have been billed before the claims feed began, so it is not judged —
   with no claim created by ``H`` (draft, cancelled and entered-in-error claims bill
-  nothing) and a gross $ above 0;
+  nothing) and a gross $ above 0. A claim bills the encounter it names, or those of the
+  charges its lines name (an 837 names charges, REF*6R, never an encounter);
 - gross $ of an encounter: its surviving charges (posted, neither credits nor voided nor
   reversed, as the last pass saw them) posted by ``H``;
 - average daily gross revenue: the charges and credits (not voided) posted in the 30 days
@@ -24,11 +25,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, exists, func, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Subquery,
+    and_,
+    func,
+    or_,
+    select,
+    true,
+    union,
+)
 
 from core.metric_values import MetricValue
 from metrics.read.common import Read, value
-from store.schema import charges, claims, encounters
+from store.schema import charges, claim_lines, claims, encounters
 from store.schema_metrics import metric_charge_facts
 
 GROSS_DAYS = 30
@@ -50,17 +61,32 @@ def horizons(conn: Connection, now: datetime) -> dict[str, datetime]:
     return {fid: min(now, newest) for fid, newest in rows}
 
 
+def claimed_encounters(fid: str, horizon: datetime) -> Subquery:
+    """The facility's encounters a billing claim created by ``horizon`` bills: named by the
+    claim (FHIR Claim.encounter), or through a claim line's charge (its charge id, else its
+    line item control number: an 837 names no encounter, only the charges, REF*6R)."""
+    c, cl, ch = claims, claim_lines, charges
+    by_claim = select(c.c.encounter_id.label("encounter_id")).where(
+        c.c.encounter_id != "", *_billing_claims(fid, horizon))
+    by_line = select(ch.c.encounter_id.label("encounter_id")).select_from(
+        c.join(cl, cl.c.claim_id == c.c.claim_id).join(
+            ch, or_(and_(cl.c.charge_id != "", ch.c.charge_id == cl.c.charge_id),
+                    and_(cl.c.charge_id == "", cl.c.line_control != "",
+                         ch.c.charge_id == cl.c.line_control)))).where(
+        *_billing_claims(fid, horizon))
+    return union(by_claim, by_line).subquery("claimed")
+
+
 def unbilled(conn: Connection, fid: str, horizon: datetime, hold: timedelta
              ) -> list[tuple[str, float]]:
     """(encounter id, gross $) of the facility's DNFB encounters at ``horizon``."""
-    e, c, f = encounters, claims, metric_charge_facts
-    oldest = conn.execute(select(func.min(e.c.ended_at)).select_from(
-        c.join(e, e.c.encounter_id == c.c.encounter_id)).where(
-        *_billing_claims(fid, horizon))).scalar_one_or_none()
+    e, f = encounters, metric_charge_facts
+    billed = claimed_encounters(fid, horizon)
+    oldest = conn.execute(select(func.min(e.c.ended_at)).where(
+        e.c.encounter_id.in_(select(billed.c.encounter_id)))).scalar_one_or_none()
     if oldest is None:
         return []
-    claimed = exists().where(c.c.encounter_id == e.c.encounter_id,
-                             *_billing_claims(fid, horizon))
+    claimed = e.c.encounter_id.in_(select(billed.c.encounter_id))
     gross = func.sum(f.c.amount)
     rows = conn.execute(select(e.c.encounter_id, gross).select_from(
         e.join(f, f.c.encounter_id == e.c.encounter_id)).where(
