@@ -69,6 +69,12 @@ _RECORDS: dict[str, tuple[str, str, bool]] = {
     "denied_open_usd": ("remittances", "", False),
     "denial_reason_count": ("remittances", "", False),
     "denial_reason_usd": ("remittances", "", False),
+    # the window's charges and ERP issues: the drifted and above-contract ones among them
+    # are listed on the Revenue cycle page (no record filter compares with a master price)
+    "cdm_price_drift_count": ("charges", "", False),
+    "cdm_price_drift_usd": ("charges", "", False),
+    "supply_cost_above_contract_count": ("issues", "", False),
+    "supply_cost_above_contract_usd": ("issues", "", False),
 }
 _HOP_LATENCY = ("received_latency_", "sent_latency_", "charge_latency_", "inventory_latency_")
 

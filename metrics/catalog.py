@@ -201,6 +201,19 @@ CATALOG: dict[str, MetricSpec] = {
               frozenset({FACILITY})),
         _spec("dnfb_days", "days", "DNFB $ over average daily gross revenue (charges posted "
               "in the 30 days before the claims horizon)", frozenset({FACILITY})),
+        # --- prices against their masters (chargemaster integrity, supply contracts) ------
+        _spec("cdm_price_drift_count", "count", "surviving charges posted in the window whose "
+              "unit price (amount / quantity) differs from their CDM line's price by more "
+              "than one cent; amount = their absolute $, detail charges judged",
+              frozenset({FACILITY})),
+        _spec("cdm_price_drift_usd", "USD", "sum of |amount - quantity x CDM price| of "
+              "those charges (absolute); detail net_usd (signed), over_usd, under_usd",
+              frozenset({FACILITY})),
+        _spec("supply_cost_above_contract_count", "count", "inventory issues posted in the "
+              "window booked at a unit cost above the contract price valid on their day",
+              frozenset({FACILITY, LOCATION})),
+        _spec("supply_cost_above_contract_usd", "USD", "(unit cost - contract price) x base "
+              "quantity of those issues", frozenset({FACILITY, LOCATION})),
     )
 }
 

@@ -71,16 +71,36 @@ def _dnfb_lines(dnfb: dict[str, Any]) -> list[str]:
             for label, b in rows]
 
 
+def _pricing_lines(pricing: dict[str, Any]) -> list[str]:
+    """Chargemaster drift and supply cost above contract in the window, when the window
+    has charges or issues to judge."""
+    rows = ([("", pricing["network"])] if pricing.get("network") else []) + [
+        (f" {fac}", b) for fac, b in pricing.get("facilities", {}).items()]
+    out = []
+    for suffix, b in rows:
+        if b["charges_judged"]:
+            out.append(f"  {'Chargemaster drift' + suffix:<19} {_usd(b['cdm_drift_usd'])} "
+                       f"(net {_usd(b['cdm_drift_net_usd'])}) on {b['cdm_drift_charges']:,} of "
+                       f"{b['charges_judged']:,} charges posted off their CDM price")
+        if b["issues_judged"]:
+            out.append(f"  {'Supply cost above contract' + suffix} "
+                       f"{_usd(b['above_contract_usd'])} on {b['above_contract_issues']:,} of "
+                       f"{b['issues_judged']:,} issues")
+    return out
+
+
 def _revenue_lines(rc: dict[str, Any] | None) -> list[str]:
-    """The revenue-cycle section, or nothing when the window holds no remittance and the
-    store no claim (a store without those sources reads as it did before)."""
+    """The revenue-cycle section, or nothing when the window holds no remittance, the
+    store no claim and the window no charge or issue to price (a store without those
+    sources reads as it did before)."""
     if not rc:
         return []
     dnfb = _dnfb_lines(rc.get("dnfb", {}))
+    pricing = _pricing_lines(rc.get("pricing", {}))
     if not (rc["facilities"] or rc["payers"]):
-        return ["", "REVENUE CYCLE", *dnfb] if dnfb else []
+        return ["", "REVENUE CYCLE", *dnfb, *pricing] if dnfb or pricing else []
     out = ["", "REVENUE CYCLE (initial denials, by the initial remittance's payment date)",
-           *dnfb]
+           *dnfb, *pricing]
     if rc["network"] is not None:
         out.append(_denial_line("Initial denials", rc["network"]))
     for facility, b in rc["facilities"].items():

@@ -39,8 +39,9 @@ class FaultRates(BaseModel):
     of chargeable items, ``cdm_without_hcpcs`` of CDM lines (at least one when above 0);
     ``malformed_hl7`` a share of HL7 messages; ``channel_outage`` a chance per facility
     and day; ``claim_denial`` a share of remitted claims, ``line_denial`` of paid claims
-    with two lines or more; ``dnfb_hold`` a share of charged encounters; HTTP kinds a share
-    of first attempts."""
+    with two lines or more; ``dnfb_hold`` a share of charged encounters;
+    ``cdm_price_drift`` a share of surviving charges, ``cost_above_contract`` of inventory
+    issues with a contract price; HTTP kinds a share of first attempts."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -73,6 +74,11 @@ class FaultRates(BaseModel):
     # billing holds a share of charged encounters 5-9 days past discharge before it
     # final-bills them (a coding query, missing documentation): discharged not final billed
     dnfb_hold: float = Field(0.03, ge=0, le=1)
+    # billing posts a share of its charges at a unit price 5-20 % off the CDM line's (a
+    # stale or overridden price: chargemaster drift), and the ERP books a share of its
+    # issues 5-25 % above the contract price of the day (simulator.pricing)
+    cdm_price_drift: float = Field(0.01, ge=0, le=1)
+    cost_above_contract: float = Field(0.01, ge=0, le=1)
     http_5xx: float = Field(0.02, ge=0, le=1)
     timeout: float = Field(0.0, ge=0, le=1)
     http_429: float = Field(0.02, ge=0, le=1)

@@ -36,6 +36,7 @@ from simulator.flow import FacilityFlow, adt_messages
 from simulator.hl7log import build_layout
 from simulator.hl7render import make_malformed
 from simulator.outages import draw_outages
+from simulator.pricing import book_issue_costs, contracts_by_item, drift_charges
 from simulator.records import Facility, Malformed, Message
 from simulator.remittance import build_remittances
 from simulator.replenishment import replenish
@@ -125,6 +126,12 @@ def _build_facility(config: EstateConfig, fac: Facility, locations: list, picker
     for u in usages:
         flow.run(u)
     flow.messages.sort(key=lambda m: (m.received_ms, m.control_id))
+    items = {i.item_id: i for i in catalog.items}
+    # prices as booked, before claims and remittances are built from the amounts
+    drift_charges(_rng(config, "cdm_drift", fid), flow.charges, prices,
+                  config.faults.cdm_price_drift)
+    book_issue_costs(_rng(config, "contract_cost", fid), flow.trails, items,
+                     contracts_by_item(catalog.contracts), config.faults.cost_above_contract)
     adt = adt_messages(_rng(config, "adt", fid), encounters, fid, start, horizon)
     malformed = _malformed(_rng(config, "malformed", fid), fid, flow.messages + adt,
                            config.faults.malformed_hl7, horizon)
@@ -133,7 +140,6 @@ def _build_facility(config: EstateConfig, fac: Facility, locations: list, picker
                                       hold_rate=config.faults.dnfb_hold)
     remittances = build_remittances(_rng(config, "remit", fid), claims, responses,
                                     {c.cdm_code: c for c in catalog.cdm}, config.faults)
-    items = {i.item_id: i for i in catalog.items}
     points = {(r.item_id, r.location_id): r for r in catalog.reorder_points
               if r.location_id.startswith(fid + "-")}
     requisitions, receipts = replenish(_rng(config, "replenish", fid), fid, flow.issues, items,

@@ -178,6 +178,9 @@ class Charge:
     part_of: str = ""
     status: str = "billable"
     visible_ms: int = 0
+    # the CDM price per base unit when billing posted this charge off it (the fault
+    # cdm_price_drift, simulator.pricing), else 0
+    list_price: float = 0.0
 
 
 @dataclass(slots=True)
@@ -196,6 +199,8 @@ class InventoryTxn:
     posted_ms: int
     modified_ms: int
     visible_ms: int = 0
+    # an ISSUE's contract price per base unit on its day (simulator.pricing), else None
+    contract_cost: float | None = None
 
 
 @dataclass(slots=True)

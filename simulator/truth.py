@@ -14,6 +14,7 @@ from simulator.dnfb_truth import dnfb_truth
 from simulator.estate_record import Estate, FacilityData
 from simulator.faults import INVENTORY_SLA_MINUTES, SLA_MINUTES
 from simulator.flow import Trail
+from simulator.pricing_truth import pricing_truth
 from simulator.recall_truth import recall_truth
 from simulator.remittance_truth import remittance_truth
 from simulator.timefmt import MINUTE, iso
@@ -58,6 +59,7 @@ def build_truth(estate: Estate) -> dict[str, Any]:
         "remittances": remittance_truth(estate, as_of),
         "dnfb": dnfb_truth(estate, as_of),
         "claims": claim_truth(estate, as_of),
+        "pricing": pricing_truth(estate, as_of),
         "http_faults": [],
     }
 

@@ -1,5 +1,6 @@
-"""The report's "Revenue cycle" section: initial denials by facility, payer and CARC, and
-discharged not final billed (DNFB) at the report's end.
+"""The report's "Revenue cycle" section: initial denials by facility, payer and CARC,
+discharged not final billed (DNFB) at the report's end, and prices against their masters
+(chargemaster drift, supply cost above contract) in the window.
 
 Read through the store reader at the finest scope (facility x payer, facility x CARC) and
 summed up here: a rate of a coarser scope is its summed numerator over its summed
@@ -73,11 +74,44 @@ def _dnfb(reader: StoreMetricReader, *, until: Any, facility: str) -> dict[str, 
     return {"network": network, "facilities": dict(sorted(facilities.items()))}
 
 
+_PRICING = ("cdm_price_drift_usd", "supply_cost_above_contract_usd")
+
+
+def _pricing(reader: StoreMetricReader, *, window: timedelta, until: Any,
+             facility: str) -> dict[str, Any]:
+    """Chargemaster drift and supply cost above contract in the window, per facility and
+    network-wide (the network's figures are the facilities' sums)."""
+    values = reader.many(list(_PRICING), window=window, scope_keys=("facility",), now=until)
+    names = {"cdm_price_drift_usd": ("charges", "cdm_drift"),
+             "supply_cost_above_contract_usd": ("issues", "above_contract")}
+    facilities: dict[str, dict[str, Any]] = {}
+    for metric, (noun, key) in names.items():
+        for v in values[metric]:
+            fac = v.scope["facility"]
+            if facility and fac != facility:
+                continue
+            into = facilities.setdefault(fac, {
+                "charges_judged": 0, "cdm_drift_charges": 0, "cdm_drift_usd": 0.0,
+                "cdm_drift_net_usd": 0.0, "issues_judged": 0, "above_contract_issues": 0,
+                "above_contract_usd": 0.0})
+            into[f"{noun}_judged"] = int(v.detail.get("denominator", 0))
+            into[f"{key}_{noun}"] = int(v.detail.get("numerator", 0))
+            into[f"{key}_usd"] = round(v.amount or 0.0, 2)
+            if metric == "cdm_price_drift_usd":
+                into["cdm_drift_net_usd"] = round(v.detail.get("net_usd", 0.0), 2)
+    network = None
+    if not facility and facilities:
+        network = {k: (round(sum(f[k] for f in facilities.values()), 2) if k.endswith("usd")
+                       else sum(f[k] for f in facilities.values()))
+                   for k in next(iter(facilities.values()))}
+    return {"network": network, "facilities": dict(sorted(facilities.items()))}
+
+
 def revenue_cycle(reader: StoreMetricReader, *, window: timedelta, until: Any,
                   facility: str = "") -> dict[str, Any]:
-    """``{"network", "facilities", "payers", "denial_reasons", "errors", "dnfb"}`` for the
-    window (``network`` null with ``facility``, as the rest of the report); ``dnfb`` is
-    the stock at ``until``."""
+    """``{"network", "facilities", "payers", "denial_reasons", "errors", "dnfb",
+    "pricing"}`` for the window (``network`` null with ``facility``, as the rest of the
+    report); ``dnfb`` is the stock at ``until``."""
     values = reader.many([*_RATE_METRICS, "denial_reason_count"], window=window,
                          scope_keys=("facility", "payer", "carc"), now=until)
     network, facilities, payers = _zero(), {}, {}
@@ -110,4 +144,5 @@ def revenue_cycle(reader: StoreMetricReader, *, window: timedelta, until: Any,
                                               key=lambda kv: (-kv[1]["usd"], kv[0]))},
         "errors": errors,
         "dnfb": _dnfb(reader, until=until, facility=facility),
+        "pricing": _pricing(reader, window=window, until=until, facility=facility),
     }

@@ -296,3 +296,45 @@ def test_no_crosswalk_items_have_a_cdm_line_of_their_own_name(served: Served) ->
         line = served.cdm[f["intended_cdm_code"]]
         assert line["Description"] == served.items[f["item_id"]]["Description"]
         assert line["Price"] == f["price"]
+
+
+def test_price_faults_are_served_off_their_masters_and_the_rest_on_them(
+        served: Served, estate_factory) -> None:
+    """Each drifted charge is served at its posted line total, 5-20 % off its CDM line's
+    price; each costed issue above the lowest contract valid on its day; every other
+    surviving charge at its CDM price and every other issue at its contract price."""
+    pricing = served.truth["pricing"]
+    assert pricing["cdm_drift"] and pricing["above_contract"]
+    drifted = {r["charge_id"] for r in pricing["cdm_drift"]}
+    for r in pricing["cdm_drift"]:
+        charge = served.charges[r["charge_id"]]
+        assert charge["priceOverride"]["value"] == r["amount"]
+        assert charge["quantity"]["value"] == r["quantity"] > 0
+        assert served.cdm[r["cdm_code"]]["Price"] == r["cdm_price"]
+        assert abs(r["unit_price"] - r["cdm_price"]) >= 0.02
+        assert 0.04 <= abs(r["unit_price"] / r["cdm_price"] - 1) <= 0.21
+        assert r["usd"] == pytest.approx(r["amount"] - r["quantity"] * r["cdm_price"],
+                                         abs=0.005)
+    for cid, charge in served.charges.items():
+        qty = charge["quantity"]["value"]
+        if cid in drifted or qty <= 0 or charge["status"] != "billable":
+            continue
+        price = served.cdm[charge["code"]["coding"][0]["code"]]["Price"]
+        assert charge["priceOverride"]["value"] == pytest.approx(qty * price, abs=0.005), cid
+    with httpx.Client(base_url=estate_factory(**ESTATE).base_url,
+                      headers=bearer(estate_factory(**ESTATE).base_url)) as client:
+        contracts = odata_all(client, "ContractPrices")
+    above = {r["document_id"]: r for r in pricing["above_contract"]}
+    for doc, txn in served.inventory.items():
+        if txn["TransactionType"] != "ISSUE":
+            continue
+        day = txn["PostedAt"][:10]
+        valid = [c["Price"] for c in contracts if c["ItemId"] == txn["ItemId"]
+                 and c["ValidFrom"] <= day and (c["ValidTo"] is None or c["ValidTo"] >= day)]
+        assert valid, doc  # every item has a contract over the window
+        if doc in above:
+            assert above[doc]["contract_price"] == min(valid)
+            assert txn["UnitCost"] == above[doc]["unit_cost"] >= min(valid) + 0.02
+            assert txn["UnitCost"] <= min(valid) * 1.26
+        else:
+            assert txn["UnitCost"] == min(valid), doc

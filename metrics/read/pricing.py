@@ -1,0 +1,139 @@
+"""Prices against their masters: chargemaster drift (the unit price billing posted against
+the CDM line's price) and supply cost above contract (the unit cost the ERP booked on an
+inventory issue against the contract price of its day). Read at read time from the
+canonical tables, windowed by posting time; no work in the pass.
+
+**Chargemaster drift.** A charge is judged when it survives (the pass's charge facts:
+posted, not a credit, not voided, not reversed), its quantity is above 0, it posted in the
+window and its CDM code has a line in ``cdm_entries``. Its unit price is amount /
+quantity, the amount being the line total after mapping (a billing system that sends unit
+prices maps ``times: quantity``, so the unit price it sent is what comes back). It
+*drifts* when that differs from the CDM line's price per base unit by more than one cent
+(``|amount - quantity x price| > 0.01 x quantity``): a line total rounded to the cent never
+drifts. Its $ is ``amount - quantity x price``, signed (positive billed above the
+chargemaster). ``cdm_entries`` holds one price per code, with no effective dates: a charge
+is judged against the price the store holds now.
+
+**Supply cost above contract.** An ISSUE is judged when it posted in the window, carries a
+unit cost, its unit converts to the item's base unit and a contract of its item is valid
+on its day (the UTC date the stock moved, ``moved_at``, else of ``posted_at``; both ends of
+a contract inclusive; the lowest price when several are valid, as supply cost does). Unit
+costs are per base unit, as the item master's and the contract prices are. It is *above
+contract* when its unit cost exceeds that price by a cent or more; its $ is (unit cost -
+contract price) x base quantity, the document as booked (a RETURN is not netted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    and_,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    true,
+)
+
+from core.metric_values import MetricValue
+from metrics.read.common import Read, scope_columns, scope_of, value
+from store.schema import cdm_entries, charges, contract_prices, inventory_transactions, item_uoms
+from store.schema import items as item_master
+from store.schema_metrics import metric_charge_facts
+from store.sqlfn import to_date
+
+DRIFT_TOLERANCE = 0.01  # dollars per unit
+EPSILON = 1e-6  # float noise of a difference on SQLite
+DRIFT_SCOPE = {"facility": "facility_id"}
+SUPPLY_SCOPE = {"facility": "facility_id", "location": "location_id"}
+DRIFT_FEEDS = ("charge",)
+SUPPLY_FEEDS = ("inventory_transaction",)
+
+
+def _flag_sums(hit: ColumnElement[bool], usd: ColumnElement[float]) -> list[ColumnElement]:
+    """count judged, count hit, Σ $ of hits, Σ |$| of hits, Σ $ of hits above 0."""
+    return [func.count(), func.sum(case((hit, 1), else_=0)),
+            func.sum(case((hit, usd), else_=0.0)),
+            func.sum(case((hit, func.abs(usd)), else_=0.0)),
+            func.sum(case((and_(hit, usd > 0), usd), else_=0.0))]
+
+
+def drift_rows(conn: Connection, read: Read) -> list[tuple]:
+    """Per scope: (scope..., charges judged, drifted, net $, |$|, $ above the CDM)."""
+    ch, f, cdm = charges, metric_charge_facts, cdm_entries
+    qty = cast(ch.c.quantity, Float)
+    usd = cast(ch.c.amount, Float) - qty * cast(cdm.c.price, Float)
+    drifted = func.abs(usd) > DRIFT_TOLERANCE * qty + EPSILON
+    scope = scope_columns(read, ch, DRIFT_SCOPE)
+    q = select(*scope, *_flag_sums(drifted, usd)).select_from(
+        ch.join(f, f.c.charge_id == ch.c.charge_id).join(cdm, cdm.c.cdm_code == ch.c.cdm_code)
+    ).where(ch.c.posted_at >= read.start, ch.c.posted_at < read.now, f.c.kind == "charge",
+            f.c.surviving == true(), ch.c.quantity > 0)
+    if scope:
+        q = q.group_by(*scope)
+    return [tuple(r) for r in conn.execute(q)]
+
+
+def supply_rows(conn: Connection, read: Read) -> list[tuple]:
+    """Per scope: (scope..., issues judged, above contract, then their $ above contract
+    three times, as net, absolute and above: every gap counted is above 0)."""
+    t, cp, it = inventory_transactions, contract_prices, item_master
+    day = to_date(func.coalesce(t.c.moved_at, t.c.posted_at))
+    contract = select(func.min(cast(cp.c.price, Float))).where(
+        cp.c.item_id == t.c.item_id, cp.c.valid_from <= day,
+        or_(cp.c.valid_to.is_(None), cp.c.valid_to >= day)).scalar_subquery()
+    conversion = select(cast(item_uoms.c.factor, Float)).where(
+        item_uoms.c.item_id == t.c.item_id, item_uoms.c.uom == t.c.uom).scalar_subquery()
+    factor = case((t.c.uom == it.c.uom, 1.0), else_=conversion)
+    scope = scope_columns(read, t, SUPPLY_SCOPE)
+    base = select(*scope, (cast(t.c.unit_cost, Float) - contract).label("gap"),
+                  (func.abs(cast(t.c.quantity, Float)) * factor).label("qty")).select_from(
+        t.join(it, it.c.item_id == t.c.item_id)).where(
+        t.c.txn_type == "ISSUE", t.c.posted_at >= read.start, t.c.posted_at < read.now,
+        t.c.unit_cost.is_not(None)).subquery("issues")
+    keys = [base.c[k] for k in read.scope_keys]
+    usd = base.c.gap * base.c.qty
+    above = base.c.gap > 0.005
+    q = select(*keys, *_flag_sums(above, usd)).where(
+        base.c.gap.is_not(None), base.c.qty.is_not(None))
+    if keys:
+        q = q.group_by(*keys)
+    return [tuple(r) for r in conn.execute(q)]
+
+
+def read_drift(conn: Connection, read: Read) -> list[MetricValue]:
+    """``cdm_price_drift_count`` / ``_usd`` per scope (see the module docstring)."""
+    return _values(read, drift_rows(conn, read), DRIFT_FEEDS, "charges")
+
+
+def read_supply(conn: Connection, read: Read) -> list[MetricValue]:
+    """``supply_cost_above_contract_count`` / ``_usd`` per scope."""
+    return _values(read, supply_rows(conn, read), SUPPLY_FEEDS, "issues")
+
+
+def _values(read: Read, rows: list[tuple], feeds: tuple[str, ...], noun: str
+            ) -> list[MetricValue]:
+    n = len(read.scope_keys)
+    out = []
+    for r in rows:
+        judged, hits = float(r[n]), float(r[n + 1] or 0)
+        net, absolute, over = (float(x or 0) for x in r[n + 2:n + 5])
+        extra = {noun: judged, "net_usd": round(net, 2), "over_usd": round(over, 2),
+                 "under_usd": round(net - over, 2)}
+        number = hits if read.metric.endswith("_count") else absolute
+        out.append(value(read, scope_of(read, r), number, amount=absolute, numerator=hits,
+                         denominator=judged, feeds=feeds, extra=extra, nodata=not judged))
+    return out
+
+
+READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
+    "cdm_price_drift_count": read_drift,
+    "cdm_price_drift_usd": read_drift,
+    "supply_cost_above_contract_count": read_supply,
+    "supply_cost_above_contract_usd": read_supply,
+}
