@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from alerting.cli import cli as alerting_cli
 from app.cli import cli as app_cli
 from chargeline.demo import cli as demo_cli
+from chargeline.retention import retain_command
 from chargeline.wiring import WIRING
 from collectors.cli import cli as collectors_cli
 from core.errors import ChargelineError
@@ -20,6 +21,7 @@ from metrics.cli import cli as metrics_cli
 from rules.cli import cli as rules_cli
 from simulator.cli import cli as simulator_cli
 from store.cli import cli as store_cli
+from store.cli import db_group
 
 
 class CommandsThenGroups(TyperGroup):
@@ -42,6 +44,8 @@ app = typer.Typer(
 for package_cli in (store_cli, simulator_cli, collectors_cli, metrics_cli, rules_cli,
                     alerting_cli, app_cli, demo_cli):
     app.add_typer(package_cli)
+# store upkeep that needs the metrics room (retention keeps the metric tables consistent)
+db_group.command("retain")(retain_command)
 
 
 @app.callback()

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from alerting.service import run_pass
+from chargeline.retention import retention_job
 from core.config import Settings
 from metrics.compute.dbtune import vacuum_refilled
 from metrics.compute.run import compute
@@ -95,4 +96,9 @@ def collector_hooks(settings: Settings, engine: Engine
     def evaluate() -> None:
         evaluate_on_schedule(settings, engine)
 
-    return after_pass, [("rules:evaluate", EVALUATION_INTERVAL_SECONDS, evaluate)]
+    jobs: list[tuple[str, int, Callable[[], None]]] = [
+        ("rules:evaluate", EVALUATION_INTERVAL_SECONDS, evaluate)]
+    if settings.retention.enabled:  # records older than the policy, in batches
+        jobs.append(("retention", settings.retention.interval_seconds,
+                     retention_job(settings, engine)))
+    return after_pass, jobs

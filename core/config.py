@@ -54,6 +54,9 @@ FIXES: dict[str, str] = {
     "receivers": "receivers: [{name: oncall, type: webhook, url_env: ONCALL_URL, "
     "owners: [integration]}]",
     "channel_targets": "channel_targets: {FAC01_CHG_OUT: billing, '*_SUP_OUT': erp}",
+    "retention": "retention: {raw_months: 13, batch_encounters: 2000, interval_seconds: 3600}",
+    "raw_months": "raw_months: 13 (calendar months of canonical records kept, 1 to 1200)",
+    "batch_encounters": "batch_encounters: 2000 (encounters aged out per transaction)",
     "quarantine_keys": "CHARGELINE_QUARANTINE_KEYS=<new key>,<old key>, each made by "
     "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'",
 }
@@ -230,6 +233,21 @@ class ChargeSla(_Strict):
     dnfb_hold_days: int = Field(default=4, ge=0)
 
 
+class RetentionPolicy(_Strict):
+    """How long canonical records stay in the store (``metrics.compute.retention``).
+
+    A usage's encounter is aged out, with its scans, messages, charges and inventory
+    issues, once every one of them is older than ``raw_months`` whole months; the hourly
+    and daily metric points, the exception queue and the audit stay. ``enabled`` runs it
+    in the collector process every ``interval_seconds``, ``batch_encounters`` encounters a
+    transaction."""
+
+    raw_months: int = Field(default=13, ge=1, le=1200)
+    enabled: bool = True
+    interval_seconds: int = Field(default=3600, ge=60)
+    batch_encounters: int = Field(default=2000, ge=1, le=100_000)
+
+
 class QuietHours(_Strict):
     start: time
     end: time
@@ -292,6 +310,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     sources: list[SourceConfig] = []
     sla: ChargeSla = ChargeSla()
+    retention: RetentionPolicy = RetentionPolicy()
     smtp: SmtpConfig = SmtpConfig()
     lineage: LineageConfig = LineageConfig()
     receivers: list[ReceiverConfig] = []

@@ -8,13 +8,17 @@ to the hours and days once; so an inpatient encounter that spans a week costs it
 rows, not a week of buckets. Feed points (messages, API calls,
 replenishment) are recomputed for the hours new rows fall in; duplicate points for the
 hours the pass's extras fall in.
+
+After retention (``metrics.compute.retention``) the hours before its cutoff are final:
+every function here takes that horizon (``since``, or ranges clipped by ``from_horizon``)
+and neither rebuilds nor moves a point before it, full pass or incremental.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
@@ -50,6 +54,17 @@ REASONS = ("unknown_item", "no_crosswalk", "cdm_without_hcpcs", "unit_not_conver
 POINT_COLUMNS = ("metric", "grain", "bucket", "facility_id", "location_id", "item_class",
                  "channel", "detail", "num", "den", "amount")
 FEED_METRICS = ("messages", "msg_status", "msg_held", "api_calls", "replenishment")
+END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def from_horizon(ranges: Ranges, since: datetime | None) -> Ranges:
+    """``ranges`` (None = all hours) without the hours before ``since`` (None: no horizon):
+    the hours a pass may still compute after retention made the earlier ones final."""
+    if since is None:
+        return ranges
+    if ranges is None:
+        return [(since, END_OF_TIME)]
+    return [(max(lo, since), hi) for lo, hi in ranges if hi > since]
 
 
 def ack_wait_s() -> ColumnElement[float]:
@@ -134,7 +149,7 @@ class _Spec:
     keys: tuple[str, ...]
     measures: tuple[str, ...]
 
-    def query(self, grain: str, full: bool) -> object:
+    def query(self, grain: str, full: bool, since: datetime | None = None) -> object:
         f = metric_usage_facts
         bucket = f.c.bucket if grain == "hour" else day_floor(f.c.bucket)
         if self.table is metric_usage_points:
@@ -148,7 +163,9 @@ class _Spec:
             head = (literal("margin"), literal(grain), bucket, f.c.facility_id, literal(""),
                     literal(""), literal(""), f.c.procedure_code)
             values = (billed, cost, billed - cost)
-        return select(*head, *values).where(in_scope(f.c.encounter_id, full)).group_by(*dims)
+        final = [] if since is None else [f.c.bucket >= since]
+        return select(*head, *values).where(in_scope(f.c.encounter_id, full), *final
+                                            ).group_by(*dims)
 
 
 _SPECS = (
@@ -158,18 +175,21 @@ _SPECS = (
 )
 
 
-def usage_points_full(conn: Connection) -> None:
-    """Rebuild every usage-derived point from the facts: hours in one scan of the facts,
-    days as sums of the hours (a few thousand rows, not the facts again)."""
-    conn.execute(delete(metric_usage_points))
-    conn.execute(delete(metric_points).where(metric_points.c.metric == "margin"))
+def usage_points_full(conn: Connection, since: datetime | None = None) -> None:
+    """Rebuild every usage-derived point from the facts (those from ``since`` on, a UTC
+    midnight, when retention made the earlier ones final): hours in one scan of the
+    facts, days as sums of the hours (a few thousand rows, not the facts again)."""
+    up, mp = metric_usage_points, metric_points
+    days = from_horizon(None, since)
+    conn.execute(delete(up).where(in_ranges(up.c.bucket, days)))
+    conn.execute(delete(mp).where(mp.c.metric == "margin", in_ranges(mp.c.bucket, days)))
     for spec in _SPECS:
         conn.execute(insert(spec.table).from_select(
-            [*spec.keys, *spec.measures], spec.query("hour", True)))
+            [*spec.keys, *spec.measures], spec.query("hour", True, since)))
     _days_from_hours(conn, metric_usage_points, ("facility_id", "location_id", "item_class"),
-                     USAGE_POINT_COLUMNS, None)
+                     USAGE_POINT_COLUMNS, None, days)
     _days_from_hours(conn, metric_points, POINT_COLUMNS[3:8], ("num", "den", "amount"),
-                     ("margin",))
+                     ("margin",), days)
 
 
 def _days_from_hours(conn: Connection, table: Table, dims: tuple[str, ...],
@@ -189,12 +209,13 @@ def _days_from_hours(conn: Connection, table: Table, dims: tuple[str, ...],
         .where(t.c.grain == "hour", in_ranges(t.c.bucket, days), *scope).group_by(*group)))
 
 
-def usage_points_change(conn: Connection, sign: int) -> None:
+def usage_points_change(conn: Connection, sign: int, since: datetime | None = None) -> None:
     """Add the dirty encounters' facts times ``sign`` to this pass's change of the hour
     points (one scan of their facts per points table): -1 before the facts are rebuilt,
-    +1 after. ``apply_usage_points_change`` then adds the change to the points once."""
+    +1 after; hours before ``since`` (final after retention) are left out.
+    ``apply_usage_points_change`` then adds the change to the points once."""
     for spec, scratch in zip(_SPECS, (pass_usage_points, pass_points), strict=True):
-        change = spec.query("hour", False).subquery("change")
+        change = spec.query("hour", False, since).subquery("change")
         n = len(spec.keys)
         rows = select(*list(change.c)[:n], *(c * sign for c in list(change.c)[n:]))
         stmt = dialect_insert(conn, scratch).from_select([*spec.keys, *spec.measures],

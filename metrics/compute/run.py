@@ -40,9 +40,11 @@ from metrics.compute.points import (
     duplicate_hours,
     duplicate_points,
     feed_points,
+    from_horizon,
     usage_points_change,
     usage_points_full,
 )
+from metrics.compute.retention import retained_before
 from metrics.compute.stitching import link_charges, link_issues
 from metrics.compute.usage_facts import build_usage_facts, map_usages, summarise_hops
 from store.schema import FACT_TABLES, api_calls
@@ -174,9 +176,10 @@ def _full(conn: Connection, sla: ChargeSla, now: datetime, clock: StageClock) ->
         analyze(conn, metric_links, metric_duplicates, metric_work_items)
     _usage_facts(conn, sla, True, billing, erp, clock)
     with clock("points"):
-        usage_points_full(conn)
-        duplicate_points(conn)
-        feed_points(conn, None)
+        since = retained_before(conn)  # hours before it are final (retention)
+        usage_points_full(conn, since)
+        duplicate_points(conn, from_horizon(None, since))
+        feed_points(conn, from_horizon(None, since))
         # Planned on their real size, the next passes find their touched buckets by key.
         analyze(conn, metric_usage_points, metric_points)
     with clock("exceptions"):
@@ -211,13 +214,14 @@ def _incremental(conn: Connection, sla: ChargeSla, now: datetime, mark: datetime
         n_encounters = mark_dirty(conn, since, mark, billing, erp, sla)
         analyze(conn, pass_dirty_encounters)
     every_mapping = False
+    final = retained_before(conn)  # hours before it are final (retention)
     if n_encounters:
         with clock("item_dim"):
             every_mapping = _refresh_item_dim(conn, mark, now)
         with clock("exceptions"):
             note_mapping_subjects(conn)  # the failed mappings named before the rebuild
         with clock("points"):
-            usage_points_change(conn, -1)  # the old facts of the dirty encounters
+            usage_points_change(conn, -1, final)  # the old facts of the dirty encounters
         with clock("charge_facts"):
             build_charge_facts(conn, False)
         with clock("charge_links"):
@@ -230,13 +234,15 @@ def _incremental(conn: Connection, sla: ChargeSla, now: datetime, mark: datetime
             link_issues(conn, False)
         _usage_facts(conn, sla, False, billing, erp, clock)
         with clock("points"):
-            usage_points_change(conn, 1)  # and their new facts
+            usage_points_change(conn, 1, final)  # and their new facts
             apply_usage_points_change(conn)
-            duplicate_points(conn, to_ranges(dup_hours | duplicate_hours(conn)))
+            duplicate_points(conn, from_horizon(
+                to_ranges(dup_hours | duplicate_hours(conn)), final))
     with clock("points"):
         ranges = to_ranges(feed_hours(conn, since, max(0, call_mark - CALL_OVERLAP)))
-        if ranges:
-            feed_points(conn, ranges)
+        live = from_horizon(ranges, final)
+        if live:
+            feed_points(conn, live)
     if n_encounters:
         with clock("exceptions"):
             note_mapping_subjects(conn)  # and those named after it
