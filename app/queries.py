@@ -30,18 +30,23 @@ from app.shaping.drill import DrillFilters
 from app.shaping.exceptions import QueueFilters
 from app.shaping.kpis import SUM_COLUMNS
 from app.shaping.revenue import (
+    ABOVE_COLUMNS,
     BILLING_METRICS,
+    DRIFT_COLUMNS,
+    PRICE_METRICS,
     RATE_COLUMNS,
     RATE_METRICS,
     REASON_COLUMNS,
     REASON_METRIC,
     billing_row,
+    price_row,
     rate_rows,
     reason_rows,
 )
 from core.errors import RuleFileError
 from metrics.lineage import data as lineage_store
 from metrics.lineage.graph import LineageGraph
+from metrics.read import pricing as metrics_pricing
 from metrics.read import recall as metrics_recall
 from metrics.read import trace as metrics_trace
 from metrics.read.reader import StoreMetricReader
@@ -199,6 +204,27 @@ def dnfb_encounters(url: str, end: datetime) -> pd.DataFrame:
         rows = revenue.dnfb_encounters(conn, end,
                                        timedelta(days=settings().sla.dnfb_hold_days))
     return _frame(rows, list(revenue.DNFB_COLUMNS))
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def price_figures(url: str, start: datetime, end: datetime) -> dict[str, Any]:
+    """Chargemaster drift and supply cost above contract in the window, estate-wide,
+    through the store reader (``metrics.read.pricing``)."""
+    reader = StoreMetricReader(engine_for(url), settings())
+    got = reader.many(list(PRICE_METRICS), window=end - start, scope_keys=(), now=end)
+    return price_row(got)
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def off_price(url: str, start: datetime, end: datetime, kind: str) -> pd.DataFrame:
+    """``kind`` "charges": the window's charges posted off their CDM price; "issues": its
+    ERP issues above contract; largest $ first."""
+    with engine_for(url).connect() as conn:
+        if kind == "charges":
+            return _frame(metrics_pricing.drifted_charges(conn, start, end),
+                          list(DRIFT_COLUMNS))
+        return _frame(metrics_pricing.issues_above_contract(conn, start, end),
+                      list(ABOVE_COLUMNS))
 
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)

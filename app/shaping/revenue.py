@@ -23,6 +23,11 @@ RATE_COLUMNS = ("claims", "denied", "rate_count_pct", "billed_usd", "denied_usd"
 REASON_COLUMNS = ("carc", "adjustments", "usd")
 BILLING_METRICS = ("charge_lag_days_mean", "charge_lag_days_p90", "late_charges_usd_pct",
                    "dnfb_usd", "dnfb_days")
+PRICE_METRICS = ("cdm_price_drift_usd", "supply_cost_above_contract_usd")
+DRIFT_COLUMNS = ("facility_id", "charge_id", "cdm_code", "posted_at", "quantity",
+                 "cdm_price", "amount", "usd")
+ABOVE_COLUMNS = ("facility_id", "location_id", "document_id", "item_id", "posted_at",
+                 "quantity", "contract_price", "unit_cost", "usd")
 DATASET = "remittances"
 
 EMPTY = ("No remittance source yet: add an `x12_files` source that polls the folder your "
@@ -99,6 +104,29 @@ def billing_row(values: Mapping[str, Sequence[MetricValue]]) -> dict[str, Any]:
         "dnfb_encounters": int(dnfb.detail.get("encounters", 0)) if dnfb else 0,
         "dnfb_days": dnfb_days.value if dnfb_days else None,
     }
+
+
+def price_row(values: Mapping[str, Sequence[MetricValue]]) -> dict[str, Any]:
+    """The estate's chargemaster drift and supply cost above contract in the window, from
+    the network value of each metric (absent: nothing judged, zeros)."""
+    def one(metric: str) -> tuple[int, int, float, float]:
+        got = values.get(metric) or []
+        if not got:
+            return 0, 0, 0.0, 0.0
+        v = got[0]
+        return (int(v.detail.get("denominator", 0)), int(v.detail.get("numerator", 0)),
+                float(v.amount or 0.0), float(v.detail.get("net_usd", 0.0)))
+
+    charges, drifted, drift_usd, net = one("cdm_price_drift_usd")
+    issues, above, above_usd, _ = one("supply_cost_above_contract_usd")
+    return {"charges_judged": charges, "drift_charges": drifted, "drift_usd": drift_usd,
+            "drift_net_usd": net, "issues_judged": issues, "above_issues": above,
+            "above_usd": above_usd}
+
+
+def signed_dollars(value: float) -> str:
+    """``+$1,234.50`` / ``−$2.00``: a net that may be either sign."""
+    return f"{'−' if value < 0 else '+'}${abs(value):,.2f}"
 
 
 @dataclass(frozen=True)

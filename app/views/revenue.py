@@ -1,9 +1,10 @@
 """Revenue cycle: from charge to cash, for the revenue-integrity lead — billing first
 (charge lag, late charges as % of billed $, and the encounters discharged not final billed
-with their age and $), then over the shared window the initial denial rate by claims and
+with their age and $; the charges posted off their CDM price and the ERP issues booked
+above contract, with their $), then over the shared window the initial denial rate by claims and
 by $, the denied $ still open, the claims remitted; denials by CARC; the rate by payer and
 by facility. Every count links to the records behind it. Numbers are the metrics
-(``metrics.read.facts``, ``.points``, ``.dnfb``, ``.denials``) read through the store
+(``metrics.read.facts``, ``.points``, ``.dnfb``, ``.pricing``, ``.denials``) read through the store
 reader, as the rules and report read them."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from app.shaping.revenue import (
     dollars,
     percent,
     remitted_filters,
+    signed_dollars,
     total_row,
 )
 from app.ui import current_window, require_page, window_caption
@@ -35,6 +37,24 @@ DNFB_CONFIG = {
                                                      format="YYYY-MM-DD HH:mm"),
     "days_unbilled": st.column_config.NumberColumn("Days since discharge", format="%d"),
     "gross_usd": st.column_config.NumberColumn("Gross charges $", format="$%,.2f"),
+}
+_FAC = st.column_config.Column("Facility")
+_POSTED = st.column_config.DatetimeColumn("Posted (UTC)", format="YYYY-MM-DD HH:mm")
+_USD = st.column_config.NumberColumn("$ off", format="$%,.2f")
+DRIFT_CONFIG = {
+    "name": _FAC, "charge_id": st.column_config.Column("Charge"),
+    "cdm_code": st.column_config.Column("CDM"), "posted_at": _POSTED,
+    "quantity": st.column_config.NumberColumn("Units", format="%,g"),
+    "cdm_price": st.column_config.NumberColumn("CDM price", format="$%,.2f"),
+    "amount": st.column_config.NumberColumn("Posted $", format="$%,.2f"), "usd": _USD,
+}
+ABOVE_CONFIG = {
+    "name": _FAC, "location_id": st.column_config.Column("Location"),
+    "document_id": st.column_config.Column("Issue"), "item_id": st.column_config.Column("Item"),
+    "posted_at": _POSTED, "quantity": st.column_config.NumberColumn("Base units",
+                                                                    format="%,g"),
+    "contract_price": st.column_config.NumberColumn("Contract", format="$%,.2f"),
+    "unit_cost": st.column_config.NumberColumn("Unit cost", format="$%,.2f"), "usd": _USD,
 }
 TABLE_CONFIG = {
     "claims": st.column_config.NumberColumn("Claims remitted", format="%,d"),
@@ -96,6 +116,32 @@ if unbilled is not None and not unbilled.empty:
     unbilled.insert(0, "name", [facility_label(f, names) for f in unbilled["facility_id"]])
     st.dataframe(unbilled[list(DNFB_CONFIG)], hide_index=True, key="revenue_dnfb",
                  column_config=DNFB_CONFIG)
+
+prices = queries.price_figures(url, start, end)
+if prices["charges_judged"] or prices["issues_judged"]:
+    st.markdown("**Prices against their masters** (posted in the window)")
+    p1, p2 = st.columns(2)
+    p1.metric("Chargemaster drift", dollars(prices["drift_usd"]), border=True,
+              help="Charges whose unit price (amount / quantity) is more than a cent off "
+                   "their CDM line's price: the sum of |posted − CDM price × quantity|.")
+    p2.metric("Supply cost above contract", dollars(prices["above_usd"]), border=True,
+              help="ERP issues booked at a unit cost above the lowest contract price valid "
+                   "on the day the stock moved: (unit cost − contract) × base units.")
+    with p1:
+        st.caption(f"{prices['drift_charges']:,} of {prices['charges_judged']:,} charges · "
+                   f"net {signed_dollars(prices['drift_net_usd'])}")
+    with p2:
+        st.caption(f"{prices['above_issues']:,} of {prices['issues_judged']:,} issues")
+    names = queries.facility_names(url)
+    for kind, label, config in (("charges", "Charges posted off their CDM price",
+                                 DRIFT_CONFIG),
+                                ("issues", "Issues above contract", ABOVE_CONFIG)):
+        rows = queries.off_price(url, start, end, kind)
+        if not rows.empty:
+            st.markdown(f"**{label}**, largest $ first")
+            rows.insert(0, "name", [facility_label(f, names) for f in rows["facility_id"]])
+            st.dataframe(rows[list(config)], hide_index=True, key=f"revenue_{kind}_off",
+                         column_config=config)
 
 st.subheader("Denials")
 if not queries.has_remittances(url):

@@ -26,19 +26,10 @@ contract price) x base quantity, the document as booked (a RETURN is not netted)
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Float,
-    and_,
-    case,
-    cast,
-    func,
-    or_,
-    select,
-    true,
-)
+from sqlalchemy import Connection, Float, Subquery, and_, case, cast, func, or_, select, true
 
 from core.metric_values import MetricValue
 from metrics.read.common import Read, scope_columns, scope_of, value
@@ -55,33 +46,28 @@ DRIFT_FEEDS = ("charge",)
 SUPPLY_FEEDS = ("inventory_transaction",)
 
 
-def _flag_sums(hit: ColumnElement[bool], usd: ColumnElement[float]) -> list[ColumnElement]:
-    """count judged, count hit, Σ $ of hits, Σ |$| of hits, Σ $ of hits above 0."""
-    return [func.count(), func.sum(case((hit, 1), else_=0)),
-            func.sum(case((hit, usd), else_=0.0)),
-            func.sum(case((hit, func.abs(usd)), else_=0.0)),
-            func.sum(case((and_(hit, usd > 0), usd), else_=0.0))]
-
-
-def drift_rows(conn: Connection, read: Read) -> list[tuple]:
-    """Per scope: (scope..., charges judged, drifted, net $, |$|, $ above the CDM)."""
+def judged_charges(start: datetime, end: datetime) -> Subquery:
+    """The charges chargemaster drift judges, posted in ``[start, end)``: facility, charge,
+    CDM code, posting, quantity, CDM price, amount, ``usd`` (amount - quantity x price)
+    and ``drifted`` (1 or 0)."""
     ch, f, cdm = charges, metric_charge_facts, cdm_entries
     qty = cast(ch.c.quantity, Float)
-    usd = cast(ch.c.amount, Float) - qty * cast(cdm.c.price, Float)
-    drifted = func.abs(usd) > DRIFT_TOLERANCE * qty + EPSILON
-    scope = scope_columns(read, ch, DRIFT_SCOPE)
-    q = select(*scope, *_flag_sums(drifted, usd)).select_from(
+    price = cast(cdm.c.price, Float)
+    usd = cast(ch.c.amount, Float) - qty * price
+    drifted = case((func.abs(usd) > DRIFT_TOLERANCE * qty + EPSILON, 1), else_=0)
+    return select(ch.c.facility_id, ch.c.charge_id, ch.c.cdm_code, ch.c.posted_at,
+                  qty.label("quantity"), price.label("cdm_price"),
+                  cast(ch.c.amount, Float).label("amount"), usd.label("usd"),
+                  drifted.label("hit")).select_from(
         ch.join(f, f.c.charge_id == ch.c.charge_id).join(cdm, cdm.c.cdm_code == ch.c.cdm_code)
-    ).where(ch.c.posted_at >= read.start, ch.c.posted_at < read.now, f.c.kind == "charge",
-            f.c.surviving == true(), ch.c.quantity > 0)
-    if scope:
-        q = q.group_by(*scope)
-    return [tuple(r) for r in conn.execute(q)]
+    ).where(ch.c.posted_at >= start, ch.c.posted_at < end, f.c.kind == "charge",
+            f.c.surviving == true(), ch.c.quantity > 0).subquery("judged_charges")
 
 
-def supply_rows(conn: Connection, read: Read) -> list[tuple]:
-    """Per scope: (scope..., issues judged, above contract, then their $ above contract
-    three times, as net, absolute and above: every gap counted is above 0)."""
+def judged_issues(start: datetime, end: datetime) -> Subquery:
+    """The ISSUE documents supply cost above contract judges, posted in ``[start, end)``:
+    facility, location, document, item, posting, base quantity, contract price, unit cost,
+    ``usd`` ((unit cost - contract) x base quantity) and ``hit`` (1 above contract)."""
     t, cp, it = inventory_transactions, contract_prices, item_master
     day = to_date(func.coalesce(t.c.moved_at, t.c.posted_at))
     contract = select(func.min(cast(cp.c.price, Float))).where(
@@ -90,30 +76,54 @@ def supply_rows(conn: Connection, read: Read) -> list[tuple]:
     conversion = select(cast(item_uoms.c.factor, Float)).where(
         item_uoms.c.item_id == t.c.item_id, item_uoms.c.uom == t.c.uom).scalar_subquery()
     factor = case((t.c.uom == it.c.uom, 1.0), else_=conversion)
-    scope = scope_columns(read, t, SUPPLY_SCOPE)
-    base = select(*scope, (cast(t.c.unit_cost, Float) - contract).label("gap"),
-                  (func.abs(cast(t.c.quantity, Float)) * factor).label("qty")).select_from(
+    issues = select(t.c.facility_id, t.c.location_id, t.c.document_id, t.c.item_id,
+                    t.c.posted_at, (func.abs(cast(t.c.quantity, Float)) * factor)
+                    .label("quantity"), contract.label("contract_price"),
+                    cast(t.c.unit_cost, Float).label("unit_cost")).select_from(
         t.join(it, it.c.item_id == t.c.item_id)).where(
-        t.c.txn_type == "ISSUE", t.c.posted_at >= read.start, t.c.posted_at < read.now,
+        t.c.txn_type == "ISSUE", t.c.posted_at >= start, t.c.posted_at < end,
         t.c.unit_cost.is_not(None)).subquery("issues")
-    keys = [base.c[k] for k in read.scope_keys]
-    usd = base.c.gap * base.c.qty
-    above = base.c.gap > 0.005
-    q = select(*keys, *_flag_sums(above, usd)).where(
-        base.c.gap.is_not(None), base.c.qty.is_not(None))
+    i = issues.c
+    gap = i.unit_cost - i.contract_price
+    return select(i.facility_id, i.location_id, i.document_id, i.item_id, i.posted_at,
+                  i.quantity, i.contract_price, i.unit_cost, (gap * i.quantity).label("usd"),
+                  case((gap > 0.005, 1), else_=0).label("hit")).where(
+        i.contract_price.is_not(None), i.quantity.is_not(None)).subquery("judged_issues")
+
+
+def _scope_rows(conn: Connection, read: Read, judged: Subquery,
+                mapping: dict[str, str]) -> list[tuple]:
+    """Per scope: (scope..., judged, hits, Σ $ of hits, Σ |$| of hits, Σ $ of hits > 0)."""
+    keys = scope_columns(read, judged, mapping)
+    j = judged.c
+    hit = j.hit == 1
+    q = select(*keys, func.count(), func.sum(j.hit),
+               func.sum(case((hit, j.usd), else_=0.0)),
+               func.sum(case((hit, func.abs(j.usd)), else_=0.0)),
+               func.sum(case((and_(hit, j.usd > 0), j.usd), else_=0.0)))
     if keys:
         q = q.group_by(*keys)
     return [tuple(r) for r in conn.execute(q)]
 
 
+def off_price(conn: Connection, judged: Subquery, limit: int = 500) -> list[dict[str, Any]]:
+    """The hits of ``judged_charges`` or ``judged_issues``, largest $ (either sign) first."""
+    j = judged.c
+    rows = conn.execute(select(judged).where(j.hit == 1).order_by(
+        func.abs(j.usd).desc(), *(c for c in j if c.name.endswith("_id"))).limit(limit))
+    return [{k: v for k, v in r._mapping.items() if k != "hit"} for r in rows]
+
+
 def read_drift(conn: Connection, read: Read) -> list[MetricValue]:
     """``cdm_price_drift_count`` / ``_usd`` per scope (see the module docstring)."""
-    return _values(read, drift_rows(conn, read), DRIFT_FEEDS, "charges")
+    rows = _scope_rows(conn, read, judged_charges(read.start, read.now), DRIFT_SCOPE)
+    return _values(read, rows, DRIFT_FEEDS, "charges")
 
 
 def read_supply(conn: Connection, read: Read) -> list[MetricValue]:
     """``supply_cost_above_contract_count`` / ``_usd`` per scope."""
-    return _values(read, supply_rows(conn, read), SUPPLY_FEEDS, "issues")
+    rows = _scope_rows(conn, read, judged_issues(read.start, read.now), SUPPLY_SCOPE)
+    return _values(read, rows, SUPPLY_FEEDS, "issues")
 
 
 def _values(read: Read, rows: list[tuple], feeds: tuple[str, ...], noun: str
@@ -129,6 +139,18 @@ def _values(read: Read, rows: list[tuple], feeds: tuple[str, ...], noun: str
         out.append(value(read, scope_of(read, r), number, amount=absolute, numerator=hits,
                          denominator=judged, feeds=feeds, extra=extra, nodata=not judged))
     return out
+
+
+def drifted_charges(conn: Connection, start: datetime, end: datetime,
+                    limit: int = 500) -> list[dict[str, Any]]:
+    """The charges posted in ``[start, end)`` that drift, largest $ (either sign) first."""
+    return off_price(conn, judged_charges(start, end), limit)
+
+
+def issues_above_contract(conn: Connection, start: datetime, end: datetime,
+                          limit: int = 500) -> list[dict[str, Any]]:
+    """The ISSUE documents posted in ``[start, end)`` above contract, largest $ first."""
+    return off_price(conn, judged_issues(start, end), limit)
 
 
 READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {

@@ -14,7 +14,19 @@ from sqlalchemy import Engine
 from app.data.kpis import latest_bucket
 from app.shaping.window import window_ending
 from core.config import ChargeSla
-from core.model import Charge, Claim, Encounter, Remittance, RemittanceAdjustment
+from core.model import (
+    CdmEntry,
+    Charge,
+    Claim,
+    ContractPrice,
+    Encounter,
+    InventoryTransaction,
+    InventoryTxnType,
+    Item,
+    ItemClass,
+    Remittance,
+    RemittanceAdjustment,
+)
 from metrics.compute.run import compute
 from metrics.read.reader import StoreMetricReader
 from store.upsert import upsert_records
@@ -22,7 +34,8 @@ from tests.app.conftest import links, page_text, signed_in
 
 Money = Decimal
 BILLING_CARDS = {"Charge lag (mean)", "Charge lag (p90)", "Late charges (% of billed $)",
-                 "Discharged not final billed"}
+                 "Discharged not final billed", "Chargemaster drift",
+                 "Supply cost above contract"}
 
 
 def _window_end(engine: Engine) -> datetime:
@@ -228,3 +241,55 @@ def test_no_patient_identity_on_the_page(seeded_sqlite) -> None:
     assert not at.exception, at.exception
     text = page_text(at)
     assert "MRN" not in text and "DOE" not in text
+
+
+def seed_prices(engine: Engine, end: datetime) -> None:
+    """Two days before ``end``, at FAC01: a CDM line at $100 billed twice off its price
+    (P1 2 units at $115: +$30; P2 1 unit at $90: -$10) and an item contracted at $40
+    issued 3 units at $45 (+$15); then a pass for charge survival."""
+    at = end - timedelta(days=2)
+    rows: list[Any] = [
+        CdmEntry(cdm_code="CDM-P", description="priced", price=Money(100)),
+        Charge(charge_id="P1", facility_id="FAC01", encounter_id="E-P", cdm_code="CDM-P",
+               quantity=Decimal(2), amount=Money(230), service_date=at.date(), posted_at=at,
+               last_updated=at),
+        Charge(charge_id="P2", facility_id="FAC01", encounter_id="E-P", cdm_code="CDM-P",
+               quantity=Decimal(1), amount=Money(90), service_date=at.date(), posted_at=at,
+               last_updated=at),
+        Item(item_id="ITM-P", description="contracted", unit_cost=Money(50),
+             item_class=ItemClass.CONSUMABLE, chargeable=False),
+        ContractPrice(contract_id="K-P", item_id="ITM-P", supplier="ACME", price=Money(40),
+                      valid_from=(at - timedelta(days=30)).date()),
+        InventoryTransaction(document_id="DOC-P", facility_id="FAC01", location_id="FAC01-OR1",
+                             item_id="ITM-P", txn_type=InventoryTxnType.ISSUE,
+                             quantity=Decimal(-3), unit_cost=Money(45), posted_at=at,
+                             modified_at=at),
+    ]
+    with engine.begin() as conn:
+        upsert_records(conn, rows, source="billing", now=end)
+    compute(engine, ChargeSla(), now=end)
+
+
+def test_prices_off_their_masters_are_shown_and_listed(seeded) -> None:
+    """The drift and above-contract cards are the store reader's figures (the seeded
+    store bills at its CDM prices and has no contract: only the records seeded here are
+    off), and the two tables name those records, largest $ first."""
+    seed_prices(seeded.engine, seeded.truth.end)
+    at = signed_in("executive")
+    at.switch_page("views/revenue.py").run()
+    assert not at.exception, at.exception
+    cards = {m.label: m.value for m in at.metric}
+    assert cards["Chargemaster drift"] == "$40.00"
+    assert cards["Supply cost above contract"] == "$15.00"
+    reader = StoreMetricReader(seeded.engine)
+    [drift] = reader.values("cdm_price_drift_usd", window=timedelta(days=7), scope_keys=(),
+                            now=_window_end(seeded.engine))
+    assert (drift.value, drift.detail["numerator"]) == (40.0, 2)
+    text = page_text(at)
+    assert f"2 of {int(drift.detail['denominator']):,} charges · net +$20.00" in text
+    assert "1 of 1 issues" in text
+    charges = next(df.value for df in at.dataframe if "cdm_price" in df.value.columns)
+    assert charges["charge_id"].tolist() == ["P1", "P2"]
+    assert charges["usd"].tolist() == [30.0, -10.0]
+    issues = next(df.value for df in at.dataframe if "contract_price" in df.value.columns)
+    assert issues[["document_id", "quantity", "usd"]].values.tolist() == [["DOC-P", 3.0, 15.0]]

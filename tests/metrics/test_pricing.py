@@ -17,6 +17,7 @@ from core.config import ChargeSla
 from core.metric_values import ValueStatus
 from core.model import ChargeStatus, ContractPrice, InventoryTransaction, InventoryTxnType
 from metrics.compute.run import compute
+from metrics.read.pricing import judged_charges, judged_issues, off_price
 from metrics.read.reader import StoreMetricReader
 from store.upsert import upsert_records
 from tests.metrics.factories import FAC, LOC, T0, at, charge, master_data
@@ -125,3 +126,18 @@ def test_a_window_with_nothing_posted_has_no_value(reader: StoreMetricReader) ->
         [v] = reader.values(metric, window=DAY, scope_keys=(), now=later)
         assert (v.status, v.value) == (ValueStatus.NODATA, None), metric
         assert reader.values(metric, window=DAY, scope_keys=("facility",), now=later) == []
+
+
+def test_the_lists_name_the_off_price_records_largest_first(
+        reader: StoreMetricReader, engine: Engine) -> None:
+    with engine.connect() as conn:
+        drifted = off_price(conn, judged_charges(NOW - DAY, NOW))
+        above = off_price(conn, judged_issues(NOW - DAY, NOW))
+    assert [(r["charge_id"], round(r["usd"], 2)) for r in drifted] == [
+        ("B", 125.0), ("E", -2.0), ("D", 0.2)]
+    assert (drifted[1]["cdm_price"], drifted[1]["amount"], drifted[1]["quantity"]) == (
+        5.0, 18.0, 4.0)
+    assert [(r["document_id"], round(r["usd"], 2)) for r in above] == [
+        ("I2", 10.0), ("I3", 4.0), ("I10", 1.0), ("I5", 0.05)]
+    assert (above[1]["quantity"], above[1]["contract_price"], above[1]["unit_cost"]) == (
+        20.0, 1.8, 2.0)
