@@ -28,7 +28,7 @@ They live in their own ``MetaData``, outside the migrated schema.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import (
@@ -245,10 +245,12 @@ def _for_dialect(table: Table, dialect: str) -> Table:
 
 
 @contextmanager
-def pass_tables(conn: Connection) -> Iterator[None]:
-    """Create the scratch tables for this pass and drop them after it (a failed pass
-    rolls their creation back with everything else)."""
-    tables = [_for_dialect(t, conn.dialect.name) for t in pass_metadata.sorted_tables]
+def pass_tables(conn: Connection, only: Sequence[Table] = ()) -> Iterator[None]:
+    """Create the scratch tables for this pass (``only`` these, when given: retention
+    needs three of them) and drop them after it (a failed pass rolls their creation back
+    with everything else)."""
+    chosen = [t for t in pass_metadata.sorted_tables if not only or t in only]
+    tables = [_for_dialect(t, conn.dialect.name) for t in chosen]
     for table in tables:
         conn.execute(CreateTable(table))
         for index in table.indexes:

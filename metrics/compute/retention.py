@@ -33,10 +33,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, exists, insert, or_, select, tuple_
+from sqlalchemy import Connection, Engine, delete, exists, func, insert, or_, select, tuple_
 
 from metrics.compute.exceptions import note_mapping_subjects, sync_exceptions
-from metrics.compute.pass_tables import pass_dirty_encounters, pass_tables
+from metrics.compute.pass_tables import (
+    pass_dirty_encounters,
+    pass_mapping_subjects,
+    pass_problems,
+    pass_tables,
+)
 from store.schema import (
     charges,
     encounters,
@@ -140,8 +145,18 @@ def retain(engine: Engine, cutoff: datetime, *, batch: int = 2000, dry_run: bool
 
 
 def _facilities(conn: Connection) -> list[str]:
+    """The facilities of the scans, one index seek each (a DISTINCT would read the whole
+    ``(facility_id, used_at)`` index on SQLite)."""
     u = usage_events
-    return list(conn.execute(select(u.c.facility_id).distinct()).scalars())
+    out: list[str] = []
+    while True:
+        query = select(func.min(u.c.facility_id))
+        if out:
+            query = query.where(u.c.facility_id > out[-1])
+        nxt = conn.execute(query).scalar()
+        if nxt is None:
+            return out
+        out.append(nxt)
 
 
 def _candidate_batches(engine: Engine, cutoff: datetime, batch: int) -> Iterator[list[str]]:
@@ -248,7 +263,7 @@ def _age_out(conn: Connection, candidates: list[str], cutoff: datetime, now: dat
     gone_messages = [key for key, named in messages.items() if named <= gone_usage_set]
     _note_horizon(conn, cutoff, now)
     counts = result.rows
-    with pass_tables(conn):
+    with pass_tables(conn, only=(pass_dirty_encounters, pass_mapping_subjects, pass_problems)):
         for part in _chunks(gone):
             conn.execute(insert(pass_dirty_encounters), [{"encounter_id": e} for e in part])
         note_mapping_subjects(conn)  # the failed mappings these usages counted in
