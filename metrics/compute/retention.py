@@ -33,7 +33,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, exists, func, insert, or_, select, tuple_
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+)
 
 from metrics.compute.exceptions import note_mapping_subjects, sync_exceptions
 from metrics.compute.pass_tables import (
@@ -229,16 +239,19 @@ def _age_out(conn: Connection, candidates: list[str], cutoff: datetime, now: dat
     newer.update(r.encounter_id for r in _rows_in(
         conn, select(c.c.encounter_id).where(c.c.posted_at >= cutoff), c.c.encounter_id,
         candidates))
-    messages: dict[tuple[str, str, str], set[str]] = {}
-    joined = select(mu.c.channel, mu.c.control_id, mu.c.facility_id, mu.c.usage_id,
-                    m.c.received_at).join(
-        m, (m.c.channel == mu.c.channel) & (m.c.control_id == mu.c.control_id)
-        & (m.c.facility_id == mu.c.facility_id))
-    for row in _rows_in(conn, joined, mu.c.usage_id, list(usages)):
+    messages: dict[tuple[str, str, str], set[str]] = {}  # message key -> usages it names
+    for row in _rows_in(conn, select(mu.c.channel, mu.c.control_id, mu.c.facility_id,
+                                     mu.c.usage_id), mu.c.usage_id, list(usages)):
         messages.setdefault((row.channel, row.control_id, row.facility_id), set()).add(
             row.usage_id)
-        if row.received_at >= cutoff:
-            newer.add(usages[row.usage_id])
+    # their receipt times, by the control id index (a row-value IN list is no index probe
+    # on PostgreSQL: it read every message of the store)
+    for row in _rows_in(conn, select(m.c.channel, m.c.control_id, m.c.facility_id,
+                                     m.c.received_at), m.c.control_id,
+                        list({k[1] for k in messages})):
+        named = messages.get((row.channel, row.control_id, row.facility_id))
+        if named and row.received_at >= cutoff:
+            newer.update(usages[uid] for uid in named)
     documents: dict[str, str] = {}  # inventory document -> the usage it belongs to
     for row in _rows_in(conn, select(t.c.document_id, t.c.usage_id), t.c.usage_id,
                         list(usages)):
@@ -273,15 +286,28 @@ def _age_out(conn: Connection, candidates: list[str], cutoff: datetime, now: dat
         counts[ml.name] += _delete_in(conn, ml, ml.c.usage_id, gone_usages)
         sync_exceptions(conn, now, False)  # regroup those, resolve what nothing backs now
     counts[mu.name] += _delete_in(conn, mu, mu.c.usage_id, gone_usages)
-    mkey = tuple_(m.c.channel, m.c.control_id, m.c.facility_id)
     named = exists().where(mu.c.channel == m.c.channel, mu.c.control_id == m.c.control_id,
                            mu.c.facility_id == m.c.facility_id)
-    for part in _chunks(gone_messages):  # not those another usage still names
-        counts[m.name] += conn.execute(delete(m).where(mkey.in_(part), ~named)).rowcount or 0
+    if gone_messages:  # one primary-key probe each; not those another usage still names
+        drop = delete(m).where(m.c.channel == bindparam("c"), m.c.control_id == bindparam("k"),
+                               m.c.facility_id == bindparam("f"), ~named)
+        before = _count_messages(conn, gone_messages)
+        conn.execute(drop, [{"c": c_, "k": k, "f": f} for c_, k, f in gone_messages])
+        counts[m.name] += before - _count_messages(conn, gone_messages)
     counts[t.name] += _delete_in(conn, t, t.c.document_id, gone_docs)
     counts[c.name] += _delete_in(conn, c, c.c.encounter_id, gone)
     counts[u.name] += _delete_in(conn, u, u.c.encounter_id, gone)
     counts[encounters.name] += _delete_in(conn, encounters, encounters.c.encounter_id, gone)
+
+
+def _count_messages(conn: Connection, keys: list[tuple[str, str, str]]) -> int:
+    """How many of the messages ``keys`` name are stored (by the control id index; an
+    executemany DELETE reports no reliable row count on every driver)."""
+    m = interface_messages
+    wanted = set(keys)
+    rows = _rows_in(conn, select(m.c.channel, m.c.control_id, m.c.facility_id),
+                    m.c.control_id, list({k[1] for k in keys}))
+    return sum(1 for r in rows if (r.channel, r.control_id, r.facility_id) in wanted)
 
 
 def _note_horizon(conn: Connection, cutoff: datetime, now: datetime) -> None:
