@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 # Every benchmark in turn (each prints its figures and ratios); `python -m bench` lists them.
-BENCHES ?= simulator ingest fuzz rules metrics pages
+BENCHES ?= simulator ingest fuzz rules metrics retention pages
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	for name in $(BENCHES); do $(PY) -m bench $$name || exit 1; done
