@@ -263,8 +263,9 @@ def _age_out(conn: Connection, candidates: list[str], cutoff: datetime, now: dat
     newer.update(usages[documents[r.document_id]]
                  for r in _rows_in(conn, late, t.c.document_id, list(documents)))
 
-    gone = [e for e in candidates if e not in newer]
-    result.kept_encounters += len(candidates) - len(gone)
+    scanned = set(usages.values())  # another run may have taken some meanwhile
+    gone = [e for e in candidates if e in scanned and e not in newer]
+    result.kept_encounters += len(scanned) - len(gone)
     result.encounters += len(gone)
     if not gone:
         return

@@ -248,3 +248,16 @@ def test_the_collector_runs_retention_as_a_job(engine: Engine, tmp_path: Path) -
     scans = _count(engine, usage_events)
     jobs["retention"][1]()
     assert 0 < _count(engine, usage_events) < scans
+
+
+def test_encounters_another_run_took_are_not_counted_again(aged_store: Any) -> None:
+    from metrics.compute.retention import RetentionResult, _age_out
+
+    engine, info, cutoff = aged_store
+    old = sorted(e for e, at in _newest_record(engine).items() if at < cutoff)
+    first = retain(engine, cutoff)
+    assert first.encounters == len(old)
+    stale = RetentionResult(cutoff, dry_run=False)
+    with engine.begin() as conn:  # the same candidates, read before the first run deleted
+        _age_out(conn, old, cutoff, info["end"], stale)
+    assert (stale.encounters, stale.kept_encounters, stale.canonical_rows) == (0, 0, 0)
