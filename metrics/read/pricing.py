@@ -26,7 +26,7 @@ contract price) x base quantity, the document as booked (a RETURN is not netted)
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Float, Subquery, and_, case, cast, func, or_, select, true
@@ -39,6 +39,7 @@ from store.schema_metrics import metric_charge_facts
 from store.sqlfn import to_date
 
 DRIFT_TOLERANCE = 0.01  # dollars per unit
+STABLE_MARGIN = timedelta(days=2)
 EPSILON = 1e-6  # float noise of a difference on SQLite
 DRIFT_SCOPE = {"facility": "facility_id"}
 SUPPLY_SCOPE = {"facility": "facility_id", "location": "location_id"}
@@ -64,15 +65,35 @@ def judged_charges(start: datetime, end: datetime) -> Subquery:
             f.c.surviving == true(), ch.c.quantity > 0).subquery("judged_charges")
 
 
+def _stable_contracts(lo: date, hi: date) -> Subquery:
+    """Per item with contracts: whether none starts or ends within ``[lo, hi]`` (then the
+    same contracts are valid on every day of it), and the lowest price of those valid on
+    all of it (NULL: none is)."""
+    cp = contract_prices
+    inside = or_(and_(cp.c.valid_from > lo, cp.c.valid_from <= hi),
+                 and_(cp.c.valid_to.is_not(None), cp.c.valid_to >= lo, cp.c.valid_to < hi))
+    covers = and_(cp.c.valid_from <= lo, or_(cp.c.valid_to.is_(None), cp.c.valid_to >= hi))
+    return select(cp.c.item_id, (func.sum(case((inside, 1), else_=0)) == 0).label("stable"),
+                  func.min(case((covers, cast(cp.c.price, Float)))).label("price")
+                  ).group_by(cp.c.item_id).subquery("stable_contracts")
+
+
 def judged_issues(start: datetime, end: datetime) -> Subquery:
     """The ISSUE documents supply cost above contract judges, posted in ``[start, end)``:
     facility, location, document, item, posting, base quantity, contract price, unit cost,
     ``usd`` ((unit cost - contract) x base quantity) and ``hit`` (1 above contract)."""
     t, cp, it = inventory_transactions, contract_prices, item_master
     day = to_date(func.coalesce(t.c.moved_at, t.c.posted_at))
-    contract = select(func.min(cast(cp.c.price, Float))).where(
+    exact = select(func.min(cast(cp.c.price, Float))).where(
         cp.c.item_id == t.c.item_id, cp.c.valid_from <= day,
         or_(cp.c.valid_to.is_(None), cp.c.valid_to >= day)).scalar_subquery()
+    # An item whose contracts neither start nor end within the window's days (a margin
+    # before it for stock that moved before its posting) has one price on all of them:
+    # no lookup per issue; other days and items look the price up.
+    lo, hi = (start - STABLE_MARGIN).date(), end.date()
+    ct = _stable_contracts(lo, hi)
+    contract = case((and_(ct.c.stable == true(), day >= lo, day <= hi), ct.c.price),
+                    else_=exact)
     conversion = select(cast(item_uoms.c.factor, Float)).where(
         item_uoms.c.item_id == t.c.item_id, item_uoms.c.uom == t.c.uom).scalar_subquery()
     factor = case((t.c.uom == it.c.uom, 1.0), else_=conversion)
@@ -80,9 +101,9 @@ def judged_issues(start: datetime, end: datetime) -> Subquery:
                     t.c.posted_at, (func.abs(cast(t.c.quantity, Float)) * factor)
                     .label("quantity"), contract.label("contract_price"),
                     cast(t.c.unit_cost, Float).label("unit_cost")).select_from(
-        t.join(it, it.c.item_id == t.c.item_id)).where(
-        t.c.txn_type == "ISSUE", t.c.posted_at >= start, t.c.posted_at < end,
-        t.c.unit_cost.is_not(None)).subquery("issues")
+        t.join(it, it.c.item_id == t.c.item_id).outerjoin(ct, ct.c.item_id == t.c.item_id)
+    ).where(t.c.txn_type == "ISSUE", t.c.posted_at >= start, t.c.posted_at < end,
+        t.c.unit_cost.is_not(None)).cte("issues").prefix_with("MATERIALIZED")
     i = issues.c
     gap = i.unit_cost - i.contract_price
     return select(i.facility_id, i.location_id, i.document_id, i.item_id, i.posted_at,
