@@ -263,7 +263,9 @@ def _build(m: dict[str, Any], n: int, seed: int, t0_us: int, span_us: int,
         "item_id": m["item_ids"][item][idx], "txn_type": "ISSUE", "quantity": qty[idx],
         "uom": uom[idx], "lot": lot[idx], "serial": serial[idx],
         "usage_id": np.where(is_("unreferenced_issue")[idx], "", usage_ids[idx]),
-        "unit_cost": m["cost"][item][idx], "posted_at": _ts(inv_posted),
+        # booked at the contract price (datagen_master: 0.9 x cost, valid all along), as
+        # the demo estate's ERP books them: supply cost above contract reads none
+        "unit_cost": np.round(m["cost"][item][idx] * 0.9, 2), "posted_at": _ts(inv_posted),
         "modified_at": _ts(inv_posted), "source": "erp",
         "record_hash": _hashes(seed, 20, nxt["issue"], len(idx)), "ingested_at": now,
     }

@@ -133,11 +133,12 @@ if prices["charges_judged"] or prices["issues_judged"]:
     with p2:
         st.caption(f"{prices['above_issues']:,} of {prices['issues_judged']:,} issues")
     names = queries.facility_names(url)
-    for kind, label, config in (("charges", "Charges posted off their CDM price",
-                                 DRIFT_CONFIG),
-                                ("issues", "Issues above contract", ABOVE_CONFIG)):
-        rows = queries.off_price(url, start, end, kind)
-        if not rows.empty:
+    for kind, label, config, hits in (
+            ("charges", "Charges posted off their CDM price", DRIFT_CONFIG,
+             prices["drift_charges"]),
+            ("issues", "Issues above contract", ABOVE_CONFIG, prices["above_issues"])):
+        rows = queries.off_price(url, start, end, kind) if hits else None
+        if rows is not None and not rows.empty:
             st.markdown(f"**{label}**, largest $ first")
             rows.insert(0, "name", [facility_label(f, names) for f in rows["facility_id"]])
             st.dataframe(rows[list(config)], hide_index=True, key=f"revenue_{kind}_off",
