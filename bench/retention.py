@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.metrics import ANON, reset_peak
+from bench.metrics import ANON, anon_mb, reset_peak
 from bench.scratchdb import SERVER_URL, scratch_database, sigterm_as_exit
 
 
@@ -58,14 +58,17 @@ def run_backend(url: str, args: argparse.Namespace) -> dict[str, Any]:
         out: dict[str, Any] = {"rows": rows, "usages": args.rows, "full_pass_s": full_s}
         for label, dry in (("dry run", True), ("run", False)):
             reset_peak()
+            held = anon_mb()  # what the load and the full pass left in this process
             result = run_retention(settings, engine, dry_run=dry)
             rate = result.canonical_rows / result.seconds if result.seconds else 0.0
             out[label] = {"encounters": result.encounters, "kept": result.kept_encounters,
                           "canonical_rows": result.canonical_rows, "rows": result.rows,
                           "batches": result.batches, "seconds": result.seconds,
-                          "rows_per_s": rate, "own_peak_mb": ANON.peak_mb()}
+                          "rows_per_s": rate, "own_peak_mb": ANON.peak_mb(),
+                          "own_held_before_mb": held}
             print(f"  {label}: {result.summary()}; own memory peak "
-                  f"{out[label]['own_peak_mb']:.0f} MB", flush=True)
+                  f"{out[label]['own_peak_mb']:.0f} MB ({held:.0f} MB held before it)",
+                  flush=True)
         t = time.perf_counter()
         after = compute(engine, sla)
         out["pass_after_s"] = time.perf_counter() - t
