@@ -43,6 +43,7 @@ from store.schema_metrics import (
     USAGE_POINT_COLUMNS,
     metric_duplicates,
     metric_points,
+    metric_state,
     metric_usage_facts,
     metric_usage_points,
 )
@@ -55,6 +56,15 @@ POINT_COLUMNS = ("metric", "grain", "bucket", "facility_id", "location_id", "ite
                  "channel", "detail", "num", "den", "amount")
 FEED_METRICS = ("messages", "msg_status", "msg_held", "api_calls", "replenishment")
 END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+RETAINED_BEFORE = "retained_before"  # metric_state: points of hours before it are final
+
+
+def retained_before(conn: Connection) -> datetime | None:
+    """The cutoff of the last retention run (``metrics.compute.retention``): the hours
+    before it are final. None: nothing was ever aged out."""
+    value = conn.execute(select(metric_state.c.value).where(
+        metric_state.c.name == RETAINED_BEFORE)).scalar_one_or_none()
+    return datetime.fromisoformat(value) if value else None
 
 
 def from_horizon(ranges: Ranges, since: datetime | None) -> Ranges:

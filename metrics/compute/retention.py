@@ -52,6 +52,8 @@ from metrics.compute.pass_tables import (
     pass_problems,
     pass_tables,
 )
+from metrics.compute.points import RETAINED_BEFORE, retained_before
+from metrics.compute.run import overlap_unchanged, rebase_overlap
 from store.schema import (
     charges,
     encounters,
@@ -69,7 +71,6 @@ from store.schema_metrics import (
 )
 from store.upsert import upsert_rows
 
-RETAINED_BEFORE = "retained_before"  # metric_state: points of hours before it are final
 TABLES = ("usage_events", "interface_messages", "message_usages", "charges",
           "inventory_transactions", "encounters", "metric_usage_facts",
           "metric_charge_facts", "metric_links", "metric_duplicates")
@@ -86,13 +87,6 @@ def cutoff_for(now: datetime, months: int) -> datetime:
     first_next = date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
     last_day = (first_next - timedelta(days=1)).day
     return datetime(year, month + 1, min(day.day, last_day), tzinfo=UTC)
-
-
-def retained_before(conn: Connection) -> datetime | None:
-    """The cutoff of the last retention run (None: nothing was ever aged out)."""
-    value = conn.execute(select(metric_state.c.value).where(
-        metric_state.c.name == RETAINED_BEFORE)).scalar_one_or_none()
-    return datetime.fromisoformat(value) if value else None
 
 
 @dataclass
@@ -276,6 +270,9 @@ def _age_out(conn: Connection, candidates: list[str], cutoff: datetime, now: dat
     # a message goes once every usage it names goes (one naming a kept usage stays)
     gone_messages = [key for key, named in messages.items() if named <= gone_usage_set]
     _note_horizon(conn, cutoff, now)
+    # The next pass re-reads the rows ingested just before its watermark when their count
+    # there changed (a late commit); rows aged out of that interval are no late commit.
+    unchanged = overlap_unchanged(conn)
     counts = result.rows
     with pass_tables(conn, only=(pass_dirty_encounters, pass_mapping_subjects, pass_problems)):
         for part in _chunks(gone):
@@ -299,6 +296,8 @@ def _age_out(conn: Connection, candidates: list[str], cutoff: datetime, now: dat
     counts[c.name] += _delete_in(conn, c, c.c.encounter_id, gone)
     counts[u.name] += _delete_in(conn, u, u.c.encounter_id, gone)
     counts[encounters.name] += _delete_in(conn, encounters, encounters.c.encounter_id, gone)
+    if unchanged:
+        rebase_overlap(conn, now)
 
 
 def _count_messages(conn: Connection, keys: list[tuple[str, str, str]]) -> int:

@@ -41,10 +41,10 @@ from metrics.compute.points import (
     duplicate_points,
     feed_points,
     from_horizon,
+    retained_before,
     usage_points_change,
     usage_points_full,
 )
-from metrics.compute.retention import retained_before
 from metrics.compute.stitching import link_charges, link_issues
 from metrics.compute.usage_facts import build_usage_facts, map_usages, summarise_hops
 from store.schema import FACT_TABLES, api_calls
@@ -112,6 +112,23 @@ def _overlap_counts(conn: Connection, mark: datetime) -> str:
         t.c.ingested_at > lo, t.c.ingested_at <= mark) for name, t in FACT_TABLES.items()]
     counts = dict(conn.execute(union_all(*parts)).all())
     return json.dumps({k: int(v) for k, v in counts.items()}, sort_keys=True)
+
+
+def overlap_unchanged(conn: Connection) -> bool:
+    """No late commit is pending: the rows before the watermark are as the last pass
+    counted them (true before any pass)."""
+    mark = _state(conn, WATERMARK)
+    return mark is None or _state(conn, OVERLAP_COUNTS) == _overlap_counts(
+        conn, datetime.fromisoformat(mark))
+
+
+def rebase_overlap(conn: Connection, now: datetime) -> None:
+    """Count the rows before the watermark again: after retention deleted some there, so
+    the next pass does not take the gap for a late commit and redo that interval."""
+    mark = _state(conn, WATERMARK)
+    if mark is not None:
+        _set_state(conn, OVERLAP_COUNTS, _overlap_counts(conn, datetime.fromisoformat(mark)),
+                   now)
 
 
 def _since(conn: Connection, mark: datetime) -> datetime:

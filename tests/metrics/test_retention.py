@@ -18,7 +18,8 @@ from sqlalchemy import Engine, Table, func, select
 from chargeline.pipeline import collector_hooks
 from core.config import ChargeSla, Settings, load_settings
 from core.errors import ConfigError
-from metrics.compute.retention import cutoff_for, retain, retained_before
+from metrics.compute.points import retained_before
+from metrics.compute.retention import cutoff_for, retain
 from metrics.compute.run import compute
 from store.engine import make_engine
 from store.schema import (
@@ -132,7 +133,8 @@ def test_old_encounters_go_whole_and_the_rest_stays(aged_store: Any) -> None:
     # the points and the queue stay, through an incremental and a full pass
     assert {t.name: _rows(engine, t) for t in (metric_usage_points, metric_points)} == points
     assert _count(engine, metric_exceptions) == exceptions
-    compute(engine, ChargeSla(), now=now)
+    after = compute(engine, ChargeSla(), now=now)  # no new rows: nothing to redo
+    assert not after.full and after.encounters == 0
     compute(engine, ChargeSla(), full=True, now=now)
     for table in (metric_usage_points, metric_points):
         at = [c.name for c in table.c].index("bucket")
