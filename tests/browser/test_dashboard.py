@@ -26,7 +26,12 @@ def test_sign_in_lands_on_the_overview_with_numbers(page: Page, server) -> None:
     sign_in(page, "executive@test", PASSWORD)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     values = page.get_by_test_id("stMetricValue")
-    expect(values).to_have_count(8)
+    # the eight KPIs, then the revenue-cycle row: charge lag and late charges (this store
+    # has no claim or remittance, so no denial rate or DNFB days)
+    expect(values).to_have_count(10)
+    labels = page.get_by_test_id("stMetricLabel")
+    expect(labels.nth(8)).to_contain_text("Charge lag")
+    expect(labels.nth(9)).to_contain_text("Late charges")
     assert re.fullmatch(r"\d+\.\d %", values.nth(0).inner_text().strip())
     assert re.fullmatch(r"\$[\d,]+", values.nth(2).inner_text().strip())
     nav = page.get_by_test_id("stSidebarNav")

@@ -103,6 +103,13 @@ def test_local_times_carry_the_facility_offset_and_the_same_instant(
                     assert parse_iso_ms(after) == parse_iso_ms(before), (name, path)
                     assert after == iso_in(parse_iso_ms(before), zone), (name, path)
                     seen_offsets.add(after[-6:])
+                elif path.endswith(".servicedDate"):
+                    # a claim line's date of service is the facility's calendar date of
+                    # its charge's service instant (UTC's in plain)
+                    line = int(path.split("[")[1].split("]")[0])
+                    service = record.charges[line].service_ms
+                    assert before == iso_in(service, ZoneInfo("UTC"))[:10], (name, path)
+                    assert after == iso_in(service, zone)[:10], (name, key, path)
                 else:
                     assert after == before, (name, key, path)
     assert {"-05:00", "-06:00", "+05:30"} <= seen_offsets
