@@ -43,6 +43,7 @@ _RECORDS: dict[str, tuple[str, str, bool]] = {
     "inventory_accuracy_pct": ("inventory", "", True),
     "stock_posting_delay_p95_minutes": ("inventory", "issued", False),
     "erp_booking_lag_p95_minutes": ("issues", "", False),
+    "expired_devices_used": ("usage", "", True),  # problems: used after expiry
     "inventory_within_sla_pct": ("inventory", "issued", False),
     "messages_received": ("messages", "", False),
     "messages_errored": ("messages", "E", False),

@@ -194,6 +194,10 @@ CATALOG: dict[str, MetricSpec] = {
               _CLAIM_SCOPES | {CARC}, params=("reason",)),
         _spec("denial_reason_usd", "USD", "$ of those adjustments (param reason)",
               _CLAIM_SCOPES | {CARC}, params=("reason",)),
+        # --- implant traceability --------------------------------------------------------
+        _spec("expired_devices_used", "count", "usages scanned in the window whose device's "
+              "UDI expiry (17) is before the facility's local date of use",
+              frozenset({FACILITY, LOCATION})),
         # --- discharged not final billed (HFMA MAP Keys) ----------------------------------
         _spec("dnfb_usd", "USD", "gross $ of encounters discharged more than the hold "
               "(sla.dnfb_hold_days, 4) before the claims horizon that no claim bills; amount "

@@ -118,4 +118,7 @@ def problem_only(ds: Dataset) -> ColumnElement[bool]:
         return or_(uf.inventory == "missing", uf.qty_mismatch.is_(True))
     if ds.name == "remittances":
         return initial_denial()
+    if ds.name == "usage":  # a device used after its UDI expiry (the facility's local date)
+        u = usage_events.c
+        return and_(u.expires_on.is_not(None), u.used_on > u.expires_on)
     return and_(true())

@@ -71,7 +71,7 @@ _SETS = (
     RecordSet(
         "usage", "Usage events", "used_at",
         ("usage_id", "facility_id", "location_id", "encounter_id", "item_ref", "quantity", "uom",
-         "lot", "serial", "used_at", "source"),
+         "lot", "serial", "expires_on", "used_at", "source"),
         ("usage_id", "encounter_id")),
     RecordSet(
         "messages", "Interface messages", "received_at",

@@ -15,9 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select
 
 from core.errors import ConfigError
+from core.metric_values import MetricValue
+from metrics.read.common import Read, scope_columns, scope_of, value
 from store.schema import usage_events
 from store.schema_metrics import metric_usage_facts
 
@@ -129,6 +131,24 @@ def expired_used(conn: Connection, *, facility: str = "", limit: int = MAX_ROWS
     if facility:
         cond.append(u.c.facility_id == facility)
     return _rows(conn, and_(*cond), newest_first=True, limit=limit)
+
+
+EXPIRED_SCOPE = {"facility": "facility_id", "location": "location_id"}
+
+
+def read_expired(conn: Connection, read: Read) -> list[MetricValue]:
+    """``expired_devices_used``: usages scanned in the window whose device's expiry date
+    (UDI (17)) is before the facility's local date of use, per scope."""
+    u = usage_events
+    scope = scope_columns(read, u, EXPIRED_SCOPE)
+    rows = conn.execute(select(*scope, func.count()).where(
+        u.c.used_at >= read.start, u.c.used_at < read.now, u.c.expires_on.is_not(None),
+        u.c.used_on > u.c.expires_on).group_by(*scope)).all()
+    n = len(scope)
+    return [value(read, scope_of(read, r), r[n], feeds=("usage_event",)) for r in rows]
+
+
+READERS = {"expired_devices_used": read_expired}
 
 
 def recall(engine: Engine, *, lot: str = "", serial: str = "", udi_di: str = "",

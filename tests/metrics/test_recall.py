@@ -6,9 +6,10 @@ their expiry are exactly the truth's. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from core.config import ChargeSla, Settings
 from core.errors import ConfigError
 from core.model import RunStatus
 from metrics.compute.run import compute
+from metrics.read.reader import StoreMetricReader
 from metrics.read.recall import COLUMNS, expired_used, recall, to_csv
 from store.engine import make_engine
 from tests.metrics.rendering_check import HTTP_OFF, store_url
@@ -83,6 +85,23 @@ def test_devices_used_after_expiry_are_the_truths(store: Store) -> None:
     for row in rows:
         found = recall(store.engine, lot=row.lot)
         assert row.usage_id in found.usage_ids and found.expired >= 1
+
+
+def test_the_expired_devices_metric_counts_the_truths(store: Store) -> None:
+    """expired_devices_used over the whole estate: the truth's expired usages, per facility
+    and location (each scan's own), and none in a window before the first of them."""
+    with store.engine.connect() as conn:
+        where = {r.usage_id: (r.facility_id, r.location_id) for r in expired_used(conn)}
+    want = Counter(where[u] for u in store.truth["recall"]["expired_usage_ids"])
+    assert want, "the estate used some expired devices"
+    as_of = datetime.fromisoformat(store.truth["as_of"].replace("Z", "+00:00"))
+    reader = StoreMetricReader(store.engine)
+    got = reader.values("expired_devices_used", window=timedelta(days=30),
+                        scope_keys=("facility", "location"), now=as_of)
+    assert {(v.scope["facility"], v.scope["location"]): v.value for v in got} == dict(want)
+    [network] = reader.values("expired_devices_used", window=timedelta(days=30),
+                              scope_keys=(), now=as_of)
+    assert network.value == len(store.truth["recall"]["expired_usage_ids"])
 
 
 def test_recall_by_serial_device_and_item(store: Store) -> None:
