@@ -179,7 +179,7 @@ USAGE_POINT_COLUMNS = (
     "fm_unit_not_convertible", "fm_unknown_item_usd", "fm_no_crosswalk_usd",
     "fm_cdm_without_hcpcs_usd", "fm_unit_not_convertible_usd", "inv_due", "inv_issued",
     "inv_missing", "charged_not_issued", "issued_not_charged", "qty_mismatch",
-    "inv_accurate", "supply_cost_usd", "billed_usd",
+    "inv_accurate", "supply_cost_usd", "billed_usd", "charged", "charge_s_sum",
 )
 metric_usage_points = Table(
     "metric_usage_points",

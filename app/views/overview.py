@@ -77,9 +77,10 @@ if denials:
         queries.denial_rates(url, window.start, window.end, ()).to_dict("records"))
     denial_before = denial_row(queries.denial_rates(
         url, window.previous.start, window.previous.end, ()).to_dict("records"))
-cards = revenue_cards(queries.billing_figures(url, window.start, window.end),
-                      queries.billing_figures(url, window.previous.start, window.previous.end),
-                      denial_now, denial_before, hold)
+cards = revenue_cards(
+    queries.billing_figures(url, window.start, window.end, tail=False),
+    queries.billing_figures(url, window.previous.start, window.previous.end, tail=False),
+    denial_now, denial_before, hold)
 for col, card in zip(st.columns(4), cards, strict=False):
     with col:
         change = delta_text(card.now, None if note is not None else card.before, card.unit)

@@ -146,6 +146,9 @@ def _usage_measures() -> dict[str, ColumnElement[float]]:
         "inv_accurate": _n(and_(inv == "issued", ~f.c.qty_mismatch)),
         "supply_cost_usd": func.sum(supply_cost_usd()),
         "billed_usd": func.sum(func.coalesce(f.c.billed_usd, 0.0)),
+        # charge lag: the usages with a first charge and their seconds to it
+        "charged": _n(f.c.charge_s.is_not(None)),
+        "charge_s_sum": func.sum(func.coalesce(f.c.charge_s, 0.0)),
     }
     assert tuple(measures) == USAGE_POINT_COLUMNS
     return measures

@@ -58,17 +58,6 @@ def percentile(conn: Connection, read: Read, hop: str, p: float, *, implants: bo
             for r in rows]
 
 
-def mean_charge_lag(conn: Connection, read: Read) -> list[MetricValue]:
-    """Mean days from usage to first charge posted, per scope (charge lag)."""
-    f = metric_usage_facts
-    scope = scope_columns(read, f, FACT_SCOPE)
-    rows = conn.execute(select(*scope, func.sum(f.c.charge_s), func.count()).where(
-        _window_filter(read), f.c.charge_s.is_not(None)).group_by(*scope)).all()
-    n = len(scope)
-    return [value(read, scope_of(read, r), float(r[n]) / DAY_S / r[n + 1],
-                  denominator=r[n + 1], feeds=HOP_FEEDS["charge"]) for r in rows if r[n + 1]]
-
-
 def p90_charge_lag(conn: Connection, read: Read) -> list[MetricValue]:
     """Nearest-rank p90 of days from usage to first charge posted (charge lag)."""
     minutes = percentile(conn, read, "charge", 0.9)
@@ -103,6 +92,5 @@ READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
     "implant_charge_latency_p95_minutes": _latency_reader("charge", 0.95, implants=True),
     "stock_posting_delay_p95_minutes": _latency_reader("inventory", 0.95),
     "inventory_within_sla_pct": within_sla,
-    "charge_lag_days_mean": mean_charge_lag,
     "charge_lag_days_p90": p90_charge_lag,
 }

@@ -14,6 +14,7 @@ from store.schema_metrics import USAGE_POINT_COLUMNS, metric_points, metric_usag
 USAGE_SCOPE = {"facility": "facility_id", "location": "location_id",
                "item_class": "item_class"}
 CHARGE_FEEDS = ("usage_event", "charge")
+DAY_S = 86_400.0
 STOCK_FEEDS = ("usage_event", "inventory_transaction")
 MESSAGE_FEEDS = ("interface_message",)
 
@@ -51,6 +52,10 @@ def _usage_value(read: Read, scope: dict[str, str], s: Sums) -> MetricValue:
         charged = s["on_time"] + s["late"]
         return value(read, scope, pct(s["on_time"], charged), numerator=s["on_time"],
                      denominator=charged, feeds=CHARGE_FEEDS)
+    if m == "charge_lag_days_mean":
+        lag = s["charge_s_sum"] / DAY_S / s["charged"] if s["charged"] else None
+        return value(read, scope, lag, denominator=s["charged"], feeds=CHARGE_FEEDS,
+                     nodata=not s["charged"])
     if m == "late_charges_usd_pct":
         return value(read, scope, pct(s["late_usd"], s["billed_usd"]), amount=s["late_usd"],
                      numerator=s["late_usd"], denominator=s["billed_usd"], feeds=CHARGE_FEEDS)
@@ -159,7 +164,7 @@ USAGE_POINT_METRICS = (
     "failed_mapping_count", "failed_mapping_usd", "missing_charges", "late_charges",
     "revenue_leakage_usd", "revenue_at_risk_usd", "pending_charges",
     "missing_inventory_issues", "charged_not_issued", "issued_not_charged",
-    "quantity_mismatches", "late_charges_usd_pct",
+    "quantity_mismatches", "late_charges_usd_pct", "charge_lag_days_mean",
 )
 READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
     **dict.fromkeys(USAGE_POINT_METRICS, read_usage_metric),

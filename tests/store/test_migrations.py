@@ -106,3 +106,33 @@ def test_the_baseline_downgrades_to_an_empty_store(tmp_path: Path) -> None:
     assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     upgrade(engine)
     _assert_schema_matches_metadata(engine)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_charge_lag_points_migration_makes_the_next_pass_full(
+        backend: str, tmp_path: Path) -> None:
+    """0059 adds the charge-lag sums to the usage points; points of earlier passes lack
+    them, so it forgets the metrics watermark and the next pass rebuilds every point."""
+    def check(engine: Engine) -> None:
+        upgrade(engine, "0058")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO metric_state (name, value, updated_at) VALUES "
+                              "('ingested_watermark', '2026-11-20T00:00:00+00:00', "
+                              "'2026-11-20 00:00:00'), ('api_call_watermark', '7', "
+                              "'2026-11-20 00:00:00')"))
+        upgrade(engine)
+        columns = {c["name"] for c in inspect(engine).get_columns("metric_usage_points")}
+        assert {"charged", "charge_s_sum"} <= columns
+        with engine.connect() as conn:
+            names = set(conn.execute(text("SELECT name FROM metric_state")).scalars())
+        assert names == {"api_call_watermark"}  # only the metrics watermark is forgotten
+
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'at_0058.db'}")
+        check(engine)
+        engine.dispose()
+        return
+    with scratch_pg_database("chargeline_mig_0059") as url:
+        engine = make_engine(url)
+        check(engine)
+        engine.dispose()
