@@ -35,11 +35,10 @@ from typing import Any
 
 from bench.scratchdb import (
     SERVER_URL,
-    create_database,
+    create_announced,
     drop_database,
     scratch_name,
     sigterm_as_exit,
-    where,
 )
 
 PG_ADMIN_URL = SERVER_URL
@@ -81,9 +80,7 @@ def _store(backend: str, workdir: Path, pg_url: str) -> tuple[str, Any]:
         cleanup: Any = lambda: None  # noqa: E731 - the work folder goes with it
     else:
         name = scratch_name("fuzz")
-        url = create_database(pg_url, name)
-        print(f"  postgresql: working in database {name} on {where(pg_url)} (created now, "
-              "dropped at the end)", flush=True)
+        url = create_announced(pg_url, name)
 
         def cleanup() -> None:
             drop_database(pg_url, name)

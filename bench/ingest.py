@@ -56,11 +56,10 @@ from typing import Any
 
 from bench.scratchdb import (
     SERVER_URL,
-    create_database,
+    create_announced,
     drop_database,
     scratch_name,
     sigterm_as_exit,
-    where,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,9 +89,7 @@ def fresh_store(args: argparse.Namespace, name: str) -> Iterator[Any]:
         return
     database = scratch_name("ingest")
     with sigterm_as_exit():
-        url = create_database(args.pg_url, database)
-        print(f"  postgresql: working in database {database} on {where(args.pg_url)} "
-              "(created now, dropped at the end)", flush=True)
+        url = create_announced(args.pg_url, database)
         try:
             engine = make_engine(url)
             upgrade(engine)

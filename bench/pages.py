@@ -39,11 +39,10 @@ from typing import Any
 
 from bench.scratchdb import (
     SERVER_URL,
-    create_database,
+    create_announced,
     drop_database,
     scratch_name,
     sigterm_as_exit,
-    where,
 )
 from metrics.lineage.graph import nearest_rank
 
@@ -193,7 +192,7 @@ def measure(url: str, info: dict[str, Any], repeat: int) -> list[dict[str, Any]]
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     name = scratch_name("pages")
     url = (f"sqlite:///{args.workdir / (name + '.db')}" if backend == "sqlite"
-           else create_pg(args.pg_url, name))
+           else create_announced(args.pg_url, name, keep=args.keep))
     try:
         print(f"\n{backend}: loading {args.rows:,} usage events ...", flush=True)
         info = load_store(url, args)
@@ -230,14 +229,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="keep the generated stores")
     p.add_argument("--json", type=Path, default=None, help="write every figure to this file")
     return p
-
-
-def create_pg(server_url: str, name: str) -> str:
-    """Create the scratch database ``name`` on the server and say so."""
-    url = create_database(server_url, name)
-    print(f"  postgresql: working in database {name} on {where(server_url)} (created now, "
-          "dropped at the end)", flush=True)
-    return url
 
 
 def main(argv: list[str] | None = None) -> int:

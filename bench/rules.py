@@ -46,11 +46,10 @@ from alerting.policy import NotificationPolicy
 from alerting.service import evaluate_and_notify
 from bench.scratchdb import (
     SERVER_URL,
-    create_database,
+    create_announced,
     drop_database,
     scratch_name,
     sigterm_as_exit,
-    where,
 )
 from core.config import load_settings
 from core.metric_values import MetricValue
@@ -169,14 +168,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def create_pg(server_url: str, name: str) -> str:
-    """Create the scratch database ``name`` on the server and say so."""
-    url = create_database(server_url, name)
-    print(f"  postgresql: working in database {name} on {where(server_url)} (created now, "
-          "dropped at the end)", flush=True)
-    return url
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run it; SIGTERM, like Ctrl+C, still drops the scratch database."""
     with sigterm_as_exit():
@@ -201,7 +192,7 @@ def _main(argv: list[str] | None = None) -> int:
         elif backend == "postgresql":
             name = scratch_name("rules")
             try:
-                url = create_pg(args.pg_url, name)
+                url = create_announced(args.pg_url, name)
             except Exception as exc:  # no server: say so and go on with the others
                 print(f"  postgresql: skipped ({str(exc).splitlines()[0]})")
                 continue

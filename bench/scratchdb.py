@@ -83,6 +83,20 @@ def leftovers(server_url: str) -> list[str]:
     return sorted(out)
 
 
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def create_announced(server_url: str, name: str, *, keep: bool = False,
+                     say: Any = _say) -> str:
+    """``create_database``, then one line to ``say`` naming the database, its server and
+    whether it is kept or dropped at the end; return its URL."""
+    url = create_database(server_url, name)
+    say(f"  postgresql: working in database {name} on {where(server_url)} (created now, "
+        f"{'kept' if keep else 'dropped'} at the end)")
+    return url
+
+
 @contextmanager
 def sigterm_as_exit() -> Iterator[None]:
     """While inside, SIGTERM raises ``SystemExit(143)`` so ``finally`` blocks run (main
@@ -103,14 +117,12 @@ def sigterm_as_exit() -> Iterator[None]:
 
 @contextmanager
 def scratch_database(server_url: str, purpose: str, *, keep: bool = False,
-                     say: Any = print) -> Iterator[str]:
+                     say: Any = _say) -> Iterator[str]:
     """A fresh database for one benchmark run: yields its URL, drops it at the end (also
     on an error, Ctrl+C or SIGTERM) unless ``keep``. ``say`` gets one line naming it."""
     name = scratch_name(purpose)
     with sigterm_as_exit():
-        url = create_database(server_url, name)
-        say(f"  postgresql: working in database {name} on {where(server_url)} (created "
-            f"now, {'kept' if keep else 'dropped'} at the end)")
+        url = create_announced(server_url, name, keep=keep, say=say)
         try:
             yield url
         finally:
