@@ -12,11 +12,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Table, and_, or_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Row,
+    Subquery,
+    Table,
+    and_,
+    cast,
+    func,
+    or_,
+    select,
+)
 
 from core.config import ChargeSla
 from core.metric_values import MetricValue, ValueStatus
 from metrics.read.health import SourceHealth
+from store.sqlfn import ceil_int
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 
@@ -119,3 +132,17 @@ def value(read: Read, scope: dict[str, str], number: float | None, *,
 
 def pct(numerator: float, denominator: float) -> float | None:
     return None if not denominator else 100.0 * numerator / denominator
+
+
+def nearest_rank(conn: Connection, read: Read, base: Subquery, p: float) -> list[Row]:
+    """Nearest-rank ``p`` (0..1) of ``base.v`` per scope: the smallest value with at least
+    ``p`` of the scope's rows at or below it. ``base`` holds the scope keys (labelled as
+    ``read.scope_keys``) and ``v``; each row is the scope values, the value and the count."""
+    keys = [base.c[k] for k in read.scope_keys]
+    ranked = select(*keys, base.c.v,
+                    func.row_number().over(partition_by=keys or None, order_by=base.c.v)
+                    .label("rn"),
+                    func.count().over(partition_by=keys or None).label("n")).subquery("ranked")
+    rkeys = [ranked.c[k] for k in read.scope_keys]
+    return list(conn.execute(select(*rkeys, func.min(ranked.c.v), func.max(ranked.c.n)).where(
+        ranked.c.rn >= ceil_int(cast(ranked.c.n, Float) * p)).group_by(*rkeys)).all())

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Float, cast, func, select
+from sqlalchemy import Connection, select
 
 from core.metric_values import MetricValue
-from metrics.read.common import Read, scope_columns, scope_of, value
+from metrics.read.common import Read, nearest_rank, scope_columns, scope_of, value
 from store.schema import inventory_transactions
-from store.sqlfn import ceil_int, seconds_between
+from store.sqlfn import seconds_between
 
 ERP_SCOPE = {"facility": "facility_id", "location": "location_id"}
 ERP_FEEDS = ("inventory_transaction",)
@@ -29,15 +29,8 @@ def booking_lag(conn: Connection, read: Read, p: float = 0.95) -> list[MetricVal
     base = select(*scope, minutes).where(
         t.c.txn_type == "ISSUE", t.c.moved_at.is_not(None), t.c.posted_at >= read.start,
         t.c.posted_at < read.now).subquery("base")
-    keys = [base.c[k] for k in read.scope_keys]
-    ranked = select(*keys, base.c.v,
-                    func.row_number().over(partition_by=keys or None, order_by=base.c.v)
-                    .label("rn"),
-                    func.count().over(partition_by=keys or None).label("n")).subquery("ranked")
-    rkeys = [ranked.c[k] for k in read.scope_keys]
-    rows = conn.execute(select(*rkeys, func.min(ranked.c.v), func.max(ranked.c.n)).where(
-        ranked.c.rn >= ceil_int(cast(ranked.c.n, Float) * p)).group_by(*rkeys)).all()
-    n = len(rkeys)
+    rows = nearest_rank(conn, read, base, p)
+    n = len(read.scope_keys)
     return [value(read, scope_of(read, r), r[n], denominator=r[n + 1], feeds=ERP_FEEDS)
             for r in rows]
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from sqlalchemy import ColumnElement, Connection, Float, and_, case, cast, func, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, select
 
 from core.metric_values import MetricValue
 from metrics.catalog import HOPS
-from metrics.read.common import Read, pct, scope_columns, scope_of, value
+from metrics.read.common import Read, nearest_rank, pct, scope_columns, scope_of, value
 from store.schema_metrics import metric_usage_facts
-from store.sqlfn import ceil_int
 
 FACT_SCOPE = {"facility": "facility_id", "location": "location_id",
               "item_class": "item_class", "channel": "channel"}
@@ -45,15 +44,8 @@ def percentile(conn: Connection, read: Read, hop: str, p: float, *, implants: bo
     if implants:
         cond.append(f.c.item_class == "IMPLANT")
     base = select(*scope, (seconds / 60.0).label("v")).where(*cond).subquery("base")
-    keys = [base.c[k] for k in read.scope_keys]
-    ranked = select(*keys, base.c.v,
-                    func.row_number().over(partition_by=keys or None, order_by=base.c.v)
-                    .label("rn"),
-                    func.count().over(partition_by=keys or None).label("n")).subquery("ranked")
-    rkeys = [ranked.c[k] for k in read.scope_keys]
-    rows = conn.execute(select(*rkeys, func.min(ranked.c.v), func.max(ranked.c.n)).where(
-        ranked.c.rn >= ceil_int(cast(ranked.c.n, Float) * p)).group_by(*rkeys)).all()
-    n = len(rkeys)
+    rows = nearest_rank(conn, read, base, p)
+    n = len(read.scope_keys)
     return [value(read, scope_of(read, r), r[n], denominator=r[n + 1], feeds=HOP_FEEDS[hop])
             for r in rows]
 

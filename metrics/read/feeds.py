@@ -7,10 +7,10 @@ import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Float, and_, case, cast, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from core.metric_values import MetricValue
-from metrics.read.common import Read, pct, scope_columns, scope_of, value
+from metrics.read.common import Read, nearest_rank, pct, scope_columns, scope_of, value
 from store.schema import (
     api_calls,
     channel_stats,
@@ -19,7 +19,6 @@ from store.schema import (
     usage_events,
 )
 from store.schema_metrics import metric_exceptions
-from store.sqlfn import ceil_int
 
 API_SCOPE = {"source": "source", "endpoint": "endpoint"}
 TRAINING_DAYS = 7  # the same window on each of the 7 days before
@@ -44,14 +43,7 @@ def read_api(conn: Connection, read: Read) -> list[MetricValue]:
     if read.metric == "api_p95_ms":
         keys = [c for c in scope]
         base = select(*keys, a.c.duration_ms.label("v")).where(in_window).subquery()
-        bkeys = [base.c[k] for k in read.scope_keys]
-        ranked = select(*bkeys, base.c.v,
-                        func.row_number().over(partition_by=bkeys or None,
-                                               order_by=base.c.v).label("rn"),
-                        func.count().over(partition_by=bkeys or None).label("n")).subquery()
-        rkeys = [ranked.c[k] for k in read.scope_keys]
-        rows = conn.execute(select(*rkeys, func.min(ranked.c.v), func.max(ranked.c.n)).where(
-            ranked.c.rn >= ceil_int(cast(ranked.c.n, Float) * 0.95)).group_by(*rkeys)).all()
+        rows = nearest_rank(conn, read, base, 0.95)
         return [value(read, scope_of(read, r), r[n], denominator=r[n + 1]) for r in rows]
     failed = or_(a.c.status_code >= 400, a.c.error_class != "", a.c.status_code.is_(None))
     rows = conn.execute(select(
