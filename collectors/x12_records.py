@@ -43,7 +43,7 @@ import json
 import logging
 import re
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -580,19 +580,8 @@ class _Interchange:
                 break
         else:
             facility = facility or claim.provider_id or claim.provider_name
-        try:
-            records = _billed_records(claim, claim_set, facility)
-        except RecordError as exc:
-            self.page.rejects.append(Reject(where, exc.reason, raw, Claim.kind))
-            return
-        except Exception as exc:  # one claim, never its file (collectors.rejects)
-            self.page.rejects.append(Reject(where, unexpected_reason(exc, where), raw,
-                                            Claim.kind))
-            return
-        self.page.records += records
-        created = records[0].created_at  # type: ignore[attr-defined]
-        if self.page.newest is None or created > self.page.newest:
-            self.page.newest = created
+        self._keep(where, raw, Claim.kind,
+                   lambda: _billed_records(claim, claim_set, facility), "created_at")
 
     def claim(self, claim: _Claim, header: _Header, used: set[str],
               received: datetime | None) -> None:
@@ -611,20 +600,27 @@ class _Interchange:
             self.page.rejects.append(Reject(where, "pyx12: " + "; ".join(found), raw,
                                             Remittance.kind))
             return
+        self._keep(where, raw, Remittance.kind,
+                   lambda: _claim_records(claim, header, remittance_id,
+                                          self.facility(header), received), "paid_at")
+
+    def _keep(self, where: str, raw: str, kind: str,
+              build: Callable[[], list[CanonicalRecord]], stamp: str) -> None:
+        """The records ``build`` makes of one claim, its first record's ``stamp`` moving
+        the page's newest; a claim that fails is one reject, never its file
+        (collectors.rejects)."""
         try:
-            records = _claim_records(claim, header, remittance_id,
-                                     self.facility(header), received)
+            records = build()
         except RecordError as exc:
-            self.page.rejects.append(Reject(where, exc.reason, raw, Remittance.kind))
+            self.page.rejects.append(Reject(where, exc.reason, raw, kind))
             return
-        except Exception as exc:  # one claim, never its file (collectors.rejects)
-            self.page.rejects.append(Reject(where, unexpected_reason(exc, where), raw,
-                                            Remittance.kind))
+        except Exception as exc:
+            self.page.rejects.append(Reject(where, unexpected_reason(exc, where), raw, kind))
             return
         self.page.records += records
-        paid = records[0].paid_at  # type: ignore[attr-defined]
-        if self.page.newest is None or paid > self.page.newest:
-            self.page.newest = paid
+        at = getattr(records[0], stamp)
+        if self.page.newest is None or at > self.page.newest:
+            self.page.newest = at
 
 
 def _envelope_reason(text: str) -> str:
