@@ -118,8 +118,8 @@ def read_dnfb(conn: Connection, read: Read) -> list[MetricValue]:
     per_fac: dict[str, tuple[float, int, float]] = {}
     for fid, horizon in sorted(horizons(conn, read.now).items()):
         held = unbilled(conn, fid, horizon, hold)
-        per_fac[fid] = (sum(usd for _, usd in held), len(held),
-                        gross_per_day(conn, fid, horizon))
+        per_day = gross_per_day(conn, fid, horizon) if read.metric == "dnfb_days" else 0.0
+        per_fac[fid] = (sum(usd for _, usd in held), len(held), per_day)
     if not per_fac:
         return []
     groups = ({fid: [fid] for fid in per_fac} if "facility" in read.scope_keys
