@@ -29,6 +29,9 @@ REQUIRED = {
     "source-freshness": "freshness_minutes",
     "volume-drop": "volume_anomaly_z",
     "replenishment-cycle-time": "replenishment_cycle_hours",
+    # issue 21: prices against the chargemaster and the supply contracts
+    "cdm-price-drift": "cdm_price_drift_usd",
+    "supply-cost-above-contract": "supply_cost_above_contract_usd",
 }
 
 
