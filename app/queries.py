@@ -117,6 +117,13 @@ def facility_names(url: str) -> dict[str, str]:
         return records.facility_names(conn)
 
 
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def payer_names(url: str) -> dict[str, str]:
+    """Payer id -> name, as the remittances give it."""
+    with engine_for(url).connect() as conn:
+        return revenue.payer_names(conn)
+
+
 # --- drill-down -----------------------------------------------------------------------------
 
 @st.cache_data(ttl=FAST_TTL, show_spinner=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select
 
 from metrics.read.denials import REVERSAL_STATUS, is_denial
 from metrics.read.dnfb import horizons, unbilled
@@ -22,6 +22,19 @@ DNFB_COLUMNS = ("facility_id", "encounter_id", "encounter_class", "procedure_cod
 def has_remittances(conn: Connection) -> bool:
     """Whether any remittance was ever stored (the page's empty state otherwise)."""
     return conn.execute(select(remittances.c.remittance_id).limit(1)).first() is not None
+
+
+def payer_names(conn: Connection) -> dict[str, str]:
+    """Payer id -> the name its remittances give (835 N1*PR N102; the newest wins when a
+    payer renames itself), for payers that sent one."""
+    r = remittances.c
+    newest = (select(r.payer_id, r.payer_name,
+                     func.row_number().over(partition_by=r.payer_id,
+                                            order_by=r.paid_at.desc()).label("n"))
+              .where(r.payer_name != "").subquery())
+    rows = conn.execute(select(newest.c.payer_id, newest.c.payer_name)
+                        .where(newest.c.n == 1))
+    return {payer: name for payer, name in rows}
 
 
 def initial_denial() -> ColumnElement[bool]:

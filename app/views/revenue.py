@@ -204,10 +204,13 @@ by_payer, by_facility = st.columns(2)
 with by_payer:
     st.subheader("By payer")
     payers = queries.denial_rates(url, start, end, ("payer",))
-    st.dataframe(payers[["payer", *SHOWN]], hide_index=True, key="revenue_payers",
-                 column_config={"payer": st.column_config.Column("Payer"), **TABLE_CONFIG})
+    payer_names = queries.payer_names(url)
+    payers.insert(1, "name", [payer_names.get(str(p), "") for p in payers["payer"]])
+    st.dataframe(payers[["payer", "name", *SHOWN]], hide_index=True, key="revenue_payers",
+                 column_config={"payer": st.column_config.Column("Payer id"),
+                                "name": st.column_config.Column("Payer"), **TABLE_CONFIG})
     for row in payers[payers["denied"] > 0].itertuples():
-        _link(f"{row.payer}: {row.denied:,} denied claims",
+        _link(f"{row.name or row.payer}: {row.denied:,} denied claims",
               denied_filters(start, end, payer=str(row.payer)))
 with by_facility:
     st.subheader("By facility")

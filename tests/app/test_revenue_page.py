@@ -123,6 +123,7 @@ def test_the_page_shows_the_denials_and_every_link_opens_its_remittances(seeded)
     payers = at.dataframe[0].value.set_index("payer")
     assert payers.loc["PAYA", ["claims", "denied", "denied_usd"]].tolist() == [3, 2, 1200.0]
     assert payers.loc["PAYB", ["claims", "denied", "open_usd"]].tolist() == [2, 1, 500.0]
+    assert payers["name"].to_dict() == {"PAYA": "PAYA Health", "PAYB": "PAYB Health"}
     facilities = at.dataframe[1].value.set_index("name")
     assert facilities.loc["General Hospital (FAC01)", ["claims", "denied"]].tolist() == [3, 2]
     assert facilities.loc["St Mary's (FAC02)", ["claims", "denied"]].tolist() == [2, 1]
@@ -140,8 +141,8 @@ def test_the_page_shows_the_denials_and_every_link_opens_its_remittances(seeded)
         "Denied: $1,700.00 of $2,350.00": (3, "$1,700.00"),
         "Denied claims: 3, 2 still open": (3, "$1,700.00"),
         "Payments: 8 remittances (later payments, reversals too)": (8, None),
-        "PAYA: 2 denied claims": (2, "$1,200.00"),
-        "PAYB: 1 denied claims": (1, "$500.00"),
+        "PAYA Health: 2 denied claims": (2, "$1,200.00"),  # the 835's N1*PR name
+        "PAYB Health: 1 denied claims": (1, "$500.00"),
         "General Hospital (FAC01): 2 denied claims": (2, "$1,500.00"),
         "St Mary's (FAC02): 1 denied claims": (1, "$200.00"),
     }
