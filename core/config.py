@@ -28,6 +28,7 @@ from sqlalchemy.exc import ArgumentError
 
 from core.errors import ConfigError
 from core.keys import deployment_secret
+from core.payer_contracts import PayerContract, check_no_overlap
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/chargeline.db"
 
@@ -321,6 +322,9 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
     metrics_window_hours: int = Field(default=24, ge=1)
+    # payers' contract terms (core.payer_contracts): what each remittance line should have
+    # paid, for the underpayment metrics; payers without one are not judged
+    payer_contracts: list[PayerContract] = []
 
     @field_validator("database_url")
     @classmethod
@@ -366,6 +370,12 @@ class Settings(BaseSettings):
         missing = [r.name for r in value if not r.url.get_secret_value() and not r.url_env]
         if missing:
             raise ValueError(f"receiver {missing[0]!r} needs url or url_env")
+        return value
+
+    @field_validator("payer_contracts")
+    @classmethod
+    def _contracts_apart(cls, value: list[PayerContract]) -> list[PayerContract]:
+        check_no_overlap(value)
         return value
 
     def source(self, name: str) -> SourceConfig:
