@@ -34,7 +34,7 @@ from core.config import load_settings
 from core.errors import ChargelineError, ConfigError
 from core.keys import DEMO_PHI_SECRET
 from simulator.mailsink import MailSink
-from simulator.sources import demo_sources, remittance_source
+from simulator.sources import claims_source, demo_sources, remittance_source
 from store.migrate import open_store
 
 cli = typer.Typer()
@@ -143,6 +143,8 @@ def _write_config(out: Path, sim_url: str, dashboard_url: str, smtp_port: int) -
                 demo_sources(sim_url, (out / "estate").resolve(), SOURCE_INTERVAL_SECONDS),
                 sim_url),
             remittance_source((out / "estate").resolve()),  # the clearinghouse's 835 drop
+            # the billing system's 837 batches: the claim lines the 835 lines answer
+            claims_source((out / "estate").resolve()),
         ],
     }
     path = out / "chargeline.yaml"

@@ -170,6 +170,7 @@ def write_estate_files(estate: Estate, out: Path, now_ms: int | None = None,
     writer.claims.reset()  # type: ignore[union-attr]
     (out / "hl7").mkdir(parents=True, exist_ok=True)
     (out / X12_DIR).mkdir(parents=True, exist_ok=True)
+    (out / X12_CLAIMS_DIR).mkdir(parents=True, exist_ok=True)  # polled before its first 837
     writer.write_until(estate.end_ms if now_ms is None else now_ms)
     write_truth(estate.truth, out)
     return writer

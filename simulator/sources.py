@@ -70,8 +70,11 @@ def remittance_source(out_dir: str | Path, interval_seconds: int = 300,
 def claims_source(out_dir: str | Path, interval_seconds: int = 300,
                   facilities: int = 50) -> dict[str, Any]:
     """The ``x12_files`` source of the estate's 837 claim files under ``out_dir``, each
-    billing provider NPI mapped to its facility id (the same map as the 835 payees)."""
+    billing provider NPI mapped to its facility id (the same map as the 835 payees). The
+    billing system writes one batch a day per facility, so, as the 835s, it is expected to
+    deliver every 48 h."""
     return {"name": "billing-837", "kind": "x12_files",
             "path": str(Path(out_dir) / X12_CLAIMS_DIR),
             "facility_by_payee": {npi(n): f"FAC{n:02d}" for n in range(1, facilities + 1)},
-            "schedule": {"interval_seconds": interval_seconds}}
+            "schedule": {"interval_seconds": interval_seconds},
+            "expected_every_minutes": 2 * 24 * 60}

@@ -86,10 +86,12 @@ def test_demo_serves_dashboard_with_counts_for_every_facility(tmp_path: Path) ->
                                                           channel_stats.c.source == "mirth"),
         }
         with engine.connect() as conn:  # the clearinghouse's 835 folder is polled too
-            remit_runs = conn.execute(select(collector_runs.c.status).where(
-                collector_runs.c.source == "billing-835")).scalars().all()
+            x12_runs = {source: conn.execute(select(collector_runs.c.status).where(
+                collector_runs.c.source == source)).scalars().all()
+                for source in ("billing-835", "billing-837")}  # and the 837 claim batches
         engine.dispose()
-        assert remit_runs and set(remit_runs) <= {"ok", "nodata"}, remit_runs
+        for source, runs in x12_runs.items():
+            assert runs and set(runs) <= {"ok", "nodata"}, (source, runs)
         for what, counts in tables.items():
             for facility in truth["facilities"]:
                 assert counts.get(facility, 0) > 0, f"no {what} for {facility}: {counts}"
