@@ -129,8 +129,8 @@ def compute_cmd(
 
 @cli.command("trace")
 def trace_cmd(
-    key: Annotated[str, typer.Argument(help="A usage id, encounter id, charge id or HL7 "
-                                            "control id.")],
+    key: Annotated[str, typer.Argument(help="A usage id, encounter id, charge id, "
+                                            "claim id or HL7 control id.")],
     as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
 ) -> None:
     """Every hop of the transactions behind KEY, and where each chain stopped."""
@@ -143,7 +143,8 @@ def trace_cmd(
         typer.echo(json.dumps(result.as_dict(), indent=2))
         return
     if result.kind == "none":
-        raise ConfigError(f"{key!r} is not a known usage, encounter, charge or control id")
+        raise ConfigError(f"{key!r} is not a known usage, encounter, charge, claim or "
+                          "control id")
     for t in result.traces:
         stop = f"stopped before {t.stopped_at}" if t.stopped_at else "complete"
         if t.billing_stopped_at:  # charged: where the money stopped

@@ -1,5 +1,5 @@
 """Lineage: the system graph coloured by live health (click a node for its records), and
-the transaction trace — paste a usage, encounter, charge or HL7 control id to see every
+the transaction trace — paste a usage, encounter, charge, claim or HL7 control id to see every
 hop on a timeline and where the chain stopped. ``?trace=<id>`` deep-links a trace."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ with tab_graph:
                  column_config=column_config(hop_table))
 
 with tab_trace:
-    key = st.text_input("Usage, encounter, charge or control id", key="trace",
+    key = st.text_input("Usage, encounter, charge, claim or control id", key="trace",
                         bind="query-params", placeholder="e.g. U-FAC01-000003 or CHG-FAC01-000010")
     back = parse_qs(st.query_params.get("back", ""))
     if back.get("dataset"):

@@ -1,4 +1,4 @@
-"""The transaction trace: for one usage, encounter, charge or HL7 control id, every hop of
+"""The transaction trace: for one usage, encounter, charge, claim or HL7 control id, every hop of
 each usage event involved, with its time, how it was linked, and where the chain stopped.
 
 The chain is usage -> received (engine) -> sent (ACK) -> charge posted, and in parallel
@@ -36,6 +36,8 @@ from metrics.read.claims import (
 )
 from store.schema import (
     charges,
+    claim_lines,
+    claims,
     interface_messages,
     inventory_transactions,
     message_usages,
@@ -85,7 +87,7 @@ class TraceResult:
     """What ``trace`` found for a key."""
 
     key: str
-    kind: str  # usage | encounter | charge | control_id | none
+    kind: str  # usage | encounter | charge | claim | control_id | none
     traces: tuple[Trace, ...]
     unlinked: tuple[Hop, ...] = ()  # records the key names that no usage owns
 
@@ -114,12 +116,34 @@ def _resolve(conn: Connection, key: str) -> tuple[str, list[str], list[str]]:
     row = conn.execute(select(c.c.charge_id, c.c.usage_id).where(c.c.charge_id == key)).first()
     if row:
         return "charge", _owners(conn, [key], row.usage_id), [key]
+    if conn.execute(select(claims.c.claim_id).where(claims.c.claim_id == key)).first() \
+            or conn.execute(select(claim_lines.c.claim_id).where(
+                claim_lines.c.claim_id == key).limit(1)).first():
+        return "claim", *_claimed(conn, key)
     by_msg = conn.execute(select(message_usages.c.usage_id).where(
         message_usages.c.control_id == key).distinct()).scalars().all()
     named = conn.execute(select(c.c.charge_id).where(c.c.control_id == key)).scalars().all()
     if by_msg or named:
         return "control_id", sorted(set(by_msg) | set(_owners(conn, named, ""))), list(named)
     return "none", [], []
+
+
+def _claimed(conn: Connection, claim_id: str) -> tuple[list[str], list[str]]:
+    """(usage ids, charge ids) behind a claim: the charges its lines bill (as
+    ``metrics.read.claims`` stitches them) and their usages; a claim without lines (a FHIR
+    Claim with no items) stands for its encounter's usages."""
+    billed = sorted({link.charge_id for link in link_claim_lines(
+        conn, read_claim_lines(conn, [claim_id])).values()})
+    if billed:
+        return _owners(conn, billed, ""), billed
+    encounter = conn.execute(select(claims.c.encounter_id).where(
+        claims.c.claim_id == claim_id)).scalar()
+    if not encounter:
+        return [], []
+    u = usage_events
+    return list(conn.execute(select(u.c.usage_id).where(u.c.encounter_id == encounter)
+                             .order_by(u.c.used_at, u.c.usage_id).limit(MAX_USAGES))
+                .scalars()), []
 
 
 def _owners(conn: Connection, charge_ids: Sequence[str], carried: str) -> list[str]:
@@ -275,8 +299,8 @@ def _stop(hops: Iterable[Hop], inventory_expected: bool) -> tuple[str, tuple[str
 
 
 def trace(source: Engine | Connection, key: str) -> TraceResult:
-    """Every hop of the usage events behind ``key`` (usage id, encounter id, charge id or
-    HL7 control id), at most ``MAX_USAGES`` usages."""
+    """Every hop of the usage events behind ``key`` (usage id, encounter id, charge id,
+    claim id or HL7 control id), at most ``MAX_USAGES`` usages."""
     if isinstance(source, Engine):
         with source.connect() as conn:
             return trace(conn, key)

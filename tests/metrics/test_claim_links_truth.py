@@ -151,3 +151,19 @@ def test_a_usage_is_traced_to_its_remittance_line_or_to_where_the_money_stopped(
     if unbilled is not None:  # a charge posted after its encounter's claim was made
         (n,) = trace(collected.engine, unbilled).traces
         assert n.billing_stopped_at == "claim_line"
+
+
+def test_a_claim_id_traces_every_usage_whose_charge_the_claim_bills(
+        collected: Collected) -> None:
+    truth = collected.truth
+    owner = {t.charges[0].charge_id: t.usage.usage_id for f in collected.estate.facilities
+             for t in f.trails if len(t.charges) == 1}
+    claim = next(c for c in sorted(truth["claims"]["items"], key=lambda c: c["claim_id"])
+                 if len(c["charge_ids"]) >= 2 and all(x in owner for x in c["charge_ids"]))
+    result = trace(collected.engine, claim["claim_id"])
+    assert result.kind == "claim"
+    assert sorted(t.usage_id for t in result.traces) == sorted(
+        owner[x] for x in claim["charge_ids"])
+    for t in result.traces:  # each usage reaches a line of this claim
+        assert any(h.hop == "claim_line" and h.detail["claim"] == claim["claim_id"]
+                   for h in t.hops)
