@@ -34,6 +34,7 @@ from core.config import load_settings
 from core.errors import ChargelineError, ConfigError
 from core.keys import DEMO_PHI_SECRET
 from simulator.mailsink import MailSink
+from simulator.payers import CONTRACTS
 from simulator.sources import claims_source, demo_sources, remittance_source
 from store.migrate import open_store
 
@@ -147,6 +148,8 @@ def _write_config(out: Path, sim_url: str, dashboard_url: str, smtp_port: int) -
             claims_source((out / "estate").resolve()),
         ],
     }
+    # the contracts the estate's payers pay by: the underpayment metrics judge by them
+    config["payer_contracts"] = [dict(c) for c in CONTRACTS]
     path = out / "chargeline.yaml"
     path.write_text("# written by `chargeline demo`; see chargeline.example.yaml\n"
                     + yaml.safe_dump(config, sort_keys=False))

@@ -39,9 +39,10 @@ class FaultRates(BaseModel):
     of chargeable items, ``cdm_without_hcpcs`` of CDM lines (at least one when above 0);
     ``malformed_hl7`` a share of HL7 messages; ``channel_outage`` a chance per facility
     and day; ``claim_denial`` a share of remitted claims, ``line_denial`` of paid claims
-    with two lines or more; ``dnfb_hold`` a share of charged encounters;
-    ``cdm_price_drift`` a share of surviving charges, ``cost_above_contract`` of inventory
-    issues with a contract price; HTTP kinds a share of first attempts."""
+    with two lines or more; ``underpayment`` of paid claims of contracted payers;
+    ``dnfb_hold`` a share of charged encounters; ``cdm_price_drift`` a share of surviving
+    charges, ``cost_above_contract`` of inventory issues with a contract price; HTTP kinds
+    a share of first attempts."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -71,6 +72,10 @@ class FaultRates(BaseModel):
     # denied whole (CO-16, CO-4, CO-97, CO-29), a share of paid claims with one line denied
     claim_denial: float = Field(0.08, ge=0, le=1)
     line_denial: float = Field(0.05, ge=0, le=1)
+    # a share of paid claims of payers with a contract with one line paid 5-30 % short of
+    # the contract (a stale fee schedule: CO-45 too large; or a multiple-procedure cut
+    # CO-59 the contract does not allow)
+    underpayment: float = Field(0.04, ge=0, le=1)
     # billing holds a share of charged encounters 5-9 days past discharge before it
     # final-bills them (a coding query, missing documentation): discharged not final billed
     dnfb_hold: float = Field(0.03, ge=0, le=1)

@@ -139,7 +139,8 @@ def _build_facility(config: EstateConfig, fac: Facility, locations: list, picker
                                       flow.charges, hold_rng=_rng(config, "dnfb", fid),
                                       hold_rate=config.faults.dnfb_hold)
     remittances = build_remittances(_rng(config, "remit", fid), claims, responses,
-                                    {c.cdm_code: c for c in catalog.cdm}, config.faults)
+                                    {c.cdm_code: c for c in catalog.cdm}, config.faults,
+                                    short_rng=_rng(config, "underpayment", fid))
     points = {(r.item_id, r.location_id): r for r in catalog.reorder_points
               if r.location_id.startswith(fid + "-")}
     requisitions, receipts = replenish(_rng(config, "replenish", fid), fid, flow.issues, items,

@@ -255,6 +255,11 @@ class RemittanceLine:
     adjustments: list[tuple[str, str, int]] = field(default_factory=list)  # (group, CARC, cents)
     remarks: list[str] = field(default_factory=list)  # LQ*HE RARCs
     cause: str = ""  # a denial's cause upstream that Chargeline can know ("cdm_without_hcpcs")
+    # what the payer's contract says the line should pay (None: no contract judges it) and,
+    # on a line the ``underpayment`` fault paid short, by how much and under which CARC
+    expected_cents: int | None = None
+    short_cents: int = 0
+    short_carc: str = ""
 
     @property
     def denied(self) -> bool:

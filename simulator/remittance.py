@@ -14,6 +14,15 @@ the BPR16 effective date), by a payer drawn per claim. Denials, as real payers s
   HCPCS): a denial whose cause Chargeline already knows; a claim left with no paid line
   is denied whole.
 
+A payer with a contract (simulator.payers) allows each open line what the contract valid on
+its date of service says (core.payer_contracts); one without allows its share of charges.
+The ``underpayment`` fault (its own random stream, so every other draw stays as it was)
+pays one line of a share of the contracted payers' paid claims 5-30 % short of that (at
+least 2 cents): mostly a CO-45 larger than the contract's (a stale fee schedule), else a
+CO-59 multiple-procedure cut the contract does not allow (only on a line that still pays
+something, so it never reads as a denial); the patient's share is figured on what the payer
+allowed, as payers do.
+
 Money is in integer cents so every file balances to the cent. Every claim makes the same
 random draws whatever the rates, so changing one rate does not reshuffle the others.
 """
@@ -21,9 +30,13 @@ random draws whatever the rates, so changing one rate does not reshuffle the oth
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 
+from core.payer_contracts import ContractBook
 from simulator.config import FaultRates
-from simulator.payers import pick_payer
+from simulator.payers import contract_book, pick_payer
 from simulator.records import CdmEntry, Claim, ClaimResponse, Remittance, RemittanceLine
 from simulator.timefmt import DAY
 
@@ -36,6 +49,9 @@ LINE_DENIALS = (("97", 0.50, ("M15",)), ("4", 0.25, ()), ("16", 0.25, ("M51",)))
 NO_HCPCS_DENIAL = ("16", "M20")
 DEDUCTIBLE_SHARE = 0.15  # claims with a PR-1 deductible
 COINSURANCE_SHARE = 0.25  # claims with PR-2 coinsurance (20 % of the allowed amount)
+SHORT_SHARE = (0.05, 0.30)  # an underpaid line's shortfall, a share of the contract's amount
+MIN_SHORT_CENTS = 2  # never within the metrics' one-cent tolerance
+STALE_FEE_SHARE = 0.7  # underpayments as a too-large CO-45; the others a CO-59 cut
 
 
 def _cents(amount: float) -> int:
@@ -67,10 +83,40 @@ def _lines(rng: random.Random, claim: Claim, cdm: dict[str, CdmEntry]) -> list[R
     return out
 
 
+def _expect(book: ContractBook, payer_id: str, line: RemittanceLine) -> int | None:
+    """The cents the payer's contract allows for ``line`` on its date of service (UTC, the
+    DTM*472 written), or None without a contract."""
+    c = line.charge
+    day = datetime.fromtimestamp(c.service_ms / 1000, UTC).date()
+    got = book.expected(payer_id, day, line.procedure_code, line.revenue_code,
+                        Decimal(c.quantity), Decimal(line.charge_cents) / 100)
+    return None if got is None else int(got.amount * 100)
+
+
+@dataclass(frozen=True, slots=True)
+class _Short:
+    """The underpayment draws of one claim (made for every claim)."""
+
+    happens: bool
+    pick: float
+    share: float
+    stale_fee: bool
+
+    @classmethod
+    def draw(cls, rng: random.Random, rate: float) -> _Short:
+        return cls(rng.random() < rate, rng.random(), rng.uniform(*SHORT_SHARE),
+                   rng.random() < STALE_FEE_SHARE)
+
+
 def remit_claim(rng: random.Random, claim: Claim, response: ClaimResponse,
-                cdm: dict[str, CdmEntry], rates: FaultRates) -> Remittance:
+                cdm: dict[str, CdmEntry], rates: FaultRates, *,
+                book: ContractBook | None = None,
+                short_rng: random.Random | None = None) -> Remittance:
     """The 835 claim payment of ``claim``, paid the day after ``response``."""
+    book = book or contract_book()
     payer = pick_payer(rng)
+    # drawn for every claim, so the draws after it stay put; pays only a payer without a
+    # contract
     ratio = rng.uniform(*payer.allowed)
     deny_claim = rng.random() < rates.claim_denial
     claim_reason = _draw(rng, CLAIM_DENIALS)
@@ -80,6 +126,7 @@ def remit_claim(rng: random.Random, claim: Claim, response: ClaimResponse,
     pr_draw = rng.random()
     deductible = rng.randint(5_000, 50_000)
     payer_claim_id = f"{payer.payer_id}{rng.randrange(10**10):010d}"
+    short = _Short.draw(short_rng or random.Random(0), rates.underpayment)
     lines = _lines(rng, claim, cdm)
     paid_ms = (response.last_updated_ms // DAY + 1) * DAY
     if deny_claim:
@@ -98,28 +145,49 @@ def remit_claim(rng: random.Random, claim: Claim, response: ClaimResponse,
         first = lines[0].adjustments[0]
         return Remittance(claim, payer.payer_id, "4", payer_claim_id, paid_ms, lines,
                           (first[0], first[1]))
+    for line in open_lines:
+        line.expected_cents = _expect(book, payer.payer_id, line)
+        line.allowed_cents = (round(line.charge_cents * ratio) if line.expected_cents is None
+                              else line.expected_cents)
+    judged = [line for line in open_lines
+              if line.expected_cents is not None and line.expected_cents > MIN_SHORT_CENTS]
+    if short.happens and judged:
+        target = judged[int(short.pick * len(judged))]
+        cut = max(MIN_SHORT_CENTS, round(target.allowed_cents * short.share))
+        target.allowed_cents -= cut
+        target.short_cents = cut
     left = deductible if pr_draw < DEDUCTIBLE_SHARE else 0
     for line in open_lines:
-        line.allowed_cents = round(line.charge_cents * ratio)
-        contractual = line.charge_cents - line.allowed_cents
-        if contractual:
-            line.adjustments.append(("CO", "45", contractual))
         patient = 0
         if left:  # the deductible takes the allowed amount line by line until met
             patient = min(left, line.allowed_cents)
             left -= patient
-            if patient:
-                line.adjustments.append(("PR", "1", patient))
         elif DEDUCTIBLE_SHARE <= pr_draw < DEDUCTIBLE_SHARE + COINSURANCE_SHARE:
             patient = round(line.allowed_cents * 0.2)
-            if patient:
-                line.adjustments.append(("PR", "2", patient))
         line.paid_cents = line.allowed_cents - patient
+        # a cut of its own only where the line still pays: a zero-paid line with a CO
+        # other than 45 is a denial
+        cut59 = line.short_cents if line.short_cents and not short.stale_fee \
+            and line.paid_cents > 0 else 0
+        if line.short_cents:
+            line.short_carc = "CO-59" if cut59 else "CO-45"
+        contractual = line.charge_cents - line.allowed_cents - cut59
+        if contractual:
+            line.adjustments.append(("CO", "45", contractual))
+        if cut59:
+            line.adjustments.append(("CO", "59", cut59))
+        if patient:
+            line.adjustments.append(("PR", "1" if pr_draw < DEDUCTIBLE_SHARE else "2",
+                                     patient))
     return Remittance(claim, payer.payer_id, "1", payer_claim_id, paid_ms, lines)
 
 
 def build_remittances(rng: random.Random, claims: list[Claim], responses: list[ClaimResponse],
-                      cdm: dict[str, CdmEntry], rates: FaultRates) -> list[Remittance]:
-    """One claim payment per claim with lines (in claim order)."""
-    return [remit_claim(rng, claim, response, cdm, rates)
+                      cdm: dict[str, CdmEntry], rates: FaultRates, *,
+                      short_rng: random.Random | None = None) -> list[Remittance]:
+    """One claim payment per claim with lines (in claim order); ``short_rng`` draws the
+    underpayments."""
+    book = contract_book()
+    short_rng = short_rng or random.Random(0)
+    return [remit_claim(rng, claim, response, cdm, rates, book=book, short_rng=short_rng)
             for claim, response in zip(claims, responses, strict=True) if claim.charges]

@@ -18,6 +18,7 @@ from simulator.pricing_truth import pricing_truth
 from simulator.recall_truth import recall_truth
 from simulator.remittance_truth import remittance_truth
 from simulator.timefmt import MINUTE, iso
+from simulator.underpayment_truth import underpayment_truth
 
 
 def _money(value: float) -> float:
@@ -60,6 +61,7 @@ def build_truth(estate: Estate) -> dict[str, Any]:
         "dnfb": dnfb_truth(estate, as_of),
         "claims": claim_truth(estate, as_of),
         "pricing": pricing_truth(estate, as_of),
+        "underpayment": underpayment_truth(estate, as_of),
         "http_faults": [],
     }
 

@@ -18,7 +18,7 @@ from simulator.estate import build_estate
 from simulator.estate_record import Estate
 from simulator.export import export_estate
 from simulator.files import write_estate_files
-from simulator.payers import npi
+from simulator.payers import contract_book, npi
 from simulator.sources import remittance_source
 from simulator.timefmt import DAY
 from simulator.x12_835 import READY_DELAY, plan_files
@@ -285,3 +285,46 @@ def test_the_x12_collector_reads_exactly_the_truth(estate: Estate, written: Path
         expected = "" if line_no in row["lines_without_control"] else row["charge_ids"][
             line_no - 1]
         assert control == expected
+
+
+def test_contracted_payers_allow_their_contract_and_the_truth_lists_each_short_line(
+        estate: Estate) -> None:
+    """Every paid line of a payer with a contract allows exactly the contract's amount,
+    except the truth's underpaid lines, each short by its ``short`` (5-30 % of the
+    expected, at least 2 cents) under its CARC; an underpaid line with CO-59 still pays."""
+    book = contract_book()
+    short = {(row["claim_id"], row["line_no"]): row
+             for row in estate.truth["underpayment"]["items"]}
+    judged = 0
+    for f in plan_files(estate):
+        if f.ready_ms > estate.hl7.as_of:  # the truth is as of the window's end
+            continue
+        for r in f.remittances:
+            for line in r.lines:
+                if line.denied or r.payer_id not in book.by_payer:
+                    assert line.expected_cents is None or line.denied
+                    continue
+                judged += 1
+                patient = sum(c for g, _, c in line.adjustments if g == "PR")
+                allowed = line.paid_cents + patient
+                row = short.pop((r.claim.claim_id, line.line_no), None)
+                assert line.expected_cents is not None
+                if row is None:
+                    assert allowed == line.expected_cents
+                    assert all(rc == "45" for g, rc, _ in line.adjustments if g == "CO")
+                    continue
+                cut = line.expected_cents - allowed
+                assert round(cut / 100, 2) == row["short"] and cut >= 2
+                assert cut <= round(line.expected_cents * 0.30) or cut == 2
+                if row["carc"] == "CO-59":
+                    assert ("CO", "59", cut) in line.adjustments and line.paid_cents > 0
+                else:
+                    assert row["carc"] == "CO-45"
+    assert judged == estate.truth["underpayment"]["judged_lines"] and short == {}
+    assert estate.truth["underpayment"]["underpaid_lines"] > 0
+
+
+def test_a_clean_estate_pays_every_contract_in_full() -> None:
+    clean = build_estate(_config(faults="none"), progress=False).truth["underpayment"]
+    assert clean["underpaid_lines"] == 0 and clean["items"] == []
+    assert clean["judged_lines"] > 0
