@@ -76,6 +76,9 @@ _RECORDS: dict[str, tuple[str, str, bool]] = {
     "cdm_price_drift_usd": ("charges", "", False),
     "supply_cost_above_contract_count": ("issues", "", False),
     "supply_cost_above_contract_usd": ("issues", "", False),
+    # the Encounter -> Charge gap's records: the window's scans with a capture problem (the
+    # Charge -> Claim and Claim -> Payment gaps are the Revenue cycle page's tabs)
+    "encounter_reconciliation_pct": ("capture", "", True),
 }
 _HOP_LATENCY = ("received_latency_", "sent_latency_", "charge_latency_", "inventory_latency_")
 

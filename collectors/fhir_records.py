@@ -17,6 +17,7 @@ from typing import Any
 from collectors import jsonio
 from collectors.base import Reject
 from collectors.data.bounds import check_claim_outcome_values
+from collectors.fhir_remittance import eob_records
 from collectors.fhir_validate import FhirValidationError, validator_for
 from collectors.incremental import Latest
 from collectors.mapping import RecordMapping
@@ -184,10 +185,13 @@ def parse_bundle(bundle: Any, resource_type: str, mapping: RecordMapping, secret
             validate_resource(resource, resource_type, lenient)
             # the watermark moves only over valid resources (a junk date cannot push it)
             newest.offer((resource.get("meta") or {}).get("lastUpdated"))  # type: ignore[union-attr]
-            converted = convert_resource(resource, mapping, secret, where)  # type: ignore[arg-type]
-            lines = (claim_lines(resource, mapping.lines, converted, where)  # type: ignore[arg-type]
-                     if mapping.lines is not None and isinstance(converted, CanonicalRecord)
-                     else [])
+            if mapping.options.get("record") == "remittance":  # an EOB: nested lists
+                converted, *lines = eob_records(resource, mapping, where) or [None]  # type: ignore[arg-type]
+            else:
+                converted = convert_resource(resource, mapping, secret, where)  # type: ignore[arg-type]
+                lines = (claim_lines(resource, mapping.lines, converted, where)  # type: ignore[arg-type]
+                         if mapping.lines is not None
+                         and isinstance(converted, CanonicalRecord) else [])
         except RecordError as exc:
             page.rejects.append(Reject(where, exc.reason, jsonio.dumps_payload(entry),
                                        resource_type))
@@ -198,7 +202,7 @@ def parse_bundle(bundle: Any, resource_type: str, mapping: RecordMapping, secret
             continue
         if isinstance(converted, ClaimOutcome):
             page.outcomes.append(converted)
-        else:
+        elif converted is not None:  # None: an EOB still queued at the payer
             page.records.append(converted)
             page.records += lines
     page.newest = newest.value

@@ -232,6 +232,9 @@ class ChargeSla(_Strict):
     duplicate_window_days: int = Field(default=3, ge=0)
     # days after discharge before an unbilled encounter counts as DNFB (billing's hold)
     dnfb_hold_days: int = Field(default=4, ge=0)
+    # days a payer may take to answer a claim before its missing remittance is a gap of
+    # encounter reconciliation (Claim -> Payment)
+    remit_days: int = Field(default=30, ge=0)
 
 
 class RetentionPolicy(_Strict):

@@ -205,6 +205,11 @@ CATALOG: dict[str, MetricSpec] = {
               frozenset({FACILITY})),
         _spec("dnfb_days", "days", "DNFB $ over average daily gross revenue (charges posted "
               "in the 30 days before the claims horizon)", frozenset({FACILITY})),
+        _spec("encounter_reconciliation_pct", "%", "encounters discharged in the window "
+              "moved back by the hold whose every chargeable scan has a posted charge, every "
+              "surviving charge a billing claim and every claim a remittance that is no open "
+              "denial (sla.remit_days, 30, to answer), over those judged; detail per gap "
+              "(charge, claim, payment) encounters and $", frozenset({FACILITY})),
         # --- prices against their masters (chargemaster integrity, supply contracts) ------
         _spec("cdm_price_drift_count", "count", "surviving charges posted in the window whose "
               "unit price (amount / quantity) differs from their CDM line's price by more "

@@ -5,7 +5,8 @@ The estate as it stands at the truth's ``as_of`` (the window end), written the w
 rendering writes it, with the same render functions the server uses
 (``simulator.served.build_collections``), each record once, its latest visible version:
 
-- ``billing/{ChargeItem,Encounter,Claim,ClaimResponse}.ndjson`` and
+- ``billing/{ChargeItem,Encounter,Claim,ClaimResponse,ExplanationOfBenefit}.ndjson``
+  (the EOBs only under a rendering with ``remittance: fhir``, else an empty file) and
   ``ehr/SupplyDelivery.ndjson``: FHIR R4 bulk NDJSON, one resource a line, in
   (lastUpdated, id) order;
 - ``erp/<EntitySet>-<nnnn>.json``: OData v4 JSON pages of at most ``ODATA_PAGE_ROWS``
@@ -49,6 +50,7 @@ FHIR_FILES = {
     "billing/Encounter": "billing/Encounter.ndjson",
     "billing/Claim": "billing/Claim.ndjson",
     "billing/ClaimResponse": "billing/ClaimResponse.ndjson",
+    "billing/ExplanationOfBenefit": "billing/ExplanationOfBenefit.ndjson",
     "ehr/SupplyDelivery": "ehr/SupplyDelivery.ndjson",
 }
 DATA_DIRS = ("billing", "ehr", "erp", "hl7")

@@ -41,6 +41,11 @@ def _patient(p: Patient, facility_id: str, reference: bool = True) -> dict[str, 
     return ref
 
 
+def patient_reference(p: Patient, facility_id: str) -> dict[str, Any]:
+    """The patient as a billing resource names them (reference, MRN, name)."""
+    return _patient(p, facility_id)
+
+
 def _ext(name: str, value: str) -> dict[str, str]:
     return {"url": _EXT + name, "valueString": value}
 

@@ -12,7 +12,7 @@ from functools import cached_property, partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from simulator import fhir, odata
+from simulator import fhir, fhir_eob, odata
 from simulator.estate_record import Estate
 from simulator.records import CdmEntry, Charge, InventoryTxn, Usage
 from simulator.rendering import Rendering
@@ -138,6 +138,8 @@ class EstateRenderer:
             "billing/Claim": lambda c: fhir.claim(c, ts(c.facility_id), self.cdm,
                                                   self.charge_linked),
             "billing/ClaimResponse": lambda r: fhir.claim_response(r, ts(r.claim.facility_id)),
+            "billing/ExplanationOfBenefit": lambda r: fhir_eob.explanation_of_benefit(
+                r, ts(r.claim.facility_id)),
             "ehr/SupplyDelivery": self.supply_delivery,
             "erp/Facilities": lambda f: odata.facility(f, ts(f.facility_id)),
             "erp/Locations": lambda loc: odata.location(loc, ts(loc.facility_id)),

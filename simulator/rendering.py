@@ -71,6 +71,10 @@ class Rendering(BaseModel):
     # <channel>/<channel>-<YYYYMMDD>.ack.hl7 (which sorts before <channel>-<YYYYMMDD>.hl7:
     # a reader of the folder meets an ACK before its message)
     separate_ack_log: bool = False
+    # how the payers send their remittances: X12 835 files only (``x12``, the demo), or
+    # also as FHIR ExplanationOfBenefit on the billing API (``fhir``; the 835 files are
+    # written as well, and each claim payment keeps one remittance_id either way)
+    remittance: Literal["x12", "fhir"] = "x12"
 
     @field_validator("zones")
     @classmethod

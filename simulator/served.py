@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from functools import partial
 
-from simulator import fhir, odata
+from simulator import fhir, fhir_eob, odata
 from simulator.estate_record import Estate
 from simulator.index import Collection, Entry
 from simulator.records import NEVER
 from simulator.renderer import EstateRenderer
 from simulator.rendering import Rendering
 
-BILLING = ("ChargeItem", "Encounter", "Claim", "ClaimResponse")
+BILLING = ("ChargeItem", "Encounter", "Claim", "ClaimResponse", "ExplanationOfBenefit")
 EHR = ("SupplyDelivery",)
 ERP = tuple(odata.KEYS)
 
@@ -55,6 +55,13 @@ def build_collections(estate: Estate, rendering: Rendering | None = None
     add("billing/ClaimResponse",
         [(r.last_updated_ms, r.response_id, r.last_updated_ms, NEVER, r)
          for f in facs for r in f.responses], fhir.claim_response)
+    # the payers' EOBs, served only when the rendering sends remittance over FHIR (the
+    # demo's payers send 835 files: an empty searchset)
+    eobs = rendering is not None and rendering.remittance == "fhir"
+    add("billing/ExplanationOfBenefit",
+        [(fhir_eob.eob_ready_ms(r), fhir_eob.eob_id(r), fhir_eob.eob_ready_ms(r), NEVER, r)
+         for f in facs for r in f.remittances] if eobs else [],
+        fhir_eob.explanation_of_benefit)
     add("ehr/SupplyDelivery", [(u.recorded_ms, u.usage_id, u.recorded_ms, NEVER, u)
                                for f in facs for u in f.usages], fhir.supply_delivery)
 

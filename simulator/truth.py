@@ -16,6 +16,7 @@ from simulator.faults import INVENTORY_SLA_MINUTES, SLA_MINUTES
 from simulator.flow import Trail
 from simulator.pricing_truth import pricing_truth
 from simulator.recall_truth import recall_truth
+from simulator.reconciliation_truth import reconciliation_truth
 from simulator.remittance_truth import remittance_truth
 from simulator.timefmt import MINUTE, iso
 from simulator.underpayment_truth import underpayment_truth
@@ -59,6 +60,7 @@ def build_truth(estate: Estate) -> dict[str, Any]:
         "recall": recall_truth(estate, as_of),
         "remittances": remittance_truth(estate, as_of),
         "dnfb": dnfb_truth(estate, as_of),
+        "reconciliation": reconciliation_truth(estate, as_of),
         "claims": claim_truth(estate, as_of),
         "pricing": pricing_truth(estate, as_of),
         "underpayment": underpayment_truth(estate, as_of),

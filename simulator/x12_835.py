@@ -61,6 +61,12 @@ def plan_files(estate: Estate) -> list[X12File]:
     return files
 
 
+def trace_number(payer_id: str, paid_ms: int, facility_id: str) -> str:
+    """TRN02, the payment's trace (EFT) number: one payment per payer, date and payee.
+    The FHIR ExplanationOfBenefit of the same payment carries it as payment.identifier."""
+    return f"{payer_id}{day_stamp(paid_ms)}{int(facility_id.removeprefix('FAC')):03d}"
+
+
 def _segment(*elements: str) -> str:
     return "*".join(elements).rstrip("*") + "~"
 
@@ -131,7 +137,8 @@ def _transaction(number: int, file: X12File, facility: Facility, facility_no: in
         bpr = "BPR*H*0*C*NON" + "*" * 12 + date + "~"
     street, city, state, zip_code = payer.address
     out = [_segment("ST", "835", f"{number:04d}"), bpr,  # ST03 is not used in the 835
-           _segment("TRN", "1", f"{payer.payer_id}{date}{facility_no:03d}", "1" + payer.tax_id),
+           _segment("TRN", "1", trace_number(payer.payer_id, file.paid_ms, facility.facility_id),
+                    "1" + payer.tax_id),
            _segment("DTM", "405", date),
            _segment("N1", "PR", payer.name), _segment("N3", street),
            _segment("N4", city, state, zip_code), _segment("REF", "2U", payer.payer_id),

@@ -47,7 +47,9 @@ NOT_BILLING = ("draft", "cancelled", "entered-in-error")
 DNFB_FEEDS = ("claim", "charge", "encounter")
 
 
-def _billing_claims(fid: str, horizon: datetime) -> list[ColumnElement[bool]]:
+def billing_claims(fid: str, horizon: datetime) -> list[ColumnElement[bool]]:
+    """Where-clauses of the facility's claims that bill (not draft, cancelled or entered in
+    error) created by ``horizon``."""
     c = claims
     return [c.c.facility_id == fid, c.c.created_at <= horizon,
             c.c.status.not_in(NOT_BILLING)]
@@ -61,31 +63,47 @@ def horizons(conn: Connection, now: datetime) -> dict[str, datetime]:
     return {fid: min(now, newest) for fid, newest in rows}
 
 
-def claimed_encounters(fid: str, horizon: datetime) -> Subquery:
-    """The facility's encounters a billing claim created by ``horizon`` bills: named by the
-    claim (FHIR Claim.encounter), or through a claim line's charge (its charge id, else its
-    line item control number: an 837 names no encounter, only the charges, REF*6R)."""
+def claim_encounters(fid: str, horizon: datetime) -> Subquery:
+    """(claim id, encounter id) of each encounter a billing claim of the facility created
+    by ``horizon`` bills: named by the claim (FHIR Claim.encounter), or through a claim
+    line's charge (its charge id, else its line item control number: an 837 names no
+    encounter, only the charges, REF*6R)."""
     c, cl, ch = claims, claim_lines, charges
-    by_claim = select(c.c.encounter_id.label("encounter_id")).where(
-        c.c.encounter_id != "", *_billing_claims(fid, horizon))
-    by_line = select(ch.c.encounter_id.label("encounter_id")).select_from(
+    by_claim = select(c.c.claim_id.label("claim_id"), c.c.encounter_id.label("encounter_id")
+                      ).where(c.c.encounter_id != "", *billing_claims(fid, horizon))
+    by_line = select(c.c.claim_id.label("claim_id"), ch.c.encounter_id.label("encounter_id")
+                     ).select_from(
         c.join(cl, cl.c.claim_id == c.c.claim_id).join(
             ch, or_(and_(cl.c.charge_id != "", ch.c.charge_id == cl.c.charge_id),
                     and_(cl.c.charge_id == "", cl.c.line_control != "",
                          ch.c.charge_id == cl.c.line_control)))).where(
-        *_billing_claims(fid, horizon))
-    return union(by_claim, by_line).subquery("claimed")
+        *billing_claims(fid, horizon))
+    return union(by_claim, by_line).subquery("claim_encounters")
+
+
+def claimed_encounters(fid: str, horizon: datetime) -> Subquery:
+    """The facility's encounters a billing claim created by ``horizon`` bills."""
+    pairs = claim_encounters(fid, horizon)
+    return select(pairs.c.encounter_id).distinct().subquery("claimed")
+
+
+def judged_since(conn: Connection, fid: str, horizon: datetime) -> datetime | None:
+    """The earliest discharge of an encounter a claim created by ``horizon`` bills: one
+    discharged before it may have been billed before the claims feed began, so it is not
+    judged (None: no claim bills any encounter yet)."""
+    billed = claimed_encounters(fid, horizon)
+    return conn.execute(select(func.min(encounters.c.ended_at)).where(
+        encounters.c.encounter_id.in_(select(billed.c.encounter_id)))).scalar_one_or_none()
 
 
 def unbilled(conn: Connection, fid: str, horizon: datetime, hold: timedelta
              ) -> list[tuple[str, float]]:
     """(encounter id, gross $) of the facility's DNFB encounters at ``horizon``."""
     e, f = encounters, metric_charge_facts
-    billed = claimed_encounters(fid, horizon)
-    oldest = conn.execute(select(func.min(e.c.ended_at)).where(
-        e.c.encounter_id.in_(select(billed.c.encounter_id)))).scalar_one_or_none()
+    oldest = judged_since(conn, fid, horizon)
     if oldest is None:
         return []
+    billed = claimed_encounters(fid, horizon)
     claimed = e.c.encounter_id.in_(select(billed.c.encounter_id))
     gross = func.sum(f.c.amount)
     rows = conn.execute(select(e.c.encounter_id, gross).select_from(

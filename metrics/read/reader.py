@@ -25,6 +25,7 @@ from metrics.read import feeds as read_feeds
 from metrics.read import points as read_points
 from metrics.read import pricing as read_pricing
 from metrics.read import recall as read_recall
+from metrics.read import reconciliation as read_reconciliation
 from metrics.read.common import Read, channel_identity
 from metrics.read.health import load_health
 
@@ -32,6 +33,7 @@ _READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
     **read_points.READERS, **read_facts.READERS, **read_feeds.READERS,
     **read_denials.READERS, **read_dnfb.READERS,
     **read_erp.READERS, **read_recall.READERS, **read_pricing.READERS,
+    **read_reconciliation.READERS,
 }
 
 

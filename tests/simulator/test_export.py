@@ -53,7 +53,7 @@ def exports(estate: Estate, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 def _lines(path: Path) -> list[dict[str, Any]]:
     text = path.read_text(encoding="utf-8")
-    assert text.endswith("\n") and "\n\n" not in text
+    assert text == "" or (text.endswith("\n") and "\n\n" not in text)  # "": no EOB
     return [json.loads(line) for line in text.splitlines()]
 
 
@@ -102,7 +102,9 @@ def test_ndjson_lines_are_r4_resources_of_their_type_each_once(
         assert {r["resourceType"] for r in resources} <= {resource_type}
         ids = Counter(r["id"] for r in resources)
         assert all(n == 1 for n in ids.values()), ids.most_common(3)  # latest version only
-        assert len(resources) == estate.truth["counts"][COUNTED[collection]], collection
+        # the payers send 835 files under both renderings (remittance: x12): no EOB
+        want = estate.truth["counts"][COUNTED[collection]] if collection in COUNTED else 0
+        assert len(resources) == want, collection
         for resource in resources[:200]:
             # R4 (R4B models, as the collectors check); SupplyDelivery.supplier comes as a
             # one-element list, as some EHRs send it (docs/wire-formats.md)

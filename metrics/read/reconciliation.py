@@ -1,0 +1,297 @@
+"""Encounter reconciliation: the share of discharged encounters whose every expected charge
+is posted, claimed and paid, and the gaps in between (Encounter -> Charge, Charge -> Claim,
+Claim -> Payment), as the revenue-integrity lead works them.
+
+Per facility, at its claims horizon ``H`` (``metrics.read.dnfb.horizons``), with the hold
+``sla.dnfb_hold_days`` and the payer-response allowance ``sla.remit_days``:
+
+- *judged* encounters: discharged in ``[H - hold - window, H - hold)`` — the window of a
+  read, moved back by the hold so every judged encounter is past it — and not before the
+  earliest discharge a claim bills (``dnfb.judged_since``: older encounters may have been
+  billed before the claims feed began), with something to reconcile: a chargeable scan
+  (capture on_time, late, missing, unmapped or pending) or a surviving charge posted by
+  ``H``;
+- *charge gap*: a chargeable scan of the encounter whose capture is missing, unmapped or
+  pending (no posted charge); $ = its base quantity x price (leakage or failed-mapping $);
+  open since the discharge;
+- *claim gap*: a surviving charge posted by ``H`` that no billing claim created by ``H``
+  bills: not named by a claim line (its charge id, else its line item control number),
+  not stitched to one by the fallback of ``metrics.read.claims``, and not covered by a
+  claim of the encounter that came without lines created after the charge posted; $ = the
+  charges' amounts; open since the earliest such charge posted;
+- *payment gap*: a billing claim of the encounter (created by ``H``, total above 0) whose
+  latest remittance that is not a reversal, paid before ``now``, denies it (an open
+  denial, ``metrics.read.denials.is_denial``; open since that remittance's ``paid_at``), or
+  that has no remittance and was created more than ``remit_days`` before ``H`` (open since
+  its creation); $ = the claims' totals;
+- *reconciled*: judged with none of the three gaps.
+
+Read at read time (no work in the pass): a few statements per facility over the judged
+encounters, and the claim-line fallback in Python for the few charges no key reaches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Select,
+    case,
+    cast,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+)
+
+from core.metric_values import MetricValue
+from metrics.read.claims import link_claim_lines, read_claim_lines
+from metrics.read.common import Read, pct, value
+from metrics.read.denials import REVERSAL_STATUS, is_denial
+from metrics.read.dnfb import billing_claims, claim_encounters, horizons, judged_since
+from store.schema import charges, claim_lines, claims, encounters, remittances
+from store.schema_metrics import metric_charge_facts, metric_usage_facts
+
+GAP_KINDS = ("charge", "claim", "payment")
+CHARGE_GAPS = ("missing", "unmapped", "pending")
+EXPECTED = ("on_time", "late", *CHARGE_GAPS)
+RECON_FEEDS = ("usage_event", "charge", "claim", "encounter", "remittance")
+DAY = timedelta(days=1)
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One encounter's gap of one kind: its $ at stake and since when it is open."""
+
+    kind: str  # charge | claim | payment
+    facility_id: str
+    encounter_id: str
+    patient_token: str
+    discharged_at: datetime
+    usd: float
+    opened_at: datetime
+    horizon: datetime
+
+    @property
+    def days_outstanding(self) -> float:
+        """Days from when the gap opened to the facility's claims horizon (never below 0:
+        a denial paid after the horizon is open since then)."""
+        return max(0.0, (self.horizon - self.opened_at) / DAY)
+
+
+@dataclass(frozen=True)
+class FacilityReconciliation:
+    """A facility's judged encounters and their gaps (one ``Gap`` per encounter and kind)."""
+
+    facility_id: str
+    horizon: datetime
+    judged: int
+    gaps: dict[str, list[Gap]] = field(default_factory=dict)
+
+    @property
+    def reconciled(self) -> int:
+        return self.judged - len({g.encounter_id for kind in self.gaps.values() for g in kind})
+
+
+def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
+    ordered = sorted(set(values))
+    for at in range(0, len(ordered), CHUNK):
+        yield ordered[at:at + CHUNK]
+
+
+def _judged(fid: str, horizon: datetime, since: datetime, hold: timedelta) -> Select:
+    """The judged encounters (see the module docstring): id, patient token, discharge."""
+    e, u, f = encounters, metric_usage_facts, metric_charge_facts
+    expected = exists().where(u.c.encounter_id == e.c.encounter_id, u.c.chargeable == true(),
+                              u.c.capture.in_(EXPECTED))
+    charged = exists().where(f.c.encounter_id == e.c.encounter_id, f.c.surviving == true(),
+                             f.c.kind == "charge", f.c.posted_at <= horizon)
+    return select(e.c.encounter_id, e.c.patient_token, e.c.ended_at).where(
+        e.c.facility_id == fid, e.c.ended_at >= since, e.c.ended_at < horizon - hold,
+        or_(expected, charged))
+
+
+def _charge_gaps(conn: Connection, judged: Select) -> dict[str, tuple[float, None]]:
+    """Encounter -> $ of its chargeable scans without a posted charge."""
+    u = metric_usage_facts
+    ids = judged.with_only_columns(encounters.c.encounter_id)
+    rows = conn.execute(select(u.c.encounter_id, func.sum(func.coalesce(
+        u.c.base_qty * u.c.price, 0.0))).where(
+        u.c.encounter_id.in_(ids), u.c.chargeable == true(), u.c.capture.in_(CHARGE_GAPS))
+        .group_by(u.c.encounter_id))
+    return {r[0]: (float(r[1] or 0.0), None) for r in rows}
+
+
+def _named_by_a_line(fid: str, horizon: datetime) -> ColumnElement[bool]:
+    """A charge fact some billing claim's line names: by its charge id, else (when the
+    line's charge id names no charge) by its line item control number."""
+    f, cl, c, ch = metric_charge_facts, claim_lines, claims, charges
+    billing = [c.c.claim_id == cl.c.claim_id, *billing_claims(fid, horizon)]
+    by_id = exists().where(cl.c.charge_id == f.c.charge_id, *billing)
+    by_control = exists().where(
+        cl.c.line_control == f.c.charge_id, *billing,
+        or_(cl.c.charge_id == "", ~exists().where(ch.c.charge_id == cl.c.charge_id)))
+    return or_(by_id, by_control)
+
+
+def _covered_without_lines(fid: str, horizon: datetime) -> ColumnElement[bool]:
+    """A charge fact a lineless billing claim of its encounter covers (created after the
+    charge posted): a source that sends claims without lines bills the encounter whole."""
+    f, c, cl = metric_charge_facts, claims, claim_lines
+    return exists().where(c.c.encounter_id == f.c.encounter_id,
+                          c.c.created_at >= f.c.posted_at, *billing_claims(fid, horizon),
+                          ~exists().where(cl.c.claim_id == c.c.claim_id))
+
+
+def _fallback_billed(conn: Connection, fid: str, horizon: datetime,
+                     encounter_ids: Iterable[str]) -> set[str]:
+    """Charges of these encounters a billing claim's line bills by the claim-line fallback
+    (same HCPCS or revenue code, service date and units: ``metrics.read.claims``)."""
+    c = claims
+    claim_ids: list[str] = []
+    for chunk in _chunks(encounter_ids):
+        claim_ids += conn.execute(select(c.c.claim_id).where(
+            c.c.encounter_id.in_(chunk), *billing_claims(fid, horizon))).scalars()
+    if not claim_ids:
+        return set()
+    links = link_claim_lines(conn, read_claim_lines(conn, claim_ids))
+    return {link.charge_id for link in links.values()}
+
+
+def _claim_gaps(conn: Connection, fid: str, horizon: datetime, judged: Select
+                ) -> dict[str, tuple[float, datetime]]:
+    """Encounter -> ($, earliest posting) of its surviving charges no billing claim bills."""
+    f = metric_charge_facts
+    ids = judged.with_only_columns(encounters.c.encounter_id)
+    rows = conn.execute(select(f.c.charge_id, f.c.encounter_id, f.c.amount, f.c.posted_at)
+                        .where(f.c.encounter_id.in_(ids), f.c.surviving == true(),
+                               f.c.kind == "charge", f.c.posted_at <= horizon,
+                               ~_named_by_a_line(fid, horizon),
+                               ~_covered_without_lines(fid, horizon))).all()
+    if not rows:
+        return {}
+    billed = _fallback_billed(conn, fid, horizon, {r.encounter_id for r in rows})
+    out: dict[str, tuple[float, datetime]] = {}
+    for r in rows:
+        if r.charge_id in billed:
+            continue
+        usd, opened = out.get(r.encounter_id, (0.0, r.posted_at))
+        out[r.encounter_id] = (usd + float(r.amount), min(opened, r.posted_at))
+    return out
+
+
+def _payment_gaps(conn: Connection, fid: str, horizon: datetime, now: datetime,
+                  remit: timedelta, judged: Select) -> dict[str, tuple[float, datetime]]:
+    """Encounter -> ($, earliest opening) of its billing claims with an open denial, or
+    without a remittance past the payer-response allowance."""
+    r, c = remittances, claims
+    pairs = claim_encounters(fid, horizon)
+    ids = judged.with_only_columns(encounters.c.encounter_id)
+    mine = select(pairs.c.claim_id).where(pairs.c.encounter_id.in_(ids))
+    ranked = select(
+        r.c.claim_id, r.c.paid_at, case((is_denial(), 1), else_=0).label("denied"),
+        func.row_number().over(partition_by=r.c.claim_id,
+                               order_by=(r.c.paid_at.desc(), r.c.remittance_id.desc()))
+        .label("rn"),
+    ).where(r.c.status_code != REVERSAL_STATUS, r.c.paid_at < now,
+            r.c.claim_id.in_(mine)).subquery("ranked")
+    latest = select(ranked.c.claim_id, ranked.c.paid_at, ranked.c.denied).where(
+        ranked.c.rn == 1).subquery("latest")
+    rows = conn.execute(select(
+        pairs.c.encounter_id, cast(c.c.total, Float).label("total"), c.c.created_at,
+        latest.c.paid_at, latest.c.denied).select_from(
+        pairs.join(c, c.c.claim_id == pairs.c.claim_id).outerjoin(
+            latest, latest.c.claim_id == c.c.claim_id)).where(
+        pairs.c.encounter_id.in_(ids), c.c.total > 0)).all()
+    out: dict[str, tuple[float, datetime]] = {}
+    for row in rows:
+        if row.paid_at is not None:
+            if not row.denied:
+                continue
+            opened = row.paid_at
+        elif row.created_at < horizon - remit:
+            opened = row.created_at
+        else:
+            continue  # not remitted yet, within the payer's allowance
+        usd, first = out.get(row.encounter_id, (0.0, opened))
+        out[row.encounter_id] = (usd + float(row.total), min(first, opened))
+    return out
+
+
+def reconcile_facility(conn: Connection, fid: str, horizon: datetime, now: datetime,
+                       window: timedelta, hold: timedelta, remit: timedelta
+                       ) -> FacilityReconciliation:
+    """The facility's judged encounters of the window and their gaps at ``horizon``."""
+    oldest = judged_since(conn, fid, horizon)
+    if oldest is None:
+        return FacilityReconciliation(fid, horizon, 0, {k: [] for k in GAP_KINDS})
+    since = max(oldest, horizon - hold - window)
+    judged = _judged(fid, horizon, since, hold)
+    who = {row.encounter_id: row for row in conn.execute(judged)}
+    found = {"charge": _charge_gaps(conn, judged),
+             "claim": _claim_gaps(conn, fid, horizon, judged),
+             "payment": _payment_gaps(conn, fid, horizon, now, remit, judged)}
+    gaps: dict[str, list[Gap]] = {}
+    for kind, per_encounter in found.items():
+        rows = []
+        for eid, (usd, opened) in per_encounter.items():
+            enc = who.get(eid)
+            if enc is None:  # raced a write between the statements: judged next time
+                continue
+            rows.append(Gap(kind, fid, eid, enc.patient_token, enc.ended_at, round(usd, 2),
+                            opened or enc.ended_at, horizon))
+        gaps[kind] = sorted(rows, key=lambda g: (g.opened_at, g.encounter_id))
+    return FacilityReconciliation(fid, horizon, len(who), gaps)
+
+
+def reconcile(conn: Connection, now: datetime, window: timedelta, hold: timedelta,
+              remit: timedelta, facility: str = "") -> list[FacilityReconciliation]:
+    """Every facility with a billing claim (or just ``facility``), by facility id."""
+    return [reconcile_facility(conn, fid, horizon, now, window, hold, remit)
+            for fid, horizon in sorted(horizons(conn, now).items())
+            if not facility or fid == facility]
+
+
+def read_reconciliation(conn: Connection, read: Read) -> list[MetricValue]:
+    """``encounter_reconciliation_pct`` per facility (``facility`` scope) or network-wide:
+    reconciled / judged x 100; detail the encounters with each gap and its $."""
+    if any(k != "facility" for k in read.scope_keys):
+        bad = next(k for k in read.scope_keys if k != "facility")
+        raise ValueError(f"metric {read.metric} cannot be split by {bad!r}; use facility")
+    found = reconcile(conn, read.now, read.window, timedelta(days=read.sla.dnfb_hold_days),
+                      timedelta(days=read.sla.remit_days))
+    if not found:
+        return []
+    groups = ({f.facility_id: [f] for f in found} if read.scope_keys
+              else {"": found})
+    out = []
+    for key, facs in groups.items():
+        judged = sum(f.judged for f in facs)
+        reconciled = sum(f.reconciled for f in facs)
+        extra: dict[str, float] = {}
+        for kind in GAP_KINDS:
+            rows = [g for f in facs for g in f.gaps.get(kind, [])]
+            extra[f"{kind}_gap"] = float(len(rows))
+            extra[f"{kind}_gap_usd"] = round(sum(g.usd for g in rows), 2)
+        out.append(value(read, {"facility": key} if key else {}, pct(reconciled, judged),
+                         numerator=reconciled, denominator=judged, feeds=RECON_FEEDS,
+                         nodata=not judged, extra=extra))
+    return out
+
+
+READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
+    "encounter_reconciliation_pct": read_reconciliation,
+}
+
+
+def gap_rows(found: Iterable[FacilityReconciliation], kind: str) -> list[Gap]:
+    """The gaps of one kind, oldest first (most days outstanding first), then by id."""
+    rows = [g for f in found for g in f.gaps.get(kind, [])]
+    return sorted(rows, key=lambda g: (-g.days_outstanding, g.facility_id, g.encounter_id))
