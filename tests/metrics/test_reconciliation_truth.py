@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Engine
 
 from collectors.runner import run_source
-from core.config import ChargeSla, Settings, SourceConfig
+from core.config import ChargeSla, Settings
 from core.model import RunStatus
 from metrics.compute.run import compute
 from metrics.read.reader import StoreMetricReader
