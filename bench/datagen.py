@@ -16,14 +16,17 @@ days from ``start`` (default: ``days`` days before today's UTC midnight):
 - per usage: the usage event, its HL7 DFT^P03 interface message on ``<FAC>_CHG_OUT`` with
   its ``message_usages`` link row, its charge (when chargeable and mapped) and its ERP
   inventory issue; one requisition per ~200 usages;
+- the money (``bench.datagen_revenue``): a claim per charged encounter 1-3 days after
+  discharge with a line per charge, and its 835 remittance 3-14 days later (8 % denied),
+  when due by the window's end (``append``: a month after its new usages);
 - feeds: hourly ``channel_stats`` snapshots, a ``collector_runs`` row per source per 15 min
   and its ``api_calls`` (``feeds=False`` leaves them out).
 
-About 4.9 rows per usage event (1M usages ≈ 4.9M rows), built and written in time slices
-of ``CHUNK`` usage events so the loader stays near 1 GB of memory. Faults, each usage
-drawing at most one (shares of usage events, see ``FAULTS``): the same usage charged
-twice, the same HL7 control id posted twice, a serialised implant's serial charged twice,
-unknown items, units that do not convert, missing / late charges, missing inventory
+About 7.8 rows per usage event (1M usages ≈ 7.8M rows; 4.9 without the money), built and
+written in time slices of ``CHUNK`` usage events so the loader stays near 1 GB of memory.
+Faults, each usage drawing at most one (shares of usage events, see ``FAULTS``): the same
+usage charged twice, the same HL7 control id posted twice, a serialised implant's serial
+charged twice, unknown items, units that do not convert, missing / late charges, missing inventory
 issues, NACKs with a re-send, lost usage references (charge matched by control id),
 unreferenced ERP issues (fallback match), reversal + re-charge and box-unit traps; 1% of
 chargeable items have no crosswalk and 1% of CDM lines no HCPCS.
@@ -74,6 +77,7 @@ from bench.datagen_master import (
     _ts,
     _us,
 )
+from bench.datagen_revenue import revenue_tables
 
 SLA_MINUTES = {"IMPLANT": 120, "CONSUMABLE": 1440, "DRUG": 1440}
 CHUNK = 100_000  # usage events built and written at a time
@@ -103,8 +107,10 @@ def _draw_faults(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _build(m: dict[str, Any], n: int, seed: int, t0_us: int, span_us: int,
-           nxt: dict[str, int], now: str) -> tuple[Tables, dict[str, int], dict[str, int], int]:
-    """Usage events and every hop they cause (pure): tables, fault counts, next counters."""
+           nxt: dict[str, int], now: str, bill_until_us: int
+           ) -> tuple[Tables, dict[str, int], dict[str, int], int]:
+    """Usage events and every hop they cause (pure): tables, fault counts, next counters.
+    Claims and remittances due by ``bill_until_us`` are written (``bench.datagen_revenue``)."""
     rng = np.random.default_rng(seed)
     n_fac = len(m["facilities"])
     facs = np.array(m["facilities"])
@@ -288,6 +294,18 @@ def _build(m: dict[str, Any], n: int, seed: int, t0_us: int, span_us: int,
         "record_hash": _hashes(seed, 21, nxt["requisition"], len(ridx)), "ingested_at": now,
     }
 
+    first = np.flatnonzero(charged)  # the first charge of each charged usage, in order
+    money = revenue_tables(
+        rng, seed=seed, now=now, enc_no=enc_no,
+        charge_ids=np.array([first_ids[i] for i in first.tolist()], dtype=str),
+        charge_enc=e[first], amount=amount[first], units=base_qty[first],
+        service_us=used[first],
+        hcpcs=np.where(m["no_hcpcs"][item], "", np.where(cls == "IMPLANT", "C1713",
+                                                         "A4649"))[first],
+        revenue_code=np.where(cls == "IMPLANT", "0278", "0272")[first], enc_ids=enc_ids,
+        enc_fac=facs[enc_fac], tokens=tokens, enc_end_us=enc_start + 6 * 3_600_000_000,
+        bill_until_us=bill_until_us)
+
     tables: Tables = {
         "encounters": (tuple(enc_cols), _rows(enc_cols, n_enc)),
         "usage_events": (tuple(usage_cols), _rows(usage_cols, n)),
@@ -296,6 +314,7 @@ def _build(m: dict[str, Any], n: int, seed: int, t0_us: int, span_us: int,
         "charges": (charge_cols, charge_rows),
         "inventory_transactions": (tuple(inv_cols), _rows(inv_cols, len(idx))),
         "replenishment_documents": (tuple(req_cols), _rows(req_cols, len(ridx))),
+        **money,
     }
     # Count a fault only where it took effect (a late charge needs a chargeable item).
     effective = {"late_charge": charged, "reversal_recharge": charged,
@@ -403,7 +422,8 @@ def generate(engine: Engine, n_usage: int, *, seed: int = 42, start: datetime | 
             t = time.perf_counter()
             n_k = n_usage // chunks + (1 if k < n_usage % chunks else 0)
             lo, hi = t0 + span * k // chunks, t0 + span * (k + 1) // chunks
-            txns, f, nxt, last_k = _build(m, n_k, seed + 7919 * k, lo, hi - lo, nxt, now)
+            txns, f, nxt, last_k = _build(m, n_k, seed + 7919 * k, lo, hi - lo, nxt, now,
+                                          t0 + span)
             if feeds and k == chunks - 1:
                 txns.update(_feeds(m, seed, t0, t0 + span, nxt, now))
             build += time.perf_counter() - t
@@ -440,8 +460,10 @@ def append(engine: Engine, n_new: int, *, base: dict[str, Any], seed: int | None
     t0 = _us(base["end"]) + 60_000_000
     now = _stamp(datetime.now(UTC))
     m = _master(base["seed"], base["master_n"], base["facilities"], _us(base["start"]), now)
-    txns, faults, nxt, last = _build(m, n_new, seed, t0, int(hours * 3_600_000_000),
-                                     dict(base["next"]), now)
+    span = int(hours * 3_600_000_000)
+    # as if a month passed: the new encounters are billed and their claims answered
+    txns, faults, nxt, last = _build(m, n_new, seed, t0, span, dict(base["next"]), now,
+                                     t0 + span + 30 * 86_400_000_000)
     write(engine, txns)
     total = {k: base["faults"].get(k, 0) + v for k, v in faults.items()}
     rows = {k: base["rows"].get(k, 0) + v for k, v in _counts(txns).items()}

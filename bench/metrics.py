@@ -6,10 +6,11 @@ Run (from the repository root, after ``.venv/bin/pip install -e '.[dev,bench]'``
     .venv/bin/python -m bench metrics --rows 1000000 --backend sqlite,postgresql
     .venv/bin/python -m bench.metrics --rows 100000 --backend sqlite      # the same, directly
 
-It loads a store per backend with ``bench.datagen.generate`` (1M usage events ≈ 4.9M
-rows: messages, link rows, charges, inventory issues, master data), then prints per
-backend: the load time; the full computation ``metrics.compute.run.compute(engine, ChargeSla(),
-full=True)`` (goal <= 10 s on 2 cores); the incremental pass after ``--new-rows`` (10,000)
+It loads a store per backend with ``bench.datagen.generate`` (1M usage events ≈ 7.8M
+rows: messages, link rows, charges, inventory issues, claims, remittances, master data),
+then prints per backend: the load time; the full computation
+``metrics.compute.run.compute(engine, ChargeSla(), full=True)`` (goal <= 10 s on 2 cores);
+the incremental pass after ``--new-rows`` (10,000)
 new usage events with their hops (goal <= 1 s); and the peak memory of each phase, two
 ways: "RSS" is VmHWM of the worker process (reset through ``/proc/self/clear_refs`` once
 the store is loaded), which counts the file pages it maps too; "own" is the peak of its

@@ -6,8 +6,8 @@ Run (from the repository root)::
     .venv/bin/python -m bench pages --rows 1000000 --backend sqlite,postgresql
     .venv/bin/python -m bench pages --rows 20000 --repeat 5        # a quick check
 
-Per backend it loads a store with ``bench.datagen.generate`` (1M usage events ≈ 4.9M rows
-with messages, charges, issues, feeds), runs what follows a collection pass
+Per backend it loads a store with ``bench.datagen.generate`` (1M usage events ≈ 7.8M rows
+with messages, charges, issues, claims, remittances, feeds), runs what follows a collection pass
 (``chargeline.pipeline.after_collection(full=True)``: metrics, rule evaluation, alerts)
 and adds one user per role. Then each page runs through ``streamlit.testing.v1.AppTest``
 — the real entry script, navigation, sign-in check and page, in process, no browser —

@@ -10,7 +10,18 @@ from decimal import Decimal
 from sqlalchemy import Engine, func, select, text
 
 from bench.datagen import append, generate
-from store.schema import charges, interface_messages, items, message_usages, usage_events
+from metrics.read.claims import claim_line_links, remittance_links
+from store.schema import (
+    charges,
+    claim_lines,
+    claims,
+    interface_messages,
+    items,
+    message_usages,
+    remittance_lines,
+    remittances,
+    usage_events,
+)
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -53,3 +64,34 @@ def test_generated_rows_read_back_and_hold_the_injected_faults(engine: Engine) -
             usage_events.c.ingested_at == newest)).scalar_one()
         assert fresh == 500  # an incremental pass sees exactly the appended usage events
         assert conn.execute(select(func.count()).select_from(usage_events)).scalar_one() == 4500
+
+
+def test_generated_claims_bill_the_charges_and_remittances_pay_the_claim_lines(
+        engine: Engine) -> None:
+    """The money side (bench/datagen_revenue.py): each claim line bills a first charge of
+    its claim's encounter, each 835 line pays a claim line, and a claim is denied whole or
+    paid with CO-45 balancing every line to the cent."""
+    info = generate(engine, 4000, seed=7, start=START, facilities=2, days=6)
+    with engine.connect() as conn:
+        for table in (claims, claim_lines, remittances, remittance_lines):
+            assert conn.execute(select(func.count()).select_from(table)).scalar_one() == \
+                info["rows"][table.name] > 0
+        ids = conn.execute(select(claims.c.claim_id)).scalars().all()
+        links = claim_line_links(conn, ids)
+        assert len(links) == info["rows"]["claim_lines"]
+        assert {link.method for link in links.values()} == {"charge_id"}
+        billed = dict(conn.execute(select(charges.c.charge_id, charges.c.encounter_id)).all())
+        encounter = dict(conn.execute(select(claims.c.claim_id, claims.c.encounter_id)).all())
+        assert all(billed[link.charge_id] == encounter[claim]
+                   for (claim, _), link in links.items())
+        paid = remittance_links(conn, ids)
+        assert len(paid) == info["rows"]["remittance_lines"]
+        assert {link.method for link in paid} == {"line_control"}
+        unbalanced = conn.execute(text(
+            "SELECT count(*) FROM remittance_lines l JOIN remittance_adjustments a"
+            " ON a.remittance_id = l.remittance_id AND a.line_no = l.line_no"
+            " WHERE abs(l.charge_amount - l.paid_amount - a.amount) > 0.001")).scalar_one()
+        assert unbalanced == 0
+        denied = conn.execute(select(func.count()).select_from(remittances).where(
+            remittances.c.status_code == "4", remittances.c.paid_amount == 0)).scalar_one()
+        assert 0 < denied < info["rows"]["remittances"] * 0.2
