@@ -76,6 +76,10 @@ _RECORDS: dict[str, tuple[str, str, bool]] = {
     "cdm_price_drift_usd": ("charges", "", False),
     "supply_cost_above_contract_count": ("issues", "", False),
     "supply_cost_above_contract_usd": ("issues", "", False),
+    # the window's paid service lines by payer: the underpaid ones, with what their
+    # contract expected, are listed on the Revenue cycle page (the terms are configuration)
+    "underpaid_lines": ("remittance_lines", "", False),
+    "underpayment_usd": ("remittance_lines", "", False),
     # the Encounter -> Charge gap's records: the window's scans with a capture problem (the
     # Charge -> Claim and Claim -> Payment gaps are the Revenue cycle page's tabs)
     "encounter_reconciliation_pct": ("capture", "", True),
@@ -113,6 +117,8 @@ def records_url(dashboard_url: str, metric: str, scope: Mapping[str, str],
         query.append(("facility", scope["facility"]))
     channel = scope.get("channel") if dataset == "messages" else (
         scope.get("source") if dataset == "api_calls" else None)  # api_calls: by source
+    if dataset == "remittance_lines":  # the payer filter of the paid lines
+        channel = scope.get("payer")
     if channel:
         query.append(("channel", channel))
     status = status.replace("{reason}", (params or {}).get("reason", ""))

@@ -194,6 +194,15 @@ CATALOG: dict[str, MetricSpec] = {
               _CLAIM_SCOPES | {CARC}, params=("reason",)),
         _spec("denial_reason_usd", "USD", "$ of those adjustments (param reason)",
               _CLAIM_SCOPES | {CARC}, params=("reason",)),
+        # --- underpayments (remittance lines against the configured payer contracts) -----
+        _spec("underpaid_lines", "count", "lines of the initial remittances paid in the "
+              "window whose expected payment (payer_contracts: HCPCS fee, revenue-code term "
+              "or percent of charges) exceeds paid + patient responsibility by more than a "
+              "cent; amount = that $; denied lines and payers without a contract are not "
+              "judged (detail judged_lines, not_judged_lines, over_usd)", _CLAIM_SCOPES),
+        _spec("underpayment_usd", "USD", "sum of expected - (paid + patient responsibility) "
+              "over those lines; overpayments are not netted (detail over_usd)",
+              _CLAIM_SCOPES),
         # --- implant traceability --------------------------------------------------------
         _spec("expired_devices_used", "count", "usages scanned in the window whose device's "
               "UDI expiry (17) is before the facility's local date of use",

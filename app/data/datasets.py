@@ -18,6 +18,7 @@ from store.schema import (
     charges,
     interface_messages,
     inventory_transactions,
+    remittance_lines,
     remittances,
     replenishment_documents,
     usage_events,
@@ -97,6 +98,9 @@ DATASETS: dict[str, Dataset] = {
     "replenishment": _over("replenishment", replenishment_documents,
                            where=replenishment_documents.c.received_at.is_not(None)),
     "remittances": _over("remittances", remittances),
+    "remittance_lines": _over(
+        "remittance_lines", remittance_lines, remittances,
+        join_on=remittances.c.remittance_id == remittance_lines.c.remittance_id),
     "api_calls": _over("api_calls", api_calls),
 }
 

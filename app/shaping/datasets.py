@@ -109,6 +109,14 @@ _SETS = (
         ("claim_id", "remittance_id"), status_column="status_code", status_label="CLP02",
         status_values=("1", "2", "3", "4", "22"), channel_column="payer_id",
         channel_label="Payer"),
+    # Service lines of the claim payments (835 SVC): the records behind the underpayment
+    # metrics (the Revenue cycle page lists the underpaid ones against their contracts).
+    RecordSet(
+        "remittance_lines", "Remittance lines (service lines paid)", "paid_at",
+        ("remittance_id", "line_no", "claim_id", "facility_id", "payer_id", "procedure_code",
+         "revenue_code", "units", "service_on", "charge_amount", "paid_amount", "remark_codes",
+         "paid_at"),
+        ("claim_id", "remittance_id"), channel_column="payer_id", channel_label="Payer"),
     RecordSet(
         "api_calls", "API calls", "started_at",
         ("source", "endpoint", "started_at", "duration_ms", "status_code", "rows", "error_class",
@@ -125,13 +133,15 @@ TRACE_COLUMN = {"capture": "usage_id", "at_risk": "usage_id", "mappings": "usage
                 "held": "control_id", "issues": "usage_id"}
 MONEY_COLUMN = {"capture": "expected_usd", "at_risk": "expected_usd",
                 "mappings": "expected_usd", "procedures": "billed_usd", "duplicates": "amount",
-                "charges": "amount", "remittances": "charge_amount"}
+                "charges": "amount", "remittances": "charge_amount",
+                "remittance_lines": "charge_amount"}
 # What the $ beside a drill-down's count is, so it never reads as another page's figure
 # (the Margin card opens its usage: billed $, less supply cost, is the card's margin).
 MONEY_WORDS = {"capture": "at CDM price", "at_risk": "at CDM price",
                "mappings": "at CDM price", "procedures": "billed",
                "duplicates": "charged again", "charges": "charged",
-               "remittances": "charged on the claims"}
+               "remittances": "charged on the claims",
+               "remittance_lines": "charged on the lines"}
 # Further sums a record set's total line needs: the margin's supply cost.
 EXTRA_SUMS = {"procedures": ("cost_usd",)}
 

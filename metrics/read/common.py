@@ -28,6 +28,7 @@ from sqlalchemy import (
 
 from core.config import ChargeSla
 from core.metric_values import MetricValue, ValueStatus
+from core.payer_contracts import PayerContract
 from metrics.read.health import SourceHealth
 from store.sqlfn import ceil_int
 
@@ -48,6 +49,8 @@ class Read:
     # per source, the minutes between its deliveries by nature (SourceConfig's
     # expected_every_minutes); freshness counts the minutes beyond them
     cadence: Mapping[str, float] = field(default_factory=dict)
+    # the payers' contract terms (settings.payer_contracts): the underpayment metrics
+    contracts: tuple[PayerContract, ...] = ()
 
     @property
     def start(self) -> datetime:

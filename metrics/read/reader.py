@@ -26,6 +26,7 @@ from metrics.read import points as read_points
 from metrics.read import pricing as read_pricing
 from metrics.read import recall as read_recall
 from metrics.read import reconciliation as read_reconciliation
+from metrics.read import underpayment as read_underpayment
 from metrics.read.common import Read, channel_identity
 from metrics.read.health import load_health
 
@@ -34,6 +35,7 @@ _READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
     **read_denials.READERS, **read_dnfb.READERS,
     **read_erp.READERS, **read_recall.READERS, **read_pricing.READERS,
     **read_reconciliation.READERS,
+    **read_underpayment.READERS,
 }
 
 
@@ -53,6 +55,7 @@ class StoreMetricReader:
         self.engine = engine
         self.sla = sla or (settings.sla if settings is not None else ChargeSla())
         self.cadence = source_cadence(settings)
+        self.contracts = tuple(settings.payer_contracts) if settings is not None else ()
 
     def metric_names(self) -> frozenset[str]:
         """Every metric this reader can answer for (the rule loader checks against it)."""
@@ -65,7 +68,8 @@ class StoreMetricReader:
         spec(metric)  # unknown names fail with the close ones listed
         with self.engine.connect() as conn:
             read = Read(metric, window, channel_identity(scope_keys), now,
-                        dict(params or {}), load_health(conn), self.sla, self.cadence)
+                        dict(params or {}), load_health(conn), self.sla, self.cadence,
+                        self.contracts)
             return _READERS[metric](conn, read)
 
     def many(self, metrics: list[str], *, window: timedelta, scope_keys: tuple[str, ...],
@@ -78,7 +82,8 @@ class StoreMetricReader:
                 spec(metric)
                 scoped = channel_identity(
                     [k for k in scope_keys if k in CATALOG[metric].scopes])
-                read = Read(metric, window, scoped, now, {}, health, self.sla, self.cadence)
+                read = Read(metric, window, scoped, now, {}, health, self.sla, self.cadence,
+                            self.contracts)
                 out[metric] = _READERS[metric](conn, read)
         return out
 
