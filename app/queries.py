@@ -218,6 +218,18 @@ def dnfb_encounters(url: str, end: datetime) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def reconciliation_gaps(url: str, start: datetime, end: datetime) -> dict[str, pd.DataFrame]:
+    """Per gap kind (charge, claim, payment), the encounters of the window's reconciliation
+    cohort with that gap, most days outstanding first."""
+    sla = settings().sla
+    with engine_for(url).connect() as conn:
+        rows = revenue.reconciliation_gaps(conn, end, end - start,
+                                           timedelta(days=sla.dnfb_hold_days),
+                                           timedelta(days=sla.remit_days))
+    return {kind: _frame(got, list(revenue.GAP_COLUMNS)) for kind, got in rows.items()}
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
 def price_figures(url: str, start: datetime, end: datetime) -> dict[str, Any]:
     """Chargemaster drift and supply cost above contract in the window, estate-wide,
     through the store reader (``metrics.read.pricing``)."""

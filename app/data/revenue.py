@@ -13,10 +13,13 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, selec
 
 from metrics.read.denials import REVERSAL_STATUS, is_denial
 from metrics.read.dnfb import horizons, unbilled
+from metrics.read.reconciliation import GAP_KINDS, gap_rows, reconcile
 from store.schema import claims, encounters, remittances
 
 DNFB_COLUMNS = ("facility_id", "encounter_id", "encounter_class", "procedure_code",
                 "discharged_at", "days_unbilled", "gross_usd")
+GAP_COLUMNS = ("facility_id", "encounter_id", "discharged_at", "patient_token", "usd",
+               "days_outstanding")
 
 
 def has_remittances(conn: Connection) -> bool:
@@ -77,3 +80,19 @@ def dnfb_encounters(conn: Connection, now: datetime, hold: timedelta,
                          "gross_usd": round(gross[r.encounter_id], 2)})
     rows.sort(key=lambda r: (-r["gross_usd"], r["encounter_id"]))
     return rows[:limit]
+
+
+def reconciliation_gaps(conn: Connection, now: datetime, window: timedelta, hold: timedelta,
+                        remit: timedelta, limit: int = 500) -> dict[str, list[dict[str, Any]]]:
+    """Per gap kind (charge, claim, payment), the window's judged encounters with that gap
+    (exactly those ``metrics.read.reconciliation`` counts), most days outstanding first:
+    facility, encounter, discharge, patient token (never a clear identity), $ at stake and
+    whole days outstanding; at most ``limit`` rows a kind."""
+    found = reconcile(conn, now, window, hold, remit)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for kind in GAP_KINDS:
+        out[kind] = [{"facility_id": g.facility_id, "encounter_id": g.encounter_id,
+                      "discharged_at": g.discharged_at, "patient_token": g.patient_token,
+                      "usd": g.usd, "days_outstanding": int(g.days_outstanding)}
+                     for g in gap_rows(found, kind)[:limit]]
+    return out

@@ -22,7 +22,18 @@ RATE_COLUMNS = ("claims", "denied", "rate_count_pct", "billed_usd", "denied_usd"
                 "rate_usd_pct", "open_claims", "open_usd", "error")
 REASON_COLUMNS = ("carc", "adjustments", "usd")
 BILLING_METRICS = ("charge_lag_days_mean", "charge_lag_days_p90", "late_charges_usd_pct",
-                   "dnfb_usd", "dnfb_days")
+                   "dnfb_usd", "dnfb_days", "encounter_reconciliation_pct")
+# The gap tabs of encounter reconciliation (metrics/README.md): kind, tab name, what it holds
+GAP_TABS = (
+    ("charge", "Encounter → Charge",
+     "Chargeable scans with no charge posted (missing, unmapped or pending): $ at the CDM "
+     "price; days since the discharge."),
+    ("claim", "Charge → Claim",
+     "Charges posted that no claim bills yet: their $; days since the first of them posted."),
+    ("payment", "Claim → Payment",
+     "Claims denied and still open, or unanswered past the payer's allowance: the claims' $; "
+     "days since the denial or the claim."),
+)
 PRICE_METRICS = ("cdm_price_drift_usd", "supply_cost_above_contract_usd")
 DRIFT_COLUMNS = ("facility_id", "charge_id", "cdm_code", "posted_at", "quantity",
                  "cdm_price", "amount", "usd")
@@ -93,6 +104,10 @@ def billing_row(values: Mapping[str, Sequence[MetricValue]]) -> dict[str, Any]:
 
     lag, p90, late = (one(m) for m in BILLING_METRICS[:3])
     dnfb, dnfb_days = one("dnfb_usd"), one("dnfb_days")
+    recon = one("encounter_reconciliation_pct")
+    gaps = {f"{kind}_{part}": (float(recon.detail.get(f"{kind}_gap{suffix}", 0.0))
+                                if recon else 0.0)
+            for kind, _, _ in GAP_TABS for part, suffix in (("gap", ""), ("gap_usd", "_usd"))}
     return {
         "lag_mean_days": lag.value if lag else None,
         "lag_p90_days": p90.value if p90 else None,
@@ -103,6 +118,10 @@ def billing_row(values: Mapping[str, Sequence[MetricValue]]) -> dict[str, Any]:
         "dnfb_usd": dnfb.value if dnfb else None,
         "dnfb_encounters": int(dnfb.detail.get("encounters", 0)) if dnfb else 0,
         "dnfb_days": dnfb_days.value if dnfb_days else None,
+        "recon_pct": recon.value if recon else None,
+        "recon_judged": int(recon.detail.get("denominator", 0)) if recon else 0,
+        "recon_reconciled": int(recon.detail.get("numerator", 0)) if recon else 0,
+        **gaps,
     }
 
 
@@ -139,6 +158,7 @@ class RevenueCard:
     unit: str  # "%" (a change in points) or "" (a relative change)
     text: str
     help: str
+    good_high: bool = False  # a rise is good news (reconciliation), not bad (lag, denials)
 
 
 def revenue_cards(now: Mapping[str, Any], before: Mapping[str, Any],
@@ -146,7 +166,8 @@ def revenue_cards(now: Mapping[str, Any], before: Mapping[str, Any],
                   denial_before: Mapping[str, Any] | None, hold_days: int) -> list[RevenueCard]:
     """The Overview's revenue-cycle cards from ``billing_row`` and ``total_row`` of the
     window and of the previous one: initial denial rate (when remittances exist), charge
-    lag, late charges % of billed $ and DNFB days (when claims exist)."""
+    lag, late charges % of billed $, DNFB days and encounter reconciliation (when claims
+    exist)."""
     cards = []
     if denial_now is not None:
         rate = denial_now.get("rate_count_pct")
@@ -170,6 +191,13 @@ def revenue_cards(now: Mapping[str, Any], before: Mapping[str, Any],
             "–" if dnfb is None else f"{dnfb:.2f}",
             f"{dollars(now['dnfb_usd'])} of encounters discharged more than {hold_days} days "
             "and not final billed, over the average daily gross revenue (HFMA MAP Keys)."))
+        recon = now.get("recon_pct")
+        cards.append(RevenueCard(
+            "Encounter reconciliation", recon, before.get("recon_pct"), "%", percent(recon),
+            "Encounters discharged in the window (moved back by the "
+            f"{hold_days}-day hold) whose every expected charge is posted, claimed and paid: "
+            f"{now.get('recon_reconciled', 0):,} of {now.get('recon_judged', 0):,}.",
+            good_high=True))
     return cards
 
 

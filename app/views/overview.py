@@ -1,5 +1,6 @@
 """Overview: the executive page. The KPIs for the network with their trend versus the
-previous period, the revenue cycle's (denial rate, charge lag, late charges, DNFB days),
+previous period, the revenue cycle's (denial rate, charge lag, late charges, DNFB days,
+encounter reconciliation),
 per facility, over time and by procedure; every number opens the records behind it
 (links, a facility row, or a box-selection on a chart) or the Revenue cycle page."""
 
@@ -81,14 +82,15 @@ cards = revenue_cards(
     queries.billing_figures(url, window.start, window.end, tail=False),
     queries.billing_figures(url, window.previous.start, window.previous.end, tail=False),
     denial_now, denial_before, hold)
-for col, card in zip(st.columns(4), cards, strict=False):
+for col, card in zip(st.columns(max(4, len(cards))), cards, strict=False):
     with col:
         change = delta_text(card.now, None if note is not None else card.before, card.unit)
-        st.metric(card.label, card.text, change, **delta_style(change, False), help=card.help,
-                  border=True)
+        st.metric(card.label, card.text, change, **delta_style(change, card.good_high),
+                  help=card.help, border=True)
 if may_open(user.roles, "views/revenue.py"):  # a page link to a page not in the menu fails
     st.page_link("views/revenue.py", label="Revenue cycle: denials by reason and payer, the "
-                 "encounters not final billed", icon=":material/arrow_forward:")
+                 "encounters not final billed, the reconciliation gaps",
+                 icon=":material/arrow_forward:")
 
 st.subheader("By facility")
 names = queries.facility_names(url)

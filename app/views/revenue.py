@@ -1,11 +1,13 @@
 """Revenue cycle: from charge to cash, for the revenue-integrity lead — billing first
 (charge lag, late charges as % of billed $, and the encounters discharged not final billed
-with their age and $; the charges posted off their CDM price and the ERP issues booked
-above contract, with their $), then over the shared window the initial denial rate by claims and
-by $, the denied $ still open, the claims remitted; denials by CARC; the rate by payer and
-by facility. Every count links to the records behind it. Numbers are the metrics
-(``metrics.read.facts``, ``.points``, ``.dnfb``, ``.pricing``, ``.denials``) read through the store
-reader, as the rules and report read them."""
+with their age and $; encounter reconciliation with its gap tabs, Encounter → Charge,
+Charge → Claim and Claim → Payment, oldest first; the charges posted off their CDM price
+and the ERP issues booked above contract, with their $), then over the shared window the
+initial denial rate by claims and by $, the denied $ still open, the claims remitted;
+denials by CARC; the rate by payer and by facility. Every count links to the records
+behind it. Numbers are the metrics (``metrics.read.facts``, ``.points``, ``.dnfb``,
+``.reconciliation``, ``.pricing``, ``.denials``) read through the store reader, as the
+rules and report read them."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from app.shaping.drill import DrillFilters, to_query_params
 from app.shaping.facilities import facility_label
 from app.shaping.revenue import (
     EMPTY,
+    GAP_TABS,
     days,
     denied_filters,
     dollars,
@@ -25,6 +28,7 @@ from app.shaping.revenue import (
     signed_dollars,
     total_row,
 )
+from app.shaping.underpayment import NO_CONTRACTS, lines_filters, underpay_total
 from app.ui import current_window, require_page, window_caption
 
 DRILL_PAGE = "views/drilldown.py"
@@ -37,6 +41,15 @@ DNFB_CONFIG = {
                                                      format="YYYY-MM-DD HH:mm"),
     "days_unbilled": st.column_config.NumberColumn("Days since discharge", format="%d"),
     "gross_usd": st.column_config.NumberColumn("Gross charges $", format="$%,.2f"),
+}
+GAP_CONFIG = {
+    "name": st.column_config.Column("Facility"),
+    "encounter_id": st.column_config.Column("Encounter"),
+    "discharged_at": st.column_config.DatetimeColumn("Discharged (UTC)",
+                                                     format="YYYY-MM-DD HH:mm"),
+    "patient_token": st.column_config.Column("Patient token"),
+    "usd": st.column_config.NumberColumn("$ at stake", format="$%,.2f"),
+    "days_outstanding": st.column_config.NumberColumn("Days outstanding", format="%d"),
 }
 _FAC = st.column_config.Column("Facility")
 _POSTED = st.column_config.DatetimeColumn("Posted (UTC)", format="YYYY-MM-DD HH:mm")
@@ -66,6 +79,29 @@ TABLE_CONFIG = {
     "open_usd": st.column_config.NumberColumn("Denied $ still open", format="$%,.2f"),
 }
 SHOWN = list(TABLE_CONFIG)
+_MONEY = "$%,.2f"
+UNDERPAY_CONFIG = {
+    "judged": st.column_config.NumberColumn("Lines judged", format="%,d"),
+    "underpaid": st.column_config.NumberColumn("Underpaid lines", format="%,d"),
+    "short_usd": st.column_config.NumberColumn("Underpaid $", format=_MONEY),
+    "short_pct": st.column_config.NumberColumn("% of expected", format="%.2f"),
+    "over_usd": st.column_config.NumberColumn("Overpaid $", format=_MONEY),
+    "not_judged": st.column_config.NumberColumn("Lines without contract", format="%,d"),
+}
+UNDERPAY_SHOWN = list(UNDERPAY_CONFIG)
+LINE_CONFIG = {
+    "name": _FAC, "payer_id": st.column_config.Column("Payer"),
+    "claim_id": st.column_config.Column("Claim"),
+    "line_no": st.column_config.NumberColumn("Line", format="%d"),
+    "procedure_code": st.column_config.Column("Procedure"),
+    "service_on": st.column_config.DateColumn("Service date"),
+    "expected_usd": st.column_config.NumberColumn("Expected $", format=_MONEY),
+    "term": st.column_config.Column("Contract term"),
+    "allowed_usd": st.column_config.NumberColumn("Allowed $ (paid + patient)", format=_MONEY),
+    "paid_usd": st.column_config.NumberColumn("Paid $", format=_MONEY),
+    "variance_usd": st.column_config.NumberColumn("Short $", format=_MONEY),
+    "carcs": st.column_config.Column("Adjustments (CARC)"),
+}
 
 
 def _link(label: str, filters: DrillFilters) -> None:
@@ -116,6 +152,33 @@ if unbilled is not None and not unbilled.empty:
     unbilled.insert(0, "name", [facility_label(f, names) for f in unbilled["facility_id"]])
     st.dataframe(unbilled[list(DNFB_CONFIG)], hide_index=True, key="revenue_dnfb",
                  column_config=DNFB_CONFIG)
+
+if billing["dnfb_usd"] is not None:  # reconciliation, as DNFB, needs a claims feed
+    st.subheader("Encounter reconciliation")
+    r1, r2 = st.columns([1, 3])
+    r1.metric("Encounter reconciliation", percent(billing["recon_pct"]), border=True,
+              help=f"Encounters discharged in the window moved back by the {hold}-day hold "
+                   "whose every chargeable scan has a posted charge, every charge a claim and "
+                   "every claim a payment (no open denial; a claim unanswered for "
+                   f"{settings().sla.remit_days} days is a gap).")
+    with r1:
+        st.caption(f"{billing['recon_reconciled']:,} of {billing['recon_judged']:,} "
+                   "encounters reconciled")
+    gaps = queries.reconciliation_gaps(url, start, end)
+    names = queries.facility_names(url)
+    with r2:
+        for tab, (kind, _label, about) in zip(st.tabs([label for _, label, _ in GAP_TABS]),
+                                             GAP_TABS, strict=True):
+            with tab:
+                count, usd = int(billing[f"{kind}_gap"]), billing[f"{kind}_gap_usd"]
+                st.markdown(f"**{count:,} encounters · {dollars(usd)} at stake** — {about}")
+                rows = gaps[kind]
+                if rows.empty:
+                    st.caption("No encounter of the window has this gap.")
+                    continue
+                rows.insert(0, "name", [facility_label(f, names) for f in rows["facility_id"]])
+                st.dataframe(rows[list(GAP_CONFIG)], hide_index=True, key=f"revenue_gap_{kind}",
+                             column_config=GAP_CONFIG)
 
 # Judging prices reads every charge and issue posted in the window (about 2 s a week at
 # 1M usage events, cold), so it runs when asked, not on every visit to the page.
@@ -221,3 +284,48 @@ with by_facility:
     for row in facilities[facilities["denied"] > 0].itertuples():
         _link(f"{row.name}: {row.denied:,} denied claims",
               denied_filters(start, end, facility=str(row.facility)))
+
+# Underpayments: the window's first remittances, line by line, against the configured payer
+# contracts (metrics.read.underpayment); a payer without a contract is not judged.
+st.subheader("Underpayments (against payer contracts)")
+if not settings().payer_contracts:
+    st.info(NO_CONTRACTS, icon=":material/handshake:")
+    st.stop()
+under = underpay_total(queries.underpayments(url, start, end, ()).to_dict("records"))
+u1, u2, u3 = st.columns(3)
+u1.metric("Underpaid $", dollars(under["short_usd"]), border=True,
+          help="Per service line of the window's first remittances: the contract's expected "
+               "payment (HCPCS fee × units, else the revenue code's term, else the default "
+               "percent of charges, on the date of service) less what the payer allowed "
+               "(paid + patient share), where more than a cent short. Denied lines are "
+               "denials, not underpayments.")
+u2.metric("Underpaid lines", f"{under['underpaid']:,}", border=True,
+          help="Service lines paid short of their contract, of the lines a contract judges.")
+u3.metric("Overpaid $", dollars(under["over_usd"]), border=True,
+          help="Lines paid above their contract: shown apart, never netted against the "
+               "underpayments (a refund may be owed).")
+with u1:
+    st.caption(f"{percent(under['short_pct'])} of {dollars(under['expected_usd'])} expected")
+with u2:
+    _link(f"Paid lines: {under['judged']:,} judged, {under['not_judged']:,} without a "
+          "contract", lines_filters(start, end))
+payers_under = queries.underpayments(url, start, end, ("payer",))
+if not payers_under.empty:
+    payer_names = queries.payer_names(url)
+    payers_under.insert(1, "name", [payer_names.get(str(p), "") for p in payers_under["payer"]])
+    st.markdown("**By payer**")
+    st.dataframe(payers_under[["payer", "name", *UNDERPAY_SHOWN]], hide_index=True,
+                 key="revenue_underpay_payers",
+                 column_config={"payer": st.column_config.Column("Payer id"),
+                                "name": st.column_config.Column("Payer"), **UNDERPAY_CONFIG})
+    for row in payers_under[payers_under["underpaid"] > 0].itertuples():
+        _link(f"{row.name or row.payer}: {row.underpaid:,} underpaid lines, "
+              f"{dollars(row.short_usd)}", lines_filters(start, end, payer=str(row.payer)))
+short_lines = queries.underpaid_lines(url, start, end) if under["underpaid"] else None
+if short_lines is not None and not short_lines.empty:
+    st.markdown("**Underpaid lines**, largest variance first")
+    names = queries.facility_names(url)
+    short_lines.insert(0, "name", [facility_label(f, names)
+                                   for f in short_lines["facility_id"]])
+    st.dataframe(short_lines[list(LINE_CONFIG)], hide_index=True, key="revenue_underpaid",
+                 column_config=LINE_CONFIG)
