@@ -218,7 +218,8 @@ CATALOG: dict[str, MetricSpec] = {
               "moved back by the hold whose every chargeable scan has a posted charge, every "
               "surviving charge a billing claim and every claim a remittance that is no open "
               "denial (sla.remit_days, 30, to answer), over those judged; detail per gap "
-              "(charge, claim, payment) encounters and $", frozenset({FACILITY})),
+              "(charge, claim, payment) encounters and $", frozenset({FACILITY}),
+              good_high=True),
         # --- prices against their masters (chargemaster integrity, supply contracts) ------
         _spec("cdm_price_drift_count", "count", "surviving charges posted in the window whose "
               "unit price (amount / quantity) differs from their CDM line's price by more "

@@ -32,6 +32,8 @@ REQUIRED = {
     # issue 21: prices against the chargemaster and the supply contracts
     "cdm-price-drift": "cdm_price_drift_usd",
     "supply-cost-above-contract": "supply_cost_above_contract_usd",
+    # issue 21: encounters posted, claimed and paid (the gap tabs)
+    "encounter-reconciliation": "encounter_reconciliation_pct",
 }
 
 
