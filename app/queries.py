@@ -43,12 +43,19 @@ from app.shaping.revenue import (
     rate_rows,
     reason_rows,
 )
+from app.shaping.underpayment import (
+    LINE_COLUMNS,
+    UNDERPAY_COLUMNS,
+    UNDERPAY_METRICS,
+    underpay_rows,
+)
 from core.errors import RuleFileError
 from metrics.lineage import data as lineage_store
 from metrics.lineage.graph import LineageGraph
 from metrics.read import pricing as metrics_pricing
 from metrics.read import recall as metrics_recall
 from metrics.read import trace as metrics_trace
+from metrics.read import underpayment as metrics_underpayment
 from metrics.read.reader import StoreMetricReader
 from metrics.read.trace import TraceResult
 from rules.loader import live_rule_paths
@@ -267,6 +274,26 @@ def denial_reasons(url: str, start: datetime, end: datetime) -> pd.DataFrame:
     reader = StoreMetricReader(engine_for(url), settings())
     got = reader.values(REASON_METRIC, window=end - start, scope_keys=("carc",), now=end)
     return _frame(reason_rows(got), list(REASON_COLUMNS))
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def underpayments(url: str, start: datetime, end: datetime,
+                  scope: tuple[str, ...]) -> pd.DataFrame:
+    """Per ``scope`` (() = the estate, ("payer",), ("facility",)): remittance lines judged
+    against the configured payer contracts in the window, underpaid, $ short, $ over
+    (``metrics.read.underpayment`` through the store reader)."""
+    reader = StoreMetricReader(engine_for(url), settings())
+    got = reader.many(list(UNDERPAY_METRICS), window=end - start, scope_keys=scope, now=end)
+    return _frame(underpay_rows(got, scope), [*scope, *UNDERPAY_COLUMNS])
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def underpaid_lines(url: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """The window's underpaid remittance lines against their contracts, largest first."""
+    with engine_for(url).connect() as conn:
+        rows = metrics_underpayment.underpaid_between(conn, settings().payer_contracts,
+                                                      start, end)
+    return _frame(rows, list(LINE_COLUMNS))
 
 
 # --- interfaces -----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from app.shaping.revenue import (
     signed_dollars,
     total_row,
 )
+from app.shaping.underpayment import NO_CONTRACTS, lines_filters, underpay_total
 from app.ui import current_window, require_page, window_caption
 
 DRILL_PAGE = "views/drilldown.py"
@@ -78,6 +79,29 @@ TABLE_CONFIG = {
     "open_usd": st.column_config.NumberColumn("Denied $ still open", format="$%,.2f"),
 }
 SHOWN = list(TABLE_CONFIG)
+_MONEY = "$%,.2f"
+UNDERPAY_CONFIG = {
+    "judged": st.column_config.NumberColumn("Lines judged", format="%,d"),
+    "underpaid": st.column_config.NumberColumn("Underpaid lines", format="%,d"),
+    "short_usd": st.column_config.NumberColumn("Underpaid $", format=_MONEY),
+    "short_pct": st.column_config.NumberColumn("% of expected", format="%.2f"),
+    "over_usd": st.column_config.NumberColumn("Overpaid $", format=_MONEY),
+    "not_judged": st.column_config.NumberColumn("Lines without contract", format="%,d"),
+}
+UNDERPAY_SHOWN = list(UNDERPAY_CONFIG)
+LINE_CONFIG = {
+    "name": _FAC, "payer_id": st.column_config.Column("Payer"),
+    "claim_id": st.column_config.Column("Claim"),
+    "line_no": st.column_config.NumberColumn("Line", format="%d"),
+    "procedure_code": st.column_config.Column("Procedure"),
+    "service_on": st.column_config.DateColumn("Service date"),
+    "expected_usd": st.column_config.NumberColumn("Expected $", format=_MONEY),
+    "term": st.column_config.Column("Contract term"),
+    "allowed_usd": st.column_config.NumberColumn("Allowed $ (paid + patient)", format=_MONEY),
+    "paid_usd": st.column_config.NumberColumn("Paid $", format=_MONEY),
+    "variance_usd": st.column_config.NumberColumn("Short $", format=_MONEY),
+    "carcs": st.column_config.Column("Adjustments (CARC)"),
+}
 
 
 def _link(label: str, filters: DrillFilters) -> None:
@@ -260,3 +284,48 @@ with by_facility:
     for row in facilities[facilities["denied"] > 0].itertuples():
         _link(f"{row.name}: {row.denied:,} denied claims",
               denied_filters(start, end, facility=str(row.facility)))
+
+# Underpayments: the window's first remittances, line by line, against the configured payer
+# contracts (metrics.read.underpayment); a payer without a contract is not judged.
+st.subheader("Underpayments (against payer contracts)")
+if not settings().payer_contracts:
+    st.info(NO_CONTRACTS, icon=":material/handshake:")
+    st.stop()
+under = underpay_total(queries.underpayments(url, start, end, ()).to_dict("records"))
+u1, u2, u3 = st.columns(3)
+u1.metric("Underpaid $", dollars(under["short_usd"]), border=True,
+          help="Per service line of the window's first remittances: the contract's expected "
+               "payment (HCPCS fee × units, else the revenue code's term, else the default "
+               "percent of charges, on the date of service) less what the payer allowed "
+               "(paid + patient share), where more than a cent short. Denied lines are "
+               "denials, not underpayments.")
+u2.metric("Underpaid lines", f"{under['underpaid']:,}", border=True,
+          help="Service lines paid short of their contract, of the lines a contract judges.")
+u3.metric("Overpaid $", dollars(under["over_usd"]), border=True,
+          help="Lines paid above their contract: shown apart, never netted against the "
+               "underpayments (a refund may be owed).")
+with u1:
+    st.caption(f"{percent(under['short_pct'])} of {dollars(under['expected_usd'])} expected")
+with u2:
+    _link(f"Paid lines: {under['judged']:,} judged, {under['not_judged']:,} without a "
+          "contract", lines_filters(start, end))
+payers_under = queries.underpayments(url, start, end, ("payer",))
+if not payers_under.empty:
+    payer_names = queries.payer_names(url)
+    payers_under.insert(1, "name", [payer_names.get(str(p), "") for p in payers_under["payer"]])
+    st.markdown("**By payer**")
+    st.dataframe(payers_under[["payer", "name", *UNDERPAY_SHOWN]], hide_index=True,
+                 key="revenue_underpay_payers",
+                 column_config={"payer": st.column_config.Column("Payer id"),
+                                "name": st.column_config.Column("Payer"), **UNDERPAY_CONFIG})
+    for row in payers_under[payers_under["underpaid"] > 0].itertuples():
+        _link(f"{row.name or row.payer}: {row.underpaid:,} underpaid lines, "
+              f"{dollars(row.short_usd)}", lines_filters(start, end, payer=str(row.payer)))
+short_lines = queries.underpaid_lines(url, start, end) if under["underpaid"] else None
+if short_lines is not None and not short_lines.empty:
+    st.markdown("**Underpaid lines**, largest variance first")
+    names = queries.facility_names(url)
+    short_lines.insert(0, "name", [facility_label(f, names)
+                                   for f in short_lines["facility_id"]])
+    st.dataframe(short_lines[list(LINE_CONFIG)], hide_index=True, key="revenue_underpaid",
+                 column_config=LINE_CONFIG)

@@ -17,7 +17,7 @@ adjustments); the contract terms, a handful of configured rows, are applied in P
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,7 +25,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, select
 
 from core.metric_values import MetricValue
-from core.payer_contracts import ContractBook
+from core.payer_contracts import ContractBook, PayerContract
 from metrics.catalog import DENIAL_GROUPS
 from metrics.read.common import Read, value
 from metrics.read.denials import REMIT_FEEDS, claims
@@ -194,6 +194,14 @@ def underpaid_rows(conn: Connection, read: Read, limit: int = 500) -> list[dict[
              "patient_usd": float(x.patient), "variance_usd": float(x.variance),
              "carcs": ", ".join(x.carcs)}
             for x in found[:limit]]
+
+
+def underpaid_between(conn: Connection, contracts: Sequence[PayerContract], start: datetime,
+                     end: datetime, limit: int = 500) -> list[dict[str, object]]:
+    """``underpaid_rows`` of the window ``[start, end)`` judged by ``contracts`` (the
+    Revenue cycle page's list)."""
+    read = Read("underpaid_lines", end - start, (), end, contracts=tuple(contracts))
+    return underpaid_rows(conn, read, limit)
 
 
 READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
