@@ -6,8 +6,9 @@ from what the estate injected — charges never posted or unpriceable (missing_c
 no_crosswalk, unit_not_convertible), encounters billing held (dnfb_hold), claims the
 payers denied (claim_denial), claims no 835 answers past the allowance — which encounters
 are judged, which reconciled and each gap's $ and age; the metric must say exactly that,
-on two seeds, two renderings (local offsets, charges without their usage links) and a
-clean estate (everything judged reconciled, no gap)."""
+on two seeds, three renderings (local offsets; charges without their usage links; all of
+the variants at once, ``world``) and a clean estate (everything judged reconciled, no
+gap)."""
 
 from __future__ import annotations
 
@@ -40,9 +41,11 @@ ESTATES = [
     ("sqlite", 11, "default", GAPS, "plain"),
     ("sqlite", 7, "default", GAPS, "local"),
     ("sqlite", 7, "default", GAPS, "unlinked"),
+    ("sqlite", 11, "default", GAPS, "world"),
     ("sqlite", 7, "none", {}, "plain"),
     ("postgresql", 7, "default", GAPS, "plain"),
     ("postgresql", 7, "none", {}, "plain"),
+    ("postgresql", 11, "default", GAPS, "world"),
 ]
 EVERYTHING = timedelta(days=365)  # every judged discharge of the estate
 SHORT_ALLOWANCE = 3  # days: a week's estate has claims no 835 answered by then
