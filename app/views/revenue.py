@@ -4,10 +4,11 @@ with their age and $; encounter reconciliation with its gap tabs, Encounter → 
 Charge → Claim and Claim → Payment, oldest first; the charges posted off their CDM price
 and the ERP issues booked above contract, with their $), then over the shared window the
 initial denial rate by claims and by $, the denied $ still open, the claims remitted;
-denials by CARC; the rate by payer and by facility. Every count links to the records
+denials by CARC; the rate by payer and by facility; last the underpayments against the
+configured payer contracts, by payer and line by line. Every count links to the records
 behind it. Numbers are the metrics (``metrics.read.facts``, ``.points``, ``.dnfb``,
-``.reconciliation``, ``.pricing``, ``.denials``) read through the store reader, as the
-rules and report read them."""
+``.reconciliation``, ``.pricing``, ``.denials``, ``.underpayment``) read through the store
+reader, as the rules and report read them."""
 
 from __future__ import annotations
 

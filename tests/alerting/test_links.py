@@ -64,3 +64,13 @@ def test_alert_link_names_the_instance_for_the_alert_page() -> None:
     other = SimpleNamespace(rule_id="nack-rate", scope={"facility": "FAC02",
                                                         "channel": "FAC02_OUT"})
     assert from_link([other, row], params) is row  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("metric", ["underpaid_lines", "underpayment_usd"])
+def test_an_underpayment_link_opens_the_payers_remittance_lines(metric: str) -> None:
+    url = records_url("http://dash:8501", metric, {"facility": "FAC01", "payer": "99202"},
+                      SINCE, UNTIL)
+    page, filters = _parsed(url)
+    assert (page, filters.dataset, filters.facilities, filters.channel) == (
+        "drilldown", "remittance_lines", ("FAC01",), "99202")
+    assert DATASETS["remittance_lines"].channel_column == "payer_id"
