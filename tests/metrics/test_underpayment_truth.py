@@ -5,8 +5,10 @@ SQLite and PostgreSQL, and judged against the contracts the simulator's payers p
 payer: the judged lines, the underpaid lines and their $ equal the truth's ``underpayment``
 totals; the drill-down lists exactly the truth's short lines with their expected, allowed
 and paid $; nothing is overpaid; the payer without a contract is not judged; a clean estate
-(faults none) has no underpayment. (The renderings of tests/metrics/test_renderings.py
-vary the HTTP sources, not the 835 files, so they do not apply here.)"""
+(faults none) has no underpayment. The remittances' one rendering, FHIR
+ExplanationOfBenefit polled off the billing API instead of 835 files (``remittance:
+fhir``), is judged the same, on SQLite and PostgreSQL; the other renderings of
+tests/metrics/test_renderings.py vary the usage, charge and ERP feeds, not the payers'."""
 
 from __future__ import annotations
 
@@ -30,13 +32,19 @@ from simulator.config import EstateConfig, FaultRates
 from simulator.estate import build_estate
 from simulator.files import write_estate_files
 from simulator.payers import BY_ID, payer_contracts
-from simulator.sources import remittance_source
+from simulator.rendering import Rendering
+from simulator.server import serve_in_thread
+from simulator.sources import demo_sources, remittance_source
 from store.engine import make_engine
 from tests.metrics.rendering_check import store_url
 
-# (seed, fault preset): two seeds with the default faults (a higher underpayment rate so
-# every payer has some), one clean estate
-ESTATES = [(7, "default"), (11, "default"), (7, "none")]
+# (backend, seed, fault preset, how the payers send): two seeds with the default faults (a
+# higher underpayment rate so every payer has some), one clean estate, from 835 files; the
+# FHIR ExplanationOfBenefit rendering once per backend
+ESTATES = [(b, *e) for b in ("sqlite", "postgresql")
+           for e in ((7, "default", "x12"), (11, "default", "x12"), (7, "none", "x12"))] + [
+    ("sqlite", 11, "default", "eob"), ("postgresql", 7, "default", "eob")]
+EOB = Rendering(remittance="fhir")
 UNCONTRACTED = sorted(set(BY_ID) - {c.payer_id for c in payer_contracts()})
 
 
@@ -52,26 +60,39 @@ def _iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-@pytest.fixture(scope="module", params=[(b, *e) for b in ("sqlite", "postgresql")
-                                        for e in ESTATES],
-                ids=lambda p: f"{p[0]}-seed{p[1]}-{p[2]}")
+def _collect(url: str, source: dict[str, Any]) -> None:
+    engine = make_engine(url)
+    try:
+        config = SourceConfig(**source)
+        result = run_source(Settings(database_url=url, sources=[config]), engine, config,
+                            sleep=lambda _s: None)
+        assert result is not None and result.status is RunStatus.OK, result
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module", params=ESTATES, ids=lambda p: f"{p[0]}-seed{p[1]}-{p[2]}-{p[3]}")
 def collected(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
               sqlite_template: Path) -> Iterator[Collected]:
-    backend, seed, preset = request.param
+    backend, seed, preset, sent = request.param
     rates = FaultRates.preset(preset, **({"underpayment": 0.15} if preset != "none" else {}))
     config = EstateConfig(seed=seed, facilities=2, days=7, end=_iso("2026-11-20T00:00Z"),
                           volume_scale=0.3, faults=rates)
     estate = build_estate(config, progress=False)
     out = tmp_path_factory.mktemp("underpay")
-    write_estate_files(estate, out)
     stores = store_url(backend, tmp_path_factory.mktemp("store"), sqlite_template,
                        "chargeline_underpay")
     url = next(stores)
+    if sent == "x12":
+        write_estate_files(estate, out)
+        _collect(url, remittance_source(out))
+    else:  # the billing API's ExplanationOfBenefit, as the store's only remittances
+        write_estate_files(estate, out, rendering=EOB)
+        with serve_in_thread(estate, freeze=False, rendering=EOB,
+                             clock=lambda: estate.end_ms) as running:
+            _collect(url, {**demo_sources(running.base_url, out, rendering=EOB)[0],
+                           "page_size": 200})
     engine = make_engine(url)
-    source = SourceConfig(**remittance_source(out))
-    result = run_source(Settings(database_url=url, sources=[source]), engine, source,
-                        sleep=lambda _s: None)
-    assert result is not None and result.status is RunStatus.OK, result
     truth = estate.truth
     yield Collected(engine, truth["underpayment"], _iso(truth["start"]) - timedelta(days=2),
                     _iso(truth["as_of"]))
