@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     Subquery,
     and_,
     func,
@@ -63,21 +64,24 @@ def horizons(conn: Connection, now: datetime) -> dict[str, datetime]:
     return {fid: min(now, newest) for fid, newest in rows}
 
 
-def claim_encounters(fid: str, horizon: datetime) -> Subquery:
+def claim_encounters(fid: str, horizon: datetime, among: Select | None = None) -> Subquery:
     """(claim id, encounter id) of each encounter a billing claim of the facility created
     by ``horizon`` bills: named by the claim (FHIR Claim.encounter), or through a claim
     line's charge (its charge id, else its line item control number: an 837 names no
-    encounter, only the charges, REF*6R)."""
+    encounter, only the charges, REF*6R). ``among``: only these encounters (a select of
+    their ids), filtered inside each branch so no other claim is read."""
     c, cl, ch = claims, claim_lines, charges
     by_claim = select(c.c.claim_id.label("claim_id"), c.c.encounter_id.label("encounter_id")
-                      ).where(c.c.encounter_id != "", *billing_claims(fid, horizon))
+                      ).where(c.c.encounter_id != "", *billing_claims(fid, horizon),
+                              *(() if among is None else (c.c.encounter_id.in_(among),)))
     by_line = select(c.c.claim_id.label("claim_id"), ch.c.encounter_id.label("encounter_id")
                      ).select_from(
         c.join(cl, cl.c.claim_id == c.c.claim_id).join(
             ch, or_(and_(cl.c.charge_id != "", ch.c.charge_id == cl.c.charge_id),
                     and_(cl.c.charge_id == "", cl.c.line_control != "",
                          ch.c.charge_id == cl.c.line_control)))).where(
-        *billing_claims(fid, horizon))
+        *billing_claims(fid, horizon),
+        *(() if among is None else (ch.c.encounter_id.in_(among),)))
     return union(by_claim, by_line).subquery("claim_encounters")
 
 

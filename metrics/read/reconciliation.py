@@ -187,35 +187,45 @@ def _claim_gaps(conn: Connection, fid: str, horizon: datetime, judged: Select
     return out
 
 
+def _latest_answers(conn: Connection, claim_ids: Iterable[str], now: datetime
+                    ) -> dict[str, tuple[datetime, bool]]:
+    """Claim -> (paid_at, denies) of its latest remittance paid before ``now`` that is not a
+    reversal (the payer's answer as it stands)."""
+    r = remittances
+    out: dict[str, tuple[datetime, bool]] = {}
+    for chunk in _chunks(claim_ids):
+        ranked = select(
+            r.c.claim_id, r.c.paid_at, case((is_denial(), 1), else_=0).label("denied"),
+            func.row_number().over(partition_by=r.c.claim_id,
+                                   order_by=(r.c.paid_at.desc(), r.c.remittance_id.desc()))
+            .label("rn"),
+        ).where(r.c.status_code != REVERSAL_STATUS, r.c.paid_at < now,
+                r.c.claim_id.in_(chunk)).subquery("ranked")
+        for row in conn.execute(select(ranked.c.claim_id, ranked.c.paid_at, ranked.c.denied)
+                                .where(ranked.c.rn == 1)):
+            out[row.claim_id] = (row.paid_at, bool(row.denied))
+    return out
+
+
 def _payment_gaps(conn: Connection, fid: str, horizon: datetime, now: datetime,
                   remit: timedelta, judged: Select) -> dict[str, tuple[float, datetime]]:
     """Encounter -> ($, earliest opening) of its billing claims with an open denial, or
     without a remittance past the payer-response allowance."""
-    r, c = remittances, claims
-    pairs = claim_encounters(fid, horizon)
+    c = claims
     ids = judged.with_only_columns(encounters.c.encounter_id)
-    mine = select(pairs.c.claim_id).where(pairs.c.encounter_id.in_(ids))
-    ranked = select(
-        r.c.claim_id, r.c.paid_at, case((is_denial(), 1), else_=0).label("denied"),
-        func.row_number().over(partition_by=r.c.claim_id,
-                               order_by=(r.c.paid_at.desc(), r.c.remittance_id.desc()))
-        .label("rn"),
-    ).where(r.c.status_code != REVERSAL_STATUS, r.c.paid_at < now,
-            r.c.claim_id.in_(mine)).subquery("ranked")
-    latest = select(ranked.c.claim_id, ranked.c.paid_at, ranked.c.denied).where(
-        ranked.c.rn == 1).subquery("latest")
-    rows = conn.execute(select(
-        pairs.c.encounter_id, cast(c.c.total, Float).label("total"), c.c.created_at,
-        latest.c.paid_at, latest.c.denied).select_from(
-        pairs.join(c, c.c.claim_id == pairs.c.claim_id).outerjoin(
-            latest, latest.c.claim_id == c.c.claim_id)).where(
-        pairs.c.encounter_id.in_(ids), c.c.total > 0)).all()
+    pairs = claim_encounters(fid, horizon, among=ids)
+    rows = conn.execute(select(pairs.c.encounter_id, pairs.c.claim_id,
+                               cast(c.c.total, Float).label("total"), c.c.created_at)
+                        .select_from(pairs.join(c, c.c.claim_id == pairs.c.claim_id))
+                        .where(c.c.total > 0)).all()
+    answers = _latest_answers(conn, {row.claim_id for row in rows}, now)
     out: dict[str, tuple[float, datetime]] = {}
     for row in rows:
-        if row.paid_at is not None:
-            if not row.denied:
+        answer = answers.get(row.claim_id)
+        if answer is not None:
+            if not answer[1]:
                 continue
-            opened = row.paid_at
+            opened = answer[0]
         elif row.created_at < horizon - remit:
             opened = row.created_at
         else:
@@ -225,14 +235,28 @@ def _payment_gaps(conn: Connection, fid: str, horizon: datetime, now: datetime,
     return out
 
 
+def _since(conn: Connection, fid: str, horizon: datetime, cutoff: datetime
+           ) -> datetime | None:
+    """The cohort's first discharge: ``cutoff``, or the earliest claimed discharge when that
+    is later (``dnfb.judged_since``; None: no claim bills anything yet). A claim naming an
+    encounter of the facility discharged before ``cutoff`` settles it at once, without
+    reading every claim line (0.8 s per facility at 250k usage events)."""
+    e, c = encounters, claims
+    before = select(e.c.encounter_id).where(e.c.facility_id == fid, e.c.ended_at < cutoff)
+    if conn.execute(select(exists().where(c.c.encounter_id.in_(before),
+                                          *billing_claims(fid, horizon)))).scalar():
+        return cutoff
+    oldest = judged_since(conn, fid, horizon)
+    return None if oldest is None else max(oldest, cutoff)
+
+
 def reconcile_facility(conn: Connection, fid: str, horizon: datetime, now: datetime,
                        window: timedelta, hold: timedelta, remit: timedelta
                        ) -> FacilityReconciliation:
     """The facility's judged encounters of the window and their gaps at ``horizon``."""
-    oldest = judged_since(conn, fid, horizon)
-    if oldest is None:
+    since = _since(conn, fid, horizon, horizon - hold - window)
+    if since is None:
         return FacilityReconciliation(fid, horizon, 0, {k: [] for k in GAP_KINDS})
-    since = max(oldest, horizon - hold - window)
     judged = _judged(fid, horizon, since, hold)
     who = {row.encounter_id: row for row in conn.execute(judged)}
     found = {"charge": _charge_gaps(conn, judged),
