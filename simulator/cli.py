@@ -109,6 +109,11 @@ def simulate(
              "unlinked, erp_lag, unit_price, crlf_acks or world (docs/wire-formats.md). "
              "The collectors' mapping overrides go to <out>/mappings.",
         metavar="NAME")] = "plain",
+    remittance: Annotated[str, typer.Option(
+        help="How the payers send remittances: x12 (835 files under <out>/x12, the demo) or "
+             "fhir (also as ExplanationOfBenefit on the billing FHIR API and in an export; "
+             "each claim payment is one remittance in Chargeline either way).",
+        metavar="x12|fhir")] = "x12",
     export: Annotated[Path | None, typer.Option(
         "--export", help="Write the estate at its window end as files to this folder "
                          "instead of serving it: FHIR R4 NDJSON, OData JSON pages, HL7 logs, "
@@ -118,6 +123,10 @@ def simulate(
 ) -> None:
     """Build the demo estate, write its HL7 logs and truth.json, and serve its APIs."""
     chosen = get_rendering(rendering)
+    if remittance not in ("x12", "fhir"):
+        raise ConfigError(f"--remittance {remittance!r}: use x12 or fhir")
+    if remittance != chosen.remittance:
+        chosen = chosen.model_copy(update={"remittance": remittance})
     rates = FaultRates.preset(faults, **_overrides(fault or []))
     try:
         config = EstateConfig(

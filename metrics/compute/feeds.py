@@ -32,7 +32,7 @@ FEEDS: dict[str, Table] = {
     "replenishment_document": replenishment_documents,
     "channel_stats": channel_stats,
     # the denial metrics read remittances raw (metrics.read.denials): a failing 835 or
-    # ClaimResponse source makes them ERROR, not a quiet month
+    # ExplanationOfBenefit source makes them ERROR, not a quiet month
     "remittance": remittances,
 }
 

@@ -1,4 +1,4 @@
-"""Denial metrics read from the remittances (835 CLP/CAS, or FHIR ClaimResponse): the
+"""Denial metrics read from the remittances (835 CLP/CAS, or FHIR ExplanationOfBenefit): the
 initial denial rate by count and by $, denied $ still open, and denials by CARC.
 
 Definitions (HFMA MAP Keys "Initial Denial Rate" and "Denials Rate, Initial, $"; full text

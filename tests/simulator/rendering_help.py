@@ -9,7 +9,7 @@ from typing import Any
 
 from simulator.estate_record import Estate
 from simulator.odata import KEYS
-from simulator.records import ClaimResponse, ReorderPoint
+from simulator.records import ClaimResponse, Remittance, ReorderPoint
 from simulator.rendering import Rendering
 from simulator.served import build_collections
 
@@ -28,7 +28,7 @@ def facility_of(estate: Estate, record: Any) -> str:
     """The facility whose systems wrote ``record`` (network-wide master data: FAC01's)."""
     if isinstance(record, tuple) and not isinstance(record[1], str):  # (Encounter, version)
         return record[0].facility_id
-    if isinstance(record, ClaimResponse):
+    if isinstance(record, ClaimResponse | Remittance):
         return record.claim.facility_id
     if isinstance(record, ReorderPoint):
         return record.location_id.split("-")[0]

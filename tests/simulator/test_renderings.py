@@ -79,9 +79,12 @@ def test_the_rendering_machinery_without_settings_is_the_estate_s_own_output(
 
 def test_renderings_leave_the_records_and_the_truth_alone(estate: Estate) -> None:
     before = json.dumps(estate.truth, sort_keys=True)
-    for rendering in RENDERINGS.values():
-        for col in payloads(estate, rendering).values():
-            assert col
+    # the EOBs are served only when the payers send remittance over FHIR
+    eob = Rendering(**{**RENDERINGS["world"].model_dump(), "remittance": "fhir"})
+    for rendering in [*RENDERINGS.values(), eob]:
+        for name, col in payloads(estate, rendering).items():
+            assert col or (name == "billing/ExplanationOfBenefit"
+                           and rendering.remittance == "x12"), name
         build_layout(estate, EstateRenderer(estate, rendering))
     again = build_estate(estate.config, progress=False)
     assert json.dumps(estate.truth, sort_keys=True) == before == \
