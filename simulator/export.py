@@ -6,7 +6,8 @@ rendering writes it, with the same render functions the server uses
 (``simulator.served.build_collections``), each record once, its latest visible version:
 
 - ``billing/{ChargeItem,Encounter,Claim,ClaimResponse,ExplanationOfBenefit}.ndjson``
-  (the EOBs only under a rendering with ``remittance: fhir``, else an empty file) and
+  (the EOBs only under a rendering with ``remittance: fhir``, and only when there are
+  any: an empty file is no NDJSON) and
   ``ehr/SupplyDelivery.ndjson``: FHIR R4 bulk NDJSON, one resource a line, in
   (lastUpdated, id) order;
 - ``erp/<EntitySet>-<nnnn>.json``: OData v4 JSON pages of at most ``ODATA_PAGE_ROWS``
@@ -53,6 +54,7 @@ FHIR_FILES = {
     "billing/ExplanationOfBenefit": "billing/ExplanationOfBenefit.ndjson",
     "ehr/SupplyDelivery": "ehr/SupplyDelivery.ndjson",
 }
+EOB_COLLECTION = "billing/ExplanationOfBenefit"  # written when there are EOBs (remittance: fhir)
 DATA_DIRS = ("billing", "ehr", "erp", "hl7")
 # the 835 remittances: named in the ingest command, kept apart from DATA_DIRS (which the
 # file-estate metrics test ingests) until the x12_files collector reads them
@@ -183,6 +185,8 @@ def export_estate(estate: Estate, out: Path, rendering: str | Rendering | None =
     for name, file in FHIR_FILES.items():
         col = collections[name]
         records = col.visible_records(as_of)
+        if name == EOB_COLLECTION and not records:
+            continue  # the payers send 835 files only: no EOB file (an empty one is no NDJSON)
         _write_ndjson(out / file, [col.render(r) for r in records])
         summary.rows[name] = len(records)
         summary.files.append(Path(file))
