@@ -89,13 +89,26 @@ def _pricing_lines(pricing: dict[str, Any]) -> list[str]:
     return out
 
 
+def _reconciliation_lines(rec: dict[str, Any]) -> list[str]:
+    """Encounter reconciliation of the window's discharges, when some were judged."""
+    rows = ([("Reconciled", rec["network"])] if rec.get("network") else []) + [
+        (f"Reconciled {fac}", b) for fac, b in rec.get("facilities", {}).items()]
+    return [f"  {label:<19} {_n(b['rate_pct'], ' %')} of {b['judged']:,} encounters "
+            f"posted, claimed and paid · gaps: charge {b['charge_gap']:,} "
+            f"({_usd(b['charge_gap_usd'])}), claim {b['claim_gap']:,} "
+            f"({_usd(b['claim_gap_usd'])}), payment {b['payment_gap']:,} "
+            f"({_usd(b['payment_gap_usd'])})"
+            for label, b in rows if b["judged"]]
+
+
 def _revenue_lines(rc: dict[str, Any] | None) -> list[str]:
     """The revenue-cycle section, or nothing when the window holds no remittance, the
     store no claim and the window no charge or issue to price (a store without those
     sources reads as it did before)."""
     if not rc:
         return []
-    dnfb = _dnfb_lines(rc.get("dnfb", {}))
+    dnfb = _dnfb_lines(rc.get("dnfb", {})) + _reconciliation_lines(
+        rc.get("reconciliation", {}))
     pricing = _pricing_lines(rc.get("pricing", {}))
     if not (rc["facilities"] or rc["payers"]):
         return ["", "REVENUE CYCLE", *dnfb, *pricing] if dnfb or pricing else []

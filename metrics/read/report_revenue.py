@@ -1,6 +1,7 @@
 """The report's "Revenue cycle" section: initial denials by facility, payer and CARC,
-discharged not final billed (DNFB) at the report's end, and prices against their masters
-(chargemaster drift, supply cost above contract) in the window.
+discharged not final billed (DNFB) at the report's end, prices against their masters
+(chargemaster drift, supply cost above contract) in the window, and encounter
+reconciliation of the window's discharges (moved back by the hold).
 
 Read through the store reader at the finest scope (facility x payer, facility x CARC) and
 summed up here: a rate of a coarser scope is its summed numerator over its summed
@@ -107,11 +108,43 @@ def _pricing(reader: StoreMetricReader, *, window: timedelta, until: Any,
     return {"network": network, "facilities": dict(sorted(facilities.items()))}
 
 
+_GAPS = ("charge_gap", "claim_gap", "payment_gap")
+
+
+def _reconciliation(reader: StoreMetricReader, *, window: timedelta, until: Any,
+                    facility: str) -> dict[str, Any]:
+    """Encounter reconciliation of the window's cohort (discharges moved back by the hold)
+    per facility and network-wide (sums of the facilities' encounters)."""
+    values = reader.many(["encounter_reconciliation_pct"], window=window,
+                         scope_keys=("facility",), now=until)["encounter_reconciliation_pct"]
+    facilities: dict[str, dict[str, Any]] = {}
+    for v in values:
+        fac = v.scope["facility"]
+        if facility and fac != facility:
+            continue
+        d = v.detail
+        facilities[fac] = {
+            "judged": int(d.get("denominator", 0)), "reconciled": int(d.get("numerator", 0)),
+            **{k: int(d.get(k, 0)) for k in _GAPS},
+            **{f"{k}_usd": round(d.get(f"{k}_usd", 0.0), 2) for k in _GAPS}}
+    for b in facilities.values():
+        rate = pct(b["reconciled"], b["judged"])
+        b["rate_pct"] = None if rate is None else round(rate, 4)
+    network = None
+    if not facility and facilities:
+        network = {k: (round(sum(f[k] for f in facilities.values()), 2) if k.endswith("usd")
+                       else sum(f[k] for f in facilities.values()))
+                   for k in next(iter(facilities.values())) if k != "rate_pct"}
+        rate = pct(network["reconciled"], network["judged"])
+        network["rate_pct"] = None if rate is None else round(rate, 4)
+    return {"network": network, "facilities": dict(sorted(facilities.items()))}
+
+
 def revenue_cycle(reader: StoreMetricReader, *, window: timedelta, until: Any,
                   facility: str = "") -> dict[str, Any]:
     """``{"network", "facilities", "payers", "denial_reasons", "errors", "dnfb",
-    "pricing"}`` for the window (``network`` null with ``facility``, as the rest of the
-    report); ``dnfb`` is the stock at ``until``."""
+    "pricing", "reconciliation"}`` for the window (``network`` null with ``facility``, as
+    the rest of the report); ``dnfb`` is the stock at ``until``."""
     values = reader.many([*_RATE_METRICS, "denial_reason_count"], window=window,
                          scope_keys=("facility", "payer", "carc"), now=until)
     network, facilities, payers = _zero(), {}, {}
@@ -145,4 +178,6 @@ def revenue_cycle(reader: StoreMetricReader, *, window: timedelta, until: Any,
         "errors": errors,
         "dnfb": _dnfb(reader, until=until, facility=facility),
         "pricing": _pricing(reader, window=window, until=until, facility=facility),
+        "reconciliation": _reconciliation(reader, window=window, until=until,
+                                          facility=facility),
     }

@@ -27,6 +27,8 @@ from core.model import RunStatus
 from metrics.compute.run import compute
 from metrics.read.reader import StoreMetricReader
 from metrics.read.reconciliation import GAP_KINDS, reconcile
+from metrics.read.report_data import build_report
+from metrics.report import to_text
 from simulator.reconciliation_truth import reconciliation_truth
 from simulator.sources import remittance_source
 from store.engine import make_engine
@@ -161,3 +163,21 @@ def test_every_kind_is_found_and_a_clean_estate_is_reconciled(collected: Collect
         assert all(t["reconciled"] == t["judged"] > 0 for t in truth.values())
     else:
         assert all(counts.values()), counts
+
+
+def test_the_report_says_it_per_facility_and_network(collected: Collected) -> None:
+    truth = collected.truth["reconciliation"]["facilities"]
+    doc = build_report(collected.engine, ChargeSla(), since=collected.as_of - EVERYTHING,
+                       until=collected.as_of)
+    rec = doc["revenue_cycle"]["reconciliation"]
+    assert {f: (b["judged"], b["reconciled"], b["charge_gap"], b["claim_gap"],
+                b["payment_gap"]) for f, b in rec["facilities"].items()} == {
+        f: (t["judged"], t["reconciled"], *(len(t["gaps"][k]) for k in GAP_KINDS))
+        for f, t in truth.items()}
+    assert rec["network"]["judged"] == sum(t["judged"] for t in truth.values())
+    text = to_text(doc)
+    for fac, t in truth.items():
+        line = next(ln for ln in text.splitlines()
+                    if ln.strip().startswith(f"Reconciled {fac}"))
+        assert f"of {t['judged']:,} encounters posted, claimed and paid" in line, line
+
