@@ -110,12 +110,16 @@ def _day(value: Any, what: str) -> date:
         raise RecordError(f"{what} {str(value)[:40]!r} is not a date") from None
 
 
+def _midnight(day: date) -> datetime:
+    """A payer's calendar date as the store keeps a payment date (the 835's BPR16)."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 def _instant(value: Any, what: str) -> datetime:
     """A FHIR dateTime as an instant; a date alone (or no zone) is midnight UTC."""
     text = str(value)
     if len(text) <= 10:
-        day = _day(text, what)
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return _midnight(_day(text, what))
     try:
         at = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -202,9 +206,11 @@ def eob_records(resource: dict[str, Any], mapping: RecordMapping, where: str
     if paid_on is None:
         raise RecordError(f"{where}: ExplanationOfBenefit has no payment.date nor created — "
                           "a remittance needs its payment date")
+    if mapping.lines is None:
+        raise RecordError(f"mapping {mapping.name} has no lines: section (each: item)")
+    eob_id = values.pop("_eob_id", "")
     remittance_id = (f"{trace}:{claim_id}:{values.get('payer_claim_id', '')}" if trace
-                     else f"ExplanationOfBenefit/{values.pop('_eob_id')}")
-    values.pop("_eob_id", None)
+                     else f"ExplanationOfBenefit/{eob_id}")
     if reversal:
         remittance_id, status = f"{remittance_id}:{REVERSAL}", REVERSAL
     sign = Decimal(-1) if reversal else Decimal(1)
@@ -215,7 +221,7 @@ def eob_records(resource: dict[str, Any], mapping: RecordMapping, where: str
     items = resource.get("item")
     for position, item in enumerate(items if isinstance(items, list) else [], 1):
         at = f"{where} item[{position - 1}]"
-        line, adjusted = _line(item, mapping.lines, position, at)  # type: ignore[arg-type]
+        line, adjusted = _line(item, mapping.lines, position, at)
         for name in ("charge_amount", "paid_amount"):
             line[name] *= sign
         lines.append(check_record(build_record(RemittanceLine, {**line, **keys}, where=at), at))
@@ -236,8 +242,7 @@ def eob_records(resource: dict[str, Any], mapping: RecordMapping, where: str
                         else total["benefit"] * sign if "benefit" in total else paid_sum),
         "patient_responsibility": (total["memberliability"] * sign
                                    if "memberliability" in total else patient_sum),
-        "paid_at": _instant(_day(paid_on, f"{where} payment.date").isoformat(),
-                            f"{where} payment.date"),
+        "paid_at": _midnight(_day(paid_on, f"{where} payment.date")),
         "received_at": (_instant(values["received_at"], f"{where} created")
                         if values.get("received_at") else None)}
     remittance = check_record(build_record(Remittance, header, where=where), where)

@@ -8,8 +8,8 @@ server's clock three days before the end, a second at the end); and both sources
 one store — a claim payment that arrives both ways is one remittance (the same
 remittance_id), never counted twice. Every denial metric, per network, facility, payer
 and CARC, reads the same in the three, and the EOB store passes the truth checks of
-tests/metrics/test_denials_truth.py. SQLite on two seeds and a clean estate,
-PostgreSQL once.
+tests/metrics/test_denials_truth.py. SQLite on two seeds (one written in the facilities'
+local times) and a clean estate, PostgreSQL once.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from metrics.read.reader import StoreMetricReader
 from simulator.config import EstateConfig, FaultRates
 from simulator.estate import build_estate
 from simulator.files import write_estate_files
-from simulator.rendering import Rendering
+from simulator.rendering import RENDERINGS, Rendering
 from simulator.server import serve_in_thread
 from simulator.sources import demo_sources, remittance_source
 from simulator.timefmt import DAY
@@ -39,9 +39,11 @@ from store.schema import quarantined_records, remittance_adjustments, remittance
 from tests.metrics import test_denials_truth as truth_checks
 from tests.metrics.rendering_check import store_url
 
-EOB = Rendering(remittance="fhir")
-ESTATES = [("sqlite", 7, "default"), ("sqlite", 11, "default"), ("sqlite", 7, "none"),
-           ("postgresql", 7, "default")]
+# the payers send EOBs; on seed 11 every facility's systems also write local times
+EOB = {"plain": Rendering(remittance="fhir"),
+       "local": Rendering(**{**RENDERINGS["local"].model_dump(), "remittance": "fhir"})}
+ESTATES = [("sqlite", 7, "default", "plain"), ("sqlite", 11, "default", "local"),
+           ("sqlite", 7, "none", "plain"), ("postgresql", 7, "default", "plain")]
 # every denial metric, by each scope the reader offers it in
 READS = [(m, s) for m in ("denial_rate_count_pct", "denial_rate_usd_pct", "denied_open_usd")
          for s in ((), ("facility",), ("payer",))] + [
@@ -70,21 +72,24 @@ def _collect(url: str, sources: list[dict[str, Any]]) -> None:
         engine.dispose()
 
 
-@pytest.fixture(scope="module", params=ESTATES, ids=lambda p: f"{p[0]}-seed{p[1]}-{p[2]}")
+@pytest.fixture(scope="module", params=ESTATES,
+                ids=lambda p: f"{p[0]}-seed{p[1]}-{p[2]}-{p[3]}")
 def stores(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
            sqlite_template: Path) -> Iterator[Stores]:
-    backend, seed, preset = request.param
+    backend, seed, preset, rendering_name = request.param
+    rendering = EOB[rendering_name]
     config = EstateConfig(seed=seed, facilities=2, days=truth_checks.DAYS,
                           end=truth_checks._iso("2026-11-20T00:00Z"), volume_scale=0.3,
                           faults=FaultRates.preset(preset))
     estate = build_estate(config, progress=False)
     out = tmp_path_factory.mktemp("denials-eob")
-    write_estate_files(estate, out, rendering=EOB)
+    write_estate_files(estate, out, rendering=rendering)
     clock = {"ms": estate.end_ms - 3 * DAY}
     generators, engines = [], []
-    with serve_in_thread(estate, freeze=False, rendering=EOB, timeout_fault_seconds=1.0,
+    with serve_in_thread(estate, freeze=False, rendering=rendering, timeout_fault_seconds=1.0,
                          clock=lambda: clock["ms"]) as running:
-        billing = {**demo_sources(running.base_url, out, rendering=EOB)[0], "page_size": 50}
+        billing = {**demo_sources(running.base_url, out, rendering=rendering)[0],
+                   "page_size": 50}
         x12 = remittance_source(out)
         sources = {"x12": [x12], "eob": [billing], "both": [billing, x12]}
         urls = {}
