@@ -46,7 +46,7 @@ from app.shaping.revenue import (
 from app.shaping.underpayment import (
     LINE_COLUMNS,
     UNDERPAY_COLUMNS,
-    UNDERPAY_METRICS,
+    UNDERPAY_METRIC,
     underpay_rows,
 )
 from core.errors import RuleFileError
@@ -283,7 +283,7 @@ def underpayments(url: str, start: datetime, end: datetime,
     against the configured payer contracts in the window, underpaid, $ short, $ over
     (``metrics.read.underpayment`` through the store reader)."""
     reader = StoreMetricReader(engine_for(url), settings())
-    got = reader.many(list(UNDERPAY_METRICS), window=end - start, scope_keys=scope, now=end)
+    got = reader.values(UNDERPAY_METRIC, window=end - start, scope_keys=scope, now=end)
     return _frame(underpay_rows(got, scope), [*scope, *UNDERPAY_COLUMNS])
 
 

@@ -39,8 +39,10 @@ class ContractTerm(BaseModel):
 
     hcpcs: str = Field(default="", pattern=r"^([A-Za-z0-9]{5})?$")
     revenue_code: str = Field(default="", pattern=r"^(\d{4})?$")
-    rate_per_unit: Decimal | None = Field(default=None, ge=0)
-    pct_of_charges: Decimal | None = Field(default=None, ge=0, le=100)
+    # to the cent and the hundredth of a percent, as rate sheets are written (the metrics
+    # compute in whole cents on both store backends)
+    rate_per_unit: Decimal | None = Field(default=None, ge=0, decimal_places=2)
+    pct_of_charges: Decimal | None = Field(default=None, ge=0, le=100, decimal_places=2)
 
     @field_validator("hcpcs")
     @classmethod
@@ -74,7 +76,8 @@ class PayerContract(BaseModel):
 
     payer_id: str = Field(min_length=1, max_length=64)
     name: str = ""
-    default_pct_of_charges: Decimal | None = Field(default=None, ge=0, le=100)
+    default_pct_of_charges: Decimal | None = Field(default=None, ge=0, le=100,
+                                                   decimal_places=2)
     lines: list[ContractTerm] = []
     effective_from: date
     effective_to: date | None = None
@@ -179,9 +182,10 @@ class ContractBook:
 
     def expected(self, payer_id: str, day: date | None, procedure_code: str,
                  revenue_code: str, units: Decimal, charge: Decimal) -> Expected | None:
-        """The line's expected payment (module doc), or None when no term judges it."""
+        """The line's expected payment (module doc), or None when no term judges it (nor
+        a line without charge or units: a credit's)."""
         contract = self.contract(payer_id, day)
-        if contract is None:
+        if contract is None or units <= 0 or charge <= 0:
             return None
         return expected_payment(contract, hcpcs_of(procedure_code), revenue_code, units,
                                 charge)

@@ -13,7 +13,8 @@ from typing import Any
 from app.shaping.drill import DrillFilters
 from core.metric_values import MetricValue, ValueStatus
 
-UNDERPAY_METRICS = ("underpaid_lines", "underpayment_usd")
+# underpayment_usd's detail carries the line counts too: one read per page, not two
+UNDERPAY_METRIC = "underpayment_usd"
 UNDERPAY_COLUMNS = ("judged", "underpaid", "short_usd", "expected_usd", "short_pct",
                     "over_usd", "not_judged", "error")
 LINE_COLUMNS = ("facility_id", "payer_id", "claim_id", "line_no", "procedure_code",
@@ -26,31 +27,30 @@ NO_CONTRACTS = ("No payer contract is configured, so no remittance line is judge
                 "and revenue-code carve-outs.")
 
 
-def underpay_rows(values: Mapping[str, Sequence[MetricValue]],
+def underpay_rows(values: Sequence[MetricValue],
                   scope_keys: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per scope (``scope_keys`` columns, then ``UNDERPAY_COLUMNS``): lines judged
-    and underpaid, $ short and its share of the expected $, $ overpaid (never netted),
-    lines not judged (no contract or term); ``error`` names a failing remittance source."""
-    rows: dict[tuple[str, ...], dict[str, Any]] = {}
-    for metric in UNDERPAY_METRICS:
-        for v in values.get(metric, ()):
-            key = tuple(v.scope.get(k, "") for k in scope_keys)
-            row = rows.setdefault(key, {**dict(zip(scope_keys, key, strict=True)),
-                                        **_zero()})
-            if v.status is ValueStatus.ERROR:
-                row["error"] = v.error
-            row["judged"] = int(v.detail.get("judged_lines", 0))
-            row["not_judged"] = int(v.detail.get("not_judged_lines", 0))
-            row["over_usd"] = float(v.detail.get("over_usd", 0.0))
-            if metric == "underpaid_lines":
-                row["underpaid"] = int(v.detail.get("numerator", 0))
-            else:
-                row["short_usd"] = float(v.amount or 0.0)
-                row["expected_usd"] = float(v.detail.get("denominator", 0.0))
-    for row in rows.values():
-        row["short_pct"] = (100.0 * row["short_usd"] / row["expected_usd"]
-                            if row["expected_usd"] else None)
-    return [rows[k] for k in sorted(rows)]
+    """One row per scope (``scope_keys`` columns, then ``UNDERPAY_COLUMNS``) from the
+    ``underpayment_usd`` values: lines judged and underpaid, $ short and its share of the
+    expected $, $ overpaid (never netted), lines not judged (no contract or term);
+    ``error`` names a failing remittance source."""
+    rows = []
+    for v in values:
+        row = {**{k: v.scope.get(k, "") for k in scope_keys}, **_zero()}
+        row.update(judged=int(v.detail.get("judged_lines", 0)),
+                   underpaid=int(v.detail.get("underpaid_lines", 0)),
+                   short_usd=float(v.amount or 0.0),
+                   expected_usd=float(v.detail.get("denominator", 0.0)),
+                   over_usd=float(v.detail.get("over_usd", 0.0)),
+                   not_judged=int(v.detail.get("not_judged_lines", 0)),
+                   error=v.error if v.status is ValueStatus.ERROR else "")
+        rows.append(_with_share(row))
+    return sorted(rows, key=lambda r: tuple(r[k] for k in scope_keys))
+
+
+def _with_share(row: dict[str, Any]) -> dict[str, Any]:
+    row["short_pct"] = (100.0 * row["short_usd"] / row["expected_usd"]
+                        if row["expected_usd"] else None)
+    return row
 
 
 def _zero() -> dict[str, Any]:
@@ -59,8 +59,17 @@ def _zero() -> dict[str, Any]:
 
 
 def underpay_total(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The estate-wide row, or zeros when no line was remitted in the window."""
-    return dict(rows[0]) if rows else _zero()
+    """The estate's figures as the sum of its rows (by payer or by facility: every count and
+    $ adds up), zeros when no line was remitted in the window."""
+    total = _zero()
+    for row in rows:
+        for key in ("judged", "underpaid", "short_usd", "expected_usd", "over_usd",
+                    "not_judged"):
+            total[key] += row[key]
+        total["error"] = total["error"] or row["error"]
+    total["short_usd"] = round(total["short_usd"], 2)
+    total["over_usd"] = round(total["over_usd"], 2)
+    return _with_share(total)
 
 
 def lines_filters(start: datetime, end: datetime, payer: str = "") -> DrillFilters:

@@ -292,7 +292,9 @@ st.subheader("Underpayments (against payer contracts)")
 if not settings().payer_contracts:
     st.info(NO_CONTRACTS, icon=":material/handshake:")
     st.stop()
-under = underpay_total(queries.underpayments(url, start, end, ()).to_dict("records"))
+# one read by payer; the estate's figures are their sums
+payers_under = queries.underpayments(url, start, end, ("payer",))
+under = underpay_total(payers_under.to_dict("records"))
 u1, u2, u3 = st.columns(3)
 u1.metric("Underpaid $", dollars(under["short_usd"]), border=True,
           help="Per service line of the window's first remittances: the contract's expected "
@@ -310,7 +312,6 @@ with u1:
 with u2:
     _link(f"Paid lines: {under['judged']:,} judged, {under['not_judged']:,} without a "
           "contract", lines_filters(start, end))
-payers_under = queries.underpayments(url, start, end, ("payer",))
 if not payers_under.empty:
     payer_names = queries.payer_names(url)
     payers_under.insert(1, "name", [payer_names.get(str(p), "") for p in payers_under["payer"]])

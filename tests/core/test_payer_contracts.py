@@ -59,6 +59,9 @@ def test_the_contract_valid_on_the_date_of_service_pays() -> None:
     # before any contract, without a date, another payer: not judged
     assert book.expected("99202", date(2024, 12, 31), *line) is None
     assert book.expected("99202", None, *line) is None
+    # a credit line (no charge, no units) is not judged
+    assert book.expected("99202", date(2026, 11, 17), "HC:A4649", "0272", D(1), D(0)) is None
+    assert book.expected("99202", date(2026, 11, 17), "HC:A4649", "0272", D(0), D(9)) is None
     assert book.expected("99404", date(2026, 11, 17), *line) is None
 
 
@@ -92,6 +95,9 @@ def _load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, yaml_text: str) -> No
      r"contract 99101: lines\.0: give exactly one of hcpcs or revenue_code"),
     ("{payer_id: '99101', effective_from: 2026-01-01, lines: [{revenue_code: '0278'}]}",
      r"contract 99101: lines\.0: give exactly one of rate_per_unit or pct_of_charges"),
+    ("{payer_id: '99101', effective_from: 2026-01-01, "
+     "lines: [{hcpcs: C1776, rate_per_unit: 812.505}]}",
+     r"contract 99101: lines\.0\.rate_per_unit: .*no more than 2 decimal places"),
     ("{payer_id: '99101', effective_from: 2026-01-01, default_pct_of_charges: 135}",
      r"contract 99101: default_pct_of_charges: .*less than or equal to 100"),
     ("{payer_id: '99101', effective_from: 2026-02-01, effective_to: 2026-01-01}",

@@ -11,15 +11,15 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from core.config import Settings
 from core.metric_values import ValueStatus
 from core.model import CanonicalRecord, RemittanceLine
-from core.payer_contracts import PayerContract
+from core.payer_contracts import ContractBook, PayerContract
 from metrics.read.common import Read
 from metrics.read.reader import StoreMetricReader
-from metrics.read.underpayment import underpaid_rows
+from metrics.read.underpayment import judged_lines, underpaid_rows
 from rules.evaluate import Outcome, judge
 from rules.loader import PACK_DIR, load_rules
 from store.upsert import upsert_records
@@ -151,3 +151,40 @@ def test_the_pack_rule_judges_underpayments_per_facility_and_payer(loaded: Engin
     assert judged == {("FAC01", "P1"): (Outcome.OK, 300.0),  # $50 + $250
                       ("FAC01", "P2"): (Outcome.NODATA, None),
                       ("FAC02", "P1"): (Outcome.WARN, 650.0)}
+
+
+def test_the_sql_expected_payment_is_the_contract_lookups_to_the_cent(engine: Engine) -> None:
+    """The store computes expected payments in integer cents (SQLite keeps money as
+    floats); ``core.payer_contracts`` in Decimal. Half-cent ties, fractional units and
+    every kind of term give the same cents in both."""
+    contract = PayerContract.model_validate({
+        "payer_id": "P1", "effective_from": "2026-01-01", "default_pct_of_charges": "62.5",
+        "lines": [{"hcpcs": "C1776", "rate_per_unit": "812.55"},
+                  {"revenue_code": "0636", "pct_of_charges": 30},
+                  {"revenue_code": "0250", "rate_per_unit": "0.35"}]})
+    codes = [("HC:C1776:RT", "0278"), ("HC:J1100", "0636"), ("HC:J7050", "0250"),
+             ("HC:A4649", "0272"), ("NU:0636", "0636")]
+    charges = [0.01, 0.05, 0.15, 10.05, 10.15, 33.33, 1234.55, 99.99, 7.5]
+    units = [Decimal(1), Decimal(2), Decimal("0.5"), Decimal("1.333")]
+    rows: list[CanonicalRecord] = [remit("RP", "CP", "1", 1, 1, day(10))]
+    want = {}
+    n = 0
+    for code, rev in codes:
+        for charge in charges:
+            for u in units:
+                n += 1
+                rows.append(RemittanceLine(
+                    remittance_id="RP", line_no=n, claim_id="CP", procedure_code=code,
+                    revenue_code=rev, charge_amount=Decimal(str(charge)), paid_amount=0,
+                    units=u, service_on=date(2026, 11, 10), last_updated=day(1)))
+                got = ContractBook([contract]).expected(
+                    "P1", date(2026, 11, 10), code, rev, u, Decimal(str(charge)))
+                assert got is not None
+                want[n] = int(got.amount * 100)
+    with engine.begin() as conn:
+        upsert_records(conn, rows, source="test-835", now=NOW)
+    read = Read("underpaid_lines", WINDOW, (), NOW, contracts=(contract,))
+    j = judged_lines(read)
+    with engine.connect() as conn:
+        got_sql = dict(conn.execute(select(j.c.line_no, j.c.expected)).all())
+    assert got_sql == want
