@@ -328,3 +328,16 @@ def test_a_clean_estate_pays_every_contract_in_full() -> None:
     clean = build_estate(_config(faults="none"), progress=False).truth["underpayment"]
     assert clean["underpaid_lines"] == 0 and clean["items"] == []
     assert clean["judged_lines"] > 0
+
+
+def test_the_demos_configuration_carries_the_contracts_the_payers_pay_by(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chargeline.demo import _write_config
+    from core.config import load_settings
+    from simulator.payers import payer_contracts
+
+    path = _write_config(tmp_path, "http://127.0.0.1:8700", "http://127.0.0.1:8501", 2525)
+    monkeypatch.setenv("CHARGELINE_CONFIG", str(path))
+    settings = load_settings(phi_secret="x")
+    assert settings.payer_contracts == payer_contracts()
+    assert {c.payer_id for c in settings.payer_contracts} == {"99101", "99202", "99303"}
