@@ -204,13 +204,16 @@ def has_claims(url: str) -> bool:
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)
 def billing_figures(url: str, start: datetime, end: datetime, *,
-                    tail: bool = True) -> dict[str, Any]:
+                    tail: bool = True, recon: bool = True) -> dict[str, Any]:
     """The estate's charge lag (mean, and p90 days with ``tail``), late charges as % of
     billed $ in the window, and DNFB ($, encounters, days) at its end, through the store
     reader. The p90 ranks the window's usage facts (0.8 s a week at 1M usages); the rest
-    are sums over points and a few index probes, cheap enough for the Overview."""
+    are sums over points and a few index probes, cheap enough for the Overview. ``recon``:
+    encounter reconciliation too (the Revenue cycle page reads it with its gap tabs, from
+    ``reconciliation``, rather than twice)."""
     reader = StoreMetricReader(engine_for(url), settings())
-    metrics = [m for m in BILLING_METRICS if tail or m != "charge_lag_days_p90"]
+    metrics = [m for m in BILLING_METRICS if (tail or m != "charge_lag_days_p90")
+               and (recon or m != "encounter_reconciliation_pct")]
     got = reader.many(metrics, window=end - start, scope_keys=(), now=end)
     return billing_row(got)
 
@@ -225,15 +228,17 @@ def dnfb_encounters(url: str, end: datetime) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)
-def reconciliation_gaps(url: str, start: datetime, end: datetime) -> dict[str, pd.DataFrame]:
-    """Per gap kind (charge, claim, payment), the encounters of the window's reconciliation
-    cohort with that gap, most days outstanding first."""
+def reconciliation(url: str, start: datetime, end: datetime) -> dict[str, Any]:
+    """Encounter reconciliation of the window's cohort, estate-wide: the rate, each gap's
+    count and $, and per gap kind (charge, claim, payment) its encounters as a table, most
+    days outstanding first (``app.data.revenue.reconciliation``)."""
     sla = settings().sla
     with engine_for(url).connect() as conn:
-        rows = revenue.reconciliation_gaps(conn, end, end - start,
-                                           timedelta(days=sla.dnfb_hold_days),
-                                           timedelta(days=sla.remit_days))
-    return {kind: _frame(got, list(revenue.GAP_COLUMNS)) for kind, got in rows.items()}
+        got = revenue.reconciliation(conn, end, end - start,
+                                     timedelta(days=sla.dnfb_hold_days),
+                                     timedelta(days=sla.remit_days))
+    return {k: _frame(v, list(revenue.GAP_COLUMNS)) if isinstance(v, list) else v
+            for k, v in got.items()}
 
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select
 
+from metrics.read.common import pct
 from metrics.read.denials import REVERSAL_STATUS, is_denial
 from metrics.read.dnfb import horizons, unbilled
 from metrics.read.reconciliation import GAP_KINDS, gap_rows, reconcile
@@ -82,17 +83,26 @@ def dnfb_encounters(conn: Connection, now: datetime, hold: timedelta,
     return rows[:limit]
 
 
-def reconciliation_gaps(conn: Connection, now: datetime, window: timedelta, hold: timedelta,
-                        remit: timedelta, limit: int = 500) -> dict[str, list[dict[str, Any]]]:
-    """Per gap kind (charge, claim, payment), the window's judged encounters with that gap
-    (exactly those ``metrics.read.reconciliation`` counts), most days outstanding first:
-    facility, encounter, discharge, patient token (never a clear identity), $ at stake and
-    whole days outstanding; at most ``limit`` rows a kind."""
+def reconciliation(conn: Connection, now: datetime, window: timedelta, hold: timedelta,
+                   remit: timedelta, limit: int = 500) -> dict[str, Any]:
+    """Encounter reconciliation of the window's cohort, estate-wide (``metrics.read.
+    reconciliation``, the figures ``encounter_reconciliation_pct`` reads): ``judged``,
+    ``reconciled``, ``pct``, per gap kind (charge, claim, payment) ``<kind>_gap`` and
+    ``<kind>_gap_usd`` (every such encounter) and ``<kind>``: its encounters, most days
+    outstanding first — facility, encounter, discharge, patient token (never a clear
+    identity), $ at stake, whole days outstanding — at most ``limit`` of them."""
     found = reconcile(conn, now, window, hold, remit)
-    out: dict[str, list[dict[str, Any]]] = {}
+    judged = sum(f.judged for f in found)
+    reconciled = sum(f.reconciled for f in found)
+    rate = pct(reconciled, judged)
+    out: dict[str, Any] = {"judged": judged, "reconciled": reconciled,
+                           "pct": None if rate is None else round(rate, 4)}
     for kind in GAP_KINDS:
+        gaps = gap_rows(found, kind)
+        out[f"{kind}_gap"] = len(gaps)
+        out[f"{kind}_gap_usd"] = round(sum(g.usd for g in gaps), 2)
         out[kind] = [{"facility_id": g.facility_id, "encounter_id": g.encounter_id,
                       "discharged_at": g.discharged_at, "patient_token": g.patient_token,
                       "usd": g.usd, "days_outstanding": int(g.days_outstanding)}
-                     for g in gap_rows(found, kind)[:limit]]
+                     for g in gaps[:limit]]
     return out

@@ -119,7 +119,7 @@ st.caption(f"{window_caption(window)} · claims counted in the window of their f
 
 start, end = window.start, window.end
 hold = settings().sla.dnfb_hold_days
-billing = queries.billing_figures(url, start, end)
+billing = queries.billing_figures(url, start, end, recon=False)
 st.subheader("Billing")
 b1, b2, b3, b4 = st.columns(4)
 b1.metric("Charge lag (mean)", days(billing["lag_mean_days"]), border=True,
@@ -157,23 +157,22 @@ if unbilled is not None and not unbilled.empty:
 if billing["dnfb_usd"] is not None:  # reconciliation, as DNFB, needs a claims feed
     st.subheader("Encounter reconciliation")
     r1, r2 = st.columns([1, 3])
-    r1.metric("Encounter reconciliation", percent(billing["recon_pct"]), border=True,
+    recon = queries.reconciliation(url, start, end)
+    r1.metric("Encounter reconciliation", percent(recon["pct"]), border=True,
               help=f"Encounters discharged in the window moved back by the {hold}-day hold "
                    "whose every chargeable scan has a posted charge, every charge a claim and "
                    "every claim a payment (no open denial; a claim unanswered for "
                    f"{settings().sla.remit_days} days is a gap).")
     with r1:
-        st.caption(f"{billing['recon_reconciled']:,} of {billing['recon_judged']:,} "
-                   "encounters reconciled")
-    gaps = queries.reconciliation_gaps(url, start, end)
+        st.caption(f"{recon['reconciled']:,} of {recon['judged']:,} encounters reconciled")
     names = queries.facility_names(url)
     with r2:
         for tab, (kind, _label, about) in zip(st.tabs([label for _, label, _ in GAP_TABS]),
                                              GAP_TABS, strict=True):
             with tab:
-                count, usd = int(billing[f"{kind}_gap"]), billing[f"{kind}_gap_usd"]
+                count, usd = recon[f"{kind}_gap"], recon[f"{kind}_gap_usd"]
                 st.markdown(f"**{count:,} encounters · {dollars(usd)} at stake** — {about}")
-                rows = gaps[kind]
+                rows = recon[kind]
                 if rows.empty:
                     st.caption("No encounter of the window has this gap.")
                     continue
