@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 
 from core.config import ChargeSla
+from metrics.compute.dbtune import analyze
 from metrics.compute.pass_tables import pass_live_charges
 from metrics.compute.stitching import in_scope
 from store.schema import charges, usage_events
@@ -105,6 +106,9 @@ def _key_searches(conn: Connection, full: bool) -> list[tuple[Select, str]]:
     pl = pass_live_charges
     conn.execute(delete(pl))
     conn.execute(insert(pl).from_select([c.name for c in pl.c], _surviving(False)))
+    # Without statistics PostgreSQL takes the few rows for a table of default size and
+    # plans the three key statements as nested loops over it: 7 s instead of 50 ms.
+    analyze(conn, pl)
     live = select(*pl.c).where(_not_extra(pl.c.charge_id))
     return [(live.where(pl.c[name].in_(
         select(pl.c[name]).where(pl.c[name] != "").group_by(pl.c[name])
