@@ -101,6 +101,17 @@ def _reconciliation_lines(rec: dict[str, Any]) -> list[str]:
             for label, b in rows if b["judged"]]
 
 
+def _underpayment_lines(under: dict[str, Any]) -> list[str]:
+    """Underpayments against the payer contracts, for the network and each payer a
+    contract judges (nothing when no contract is configured)."""
+    rows = ([("Underpaid", under["network"])] if under.get("network") else []) + [
+        (f"underpaid {payer}", b) for payer, b in under.get("payers", {}).items()]
+    return [f"  {label:<19} {_usd(b['underpayment_usd'])} on {b['underpaid_lines']:,} of "
+            f"{b['judged_lines']:,} lines judged against contract (expected "
+            f"{_usd(b['expected_usd'])}; overpaid {_usd(b['over_usd'])}, not netted)"
+            for label, b in rows if b["judged_lines"]]
+
+
 def _revenue_lines(rc: dict[str, Any] | None) -> list[str]:
     """The revenue-cycle section, or nothing when the window holds no remittance, the
     store no claim and the window no charge or issue to price (a store without those
@@ -124,6 +135,7 @@ def _revenue_lines(rc: dict[str, Any] | None) -> list[str]:
         out.append("  Denial reasons      " + " · ".join(
             f"{carc} {r['count']:,} ({_usd(r['usd'])})"
             for carc, r in rc["denial_reasons"].items()))
+    out += _underpayment_lines(rc.get("underpayments", {}))
     for metric, error in rc.get("errors", {}).items():
         out.append(f"  ! {metric}: {error}")
     return out

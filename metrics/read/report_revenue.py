@@ -1,7 +1,8 @@
 """The report's "Revenue cycle" section: initial denials by facility, payer and CARC,
 discharged not final billed (DNFB) at the report's end, prices against their masters
-(chargemaster drift, supply cost above contract) in the window, and encounter
-reconciliation of the window's discharges (moved back by the hold).
+(chargemaster drift, supply cost above contract) in the window, encounter
+reconciliation of the window's discharges (moved back by the hold), and the window's
+remittance lines against the configured payer contracts (underpayments).
 
 Read through the store reader at the finest scope (facility x payer, facility x CARC) and
 summed up here: a rate of a coarser scope is its summed numerator over its summed
@@ -140,11 +141,47 @@ def _reconciliation(reader: StoreMetricReader, *, window: timedelta, until: Any,
     return {"network": network, "facilities": dict(sorted(facilities.items()))}
 
 
+_UNDERPAY = ("judged_lines", "underpaid_lines", "underpayment_usd", "expected_usd",
+             "over_usd", "not_judged_lines")
+
+
+def _underpayments(reader: StoreMetricReader, *, window: timedelta, until: Any,
+                   facility: str) -> dict[str, Any]:
+    """Remittance lines against the configured payer contracts in the window, read per
+    facility and payer and summed into each facility, each payer and the network."""
+    values = reader.many(["underpayment_usd"], window=window, scope_keys=("facility", "payer"),
+                         now=until)["underpayment_usd"]
+    network: dict[str, float] = dict.fromkeys(_UNDERPAY, 0.0)
+    facilities: dict[str, dict[str, float]] = {}
+    payers: dict[str, dict[str, float]] = {}
+    for v in values:
+        fac, payer = v.scope["facility"], v.scope["payer"]
+        if facility and fac != facility:
+            continue
+        d = v.detail
+        got = {"judged_lines": d.get("judged_lines", 0.0),
+               "underpaid_lines": d.get("underpaid_lines", 0.0),
+               "underpayment_usd": v.amount or 0.0, "expected_usd": d.get("denominator", 0.0),
+               "over_usd": d.get("over_usd", 0.0),
+               "not_judged_lines": d.get("not_judged_lines", 0.0)}
+        for into in (network, facilities.setdefault(fac, dict.fromkeys(_UNDERPAY, 0.0)),
+                     payers.setdefault(payer, dict.fromkeys(_UNDERPAY, 0.0))):
+            for k, x in got.items():
+                into[k] += x
+
+    def block(s: dict[str, float]) -> dict[str, Any]:
+        return {k: round(x, 2) if k.endswith("usd") else int(x) for k, x in s.items()}
+
+    return {"network": None if facility or not facilities else block(network),
+            "facilities": {f: block(s) for f, s in sorted(facilities.items())},
+            "payers": {p: block(s) for p, s in sorted(payers.items())}}
+
+
 def revenue_cycle(reader: StoreMetricReader, *, window: timedelta, until: Any,
                   facility: str = "") -> dict[str, Any]:
     """``{"network", "facilities", "payers", "denial_reasons", "errors", "dnfb",
-    "pricing", "reconciliation"}`` for the window (``network`` null with ``facility``, as
-    the rest of the report); ``dnfb`` is the stock at ``until``."""
+    "pricing", "reconciliation", "underpayments"}`` for the window (``network`` null with
+    ``facility``, as the rest of the report); ``dnfb`` is the stock at ``until``."""
     values = reader.many([*_RATE_METRICS, "denial_reason_count"], window=window,
                          scope_keys=("facility", "payer", "carc"), now=until)
     network, facilities, payers = _zero(), {}, {}
@@ -180,4 +217,6 @@ def revenue_cycle(reader: StoreMetricReader, *, window: timedelta, until: Any,
         "pricing": _pricing(reader, window=window, until=until, facility=facility),
         "reconciliation": _reconciliation(reader, window=window, until=until,
                                           facility=facility),
+        "underpayments": _underpayments(reader, window=window, until=until,
+                                        facility=facility),
     }

@@ -22,12 +22,14 @@ import pytest
 from sqlalchemy import Engine
 
 from collectors.runner import run_source
-from core.config import Settings, SourceConfig
+from core.config import ChargeSla, Settings, SourceConfig
 from core.metric_values import MetricValue, ValueStatus
 from core.model import RunStatus
 from metrics.read.common import Read
 from metrics.read.reader import StoreMetricReader
+from metrics.read.report_data import build_report
 from metrics.read.underpayment import underpaid_rows
+from metrics.report import to_text
 from simulator.config import EstateConfig, FaultRates
 from simulator.estate import build_estate
 from simulator.files import write_estate_files
@@ -169,3 +171,21 @@ def test_the_drill_down_lists_exactly_the_truths_short_lines(collected: Collecte
     for r in rows:  # the CARC the payer cut it under is among the line's adjustments
         assert carcs[key(r)] in r["carcs"].split(", ")
     assert bool(want) == (collected.truth["underpaid_lines"] > 0)
+
+
+def test_the_reports_underpayments_are_the_truth(collected: Collected) -> None:
+    settings = Settings(payer_contracts=payer_contracts())
+    doc = build_report(collected.engine, ChargeSla(), since=collected.since,
+                       until=collected.until, settings=settings)
+    under = doc["revenue_cycle"]["underpayments"]
+    keys = ("judged_lines", "underpaid_lines", "underpayment_usd", "expected_usd")
+    assert {k: under["network"][k] for k in keys} == {k: collected.truth[k] for k in keys}
+    assert {f: {k: b[k] for k in keys} for f, b in under["facilities"].items()} == \
+        collected.truth["by_facility"]
+    judged = {p: {k: b[k] for k in keys} for p, b in under["payers"].items()
+              if b["judged_lines"]}
+    assert judged == collected.truth["by_payer"]
+    text = to_text(doc)
+    assert ("Underpaid" in text) == (collected.truth["judged_lines"] > 0)
+    assert f"on {collected.truth['underpaid_lines']:,} of " \
+        f"{collected.truth['judged_lines']:,} lines judged" in text
