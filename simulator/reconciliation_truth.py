@@ -8,8 +8,9 @@ definition the metric reads from the store):
   the scan); $ = the scan's base units at the CDM price its item maps to (no crosswalk:
   the line the item was meant to map to; a unit that does not convert: $ 0); open since
   the discharge;
-- a *claim* gap: a charge that survived (not a credit, not voided, not reversed) and posted
-  by the claims horizon ``H`` that no claim created by ``H`` bills (billing held the
+- a *claim* gap: a charge that survived (not a credit, not voided, not reversed), not a
+  duplicate's extra (the ``duplicate_charge`` fault's copies), and posted by the claims
+  horizon ``H`` that no claim created by ``H`` bills (billing held the
   encounter, ``dnfb_hold``, or had not billed it yet); open since the earliest posting;
 - a *payment* gap: a claim created by ``H`` with a total above 0 that the payer denied
   whole in an 835 ready by ``as_of`` (``claim_denial``, or every line denied), open since
@@ -52,6 +53,25 @@ def _scan_usd(estate: Estate, u: Usage, prices: dict[str, float],
     return item.units[u.uom] * u.quantity * prices[code]
 
 
+def _duplicate_extras(estate: Estate) -> set[str]:
+    """The charges the ``duplicate_charge`` fault posted again (every charge of the scan
+    but its first; a repeated serial's other scan's charges too): the duplicates queue
+    credits them, so one no claim bills is no Charge -> Claim gap."""
+    out: set[str] = set()
+    for fac in estate.facilities:
+        extra_trail = {t.usage.usage_id: t for t in fac.trails if t.usage.role == "extra"}
+        extra_of = {u.usage_id: extra.usage_id for u, extra in fac.extras}
+        for t in fac.trails:
+            kind, _, sub = t.usage.fault.partition(":")
+            if kind != "duplicate_charge":
+                continue
+            posted = list(t.charges)
+            if sub == "serial_repeat":
+                posted += extra_trail[extra_of[t.usage.usage_id]].charges
+            out.update(c.charge_id for c in posted[1:])
+    return out
+
+
 def reconciliation_truth(estate: Estate, as_of: int, hold_days: int = HOLD_DAYS,
                          remit_days: int = REMIT_DAYS) -> dict[str, Any]:
     """``{"hold_days", "remit_days", "facilities": {fid: {"horizon", "judged",
@@ -70,6 +90,7 @@ def reconciliation_truth(estate: Estate, as_of: int, hold_days: int = HOLD_DAYS,
     remitted = {r.claim.claim_id: r for f in plan_files(estate) if f.ready_ms <= as_of
                 for r in f.remittances}
     reversed_ids = {c.part_of for c in charges if c.quantity < 0 and c.status != VOIDED}
+    extras = _duplicate_extras(estate)
     scans_of: dict[str, list[Usage]] = defaultdict(list)
     for u in usages:
         if u.item is not None and u.item.chargeable:
@@ -86,7 +107,8 @@ def reconciliation_truth(estate: Estate, as_of: int, hold_days: int = HOLD_DAYS,
         surviving: dict[str, list[Charge]] = defaultdict(list)
         for c in charges:
             if (c.facility_id == fid and c.posted_ms <= horizon and c.quantity > 0
-                    and c.status != VOIDED and c.charge_id not in reversed_ids):
+                    and c.status != VOIDED and c.charge_id not in reversed_ids
+                    and c.charge_id not in extras):
                 surviving[c.encounter.encounter_id].append(c)
         judged = sorted(
             e for e, enc in discharged.items()

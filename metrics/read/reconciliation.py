@@ -14,9 +14,10 @@ Per facility, at its claims horizon ``H`` (``metrics.read.dnfb.horizons``), with
 - *charge gap*: a chargeable scan of the encounter whose capture is missing, unmapped or
   pending (no posted charge); $ = its base quantity x price (leakage or failed-mapping $);
   open since the discharge;
-- *claim gap*: a surviving charge posted by ``H`` that no billing claim created by ``H``
-  bills: not named by a claim line (its charge id, else its line item control number),
-  not stitched to one by the fallback of ``metrics.read.claims``, and not covered by a
+- *claim gap*: a surviving charge posted by ``H``, not a duplicate's extra (the
+  duplicates queue credits those), that no billing claim created by ``H`` bills: not
+  named by a claim line (its charge id, else its line item control number), not stitched
+  to one by the fallback of ``metrics.read.claims``, and not covered by a
   claim of the encounter that came without lines created after the charge posted; $ = the
   charges' amounts; open since the earliest such charge posted;
 - *payment gap*: a billing claim of the encounter (created by ``H``, total above 0) whose
@@ -56,7 +57,7 @@ from metrics.read.common import Read, pct, value
 from metrics.read.denials import REVERSAL_STATUS, is_denial
 from metrics.read.dnfb import billing_claims, claim_encounters, horizons, judged_since
 from store.schema import charges, claim_lines, claims, encounters, remittances
-from store.schema_metrics import metric_charge_facts, metric_usage_facts
+from store.schema_metrics import metric_charge_facts, metric_duplicates, metric_usage_facts
 
 GAP_KINDS = ("charge", "claim", "payment")
 CHARGE_GAPS = ("missing", "unmapped", "pending")
@@ -167,12 +168,16 @@ def _fallback_billed(conn: Connection, fid: str, horizon: datetime,
 
 def _claim_gaps(conn: Connection, fid: str, horizon: datetime, judged: Select
                 ) -> dict[str, tuple[float, datetime]]:
-    """Encounter -> ($, earliest posting) of its surviving charges no billing claim bills."""
+    """Encounter -> ($, earliest posting) of its surviving charges, duplicates' extras
+    aside, that no billing claim bills."""
     f = metric_charge_facts
     ids = judged.with_only_columns(encounters.c.encounter_id)
+    # A duplicate's extra is owed to nobody: the duplicates queue credits it, and a
+    # billing system that left it off the claim did right (one that billed it overbilled).
+    extra = exists().where(metric_duplicates.c.charge_id == f.c.charge_id)
     rows = conn.execute(select(f.c.charge_id, f.c.encounter_id, f.c.amount, f.c.posted_at)
                         .where(f.c.encounter_id.in_(ids), f.c.surviving == true(),
-                               f.c.kind == "charge", f.c.posted_at <= horizon,
+                               f.c.kind == "charge", f.c.posted_at <= horizon, ~extra,
                                ~_named_by_a_line(fid, horizon),
                                ~_covered_without_lines(fid, horizon))).all()
     if not rows:

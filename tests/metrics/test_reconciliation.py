@@ -89,14 +89,21 @@ def test_each_way_a_line_bills_a_charge(engine: Engine) -> None:
                                               status="draft"),
         # a lineless claim made before the charge posted does not cover it
         *_enc("E4", 7, ("C4", 40)), *_claim("K4", "E4", END - 30 * DAY),
+        # the same HL7 message posted twice, the claim bills the first: the extra is the
+        # duplicates queue's to credit, not a charge left unbilled
+        *_enc("E5", 6.5, ("C5", 100), ("C5x", 100)),
+        *_claim("K5", "E5", made, {"charge_id": "C5"}),
     ]
-    rows += [_remit(f"R-{k}", k, "1", 80, END - DAY) for k in ("K0", "K1", "K1b", "K2", "K4")]
+    rows = [r.model_copy(update={"control_id": "MSG-5"})
+            if isinstance(r, Charge) and r.charge_id in ("C5", "C5x") else r for r in rows]
+    rows += [_remit(f"R-{k}", k, "1", 80, END - DAY)
+             for k in ("K0", "K1", "K1b", "K2", "K4", "K5")]
     _store(engine, rows)
     found = _read(engine)
     assert found.horizon == END - 2 * DAY  # the newest billing claim
     assert _gaps(found) == {"charge": [], "claim": [("E3", 70.0), ("E4", 40.0)],
                             "payment": []}
-    assert (found.judged, found.reconciled) == (5, 3)
+    assert (found.judged, found.reconciled) == (6, 4)
 
 
 def test_each_payer_answer(engine: Engine) -> None:
