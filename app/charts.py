@@ -110,6 +110,25 @@ def denial_reasons(df: pd.DataFrame, title: str) -> go.Figure:
     return _base(fig, title, 150 + 30 * max(1, len(df)))
 
 
+def denial_trend(df: pd.DataFrame, title: str, all_label: str) -> go.Figure:
+    """The initial denial rate per bucket: a line per payer, the estate's (``all_label``)
+    thick and dark; the hover says how many claims the point stands on."""
+    fig = go.Figure()
+    payers = sorted(p for p in df["payer"].unique() if p != all_label)
+    for i, payer in enumerate([all_label, *payers]):
+        part = df[df["payer"] == payer]
+        every = payer == all_label
+        colour = "#212121" if every else PALETTE[i % len(PALETTE)]
+        fig.add_scatter(
+            x=pd.to_datetime(part["bucket"]), y=part["rate_count_pct"], name=payer,
+            mode="lines+markers", customdata=part[["denied", "claims"]].to_numpy(),
+            line={"color": colour, "width": 4 if every else 2},
+            hovertemplate=f"{payer} %{{x|%d %b}}: %{{y:.1f}} % (%{{customdata[0]:,}} of "
+                          "%{customdata[1]:,} claims)<extra></extra>")
+    fig.update_layout(yaxis_title="% of claims denied", yaxis_rangemode="tozero")
+    return _base(fig, title, 340)
+
+
 def channel_trend(df: pd.DataFrame, title: str) -> go.Figure:
     """Messages received per hour per channel (stacked) with NACKs as a red line; a
     channel is (facility, channel name), ``customdata`` [facility, label]."""

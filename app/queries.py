@@ -38,10 +38,13 @@ from app.shaping.revenue import (
     RATE_METRICS,
     REASON_COLUMNS,
     REASON_METRIC,
+    TREND_COLUMNS,
     billing_row,
+    denial_trend_rows,
     price_row,
     rate_rows,
     reason_rows,
+    trend_grain,
 )
 from app.shaping.underpayment import (
     LINE_COLUMNS,
@@ -52,6 +55,7 @@ from app.shaping.underpayment import (
 from core.errors import RuleFileError
 from metrics.lineage import data as lineage_store
 from metrics.lineage.graph import LineageGraph
+from metrics.read import denials as metrics_denials
 from metrics.read import pricing as metrics_pricing
 from metrics.read import recall as metrics_recall
 from metrics.read import trace as metrics_trace
@@ -271,6 +275,16 @@ def denial_rates(url: str, start: datetime, end: datetime,
     reader = StoreMetricReader(engine_for(url), settings())
     got = reader.many(list(RATE_METRICS), window=end - start, scope_keys=scope, now=end)
     return _frame(rate_rows(got, scope), [*scope, *RATE_COLUMNS])
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def denial_trend(url: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """The initial denial rate per day (week past two weeks) and payer, named."""
+    with engine_for(url).connect() as conn:
+        days = metrics_denials.by_day(conn, start, end)
+        names = revenue.payer_names(conn)
+    return _frame(denial_trend_rows(days, trend_grain(end - start), names),
+                  list(TREND_COLUMNS))
 
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.shaping.drill import DrillFilters
@@ -235,3 +235,36 @@ def denied_filters(start: datetime, end: datetime, *, facility: str = "",
 def remitted_filters(start: datetime, end: datetime) -> DrillFilters:
     """Every remittance paid in the window: initial ones, later payments and reversals."""
     return DrillFilters(dataset=DATASET, since=start, until=end)
+
+
+TREND_COLUMNS = ("bucket", "payer", "claims", "denied", "rate_count_pct", "billed_usd",
+                 "denied_usd", "rate_usd_pct")
+ALL_PAYERS = "All payers"
+
+
+def trend_grain(window: timedelta) -> str:
+    """Days for a window up to two weeks, else weeks (a day of a month's window holds too
+    few claims per payer for its rate to mean anything)."""
+    return "day" if window <= timedelta(days=14) else "week"
+
+
+def denial_trend_rows(days: Sequence[Sequence[Any]], grain: str,
+                      names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The initial denial rate per bucket (a day, or the ISO week from its Monday) and
+    payer, plus ``All payers``, from ``metrics.read.denials.by_day`` rows (day, payer,
+    claims, denied, charge $, denied $). A payer is shown by its name where it has one."""
+    sums: dict[tuple[datetime, str], list[float]] = {}
+    for day, payer, claims, denied, billed, denied_usd in days:
+        start = day.replace(hour=0, minute=0, second=0, microsecond=0)
+        if grain == "week":
+            start -= timedelta(days=start.weekday())
+        label = (names or {}).get(str(payer)) or str(payer) or "(no payer id)"
+        for key in ((start, label), (start, ALL_PAYERS)):
+            acc = sums.setdefault(key, [0.0, 0.0, 0.0, 0.0])
+            for i, v in enumerate((claims, denied, billed, denied_usd)):
+                acc[i] += float(v or 0)
+    return [{"bucket": bucket, "payer": payer, "claims": int(c), "denied": int(d),
+             "rate_count_pct": round(100.0 * d / c, 2) if c else None,
+             "billed_usd": round(b, 2), "denied_usd": round(du, 2),
+             "rate_usd_pct": round(100.0 * du / b, 2) if b else None}
+            for (bucket, payer), (c, d, b, du) in sorted(sums.items())]

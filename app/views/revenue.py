@@ -19,6 +19,7 @@ from app.resources import database_url, settings
 from app.shaping.drill import DrillFilters, to_query_params
 from app.shaping.facilities import facility_label
 from app.shaping.revenue import (
+    ALL_PAYERS,
     EMPTY,
     GAP_TABS,
     days,
@@ -28,6 +29,7 @@ from app.shaping.revenue import (
     remitted_filters,
     signed_dollars,
     total_row,
+    trend_grain,
 )
 from app.shaping.underpayment import NO_CONTRACTS, lines_filters, underpay_total
 from app.ui import current_window, require_page, window_caption
@@ -253,6 +255,11 @@ if not total["claims"]:
     st.info("No claim had its first remittance in this window: choose a longer window in "
             "the sidebar.")
     st.stop()
+
+trend = queries.denial_trend(url, start, end)
+per = "day" if trend_grain(end - start) == "day" else "week (from its Monday)"
+st.plotly_chart(charts.denial_trend(trend, f"Initial denial rate per {per}, by payer",
+                                    ALL_PAYERS), key="revenue_trend", width="stretch")
 
 st.subheader("Denials by reason (CARC)")
 reasons = queries.denial_reasons(url, start, end)

@@ -17,6 +17,8 @@ facts), one statement per value set, the same SQL on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -94,6 +96,19 @@ def claims(read: Read) -> Subquery:
         initial(k.denied).label("denied"),
         func.max(case((k.last_rank == 1, k.denied))).label("still_denied"),
     ).group_by(k.facility_id, k.claim_id).subquery("claims")
+
+
+def by_day(conn: Connection, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+    """Per payment date and payer, the claims initially remitted in ``[start, end)``: (day,
+    payer, claims, denied, charge $, denied charge $) — the trend behind the initial denial
+    rate, counted exactly as the metric counts (a remittance's ``paid_at`` is a date)."""
+    sub = claims(Read("denial_rate_count_pct", end - start, (), end))
+    day = sub.c.paid_at
+    charge = cast(sub.c.charge_amount, Float)
+    return [tuple(row) for row in conn.execute(
+        select(day, sub.c.payer_id, func.count(), func.sum(sub.c.denied), func.sum(charge),
+               func.sum(charge * sub.c.denied))
+        .where(day >= start).group_by(day, sub.c.payer_id).order_by(day, sub.c.payer_id))]
 
 
 def _scope(read: Read, sub: Subquery, mapping: dict[str, str]) -> list[ColumnElement]:

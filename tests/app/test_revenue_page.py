@@ -4,11 +4,14 @@ an honest empty state while no remittance source exists."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine
 
 from app.data.kpis import latest_bucket
@@ -107,6 +110,13 @@ def _drill(params: dict[str, list[str]]) -> tuple[int, str]:
     return int(found.group(1).replace(",", "")), found.group(2)
 
 
+def _values(y: Any) -> list[float]:
+    """A plotly trace's values as written: a list, or a typed array (dtype + base64)."""
+    if isinstance(y, dict):
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
+    return y
+
+
 def test_the_page_shows_the_denials_and_every_link_opens_its_remittances(seeded) -> None:
     seed_remittances(seeded.engine, seeded.truth.end)
     at = signed_in("executive")
@@ -129,7 +139,14 @@ def test_the_page_shows_the_denials_and_every_link_opens_its_remittances(seeded)
     assert facilities.loc["St Mary's (FAC02)", ["claims", "denied"]].tolist() == [2, 1]
     assert facilities.loc["St Mary's (FAC02)", "rate_count_pct"] == 50.0
 
-    chart = at.get("plotly_chart")[0].proto.spec
+    charts = {json.loads(c.proto.spec)["layout"]["title"]["text"]: c.proto.spec
+              for c in at.get("plotly_chart")}
+    # the trend: per day, the claims first remitted that day and how many were denied
+    trend = {t["name"]: list(_values(t["y"]))
+             for t in json.loads(charts["Initial denial rate per day, by payer"])["data"]}
+    assert trend == {"All payers": [50.0, 100.0],  # C1, C2 of C1, C2, C3, C5; then C4
+                     "PAYA Health": [50.0, 100.0], "PAYB Health": [50.0]}
+    chart = charts["Denied $ by group-CARC"]
     for carc in ("CO-16", "CO-97", "CO-4"):
         assert carc in chart
     assert "CO-45" not in chart and "PR-1" not in chart
