@@ -70,6 +70,10 @@ _RECORDS: dict[str, tuple[str, str, bool]] = {
     "denied_open_usd": ("remittances", "", False),
     "denial_reason_count": ("remittances", "", False),
     "denial_reason_usd": ("remittances", "", False),
+    # the payer's remittance lines of the window: the denied ones whose cause Chargeline
+    # knew, with their usage's trace, are listed on the Revenue cycle page
+    "denials_known_cause_usd": ("remittance_lines", "", False),
+    "denials_known_cause_count": ("remittance_lines", "", False),
     # the window's charges and ERP issues: the drifted and above-contract ones among them
     # are listed on the Revenue cycle page (no record filter compares with a master price)
     "cdm_price_drift_count": ("charges", "", False),

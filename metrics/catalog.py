@@ -194,6 +194,15 @@ CATALOG: dict[str, MetricSpec] = {
               _CLAIM_SCOPES | {CARC}, params=("reason",)),
         _spec("denial_reason_usd", "USD", "$ of those adjustments (param reason)",
               _CLAIM_SCOPES | {CARC}, params=("reason",)),
+        _spec("denials_known_cause_usd", "USD", "billed $ of the window's denied lines "
+              "(initial remittance) whose charge Chargeline already knew a problem of: its "
+              "usage's failed mapping, a duplicate's extra, a charged quantity off the scan; "
+              "param cause (cdm_without_hcpcs, duplicate, ...; empty = any); already counted "
+              "as failed-mapping or overcharge $ before billing, never added to revenue at "
+              "risk", _CLAIM_SCOPES, params=("cause",)),
+        _spec("denials_known_cause_count", "count", "denied lines with that known cause "
+              "(param cause); amount = their $, denominator = denied lines",
+              _CLAIM_SCOPES, params=("cause",)),
         # --- underpayments (remittance lines against the configured payer contracts) -----
         _spec("underpaid_lines", "count", "lines of the initial remittances paid in the "
               "window whose expected payment (payer_contracts: HCPCS fee, revenue-code term "

@@ -12,7 +12,8 @@ the BPR16 effective date), by a payer drawn per claim. Denials, as real payers s
 - a line billed from a CDM line without HCPCS (the ``cdm_without_hcpcs`` fault) goes out
   with its revenue code only (``NU:0278``) and is always denied CO-16 with M20 (missing
   HCPCS): a denial whose cause Chargeline already knows; a claim left with no paid line
-  is denied whole.
+  is denied whole. On a claim denied whole for another reason such a line keeps that
+  reason and is marked with the same cause (it could not have been paid as billed).
 
 A payer with a contract (simulator.payers) allows each open line what the contract valid on
 its date of service says (core.payer_contracts); one without allows its share of charges.
@@ -131,7 +132,9 @@ def remit_claim(rng: random.Random, claim: Claim, response: ClaimResponse,
     paid_ms = (response.last_updated_ms // DAY + 1) * DAY
     if deny_claim:
         for line in lines:
-            _deny(line, *claim_reason)
+            # a line without HCPCS could not have been paid either: its cause is still known
+            _deny(line, *claim_reason, cause="cdm_without_hcpcs"
+                  if line.procedure_code.startswith("NU:") else "")
         return Remittance(claim, payer.payer_id, "4", payer_claim_id, paid_ms, lines,
                           ("CO", claim_reason[0]))
     for line in lines:

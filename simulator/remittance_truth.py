@@ -27,6 +27,9 @@ def _claim_row(r: Remittance, file: str) -> dict[str, Any]:
     if r.denial is not None:
         row["denial"] = {"group": r.denial[0], "reason": r.denial[1],
                          "remarks": sorted({m for line in r.lines for m in line.remarks})}
+        # the lines Chargeline could see coming (billed without HCPCS), by line number
+        row["known_causes"] = [{"line_no": line.line_no, "charge_id": line.charge.charge_id,
+                                "cause": line.cause} for line in r.lines if line.cause]
     elif any(line.denied for line in r.lines):
         row["denied_lines"] = [
             {"line_no": line.line_no, "charge_id": line.charge.charge_id,

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 from core.config import ChargeSla, Settings
 from core.metric_values import MetricValue
 from metrics.catalog import CATALOG, METRIC_NAMES, spec
+from metrics.read import denial_causes as read_denial_causes
 from metrics.read import denials as read_denials
 from metrics.read import dnfb as read_dnfb
 from metrics.read import erp as read_erp
@@ -32,7 +33,7 @@ from metrics.read.health import load_health
 
 _READERS: dict[str, Callable[[Connection, Read], list[MetricValue]]] = {
     **read_points.READERS, **read_facts.READERS, **read_feeds.READERS,
-    **read_denials.READERS, **read_dnfb.READERS,
+    **read_denials.READERS, **read_denial_causes.READERS, **read_dnfb.READERS,
     **read_erp.READERS, **read_recall.READERS, **read_pricing.READERS,
     **read_reconciliation.READERS,
     **read_underpayment.READERS,
