@@ -31,6 +31,7 @@ from sqlalchemy import (
     Select,
     Subquery,
     and_,
+    exists,
     func,
     or_,
     select,
@@ -64,25 +65,33 @@ def horizons(conn: Connection, now: datetime) -> dict[str, datetime]:
     return {fid: min(now, newest) for fid, newest in rows}
 
 
+def _line_branches(fid: str, horizon: datetime) -> list[tuple[Select, ColumnElement[str]]]:
+    """The two ways a billing claim's line names a charge, each a plain join (one index
+    probe per line, where an OR in one join condition reads every charge): by its charge
+    id, else (no charge id) by its line item control number."""
+    c, cl, ch = claims, claim_lines, charges
+    base = c.join(cl, cl.c.claim_id == c.c.claim_id)
+    by_id = (base.join(ch, ch.c.charge_id == cl.c.charge_id), cl.c.charge_id != "")
+    by_control = (base.join(ch, ch.c.charge_id == cl.c.line_control),
+                  and_(cl.c.charge_id == "", cl.c.line_control != ""))
+    return [(select(c.c.claim_id.label("claim_id"), ch.c.encounter_id.label("encounter_id"))
+             .select_from(joined).where(named, *billing_claims(fid, horizon)), named)
+            for joined, named in (by_id, by_control)]
+
+
 def claim_encounters(fid: str, horizon: datetime, among: Select | None = None) -> Subquery:
     """(claim id, encounter id) of each encounter a billing claim of the facility created
     by ``horizon`` bills: named by the claim (FHIR Claim.encounter), or through a claim
     line's charge (its charge id, else its line item control number: an 837 names no
     encounter, only the charges, REF*6R). ``among``: only these encounters (a select of
     their ids), filtered inside each branch so no other claim is read."""
-    c, cl, ch = claims, claim_lines, charges
+    c, ch = claims, charges
     by_claim = select(c.c.claim_id.label("claim_id"), c.c.encounter_id.label("encounter_id")
                       ).where(c.c.encounter_id != "", *billing_claims(fid, horizon),
                               *(() if among is None else (c.c.encounter_id.in_(among),)))
-    by_line = select(c.c.claim_id.label("claim_id"), ch.c.encounter_id.label("encounter_id")
-                     ).select_from(
-        c.join(cl, cl.c.claim_id == c.c.claim_id).join(
-            ch, or_(and_(cl.c.charge_id != "", ch.c.charge_id == cl.c.charge_id),
-                    and_(cl.c.charge_id == "", cl.c.line_control != "",
-                         ch.c.charge_id == cl.c.line_control)))).where(
-        *billing_claims(fid, horizon),
-        *(() if among is None else (ch.c.encounter_id.in_(among),)))
-    return union(by_claim, by_line).subquery("claim_encounters")
+    by_line = [q.where(*(() if among is None else (ch.c.encounter_id.in_(among),)))
+               for q, _ in _line_branches(fid, horizon)]
+    return union(by_claim, *by_line).subquery("claim_encounters")
 
 
 def claimed_encounters(fid: str, horizon: datetime) -> Subquery:
@@ -91,13 +100,43 @@ def claimed_encounters(fid: str, horizon: datetime) -> Subquery:
     return select(pairs.c.encounter_id).distinct().subquery("claimed")
 
 
+def _line_probes(fid: str, horizon: datetime, encounter_id: ColumnElement[str]
+                 ) -> list[ColumnElement[bool]]:
+    """Whether a billing claim's line names a charge of the encounter: by the line's charge
+    id, else by its line item control number (an index probe each)."""
+    c, cl, ch = claims, claim_lines, charges
+    return [exists().where(ch.c.encounter_id == encounter_id, key == ch.c.charge_id, when,
+                           c.c.claim_id == cl.c.claim_id, *billing_claims(fid, horizon))
+            for key, when in ((cl.c.charge_id, cl.c.charge_id != ""),
+                              (cl.c.line_control, and_(cl.c.charge_id == "",
+                                                       cl.c.line_control != "")))]
+
+
+def is_claimed(fid: str, horizon: datetime, encounter_id: ColumnElement[str]
+               ) -> ColumnElement[bool]:
+    """Whether a billing claim of the facility created by ``horizon`` bills the encounter
+    ``encounter_id`` names (as ``claim_encounters``), as index probes per encounter: by
+    the claim's encounter, else by a claim line naming one of its charges."""
+    c = claims
+    named = exists().where(c.c.encounter_id == encounter_id, *billing_claims(fid, horizon))
+    return or_(named, *_line_probes(fid, horizon, encounter_id))
+
+
 def judged_since(conn: Connection, fid: str, horizon: datetime) -> datetime | None:
     """The earliest discharge of an encounter a claim created by ``horizon`` bills: one
     discharged before it may have been billed before the claims feed began, so it is not
-    judged (None: no claim bills any encounter yet)."""
-    billed = claimed_encounters(fid, horizon)
-    return conn.execute(select(func.min(encounters.c.ended_at)).where(
-        encounters.c.encounter_id.in_(select(billed.c.encounter_id)))).scalar_one_or_none()
+    judged (None: no claim bills any encounter yet). The claims naming their encounter
+    give a first answer with one join; only encounters discharged before it are then
+    probed for a claim line billing one of their charges (not every line of every claim)."""
+    c, e = claims, encounters
+    named = conn.execute(select(func.min(e.c.ended_at)).select_from(
+        c.join(e, e.c.encounter_id == c.c.encounter_id)).where(
+        c.c.encounter_id != "", *billing_claims(fid, horizon))).scalar()
+    earlier = [] if named is None else [e.c.ended_at < named]
+    by_line = conn.execute(select(func.min(e.c.ended_at)).where(
+        *earlier, or_(*_line_probes(fid, horizon, e.c.encounter_id)))).scalar()
+    found = [t for t in (named, by_line) if t is not None]
+    return min(found) if found else None
 
 
 def unbilled(conn: Connection, fid: str, horizon: datetime, hold: timedelta
@@ -107,8 +146,7 @@ def unbilled(conn: Connection, fid: str, horizon: datetime, hold: timedelta
     oldest = judged_since(conn, fid, horizon)
     if oldest is None:
         return []
-    billed = claimed_encounters(fid, horizon)
-    claimed = e.c.encounter_id.in_(select(billed.c.encounter_id))
+    claimed = is_claimed(fid, horizon, e.c.encounter_id)
     gross = func.sum(f.c.amount)
     rows = conn.execute(select(e.c.encounter_id, gross).select_from(
         e.join(f, f.c.encounter_id == e.c.encounter_id)).where(
