@@ -26,6 +26,8 @@ from app.data.quarantine import count_quarantined, masked_page
 from app.data.users import audit_entries, count_audit, list_users, roles_of
 from app.resources import engine_for, settings
 from app.shaping.datasets import RECORD_SETS, shown_name
+from app.shaping.denial_causes import CAUSE_COLUMNS, cause_rows, line_rows, share_caption
+from app.shaping.denial_causes import LINE_COLUMNS as CAUSE_LINE_COLUMNS
 from app.shaping.drill import DrillFilters
 from app.shaping.exceptions import QueueFilters
 from app.shaping.kpis import SUM_COLUMNS
@@ -55,6 +57,7 @@ from app.shaping.underpayment import (
 from core.errors import RuleFileError
 from metrics.lineage import data as lineage_store
 from metrics.lineage.graph import LineageGraph
+from metrics.read import denial_causes as metrics_denial_causes
 from metrics.read import denials as metrics_denials
 from metrics.read import pricing as metrics_pricing
 from metrics.read import recall as metrics_recall
@@ -293,6 +296,18 @@ def denial_reasons(url: str, start: datetime, end: datetime) -> pd.DataFrame:
     reader = StoreMetricReader(engine_for(url), settings())
     got = reader.values(REASON_METRIC, window=end - start, scope_keys=("carc",), now=end)
     return _frame(reason_rows(got), list(REASON_COLUMNS))
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def denial_causes(url: str, start: datetime, end: datetime) -> dict[str, Any]:
+    """Denied lines of the window whose cause Chargeline already knew: ``caption`` (the
+    share of denied $), ``known`` (lines with a known cause), ``causes`` (lines and $ per
+    cause) and ``lines`` (largest $ first, with charge and usage ids)."""
+    with engine_for(url).connect() as conn:
+        found = metrics_denial_causes.known_causes(conn, start, end)
+    return {"caption": share_caption(found), "known": len(found.known),
+            "causes": _frame(cause_rows(found), list(CAUSE_COLUMNS)),
+            "lines": _frame(line_rows(found), list(CAUSE_LINE_COLUMNS))}
 
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)

@@ -4,11 +4,13 @@ with their age and $; encounter reconciliation with its gap tabs, Encounter → 
 Charge → Claim and Claim → Payment, oldest first; the charges posted off their CDM price
 and the ERP issues booked above contract, with their $), then over the shared window the
 initial denial rate by claims and by $, the denied $ still open, the claims remitted;
-denials by CARC; the rate by payer and by facility; last the underpayments against the
-configured payer contracts, by payer and line by line. Every count links to the records
-behind it. Numbers are the metrics (``metrics.read.facts``, ``.points``, ``.dnfb``,
-``.reconciliation``, ``.pricing``, ``.denials``, ``.underpayment``) read through the store
-reader, as the rules and report read them."""
+denials by CARC; the denials Chargeline saw coming (denied lines whose charge it already
+knew a problem of, per cause, each linked to its usage's trace); the rate by payer and by
+facility; last the underpayments against the configured payer contracts, by payer and line
+by line. Every count links to the records behind it. Numbers are the metrics
+(``metrics.read.facts``, ``.points``, ``.dnfb``, ``.reconciliation``, ``.pricing``,
+``.denials``, ``.denial_causes``, ``.underpayment``) read through the store reader, as the
+rules and report read them."""
 
 from __future__ import annotations
 
@@ -32,9 +34,11 @@ from app.shaping.revenue import (
     trend_grain,
 )
 from app.shaping.underpayment import NO_CONTRACTS, lines_filters, underpay_total
-from app.ui import current_window, require_page, window_caption
+from app.ui import current_window, require_page, selected_rows, window_caption
 
 DRILL_PAGE = "views/drilldown.py"
+TRACE_PAGE = "views/lineage.py"
+TRACE_LINKS = 10  # the largest known-cause lines also get a link of their own
 DNFB_CONFIG = {
     "name": st.column_config.Column("Facility"),
     "encounter_id": st.column_config.Column("Encounter"),
@@ -82,6 +86,19 @@ TABLE_CONFIG = {
     "open_usd": st.column_config.NumberColumn("Denied $ still open", format="$%,.2f"),
 }
 SHOWN = list(TABLE_CONFIG)
+CAUSE_CONFIG = {
+    "label": st.column_config.Column("Known cause"),
+    "lines": st.column_config.NumberColumn("Denied lines", format="%,d"),
+    "usd": st.column_config.NumberColumn("Denied $", format="$%,.2f"),
+}
+SEEN_CONFIG = {
+    "name": st.column_config.Column("Facility"), "claim_id": st.column_config.Column("Claim"),
+    "line_no": st.column_config.NumberColumn("Line", format="%d"),
+    "carcs": st.column_config.Column("CARC"),
+    "usd": st.column_config.NumberColumn("Denied $", format="$%,.2f"),
+    "label": st.column_config.Column("Known cause"),
+    "usage_id": st.column_config.Column("Usage (trace)"),
+}
 _MONEY = "$%,.2f"
 UNDERPAY_CONFIG = {
     "judged": st.column_config.NumberColumn("Lines judged", format="%,d"),
@@ -268,6 +285,34 @@ if reasons.empty:
 else:
     st.plotly_chart(charts.denial_reasons(reasons, "Denied $ by group-CARC"),
                     key="revenue_reasons", width="stretch")
+
+# Denied lines stitched to their charge and usage (metrics.read.denial_causes): those whose
+# cause the compute pass had already found — a failed mapping, a duplicate's extra, a
+# quantity off the scan — each one click from its usage's transaction trace.
+st.subheader("Denials Chargeline saw coming")
+seen = queries.denial_causes(url, start, end)
+st.caption(seen["caption"])
+if seen["known"]:
+    per_cause, lines_of = st.columns([1, 2])
+    per_cause.dataframe(seen["causes"][["label", "lines", "usd"]], hide_index=True,
+                        key="revenue_causes", column_config=CAUSE_CONFIG)
+    seen_lines = seen["lines"]
+    names = queries.facility_names(url)
+    seen_lines.insert(0, "name", [facility_label(f, names) for f in seen_lines["facility_id"]])
+    with lines_of:
+        st.caption("Largest $ first. Click a line to open its usage's transaction trace.")
+        picked = st.dataframe(seen_lines[list(SEEN_CONFIG)], hide_index=True,
+                              key="revenue_seen_lines", column_config=SEEN_CONFIG,
+                              on_select="rerun", selection_mode="single-row")
+    rows = selected_rows(picked)
+    if rows and rows[0] < len(seen_lines) and seen_lines.iloc[rows[0]]["usage_id"]:
+        st.session_state.pop("revenue_seen_lines", None)
+        st.switch_page(TRACE_PAGE, query_params={
+            "trace": str(seen_lines.iloc[rows[0]]["usage_id"])})
+    for row in seen_lines[seen_lines["usage_id"] != ""].head(TRACE_LINKS).itertuples():
+        st.page_link(TRACE_PAGE, label=f"Trace {row.usage_id}: claim {row.claim_id} line "
+                     f"{row.line_no}, {row.label}", icon=":material/account_tree:",
+                     query_params={"trace": str(row.usage_id)})
 
 names = queries.facility_names(url)
 by_payer, by_facility = st.columns(2)
