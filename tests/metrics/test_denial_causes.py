@@ -20,6 +20,8 @@ from core.model import ClaimLine, RemittanceLine
 from metrics.compute.run import compute
 from metrics.read.denial_causes import known_causes, parse_cause
 from metrics.read.reader import StoreMetricReader
+from rules.evaluate import Outcome, judge
+from rules.loader import PACK_DIR, load_rules
 from store.upsert import upsert_records
 from tests.metrics.factories import FAC, T0, charge, master_data, usage
 from tests.metrics.remits import adj, remit
@@ -125,6 +127,21 @@ def test_the_catalog_metric_by_cause_facility_and_payer(stored: Engine) -> None:
         _metric(stored, "denials_known_cause_usd", (), "CO-16")
     with pytest.raises(ValueError, match="cannot be split by 'carc'"):
         _metric(stored, "denials_known_cause_usd", ("carc",))
+
+
+def test_the_pack_rule_warns_on_the_weeks_known_cause_dollars(stored: Engine) -> None:
+    rule = load_rules([PACK_DIR]).by_id["denials-known-cause-usd"]
+    assert (rule.metric, rule.scope.by, rule.warn, rule.fail) == (
+        "denials_known_cause_usd", ("facility",), 500, 2000)
+    reader = StoreMetricReader(stored)
+
+    def judged(now: datetime) -> dict[str, tuple[Outcome, float | None]]:
+        return {v.scope["facility"]: (judge(rule, v).outcome, v.value)
+                for v in reader.values(rule.metric, window=rule.window,
+                                       scope_keys=rule.scope.by, now=now)}
+
+    assert judged(NOW) == {FAC: (Outcome.WARN, 1295.0)}  # the extra's $1,250 and $45
+    assert judged(PAID) == {}  # before the payer answered: nothing denied yet
 
 
 def test_cause_names_parse() -> None:
