@@ -42,6 +42,8 @@ from sqlalchemy import (
     Connection,
     Float,
     Select,
+    Subquery,
+    and_,
     case,
     cast,
     exists,
@@ -192,49 +194,41 @@ def _claim_gaps(conn: Connection, fid: str, horizon: datetime, judged: Select
     return out
 
 
-def _latest_answers(conn: Connection, claim_ids: Iterable[str], now: datetime
-                    ) -> dict[str, tuple[datetime, bool]]:
-    """Claim -> (paid_at, denies) of its latest remittance paid before ``now`` that is not a
-    reversal (the payer's answer as it stands)."""
+def _latest_answers(claim_ids: Select, now: datetime) -> Subquery:
+    """(claim_id, paid_at, denied 0/1) of each of these claims' latest remittance paid
+    before ``now`` that is not a reversal (the payer's answer as it stands)."""
     r = remittances
-    out: dict[str, tuple[datetime, bool]] = {}
-    for chunk in _chunks(claim_ids):
-        ranked = select(
-            r.c.claim_id, r.c.paid_at, case((is_denial(), 1), else_=0).label("denied"),
-            func.row_number().over(partition_by=r.c.claim_id,
-                                   order_by=(r.c.paid_at.desc(), r.c.remittance_id.desc()))
-            .label("rn"),
-        ).where(r.c.status_code != REVERSAL_STATUS, r.c.paid_at < now,
-                r.c.claim_id.in_(chunk)).subquery("ranked")
-        for row in conn.execute(select(ranked.c.claim_id, ranked.c.paid_at, ranked.c.denied)
-                                .where(ranked.c.rn == 1)):
-            out[row.claim_id] = (row.paid_at, bool(row.denied))
-    return out
+    ranked = select(
+        r.c.claim_id, r.c.paid_at, case((is_denial(), 1), else_=0).label("denied"),
+        func.row_number().over(partition_by=r.c.claim_id,
+                               order_by=(r.c.paid_at.desc(), r.c.remittance_id.desc()))
+        .label("rn"),
+    ).where(r.c.status_code != REVERSAL_STATUS, r.c.paid_at < now,
+            r.c.claim_id.in_(claim_ids)).subquery("ranked")
+    return select(ranked.c.claim_id, ranked.c.paid_at, ranked.c.denied).where(
+        ranked.c.rn == 1).subquery("latest")
 
 
 def _payment_gaps(conn: Connection, fid: str, horizon: datetime, now: datetime,
                   remit: timedelta, judged: Select) -> dict[str, tuple[float, datetime]]:
     """Encounter -> ($, earliest opening) of its billing claims with an open denial, or
-    without a remittance past the payer-response allowance."""
+    without a remittance past the payer-response allowance. One statement returning the
+    gaps only (not every claim of the cohort with its answer)."""
     c = claims
     ids = judged.with_only_columns(encounters.c.encounter_id)
     pairs = claim_encounters(fid, horizon, among=ids)
-    rows = conn.execute(select(pairs.c.encounter_id, pairs.c.claim_id,
-                               cast(c.c.total, Float).label("total"), c.c.created_at)
-                        .select_from(pairs.join(c, c.c.claim_id == pairs.c.claim_id))
-                        .where(c.c.total > 0)).all()
-    answers = _latest_answers(conn, {row.claim_id for row in rows}, now)
+    latest = _latest_answers(select(pairs.c.claim_id), now)
+    rows = conn.execute(select(pairs.c.encounter_id, cast(c.c.total, Float).label("total"),
+                               c.c.created_at, latest.c.paid_at, latest.c.denied)
+                        .select_from(pairs.join(c, c.c.claim_id == pairs.c.claim_id)
+                                     .outerjoin(latest, latest.c.claim_id == pairs.c.claim_id))
+                        .where(c.c.total > 0, or_(
+                            latest.c.denied == 1,  # an open denial
+                            and_(latest.c.claim_id.is_(None),  # not answered in time
+                                 c.c.created_at < horizon - remit)))).all()
     out: dict[str, tuple[float, datetime]] = {}
     for row in rows:
-        answer = answers.get(row.claim_id)
-        if answer is not None:
-            if not answer[1]:
-                continue
-            opened = answer[0]
-        elif row.created_at < horizon - remit:
-            opened = row.created_at
-        else:
-            continue  # not remitted yet, within the payer's allowance
+        opened = row.paid_at if row.denied == 1 else row.created_at
         usd, first = out.get(row.encounter_id, (0.0, opened))
         out[row.encounter_id] = (usd + float(row.total), min(first, opened))
     return out
