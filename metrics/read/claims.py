@@ -32,6 +32,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, or_, select
 
+from metrics.read.common import chunks
 from store.schema import (
     cdm_entries,
     charges,
@@ -40,8 +41,6 @@ from store.schema import (
     remittance_lines,
     remittances,
 )
-
-CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -86,17 +85,12 @@ class RemittanceLink:
     remark_codes: str
 
 
-def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
-    ordered = sorted(set(values))
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start:start + CHUNK]
-
 
 def read_claim_lines(conn: Connection, claim_ids: Iterable[str]) -> list[ClaimLineRow]:
     """The lines of these claims with their claim's encounter and creation, in order."""
     cl, c = claim_lines, claims
     out: list[ClaimLineRow] = []
-    for chunk in _chunks(claim_ids):
+    for chunk in chunks(claim_ids):
         rows = conn.execute(select(cl, c.c.encounter_id, c.c.created_at).select_from(
             cl.outerjoin(c, c.c.claim_id == cl.c.claim_id)).where(cl.c.claim_id.in_(chunk))
             .order_by(cl.c.claim_id, cl.c.line_no))
@@ -110,7 +104,7 @@ def read_claim_lines(conn: Connection, claim_ids: Iterable[str]) -> list[ClaimLi
 
 def _existing_charges(conn: Connection, ids: Iterable[str]) -> set[str]:
     found: set[str] = set()
-    for chunk in _chunks(i for i in ids if i):
+    for chunk in chunks(i for i in ids if i):
         found.update(conn.execute(select(charges.c.charge_id).where(
             charges.c.charge_id.in_(chunk))).scalars())
     return found
@@ -120,7 +114,7 @@ def _named_by_lines(conn: Connection, ids: Iterable[str]) -> set[str]:
     """Which of these charges some claim line names (by charge id or control number)."""
     named: set[str] = set()
     cl = claim_lines
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         named.update(conn.execute(select(cl.c.charge_id).where(
             cl.c.charge_id.in_(chunk))).scalars())
         named.update(conn.execute(select(cl.c.line_control).where(
@@ -144,7 +138,7 @@ def _candidates(conn: Connection, encounter_ids: Iterable[str]) -> dict[str, lis
     """Each encounter's posted charges that no credit reverses, with their CDM codes."""
     c, cdm = charges, cdm_entries
     out: dict[str, list[_Candidate]] = {}
-    for chunk in _chunks(e for e in encounter_ids if e):
+    for chunk in chunks(e for e in encounter_ids if e):
         rows = conn.execute(select(
             c.c.charge_id, c.c.encounter_id, c.c.status, c.c.reverses_charge_id,
             c.c.service_date, c.c.quantity, c.c.amount, c.c.service_at, c.c.posted_at,
@@ -239,7 +233,7 @@ def remittance_links(conn: Connection, claim_ids: Iterable[str],
         by_claim.setdefault(line.claim_id, []).append(line)
     rl, r = remittance_lines, remittances
     out: list[RemittanceLink] = []
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = conn.execute(select(rl, r.c.status_code, r.c.paid_at).select_from(
             rl.join(r, r.c.remittance_id == rl.c.remittance_id))
             .where(rl.c.claim_id.in_(chunk))
@@ -278,10 +272,10 @@ def claims_billing(conn: Connection, charge_ids: Iterable[str], encounter_ids: I
     of these encounters (whose lines may bill them by the fallback)."""
     cl, c = claim_lines, claims
     found: set[str] = set()
-    for chunk in _chunks(charge_ids):
+    for chunk in chunks(charge_ids):
         found.update(conn.execute(select(cl.c.claim_id).where(or_(
             cl.c.charge_id.in_(chunk), cl.c.line_control.in_(chunk)))).scalars())
-    for chunk in _chunks(e for e in encounter_ids if e):
+    for chunk in chunks(e for e in encounter_ids if e):
         found.update(conn.execute(select(c.c.claim_id).where(
             c.c.encounter_id.in_(chunk))).scalars())
     return sorted(found)

@@ -8,7 +8,7 @@ only their ragged ends from the hour rows. Windows over facts and raw rows are e
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -149,3 +149,13 @@ def nearest_rank(conn: Connection, read: Read, base: Subquery, p: float) -> list
     rkeys = [ranked.c[k] for k in read.scope_keys]
     return list(conn.execute(select(*rkeys, func.min(ranked.c.v), func.max(ranked.c.n)).where(
         ranked.c.rn >= ceil_int(cast(ranked.c.n, Float) * p)).group_by(*rkeys)).all())
+
+
+CHUNK = 500  # ids per IN list: well under every database's bound on bound parameters
+
+
+def chunks(values: Iterable[str], size: int = CHUNK) -> Iterator[list[str]]:
+    """The distinct non-empty ``values``, sorted, in lists of at most ``size`` (IN lists)."""
+    ordered = sorted({v for v in values if v})
+    for start in range(0, len(ordered), size):
+        yield ordered[start:start + size]

@@ -37,12 +37,11 @@ from sqlalchemy import Connection, and_, case, func, or_, select
 from core.metric_values import MetricValue
 from metrics.catalog import DENIAL_GROUPS, FAILED_MAPPING_REASONS
 from metrics.read.claims import (
-    CHUNK,
     link_claim_lines,
     read_claim_lines,
     remittance_links,
 )
-from metrics.read.common import Read, value
+from metrics.read.common import Read, chunks, value
 from metrics.read.denials import REMIT_FEEDS, claims
 from store.schema import remittance_adjustments, remittance_lines
 from store.schema_metrics import metric_charge_facts, metric_duplicates, metric_usage_facts
@@ -116,11 +115,6 @@ class KnownCauses:
                       key=lambda t: (-t.usd, t.cause))
 
 
-def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
-    ordered = sorted({v for v in values if v})
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start:start + CHUNK]
-
 
 def _denied_rows(conn: Connection, since: datetime, until: datetime,
                  facility: str) -> list:
@@ -150,7 +144,7 @@ def _carcs(conn: Connection, remittance_ids: Iterable[str]) -> dict[tuple[str, i
     """Per (remittance, line; 0 = the claim) its denying group-CARCs in CAS order."""
     a = remittance_adjustments.c
     out: dict[tuple[str, int], list[str]] = defaultdict(list)
-    for chunk in _chunks(remittance_ids):
+    for chunk in chunks(remittance_ids):
         for r in conn.execute(select(a.remittance_id, a.line_no, a.group_code, a.reason_code)
                               .where(a.remittance_id.in_(chunk),
                                      a.group_code.in_(DENIAL_GROUPS))
@@ -172,7 +166,7 @@ def _owners(conn: Connection, charge_ids: Iterable[str]) -> tuple[dict[str, str]
     cf, md = metric_charge_facts.c, metric_duplicates.c
     owner: dict[str, str] = {}
     extras: set[str] = set()
-    for chunk in _chunks(charge_ids):
+    for chunk in chunks(charge_ids):
         for r in conn.execute(select(cf.charge_id, cf.usage_id).where(
                 cf.charge_id.in_(chunk), cf.usage_id != "")):
             owner[r.charge_id] = r.usage_id
@@ -186,7 +180,7 @@ def _owners(conn: Connection, charge_ids: Iterable[str]) -> tuple[dict[str, str]
 def _usages(conn: Connection, usage_ids: Iterable[str]) -> dict[str, _Usage]:
     uf = metric_usage_facts.c
     out: dict[str, _Usage] = {}
-    for chunk in _chunks(usage_ids):
+    for chunk in chunks(usage_ids):
         for r in conn.execute(select(uf.usage_id, uf.mapping_reason, uf.qty_mismatch,
                                      uf.charged_qty, uf.base_qty)
                               .where(uf.usage_id.in_(chunk))):

@@ -33,14 +33,13 @@ from sqlalchemy import (
     and_,
     exists,
     func,
-    or_,
     select,
     true,
     union,
 )
 
 from core.metric_values import MetricValue
-from metrics.read.common import Read, value
+from metrics.read.common import Read, chunks, value
 from store.schema import charges, claim_lines, claims, encounters
 from store.schema_metrics import metric_charge_facts
 
@@ -94,48 +93,35 @@ def claim_encounters(fid: str, horizon: datetime, among: Select | None = None) -
     return union(by_claim, *by_line).subquery("claim_encounters")
 
 
-def claimed_encounters(fid: str, horizon: datetime) -> Subquery:
-    """The facility's encounters a billing claim created by ``horizon`` bills."""
-    pairs = claim_encounters(fid, horizon)
-    return select(pairs.c.encounter_id).distinct().subquery("claimed")
-
-
-def _line_probes(fid: str, horizon: datetime, encounter_id: ColumnElement[str]
-                 ) -> list[ColumnElement[bool]]:
-    """Whether a billing claim's line names a charge of the encounter: by the line's charge
-    id, else by its line item control number (an index probe each)."""
-    c, cl, ch = claims, claim_lines, charges
-    return [exists().where(ch.c.encounter_id == encounter_id, key == ch.c.charge_id, when,
-                           c.c.claim_id == cl.c.claim_id, *billing_claims(fid, horizon))
-            for key, when in ((cl.c.charge_id, cl.c.charge_id != ""),
-                              (cl.c.line_control, and_(cl.c.charge_id == "",
-                                                       cl.c.line_control != "")))]
-
-
-def is_claimed(fid: str, horizon: datetime, encounter_id: ColumnElement[str]
-               ) -> ColumnElement[bool]:
-    """Whether a billing claim of the facility created by ``horizon`` bills the encounter
-    ``encounter_id`` names (as ``claim_encounters``), as index probes per encounter: by
-    the claim's encounter, else by a claim line naming one of its charges."""
-    c = claims
-    named = exists().where(c.c.encounter_id == encounter_id, *billing_claims(fid, horizon))
-    return or_(named, *_line_probes(fid, horizon, encounter_id))
+def _billed_by_line(conn: Connection, fid: str, horizon: datetime,
+                    encounter_ids: list[str]) -> set[str]:
+    """Those of ``encounter_ids`` a billing claim's line bills (through a charge of
+    theirs), read from their charges in IN lists: every probe starts from the few
+    encounters asked about, never from the claim lines."""
+    found: set[str] = set()
+    for chunk in chunks(encounter_ids):
+        for branch, _ in _line_branches(fid, horizon):
+            sub = branch.where(charges.c.encounter_id.in_(chunk)).subquery()
+            found.update(conn.execute(select(sub.c.encounter_id)).scalars())
+    return found
 
 
 def judged_since(conn: Connection, fid: str, horizon: datetime) -> datetime | None:
     """The earliest discharge of an encounter a claim created by ``horizon`` bills: one
     discharged before it may have been billed before the claims feed began, so it is not
     judged (None: no claim bills any encounter yet). The claims naming their encounter
-    give a first answer with one join; only encounters discharged before it are then
-    probed for a claim line billing one of their charges (not every line of every claim)."""
+    give a first answer with one join; only the encounters discharged before it are then
+    looked up among the claim lines (none, once the claims feed names encounters)."""
     c, e = claims, encounters
     named = conn.execute(select(func.min(e.c.ended_at)).select_from(
         c.join(e, e.c.encounter_id == c.c.encounter_id)).where(
         c.c.encounter_id != "", *billing_claims(fid, horizon))).scalar()
-    earlier = [] if named is None else [e.c.ended_at < named]
-    by_line = conn.execute(select(func.min(e.c.ended_at)).where(
-        *earlier, or_(*_line_probes(fid, horizon, e.c.encounter_id)))).scalar()
-    found = [t for t in (named, by_line) if t is not None]
+    earlier = conn.execute(select(e.c.encounter_id).where(
+        *(() if named is None else (e.c.ended_at < named,)))).scalars().all()
+    by_line = _billed_by_line(conn, fid, horizon, list(earlier))
+    firsts = [named, *(conn.execute(select(func.min(e.c.ended_at)).where(
+        e.c.encounter_id.in_(chunk))).scalar() for chunk in chunks(by_line))]
+    found = [t for t in firsts if t is not None]
     return min(found) if found else None
 
 
@@ -146,14 +132,18 @@ def unbilled(conn: Connection, fid: str, horizon: datetime, hold: timedelta
     oldest = judged_since(conn, fid, horizon)
     if oldest is None:
         return []
-    claimed = is_claimed(fid, horizon, e.c.encounter_id)
+    # no claim names the encounter (an index probe of one table), then none of its
+    # charges is on a claim line (looked up for those few only)
+    named = exists().where(claims.c.encounter_id == e.c.encounter_id,
+                           *billing_claims(fid, horizon))
     gross = func.sum(f.c.amount)
     rows = conn.execute(select(e.c.encounter_id, gross).select_from(
         e.join(f, f.c.encounter_id == e.c.encounter_id)).where(
         e.c.facility_id == fid, e.c.ended_at >= oldest, e.c.ended_at < horizon - hold,
-        ~claimed, f.c.surviving == true(), f.c.kind == "charge", f.c.posted_at <= horizon,
-    ).group_by(e.c.encounter_id).having(gross > 0).order_by(e.c.encounter_id))
-    return [(r[0], float(r[1])) for r in rows]
+        ~named, f.c.surviving == true(), f.c.kind == "charge", f.c.posted_at <= horizon,
+    ).group_by(e.c.encounter_id).having(gross > 0).order_by(e.c.encounter_id)).all()
+    by_line = _billed_by_line(conn, fid, horizon, [r[0] for r in rows])
+    return [(r[0], float(r[1])) for r in rows if r[0] not in by_line]
 
 
 def gross_per_day(conn: Connection, fid: str, horizon: datetime) -> float:

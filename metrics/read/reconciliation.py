@@ -55,7 +55,7 @@ from sqlalchemy import (
 
 from core.metric_values import MetricValue
 from metrics.read.claims import link_claim_lines, read_claim_lines
-from metrics.read.common import Read, pct, value
+from metrics.read.common import Read, chunks, pct, value
 from metrics.read.denials import REVERSAL_STATUS, is_denial
 from metrics.read.dnfb import billing_claims, claim_encounters, horizons, judged_since
 from store.schema import charges, claim_lines, claims, encounters, remittances
@@ -66,7 +66,6 @@ CHARGE_GAPS = ("missing", "unmapped", "pending")
 EXPECTED = ("on_time", "late", *CHARGE_GAPS)
 RECON_FEEDS = ("usage_event", "charge", "claim", "encounter", "remittance")
 DAY = timedelta(days=1)
-CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -102,11 +101,6 @@ class FacilityReconciliation:
     def reconciled(self) -> int:
         return self.judged - len({g.encounter_id for kind in self.gaps.values() for g in kind})
 
-
-def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
-    ordered = sorted(set(values))
-    for at in range(0, len(ordered), CHUNK):
-        yield ordered[at:at + CHUNK]
 
 
 def _judged(fid: str, horizon: datetime, since: datetime, hold: timedelta) -> Select:
@@ -159,7 +153,7 @@ def _fallback_billed(conn: Connection, fid: str, horizon: datetime,
     (same HCPCS or revenue code, service date and units: ``metrics.read.claims``)."""
     c = claims
     claim_ids: list[str] = []
-    for chunk in _chunks(encounter_ids):
+    for chunk in chunks(encounter_ids):
         claim_ids += conn.execute(select(c.c.claim_id).where(
             c.c.encounter_id.in_(chunk), *billing_claims(fid, horizon))).scalars()
     if not claim_ids:
