@@ -141,7 +141,7 @@ def test_the_report_has_a_revenue_cycle_section(reader: StoreMetricReader,
     doc = REPORT(engine)
     rc = doc["revenue_cycle"]
     assert list(rc) == ["network", "facilities", "payers", "denial_reasons", "errors",
-                        "dnfb", "pricing"]
+                        "dnfb", "pricing", "reconciliation", "underpayments"]
     assert rc["network"] == {
         "claims": 8, "denied": 3, "denial_rate_pct": 37.5, "charges_usd": 9100.0,
         "denied_usd": 5700.0, "denial_rate_usd_pct": 62.6374, "denied_open_usd": 2700.0,
