@@ -85,7 +85,6 @@ class RemittanceLink:
     remark_codes: str
 
 
-
 def read_claim_lines(conn: Connection, claim_ids: Iterable[str]) -> list[ClaimLineRow]:
     """The lines of these claims with their claim's encounter and creation, in order."""
     cl, c = claim_lines, claims

@@ -35,14 +35,14 @@ from decimal import Decimal
 from sqlalchemy import Connection, and_, case, func, or_, select
 
 from core.metric_values import MetricValue
-from metrics.catalog import DENIAL_GROUPS, FAILED_MAPPING_REASONS
+from metrics.catalog import FAILED_MAPPING_REASONS
 from metrics.read.claims import (
     link_claim_lines,
     read_claim_lines,
     remittance_links,
 )
 from metrics.read.common import Read, chunks, value
-from metrics.read.denials import REMIT_FEEDS, claims
+from metrics.read.denials import REMIT_FEEDS, claims, denying_adjustment
 from store.schema import remittance_adjustments, remittance_lines
 from store.schema_metrics import metric_charge_facts, metric_duplicates, metric_usage_facts
 
@@ -115,16 +115,13 @@ class KnownCauses:
                       key=lambda t: (-t.usd, t.cause))
 
 
-
 def _denied_rows(conn: Connection, since: datetime, until: datetime,
                  facility: str) -> list:
     """The window's denied lines (see the module docstring) with their claim's scope."""
     whole = claims(Read("denial_rate_count_pct", until - since, (), until))
     a, rl = remittance_adjustments.c, remittance_lines.c
-    denying = and_(a.group_code.in_(DENIAL_GROUPS),
-                   or_(a.group_code != "CO", a.reason_code != "45"))
     adj = select(a.remittance_id, a.line_no,
-                 func.max(case((denying, 1), else_=0)).label("denying")).where(
+                 func.max(case((denying_adjustment(), 1), else_=0)).label("denying")).where(
         a.line_no > 0).group_by(a.remittance_id, a.line_no).subquery("line_adj")
     where = [whole.c.paid_at >= since,
              or_(whole.c.denied == 1,
@@ -146,11 +143,9 @@ def _carcs(conn: Connection, remittance_ids: Iterable[str]) -> dict[tuple[str, i
     out: dict[tuple[str, int], list[str]] = defaultdict(list)
     for chunk in chunks(remittance_ids):
         for r in conn.execute(select(a.remittance_id, a.line_no, a.group_code, a.reason_code)
-                              .where(a.remittance_id.in_(chunk),
-                                     a.group_code.in_(DENIAL_GROUPS))
+                              .where(a.remittance_id.in_(chunk), denying_adjustment())
                               .order_by(a.remittance_id, a.line_no, a.seq)):
-            if (r.group_code, r.reason_code) != ("CO", "45"):
-                out[(r.remittance_id, r.line_no)].append(f"{r.group_code}-{r.reason_code}")
+            out[(r.remittance_id, r.line_no)].append(f"{r.group_code}-{r.reason_code}")
     return out
 
 

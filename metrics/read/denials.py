@@ -49,6 +49,14 @@ CLAIM_SCOPE = {"facility": "facility_id", "payer": "payer_id"}
 CARC_SCOPE = {**CLAIM_SCOPE, "carc": "carc"}
 
 
+def denying_adjustment() -> ColumnElement[bool]:
+    """An adjustment row that denies what it adjusts: group CO, PI or OA, but not CO-45
+    (the contractual write-down every paid line carries). A line paid 0 with one is a
+    denied line (``metrics.read.underpayment`` leaves it out, ``denial_causes`` lists it)."""
+    a = remittance_adjustments.c
+    return and_(a.group_code.in_(DENIAL_GROUPS), or_(a.group_code != "CO", a.reason_code != "45"))
+
+
 def is_denial() -> ColumnElement[bool]:
     """True for a remittance row that denies its claim (see the module docstring)."""
     r, a = remittances, remittance_adjustments

@@ -64,7 +64,7 @@ def horizons(conn: Connection, now: datetime) -> dict[str, datetime]:
     return {fid: min(now, newest) for fid, newest in rows}
 
 
-def _line_branches(fid: str, horizon: datetime) -> list[tuple[Select, ColumnElement[str]]]:
+def _line_branches(fid: str, horizon: datetime) -> list[Select]:
     """The two ways a billing claim's line names a charge, each a plain join (one index
     probe per line, where an OR in one join condition reads every charge): by its charge
     id, else (no charge id) by its line item control number."""
@@ -73,8 +73,8 @@ def _line_branches(fid: str, horizon: datetime) -> list[tuple[Select, ColumnElem
     by_id = (base.join(ch, ch.c.charge_id == cl.c.charge_id), cl.c.charge_id != "")
     by_control = (base.join(ch, ch.c.charge_id == cl.c.line_control),
                   and_(cl.c.charge_id == "", cl.c.line_control != ""))
-    return [(select(c.c.claim_id.label("claim_id"), ch.c.encounter_id.label("encounter_id"))
-             .select_from(joined).where(named, *billing_claims(fid, horizon)), named)
+    return [select(c.c.claim_id.label("claim_id"), ch.c.encounter_id.label("encounter_id"))
+            .select_from(joined).where(named, *billing_claims(fid, horizon))
             for joined, named in (by_id, by_control)]
 
 
@@ -89,7 +89,7 @@ def claim_encounters(fid: str, horizon: datetime, among: Select | None = None) -
                       ).where(c.c.encounter_id != "", *billing_claims(fid, horizon),
                               *(() if among is None else (c.c.encounter_id.in_(among),)))
     by_line = [q.where(*(() if among is None else (ch.c.encounter_id.in_(among),)))
-               for q, _ in _line_branches(fid, horizon)]
+               for q in _line_branches(fid, horizon)]
     return union(by_claim, *by_line).subquery("claim_encounters")
 
 
@@ -100,7 +100,7 @@ def _billed_by_line(conn: Connection, fid: str, horizon: datetime,
     encounters asked about, never from the claim lines."""
     found: set[str] = set()
     for chunk in chunks(encounter_ids):
-        for branch, _ in _line_branches(fid, horizon):
+        for branch in _line_branches(fid, horizon):
             sub = branch.where(charges.c.encounter_id.in_(chunk)).subquery()
             found.update(conn.execute(select(sub.c.encounter_id)).scalars())
     return found

@@ -102,7 +102,6 @@ class FacilityReconciliation:
         return self.judged - len({g.encounter_id for kind in self.gaps.values() for g in kind})
 
 
-
 def _judged(fid: str, horizon: datetime, since: datetime, hold: timedelta) -> Select:
     """The judged encounters (see the module docstring): id, patient token, discharge."""
     e, u, f = encounters, metric_usage_facts, metric_charge_facts

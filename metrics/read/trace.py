@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 
 from metrics.read.claims import (
+    claim_line_links,
     claims_billing,
     link_claim_lines,
     read_claim_lines,
@@ -132,8 +133,7 @@ def _claimed(conn: Connection, claim_id: str) -> tuple[list[str], list[str]]:
     """(usage ids, charge ids) behind a claim: the charges its lines bill (as
     ``metrics.read.claims`` stitches them) and their usages; a claim without lines (a FHIR
     Claim with no items) stands for its encounter's usages."""
-    billed = sorted({link.charge_id for link in link_claim_lines(
-        conn, read_claim_lines(conn, [claim_id])).values()})
+    billed = sorted({link.charge_id for link in claim_line_links(conn, [claim_id]).values()})
     if billed:
         return _owners(conn, billed, ""), billed
     encounter = conn.execute(select(claims.c.encounter_id).where(

@@ -40,9 +40,8 @@ from sqlalchemy import (
 
 from core.metric_values import MetricValue
 from core.payer_contracts import ContractBook, ContractTerm, PayerContract
-from metrics.catalog import DENIAL_GROUPS
 from metrics.read.common import Read, value
-from metrics.read.denials import REMIT_FEEDS, claims
+from metrics.read.denials import REMIT_FEEDS, claims, denying_adjustment
 from store.schema import remittance_adjustments, remittance_lines
 
 TOLERANCE_CENTS = 1  # a cent of rounding either way is no finding
@@ -105,8 +104,7 @@ def judged_lines(read: Read) -> CTE:
     whole = claims(read)
     c = select(whole).where(whole.c.paid_at >= read.start).cte("initial")
     rl, a = remittance_lines.c, remittance_adjustments.c
-    denial = and_(a.group_code.in_(DENIAL_GROUPS),
-                  or_(a.group_code != "CO", a.reason_code != "45"))
+    denial = denying_adjustment()
     adj = select(
         a.remittance_id, a.line_no,
         func.sum(case((a.group_code == "PR", a.amount), else_=0)).label("patient"),
