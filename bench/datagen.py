@@ -232,12 +232,14 @@ def _build(m: dict[str, Any], n: int, seed: int, t0_us: int, span_us: int,
     charge_rows: list[Row] = []
     k = nxt["charge"]
     first_ids: dict[int, str] = {}
+    first_cid = np.array([], dtype=str)
     for p, (idx, ov) in enumerate(parts):
         cols = {c: (v[idx] if isinstance(v, np.ndarray) else v) for c, v in base_charge.items()}
         cid = np.strings.add(np.strings.add("CHG-", cols["facility_id"]),
                              _ids("-", k + np.arange(len(idx)), 9))
         k += len(idx)
         if p == 0:
+            first_cid = cid
             first_ids = dict(zip(idx.tolist(), cid.tolist(), strict=True))
         cols["posted_at"] = cols["posted_at"] + ov.get("later", 0)
         if ov.get("status") == "credit":
@@ -294,10 +296,10 @@ def _build(m: dict[str, Any], n: int, seed: int, t0_us: int, span_us: int,
         "record_hash": _hashes(seed, 21, nxt["requisition"], len(ridx)), "ingested_at": now,
     }
 
-    first = np.flatnonzero(charged)  # the first charge of each charged usage, in order
+    first = parts[0][0]  # the charged usages, in order, and first_cid their first charges
     money = revenue_tables(
         rng, seed=seed, now=now, enc_no=enc_no,
-        charge_ids=np.array([first_ids[i] for i in first.tolist()], dtype=str),
+        charge_ids=first_cid,
         charge_enc=e[first], amount=amount[first], units=base_qty[first],
         service_us=used[first],
         hcpcs=np.where(m["no_hcpcs"][item], "", np.where(cls == "IMPLANT", "C1713",
