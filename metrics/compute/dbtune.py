@@ -85,6 +85,14 @@ def analyze(conn: Connection, *tables: Table) -> None:
             conn.exec_driver_sql(f"ANALYZE {table.name}{listed}")
 
 
+def analyze_scratch(conn: Connection, table: Table) -> None:
+    """Statistics for a small scratch table of an incremental pass, on both databases.
+    SQLite plans a table without statistics as about a million rows: a join of a few
+    hundred scratch rows to a store table then scans the store table in the order a
+    later window or sort wants, a cost that grows with the store instead of the pass."""
+    conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+
 def secondary_indexes(conn: Connection, table: Table) -> dict[str, str]:
     """Name -> ``CREATE INDEX`` statement of every index on ``table`` in the database
     that no constraint owns: also those other packages' migrations added (the dashboard's
