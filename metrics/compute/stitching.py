@@ -42,7 +42,7 @@ from sqlalchemy import (
     update,
 )
 
-from metrics.compute.dbtune import analyze_scratch
+from metrics.compute.dbtune import analyze, analyze_scratch
 from metrics.compute.pass_tables import (
     pass_dirty_encounters,
     pass_work_charges,
@@ -82,7 +82,11 @@ def _insert_links(conn: Connection, query: Select) -> int:
     """Insert the links ``query`` yields (a link already made stays); how many were new."""
     # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT.
     stmt = dialect_insert(conn, metric_links).from_select(_LINK_COLS, query.where(true()))
-    return conn.execute(stmt.on_conflict_do_nothing()).rowcount or 0
+    # preserve_rowcount: SQLAlchemy keeps an INSERT's count only when asked, and without
+    # it psycopg's -1 kept every pairing loop on PostgreSQL going to its last round
+    done = conn.execute(stmt.on_conflict_do_nothing(),
+                        execution_options={"preserve_rowcount": True})
+    return max(done.rowcount, 0)
 
 
 def _not_linked(hop: str, *, usage_id: ColumnElement[str] | None = None,
@@ -289,6 +293,11 @@ def link_charges(conn: Connection, full: bool) -> None:
     ml = metric_links
     conn.execute(delete(ml).where(ml.c.hop == "charge", in_scope(ml.c.encounter_id, full)))
     _fill_work_for_charges(conn, full)
+    if full:
+        # PostgreSQL planned the fresh work tables as a few pages: the pairing's window
+        # sorts ran as nested loops over the whole work sets, 55 s and 69 s on a 1M-usage
+        # store's first full pass
+        analyze(conn, pass_work_charges, pass_work_usages)
     _pair_charges_by_control_id(conn)
     _pair_charges_by_fallback(conn)
     _link_credits(conn, full)
@@ -467,7 +476,11 @@ def link_issues(conn: Connection, full: bool) -> None:
     ml = metric_links
     conn.execute(delete(ml).where(ml.c.hop == "inventory", in_scope(ml.c.encounter_id, full)))
     _fill_work_for_issues(conn, full)
-    if not full:
+    if full:
+        # PostgreSQL: planned as a few pages, each free scan probed every inventory link
+        # (a nested-loop anti join) in the fallback pairing
+        analyze(conn, pass_work_issues, pass_work_usages)
+    else:
         # a few hundred issues and returns near the dirty scans: without statistics
         # SQLite paired the returns by scanning every ISSUE of the store (0.5 s at 1M
         # usages, 0.13 s with them)
@@ -475,7 +488,12 @@ def link_issues(conn: Connection, full: bool) -> None:
     _pair_issues_by_serial(conn)
     # Two scans of one item close together can each be the other's issue's nearest; a
     # second round pairs the two the first one left.
-    for _round in range(MAX_ISSUE_ROUNDS):
+    for done in range(MAX_ISSUE_ROUNDS):
+        if full and done < 2:
+            # PostgreSQL: each round's anti joins probe the inventory links made so far. On
+            # a store's first full pass the statistics said there were none, and every
+            # pair scanned them all (51 s, then 101 s a round at 1M usages)
+            analyze(conn, metric_links)
         if not _pair_issues_by_fallback(conn):
             break
     _pair_returns(conn)
