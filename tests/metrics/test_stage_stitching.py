@@ -110,3 +110,20 @@ def test_an_issue_that_names_its_usage_needs_no_link(engine: Engine) -> None:
     records = [usage("u1", "CON1", 0), issue("i1", "CON1", 30, uid="u1")]
     assert _issue_links(engine, records) == []
 
+
+
+def test_a_pairing_round_counts_the_links_it_made_so_the_rounds_stop(engine: Engine) -> None:
+    # The rounds of issue and charge pairing stop at the first that links nothing; on
+    # PostgreSQL the count came back as -1 and every loop ran to its last round.
+    from sqlalchemy import literal, select, union_all
+
+    from metrics.compute.stitching import _insert_links
+
+    two = union_all(*(select(literal(u).label("usage_id"), literal("inventory").label("hop"),
+                             literal(t).label("target_id"), literal("fallback").label("m"),
+                             literal("ENC1").label("e"), literal(at(0)).label("at"))
+                      for u, t in (("ua", "I1"), ("ub", "I2")))).subquery()
+    query = select(*two.c)
+    with open_pass(engine) as conn:
+        assert _insert_links(conn, query) == 2
+        assert _insert_links(conn, query) == 0  # both links exist: the round made none
