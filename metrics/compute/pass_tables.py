@@ -14,9 +14,9 @@
 They cost no log writes and are gone with the transaction if it fails; each database
 gets the kind it joins fastest:
 
-- SQLite: ``TEMPORARY`` (in memory: the engine sets ``temp_store``) and, where they
-  are probed by key, ``WITHOUT ROWID``: clustered on the key, so each probe is one
-  descent;
+- SQLite: ``TEMPORARY`` (in a temporary file the OS caches, not in the process's
+  memory: the engine sets ``temp_store``) and, where they are probed by key,
+  ``WITHOUT ROWID``: clustered on the key, so each probe is one descent;
 - PostgreSQL: ``UNLOGGED`` (a temporary table would live in the small per-session
   ``temp_buffers`` and shut out parallel scans), and the usage stages without a key:
   they are hash-joined, and a key index filled in hash order costs more than the

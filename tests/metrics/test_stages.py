@@ -14,6 +14,7 @@ from sqlalchemy import Engine, event, func, inspect, select, text
 
 from bench.metrics import CHECK_STAGES, checks_part, report
 from core.config import ChargeSla
+from metrics.compute.dbtune import SQLITE_CACHE_KIB
 from metrics.compute.exceptions import _mapping_problems
 from metrics.compute.pass_tables import pass_metadata, pass_tables
 from metrics.compute.run import STAGES, compute
@@ -187,6 +188,37 @@ def test_the_pass_frees_pages_without_zeroing_them_and_gives_the_setting_back(
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
     engine.dispose()
+
+
+def test_the_pass_bounds_its_own_memory_and_gives_the_cache_back(tmp_path: Path) -> None:
+    # A pass's own memory must not grow with the store: its scratch tables and sorts go
+    # to a temporary file (temp_store FILE = 1; in memory a sort never spills), its page
+    # cache is bounded, and the connection goes back to the pool with the default cache.
+    # The dashboard's read engine keeps its temporary b-trees in memory (MEMORY = 2).
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    _load(engine, master_data() + trap_estate())
+    during: list[tuple[int, int]] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("DELETE FROM metric_usage_facts"):
+            raw = cursor.connection
+            during.append((raw.execute("PRAGMA temp_store").fetchone()[0],
+                           raw.execute("PRAGMA cache_size").fetchone()[0]))
+
+    event.listen(engine, "before_cursor_execute", note)
+    compute(engine, ChargeSla(), now=NOW, full=True)
+    assert during and set(during) == {(1, -SQLITE_CACHE_KIB)}
+    assert SQLITE_CACHE_KIB <= 128 * 1024  # the figure the 500 MB budget was measured at
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -2000
+        assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 1
+    engine.dispose()
+    reader = make_engine(url, read_mostly=True)
+    with reader.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2
+    reader.dispose()
 
 
 def test_failed_mappings_are_regrouped_from_their_index_alone(engine: Engine) -> None:
