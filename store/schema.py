@@ -333,6 +333,8 @@ remittances = Table(
     Column("received_at", UtcDateTime),
     Column("last_updated", UtcDateTime, nullable=False),
     *_lineage_columns(),
+    # each payer's newest name (app.data.revenue.payer_names)
+    Index("ix_remittances_payer_paid", "payer_id", "paid_at"),
 )
 
 remittance_lines = Table(

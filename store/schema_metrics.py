@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 from store.schema import (
+    Money,
     api_calls,
     charges,
     interface_messages,
@@ -229,6 +230,68 @@ metric_state = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Per claim (and the facility its remittances name): its initial remittance (the earliest
+# that is not a reversal, by paid_at then id) and its latest one, as the denial metrics take
+# them (metrics.read.denials), over every remittance stored whatever its paid_at; a read
+# as of ``now`` takes the initial one when it was paid before ``now`` and looks past the
+# latest only when that was paid at or after ``now``. Kept by the pass for the claims whose
+# remittances or adjustments were ingested since the watermark (issue 23): the window's
+# claims are then an index range here, not a ranking of every remittance of them.
+metric_claim_answers = Table(
+    "metric_claim_answers",
+    metadata,
+    Column("claim_id", String(64), primary_key=True),
+    Column("facility_id", String(32), primary_key=True),
+    Column("payer_id", String(64), nullable=False),  # of the initial remittance
+    Column("remittance_id", String(128), nullable=False),  # the initial remittance
+    Column("charge_amount", Money, nullable=False),  # its CLP03
+    Column("paid_at", UtcDateTime, nullable=False),  # its paid_at
+    Column("denied", Integer, nullable=False),  # 1: it denied the claim
+    Column("last_remittance_id", String(128), nullable=False),
+    Column("last_paid_at", UtcDateTime, nullable=False),
+    Column("last_denied", Integer, nullable=False),
+    Index("ix_metric_claim_answers_paid", "paid_at"),
+)
+
+# Per encounter, the inputs of DNFB and of encounter reconciliation's cohort as times (issue
+# 23): its discharge, when a billing claim of its facility first billed it (by name, or a
+# line's charge), and its surviving charges' gross $ and first and last posting. Reads cut
+# them at their claims horizon; the (facility, billed_at) index finds the unbilled
+# encounters without visiting the billed ones (metrics.compute.encounter_billing).
+metric_encounter_billing = Table(
+    "metric_encounter_billing",
+    metadata,
+    Column("encounter_id", String(64), primary_key=True),
+    Column("facility_id", String(32), nullable=False),
+    Column("discharged_at", UtcDateTime),  # NULL: not discharged
+    Column("billed_at", UtcDateTime),  # NULL: no billing claim bills it
+    Column("gross_usd", Float, nullable=False),
+    Column("first_posted_at", UtcDateTime),  # NULL: no surviving charge
+    Column("last_posted_at", UtcDateTime),
+    # a chargeable scan whose charge is expected (reconciliation judges the encounter), and
+    # those with no charge posted (missing, unmapped or pending): count and $ at the price
+    Column("expected", Boolean, nullable=False),
+    Column("charge_gaps", Integer, nullable=False),
+    Column("charge_gap_usd", Float, nullable=False),
+    Index("ix_metric_encounter_billing_billed", "facility_id", "billed_at"),
+    Index("ix_metric_encounter_billing_discharged", "facility_id", "discharged_at"),
+)
+
+# Each encounter a claim bills: named by the claim, or owning a charge one of its lines
+# names (its charge id, else its line item control number), with the claim's facility,
+# creation and whether it bills (not draft, cancelled or entered in error):
+# metrics.read.dnfb.claim_encounters kept by the pass, cut at a claims horizon by the reads.
+metric_claim_encounters = Table(
+    "metric_claim_encounters",
+    metadata,
+    Column("claim_id", String(64), primary_key=True),
+    Column("encounter_id", String(64), primary_key=True),
+    Column("facility_id", String(32), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("billing", Boolean, nullable=False),
+    Index("ix_metric_claim_encounters_encounter", "encounter_id"),
 )
 
 # Scanned reference -> everything the facts need about its item, one probe per usage.

@@ -31,14 +31,20 @@ def has_remittances(conn: Connection) -> bool:
 def payer_names(conn: Connection) -> dict[str, str]:
     """Payer id -> the name its remittances give (835 N1*PR N102; the newest wins when a
     payer renames itself), for payers that sent one."""
+    # The payers by a skip scan of the (payer, paid_at) index (a recursive CTE, one probe
+    # per payer), then each one's newest name walking that index back: index depth, not a
+    # ranking of every remittance ever stored.
     r = remittances.c
-    newest = (select(r.payer_id, r.payer_name,
-                     func.row_number().over(partition_by=r.payer_id,
-                                            order_by=r.paid_at.desc()).label("n"))
-              .where(r.payer_name != "").subquery())
-    rows = conn.execute(select(newest.c.payer_id, newest.c.payer_name)
-                        .where(newest.c.n == 1))
-    return {payer: name for payer, name in rows}
+    payer = select(func.min(r.payer_id).label("id")).cte("payer", recursive=True)
+    after = select(func.min(r.payer_id)).where(r.payer_id > payer.c.id)
+    payer = payer.union_all(select(after.scalar_subquery()).where(payer.c.id.is_not(None)))
+    out = {}
+    for pid in conn.execute(select(payer.c.id).where(payer.c.id.is_not(None))).scalars():
+        name = conn.execute(select(r.payer_name).where(r.payer_id == pid, r.payer_name != "")
+                            .order_by(r.paid_at.desc()).limit(1)).scalar()
+        if name:
+            out[pid] = name
+    return out
 
 
 def initial_denial() -> ColumnElement[bool]:

@@ -65,6 +65,7 @@ from store.schema import (
 from store.schema_metrics import (
     metric_charge_facts,
     metric_duplicates,
+    metric_encounter_billing,
     metric_links,
     metric_state,
     metric_usage_facts,
@@ -73,7 +74,8 @@ from store.upsert import upsert_rows
 
 TABLES = ("usage_events", "interface_messages", "message_usages", "charges",
           "inventory_transactions", "encounters", "metric_usage_facts",
-          "metric_charge_facts", "metric_links", "metric_duplicates")
+          "metric_charge_facts", "metric_links", "metric_duplicates",
+          "metric_encounter_billing")
 
 
 def cutoff_for(now: datetime, months: int) -> datetime:
@@ -278,7 +280,8 @@ def _age_out(conn: Connection, candidates: list[str], cutoff: datetime, now: dat
         for part in _chunks(gone):
             conn.execute(insert(pass_dirty_encounters), [{"encounter_id": e} for e in part])
         note_mapping_subjects(conn)  # the failed mappings these usages counted in
-        for table in (metric_usage_facts, metric_charge_facts, metric_duplicates):
+        for table in (metric_usage_facts, metric_charge_facts, metric_duplicates,
+                      metric_encounter_billing):
             counts[table.name] += _delete_in(conn, table, table.c.encounter_id, gone)
         counts[ml.name] += _delete_in(conn, ml, ml.c.encounter_id, gone)
         counts[ml.name] += _delete_in(conn, ml, ml.c.usage_id, gone_usages)

@@ -22,8 +22,10 @@ from sqlalchemy import Connection, Engine, func, literal, select, union_all
 
 from core.config import ChargeSla
 from metrics.compute.charge_facts import build_charge_facts, find_duplicates
+from metrics.compute.claim_answers import build_claim_answers
 from metrics.compute.dbtune import StageClock, analyze, bulk, tune, untune
 from metrics.compute.dirty import feed_hours, mark_dirty, master_changed
+from metrics.compute.encounter_billing import build_encounter_billing
 from metrics.compute.exceptions import note_mapping_subjects, sync_exceptions
 from metrics.compute.feeds import billing_horizons, erp_horizons, update_feed_sources, usage_period
 from metrics.compute.itemdim import fill_item_dim
@@ -50,7 +52,9 @@ from metrics.compute.usage_facts import build_usage_facts, map_usages, summarise
 from store.schema import FACT_TABLES, api_calls
 from store.schema_metrics import (
     metric_charge_facts,
+    metric_claim_answers,
     metric_duplicates,
+    metric_encounter_billing,
     metric_exceptions,
     metric_links,
     metric_points,
@@ -85,7 +89,8 @@ class ComputeResult:
 # The stages a pass is timed by, in order; ``duplicates`` and ``mapping`` are the two
 # checks the benchmark's peers run (duplicate charges, failed mappings).
 STAGES = ("dirty", "feeds", "item_dim", "charge_facts", "charge_links", "duplicates",
-          "issue_links", "mapping", "hops", "usage_facts", "points", "exceptions", "commit")
+          "issue_links", "mapping", "hops", "usage_facts", "points", "exceptions",
+          "claim_answers", "encounter_billing", "commit")
 
 
 def _state(conn: Connection, name: str) -> str | None:
@@ -205,6 +210,12 @@ def _full(conn: Connection, sla: ChargeSla, now: datetime, clock: StageClock) ->
     with clock("exceptions"):
         sync_exceptions(conn, now, True)
         analyze(conn, metric_exceptions)
+    with clock("claim_answers"):
+        build_claim_answers(conn, None)
+        analyze(conn, metric_claim_answers)
+    with clock("encounter_billing"):
+        build_encounter_billing(conn, None)
+        analyze(conn, metric_encounter_billing)
 
 
 def _usage_facts(conn: Connection, sla: ChargeSla, full: bool, billing: dict[str, datetime],
@@ -267,6 +278,11 @@ def _incremental(conn: Connection, sla: ChargeSla, now: datetime, mark: datetime
         with clock("exceptions"):
             note_mapping_subjects(conn)  # and those named after it
             sync_exceptions(conn, now, False, every_mapping=every_mapping)
+    with clock("claim_answers"):  # by claim, not by encounter: remittances name no encounter
+        build_claim_answers(conn, since)
+    with clock("encounter_billing"):  # the dirty encounters and those new claims name
+        build_encounter_billing(conn, since, select(pass_dirty_encounters.c.encounter_id)
+                                if n_encounters else None)
     return n_encounters, sum(int((hi - lo) / timedelta(hours=1)) for lo, hi in ranges)
 
 

@@ -8,9 +8,10 @@ only their ragged ends from the hour rows. Windows over facts and raw rows are e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -33,6 +34,7 @@ from metrics.read.health import SourceHealth
 from store.sqlfn import ceil_int
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -159,3 +161,17 @@ def chunks(values: Iterable[str], size: int = CHUNK) -> Iterator[list[str]]:
     ordered = sorted({v for v in values if v})
     for start in range(0, len(ordered), size):
         yield ordered[start:start + size]
+
+
+def per_transaction(conn: Connection, key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()`` once per transaction of ``conn`` (``key`` names the answer): the reads
+    of one page ask the same store-wide question per facility and metric."""
+    transaction = conn.get_transaction()
+    cached = conn.info.get(key)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        answer: T = cached[1]
+        return answer
+    found = compute()
+    if transaction is not None:
+        conn.info[key] = (transaction, found)
+    return found

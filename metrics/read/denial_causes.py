@@ -32,10 +32,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection, and_, exists, or_, select
 
 from core.metric_values import MetricValue
 from metrics.catalog import FAILED_MAPPING_REASONS
+from metrics.read.answers import answers_current
 from metrics.read.claims import (
     link_claim_lines,
     read_claim_lines,
@@ -118,22 +119,21 @@ class KnownCauses:
 def _denied_rows(conn: Connection, since: datetime, until: datetime,
                  facility: str) -> list:
     """The window's denied lines (see the module docstring) with their claim's scope."""
-    whole = claims(Read("denial_rate_count_pct", until - since, (), until))
+    whole = claims(Read("denial_rate_count_pct", until - since, (), until),
+                   answers_current(conn))
     a, rl = remittance_adjustments.c, remittance_lines.c
-    adj = select(a.remittance_id, a.line_no,
-                 func.max(case((denying_adjustment(), 1), else_=0)).label("denying")).where(
-        a.line_no > 0).group_by(a.remittance_id, a.line_no).subquery("line_adj")
+    # a probe of the line's own adjustments (the primary key's prefix), not a grouping of
+    # every line adjustment in the store
+    denying = exists().where(a.remittance_id == rl.remittance_id, a.line_no == rl.line_no,
+                             denying_adjustment())
     where = [whole.c.paid_at >= since,
-             or_(whole.c.denied == 1,
-                 and_(rl.paid_amount == 0, func.coalesce(adj.c.denying, 0) == 1))]
+             or_(whole.c.denied == 1, and_(rl.paid_amount == 0, denying))]
     if facility:
         where.append(whole.c.facility_id == facility)
     return list(conn.execute(select(
         whole.c.facility_id, whole.c.payer_id, whole.c.claim_id, whole.c.remittance_id,
         whole.c.paid_at, rl.line_no, rl.procedure_code, rl.charge_amount, rl.remark_codes,
-    ).select_from(whole.join(remittance_lines, rl.remittance_id == whole.c.remittance_id)
-                  .outerjoin(adj, and_(adj.c.remittance_id == rl.remittance_id,
-                                       adj.c.line_no == rl.line_no)))
+    ).select_from(whole.join(remittance_lines, rl.remittance_id == whole.c.remittance_id))
         .where(*where).order_by(whole.c.facility_id, whole.c.claim_id, rl.line_no)).all())
 
 

@@ -10,8 +10,10 @@ zero payment that is all deductible is the payer working as agreed, not a denial
 counts in the window of its initial remittance's ``paid_at``; it stays *open* while its
 latest non-reversal remittance paid before ``now`` is still a denial.
 
-Read straight from the canonical tables (one row per claim payment: small beside the usage
-facts), one statement per value set, the same SQL on SQLite and PostgreSQL.
+Each claim's initial and latest remittance come from the pass's ``metric_claim_answers``
+(a range of its ``paid_at`` index) while it holds every remittance stored
+(``metrics.read.answers``), else by ranking the window's claims' remittances in the
+canonical tables; one statement per value set, the same SQL on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ from sqlalchemy import (
 
 from core.metric_values import MetricValue
 from metrics.catalog import DENIAL_GROUPS
+from metrics.read.answers import answers_current
 from metrics.read.common import Read, pct, scope_of, value
 from store.schema import remittance_adjustments, remittances
+from store.schema_metrics import metric_claim_answers
 
 DENIED_STATUS = "4"  # CLP02: claim denied
 REVERSAL_STATUS = "22"  # CLP02: reversal of a previous payment
@@ -69,11 +73,16 @@ def is_denial() -> ColumnElement[bool]:
                     adjusted, ~patient))
 
 
-def claims(read: Read) -> Subquery:
+def claims(read: Read, stored: bool = False) -> Subquery:
     """One row per claim whose initial remittance was paid in ``[start, now)``: facility,
     claim, payer and charge $ (CLP03) of that remittance, its id, whether it denied the
     claim (``denied`` 0/1) and whether the latest remittance before ``now`` still does
-    (``still_denied``)."""
+    (``still_denied``). ``stored``: from the pass's claim answers (when
+    ``metrics.read.answers.answers_current`` says they hold every remittance), else by
+    ranking the remittances (a row may then come with an initial remittance paid before
+    ``start``: the callers keep ``paid_at >= start``)."""
+    if stored:
+        return _stored_claims(read)
     r = remittances
     live = [r.c.status_code != REVERSAL_STATUS, r.c.paid_at < read.now]
     # only claims with a payment in the window can have their initial one there: this
@@ -106,11 +115,27 @@ def claims(read: Read) -> Subquery:
     ).group_by(k.facility_id, k.claim_id).subquery("claims")
 
 
+def _stored_claims(read: Read) -> Subquery:
+    """``claims`` from ``metric_claim_answers``: a range of its ``paid_at`` index. A claim
+    whose latest remittance was paid at or after ``now`` has its answer as of ``now``
+    looked up among its own remittances (an index probe; none when reading the present)."""
+    t, r = metric_claim_answers, remittances
+    as_of_now = select(case((is_denial(), 1), else_=0)).where(
+        r.c.facility_id == t.c.facility_id, r.c.claim_id == t.c.claim_id,
+        r.c.status_code != REVERSAL_STATUS, r.c.paid_at < read.now,
+    ).order_by(r.c.paid_at.desc(), r.c.remittance_id.desc()).limit(1).scalar_subquery()
+    still = case((t.c.last_paid_at < read.now, t.c.last_denied), else_=as_of_now)
+    return select(
+        t.c.facility_id, t.c.claim_id, t.c.payer_id, t.c.remittance_id, t.c.charge_amount,
+        t.c.paid_at, t.c.denied, still.label("still_denied"),
+    ).where(t.c.paid_at >= read.start, t.c.paid_at < read.now).subquery("claims")
+
+
 def by_day(conn: Connection, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
     """Per payment date and payer, the claims initially remitted in ``[start, end)``: (day,
     payer, claims, denied, charge $, denied charge $) — the trend behind the initial denial
     rate, counted exactly as the metric counts (a remittance's ``paid_at`` is a date)."""
-    sub = claims(Read("denial_rate_count_pct", end - start, (), end))
+    sub = claims(Read("denial_rate_count_pct", end - start, (), end), answers_current(conn))
     day = sub.c.paid_at
     charge = cast(sub.c.charge_amount, Float)
     return [tuple(row) for row in conn.execute(
@@ -129,7 +154,7 @@ def _scope(read: Read, sub: Subquery, mapping: dict[str, str]) -> list[ColumnEle
 
 def rates(conn: Connection, read: Read) -> list[MetricValue]:
     """The initial denial rate by count or $, or denied $ still open, per scope."""
-    c = claims(read)
+    c = claims(read, answers_current(conn))
     scope = _scope(read, c, CLAIM_SCOPE)
     charge = cast(c.c.charge_amount, Float)
     denied_usd = case((c.c.denied == 1, charge), else_=0.0)
@@ -173,7 +198,7 @@ def by_reason(conn: Connection, read: Read) -> list[MetricValue]:
     """Adjustments (claim and line level, CO/PI/OA) of the initial remittances that denied
     their claims: count and $ per scope, ``carc`` = ``group-reason`` (CO-16)."""
     group, reason = parse_reason(read.param("reason"))
-    c, a = claims(read), remittance_adjustments
+    c, a = claims(read, answers_current(conn)), remittance_adjustments
     carc = (a.c.group_code + literal("-") + a.c.reason_code).label("carc")
     adj = select(c.c.facility_id, c.c.payer_id, carc, a.c.amount).select_from(
         c.join(a, a.c.remittance_id == c.c.remittance_id)).where(

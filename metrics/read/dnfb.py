@@ -16,14 +16,18 @@ when that is older: a claims feed that is behind must not read as unbilled work)
 - average daily gross revenue: the charges and credits (not voided) posted in the 30 days
   before ``H``, or since the facility's first charge when that is later, per day.
 
-Read at read time from the canonical encounters, claims and charges (with the pass's
-charge survival): a handful of index probes per facility, no work in the pass.
+Read from the pass's per-encounter billing inputs (``metric_encounter_billing``: discharge,
+first billing claim, gross $ and postings, cut at ``H`` here) while they hold every claim,
+claim line, charge and encounter stored (``metrics.read.answers.billing_current``): the
+unbilled encounters are a range of its (facility, billed_at) index, whatever the store's
+history. Otherwise from the canonical encounters, claims and charges (with the pass's
+charge survival), a handful of index probes per facility.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
@@ -33,17 +37,22 @@ from sqlalchemy import (
     and_,
     exists,
     func,
+    literal,
     select,
     true,
     union,
+    union_all,
 )
 
 from core.metric_values import MetricValue
-from metrics.read.common import Read, chunks, value
+from metrics.read.answers import billing_current
+from metrics.read.common import Read, chunks, per_transaction, value
 from store.schema import charges, claim_lines, claims, encounters
-from store.schema_metrics import metric_charge_facts
+from store.schema_metrics import metric_charge_facts, metric_encounter_billing
+from store.types import UtcDateTime
 
 GROSS_DAYS = 30
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 NOT_BILLING = ("draft", "cancelled", "entered-in-error")
 DNFB_FEEDS = ("claim", "charge", "encounter")
 
@@ -57,11 +66,16 @@ def billing_claims(fid: str, horizon: datetime) -> list[ColumnElement[bool]]:
 
 
 def horizons(conn: Connection, now: datetime) -> dict[str, datetime]:
-    """Per facility with a billing claim created by ``now``: its claims horizon."""
+    """Per facility with a billing claim created by ``now``: its claims horizon (once per
+    transaction and ``now``: every revenue-cycle metric of a page asks)."""
     c = claims
-    rows = conn.execute(select(c.c.facility_id, func.max(c.c.created_at)).where(
-        c.c.created_at <= now, c.c.status.not_in(NOT_BILLING)).group_by(c.c.facility_id))
-    return {fid: min(now, newest) for fid, newest in rows}
+
+    def read() -> dict[str, datetime]:
+        rows = conn.execute(select(c.c.facility_id, func.max(c.c.created_at)).where(
+            c.c.created_at <= now, c.c.status.not_in(NOT_BILLING)).group_by(c.c.facility_id))
+        return {fid: min(now, newest) for fid, newest in rows}
+
+    return dict(per_transaction(conn, ("chargeline.claims_horizons", now), read))
 
 
 def _line_branches(fid: str, horizon: datetime) -> list[Select]:
@@ -109,9 +123,17 @@ def _billed_by_line(conn: Connection, fid: str, horizon: datetime,
 def judged_since(conn: Connection, fid: str, horizon: datetime) -> datetime | None:
     """The earliest discharge of an encounter a claim created by ``horizon`` bills: one
     discharged before it may have been billed before the claims feed began, so it is not
-    judged (None: no claim bills any encounter yet). The claims naming their encounter
-    give a first answer with one join; only the encounters discharged before it are then
-    looked up among the claim lines (none, once the claims feed names encounters)."""
+    judged (None: no claim bills any encounter yet). From the pass's billing inputs, the
+    facility's discharges in order up to the first billed by ``horizon``; else the claims
+    naming their encounter give a first answer with one join, and only the encounters
+    discharged before it are then looked up among the claim lines (none, once the claims
+    feed names encounters)."""
+    if billing_current(conn):
+        t = metric_encounter_billing
+        return conn.execute(select(t.c.discharged_at).where(
+            t.c.facility_id == fid, t.c.discharged_at.is_not(None),
+            _unindexed(t.c.billed_at) <= horizon,
+        ).order_by(t.c.discharged_at).limit(1)).scalar()
     c, e = claims, encounters
     named = conn.execute(select(func.min(e.c.ended_at)).select_from(
         c.join(e, e.c.encounter_id == c.c.encounter_id)).where(
@@ -132,6 +154,8 @@ def unbilled(conn: Connection, fid: str, horizon: datetime, hold: timedelta
     oldest = judged_since(conn, fid, horizon)
     if oldest is None:
         return []
+    if billing_current(conn):
+        return _stored_unbilled(conn, fid, horizon, hold, oldest)
     # no claim names the encounter (an index probe of one table), then none of its
     # charges is on a claim line (looked up for those few only)
     named = exists().where(claims.c.encounter_id == e.c.encounter_id,
@@ -144,6 +168,37 @@ def unbilled(conn: Connection, fid: str, horizon: datetime, hold: timedelta
     ).group_by(e.c.encounter_id).having(gross > 0).order_by(e.c.encounter_id)).all()
     by_line = _billed_by_line(conn, fid, horizon, [r[0] for r in rows])
     return [(r[0], float(r[1])) for r in rows if r[0] not in by_line]
+
+
+def _unindexed(column: ColumnElement[datetime]) -> ColumnElement[datetime]:
+    """``column`` (NULL read as the far future) in a form no index of it serves: the
+    planner then walks the index meant (discharges in order to the first billed one; the
+    unbilled encounters by billing time), not a range of the facility's whole history."""
+    return func.coalesce(column, literal(FAR_FUTURE, UtcDateTime()))
+
+
+def _stored_unbilled(conn: Connection, fid: str, horizon: datetime, hold: timedelta,
+                     oldest: datetime) -> list[tuple[str, float]]:
+    """``unbilled`` from the pass's billing inputs: the facility's encounters no billing
+    claim billed by ``horizon`` (two ranges of the billed index: never, or later),
+    discharged in ``[oldest, horizon - hold)``, with a surviving charge posted by then. An
+    encounter charged again after ``horizon`` has its gross $ at ``horizon`` summed from its
+    charge facts (a few: a read of the past, or a late charge)."""
+    t, f = metric_encounter_billing, metric_charge_facts
+    discharged = _unindexed(t.c.discharged_at)
+    rows = conn.execute(union_all(*(
+        select(t.c.encounter_id, t.c.gross_usd, t.c.last_posted_at).where(
+            t.c.facility_id == fid, billed, discharged >= oldest,
+            discharged < horizon - hold, t.c.first_posted_at <= horizon)
+        for billed in (t.c.billed_at.is_(None), t.c.billed_at > horizon)))).all()
+    gross = {r.encounter_id: float(r.gross_usd) for r in rows if r.last_posted_at <= horizon}
+    later = [r.encounter_id for r in rows if r.last_posted_at > horizon]
+    for chunk in chunks(later):
+        gross.update((eid, float(usd)) for eid, usd in conn.execute(
+            select(f.c.encounter_id, func.sum(f.c.amount)).where(
+                f.c.encounter_id.in_(chunk), f.c.surviving == true(), f.c.kind == "charge",
+                f.c.posted_at <= horizon).group_by(f.c.encounter_id)))
+    return sorted((eid, usd) for eid, usd in gross.items() if usd > 0)
 
 
 def gross_per_day(conn: Connection, fid: str, horizon: datetime) -> float:

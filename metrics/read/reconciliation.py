@@ -27,8 +27,13 @@ Per facility, at its claims horizon ``H`` (``metrics.read.dnfb.horizons``), with
   its creation); $ = the claims' totals;
 - *reconciled*: judged with none of the three gaps.
 
-Read at read time (no work in the pass): a few statements per facility over the judged
-encounters, and the claim-line fallback in Python for the few charges no key reaches.
+While the pass's tables hold every row stored (``metrics.read.answers``), the judged
+encounters and their charge gaps come from ``metric_encounter_billing`` (a range of the
+facility's discharges, cut at ``H``), the claims each bills from ``metric_claim_encounters``
+and their answers from ``metric_claim_answers``; the claim gaps, and everything when those
+tables lag, are read from the canonical tables and the facts: a few statements per facility
+over the judged encounters, and the claim-line fallback in Python for the few charges no
+key reaches.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -54,12 +60,20 @@ from sqlalchemy import (
 )
 
 from core.metric_values import MetricValue
+from metrics.read.answers import answers_current, billing_current
 from metrics.read.claims import link_claim_lines, read_claim_lines
 from metrics.read.common import Read, chunks, pct, value
 from metrics.read.denials import REVERSAL_STATUS, is_denial
 from metrics.read.dnfb import billing_claims, claim_encounters, horizons, judged_since
 from store.schema import charges, claim_lines, claims, encounters, remittances
-from store.schema_metrics import metric_charge_facts, metric_duplicates, metric_usage_facts
+from store.schema_metrics import (
+    metric_charge_facts,
+    metric_claim_answers,
+    metric_claim_encounters,
+    metric_duplicates,
+    metric_encounter_billing,
+    metric_usage_facts,
+)
 
 GAP_KINDS = ("charge", "claim", "payment")
 CHARGE_GAPS = ("missing", "unmapped", "pending")
@@ -114,10 +128,27 @@ def _judged(fid: str, horizon: datetime, since: datetime, hold: timedelta) -> Se
         or_(expected, charged))
 
 
-def _charge_gaps(conn: Connection, judged: Select) -> dict[str, tuple[float, None]]:
+def _stored_cohort(conn: Connection, fid: str, horizon: datetime, since: datetime,
+                   hold: timedelta) -> tuple[dict[str, Any], dict[str, tuple[float, None]],
+                                             Select]:
+    """The judged encounters from the pass's billing inputs (a range of the facility's
+    discharges; charged by ``horizon`` is a first posting by then), their charge gaps, and
+    a select of their ids for the other gaps."""
+    t, e = metric_encounter_billing, encounters
+    where = [t.c.facility_id == fid, t.c.discharged_at >= since,
+             t.c.discharged_at < horizon - hold,
+             or_(t.c.expected == true(), t.c.first_posted_at <= horizon)]
+    rows = conn.execute(select(t.c.encounter_id, e.c.patient_token, e.c.ended_at,
+                               t.c.charge_gaps, t.c.charge_gap_usd).select_from(
+        t.join(e, e.c.encounter_id == t.c.encounter_id)).where(*where)).all()
+    who = {r.encounter_id: r for r in rows}
+    gaps = {r.encounter_id: (float(r.charge_gap_usd), None) for r in rows if r.charge_gaps}
+    return who, gaps, select(t.c.encounter_id).where(*where)
+
+
+def _charge_gaps(conn: Connection, ids: Select) -> dict[str, tuple[float, None]]:
     """Encounter -> $ of its chargeable scans without a posted charge."""
     u = metric_usage_facts
-    ids = judged.with_only_columns(encounters.c.encounter_id)
     rows = conn.execute(select(u.c.encounter_id, func.sum(func.coalesce(
         u.c.base_qty * u.c.price, 0.0))).where(
         u.c.encounter_id.in_(ids), u.c.chargeable == true(), u.c.capture.in_(CHARGE_GAPS))
@@ -161,12 +192,11 @@ def _fallback_billed(conn: Connection, fid: str, horizon: datetime,
     return {link.charge_id for link in links.values()}
 
 
-def _claim_gaps(conn: Connection, fid: str, horizon: datetime, judged: Select
+def _claim_gaps(conn: Connection, fid: str, horizon: datetime, ids: Select
                 ) -> dict[str, tuple[float, datetime]]:
     """Encounter -> ($, earliest posting) of its surviving charges, duplicates' extras
     aside, that no billing claim bills."""
     f = metric_charge_facts
-    ids = judged.with_only_columns(encounters.c.encounter_id)
     # A duplicate's extra is owed to nobody: the duplicates queue credits it, and a
     # billing system that left it off the claim did right (one that billed it overbilled).
     extra = exists().where(metric_duplicates.c.charge_id == f.c.charge_id)
@@ -202,13 +232,64 @@ def _latest_answers(claim_ids: Select, now: datetime) -> Subquery:
         ranked.c.rn == 1).subquery("latest")
 
 
+def _stored_payment_gaps(conn: Connection, fid: str, horizon: datetime, now: datetime,
+                         remit: timedelta, ids: Select) -> dict[str, tuple[float, datetime]]:
+    """``_payment_gaps`` from the pass's claim answers: the cohort's billing claims with
+    their answer rows (one per facility the remittances name; a primary-key probe each),
+    the latest answer taken here; the few claims answered again at or after ``now`` have
+    their answer as of ``now`` ranked from their remittances (``_latest_answers``)."""
+    c, t, p = claims, metric_claim_answers, metric_claim_encounters
+    pairs = (select(p.c.claim_id, p.c.encounter_id).where(
+        p.c.encounter_id.in_(ids), p.c.facility_id == fid, p.c.billing == true(),
+        p.c.created_at <= horizon).subquery("claim_encounters")
+        if billing_current(conn) else claim_encounters(fid, horizon, among=ids))
+    rows = conn.execute(select(
+        pairs.c.encounter_id, pairs.c.claim_id, cast(c.c.total, Float).label("total"),
+        c.c.created_at, t.c.last_paid_at, t.c.last_remittance_id, t.c.last_denied,
+    ).select_from(pairs.join(c, c.c.claim_id == pairs.c.claim_id)
+                  .outerjoin(t, t.c.claim_id == pairs.c.claim_id)).where(c.c.total > 0)).all()
+    latest: dict[str, tuple[datetime, str, int]] = {}
+    again: set[str] = set()
+    for r in rows:
+        if r.last_paid_at is None:
+            continue
+        if r.last_paid_at >= now:
+            again.add(r.claim_id)
+        elif r.claim_id not in latest or (r.last_paid_at, r.last_remittance_id) > latest[
+                r.claim_id][:2]:
+            latest[r.claim_id] = (r.last_paid_at, r.last_remittance_id, r.last_denied)
+    answers = {k: (v[0], v[2]) for k, v in latest.items() if k not in again}
+    for chunk in chunks(again):
+        sub = _latest_answers(select(remittances.c.claim_id).where(
+            remittances.c.claim_id.in_(chunk)), now)
+        answers.update((r.claim_id, (r.paid_at, r.denied)) for r in conn.execute(select(sub)))
+    out: dict[str, tuple[float, datetime]] = {}
+    seen: set[tuple[str, str]] = set()
+    for r in rows:
+        if (r.encounter_id, r.claim_id) in seen:  # one row per answer's facility
+            continue
+        seen.add((r.encounter_id, r.claim_id))
+        paid_at, denied = answers.get(r.claim_id, (None, 0))
+        if denied == 1:
+            opened = paid_at
+        elif paid_at is None and r.created_at < horizon - remit:
+            opened = r.created_at
+        else:
+            continue
+        usd, first = out.get(r.encounter_id, (0.0, opened))
+        out[r.encounter_id] = (usd + float(r.total), min(first, opened))
+    return out
+
+
 def _payment_gaps(conn: Connection, fid: str, horizon: datetime, now: datetime,
-                  remit: timedelta, judged: Select) -> dict[str, tuple[float, datetime]]:
+                  remit: timedelta, ids: Select) -> dict[str, tuple[float, datetime]]:
     """Encounter -> ($, earliest opening) of its billing claims with an open denial, or
-    without a remittance past the payer-response allowance. One statement returning the
-    gaps only (not every claim of the cohort with its answer)."""
+    without a remittance past the payer-response allowance. From the pass's claim answers
+    when they hold every remittance (``metrics.read.answers``); else one statement
+    returning the gaps only (not every claim of the cohort with its answer)."""
+    if answers_current(conn):
+        return _stored_payment_gaps(conn, fid, horizon, now, remit, ids)
     c = claims
-    ids = judged.with_only_columns(encounters.c.encounter_id)
     pairs = claim_encounters(fid, horizon, among=ids)
     latest = _latest_answers(select(pairs.c.claim_id), now)
     rows = conn.execute(select(pairs.c.encounter_id, cast(c.c.total, Float).label("total"),
@@ -233,6 +314,9 @@ def _since(conn: Connection, fid: str, horizon: datetime, cutoff: datetime
     is later (``dnfb.judged_since``; None: no claim bills anything yet). A claim naming an
     encounter of the facility discharged before ``cutoff`` settles it at once, without
     reading every claim line (0.8 s per facility at 250k usage events)."""
+    if billing_current(conn):  # the pass's billing inputs: one probe of its index
+        oldest = judged_since(conn, fid, horizon)
+        return None if oldest is None else max(oldest, cutoff)
     e, c = encounters, claims
     before = select(e.c.encounter_id).where(e.c.facility_id == fid, e.c.ended_at < cutoff)
     if conn.execute(select(exists().where(c.c.encounter_id.in_(before),
@@ -249,11 +333,16 @@ def reconcile_facility(conn: Connection, fid: str, horizon: datetime, now: datet
     since = _since(conn, fid, horizon, horizon - hold - window)
     if since is None:
         return FacilityReconciliation(fid, horizon, 0, {k: [] for k in GAP_KINDS})
-    judged = _judged(fid, horizon, since, hold)
-    who = {row.encounter_id: row for row in conn.execute(judged)}
-    found = {"charge": _charge_gaps(conn, judged),
-             "claim": _claim_gaps(conn, fid, horizon, judged),
-             "payment": _payment_gaps(conn, fid, horizon, now, remit, judged)}
+    if billing_current(conn):
+        who, charge_gaps, ids = _stored_cohort(conn, fid, horizon, since, hold)
+    else:
+        judged = _judged(fid, horizon, since, hold)
+        who = {row.encounter_id: row for row in conn.execute(judged)}
+        ids = judged.with_only_columns(encounters.c.encounter_id)
+        charge_gaps = _charge_gaps(conn, ids)
+    found = {"charge": charge_gaps,
+             "claim": _claim_gaps(conn, fid, horizon, ids),
+             "payment": _payment_gaps(conn, fid, horizon, now, remit, ids)}
     gaps: dict[str, list[Gap]] = {}
     for kind, per_encounter in found.items():
         rows = []

@@ -40,6 +40,7 @@ from sqlalchemy import (
 
 from core.metric_values import MetricValue
 from core.payer_contracts import ContractBook, ContractTerm, PayerContract
+from metrics.read.answers import answers_current
 from metrics.read.common import Read, value
 from metrics.read.denials import REMIT_FEEDS, claims, denying_adjustment
 from store.schema import remittance_adjustments, remittance_lines
@@ -96,12 +97,12 @@ def expected_cents(contracts: Sequence[PayerContract], payer: ColumnElement[str]
     return cast(case(*whens, else_=null()), BigInteger)
 
 
-def judged_lines(read: Read) -> CTE:
+def judged_lines(read: Read, stored: bool = False) -> CTE:
     """The window's initial-remittance lines: scope, claim, line, charge, paid and allowed
     (paid + PR) in cents, ``denied`` 0/1 and ``expected`` in cents (NULL: not judged).
     Materialized: the reads use the expected payment in several sums, and SQLite would
     evaluate the contracts' CASE again for each."""
-    whole = claims(read)
+    whole = claims(read, stored)
     c = select(whole).where(whole.c.paid_at >= read.start).cte("initial")
     rl, a = remittance_lines.c, remittance_adjustments.c
     denial = denying_adjustment()
@@ -141,7 +142,7 @@ def underpayments(conn: Connection, read: Read) -> list[MetricValue]:
     """``underpaid_lines`` (count, amount = $) or ``underpayment_usd`` per scope; a scope
     with remitted lines but none judged (no contract) reads NODATA."""
     keys = _scope_keys(read)
-    j = judged_lines(read)
+    j = judged_lines(read, answers_current(conn))
     scope = [j.c[SCOPE[k]].label(k) for k in keys]
     variance = j.c.expected - j.c.allowed
     under = and_(j.c.expected.is_not(None), variance > TOLERANCE_CENTS)
@@ -182,7 +183,7 @@ def underpaid_rows(conn: Connection, read: Read, limit: int = 500) -> list[dict[
     """The drill-down: the window's underpaid lines, largest variance first — facility,
     payer, claim, remittance, line, procedure, date of service, payment date, charge,
     expected (and the term that set it), allowed, paid, patient, variance, CARCs."""
-    j = judged_lines(read)
+    j = judged_lines(read, answers_current(conn))
     variance = j.c.expected - j.c.allowed
     found = conn.execute(select(j, variance.label("variance")).where(
         j.c.expected.is_not(None), variance > TOLERANCE_CENTS).order_by(

@@ -20,7 +20,10 @@ from metrics.compute.run import compute
 from store.schema import FACT_TABLES, interface_messages, message_usages
 from store.schema_metrics import (
     metric_charge_facts,
+    metric_claim_answers,
+    metric_claim_encounters,
     metric_duplicates,
+    metric_encounter_billing,
     metric_exceptions,
     metric_links,
     metric_points,
@@ -33,10 +36,15 @@ TIMED: dict[str, str] = {  # fact table -> the time that orders its rows into sl
     "usage_events": "used_at", "charges": "posted_at", "interface_messages": "received_at",
     "inventory_transactions": "posted_at", "replenishment_documents": "created_at",
     "channel_stats": "observed_at",
+    # claims and the payer's answers arrive slice by slice too (their lines and
+    # adjustments, loaded with the master data, wait for them): the pairs, billing inputs
+    # and claim answers are redone by claim and encounter
+    "claims": "created_at", "remittances": "paid_at",
 }
 DERIVED: list[tuple[Table, tuple[str, ...]]] = [
     (metric_usage_facts, ()), (metric_charge_facts, ()), (metric_duplicates, ()),
     (metric_links, ("at",)), (metric_usage_points, ()), (metric_points, ()),
+    (metric_claim_answers, ()), (metric_claim_encounters, ()), (metric_encounter_billing, ()),
 ]
 
 
@@ -147,6 +155,9 @@ def test_incremental_equals_full_with_fallback_links(engine: Engine) -> None:
     full = _assert_same_as_full(engine, sla, now)
     methods = {row[3] for row in full["metric_links"]}  # hop, target, usage, method, ...
     assert {"control_id", "fallback"} <= methods, methods
+    # each append bills its encounters and has their claims answered
+    assert full["metric_claim_answers"] and full["metric_claim_encounters"]
+    assert any(r[3] is not None for r in full["metric_encounter_billing"]), "none billed"
 
 
 
@@ -184,3 +195,4 @@ def test_incremental_equals_full_after_retention(engine: Engine) -> None:
     full = _assert_same_as_full(engine, sla, now)
     assert old_points() == before  # a full pass keeps them too
     assert full["metric_usage_facts"] and full["metric_links"]
+    assert full["metric_encounter_billing"] and full["metric_claim_answers"]

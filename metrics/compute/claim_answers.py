@@ -1,0 +1,91 @@
+"""Each claim's initial and latest remittance (``metric_claim_answers``), kept by the pass.
+
+Per claim and the facility its remittances name, over its remittances that are not
+reversals (CLP02 ``22``): the *initial* one, earliest by ``paid_at`` then id (its payer,
+charge $, date and whether it denied the claim, ``metrics.read.denials.is_denial``), and
+the *latest* one. Every remittance stored counts, whatever its ``paid_at``: a read as of
+``now`` (``metrics.read.answers``) keeps a claim whose initial remittance was paid before
+``now`` and ranks the remittances again only for the few claims whose latest one was paid
+at or after it.
+
+A full pass fills it from every remittance; an incremental pass redoes the claims with a
+remittance or an adjustment ingested since its start (a late adjustment can turn a zero
+payment into a denial). Retention keeps claims and remittances, so it deletes none of
+these rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    union,
+)
+
+from metrics.read.denials import REVERSAL_STATUS, is_denial
+from store.schema import remittance_adjustments, remittances
+from store.schema_metrics import metric_claim_answers
+
+COLUMNS = ("claim_id", "facility_id", "payer_id", "remittance_id", "charge_amount", "paid_at",
+           "denied", "last_remittance_id", "last_paid_at", "last_denied")
+
+
+def _answers(claim_ids: list[str] | None) -> Select:
+    """One row per (claim, facility) of these claims (all when None), in ``COLUMNS``."""
+    r = remittances
+    claim = [r.c.claim_id, r.c.facility_id]
+    where = [r.c.status_code != REVERSAL_STATUS]
+    if claim_ids is not None:
+        where.append(r.c.claim_id.in_(claim_ids))
+    ranked = select(
+        r.c.claim_id, r.c.facility_id, r.c.payer_id, r.c.remittance_id, r.c.charge_amount,
+        r.c.paid_at, case((is_denial(), 1), else_=0).label("denied"),
+        func.row_number().over(partition_by=claim, order_by=(r.c.paid_at, r.c.remittance_id))
+        .label("first_rank"),
+        func.row_number().over(partition_by=claim, order_by=(r.c.paid_at.desc(),
+                                                             r.c.remittance_id.desc()))
+        .label("last_rank"),
+    ).where(*where).subquery("ranked")
+    k = ranked.c
+
+    def at(rank: ColumnElement[int], col: ColumnElement) -> ColumnElement:
+        return func.max(case((rank == 1, col)))  # the column of the first or last one
+
+    return select(
+        k.claim_id, k.facility_id, at(k.first_rank, k.payer_id), at(k.first_rank,
+                                                                  k.remittance_id),
+        at(k.first_rank, k.charge_amount), at(k.first_rank, k.paid_at),
+        at(k.first_rank, k.denied), at(k.last_rank, k.remittance_id),
+        at(k.last_rank, k.paid_at), at(k.last_rank, k.denied),
+    ).group_by(k.claim_id, k.facility_id)
+
+
+def _ingested_claims(since: datetime) -> Select:
+    """Claims with a remittance or an adjustment ingested since ``since`` (index ranges)."""
+    r, a = remittances, remittance_adjustments
+    return union(select(r.c.claim_id).where(r.c.ingested_at > since),
+                 select(a.c.claim_id).where(a.c.ingested_at > since))
+
+
+def build_claim_answers(conn: Connection, since: datetime | None) -> int:
+    """Rebuild every row (``since`` None: a full pass) or those of the claims ingested since
+    ``since``; return how many claims were redone (-1 on a full pass)."""
+    t = metric_claim_answers
+    if since is None:
+        conn.execute(delete(t))
+        conn.execute(insert(t).from_select(list(COLUMNS), _answers(None)))
+        return -1
+    ids = [row[0] for row in conn.execute(_ingested_claims(since))]
+    for start in range(0, len(ids), 500):  # bound the IN lists
+        chunk = ids[start:start + 500]
+        conn.execute(delete(t).where(t.c.claim_id.in_(chunk)))
+        conn.execute(insert(t).from_select(list(COLUMNS), _answers(chunk)))
+    return len(ids)
