@@ -347,16 +347,21 @@ def _fill_work_for_issues(conn: Connection, full: bool) -> None:
         ).select_from(usages.outerjoin(by_gtin, and_(by_gtin.c.gtin == usages.c.item_ref,
                                                      by_gtin.c.gtin != "")))
             .where(in_scope(usages.c.encounter_id, False), free)))
-        near = and_(t.c.location_id == wu.c.location_id, t.c.item_id == wu.c.item_id,
-                    _moved(t) >= wu.c.used_at,
-                    _moved(t) <= add_seconds(wu.c.used_at, WINDOW_S))
         # coalesce(): not through the usage_id index, so the scans drive the spot index
         unreferenced = and_(func.coalesce(t.c.usage_id, "") == "",
                             t.c.txn_type.in_(_PAIRED_TYPES))
-        rows = select(*issue_cols).select_from(wu.join(with_item, near)).where(
-            wu.c.hop == "inventory", unreferenced)
-        conn.execute(dialect_insert(conn, wi).from_select(cols, rows.where(true()))
-                     .on_conflict_do_nothing())
+        # When the stock moved is moved_at where the ERP records it, else posted_at: one
+        # probe each, so each is a two-day range of an index (ix_metric_inventory_moved,
+        # ix_metric_inventory_spot) and not the spot's whole history
+        for when, which in ((t.c.moved_at, t.c.moved_at.is_not(None)),
+                            (t.c.posted_at, t.c.moved_at.is_(None))):
+            near = and_(t.c.location_id == wu.c.location_id, t.c.item_id == wu.c.item_id,
+                        when >= wu.c.used_at, when <= add_seconds(wu.c.used_at, WINDOW_S),
+                        which)
+            rows = select(*issue_cols).select_from(wu.join(with_item, near)).where(
+                wu.c.hop == "inventory", unreferenced)
+            conn.execute(dialect_insert(conn, wi).from_select(cols, rows.where(true()))
+                         .on_conflict_do_nothing())
         conn.execute(delete(wu).where(wu.c.hop == "inventory"))
     g = items.alias("by_gtin")
     it = items.alias("scan_item")
