@@ -55,7 +55,8 @@ def make_engine(url: str, *, read_mostly: bool = False, **kwargs: Any) -> Engine
     """Create an engine for ``url``; raise ``StoreError`` when it cannot be used.
 
     ``read_mostly`` (the dashboard): SQLite transactions begin DEFERRED, so reads run
-    beside the collector's writes; writers' transactions begin IMMEDIATE."""
+    beside the collector's writes; writers' transactions begin IMMEDIATE. PostgreSQL
+    sessions of the dashboard run without JIT."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -77,7 +78,12 @@ def make_engine(url: str, *, read_mostly: bool = False, **kwargs: Any) -> Engine
             "use sqlite:/// or postgresql+psycopg://"
         )
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("connect_args", {"connect_timeout": 10})
+    # The dashboard's reads without JIT: its statements run for milliseconds, and the cost
+    # PostgreSQL estimates for a correlated subquery per row (the revenue-cycle reads) is
+    # past jit_above_cost, so each one compiled for 0.02-0.26 s before running in 0.05 s.
+    # The metric passes turn it off per transaction (metrics.compute.dbtune.tune).
+    kwargs.setdefault("connect_args", {"connect_timeout": 10,
+                                       **({"options": "-c jit=off"} if read_mostly else {})})
     return create_engine(parsed, **kwargs)
 
 
