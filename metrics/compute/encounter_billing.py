@@ -38,6 +38,8 @@ from sqlalchemy import (
     union,
 )
 
+from metrics.compute.dbtune import analyze_scratch
+from metrics.compute.pass_tables import pass_billing_encounters, pass_touched_claims
 from metrics.read.dnfb import NOT_BILLING
 from metrics.read.reconciliation import CHARGE_GAPS, EXPECTED
 from store.schema import charges, claim_lines, claims, encounters
@@ -48,18 +50,19 @@ from store.schema_metrics import (
     metric_usage_facts,
 )
 from store.sqlfn import in_rows
+from store.upsert import dialect_insert
 
 PAIR_COLUMNS = ("claim_id", "encounter_id", "facility_id", "created_at", "billing")
 COLUMNS = ("encounter_id", "facility_id", "discharged_at", "billed_at", "gross_usd",
            "first_posted_at", "last_posted_at", "expected", "charge_gaps", "charge_gap_usd")
-CHUNK = 500
 
 
-def _pairs(claim_ids: list[str] | None) -> Select:
-    """(claim, encounter, facility, creation, billing) of these claims (all when None)."""
+def _pairs(claim_ids: Select | None) -> Select:
+    """(claim, encounter, facility, creation, billing) of these claims (a select of their
+    ids; all when None)."""
     c, cl, ch = claims, claim_lines, charges
     billing = case((c.c.status.in_(NOT_BILLING), False), else_=True)
-    keep = () if claim_ids is None else (c.c.claim_id.in_(claim_ids),)
+    keep = () if claim_ids is None else (in_rows(c.c.claim_id, claim_ids),)
     by_name = select(c.c.claim_id, c.c.encounter_id, c.c.facility_id, c.c.created_at,
                      billing).where(c.c.encounter_id != "", *keep)
     lines = c.join(cl, cl.c.claim_id == c.c.claim_id)
@@ -73,10 +76,11 @@ def _pairs(claim_ids: list[str] | None) -> Select:
     return union(by_name, by_id, by_control)
 
 
-def _rows(among: list[str] | None) -> Select:
-    """The billing inputs of these encounters (every one when None), in ``COLUMNS``."""
+def _rows(among: Select | None) -> Select:
+    """The billing inputs of these encounters (a select of their ids; every one when
+    None), in ``COLUMNS``."""
     e, f, u, p = encounters, metric_charge_facts, metric_usage_facts, metric_claim_encounters
-    keep = (lambda col: ()) if among is None else (lambda col: (col.in_(among),))
+    keep = (lambda col: ()) if among is None else (lambda col: (in_rows(col, among),))
     billed = select(p.c.encounter_id, func.min(p.c.created_at).label("billed_at")).select_from(
         p.join(e, and_(e.c.encounter_id == p.c.encounter_id,
                        e.c.facility_id == p.c.facility_id))).where(
@@ -119,10 +123,13 @@ def _touched_claims(since: datetime) -> Select:
     )
 
 
-def _encounters_of(conn: Connection, claim_ids: list[str]) -> set[str]:
-    p = metric_claim_encounters
-    return set(conn.execute(select(p.c.encounter_id).where(p.c.claim_id.in_(claim_ids)))
-               .scalars())
+def _note_encounters_of_touched(conn: Connection) -> None:
+    """Add the encounters the touched claims bill to those redone."""
+    p, b = metric_claim_encounters, pass_billing_encounters
+    conn.execute(dialect_insert(conn, b).from_select(["encounter_id"], select(
+        p.c.encounter_id).where(in_rows(p.c.claim_id, select(pass_touched_claims.c.claim_id)),
+                                p.c.encounter_id != "").distinct().where(true())
+    ).on_conflict_do_nothing())
 
 
 def build_encounter_billing(conn: Connection, since: datetime | None,
@@ -138,17 +145,24 @@ def build_encounter_billing(conn: Connection, since: datetime | None,
         conn.execute(delete(t))
         conn.execute(insert(t).from_select(list(COLUMNS), _rows(None)))
         return -1
-    touched = sorted(conn.execute(_touched_claims(since)).scalars())
-    ids: set[str] = set() if dirty is None else set(conn.execute(dirty).scalars())
-    for start in range(0, len(touched), CHUNK):
-        chunk = touched[start:start + CHUNK]
-        ids |= _encounters_of(conn, chunk)  # those they billed ...
-        conn.execute(delete(p).where(p.c.claim_id.in_(chunk)))
-        conn.execute(insert(p).from_select(list(PAIR_COLUMNS), _pairs(chunk)))
-        ids |= _encounters_of(conn, chunk)  # ... and those they bill now
-    ordered = sorted(i for i in ids if i)
-    for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start:start + CHUNK]
-        conn.execute(delete(t).where(t.c.encounter_id.in_(chunk)))
-        conn.execute(insert(t).from_select(list(COLUMNS), _rows(chunk)))
-    return len(ordered)
+    tc, b = pass_touched_claims, pass_billing_encounters
+    conn.execute(delete(tc))
+    conn.execute(delete(b))
+    conn.execute(insert(tc).from_select(["claim_id"], _touched_claims(since)))
+    analyze_scratch(conn, tc)
+    touched = select(tc.c.claim_id)
+    _note_encounters_of_touched(conn)  # those they billed ...
+    conn.execute(delete(p).where(in_rows(p.c.claim_id, touched)))
+    conn.execute(insert(p).from_select(list(PAIR_COLUMNS), _pairs(touched)))
+    _note_encounters_of_touched(conn)  # ... and those they bill now
+    if dirty is not None:
+        d = dirty.subquery("dirty")
+        encounter_id = next(iter(d.c))
+        conn.execute(dialect_insert(conn, b).from_select(
+            ["encounter_id"], select(encounter_id).where(encounter_id != ""))
+            .on_conflict_do_nothing())
+    analyze_scratch(conn, b)
+    redone = select(b.c.encounter_id)
+    conn.execute(delete(t).where(in_rows(t.c.encounter_id, redone)))
+    conn.execute(insert(t).from_select(list(COLUMNS), _rows(redone)))
+    return int(conn.execute(select(func.count()).select_from(b)).scalar_one())

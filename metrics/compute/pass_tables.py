@@ -70,6 +70,18 @@ pass_dirty_encounters = _table(
     Column("encounter_id", String(64), primary_key=True),
 )
 
+# The claims an incremental pass touched, and the encounters whose billing inputs it
+# redoes (``metrics.compute.encounter_billing``): one statement per step over these,
+# not IN lists of 500 sent from Python.
+pass_touched_claims = _table(
+    "metric_pass_touched_claims",
+    Column("claim_id", String(64), primary_key=True),
+)
+pass_billing_encounters = _table(
+    "metric_pass_billing_encounters",
+    Column("encounter_id", String(64), primary_key=True),
+)
+
 # The surviving charges of an incremental pass's dirty encounters with their duplicate
 # keys: the three key statements read these few rows, not the charge facts and charges.
 pass_live_charges = _table(
