@@ -30,21 +30,25 @@ from sqlalchemy import (
     union,
 )
 
+from metrics.compute.dbtune import analyze_scratch
+from metrics.compute.pass_tables import pass_touched_claims
 from metrics.read.denials import REVERSAL_STATUS, is_denial
 from store.schema import remittance_adjustments, remittances
 from store.schema_metrics import metric_claim_answers
+from store.sqlfn import in_rows
 
 COLUMNS = ("claim_id", "facility_id", "payer_id", "remittance_id", "charge_amount", "paid_at",
            "denied", "last_remittance_id", "last_paid_at", "last_denied")
 
 
-def _answers(claim_ids: list[str] | None) -> Select:
-    """One row per (claim, facility) of these claims (all when None), in ``COLUMNS``."""
+def _answers(claim_ids: Select | None) -> Select:
+    """One row per (claim, facility) of these claims (a select of their ids; all when
+    None), in ``COLUMNS``."""
     r = remittances
     claim = [r.c.claim_id, r.c.facility_id]
     where = [r.c.status_code != REVERSAL_STATUS]
     if claim_ids is not None:
-        where.append(r.c.claim_id.in_(claim_ids))
+        where.append(in_rows(r.c.claim_id, claim_ids))
     ranked = select(
         r.c.claim_id, r.c.facility_id, r.c.payer_id, r.c.remittance_id, r.c.charge_amount,
         r.c.paid_at, case((is_denial(), 1), else_=0).label("denied"),
@@ -83,9 +87,12 @@ def build_claim_answers(conn: Connection, since: datetime | None) -> int:
         conn.execute(delete(t))
         conn.execute(insert(t).from_select(list(COLUMNS), _answers(None)))
         return -1
-    ids = [row[0] for row in conn.execute(_ingested_claims(since))]
-    for start in range(0, len(ids), 500):  # bound the IN lists
-        chunk = ids[start:start + 500]
-        conn.execute(delete(t).where(t.c.claim_id.in_(chunk)))
-        conn.execute(insert(t).from_select(list(COLUMNS), _answers(chunk)))
-    return len(ids)
+    # one statement per step over the claims to redo, not IN lists sent from Python
+    redo = pass_touched_claims
+    conn.execute(delete(redo))
+    conn.execute(insert(redo).from_select(["claim_id"], _ingested_claims(since)))
+    analyze_scratch(conn, redo)
+    claim_ids = select(redo.c.claim_id)
+    conn.execute(delete(t).where(in_rows(t.c.claim_id, claim_ids)))
+    conn.execute(insert(t).from_select(list(COLUMNS), _answers(claim_ids)))
+    return int(conn.execute(select(func.count()).select_from(redo)).scalar_one())

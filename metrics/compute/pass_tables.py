@@ -70,9 +70,10 @@ pass_dirty_encounters = _table(
     Column("encounter_id", String(64), primary_key=True),
 )
 
-# The claims an incremental pass touched, and the encounters whose billing inputs it
-# redoes (``metrics.compute.encounter_billing``): one statement per step over these,
-# not IN lists of 500 sent from Python.
+# The claims an incremental pass redoes (their answers, ``metrics.compute.claim_answers``,
+# then the encounters they bill, ``metrics.compute.encounter_billing``) and the encounters
+# whose billing inputs it redoes: one statement per step over these, not IN lists of 500
+# sent from Python.
 pass_touched_claims = _table(
     "metric_pass_touched_claims",
     Column("claim_id", String(64), primary_key=True),
