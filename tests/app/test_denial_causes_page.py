@@ -28,7 +28,7 @@ from core.model import (
 )
 from metrics.compute.run import compute
 from store.upsert import upsert_records
-from tests.app.conftest import links, page_text, signed_in
+from tests.app.conftest import ingested_now, links, page_text, signed_in
 from tests.app.test_revenue_page import _cas, _remit, _window_end
 
 TOKEN = "tok-denial-causes-0001"
@@ -85,8 +85,8 @@ def seed_denials(engine: Engine, end: datetime) -> None:
               _line("RD1", "KD1", 2, "HC:C1769", 60, 0, day),
               _cas("RD1", "KD1", "CO", "97", 60, day, line=2)]
     with engine.begin() as conn:
-        upsert_records(conn, rows, source="billing", now=end)
-        upsert_records(conn, remits, source="x12", now=end)
+        upsert_records(conn, rows, source="billing", now=ingested_now(end))
+        upsert_records(conn, remits, source="x12", now=ingested_now(end))
     compute(engine, ChargeSla(), now=end)
 
 
@@ -121,7 +121,7 @@ def test_without_a_known_cause_the_page_shows_the_share_alone(seeded_sqlite) -> 
         upsert_records(conn, [_remit("RZ", "KZ", "FAC02", "PAYB", "1", 50, 0, day),
                               _line("RZ", "KZ", 1, "HC:A4649", 50, 0, day),
                               _cas("RZ", "KZ", "CO", "97", 50, day, line=1)],
-                       source="x12", now=end)
+                       source="x12", now=ingested_now(end))
     at = signed_in("executive")
     at.switch_page("views/revenue.py").run()
     assert not at.exception, at.exception

@@ -28,7 +28,7 @@ from core.model import (
 from metrics.compute.run import compute
 from metrics.read.reader import StoreMetricReader
 from store.upsert import upsert_records
-from tests.app.conftest import page_text, signed_in
+from tests.app.conftest import ingested_now, page_text, signed_in
 from tests.app.test_revenue_page import _cas, _remit, _window_end
 
 TABS = ["Encounter → Charge", "Charge → Claim", "Claim → Payment"]
@@ -86,8 +86,8 @@ def seed_reconciliation(engine: Engine, end: datetime) -> None:
                            encounter_id="R4", patient_token="tok4", item_ref="ITM-R",
                            quantity=Decimal(2), used_at=used, recorded_at=used))
     with engine.begin() as conn:
-        upsert_records(conn, rows, source="billing", now=end)
-        upsert_records(conn, remits, source="x12", now=end)
+        upsert_records(conn, rows, source="billing", now=ingested_now(end))
+        upsert_records(conn, remits, source="x12", now=ingested_now(end))
     compute(engine, ChargeSla(), now=end)
 
 
@@ -147,7 +147,7 @@ def test_the_tabs_sort_by_days_outstanding(seeded) -> None:
                    quantity=Decimal(1), amount=Decimal(40), service_date=out.date(),
                    posted_at=out, last_updated=out)]
     with seeded.engine.begin() as conn:
-        upsert_records(conn, rows, source="billing", now=end)
+        upsert_records(conn, rows, source="billing", now=ingested_now(end))
     compute(seeded.engine, ChargeSla(), now=end)
     at = signed_in("executive")
     at.switch_page("views/revenue.py").run()

@@ -33,7 +33,7 @@ from core.model import (
 from metrics.compute.run import compute
 from metrics.read.reader import StoreMetricReader
 from store.upsert import upsert_records
-from tests.app.conftest import links, page_text, signed_in
+from tests.app.conftest import ingested_now, links, page_text, signed_in
 
 Money = Decimal
 BILLING_CARDS = {"Charge lag (mean)", "Charge lag (p90)", "Late charges (% of billed $)",
@@ -94,7 +94,7 @@ def seed_remittances(engine: Engine, end: datetime) -> None:
         _cas("R6", "C6", "CO", "16", 900, d2),
     ]
     with engine.begin() as conn:
-        upsert_records(conn, rows, source="x12", now=end)
+        upsert_records(conn, rows, source="x12", now=ingested_now(end))
 
 
 def _drill(params: dict[str, list[str]]) -> tuple[int, str]:
@@ -233,7 +233,7 @@ def seed_dnfb(engine: Engine, end: datetime) -> None:
                               total=Decimal(usd), status="active", created_at=made,
                               last_updated=made))
     with engine.begin() as conn:
-        upsert_records(conn, rows, source="billing", now=end)
+        upsert_records(conn, rows, source="billing", now=ingested_now(end))
     compute(engine, ChargeSla(), now=end)
 
 
@@ -285,7 +285,7 @@ def seed_prices(engine: Engine, end: datetime) -> None:
                              modified_at=at),
     ]
     with engine.begin() as conn:
-        upsert_records(conn, rows, source="billing", now=end)
+        upsert_records(conn, rows, source="billing", now=ingested_now(end))
     compute(engine, ChargeSla(), now=end)
 
 
@@ -305,7 +305,7 @@ def test_prices_off_their_masters_are_shown_and_listed(seeded) -> None:
     assert cards["Supply cost above contract"] == "$15.00"
     reader = StoreMetricReader(seeded.engine)
     [drift] = reader.values("cdm_price_drift_usd", window=timedelta(days=7), scope_keys=(),
-                            now=_window_end(seeded.engine))
+                            now=ingested_now(_window_end(seeded.engine)))
     assert (drift.value, drift.detail["numerator"]) == (40.0, 2)
     text = page_text(at)
     assert f"2 of {int(drift.detail['denominator']):,} charges · net +$20.00" in text

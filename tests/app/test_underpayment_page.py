@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from core.model import RemittanceLine
 from store.upsert import upsert_records
-from tests.app.conftest import links, signed_in
+from tests.app.conftest import ingested_now, links, signed_in
 from tests.app.test_revenue_page import _cas, _drill, _remit
 
 CONTRACT = """payer_contracts:
@@ -60,7 +60,7 @@ def seed_lines(engine: Engine, end: datetime) -> None:
         _line("U3", "C3", 1, "HC:A4649", 100, 10, d),
     ]
     with engine.begin() as conn:
-        upsert_records(conn, rows, source="x12", now=end)
+        upsert_records(conn, rows, source="x12", now=ingested_now(end))
 
 
 def test_underpayments_against_the_configured_contract(seeded) -> None:
