@@ -32,7 +32,7 @@ from sqlalchemy import (
 
 from metrics.compute.dbtune import analyze_scratch
 from metrics.compute.pass_tables import pass_touched_claims
-from metrics.read.denials import REVERSAL_STATUS, is_denial
+from metrics.read.denials import REVERSAL_STATUS, ranked_remittances
 from store.schema import remittance_adjustments, remittances
 from store.schema_metrics import metric_claim_answers
 from store.sqlfn import in_rows
@@ -45,19 +45,10 @@ def _answers(claim_ids: Select | None) -> Select:
     """One row per (claim, facility) of these claims (a select of their ids; all when
     None), in ``COLUMNS``."""
     r = remittances
-    claim = [r.c.claim_id, r.c.facility_id]
     where = [r.c.status_code != REVERSAL_STATUS]
     if claim_ids is not None:
         where.append(in_rows(r.c.claim_id, claim_ids))
-    ranked = select(
-        r.c.claim_id, r.c.facility_id, r.c.payer_id, r.c.remittance_id, r.c.charge_amount,
-        r.c.paid_at, case((is_denial(), 1), else_=0).label("denied"),
-        func.row_number().over(partition_by=claim, order_by=(r.c.paid_at, r.c.remittance_id))
-        .label("first_rank"),
-        func.row_number().over(partition_by=claim, order_by=(r.c.paid_at.desc(),
-                                                             r.c.remittance_id.desc()))
-        .label("last_rank"),
-    ).where(*where).subquery("ranked")
+    ranked = ranked_remittances(*where)
     k = ranked.c
 
     def at(rank: ColumnElement[int], col: ColumnElement) -> ColumnElement:

@@ -73,6 +73,24 @@ def is_denial() -> ColumnElement[bool]:
                     adjusted, ~patient))
 
 
+def ranked_remittances(*where: ColumnElement[bool]) -> Subquery:
+    """The remittances matching ``where``, each with its claim's ``first_rank`` and
+    ``last_rank`` (1 for the initial and the latest remittance of its claim and facility,
+    by ``paid_at`` then id) and whether it denies the claim (``denied`` 0/1): the one
+    ranking behind both the read-time ``claims`` and the pass's claim answers."""
+    r = remittances
+    claim = [r.c.facility_id, r.c.claim_id]
+    return select(
+        r.c.facility_id, r.c.claim_id, r.c.payer_id, r.c.remittance_id, r.c.charge_amount,
+        r.c.paid_at, case((is_denial(), 1), else_=0).label("denied"),
+        func.row_number().over(partition_by=claim, order_by=(r.c.paid_at, r.c.remittance_id))
+        .label("first_rank"),
+        func.row_number().over(partition_by=claim, order_by=(r.c.paid_at.desc(),
+                                                             r.c.remittance_id.desc()))
+        .label("last_rank"),
+    ).where(*where).subquery("ranked")
+
+
 def claims(read: Read, stored: bool = False) -> Subquery:
     """One row per claim whose initial remittance was paid in ``[start, now)``: facility,
     claim, payer and charge $ (CLP03) of that remittance, its id, whether it denied the
@@ -88,16 +106,7 @@ def claims(read: Read, stored: bool = False) -> Subquery:
     # only claims with a payment in the window can have their initial one there: this
     # keeps the ranking to them (the paid_at index), not every claim ever remitted
     touched = select(r.c.claim_id).where(*live, r.c.paid_at >= read.start)
-    claim = [r.c.facility_id, r.c.claim_id]
-    ranked = select(
-        r.c.facility_id, r.c.claim_id, r.c.payer_id, r.c.remittance_id, r.c.charge_amount,
-        r.c.paid_at, case((is_denial(), 1), else_=0).label("denied"),
-        func.row_number().over(partition_by=claim, order_by=(r.c.paid_at, r.c.remittance_id))
-        .label("first_rank"),
-        func.row_number().over(partition_by=claim, order_by=(r.c.paid_at.desc(),
-                                                             r.c.remittance_id.desc()))
-        .label("last_rank"),
-    ).where(*live, r.c.claim_id.in_(touched)).subquery("ranked")
+    ranked = ranked_remittances(*live, r.c.claim_id.in_(touched))
     k = ranked.c
     first = k.first_rank == 1
 
