@@ -243,11 +243,21 @@ def _stored_payment_gaps(conn: Connection, fid: str, horizon: datetime, now: dat
         p.c.encounter_id.in_(ids), p.c.facility_id == fid, p.c.billing == true(),
         p.c.created_at <= horizon).subquery("claim_encounters")
         if billing_current(conn) else claim_encounters(fid, horizon, among=ids))
-    rows = conn.execute(select(
+    # Only a claim with an answer row that denies, is missing, or was paid at or after
+    # ``now`` can be a gap: the others' latest answer pays them. Their rows stay in SQL,
+    # so a month's cohort sends back its few gaps, not every claim with its dates.
+    maybe = or_(t.c.last_paid_at.is_(None), t.c.last_denied == 1, t.c.last_paid_at >= now)
+    answered = select(
         pairs.c.encounter_id, pairs.c.claim_id, cast(c.c.total, Float).label("total"),
         c.c.created_at, t.c.last_paid_at, t.c.last_remittance_id, t.c.last_denied,
+        func.max(case((maybe, 1), else_=0)).over(partition_by=pairs.c.claim_id)
+        .label("maybe"),
     ).select_from(pairs.join(c, c.c.claim_id == pairs.c.claim_id)
-                  .outerjoin(t, t.c.claim_id == pairs.c.claim_id)).where(c.c.total > 0)).all()
+                  .outerjoin(t, t.c.claim_id == pairs.c.claim_id)).where(c.c.total > 0
+                                                                         ).subquery("answered")
+    rows = conn.execute(select(*(answered.c[k] for k in (
+        "encounter_id", "claim_id", "total", "created_at", "last_paid_at",
+        "last_remittance_id", "last_denied"))).where(answered.c.maybe == 1)).all()
     latest: dict[str, tuple[datetime, str, int]] = {}
     again: set[str] = set()
     for r in rows:
