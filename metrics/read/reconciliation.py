@@ -129,21 +129,31 @@ def _judged(fid: str, horizon: datetime, since: datetime, hold: timedelta) -> Se
 
 
 def _stored_cohort(conn: Connection, fid: str, horizon: datetime, since: datetime,
-                   hold: timedelta) -> tuple[dict[str, Any], dict[str, tuple[float, None]],
-                                             Select]:
+                   hold: timedelta) -> tuple[int, dict[str, tuple[float, None]], Select]:
     """The judged encounters from the pass's billing inputs (a range of the facility's
-    discharges; charged by ``horizon`` is a first posting by then), their charge gaps, and
-    a select of their ids for the other gaps."""
-    t, e = metric_encounter_billing, encounters
+    discharges; charged by ``horizon`` is a first posting by then): how many, their charge
+    gaps and a select of their ids for the other gaps (``_gap_encounters`` then reads the
+    few with a gap). A month's cohort is counted in SQL, not sent back row by row."""
+    t = metric_encounter_billing
     where = [t.c.facility_id == fid, t.c.discharged_at >= since,
              t.c.discharged_at < horizon - hold,
              or_(t.c.expected == true(), t.c.first_posted_at <= horizon)]
-    rows = conn.execute(select(t.c.encounter_id, e.c.patient_token, e.c.ended_at,
-                               t.c.charge_gaps, t.c.charge_gap_usd).select_from(
-        t.join(e, e.c.encounter_id == t.c.encounter_id)).where(*where)).all()
-    who = {r.encounter_id: r for r in rows}
-    gaps = {r.encounter_id: (float(r.charge_gap_usd), None) for r in rows if r.charge_gaps}
-    return who, gaps, select(t.c.encounter_id).where(*where)
+    judged = conn.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
+    gaps = {r.encounter_id: (float(r.charge_gap_usd), None) for r in conn.execute(
+        select(t.c.encounter_id, t.c.charge_gap_usd).where(*where, t.c.charge_gaps > 0))}
+    return int(judged), gaps, select(t.c.encounter_id).where(*where)
+
+
+def _gap_encounters(conn: Connection, encounter_ids: Iterable[str]) -> dict[str, Any]:
+    """Patient token and discharge of these encounters (primary-key probes; one gone since
+    its gap was read is left out)."""
+    e = encounters
+    who: dict[str, Any] = {}
+    for chunk in chunks(encounter_ids):
+        who.update((r.encounter_id, r) for r in conn.execute(
+            select(e.c.encounter_id, e.c.patient_token, e.c.ended_at).where(
+                e.c.encounter_id.in_(chunk))))
+    return who
 
 
 def _charge_gaps(conn: Connection, ids: Select) -> dict[str, tuple[float, None]]:
@@ -343,16 +353,19 @@ def reconcile_facility(conn: Connection, fid: str, horizon: datetime, now: datet
     since = _since(conn, fid, horizon, horizon - hold - window)
     if since is None:
         return FacilityReconciliation(fid, horizon, 0, {k: [] for k in GAP_KINDS})
-    if billing_current(conn):
-        who, charge_gaps, ids = _stored_cohort(conn, fid, horizon, since, hold)
+    stored = billing_current(conn)
+    if stored:
+        judged, charge_gaps, ids = _stored_cohort(conn, fid, horizon, since, hold)
     else:
-        judged = _judged(fid, horizon, since, hold)
-        who = {row.encounter_id: row for row in conn.execute(judged)}
-        ids = judged.with_only_columns(encounters.c.encounter_id)
+        cohort = _judged(fid, horizon, since, hold)
+        who = {row.encounter_id: row for row in conn.execute(cohort)}
+        judged, ids = len(who), cohort.with_only_columns(encounters.c.encounter_id)
         charge_gaps = _charge_gaps(conn, ids)
     found = {"charge": charge_gaps,
              "claim": _claim_gaps(conn, fid, horizon, ids),
              "payment": _payment_gaps(conn, fid, horizon, now, remit, ids)}
+    if stored:
+        who = _gap_encounters(conn, {eid for kind in found.values() for eid in kind})
     gaps: dict[str, list[Gap]] = {}
     for kind, per_encounter in found.items():
         rows = []
@@ -363,7 +376,7 @@ def reconcile_facility(conn: Connection, fid: str, horizon: datetime, now: datet
             rows.append(Gap(kind, fid, eid, enc.patient_token, enc.ended_at, round(usd, 2),
                             opened or enc.ended_at, horizon))
         gaps[kind] = sorted(rows, key=lambda g: (g.opened_at, g.encounter_id))
-    return FacilityReconciliation(fid, horizon, len(who), gaps)
+    return FacilityReconciliation(fid, horizon, judged, gaps)
 
 
 def reconcile(conn: Connection, now: datetime, window: timedelta, hold: timedelta,
