@@ -160,10 +160,14 @@ def claim_lines(resource: dict[str, Any], lines: RecordMapping, claim: Canonical
 
 
 def parse_bundle(bundle: Any, resource_type: str, mapping: RecordMapping, secret: str,
-                 url: str, positions: Sequence[str] | None = None) -> FhirPage:
+                 url: str, positions: Sequence[str] | None = None,
+                 nesting: int | None = None) -> FhirPage:
     """Validate and convert every entry of a searchset page; bad entries are rejects.
     ``positions`` names each entry's place when it is not ``url#entry<index>`` (a file's
-    entries read one resource type at a time, a file of one resource)."""
+    entries read one resource type at a time, a file of one resource). ``nesting`` is
+    the whole page's depth when its reader measured it (``jsonio.loads_nested``): an
+    entry sits two levels down (Bundle, entry list), so a page at most
+    ``RECORD_DEPTH + 2`` deep has no entry to walk for its own bound."""
     page = FhirPage()
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise RecordError(f"{url}: the answer is not a FHIR Bundle")
@@ -175,11 +179,12 @@ def parse_bundle(bundle: Any, resource_type: str, mapping: RecordMapping, secret
         raise RecordError(f"{url}: Bundle.entry is {type(entries).__name__}, not a list")
     lenient = frozenset(mapping.options.get("lenient") or ())
     newest = Latest()
+    shallow = nesting is not None and nesting <= jsonio.RECORD_DEPTH + 2
     for index, entry in enumerate(entries):
         where = positions[index] if positions is not None else f"{url}#entry{index}"
         resource = entry.get("resource") if isinstance(entry, dict) else None
         try:
-            if jsonio.deeper_than(entry, jsonio.RECORD_DEPTH):
+            if not shallow and jsonio.deeper_than(entry, jsonio.RECORD_DEPTH):
                 raise RecordError(f"entry nested deeper than {jsonio.RECORD_DEPTH} levels — "
                                   "not a FHIR resource (a hostile or broken document)")
             validate_resource(resource, resource_type, lenient)

@@ -42,6 +42,12 @@ class JsonBoundError(ValueError):
 def loads(raw: bytes | str) -> Any:
     """Parse JSON as ``json.loads`` would (raising ``ValueError`` when it is not JSON,
     ``JsonBoundError`` when it is too big or too deep)."""
+    return loads_nested(raw)[0]
+
+
+def loads_nested(raw: bytes | str) -> tuple[Any, int]:
+    """``loads`` and how deep the document nests (``nesting``): a caller that bounds its
+    parts tighter (``RECORD_DEPTH``) need not walk them again when the whole is shallow."""
     if len(raw) > MAX_BYTES:
         raise JsonBoundError(f"JSON document of {len(raw):,} bytes, over the {MAX_BYTES:,} "
                              "bytes read at once — split it into pages or NDJSON")
@@ -55,9 +61,10 @@ def loads(raw: bytes | str) -> Any:
             value = json.loads(raw)
         except RecursionError:
             raise _too_deep(MAX_DEPTH) from None
-    if deeper_than(value, MAX_DEPTH):
+    depth = nesting(value, MAX_DEPTH)
+    if depth > MAX_DEPTH:
         raise _too_deep(MAX_DEPTH)
-    return value
+    return value, depth
 
 
 _NOT_PARSED = object()
@@ -69,17 +76,31 @@ def _too_deep(limit: int) -> JsonBoundError:
 
 
 def deeper_than(value: Any, limit: int) -> bool:
-    """Whether ``value`` (parsed JSON) nests objects and arrays more than ``limit`` deep,
-    walked without recursion (the point is to refuse what recursion cannot handle)."""
-    stack = [(value, 1)] if type(value) is dict or type(value) is list else []
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        for child in node.values() if type(node) is dict else node:
-            if type(child) is dict or type(child) is list:
-                stack.append((child, depth + 1))
-    return False
+    """Whether ``value`` (parsed JSON) nests objects and arrays more than ``limit`` deep."""
+    return nesting(value, limit) > limit
+
+
+_CONTAINERS = frozenset((dict, list))
+
+
+def nesting(value: Any, limit: int) -> int:
+    """How deep ``value`` (parsed JSON) nests objects and arrays (a scalar 0, ``{}`` 1),
+    counted up to ``limit + 1``: walked level by level without recursion (the point is to
+    refuse what recursion cannot handle), one list of a level's objects and arrays at a
+    time."""
+    containers = _CONTAINERS
+    level = [value] if type(value) in containers else []
+    depth = 0
+    while level and depth <= limit:
+        depth += 1
+        below: list[Any] = []
+        add = below.append
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                if type(child) in containers:
+                    add(child)
+        level = below
+    return depth
 
 
 def dumps_payload(value: Any) -> bytes:

@@ -58,6 +58,11 @@ def _body(body: Any) -> Any:
     return jsonio.loads(body) if isinstance(body, bytes) else body
 
 
+def _body_nested(body: Any) -> tuple[Any, int | None]:
+    """The page and, read from bytes, its depth (``jsonio.loads_nested``)."""
+    return jsonio.loads_nested(body) if isinstance(body, bytes) else (body, None)
+
+
 def fhir_page_task(setup: tuple[str, str, str, str, str], page: tuple[str, Any]
                    ) -> ConvertedPage:
     """Validate, map and prepare one searchset page. ``setup`` is (source kind, mapping
@@ -66,7 +71,8 @@ def fhir_page_task(setup: tuple[str, str, str, str, str], page: tuple[str, Any]
     url, body = page
     mapping = _mapping(kind, mapping_file, resource_type)
     try:
-        parsed = parse_bundle(_body(body), resource_type, mapping, secret, url)
+        bundle, nesting = _body_nested(body)
+        parsed = parse_bundle(bundle, resource_type, mapping, secret, url, nesting=nesting)
     except RecordError as exc:
         return ConvertedPage(error=exc.reason)
     claim_ids = {r.key()[0] for r in parsed.records if r.kind == "claim"}

@@ -14,9 +14,11 @@ PHI); they give its length.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from functools import cache
+from operator import gt, itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Integer, Numeric, String, Table
@@ -114,12 +116,55 @@ def value_problems(values: dict[str, Any] | Any, plan: Plan) -> list[str]:
 
 
 _USAGE_ID_LIMIT = message_usages.c.usage_id.type.length
+_NONE_AS_EMPTY: dict[Any, str] = {None: ""}
+
+
+@cache
+def _quick_plan(record_type: type[CanonicalRecord]
+                ) -> tuple[Callable[[Any], Any], tuple[int, ...], Plan]:
+    """The record plan for ``_fits``: one getter of every text field, their limits
+    (no limit: ``sys.maxsize``), and the other checks."""
+    plan = _record_plan(record_type)
+    texts = [(name, bound) for name, kind, bound, _scale in plan if kind == "text"]
+    getter = itemgetter(*(name for name, _ in texts)) if len(texts) > 1 else (
+        (lambda d, name=texts[0][0]: (d[name],)) if texts else (lambda d: ()))
+    return getter, tuple(bound or sys.maxsize for _, bound in texts), tuple(
+        rule for rule in plan if rule[1] != "text")
+
+
+def _fits(record: CanonicalRecord) -> bool:
+    """A quick proof that ``value_problems`` finds nothing in a record: every text value a
+    string within its limit, all of them together ASCII without NUL, each number a finite
+    Decimal at least one unit short of its bound (rounding moves it by less), each integer
+    in range. False means "not proven": ``value_problems`` then says what, if anything."""
+    getter, limits, others = _quick_plan(type(record))
+    values = record.__dict__
+    try:
+        texts = getter(values)
+        texts = list(map(_NONE_AS_EMPTY.get, texts, texts))
+        if any(map(gt, map(len, texts), limits)):
+            return False
+        joined = "".join(texts)
+    except TypeError:  # a value that is not a string (or not hashable): the long way
+        return False
+    if "\x00" in joined or not joined.isascii():
+        return False
+    for name, kind, bound, _scale in others:
+        value = values[name]
+        if value is None or type(value) is bool:
+            continue
+        if kind == "number":
+            if not (type(value) is Decimal and value.is_finite() and abs(value) < bound - 1):
+                return False
+        elif type(value) is not int or not -bound <= value < bound:
+            return False
+    return True
 
 
 def check_record(record: R, where: str = "") -> R:
     """``record`` itself when every value fits its column; else ``RecordError`` naming
     each field that does not, with what to do."""
-    problems = value_problems(record, _record_plan(type(record)))
+    problems = [] if _fits(record) else value_problems(record, _record_plan(type(record)))
     if isinstance(record, InterfaceMessage):
         for number, usage_id in enumerate(record.usage_ids, 1):
             problem = text_problem(usage_id, _USAGE_ID_LIMIT or 0)
