@@ -294,6 +294,19 @@ metric_claim_encounters = Table(
     Index("ix_metric_claim_encounters_encounter", "encounter_id"),
 )
 
+# Each billing claim (not draft, cancelled or entered in error) with its facility and
+# creation: a facility's claims horizon at ``now`` is one probe of the (facility, created_at)
+# index (metrics.read.dnfb.horizons), where the claims table has no such index and every
+# read grouped all of its claims.
+metric_billing_claims = Table(
+    "metric_billing_claims",
+    metadata,
+    Column("claim_id", String(64), primary_key=True),
+    Column("facility_id", String(32), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_metric_billing_claims_created", "facility_id", "created_at"),
+)
+
 # Scanned reference -> everything the facts need about its item, one probe per usage.
 metric_work_items = Table(
     "metric_work_items",

@@ -14,11 +14,14 @@ chargeable scan expects a charge, and the scans with none posted (missing, unmap
 pending) with their $ at the CDM price. Every input that moves with the claims horizon
 ``H`` is a time, not a verdict: the reads cut them at ``H``.
 
-A full pass fills both; an incremental pass redoes the pairs of the claims a claim, claim
-line or charge ingested since its start touches, then the billing inputs of its dirty
-encounters (``metrics.compute.dirty``) and of every encounter those claims billed before
-or bill now. Retention deletes the billing rows of the encounters it ages out (claims
-stay, and so do their pairs).
+With them, each billing claim's facility and creation (``metric_billing_claims``: the
+claims horizons, ``metrics.read.dnfb.horizons``).
+
+A full pass fills all three; an incremental pass redoes the pairs (and the billing claims)
+of the claims a claim, claim line or charge ingested since its start touches, then the
+billing inputs of its dirty encounters (``metrics.compute.dirty``) and of every encounter
+those claims billed before or bill now. Retention deletes the billing rows of the
+encounters it ages out (claims stay, and so do their pairs and billing claims).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from metrics.read.dnfb import NOT_BILLING
 from metrics.read.reconciliation import CHARGE_GAPS, EXPECTED
 from store.schema import charges, claim_lines, claims, encounters
 from store.schema_metrics import (
+    metric_billing_claims,
     metric_charge_facts,
     metric_claim_encounters,
     metric_encounter_billing,
@@ -74,6 +78,15 @@ def _pairs(claim_ids: Select | None) -> Select:
                                              ).where(cl.c.charge_id == "",
                                                      cl.c.line_control != "", *keep)
     return union(by_name, by_id, by_control)
+
+
+def _billing_claims(claim_ids: Select | None) -> Select:
+    """(claim, facility, creation) of these claims (a select of their ids; all when None)
+    that bill."""
+    c = claims
+    keep = () if claim_ids is None else (in_rows(c.c.claim_id, claim_ids),)
+    return select(c.c.claim_id, c.c.facility_id, c.c.created_at).where(
+        c.c.status.not_in(NOT_BILLING), *keep)
 
 
 def _rows(among: Select | None) -> Select:
@@ -139,7 +152,10 @@ def build_encounter_billing(conn: Connection, since: datetime | None,
     the encounters those claims billed or bill; return how many encounters were redone (-1
     on a full pass)."""
     p, t = metric_claim_encounters, metric_encounter_billing
+    bc, bc_columns = metric_billing_claims, ["claim_id", "facility_id", "created_at"]
     if since is None:
+        conn.execute(delete(bc))
+        conn.execute(insert(bc).from_select(bc_columns, _billing_claims(None)))
         conn.execute(delete(p))
         conn.execute(insert(p).from_select(list(PAIR_COLUMNS), _pairs(None)))
         conn.execute(delete(t))
@@ -152,6 +168,8 @@ def build_encounter_billing(conn: Connection, since: datetime | None,
     analyze_scratch(conn, tc)
     touched = select(tc.c.claim_id)
     _note_encounters_of_touched(conn)  # those they billed ...
+    conn.execute(delete(bc).where(in_rows(bc.c.claim_id, touched)))
+    conn.execute(insert(bc).from_select(bc_columns, _billing_claims(touched)))
     conn.execute(delete(p).where(in_rows(p.c.claim_id, touched)))
     conn.execute(insert(p).from_select(list(PAIR_COLUMNS), _pairs(touched)))
     _note_encounters_of_touched(conn)  # ... and those they bill now

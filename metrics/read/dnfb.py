@@ -48,7 +48,11 @@ from core.metric_values import MetricValue
 from metrics.read.answers import billing_current
 from metrics.read.common import Read, chunks, per_transaction, value
 from store.schema import charges, claim_lines, claims, encounters
-from store.schema_metrics import metric_charge_facts, metric_encounter_billing
+from store.schema_metrics import (
+    metric_billing_claims,
+    metric_charge_facts,
+    metric_encounter_billing,
+)
 from store.types import UtcDateTime
 
 GROSS_DAYS = 30
@@ -67,15 +71,42 @@ def billing_claims(fid: str, horizon: datetime) -> list[ColumnElement[bool]]:
 
 def horizons(conn: Connection, now: datetime) -> dict[str, datetime]:
     """Per facility with a billing claim created by ``now``: its claims horizon (once per
-    transaction and ``now``: every revenue-cycle metric of a page asks)."""
+    transaction and ``now``: every revenue-cycle metric of a page asks). From the pass's
+    billing claims (one probe of their (facility, created_at) index per facility) while
+    they hold every claim stored; else by grouping the claims."""
     c = claims
 
     def read() -> dict[str, datetime]:
+        if billing_current(conn):
+            return _stored_horizons(conn, now)
         rows = conn.execute(select(c.c.facility_id, func.max(c.c.created_at)).where(
             c.c.created_at <= now, c.c.status.not_in(NOT_BILLING)).group_by(c.c.facility_id))
         return {fid: min(now, newest) for fid, newest in rows}
 
     return dict(per_transaction(conn, ("chargeline.claims_horizons", now), read))
+
+
+def _stored_horizons(conn: Connection, now: datetime) -> dict[str, datetime]:
+    """``horizons`` from ``metric_billing_claims``: its facilities one index step apart
+    (a recursive walk: a handful of probes, not a scan of every claim), then each one's
+    newest creation by ``now``."""
+    t = metric_billing_claims
+
+    def after(previous: ColumnElement[str] | None) -> ColumnElement[str]:
+        nxt = select(t.c.facility_id)
+        if previous is not None:
+            nxt = nxt.where(t.c.facility_id > previous)
+        return nxt.order_by(t.c.facility_id).limit(1).scalar_subquery()
+
+    walk = select(after(None).label("facility_id")).cte("facilities", recursive=True)
+    walk = walk.union_all(select(after(walk.c.facility_id)).where(
+        walk.c.facility_id.is_not(None)))
+    newest = select(t.c.created_at).where(
+        t.c.facility_id == walk.c.facility_id, t.c.created_at <= now,
+    ).order_by(t.c.created_at.desc()).limit(1).scalar_subquery()
+    rows = conn.execute(select(walk.c.facility_id, newest).where(
+        walk.c.facility_id.is_not(None)))
+    return {fid: min(now, at) for fid, at in rows if at is not None}
 
 
 def _line_branches(fid: str, horizon: datetime) -> list[Select]:

@@ -71,3 +71,47 @@ def test_a_claims_feed_behind_stalls_the_horizon(engine: Engine) -> None:
         assert unbilled(conn, "FAC01", horizon, HOLD) == []
         # a day later in the feed's time, E1 is past the hold
         assert unbilled(conn, "FAC01", horizon + timedelta(days=3), HOLD) == [("E1", 300.0)]
+
+
+def _expected_horizons(claims: list[Claim], now: datetime) -> dict[str, datetime]:
+    """Each facility's newest billing claim created by ``now``, worked out by hand."""
+    out: dict[str, datetime] = {}
+    for c in claims:
+        if c.status not in ("draft", "cancelled", "entered-in-error") and c.created_at <= now:
+            out[c.facility_id] = max(out.get(c.facility_id, c.created_at), c.created_at)
+    return out
+
+
+def test_the_claims_horizons_kept_by_the_pass_match_the_claims_at_every_now(
+        engine: Engine) -> None:
+    """The pass's billing claims give each facility's horizon at any ``now`` (the present,
+    the past, before a facility's first claim), counting only billing claims, also one
+    naming no encounter and no charge; a claim later cancelled leaves it after the next
+    (incremental) pass, and a claim stored since the pass is seen at once."""
+    def claim(cid: str, fac: str, days_ago: float, status: str = "active") -> Claim:
+        at = END - timedelta(days=days_ago)
+        return Claim(claim_id=cid, facility_id=fac, encounter_id="", total=Decimal(1),
+                     status=status, created_at=at, last_updated=at)
+
+    made = [claim("A1", "FAC01", 20), claim("A2", "FAC01", 5), claim("A3", "FAC01", 1, "draft"),
+            claim("B1", "FAC02", 9), claim("B2", "FAC02", 3, "entered-in-error"),
+            claim("C1", "FAC03", 2, "cancelled"), claim("D1", "FAC04", 0.5)]
+    with engine.begin() as conn:
+        upsert_records(conn, made, source="billing", now=END)
+    compute(engine, ChargeSla(), now=END)
+    nows = [END, END - timedelta(days=4), END - timedelta(days=10), END - timedelta(days=30)]
+    for now in nows:
+        with engine.connect() as conn:
+            assert horizons(conn, now) == _expected_horizons(made, now), now
+    # A2 cancelled, a new claim of FAC02: seen before the pass (from the claims), and after
+    later = END + timedelta(minutes=5)
+    changed = [claim("A2", "FAC01", 5, "cancelled"), claim("B3", "FAC02", 0.1)]
+    with engine.begin() as conn:
+        upsert_records(conn, changed, source="billing", now=later)
+    now_made = [c for c in made if c.claim_id != "A2"] + changed
+    with engine.connect() as conn:
+        assert horizons(conn, END) == _expected_horizons(now_made, END)
+    assert not compute(engine, ChargeSla(), now=later).full
+    for now in nows:
+        with engine.connect() as conn:
+            assert horizons(conn, now) == _expected_horizons(now_made, now), now

@@ -19,6 +19,7 @@ from core.config import ChargeSla
 from metrics.compute.run import compute
 from store.schema import FACT_TABLES, interface_messages, message_usages
 from store.schema_metrics import (
+    metric_billing_claims,
     metric_charge_facts,
     metric_claim_answers,
     metric_claim_encounters,
@@ -45,6 +46,7 @@ DERIVED: list[tuple[Table, tuple[str, ...]]] = [
     (metric_usage_facts, ()), (metric_charge_facts, ()), (metric_duplicates, ()),
     (metric_links, ("at",)), (metric_usage_points, ()), (metric_points, ()),
     (metric_claim_answers, ()), (metric_claim_encounters, ()), (metric_encounter_billing, ()),
+    (metric_billing_claims, ()),
 ]
 
 
@@ -157,6 +159,7 @@ def test_incremental_equals_full_with_fallback_links(engine: Engine) -> None:
     assert {"control_id", "fallback"} <= methods, methods
     # each append bills its encounters and has their claims answered
     assert full["metric_claim_answers"] and full["metric_claim_encounters"]
+    assert full["metric_billing_claims"]
     assert any(r[3] is not None for r in full["metric_encounter_billing"]), "none billed"
 
 
