@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from functools import lru_cache
 
 TOKEN_PREFIX = "pt_"  # noqa: S105 - a label, not a secret
 TOKEN_HEX_CHARS = 24  # 96 bits: collision-free for any hospital network, short in a UI.
@@ -16,10 +17,17 @@ TOKEN_HEX_CHARS = 24  # 96 bits: collision-free for any hospital network, short 
 
 def patient_token(secret: str, mrn: str, assigning_authority: str = "") -> str:
     """Return the keyed token for one patient identifier; empty MRN gives ``""``."""
+    return _token(secret, mrn, assigning_authority)
+
+
+# An encounter's charges and scans name its patient again and again (the bench's FHIR
+# estate: 80,683 records, 3,611 patients), and an HMAC costs ~1.7 us: the tokens of the
+# patients seen last are kept (in the collector process, which reads their MRNs anyway).
+@lru_cache(maxsize=8192)
+def _token(secret: str, mrn: str, assigning_authority: str) -> str:
     mrn = mrn.strip()
     if not mrn:
         return ""
     message = f"{assigning_authority.strip().upper()}|{mrn}".encode()
-    # hmac.digest: the same HMAC in one C call (hmac.new builds a Python object per token)
-    digest = hmac.digest(secret.encode(), message, hashlib.sha256).hex()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
     return TOKEN_PREFIX + digest[:TOKEN_HEX_CHARS]
