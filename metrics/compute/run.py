@@ -51,8 +51,10 @@ from metrics.compute.stitching import link_charges, link_issues
 from metrics.compute.usage_facts import build_usage_facts, map_usages, summarise_hops
 from store.schema import FACT_TABLES, api_calls
 from store.schema_metrics import (
+    metric_billing_claims,
     metric_charge_facts,
     metric_claim_answers,
+    metric_claim_encounters,
     metric_duplicates,
     metric_encounter_billing,
     metric_exceptions,
@@ -215,7 +217,7 @@ def _full(conn: Connection, sla: ChargeSla, now: datetime, clock: StageClock) ->
         analyze(conn, metric_claim_answers)
     with clock("encounter_billing"):
         build_encounter_billing(conn, None)
-        analyze(conn, metric_encounter_billing)
+        analyze(conn, metric_encounter_billing, metric_claim_encounters, metric_billing_claims)
 
 
 def _usage_facts(conn: Connection, sla: ChargeSla, full: bool, billing: dict[str, datetime],

@@ -74,6 +74,7 @@ from store.schema_metrics import (
     metric_encounter_billing,
     metric_usage_facts,
 )
+from store.sqlfn import in_rows
 
 GAP_KINDS = ("charge", "claim", "payment")
 CHARGE_GAPS = ("missing", "unmapped", "pending")
@@ -249,8 +250,10 @@ def _stored_payment_gaps(conn: Connection, fid: str, horizon: datetime, now: dat
     the latest answer taken here; the few claims answered again at or after ``now`` have
     their answer as of ``now`` ranked from their remittances (``_latest_answers``)."""
     c, t, p = claims, metric_claim_answers, metric_claim_encounters
+    # in_rows: PostgreSQL probes the pairs by encounter from the cohort's ids, where with
+    # IN it read every pair of the store and probed the cohort for each
     pairs = (select(p.c.claim_id, p.c.encounter_id).where(
-        p.c.encounter_id.in_(ids), p.c.facility_id == fid, p.c.billing == true(),
+        in_rows(p.c.encounter_id, ids), p.c.facility_id == fid, p.c.billing == true(),
         p.c.created_at <= horizon).subquery("claim_encounters")
         if billing_current(conn) else claim_encounters(fid, horizon, among=ids))
     # Only a claim with an answer row that denies, is missing, or was paid at or after
