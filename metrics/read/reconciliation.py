@@ -228,7 +228,7 @@ def _claim_gaps(conn: Connection, fid: str, horizon: datetime, ids: Select
     return out
 
 
-def _latest_answers(claim_ids: Select, now: datetime) -> Subquery:
+def _latest_answers(claim_ids: Select | list[str], now: datetime) -> Subquery:
     """(claim_id, paid_at, denied 0/1) of each of these claims' latest remittance paid
     before ``now`` that is not a reversal (the payer's answer as it stands)."""
     r = remittances
@@ -283,8 +283,7 @@ def _stored_payment_gaps(conn: Connection, fid: str, horizon: datetime, now: dat
             latest[r.claim_id] = (r.last_paid_at, r.last_remittance_id, r.last_denied)
     answers = {k: (v[0], v[2]) for k, v in latest.items() if k not in again}
     for chunk in chunks(again):
-        sub = _latest_answers(select(remittances.c.claim_id).where(
-            remittances.c.claim_id.in_(chunk)), now)
+        sub = _latest_answers(chunk, now)  # a list: an index probe per claim
         answers.update((r.claim_id, (r.paid_at, r.denied)) for r in conn.execute(select(sub)))
     out: dict[str, tuple[float, datetime]] = {}
     seen: set[tuple[str, str]] = set()
