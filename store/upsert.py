@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import types
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache, lru_cache
 from operator import itemgetter
@@ -95,9 +96,38 @@ def _mentions_float(annotation: Any) -> bool:
 
 
 def record_row(record: CanonicalRecord, source: str, now: datetime) -> dict[str, Any]:
-    row = record.model_dump(exclude={"usage_ids"})
+    if _plain_fields(type(record)):
+        # what model_dump gives for fields that are plain values (the same objects, in
+        # field order), without its serializer's per-call setup: 3.5 -> 1 us a record
+        row = dict(record.__dict__)
+        row.pop("usage_ids", None)
+    else:
+        row = record.model_dump(exclude={"usage_ids"})
     row.update(source=source, record_hash=record_hash(record), ingested_at=now)
     return row
+
+
+_PLAIN = (str, int, bool, Decimal, datetime, date, type(None))
+
+
+@cache
+def _plain_fields(record_type: type[CanonicalRecord]) -> bool:
+    """Whether every field of a record type but ``usage_ids`` holds a plain value (a
+    string, an enum of strings, a number, a time, None): ``model_dump`` then returns
+    the record's own values. A record type with a model, list or anything else in a
+    field, or with serializers of its own, is dumped by pydantic."""
+    def plain(annotation: Any) -> bool:
+        args = typing.get_args(annotation)
+        if args:  # X | None
+            return typing.get_origin(annotation) in (typing.Union, types.UnionType) and all(
+                plain(arg) for arg in args)
+        return isinstance(annotation, type) and issubclass(annotation, _PLAIN)
+
+    decorators = record_type.__pydantic_decorators__
+    return (not decorators.field_serializers and not decorators.model_serializers
+            and not record_type.model_computed_fields
+            and all(plain(f.annotation) for name, f in record_type.model_fields.items()
+                    if name != "usage_ids"))
 
 
 def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
