@@ -33,6 +33,7 @@ from store.schema_metrics import metric_state
 # here would import the reads it builds on in a circle)
 WATERMARK = "ingested_watermark"
 OVERLAP_COUNTS = "ingested_overlap_counts"
+OVERLAP_FROM = "ingested_overlap_from"
 INGEST_OVERLAP = timedelta(seconds=30)
 ANSWER_TABLES = {"remittance": remittances, "remittance_adjustment": remittance_adjustments}
 BILLING_TABLES = {"claim": claims, "claim_line": claim_lines, "charge": charges,
@@ -60,20 +61,26 @@ def _current(conn: Connection, tables: Mapping[str, Table]) -> bool:
 
 def _counted_alike(conn: Connection, tables: Mapping[str, Table]) -> bool:
     state = dict(conn.execute(select(metric_state.c.name, metric_state.c.value).where(
-        metric_state.c.name.in_((WATERMARK, OVERLAP_COUNTS)))).all())
+        metric_state.c.name.in_((WATERMARK, OVERLAP_COUNTS, OVERLAP_FROM)))).all())
     if WATERMARK not in state or OVERLAP_COUNTS not in state:
         return False
-    mark = datetime.fromisoformat(state[WATERMARK])
-    if mark.tzinfo is None:
-        mark = mark.replace(tzinfo=UTC)
+    mark = _aware(datetime.fromisoformat(state[WATERMARK]))
+    # the overlap the pass counted (``metrics.compute.run.overlap_start``); empty when
+    # the pass ran well after the newest row, and then only rows after the mark are read
+    lo = (mark - INGEST_OVERLAP if OVERLAP_FROM not in state
+          else _aware(datetime.fromisoformat(state[OVERLAP_FROM])))
     counted = json.loads(state[OVERLAP_COUNTS])
     parts = []
     for name, table in tables.items():
         at = table.c.ingested_at
         parts.append(select(literal(name).label("name"), func.count().label("overlap"),
                             func.count(case((at > mark, 1))).label("after"))
-                     .select_from(table).where(at > mark - INGEST_OVERLAP))
+                     .select_from(table).where(at > min(lo, mark)))
     for name, overlap, after in conn.execute(union_all(*parts)):
         if after or overlap != counted.get(name, 0):
             return False
     return True
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

@@ -54,8 +54,9 @@ def _figures(engine: Engine) -> dict[tuple[str, datetime, str], Any]:
 
 
 def test_the_state_names_are_the_pass_s() -> None:
-    assert (answers.WATERMARK, answers.OVERLAP_COUNTS, answers.INGEST_OVERLAP) == (
-        run.WATERMARK, run.OVERLAP_COUNTS, run.INGEST_OVERLAP)
+    assert (answers.WATERMARK, answers.OVERLAP_COUNTS, answers.OVERLAP_FROM,
+            answers.INGEST_OVERLAP) == (
+        run.WATERMARK, run.OVERLAP_COUNTS, run.OVERLAP_FROM, run.INGEST_OVERLAP)
 
 
 def test_stored_answers_equal_the_ranking_at_every_now(engine: Engine) -> None:
