@@ -39,6 +39,7 @@ from sqlalchemy import (
     literal,
     select,
     true,
+    union_all,
     update,
 )
 
@@ -392,6 +393,27 @@ def _returned(usage_id: ColumnElement[str], item: Table) -> ColumnElement[float]
                          .scalar_subquery(), 0.0)
 
 
+def _issues_before_returns() -> Subquery:
+    """(return, issue) of each work RETURN and each ISSUE at its spot whose stock moved in
+    the window before it: two index ranges per RETURN, by ``moved_at`` where the ERP sends
+    one (``ix_metric_inventory_moved``) and by ``posted_at`` where it does not
+    (``ix_metric_inventory_spot``). A join on the spot alone, with the window as a filter
+    on ``coalesce(moved_at, posted_at)``, read the spot's whole history per RETURN: a cost
+    that grew with the square of the store's density (482 s of a 10M full pass went to
+    linking issues)."""
+    wi, i = pass_work_issues, inventory_transactions.alias("issue")
+    # a second of slack each way: the exact window is the delay in _pair_returns
+    lo, hi = add_seconds(wi.c.moved_at, -WINDOW_S - 1.0), add_seconds(wi.c.moved_at, 1.0)
+    spot = [i.c.location_id == wi.c.location_id, i.c.item_id == wi.c.item_id,
+            i.c.txn_type == "ISSUE"]
+    cols = (wi.c.document_id.label("return_id"), i.c.document_id.label("issue_id"))
+    return union_all(*(
+        select(*cols).select_from(wi.join(i, and_(*spot, when >= lo, when <= hi, which)))
+        .where(wi.c.txn_type == "RETURN")
+        for when, which in ((i.c.moved_at, i.c.moved_at.is_not(None)),
+                            (i.c.posted_at, i.c.moved_at.is_(None))))).subquery("near")
+
+
 def _pair_returns(conn: Connection) -> int:
     """An unreferenced RETURN gives back an over-issue: it belongs to the usage of the
     latest ISSUE at its spot (named or linked) before it, within the window, whose
@@ -401,6 +423,7 @@ def _pair_returns(conn: Connection) -> int:
     i, u = inventory_transactions.alias("issue"), usages.alias("owner")
     it = items.alias("return_item")
     link = ml.alias("issue_link")
+    near = _issues_before_returns()
     owner = func.coalesce(func.nullif(i.c.usage_id, ""), link.c.usage_id)
     delay = seconds_between(wi.c.moved_at, _moved(i))
     surplus = (_base_quantity(i.c.quantity, i.c.uom, i.c.item_id, it.c.uom) - wi.c.quantity
@@ -415,8 +438,8 @@ def _pair_returns(conn: Connection) -> int:
                                order_by=(fits.desc(), wi.c.moved_at, wi.c.document_id))
         .label("best_return"),
     ).select_from(
-        wi.join(i, and_(i.c.location_id == wi.c.location_id, i.c.item_id == wi.c.item_id,
-                        i.c.txn_type == "ISSUE"))
+        near.join(wi, wi.c.document_id == near.c.return_id)
+        .join(i, i.c.document_id == near.c.issue_id)
         .outerjoin(link, and_(link.c.hop == "inventory", link.c.target_id == i.c.document_id))
         .join(u, u.c.usage_id == owner)
         .outerjoin(it, it.c.item_id == i.c.item_id)
