@@ -71,6 +71,10 @@ def _cr_segments(data: bytes) -> bool:
     segments end with CR+LF has no bare CR at all."""
     crlf = data.count(b"\r\n")
     bare = data.count(b"\r") - crlf - data.count(b"\x1c\r") + data.count(b"\x1c\r\n")
+    if data.endswith(b"\r") and not data.endswith(b"\x1c\r"):
+        # a read that stops between a CR+LF's two bytes: its CR is not known to be bare
+        # (counted bare, a CR+LF log's first read took its first segment for a message)
+        bare -= 1
     return bare > 0 and bare * 2 >= crlf
 
 
