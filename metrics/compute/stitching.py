@@ -313,6 +313,14 @@ def _moved(t: Table) -> ColumnElement:
     return func.coalesce(t.c.moved_at, t.c.posted_at)
 
 
+def _moved_halves(t: Table) -> tuple[tuple[ColumnElement, ColumnElement[bool]], ...]:
+    """``_moved`` as two (column, rows it holds for) halves, each a column an index ranges
+    over (``ix_metric_inventory_moved``, ``ix_metric_inventory_spot``): no index ranges
+    over the coalesce, so a window on it reads the spot's whole history."""
+    return ((t.c.moved_at, t.c.moved_at.is_not(None)),
+            (t.c.posted_at, t.c.moved_at.is_(None)))
+
+
 def _fill_work_for_issues(conn: Connection, full: bool) -> None:
     """Unreferenced ISSUEs (all, or those near the dirty encounters' scans that no
     transaction names) and the free scans at their location and item before them."""
@@ -351,11 +359,8 @@ def _fill_work_for_issues(conn: Connection, full: bool) -> None:
         # coalesce(): not through the usage_id index, so the scans drive the spot index
         unreferenced = and_(func.coalesce(t.c.usage_id, "") == "",
                             t.c.txn_type.in_(_PAIRED_TYPES))
-        # When the stock moved is moved_at where the ERP records it, else posted_at: one
-        # probe each, so each is a two-day range of an index (ix_metric_inventory_moved,
-        # ix_metric_inventory_spot) and not the spot's whole history
-        for when, which in ((t.c.moved_at, t.c.moved_at.is_not(None)),
-                            (t.c.posted_at, t.c.moved_at.is_(None))):
+        # one probe per half of when the stock moved: each a two-day index range
+        for when, which in _moved_halves(t):
             near = and_(t.c.location_id == wu.c.location_id, t.c.item_id == wu.c.item_id,
                         when >= wu.c.used_at, when <= add_seconds(wu.c.used_at, WINDOW_S),
                         which)
@@ -410,8 +415,7 @@ def _issues_before_returns() -> Subquery:
     return union_all(*(
         select(*cols).select_from(wi.join(i, and_(*spot, when >= lo, when <= hi, which)))
         .where(wi.c.txn_type == "RETURN")
-        for when, which in ((i.c.moved_at, i.c.moved_at.is_not(None)),
-                            (i.c.posted_at, i.c.moved_at.is_(None))))).subquery("near")
+        for when, which in _moved_halves(i))).subquery("near")
 
 
 def _pair_returns(conn: Connection) -> int:
